@@ -1,0 +1,83 @@
+"""The `switchboard` command: `dev`, `router`, `migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvicorn
+
+from services.router.adapters.migrate import upgrade
+from services.router.bootstrap import build_router
+from services.router.entrypoints.http import create_app
+from services.router.seed import DEMO_TENANT
+from shared.logging import configure_logging
+from shared.settings import Settings
+from shared.store import Database
+
+
+def _banner(settings: Settings, key: str | None) -> str:
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    shown = key if not settings.bootstrap_api_key else "<SWITCHBOARD_BOOTSTRAP_API_KEY>"
+    bus = f"kafka {settings.kafka_bootstrap}" if settings.kafka_bootstrap else "in-process"
+    store = settings.database_url.split("@")[-1]  # never print a password
+    body = '{"customer": {"external_id": "u-42", "name": "Sam"}, "text": "Hello!"}'
+    return f"""
+Switchboard demo desk (tenant '{DEMO_TENANT}') on {base}   bus: {bus}   store: {store}
+  export KEY={shown}
+  watch Ada's feed:  curl -N -H "Authorization: Bearer $KEY" {base}/v1/agents/agent-ada/feed
+  post a message:    curl -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
+                       -d '{body}' {base}/v1/messages
+  API docs: {base}/docs
+"""
+
+
+async def _serve(settings: Settings, *, demo: bool) -> None:
+    router = build_router(settings)
+    app = create_app(router, manage_lifecycle=False)
+    await router.start()
+    if demo:
+        print(_banner(settings, router.admin_key), flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
+    )
+    try:
+        await server.serve()  # returns on SIGINT/SIGTERM, after in-flight requests finished
+    finally:
+        await router.stop()
+
+
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="everything in one process with the demo desk (embedded store and bus by default)")
+    sub.add_parser("router", help="the router service (HTTP API + consumers)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    args = parser.parse_args(argv)
+
+    if args.command == "dev":
+        settings = Settings(seed_demo=True)
+    else:
+        settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        return 0
+    try:
+        asyncio.run(_serve(settings, demo=args.command == "dev"))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Live agent feeds inside one router process: agent id → the open SSE connections of that agent.
+
+Every router instance fans in routing.assignments from the bus (its own consumer group), so an agent's
+console gets its events whichever instance it is connected to. A console that falls behind is cut off
+(bounded queue) and catches up by reconnecting with Last-Event-ID, replayed from the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+FeedEvent = dict[str, Any]
+
+
+class FeedHub:
+    def __init__(self, max_pending: int = 1000) -> None:
+        self.max_pending = max_pending
+        self._subscribers: dict[tuple[str, str], set[asyncio.Queue[FeedEvent | None]]] = {}
+
+    @contextmanager
+    def subscribe(self, tenant_id: str, agent_id: str) -> Iterator[asyncio.Queue[FeedEvent | None]]:
+        queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(self.max_pending)
+        key = (tenant_id, agent_id)
+        self._subscribers.setdefault(key, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            subs = self._subscribers.get(key)
+            if subs is not None:
+                subs.discard(queue)
+                if not subs:
+                    del self._subscribers[key]
+
+    def publish(self, event: FeedEvent) -> None:
+        for queue in list(self._subscribers.get((event["tenant"], event["agent_id"]), ())):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # Too slow: end that stream (None); the client reconnects and replays what it missed.
+                queue.get_nowait()
+                queue.put_nowait(None)
+
+    def subscribers(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())

@@ -1,0 +1,217 @@
+"""PostgreSQL / SQLite schema of the router (SQLAlchemy Core). Migrations in migrations/versions/ follow it;
+tests/integration/test_migrations.py checks they agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = String(36)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite keeps no zone: values come back naive, read as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+TS = UtcDateTime()
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(256)),
+    Column("email", String(320)),
+    Column("phone", String(32)),
+    Column("created_at", TS, nullable=False),
+    Index(None, "tenant_id", "created_at"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(512), nullable=False),
+    Column("verified", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    # One owner per identity: the database, not luck, keeps two consumers from creating two customers.
+    UniqueConstraint("tenant_id", "kind", "value"),
+    Index(None, "customer_id"),
+)
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("presence", String(16), nullable=False),
+    Column("capacity", JSON, nullable=False),
+    Column("queue_ids", JSON, nullable=False),
+    Column("last_assigned_at", TS),
+    Column("created_at", TS, nullable=False),
+    Index(None, "tenant_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("queue_id", Id),
+    Column("agent_id", Id),
+    Column("opened_at", TS, nullable=False),
+    Column("queued_at", TS),
+    Column("assigned_at", TS),
+    Column("last_message_at", TS, nullable=False),
+    # By default one open conversation per customer across channels.
+    Index(
+        "uq_conversations_open_per_customer",
+        "tenant_id",
+        "customer_id",
+        unique=True,
+        postgresql_where=text("status = 'open'"),
+        sqlite_where=text("status = 'open'"),
+    ),
+    Index(None, "tenant_id", "queue_id", "queued_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("event_id", String(512), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("channel_message_id", String(512)),
+    Column("sender_kind", String(32), nullable=False),
+    Column("subject", Text),
+    Column("text", Text, nullable=False),
+    Column("sent_at", TS),
+    Column("received_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    # The idempotency key: a redelivered event is recognised, never stored twice.
+    UniqueConstraint("tenant_id", "event_id"),
+    Index(None, "conversation_id", "seq"),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
+    Column("queue_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("assigned_at", TS, nullable=False),
+    Column("ended_at", TS),
+    # Never assigned twice: at most one live assignment per conversation.
+    Index(
+        "uq_assignments_live_per_conversation",
+        "conversation_id",
+        unique=True,
+        postgresql_where=text("ended_at IS NULL"),
+        sqlite_where=text("ended_at IS NULL"),
+    ),
+    Index(None, "agent_id", "seq"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("topic", String(255), nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+)

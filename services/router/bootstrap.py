@@ -1,0 +1,158 @@
+"""The router's composition root: builds the real or in-memory adapters from settings and wires them to the
+handlers. Nothing is connected at import time; ``Router.start`` connects, ``Router.stop`` drains and closes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import orjson
+
+from services.router.adapters.api_keys import KeyVerifier, generate_key, store_key
+from services.router.adapters.feeds import FeedHub
+from services.router.adapters.migrate import upgrade
+from services.router.adapters.repository import SqlRepository
+from services.router.handlers import AgentCommands, Clock, ContextStage, OutboxRelay
+from services.router.seed import DEMO_TENANT, seed_demo
+from shared.bus import Bus, Record
+from shared.bus_kafka import KafkaBus
+from shared.bus_memory import MemoryBus
+from shared.consumer_loop import consume
+from shared.events import utcnow
+from shared.settings import Settings
+from shared.store import Database
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.kafka_bootstrap:
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id=settings.kafka_client_id,
+            partitions=settings.kafka_partitions,
+            topics=Topics(settings.topic_prefix).all(),
+        )
+    return MemoryBus()
+
+
+@dataclass
+class Router:
+    settings: Settings
+    db: Database
+    bus: Bus
+    clock: Clock
+    repo: SqlRepository = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    stage: ContextStage = field(init=False)
+    commands: AgentCommands = field(init=False)
+    hub: FeedHub = field(init=False)
+    keys: KeyVerifier = field(init=False)
+    instance_id: str = field(init=False)
+    topics: Topics = field(init=False)
+    admin_key: str | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    ready: bool = False
+    _feeds_joined: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.instance_id = self.settings.instance_id or f"router-{uuid.uuid4().hex[:8]}"
+        self.topics = Topics(self.settings.topic_prefix)
+        self.repo = SqlRepository(self.db)
+        self.relay = OutboxRelay(self.repo, self.bus)
+        self.stage = ContextStage(self.repo, self.bus, self.relay, self.clock, self.topics)
+        self.commands = AgentCommands(self.repo, self.relay, self.clock, self.topics)
+        self.hub = FeedHub()
+        self.keys = KeyVerifier(self.db)
+
+    async def start(self, *, consume_events: bool = True) -> None:
+        if self.settings.auto_migrate:
+            await upgrade(self.db)
+        await self.bus.start()
+        if self.settings.seed_demo:
+            await self._seed()
+        await self.relay.flush()  # whatever a crash left in the outbox goes out first
+        self._spawn(self._fan_in_feeds)
+        await asyncio.wait_for(self._feeds_joined.wait(), 60)
+        self._spawn(self._relay_periodically)
+        if consume_events:
+            self._spawn(self._consume_events)
+        self.ready = True
+        log.info("router.started", extra={"instance": self.instance_id})
+
+    async def stop(self) -> None:
+        """Graceful: stop taking batches, finish and commit the one in flight, close connections."""
+        self.ready = False
+        self._stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
+        await self.db.close()
+        log.info("router.stopped", extra={"instance": self.instance_id})
+
+    def _spawn(self, run: Callable[[], Coroutine[None, None, None]]) -> None:
+        self._tasks.append(asyncio.create_task(run(), name=getattr(run, "__name__", "task")))
+
+    async def _seed(self) -> None:
+        now = self.clock()
+        if await seed_demo(self.db, now):
+            log.info("demo.seeded", extra={"tenant": DEMO_TENANT})
+        configured = self.settings.bootstrap_api_key
+        self.admin_key = configured.get_secret_value() if configured else generate_key()
+        await store_key(self.db, DEMO_TENANT, self.admin_key, "admin", "bootstrap", now)
+
+    async def _consume_events(self) -> None:
+        async def handle(records: list[Record]) -> None:
+            result = await self.stage.handle(records)
+            log.debug("batch.done", extra=asdict(result))
+
+        await consume(
+            self.bus,
+            [self.topics.events],
+            self.settings.consumer_group,
+            handle,
+            self._stop,
+            max_records=self.settings.consumer_batch_max,
+        )
+
+    async def _fan_in_feeds(self) -> None:
+        async def handle(records: list[Record]) -> None:
+            for record in records:
+                try:
+                    self.hub.publish(orjson.loads(record.value))
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    log.warning("feed.bad_record", extra={"offset": record.offset})
+
+        # Every instance sees every assignment (own group, from now on): live only, replay comes from the DB.
+        await consume(
+            self.bus,
+            [self.topics.assignments],
+            f"feeds-{self.instance_id}",
+            handle,
+            self._stop,
+            from_beginning=False,
+            joined=self._feeds_joined,
+        )
+
+    async def _relay_periodically(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+            except TimeoutError:
+                try:
+                    await self.relay.flush()
+                except Exception as exc:
+                    log.warning("outbox.flush_failed", extra={"error": repr(exc)})
+
+
+def build_router(settings: Settings, *, bus: Bus | None = None, clock: Callable[[], datetime] = utcnow) -> Router:
+    return Router(settings=settings, db=Database(settings.database_url), bus=bus or make_bus(settings), clock=clock)

@@ -1,0 +1,70 @@
+"""Plain values the routing core decides over. No I/O: adapters load and save them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Presence(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+# Concurrent conversations an agent takes per channel unless configured otherwise ("chat 3, email 5, voice 1").
+DEFAULT_CAPACITY: dict[str, int] = {"default": 3, "email": 5, "voice": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRule:
+    id: str
+    name: str
+    channels: frozenset[str]
+    is_default: bool = False
+
+    def accepts(self, channel: str) -> bool:
+        return channel in self.channels
+
+
+@dataclass(slots=True)
+class AgentSlot:
+    """An agent as routing sees it: presence, capacity per channel, current load per channel."""
+
+    id: str
+    presence: Presence
+    capacity: dict[str, int]
+    queue_ids: frozenset[str]
+    load: dict[str, int] = field(default_factory=dict)
+    last_assigned_at: datetime | None = None
+
+    def capacity_for(self, channel: str) -> int:
+        return self.capacity.get(channel, self.capacity.get("default", 0))
+
+    def has_room(self, channel: str) -> bool:
+        return self.load.get(channel, 0) < self.capacity_for(channel)
+
+    def total_load(self) -> int:
+        return sum(self.load.values())
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingConversation:
+    id: str
+    channel: str
+    queue_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    conversation_id: str
+    agent_id: str
+    queue_id: str
+    channel: str
+    assigned_at: datetime

@@ -1,0 +1,121 @@
+"""In-app / REST ingress: apps and frontends post a customer's message; it becomes a conversation event on
+the bus and the router takes it from there. Answers 202 once the event is durably on the bus."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from services.router.entrypoints.deps import AppPrincipal, RouterDep
+from shared.bus import Outgoing
+from shared.events import (
+    Channel,
+    Claim,
+    Content,
+    ConversationEvent,
+    IdentityKind,
+    Sender,
+    encode_event,
+    event_id_for,
+    new_event_id,
+)
+
+router = APIRouter(tags=["messages"])
+
+
+class CustomerIn(BaseModel):
+    # Unknown fields are ignored, not refused: newer apps may send more than this version knows.
+    model_config = ConfigDict(extra="ignore")
+
+    external_id: Annotated[str, Field(min_length=1, max_length=256, description="The app's own user id.")]
+    name: Annotated[str, Field(max_length=256)] | None = None
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    user_hash: (
+        Annotated[
+            str,
+            Field(
+                max_length=128,
+                description="Hex HMAC-SHA256 of external_id keyed with the app's identity secret: marks the "
+                "identity, and the email/phone it carries, as verified.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    customer: CustomerIn
+    text: Annotated[str, Field(min_length=1)]
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        None,
+        description="Retries with the same key become the same event (also as the Idempotency-Key header).",
+    )
+    sent_at: datetime | None = None
+
+
+class MessageAccepted(BaseModel):
+    event_id: str
+    status: str = "accepted"
+
+
+@router.post("/v1/messages", status_code=202, response_model=MessageAccepted)
+async def post_message(
+    body: MessageIn,
+    router_: RouterDep,
+    principal: AppPrincipal,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+) -> MessageAccepted:
+    settings = router_.settings
+    if len(body.text) > settings.max_text_chars:
+        raise HTTPException(413, f"Message text is limited to {settings.max_text_chars} characters.")
+    secret = settings.inapp_identity_secret
+    verified = _verified(body.customer, secret.get_secret_value() if secret else None)
+    key = idempotency_key or body.idempotency_key
+    event_id = event_id_for(principal.tenant_id, key) if key else new_event_id()
+    now = router_.clock()
+    claims = [
+        Claim(kind=kind, value=value, verified=verified)
+        for kind, value in (
+            (IdentityKind.EMAIL, body.customer.email),
+            (IdentityKind.PHONE, body.customer.phone),
+        )
+        if value
+    ]
+    event = ConversationEvent(
+        id=event_id,
+        source=f"switchboard/in_app/{principal.key_prefix}",
+        time=now,
+        tenant=principal.tenant_id,
+        channel=Channel.IN_APP,
+        channel_message_id=key,
+        sender=Sender(
+            kind=IdentityKind.APP_USER,
+            value=body.customer.external_id,
+            verified=verified,
+            display_name=body.customer.name,
+            claims=claims,
+        ),
+        content=Content(text=body.text),
+        sent_at=body.sent_at,
+        received_at=now,
+    )
+    await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
+    return MessageAccepted(event_id=event_id)
+
+
+def _verified(customer: CustomerIn, secret: str | None) -> bool:
+    if customer.user_hash is None or not secret:
+        return False
+    expected = hmac.new(secret.encode(), customer.external_id.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, customer.user_hash.lower()):
+        raise HTTPException(403, "user_hash does not match external_id.")
+    return True

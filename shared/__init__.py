@@ -1,0 +1,1 @@
+"""What every Switchboard service shares: the conversation event, settings, bus and store interfaces, logging."""

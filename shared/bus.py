@@ -1,0 +1,88 @@
+"""The bus interface: publish records durably, consume them in a group and commit after the work is durable.
+
+Two implementations pass the same contract suite (tests/contract/test_bus_contract.py): ``MemoryBus`` for the
+embedded desk and unit tests, ``KafkaBus`` (aiokafka) in production.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = field(default=())
+
+    def header(self, name: str) -> bytes | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+
+class BusUnavailable(RuntimeError):
+    """The broker could not be reached or did not acknowledge: retriable, do not commit."""
+
+    retriable = True
+
+
+class Consumer(Protocol):
+    async def getmany(self, timeout_s: float, max_records: int) -> list[Record]:
+        """Next records of this member's partitions, in offset order per partition; [] on timeout."""
+
+    async def commit(self) -> None:
+        """Mark every record returned so far as done; after a crash the group resumes after them."""
+
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create topics that do not exist yet."""
+
+    async def publish(self, records: Sequence[Outgoing]) -> None:
+        """Return only once every record is durably stored (Kafka: acks=all); raise BusUnavailable if not."""
+
+    async def subscribe(self, topics: Sequence[str], group: str, *, from_beginning: bool = True) -> Consumer:
+        """Join ``group``; a group with no committed offset starts at the beginning (or the end)."""
+
+
+def partition_for(key: bytes | None, partitions: int, fallback: int) -> int:
+    """Stable key → partition (CRC32) so one key's records stay in order; no key: caller's round robin."""
+    if key is None:
+        return fallback % partitions
+    return zlib.crc32(key) % partitions
+
+
+def deadletter(record: Record, reason: str, topic: str) -> Outgoing:
+    """The original bytes untouched, with why and where they came from in headers."""
+    return Outgoing(
+        topic=topic,
+        key=record.key,
+        value=record.value,
+        headers=(
+            ("reason", reason.encode()[:1000]),
+            ("source-topic", record.topic.encode()),
+            ("source-partition", str(record.partition).encode()),
+            ("source-offset", str(record.offset).encode()),
+        ),
+    )

@@ -1,0 +1,141 @@
+"""Apache Kafka bus on aiokafka.
+
+Producer: idempotent, acks=all, small linger so concurrent publishes share a batch; one per process.
+Consumers: manual commits only (enable_auto_commit=False): the caller commits after its effects are durable,
+so a crash redelivers instead of losing (at-least-once; handlers dedupe by event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.bus import BusUnavailable, Outgoing, Record
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "switchboard",
+        partitions: int = 12,
+        topics: Sequence[str] = (),
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.partitions = partitions
+        self.topics = tuple(topics)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self.topics:
+            await self.ensure_topics(self.topics)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-producer",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=15_000,
+        )
+        await self._producer.start()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create missing topics with our partition count (single-node dev servers: replication 1)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if missing:
+                brokers = len((await admin.describe_cluster())["brokers"])
+                replication = min(3, brokers)
+                try:
+                    await admin.create_topics(
+                        [NewTopic(t, self.partitions, replication) for t in missing], timeout_ms=30_000
+                    )
+                except TopicAlreadyExistsError:
+                    pass  # another process won the race
+        finally:
+            await admin.close()
+
+    async def publish(self, records: Sequence[Outgoing]) -> None:
+        if self._producer is None:
+            raise BusUnavailable("bus not started")
+        try:
+            futures = [
+                await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka publish failed: {exc!r}") from exc
+
+    async def subscribe(self, topics: Sequence[str], group: str, *, from_beginning: bool = True) -> KafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-{group}",
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            max_poll_records=2000,
+            fetch_max_wait_ms=50,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+        )
+        await consumer.start()
+        await _await_assignment(consumer)
+        return KafkaConsumer(consumer)
+
+
+async def _await_assignment(consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> None:
+    """Return once the group gave us partitions and their start positions are fixed: a "latest" consumer
+    must not miss what is published right after subscribe() returns."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not consumer.assignment():
+                await asyncio.sleep(0.02)
+            for tp in consumer.assignment():
+                await consumer.position(tp)
+    except TimeoutError:
+        log.warning("kafka.assignment_slow", extra={"timeout_s": timeout_s})
+
+
+class KafkaConsumer:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+
+    async def getmany(self, timeout_s: float, max_records: int) -> list[Record]:
+        try:
+            batches = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka fetch failed: {exc!r}") from exc
+        return [
+            Record(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers or ()))
+            for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition))
+            for m in batches[tp]
+        ]
+
+    async def commit(self) -> None:
+        try:
+            await self._consumer.commit()
+        except KafkaError as exc:
+            # A rebalance moved partitions away: the new owner gets the records again and dedupes.
+            raise BusUnavailable(f"kafka commit failed: {exc!r}") from exc
+
+    async def close(self) -> None:
+        await self._consumer.stop()

@@ -1,0 +1,71 @@
+"""The one consume loop every stage runs: fetch a batch, handle it, commit only after the handler returned
+(its effects are durable). Any failure: no commit, back off, re-join the group and get the batch again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from shared.bus import Bus, Record
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[Record]], Awaitable[object]]
+
+
+async def consume(
+    bus: Bus,
+    topics: Sequence[str],
+    group: str,
+    handle: Handler,
+    stop: asyncio.Event,
+    *,
+    max_records: int = 500,
+    from_beginning: bool = True,
+    poll_s: float = 0.2,
+    max_backoff_s: float = 5.0,
+    joined: asyncio.Event | None = None,
+) -> None:
+    """``joined`` is set once the group has given this member its partitions (and start positions)."""
+    backoff = 0.1
+    while not stop.is_set():
+        try:
+            consumer = await bus.subscribe(topics, group, from_beginning=from_beginning)
+        except Exception as exc:
+            log.warning("consumer.subscribe_failed", extra={"group": group, "error": repr(exc)})
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(max_backoff_s, backoff * 2)
+            continue
+        if joined is not None:
+            joined.set()
+        try:
+            # Stop is checked between batches only: a batch in flight is finished and committed (graceful).
+            while not stop.is_set():
+                records = await consumer.getmany(poll_s, max_records)
+                if not records:
+                    continue
+                await handle(records)
+                await consumer.commit()
+                backoff = 0.1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "consumer.batch_failed",
+                extra={"group": group, "error": repr(exc), "retriable": getattr(exc, "retriable", None)},
+            )
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(max_backoff_s, backoff * 2)
+        finally:
+            try:
+                await consumer.close()
+            except Exception as exc:
+                log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

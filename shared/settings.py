@@ -1,0 +1,70 @@
+"""The one settings model. Read once at start-up from SWITCHBOARD_* variables, validated, passed down."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never reach production as secrets.
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "test", "password"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore", frozen=True)
+
+    environment: Literal["dev", "test", "prod"] = Field(
+        "dev", description="dev and test allow generated or placeholder secrets; prod refuses them."
+    )
+    http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    http_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///.local/switchboard.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://... in production, SQLite for the embedded desk.",
+    )
+    kafka_bootstrap: str | None = Field(
+        None, description="Kafka bootstrap servers (host:port,...). Unset: the in-process bus."
+    )
+    kafka_partitions: int = Field(12, ge=1, description="Partitions for topics Switchboard creates.")
+    kafka_client_id: str = Field("switchboard", description="Client id prefix for Kafka connections.")
+    topic_prefix: str = Field("", description="Prefix of every topic name, to share a Kafka cluster.")
+    consumer_group: str = Field("switchboard-router", description="Consumer group of the router's context stage.")
+    consumer_batch_max: int = Field(500, ge=1, description="Most events the router handles in one batch.")
+    bootstrap_api_key: SecretStr | None = Field(
+        None,
+        description="Admin API key for the demo tenant in `switchboard dev`; generated and printed if unset.",
+    )
+    inapp_identity_secret: SecretStr | None = Field(
+        None,
+        description="Secret apps use to sign user_hash (HMAC-SHA256 of the external id) for verified identities.",
+    )
+    seed_demo: bool = Field(
+        False, description="Seed the demo desk (tenant `demo`) at start-up; `switchboard dev` turns it on."
+    )
+    max_body_bytes: int = Field(65_536, ge=1024, description="Largest accepted request body, in bytes.")
+    max_text_chars: int = Field(20_000, ge=1, description="Longest accepted message text, in characters.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
+    auto_migrate: bool = Field(
+        True,
+        description="Apply database migrations at start-up (production may run `switchboard migrate` instead).",
+    )
+    instance_id: str | None = Field(None, description="Name of this process in logs and consumer ids; random if unset.")
+    feed_keepalive_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments.")
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_prod(self) -> Settings:
+        if self.environment == "prod":
+            key = self.bootstrap_api_key.get_secret_value() if self.bootstrap_api_key else None
+            if key is not None and (key.lower() in _PLACEHOLDERS or len(key) < 24):
+                raise ValueError("SWITCHBOARD_BOOTSTRAP_API_KEY is a placeholder or too short for prod")
+        return self
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap)
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

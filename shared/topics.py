@@ -1,0 +1,30 @@
+"""Topic names: the contract between connectors, router and other consumers.
+
+An optional prefix (SWITCHBOARD_TOPIC_PREFIX) lets several environments, or test runs, share one cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str = ""
+
+    @property
+    def events(self) -> str:
+        """Inbound conversation events from every connector (key: tenant + sender identity)."""
+        return f"{self.prefix}conversation.events"
+
+    @property
+    def deadletter(self) -> str:
+        """Events that can never be processed, untouched, with the reason in headers."""
+        return f"{self.prefix}conversation.deadletter"
+
+    @property
+    def assignments(self) -> str:
+        """Routing decisions (key: agent id) for live feeds and other consumers."""
+        return f"{self.prefix}routing.assignments"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.events, self.deadletter, self.assignments)

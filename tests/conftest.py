@@ -1,0 +1,46 @@
+"""Session fixtures. Tests that need the real PostgreSQL and Kafka ask for ``servers``: it starts or reuses
+them through deploy/local/services.sh (or takes SWITCHBOARD_DATABASE_URL / SWITCHBOARD_KAFKA_BOOTSTRAP), and
+fails the test, never skips it, when they cannot be had."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Servers:
+    database_url: str
+    kafka_bootstrap: str
+
+
+@pytest.fixture(scope="session")
+def servers() -> Servers:
+    db = os.environ.get("SWITCHBOARD_DATABASE_URL", "")
+    kafka = os.environ.get("SWITCHBOARD_KAFKA_BOOTSTRAP", "")
+    if not (db.startswith("postgresql") and kafka):
+        proc = subprocess.run(
+            [str(ROOT / "deploy/local/services.sh"), "up"], capture_output=True, text=True, timeout=900
+        )
+        if proc.returncode != 0:
+            pytest.fail(
+                "PostgreSQL and Kafka are needed and could not be started by deploy/local/services.sh "
+                f"(exit {proc.returncode}):\n{proc.stderr[-4000:]}",
+                pytrace=False,
+            )
+        env = dict(re.findall(r"^export (\w+)=(.*)$", proc.stdout, re.M))
+        db, kafka = env["SWITCHBOARD_DATABASE_URL"], env["SWITCHBOARD_KAFKA_BOOTSTRAP"]
+    return Servers(db, kafka)
+
+
+def random_name(prefix: str) -> str:
+    """Random ids keep tests apart on shared servers, so no table ever needs truncating."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"

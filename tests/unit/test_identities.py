@@ -1,0 +1,51 @@
+"""Identity normalization: the same person gives the same key whatever the channel wrote."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.router.domain.errors import InvalidIdentity
+from services.router.domain.identities import normalize_email, normalize_identity, normalize_phone
+from shared.events import IdentityKind
+
+
+@pytest.mark.parametrize(
+    "raw", ["+1 415 555 0100", "(415) 555-0100", "415.555.0100", "+14155550100", "tel:+1-415-555-0100"]
+)
+def test_phone_spellings_normalize_to_one_e164(raw: str) -> None:
+    assert normalize_phone(raw) == "+14155550100"
+
+
+def test_international_numbers_keep_their_country() -> None:
+    assert normalize_phone("+44 20 7946 0958") == "+442079460958"
+
+
+@pytest.mark.parametrize("raw", ["hello", "12", "+", ""])
+def test_non_numbers_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidIdentity):
+        normalize_phone(raw)
+
+
+def test_emails_are_case_folded_and_trimmed() -> None:
+    assert normalize_email("  X@Example.COM ") == "x@example.com"
+
+
+@pytest.mark.parametrize("raw", ["no-at-sign", "@example.com", "x@", "a b@example.com"])
+def test_malformed_emails_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidIdentity):
+        normalize_email(raw)
+
+
+@given(st.emails())
+def test_email_normalization_is_idempotent(address: str) -> None:
+    once = normalize_email(address)
+    assert normalize_email(once) == once
+    assert normalize_email(address.upper()) == once
+
+
+def test_platform_ids_are_kept_verbatim_but_trimmed() -> None:
+    assert normalize_identity(IdentityKind.APP_USER, " u-42 ") == "u-42"
+    with pytest.raises(InvalidIdentity):
+        normalize_identity(IdentityKind.TELEGRAM_ID, "   ")
