@@ -96,8 +96,15 @@ async def serving(router: Router) -> AsyncIterator[str]:
         await task
 
 
-def inbound(tenant: str, value: str, text: str = "hello", *, channel: Channel = Channel.IN_APP,
-            kind: IdentityKind = IdentityKind.APP_USER, event_id: str | None = None) -> ConversationEvent:
+def inbound(
+    tenant: str,
+    value: str,
+    text: str = "hello",
+    *,
+    channel: Channel = Channel.IN_APP,
+    kind: IdentityKind = IdentityKind.APP_USER,
+    event_id: str | None = None,
+) -> ConversationEvent:
     now = datetime.now(UTC)
     return ConversationEvent(
         id=event_id or new_event_id(),

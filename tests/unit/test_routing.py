@@ -17,8 +17,14 @@ GENERAL = QueueRule("q-gen", "General", frozenset(), is_default=True)
 QUEUES = [GENERAL, MESSAGING, EMAIL]
 
 
-def agent(aid: str, presence: Presence = Presence.ONLINE, load: int = 0, idle_min: int | None = None,
-          queues: tuple[str, ...] = ("q-msg", "q-email", "q-gen"), cap: int = 3) -> AgentSlot:
+def agent(
+    aid: str,
+    presence: Presence = Presence.ONLINE,
+    load: int = 0,
+    idle_min: int | None = None,
+    queues: tuple[str, ...] = ("q-msg", "q-email", "q-gen"),
+    cap: int = 3,
+) -> AgentSlot:
     return AgentSlot(
         id=aid,
         presence=presence,
@@ -89,8 +95,13 @@ def test_assignment_never_exceeds_capacity_never_picks_unavailable_and_leaves_no
     specs: list[tuple[Presence, int, int]], arrivals: list[str]
 ) -> None:
     agents = [
-        AgentSlot(f"a{i}", presence, {"default": cap, "email": cap}, frozenset({"q-msg", "q-email", "q-gen"}),
-                  {"chat": min(load, cap)} if load else {})
+        AgentSlot(
+            f"a{i}",
+            presence,
+            {"default": cap, "email": cap},
+            frozenset({"q-msg", "q-email", "q-gen"}),
+            {"chat": min(load, cap)} if load else {},
+        )
         for i, (presence, cap, load) in enumerate(specs)
     ]
     before = {a.id: dict(a.load) for a in agents}

@@ -97,26 +97,35 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # Chunked body of unknown length: buffer it up to the limit (small by design), then replay it.
+            chunks: list[bytes] = []
+            seen = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # client went away
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
+                more = message.get("more_body", False)
                 if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+                    await self._too_large(scope, receive, send)
+                    return
+            body = b"".join(chunks)
+            replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+            async def replay() -> Any:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
         response = problem(413, f"Request bodies are limited to {self.max_bytes} bytes.", slug="too-large")
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass

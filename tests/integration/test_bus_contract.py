@@ -1,0 +1,139 @@
+"""One contract, two buses: the in-process MemoryBus and the Kafka bus on a real broker behave alike in
+everything the services rely on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.bus import Bus, Consumer, Outgoing, Record
+from shared.bus_kafka import KafkaBus
+from shared.bus_memory import MemoryBus
+from tests.conftest import random_name
+
+
+@pytest.fixture(params=["memory", "kafka"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    b: Bus
+    if request.param == "memory":
+        b = MemoryBus(partitions=4)
+    else:
+        servers = request.getfixturevalue("servers")
+        b = KafkaBus(servers.kafka_bootstrap, partitions=4, client_id=random_name("c-"))
+    await b.start()
+    try:
+        yield b
+    finally:
+        await b.close()
+
+
+@pytest.fixture
+async def topic(bus: Bus) -> str:
+    name = random_name("contract-")
+    await bus.ensure_topics([name])
+    return name
+
+
+async def drain(consumer: Consumer, want: int, timeout_s: float = 20.0) -> list[Record]:
+    got: list[Record] = []
+    async with asyncio.timeout(timeout_s):
+        while len(got) < want:
+            got.extend(await consumer.getmany(0.2, 1000))
+    return got
+
+
+async def quiet(consumer: Consumer, seconds: float = 1.5) -> list[Record]:
+    """Whatever arrives within ``seconds`` (expected: nothing)."""
+    got: list[Record] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        got.extend(await consumer.getmany(0.2, 1000))
+    return got
+
+
+def records(topic: str, n: int, keys: int = 5) -> list[Outgoing]:
+    return [
+        Outgoing(topic, f"v{i}".encode(), key=f"k{i % keys}".encode(), headers=(("h", str(i).encode()),))
+        for i in range(n)
+    ]
+
+
+async def test_published_records_arrive_with_key_order_and_headers(bus: Bus, topic: str) -> None:
+    consumer = await bus.subscribe([topic], random_name("g-"))
+    await bus.publish(records(topic, 50))
+    got = await drain(consumer, 50)
+    await consumer.close()
+    assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(50))
+    for key in {r.key for r in got}:
+        values = [int(r.value[1:]) for r in got if r.key == key]
+        assert values == sorted(values), "one key's records must stay in publish order"
+    assert all(r.header("h") == r.value[1:] for r in got)
+
+
+async def test_committed_records_are_not_delivered_again_to_the_group(bus: Bus, topic: str) -> None:
+    group = random_name("g-")
+    await bus.publish(records(topic, 20))
+    first = await bus.subscribe([topic], group)
+    assert len(await drain(first, 20)) == 20
+    await first.commit()
+    await first.close()
+    await bus.publish(records(topic, 3))
+    second = await bus.subscribe([topic], group)
+    got = await drain(second, 3)
+    got += await quiet(second, 1.0)
+    await second.close()
+    assert len(got) == 3
+
+
+async def test_uncommitted_records_are_delivered_again_after_a_member_leaves(bus: Bus, topic: str) -> None:
+    group = random_name("g-")
+    await bus.publish(records(topic, 10))
+    first = await bus.subscribe([topic], group)
+    assert len(await drain(first, 10)) == 10
+    await first.close()  # crashed before commit
+    second = await bus.subscribe([topic], group)
+    again = await drain(second, 10)
+    await second.close()
+    assert sorted(r.value for r in again) == sorted(f"v{i}".encode() for i in range(10))
+
+
+async def test_every_group_gets_every_record(bus: Bus, topic: str) -> None:
+    a = await bus.subscribe([topic], random_name("g-"))
+    b = await bus.subscribe([topic], random_name("g-"))
+    await bus.publish(records(topic, 12))
+    got_a, got_b = await asyncio.gather(drain(a, 12), drain(b, 12))
+    await a.close()
+    await b.close()
+    assert len(got_a) == len(got_b) == 12
+
+
+async def test_members_of_one_group_share_the_records_without_overlap(bus: Bus, topic: str) -> None:
+    group = random_name("g-")
+    a = await bus.subscribe([topic], group)
+    b = await bus.subscribe([topic], group)
+    await bus.publish(records(topic, 200, keys=50))
+    got: list[Record] = []
+    async with asyncio.timeout(30):
+        while len(got) < 200:
+            ra, rb = await asyncio.gather(a.getmany(0.2, 1000), b.getmany(0.2, 1000))
+            got += ra + rb
+            await a.commit()
+            await b.commit()
+    got += await quiet(a, 0.5) + await quiet(b, 0.5)
+    await a.close()
+    await b.close()
+    assert len(got) == 200
+    assert len({(r.partition, r.offset) for r in got}) == 200
+
+
+async def test_a_new_group_from_the_end_sees_only_later_records(bus: Bus, topic: str) -> None:
+    await bus.publish(records(topic, 5))
+    latest = await bus.subscribe([topic], random_name("g-"), from_beginning=False)
+    await bus.publish([Outgoing(topic, b"after", key=b"k")])
+    got = await drain(latest, 1)
+    got += await quiet(latest, 0.5)
+    await latest.close()
+    assert [r.value for r in got] == [b"after"]

@@ -1,0 +1,164 @@
+"""One contract, two databases: the repository on SQLite (embedded) and on PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from services.router.adapters import queries
+from services.router.adapters import tables as t
+from services.router.adapters.migrate import upgrade
+from services.router.adapters.repository import NewCustomer, NewMessage, SqlRepository
+from services.router.domain.model import Assignment, Presence
+from services.router.seed import seed_demo
+from shared.bus import Outgoing
+from shared.store import Database
+from tests.conftest import random_name
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlRepository]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/contract.db"
+    else:
+        url = request.getfixturevalue("servers").database_url
+    db = Database(url)
+    await upgrade(db)
+    try:
+        yield SqlRepository(db)
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def tenant(repo: SqlRepository) -> str:
+    name = random_name("tn")
+    await seed_demo(repo.db, NOW, tenant_id=name)
+    return name
+
+
+def new_customer(tenant: str, value: str) -> NewCustomer:
+    return NewCustomer(tenant_id=tenant, kind="phone", value=value, verified=True, name="Sam")
+
+
+async def test_an_identity_maps_to_exactly_one_customer_even_when_created_concurrently(
+    repo: SqlRepository, tenant: str
+) -> None:
+    key = (tenant, "phone", "+14155550100")
+
+    async def create() -> str:
+        async with repo.unit() as u:
+            return (await u.create_customers([new_customer(tenant, "+14155550100")], NOW))[key]
+
+    ids = await asyncio.gather(*(create() for _ in range(4)))
+    assert len(set(ids)) == 1
+    async with repo.unit() as u:
+        assert (await u.customers_by_identity([key]))[key] == ids[0]
+    async with repo.reader() as conn:
+        rows = (await conn.execute(select(t.customers.c.id).where(t.customers.c.tenant_id == tenant))).all()
+    assert [r.id for r in rows] == [ids[0]], "losing creators must not leave orphan customers"
+
+
+async def test_one_open_conversation_per_customer_even_when_opened_concurrently(
+    repo: SqlRepository, tenant: str
+) -> None:
+    async with repo.unit() as u:
+        owners = await u.create_customers([new_customer(tenant, "+14155550101")], NOW)
+    customer_id = next(iter(owners.values()))
+
+    async def open_() -> str:
+        async with repo.unit() as u:
+            return (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[customer_id].id
+
+    ids = await asyncio.gather(*(open_() for _ in range(4)))
+    assert len(set(ids)) == 1
+
+
+async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlRepository, tenant: str) -> None:
+    async with repo.unit() as u:
+        owners = await u.create_customers([new_customer(tenant, "+14155550102")], NOW)
+        customer_id = next(iter(owners.values()))
+        conv = (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[customer_id]
+        message = NewMessage(
+            tenant, "evt-1", conv.id, customer_id, "sms", "inbound", "SM1", "phone", None, "hi", None, NOW
+        )
+        await u.insert_messages([message], NOW)
+        await u.insert_messages([message], NOW)
+        assert await u.known_event_ids([(tenant, "evt-1"), (tenant, "evt-2")]) == {(tenant, "evt-1")}
+    async with repo.reader() as conn:
+        found = await queries.conversation(conn, tenant, conv.id)
+    assert found is not None and [m["text"] for m in found["messages"]] == ["hi"]
+    assert found["messages"][0]["received_at"] == NOW  # aware UTC on both databases
+
+
+async def test_a_conversation_cannot_hold_two_live_assignments(repo: SqlRepository, tenant: str) -> None:
+    async with repo.unit() as u:
+        owners = await u.create_customers([new_customer(tenant, "+14155550103")], NOW)
+        customer_id = next(iter(owners.values()))
+        conv = (await u.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[customer_id]
+        rows = await u.record_assignments(
+            tenant, [Assignment(conv.id, f"{tenant}-agent-ada", f"{tenant}-q-messaging", "chat", NOW)]
+        )
+        assert rows[0]["seq"] > 0
+    with pytest.raises(IntegrityError):
+        async with repo.unit() as u:
+            await u.record_assignments(
+                tenant,
+                [Assignment(conv.id, f"{tenant}-agent-grace", f"{tenant}-q-messaging", "chat", NOW)],
+            )
+
+
+async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepository, tenant: str) -> None:
+    ada = f"{tenant}-agent-ada"
+    async with repo.unit() as u:
+        owners = await u.create_customers([new_customer(tenant, f"+1415555020{i}") for i in range(3)], NOW)
+        convs = await u.open_missing_conversations({c: (tenant, "chat") for c in owners.values()}, NOW)
+        await u.record_assignments(
+            tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
+        )
+        agents = {a.id: a for a in await u.lock_agents(tenant)}
+    assert agents[ada].load == {"chat": 3}
+    assert not agents[ada].has_room("chat")
+    assert agents[ada].last_assigned_at == NOW
+    assert agents[f"{tenant}-agent-grace"].presence is Presence.AWAY
+
+
+async def test_waiting_conversations_come_oldest_first(repo: SqlRepository, tenant: str) -> None:
+    opened: list[str] = []
+    async with repo.unit() as u:
+        owners = await u.create_customers([new_customer(tenant, f"+1415555030{i}") for i in range(3)], NOW)
+        # opened in the reverse order of creation, a second apart
+        for i, cid in enumerate(reversed(list(owners.values()))):
+            convs = await u.open_missing_conversations({cid: (tenant, "chat")}, NOW + timedelta(seconds=i))
+            opened.append(convs[cid].id)
+        waiting = await u.waiting_conversations(tenant)
+    assert [w.id for w in waiting] == opened
+
+
+async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlRepository) -> None:
+    topic = random_name("ob-")
+    async with repo.unit() as u:
+        await u.add_outbox([Outgoing(topic, b"a", b"k"), Outgoing(topic, b"b", None)], NOW)
+    async with repo.unit() as u:
+        claimed = [(s, o) for s, o in await u.claim_outbox(10_000) if o.topic == topic]
+        assert [o.value for _, o in claimed] == [b"a", b"b"]
+        assert claimed[0][1].key == b"k"
+        await u.delete_outbox([s for s, _ in claimed])
+    async with repo.unit() as u:
+        assert not [o for _, o in await u.claim_outbox(10_000) if o.topic == topic]
+
+
+async def test_presence_is_tenant_scoped(repo: SqlRepository, tenant: str) -> None:
+    async with repo.unit() as u:
+        assert await u.set_presence(tenant, f"{tenant}-agent-grace", Presence.ONLINE)
+        assert not await u.set_presence("someone-else", f"{tenant}-agent-grace", Presence.OFFLINE)
+        agents = {a.id: a for a in await u.lock_agents(tenant)}
+    assert agents[f"{tenant}-agent-grace"].presence is Presence.ONLINE
