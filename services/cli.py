@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -39,13 +42,28 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     await router.start()
     if demo:
         print(_banner(settings, router.admin_key), flush=True)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
     )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_exit)
     try:
-        await server.serve()  # returns on SIGINT/SIGTERM, after in-flight requests finished
+        await server.serve()  # returns after in-flight requests finished
     finally:
-        await router.stop()
+        await router.stop()  # then the router drains: last batch committed, connections closed
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its own shutdown, which would kill us before the router drained;
+    we own the signals instead and exit 0 once everything is closed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_exit(self) -> None:
+        self.should_exit = True
 
 
 async def _migrate(settings: Settings) -> None:

@@ -1,0 +1,54 @@
+"""Running Switchboard as real processes, the way operators do, for crash and e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """The parent's environment without any SWITCHBOARD_* setting, plus exactly the given ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update({f"SWITCHBOARD_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def start(args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or ROOT)
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not ready within {timeout_s}s:\n{log.read_text()[-4000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 30) -> int:
+    """SIGTERM, as an orchestrator does; returns the exit code (fails if it needs SIGKILL)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"did not exit within {grace_s}s of SIGTERM") from None
+    return proc.returncode
