@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +40,15 @@ def servers() -> Servers:
             )
         env = dict(re.findall(r"^export (\w+)=(.*)$", proc.stdout, re.M))
         db, kafka = env["SWITCHBOARD_DATABASE_URL"], env["SWITCHBOARD_KAFKA_BOOTSTRAP"]
+    parsed = make_url(db)
+    for name, host, port in (
+        ("PostgreSQL", parsed.host or "127.0.0.1", parsed.port or 5432),
+        ("Kafka", *kafka.split(",")[0].rsplit(":", 1)),
+    ):
+        try:
+            socket.create_connection((str(host), int(port)), timeout=5).close()
+        except OSError as exc:
+            pytest.fail(f"{name} at {host}:{port} is unreachable ({exc}); it is needed, not optional", pytrace=False)
     return Servers(db, kafka)
 
 

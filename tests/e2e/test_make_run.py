@@ -28,8 +28,9 @@ def desk(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
     db = tmp_path_factory.mktemp("desk") / "switchboard.db"
     env = clean_env(http_port=str(port), bootstrap_api_key=KEY, database_url=f"sqlite+aiosqlite:///{db}")
     with log.open("wb") as out:
-        proc = subprocess.Popen(["make", "-s", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["make", "-s", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc, log, timeout_s=180)
@@ -53,7 +54,7 @@ def readme_curl(base: str) -> list[str]:
 
 
 async def test_readme_curl_message_is_assigned_to_the_online_demo_agent_on_its_feed_within_a_second(desk):  # type: ignore[no-untyped-def]
-    base, log = desk
+    base, _ = desk
     assert shutil.which("curl"), "the README's commands use curl"
     async with (
         httpx.AsyncClient(base_url=base, timeout=10) as http,
@@ -72,8 +73,9 @@ async def test_readme_curl_message_is_assigned_to_the_online_demo_agent_on_its_f
     assert elapsed < 1.0
     # and it reads back: the conversation holds the message the curl sent
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        conv = (await http.get(f"/v1/conversations/{data['conversation_id']}",
-                               headers={"Authorization": f"Bearer {KEY}"})).json()
+        conv = (
+            await http.get(f"/v1/conversations/{data['conversation_id']}", headers={"Authorization": f"Bearer {KEY}"})
+        ).json()
     assert conv["messages"][-1]["text"] == "Hello!"
 
 
@@ -91,8 +93,12 @@ def test_ops_endpoints_answer(desk) -> None:  # type: ignore[no-untyped-def]
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
     spec = httpx.get(f"{base}/openapi.json").json()
-    assert {"/v1/messages", "/v1/conversations/{conversation_id}", "/v1/customers/{customer_id}",
-            "/v1/agents/{agent_id}/feed"} <= set(spec["paths"])
+    assert {
+        "/v1/messages",
+        "/v1/conversations/{conversation_id}",
+        "/v1/customers/{customer_id}",
+        "/v1/agents/{agent_id}/feed",
+    } <= set(spec["paths"])
 
 
 def test_logs_are_json_and_carry_no_message_text(desk) -> None:  # type: ignore[no-untyped-def]

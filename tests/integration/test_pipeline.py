@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-
 from sqlalchemy import select
 
 from services.router.adapters import queries

@@ -48,9 +48,7 @@ async def test_router_killed_mid_stream_loses_nothing_and_assigns_nothing_twice(
     await upgrade(db)
     await seed_demo(db, datetime.now(UTC), tenant_id=tenant)
     async with db.transaction() as conn:  # room for all N on one agent: capacity is not what this tests
-        await conn.execute(
-            update(t.agents).where(t.agents.c.tenant_id == tenant).values(capacity={"default": N})
-        )
+        await conn.execute(update(t.agents).where(t.agents.c.tenant_id == tenant).values(capacity={"default": N}))
     bus = KafkaBus(servers.kafka_bootstrap, partitions=4, topics=topics.all())
     await bus.start()
     events = [inbound(tenant, f"c-{i}", f"message {i}") for i in range(N)]
