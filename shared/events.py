@@ -74,6 +74,8 @@ class Sender(_Strict):
     verified: bool = False
     display_name: Annotated[str, Field(max_length=256)] | None = None
     claims: Annotated[list[Claim], Field(max_length=16)] = []
+    # Profile facts about the sender (tier, language, custom attributes). Trusted only when ``verified``.
+    attributes: Annotated[dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=32)] = {}
 
 
 class Attachment(_Strict):

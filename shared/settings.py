@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         None,
         description="Secret apps use to sign user_hash (HMAC-SHA256 of the external id) for verified identities.",
     )
+    reopen_window_hours: float = Field(
+        168.0, ge=0, description="A customer who writes within this many hours of a resolution reopens it."
+    )
     seed_demo: bool = Field(
         False, description="Seed the demo desk (tenant `demo`) at start-up; `switchboard dev` turns it on."
     )

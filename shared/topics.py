@@ -26,5 +26,10 @@ class Topics:
         """Routing decisions (key: agent id) for live feeds and other consumers."""
         return f"{self.prefix}routing.assignments"
 
+    @property
+    def customers(self) -> str:
+        """Customer-level events: merges and unmerges (key: tenant + surviving customer)."""
+        return f"{self.prefix}customer.events"
+
     def all(self) -> tuple[str, ...]:
-        return (self.events, self.deadletter, self.assignments)
+        return (self.events, self.deadletter, self.assignments, self.customers)

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 
@@ -16,7 +16,7 @@ from services.router.adapters.api_keys import KeyVerifier, generate_key, store_k
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import SqlRepository
-from services.router.handlers import AgentCommands, Clock, ContextStage, OutboxRelay
+from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
 from services.router.seed import DEMO_TENANT, seed_demo
 from shared.bus import Bus, Record
 from shared.bus_kafka import KafkaBus
@@ -51,6 +51,7 @@ class Router:
     relay: OutboxRelay = field(init=False)
     stage: ContextStage = field(init=False)
     commands: AgentCommands = field(init=False)
+    customers: CustomerCommands = field(init=False)
     hub: FeedHub = field(init=False)
     keys: KeyVerifier = field(init=False)
     instance_id: str = field(init=False)
@@ -66,7 +67,10 @@ class Router:
         self.topics = Topics(self.settings.topic_prefix)
         self.repo = SqlRepository(self.db)
         self.relay = OutboxRelay(self.repo, self.bus)
-        self.stage = ContextStage(self.repo, self.bus, self.relay, self.clock, self.topics)
+        self.stage = ContextStage(
+            self.repo, self.bus, self.relay, self.clock, self.topics, timedelta(hours=self.settings.reopen_window_hours)
+        )
+        self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics)
         self.commands = AgentCommands(self.repo, self.relay, self.clock, self.topics)
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)

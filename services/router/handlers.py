@@ -3,7 +3,8 @@
 Failure policy of the context stage (what its consumer does with a batch):
 - invalid event (bad JSON, unknown schema version, bad identity) → dead-letter topic with the reason, commit;
 - duplicate event id (redelivery) → skipped, commit;
-- retriable (bus or database unavailable) → raise; the consumer does not commit and the batch is redelivered.
+- retriable (bus or database unavailable, a lost race on a unique index) → raise; the consumer does not
+  commit and the batch is redelivered.
 """
 
 from __future__ import annotations
@@ -11,16 +12,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from services.router.adapters.repository import NewCustomer, NewMessage, SqlRepository, Unit
+from services.router.adapters.merges import merge_customers, unmerge_customers
+from services.router.adapters.repository import (
+    NewCustomer,
+    NewIdentity,
+    NewMessage,
+    SqlRepository,
+    Unit,
+    new_id,
+)
 from services.router.domain import routing
 from services.router.domain.errors import InvalidIdentity, NotFound
 from services.router.domain.identities import normalize_identity
-from services.router.domain.model import Presence
+from services.router.domain.identity_graph import Ident, resolve
+from services.router.domain.model import Presence, Tier
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import ConversationEvent, IdentityKind, InvalidEvent, decode_event
 from shared.topics import Topics
@@ -88,18 +98,55 @@ async def route_tenant(u: Unit, topics: Topics, tenant_id: str, now: datetime) -
     return [assignment_event(topics.assignments, tenant_id, row) for row in stored]
 
 
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    event: ConversationEvent
+    sender: Ident
+    claims: tuple[Ident, ...]
+
+
+def _claims(event: ConversationEvent) -> tuple[Ident, ...]:
+    out: list[Ident] = []
+    for claim in event.sender.claims:
+        try:
+            out.append(Ident(claim.kind.value, normalize_identity(claim.kind, claim.value), claim.verified))
+        except InvalidIdentity:
+            continue  # a bad claim does not make the message bad; it is just not evidence
+    return tuple(out)
+
+
+def _profile(event: ConversationEvent) -> dict[str, Any]:
+    """What an app vouched for about its user: only from verified senders."""
+    if not event.sender.verified:
+        return {}
+    attrs = dict(event.sender.attributes)
+    values: dict[str, Any] = {}
+    if attrs.get("tier") in set(Tier):
+        values["tier"] = attrs.pop("tier")
+    if "language" in attrs:
+        values["language"] = attrs.pop("language")[:35]
+    if event.sender.display_name:
+        values["name"] = event.sender.display_name
+    if attrs:
+        values["attributes"] = attrs
+    return values
+
+
 class ContextStage:
     """Conversation events in: identity → customer, thread → conversation, store message, route."""
 
-    def __init__(self, repo: SqlRepository, bus: Bus, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
+    def __init__(
+        self, repo: SqlRepository, bus: Bus, relay: OutboxRelay, clock: Clock, topics: Topics, reopen_within: timedelta
+    ) -> None:
         self.repo = repo
         self.bus = bus
-        self.topics = topics
         self.relay = relay
         self.clock = clock
+        self.topics = topics
+        self.reopen_within = reopen_within
 
-    def _parse(self, records: Sequence[Record]) -> tuple[list[tuple[ConversationEvent, str]], list[Outgoing]]:
-        events: list[tuple[ConversationEvent, str]] = []
+    def _parse(self, records: Sequence[Record]) -> tuple[list[_Inbound], list[Outgoing]]:
+        events: list[_Inbound] = []
         rejects: list[Outgoing] = []
         seen: set[tuple[str, str]] = set()
         for record in records:
@@ -122,7 +169,8 @@ class ContextStage:
             if (event.tenant, event.id) in seen:
                 continue
             seen.add((event.tenant, event.id))
-            events.append((event, identity))
+            sender = Ident(event.sender.kind.value, identity, event.sender.verified)
+            events.append(_Inbound(event, sender, _claims(event)))
         return events, rejects
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
@@ -134,8 +182,9 @@ class ContextStage:
         assigned = 0
         if events:
             async with self.repo.unit() as u:
-                known = await u.known_event_ids((e.tenant, e.id) for e, _ in events)
-                fresh = [(e, ident) for e, ident in events if (e.tenant, e.id) not in known]
+                await u.lock_tenants(i.event.tenant for i in events)
+                known = await u.known_event_ids((i.event.tenant, i.event.id) for i in events)
+                fresh = [i for i in events if (i.event.tenant, i.event.id) not in known]
                 duplicates = len(events) - len(fresh)
                 outbox = await self._store(u, fresh, now)
                 assigned = len(outbox)
@@ -144,26 +193,77 @@ class ContextStage:
             await self.relay.flush()
         return BatchResult(len(events), duplicates, len(rejects), assigned)
 
-    async def _store(self, u: Unit, fresh: list[tuple[ConversationEvent, str]], now: datetime) -> list[Outgoing]:
+    async def _resolve_customers(self, u: Unit, batch: list[_Inbound], now: datetime) -> list[str]:
+        """The customer of each event, in order, creating, linking and merging per the identity graph."""
+        keys = {(i.event.tenant, ident.kind, ident.value) for i in batch for ident in (i.sender, *i.claims)}
+        owners: dict[str, dict[tuple[str, str], str]] = {}
+        for (tenant, kind, value), cid in (await u.customers_by_identity(keys)).items():
+            owners.setdefault(tenant, {})[(kind, value)] = cid
+        seniority: dict[str, object] = dict(await u.customer_ages({c for o in owners.values() for c in o.values()}))
+        new: dict[str, NewCustomer] = {}
+        attach: list[NewIdentity] = []
+        merges: list[tuple[str, str, str]] = []
+        suggestions: list[tuple[str, str, str, str, str]] = []
+        profiles: dict[str, dict[str, Any]] = {}
+        customer_of: list[str] = []
+        for n, item in enumerate(batch):
+            tenant, event = item.event.tenant, item.event
+            known = owners.setdefault(tenant, {})
+            decision = resolve(item.sender, item.claims, known, seniority)
+            if decision.customer_id is None:
+                cid = new_id()
+                seniority[cid] = (now, f"~{n:08d}")  # newer than everyone already stored
+                new[cid] = _new_customer(item)
+            else:
+                cid = decision.customer_id
+            for other in decision.merge:
+                merges.append((tenant, cid, other))
+                for key, owner in known.items():
+                    if owner == other:
+                        known[key] = cid
+            for ident in decision.attach:
+                known[ident.key] = cid
+                attach.append(NewIdentity(tenant, cid, ident.kind, ident.value, ident.verified))
+            suggestions += [(tenant, cid, other, claim.kind, claim.value) for other, claim in decision.suggest]
+            if cid not in new and (profile := _profile(event)):
+                profiles.setdefault(cid, {}).update(profile)
+            customer_of.append(cid)
+
+        await u.insert_customers(new, now)
+        await u.attach_identities(attach, now)
+        merged_into: dict[str, str] = {}
+        for tenant, survivor, merged in merges:
+            await merge_customers(
+                u.conn, tenant, survivor, merged, reason="verified_identifier", actor="router", now=now
+            )
+            merged_into[merged] = survivor
+
+        def final(cid: str) -> str:
+            while cid in merged_into:
+                cid = merged_into[cid]
+            return cid
+
+        await u.add_suggestions(
+            [(t, final(c), final(o), k, v) for t, c, o, k, v in suggestions if final(c) != final(o)], now
+        )
+        await u.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
+        return [final(c) for c in customer_of]
+
+    async def _store(self, u: Unit, fresh: list[_Inbound], now: datetime) -> list[Outgoing]:
         if not fresh:
             return []
-        keys = [(e.tenant, e.sender.kind.value, ident) for e, ident in fresh]
-        owners = await u.customers_by_identity(keys)
-        new: dict[tuple[str, str, str], NewCustomer] = {}
-        for (e, ident), key in zip(fresh, keys, strict=True):
-            if key not in owners and key not in new:
-                new[key] = _new_customer(e, ident)
-        owners.update(await u.create_customers(list(new.values()), now))
-
-        wanted = {owners[key]: (e.tenant, e.channel.value) for (e, _), key in zip(fresh, keys, strict=True)}
-        convs = await u.open_missing_conversations(wanted, now)
+        customers = await self._resolve_customers(u, fresh, now)
+        wanted = {cid: (i.event.tenant, i.event.channel.value) for i, cid in zip(fresh, customers, strict=True)}
+        convs, lifecycle = await u.open_missing_conversations(wanted, now, self.reopen_within)
+        await u.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
-        for (e, _), key in zip(fresh, keys, strict=True):
-            customer_id = owners[key]
+        for item, customer_id in zip(fresh, customers, strict=True):
+            e = item.event
             conv = convs[customer_id]
             messages.append(
                 NewMessage(
+                    id=new_id(),
                     tenant_id=e.tenant,
                     event_id=e.id,
                     conversation_id=conv.id,
@@ -183,22 +283,28 @@ class ContextStage:
         await u.touch_conversations(last)
 
         outbox: list[Outgoing] = []
-        waiting_tenants = sorted({c.tenant_id for c in convs.values() if c.agent_id is None})
-        for tenant_id in waiting_tenants:
+        for tenant_id in sorted({c.tenant_id for c in convs.values() if c.agent_id is None}):
             outbox.extend(await route_tenant(u, self.topics, tenant_id, now))
         return outbox
 
 
-def _new_customer(event: ConversationEvent, identity: str) -> NewCustomer:
-    claims = {c.kind: c.value for c in event.sender.claims}
+def _new_customer(item: _Inbound) -> NewCustomer:
+    """A new customer's profile from what the message says (contact details shown, not yet identities)."""
+    event, sender = item.event, item.sender
+    contact = {c.kind: c.value for c in item.claims}
+    contact.setdefault(sender.kind, sender.value)
+    profile = _profile(event)
     return NewCustomer(
         tenant_id=event.tenant,
-        kind=event.sender.kind.value,
-        value=identity,
-        verified=event.sender.verified,
+        kind=sender.kind,
+        value=sender.value,
+        verified=sender.verified,
         name=event.sender.display_name,
-        email=claims.get(IdentityKind.EMAIL),
-        phone=claims.get(IdentityKind.PHONE),
+        email=contact.get(IdentityKind.EMAIL.value),
+        phone=contact.get(IdentityKind.PHONE.value),
+        language=profile.get("language"),
+        tier=profile.get("tier", Tier.STANDARD.value),
+        attributes=profile.get("attributes", {}),
     )
 
 
@@ -208,8 +314,8 @@ class AgentCommands:
     def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
         self.repo = repo
         self.relay = relay
-        self.topics = topics
         self.clock = clock
+        self.topics = topics
 
     async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> int:
         now = self.clock()
@@ -220,3 +326,59 @@ class AgentCommands:
             await u.add_outbox(outbox, now)
         await self.relay.flush()
         return len(outbox)
+
+    async def resolve(self, tenant_id: str, conversation_id: str, note: str | None) -> None:
+        """Resolve with the documented resolution; the freed capacity goes to waiting work at once."""
+        now = self.clock()
+        async with self.repo.unit() as u:
+            await u.resolve_conversation(tenant_id, conversation_id, note, now)
+            outbox = await route_tenant(u, self.topics, tenant_id, now)
+            await u.add_outbox(outbox, now)
+        await self.relay.flush()
+
+
+class CustomerCommands:
+    """Supervisors' merge and unmerge, recorded on the timeline and published as customer events."""
+
+    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
+        self.repo = repo
+        self.relay = relay
+        self.clock = clock
+        self.topics = topics
+
+    async def merge(self, tenant_id: str, survivor: str, merged: str, actor: str) -> str:
+        now = self.clock()
+        async with self.repo.unit() as u:
+            await u.lock_tenants([tenant_id])
+            merge_id = await merge_customers(u.conn, tenant_id, survivor, merged, reason="manual", actor=actor, now=now)
+            outbox = [self._event("customer.merged", tenant_id, merge_id, survivor, merged, actor, now)]
+            outbox += await route_tenant(u, self.topics, tenant_id, now)
+            await u.add_outbox(outbox, now)
+        await self.relay.flush()
+        return merge_id
+
+    async def unmerge(self, tenant_id: str, survivor: str, merged: str, actor: str) -> str:
+        now = self.clock()
+        async with self.repo.unit() as u:
+            await u.lock_tenants([tenant_id])
+            merge_id = await unmerge_customers(u.conn, tenant_id, survivor, merged, actor=actor, now=now)
+            await u.add_outbox(
+                [self._event("customer.unmerged", tenant_id, merge_id, survivor, merged, actor, now)], now
+            )
+        await self.relay.flush()
+        return merge_id
+
+    def _event(
+        self, kind: str, tenant_id: str, merge_id: str, survivor: str, merged: str, actor: str, now: datetime
+    ) -> Outgoing:
+        body = {
+            "type": kind,
+            "id": new_id(),
+            "tenant": tenant_id,
+            "merge_id": merge_id,
+            "survivor_id": survivor,
+            "merged_id": merged,
+            "actor": actor,
+            "time": now,
+        }
+        return Outgoing(self.topics.customers, orjson.dumps(body), key=f"{tenant_id}\x1f{survivor}".encode())

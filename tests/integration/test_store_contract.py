@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from services.router.adapters import queries
 from services.router.adapters import tables as t
 from services.router.adapters.migrate import upgrade
-from services.router.adapters.repository import NewCustomer, NewMessage, SqlRepository
+from services.router.adapters.repository import NewCustomer, NewMessage, SqlRepository, new_id
 from services.router.domain.model import Assignment, Presence
 from services.router.seed import seed_demo
 from shared.bus import Outgoing
@@ -76,7 +76,7 @@ async def test_one_open_conversation_per_customer_even_when_opened_concurrently(
 
     async def open_() -> str:
         async with repo.unit() as u:
-            return (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[customer_id].id
+            return (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][customer_id].id
 
     ids = await asyncio.gather(*(open_() for _ in range(4)))
     assert len(set(ids)) == 1
@@ -86,9 +86,9 @@ async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlReposito
     async with repo.unit() as u:
         owners = await u.create_customers([new_customer(tenant, "+14155550102")], NOW)
         customer_id = next(iter(owners.values()))
-        conv = (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[customer_id]
+        conv = (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][customer_id]
         message = NewMessage(
-            tenant, "evt-1", conv.id, customer_id, "sms", "inbound", "SM1", "phone", None, "hi", None, NOW
+            new_id(), tenant, "evt-1", conv.id, customer_id, "sms", "inbound", "SM1", "phone", None, "hi", None, NOW
         )
         await u.insert_messages([message], NOW)
         await u.insert_messages([message], NOW)
@@ -103,7 +103,7 @@ async def test_a_conversation_cannot_hold_two_live_assignments(repo: SqlReposito
     async with repo.unit() as u:
         owners = await u.create_customers([new_customer(tenant, "+14155550103")], NOW)
         customer_id = next(iter(owners.values()))
-        conv = (await u.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[customer_id]
+        conv = (await u.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[0][customer_id]
         rows = await u.record_assignments(
             tenant, [Assignment(conv.id, f"{tenant}-agent-ada", f"{tenant}-q-messaging", "chat", NOW)]
         )
@@ -120,7 +120,7 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepositor
     ada = f"{tenant}-agent-ada"
     async with repo.unit() as u:
         owners = await u.create_customers([new_customer(tenant, f"+1415555020{i}") for i in range(3)], NOW)
-        convs = await u.open_missing_conversations({c: (tenant, "chat") for c in owners.values()}, NOW)
+        convs, _ = await u.open_missing_conversations({c: (tenant, "chat") for c in owners.values()}, NOW)
         await u.record_assignments(
             tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
         )
@@ -137,7 +137,7 @@ async def test_waiting_conversations_come_oldest_first(repo: SqlRepository, tena
         owners = await u.create_customers([new_customer(tenant, f"+1415555030{i}") for i in range(3)], NOW)
         # opened in the reverse order of creation, a second apart
         for i, cid in enumerate(reversed(list(owners.values()))):
-            convs = await u.open_missing_conversations({cid: (tenant, "chat")}, NOW + timedelta(seconds=i))
+            convs, _ = await u.open_missing_conversations({cid: (tenant, "chat")}, NOW + timedelta(seconds=i))
             opened.append(convs[cid].id)
         waiting = await u.waiting_conversations(tenant)
     assert [w.id for w in waiting] == opened

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters import tables as t
+from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import (
     AgentSlot,
     Assignment,
@@ -42,6 +43,30 @@ class NewCustomer:
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    language: str | None = None
+    tier: str = "standard"
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewIdentity:
+    tenant_id: str
+    customer_id: str
+    kind: str
+    value: str
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A timeline entry that is not a message: opened, reopened, assigned, resolved, merged..."""
+
+    tenant_id: str
+    customer_id: str
+    conversation_id: str | None
+    kind: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +81,7 @@ class OpenConversation:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
+    id: str
     tenant_id: str
     event_id: str
     conversation_id: str
@@ -106,46 +132,88 @@ class Unit:
         )
         return {(r[0], r[1], r[2]): r[3] for r in rows}
 
+    async def lock_tenants(self, tenant_ids: Iterable[str]) -> None:
+        """Serialize identity resolution per tenant across router replicas (PostgreSQL advisory lock, held to
+        the end of the transaction). Routing locks the tenant's agents anyway; this lock also makes merges
+        and "new identity, verified claim" links race-free. SQLite has a single writer already."""
+        if self.dialect != "postgresql":
+            return
+        for tenant_id in sorted(set(tenant_ids)):
+            await self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"switchboard:{tenant_id}"))))
+
+    async def customer_ages(self, customer_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        c = t.customers.c
+        rows = await self.conn.execute(select(c.id, c.created_at).where(c.id.in_(ids)))
+        return {r.id: (r.created_at, r.id) for r in rows}
+
+    async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
+        if new:
+            await self.conn.execute(
+                insert(t.customers),
+                [
+                    dict(
+                        id=cid,
+                        tenant_id=n.tenant_id,
+                        name=n.name,
+                        email=n.email,
+                        phone=n.phone,
+                        language=n.language,
+                        tier=n.tier,
+                        tags=[],
+                        consent={},
+                        attributes=n.attributes,
+                        created_at=now,
+                    )
+                    for cid, n in new.items()
+                ],
+            )
+
+    async def attach_identities(self, rows: Sequence[NewIdentity], now: datetime) -> None:
+        """Identities in key order (no lock-order deadlocks); one owner each, the unique index decides."""
+        if rows:
+            ordered = sorted(rows, key=lambda r: (r.tenant_id, r.kind, r.value))
+            await self.conn.execute(
+                self._insert_ignore(t.identities),
+                [dict(id=new_id(), created_at=now, **vars_of(r)) for r in ordered],
+            )
+
     async def create_customers(self, new: Sequence[NewCustomer], now: datetime) -> dict[IdentityKey, str]:
         """Create one customer per new identity. Safe under races: the identity's unique index decides who
         wins; a loser's customer row is removed in the same transaction and the winner's id returned."""
         if not new:
             return {}
         ids = {(n.tenant_id, n.kind, n.value): new_id() for n in new}
-        await self.conn.execute(
-            insert(t.customers),
-            [
-                dict(
-                    id=ids[(n.tenant_id, n.kind, n.value)],
-                    tenant_id=n.tenant_id,
-                    name=n.name,
-                    email=n.email,
-                    phone=n.phone,
-                    created_at=now,
-                )
-                for n in new
-            ],
-        )
-        await self.conn.execute(
-            self._insert_ignore(t.identities),
-            [
-                dict(
-                    id=new_id(),
-                    tenant_id=n.tenant_id,
-                    customer_id=ids[(n.tenant_id, n.kind, n.value)],
-                    kind=n.kind,
-                    value=n.value,
-                    verified=n.verified,
-                    created_at=now,
-                )
-                for n in new
-            ],
+        await self.insert_customers({ids[(n.tenant_id, n.kind, n.value)]: n for n in new}, now)
+        await self.attach_identities(
+            [NewIdentity(n.tenant_id, ids[(n.tenant_id, n.kind, n.value)], n.kind, n.value, n.verified) for n in new],
+            now,
         )
         owners = await self.customers_by_identity(ids)
         losers = [cid for key, cid in ids.items() if owners.get(key) != cid]
         if losers:
             await self.conn.execute(delete(t.customers).where(t.customers.c.id.in_(losers)))
         return owners
+
+    async def add_suggestions(self, rows: Sequence[tuple[str, str, str, str, str]], now: datetime) -> None:
+        """(tenant, customer, other customer, kind, value): "may be the same person", for a human to decide."""
+        if rows:
+            await self.conn.execute(
+                self._insert_ignore(t.suggestions),
+                [
+                    dict(id=new_id(), tenant_id=tn, customer_id=c, other_customer_id=o, kind=k, value=v, created_at=now)
+                    for tn, c, o, k, v in rows
+                ],
+            )
+
+    async def apply_verified_profile(self, updates: dict[str, dict[str, Any]], now: datetime) -> None:
+        """customer id → profile fields an app vouched for (tier, language, name)."""
+        c = t.customers.c
+        for cid, values in updates.items():
+            if values:
+                await self.conn.execute(update(t.customers).where(c.id == cid).values(**values, updated_at=now))
 
     # -- conversations ---------------------------------------------------------------------------------
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]:
@@ -161,30 +229,63 @@ class Unit:
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def open_missing_conversations(
-        self, wanted: dict[str, tuple[str, str]], now: datetime
-    ) -> dict[str, OpenConversation]:
-        """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer,
-        opening one where none is; the partial unique index keeps it to one even under races."""
+        self, wanted: dict[str, tuple[str, str]], now: datetime, reopen_within: timedelta | None = None
+    ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
+        """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer and the
+        lifecycle entries it caused. Without an open one, the customer's latest resolved conversation reopens
+        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous.
+        The partial unique index keeps it to one open conversation per customer even under races."""
         existing = await self.open_conversations(wanted)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
-        if missing:
+        events: list[Lifecycle] = []
+        if not missing:
+            return existing, events
+        c = t.conversations.c
+        latest: dict[str, tuple[str, datetime | None]] = {}
+        rows = await self.conn.execute(
+            select(c.customer_id, c.id, c.resolved_at)
+            .where(c.customer_id.in_(list(missing)), c.status == ConversationStatus.RESOLVED.value)
+            .order_by(c.resolved_at.desc())
+        )
+        for r in rows:
+            latest.setdefault(r.customer_id, (r.id, r.resolved_at))
+        reopen = {
+            cid: conv_id
+            for cid, (conv_id, resolved_at) in latest.items()
+            if reopen_within is not None and resolved_at is not None and now - resolved_at <= reopen_within
+        }
+        if reopen:
             await self.conn.execute(
-                self._insert_ignore(t.conversations),
-                [
-                    dict(
-                        id=new_id(),
-                        tenant_id=tenant,
-                        customer_id=cid,
-                        status=ConversationStatus.OPEN.value,
-                        channel=channel,
-                        opened_at=now,
-                        last_message_at=now,
-                    )
-                    for cid, (tenant, channel) in missing.items()
-                ],
+                update(t.conversations)
+                .where(c.id.in_(list(reopen.values())))
+                .values(
+                    status=ConversationStatus.OPEN.value, reopened_at=now, agent_id=None, queue_id=None, queued_at=None
+                )
             )
-            existing.update(await self.open_conversations(missing))
-        return existing
+            events += [Lifecycle(missing[cid][0], cid, conv, "reopened", now) for cid, conv in reopen.items()]
+        fresh = {cid: v for cid, v in missing.items() if cid not in reopen}
+        if fresh:
+            new_rows: list[dict[str, Any]] = [
+                dict(
+                    id=new_id(),
+                    tenant_id=tenant,
+                    customer_id=cid,
+                    status=ConversationStatus.OPEN.value,
+                    channel=channel,
+                    opened_at=now,
+                    last_message_at=now,
+                    previous_conversation_id=latest.get(cid, (None, None))[0],
+                )
+                for cid, (tenant, channel) in fresh.items()
+            ]
+            await self.conn.execute(self._insert_ignore(t.conversations), new_rows)
+            events += [
+                Lifecycle(r["tenant_id"], r["customer_id"], r["id"], "opened", now, {"channel": r["channel"]})
+                for r in new_rows
+            ]
+        existing.update(await self.open_conversations(missing))
+        live = {conv.id for conv in existing.values()}
+        return existing, [e for e in events if e.conversation_id in live]
 
     async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
         """conversation id → (channel the customer last used, time): replies go back on that channel."""
@@ -199,12 +300,70 @@ class Unit:
         await self.conn.execute(stmt, [dict(b_id=cid, b_channel=ch, b_at=at) for cid, (ch, at) in last.items()])
 
     async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
+        """Messages and their timeline entries, two multi-row statements for the whole batch."""
         if not rows:
             return
+        await self.conn.execute(self._insert_ignore(t.messages), [dict(created_at=now, **vars_of(m)) for m in rows])
         await self.conn.execute(
-            self._insert_ignore(t.messages),
-            [dict(id=new_id(), created_at=now, **vars_of(m)) for m in rows],
+            insert(t.timeline),
+            [
+                dict(
+                    tenant_id=m.tenant_id,
+                    customer_id=m.customer_id,
+                    conversation_id=m.conversation_id,
+                    kind="message",
+                    message_id=m.id,
+                    channel=m.channel,
+                    at=m.received_at,
+                    data={},
+                )
+                for m in rows
+            ],
         )
+
+    async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None:
+        if rows:
+            await self.conn.execute(
+                insert(t.timeline),
+                [
+                    dict(
+                        tenant_id=e.tenant_id,
+                        customer_id=e.customer_id,
+                        conversation_id=e.conversation_id,
+                        kind=e.kind,
+                        at=e.at,
+                        data=e.data,
+                    )
+                    for e in rows
+                ],
+            )
+
+    async def resolve_conversation(self, tenant_id: str, conversation_id: str, note: str | None, now: datetime) -> str:
+        """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
+        customer id."""
+        c = t.conversations.c
+        row = (
+            await self.conn.execute(
+                select(c.customer_id, c.status)
+                .where(c.tenant_id == tenant_id, c.id == conversation_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        if row.status != ConversationStatus.OPEN.value:
+            raise InvalidCommand(f"conversation is {row.status}, not open")
+        await self.conn.execute(
+            update(t.conversations)
+            .where(c.id == conversation_id)
+            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, resolution_note=note)
+        )
+        s = t.assignments.c
+        await self.conn.execute(
+            update(t.assignments).where(s.conversation_id == conversation_id, s.ended_at.is_(None)).values(ended_at=now)
+        )
+        await self.add_lifecycle([Lifecycle(tenant_id, row.customer_id, conversation_id, "resolved", now)])
+        return str(row.customer_id)
 
     # -- routing state ---------------------------------------------------------------------------------
     async def queue_rules(self, tenant_id: str) -> list[QueueRule]:
@@ -250,7 +409,7 @@ class Unit:
     async def waiting_conversations(self, tenant_id: str, limit: int = 1000) -> list[WaitingConversation]:
         c = t.conversations.c
         rows = await self.conn.execute(
-            select(c.id, c.channel, c.queue_id)
+            select(c.id, c.channel, c.queue_id, c.customer_id)
             .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value, c.agent_id.is_(None))
             .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
             .limit(limit)
@@ -302,11 +461,25 @@ class Unit:
         )
         s = t.assignments.c
         stored = await self.conn.execute(
-            select(s.seq, s.id, s.conversation_id, s.agent_id, s.queue_id, s.channel, s.assigned_at).where(
-                s.id.in_([r["id"] for r in rows])
-            )
+            select(s.seq, s.id, s.conversation_id, s.agent_id, s.queue_id, s.channel, s.assigned_at, c.customer_id)
+            .join(t.conversations, c.id == s.conversation_id)
+            .where(s.id.in_([r["id"] for r in rows]))
         )
-        return [dict(r._mapping) for r in stored]
+        out = [dict(r._mapping) for r in stored]
+        await self.add_lifecycle(
+            [
+                Lifecycle(
+                    tenant_id,
+                    r["customer_id"],
+                    r["conversation_id"],
+                    "assigned",
+                    r["assigned_at"],
+                    {"agent_id": r["agent_id"], "queue_id": r["queue_id"]},
+                )
+                for r in out
+            ]
+        )
+        return out
 
     async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool:
         a = t.agents.c
@@ -336,8 +509,8 @@ class Unit:
             await self.conn.execute(delete(t.outbox).where(t.outbox.c.seq.in_(seqs)))
 
 
-def vars_of(m: NewMessage) -> dict[str, Any]:
-    return {k: getattr(m, k) for k in m.__dataclass_fields__}
+def vars_of(row: Any) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in row.__dataclass_fields__}
 
 
 class SqlRepository:

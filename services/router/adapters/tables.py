@@ -89,7 +89,14 @@ customers = Table(
     Column("name", String(256)),
     Column("email", String(320)),
     Column("phone", String(32)),
+    Column("language", String(35)),  # BCP 47 tag
+    Column("tier", String(16), nullable=False, server_default="standard"),
+    Column("tags", JSON, nullable=False, server_default=text("'[]'")),
+    Column("consent", JSON, nullable=False, server_default=text("'{}'")),
+    Column("attributes", JSON, nullable=False, server_default=text("'{}'")),
+    Column("merged_into", Id),
     Column("created_at", TS, nullable=False),
+    Column("updated_at", TS),
     Index(None, "tenant_id", "created_at"),
 )
 
@@ -148,6 +155,11 @@ conversations = Table(
     Column("queued_at", TS),
     Column("assigned_at", TS),
     Column("last_message_at", TS, nullable=False),
+    Column("resolved_at", TS),
+    Column("resolution_note", Text),
+    Column("reopened_at", TS),
+    Column("previous_conversation_id", Id),
+    Column("merged_into", Id),
     # By default one open conversation per customer across channels.
     Index(
         "uq_conversations_open_per_customer",
@@ -158,6 +170,7 @@ conversations = Table(
         sqlite_where=text("status = 'open'"),
     ),
     Index(None, "tenant_id", "queue_id", "queued_at"),
+    Index(None, "customer_id", "status", "resolved_at"),
 )
 
 messages = Table(
@@ -204,6 +217,54 @@ assignments = Table(
         sqlite_where=text("ended_at IS NULL"),
     ),
     Index(None, "agent_id", "seq"),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    # One customer's history across channels: messages and lifecycle events in one totally ordered stream,
+    # so keyset pagination by seq is stable while new entries arrive.
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("conversation_id", Id),
+    Column("kind", String(32), nullable=False),
+    Column("message_id", Id),
+    Column("channel", String(16)),
+    Column("at", TS, nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+    Index(None, "customer_id", "seq"),
+)
+
+suggestions = Table(
+    "suggestions",
+    metadata,
+    # "These two may be one person": from unverified claims, never merged automatically.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("other_customer_id", Id, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(512), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("customer_id", "other_customer_id", "kind", "value"),
+    Index(None, "other_customer_id"),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    # What a merge moved, exactly, so that unmerge can move it back.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("survivor_id", Id, nullable=False),
+    Column("merged_id", Id, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("undone_at", TS),
+    Index(None, "survivor_id", "merged_id"),
 )
 
 outbox = Table(

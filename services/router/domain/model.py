@@ -16,6 +16,16 @@ class Presence(StrEnum):
 class ConversationStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+    MERGED = "merged"  # folded into another conversation when its customer was merged
+
+
+class Tier(StrEnum):
+    """Loyalty tiers, lowest first: routing serves higher tiers first, SLAs are tighter for them."""
+
+    STANDARD = "standard"
+    SILVER = "silver"
+    GOLD = "gold"
+    PLATINUM = "platinum"
 
 
 # Concurrent conversations an agent takes per channel unless configured otherwise ("chat 3, email 5, voice 1").
@@ -59,6 +69,7 @@ class WaitingConversation:
     id: str
     channel: str
     queue_id: str | None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
