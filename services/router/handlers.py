@@ -351,9 +351,9 @@ class CustomerCommands:
         async with self.repo.unit() as u:
             await u.lock_tenants([tenant_id])
             merge_id = await merge_customers(u.conn, tenant_id, survivor, merged, reason="manual", actor=actor, now=now)
-            outbox = [self._event("customer.merged", tenant_id, merge_id, survivor, merged, actor, now)]
-            outbox += await route_tenant(u, self.topics, tenant_id, now)
-            await u.add_outbox(outbox, now)
+            # No routing pass here: merge and unmerge stay exact inverses. Capacity a fold freed is used by the
+            # next routing pass (the next message, resolve or presence change of the tenant).
+            await u.add_outbox([self._event("customer.merged", tenant_id, merge_id, survivor, merged, actor, now)], now)
         await self.relay.flush()
         return merge_id
 

@@ -12,13 +12,11 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
 
 from services.router.adapters import queries
-from services.router.adapters import tables as t
 from shared.bus import Outgoing, Record
 from shared.events import IdentityKind, encode_event
-from tests.support.runtime import Desk, inbound, serving, settings_for, started_desk
+from tests.support.runtime import Desk, conversation_of, inbound, serving, settings_for, started_desk, wait_for
 from tests.support.sse import sse_events
 
 SHAPES = ["embedded", "production"]
@@ -29,29 +27,6 @@ async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     servers = request.getfixturevalue("servers") if request.param == "production" else None
     async with started_desk(settings_for(request.param, tmp_path, servers)) as d:
         yield d
-
-
-async def wait_for(predicate, timeout_s: float = 20.0, every_s: float = 0.05):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = await predicate()
-            if value:
-                return value
-            await asyncio.sleep(every_s)
-
-
-async def conversation_of(desk: Desk, event_id: str) -> dict | None:  # type: ignore[type-arg]
-    async with desk.router.repo.reader() as conn:
-        row = (
-            await conn.execute(
-                select(t.messages.c.conversation_id).where(
-                    t.messages.c.tenant_id == desk.tenant, t.messages.c.event_id == event_id
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        return await queries.conversation(conn, desk.tenant, row.conversation_id)
 
 
 async def test_posted_message_is_assigned_and_reaches_the_agent_feed_within_a_second(desk: Desk) -> None:

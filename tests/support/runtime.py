@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+from sqlalchemy import select
 
+from services.router.adapters import queries
+from services.router.adapters import tables as t
 from services.router.adapters.api_keys import generate_key, store_key
 from services.router.bootstrap import Router, build_router
 from services.router.entrypoints.http import create_app
 from services.router.seed import seed_demo
-from shared.bus import Bus
+from shared.bus import Bus, Outgoing
 from shared.bus_memory import MemoryBus
-from shared.events import Channel, Content, ConversationEvent, IdentityKind, Sender, new_event_id
+from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKind, Sender, encode_event, new_event_id
 from shared.settings import Settings
 from tests.conftest import random_name
 
@@ -65,9 +68,11 @@ class Desk:
 
 
 @asynccontextmanager
-async def started_desk(settings: Settings, *, consume: bool = True) -> AsyncIterator[Desk]:
-    bus: Bus | None = MemoryBus() if not settings.kafka_bootstrap else None
-    router = build_router(settings, bus=bus)
+async def started_desk(
+    settings: Settings, *, consume: bool = True, router: Router | None = None
+) -> AsyncIterator[Desk]:
+    if router is None:
+        router = build_router(settings, bus=MemoryBus() if not settings.kafka_bootstrap else None)
     await router.start(consume_events=consume)
     tenant = random_name("tn")
     now = datetime.now(UTC)
@@ -104,6 +109,9 @@ def inbound(
     channel: Channel = Channel.IN_APP,
     kind: IdentityKind = IdentityKind.APP_USER,
     event_id: str | None = None,
+    verified: bool = False,
+    claims: tuple[Claim, ...] = (),
+    name: str | None = None,
 ) -> ConversationEvent:
     now = datetime.now(UTC)
     return ConversationEvent(
@@ -112,7 +120,35 @@ def inbound(
         time=now,
         tenant=tenant,
         channel=channel,
-        sender=Sender(kind=kind, value=value),
+        sender=Sender(kind=kind, value=value, verified=verified, claims=list(claims), display_name=name),
         content=Content(text=text),
         received_at=now,
     )
+
+
+async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout_s: float = 20.0, every_s: float = 0.05) -> Any:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            value = await predicate()
+            if value:
+                return value
+            await asyncio.sleep(every_s)
+
+
+async def conversation_of(desk: Desk, event_id: str) -> dict[str, Any] | None:
+    """The conversation holding the message of ``event_id``, once stored."""
+    async with desk.router.repo.reader() as conn:
+        row = (
+            await conn.execute(
+                select(t.messages.c.conversation_id).where(
+                    t.messages.c.tenant_id == desk.tenant, t.messages.c.event_id == event_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return await queries.conversation(conn, desk.tenant, row.conversation_id)
+
+
+async def publish(desk: Desk, *events: ConversationEvent) -> None:
+    await desk.bus.publish([Outgoing(desk.router.topics.events, encode_event(e), e.partition_key()) for e in events])

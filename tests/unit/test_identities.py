@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.router.domain.errors import InvalidIdentity
-from services.router.domain.identities import normalize_email, normalize_identity, normalize_phone
+from services.router.domain.identities import normalize_email, normalize_identity, normalize_phone, parse_identifier
 from shared.events import IdentityKind
 
 
@@ -49,3 +49,25 @@ def test_platform_ids_are_kept_verbatim_but_trimmed() -> None:
     assert normalize_identity(IdentityKind.APP_USER, " u-42 ") == "u-42"
     with pytest.raises(InvalidIdentity):
         normalize_identity(IdentityKind.TELEGRAM_ID, "   ")
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("X@Example.com", (IdentityKind.EMAIL, "x@example.com")),
+        ("(415) 555-0100", (IdentityKind.PHONE, "+14155550100")),
+        ("whatsapp:+1 415 555 0100", (IdentityKind.PHONE, "+14155550100")),
+        ("telegram:123456", (IdentityKind.TELEGRAM_ID, "123456")),
+        ("app_user:u-42", (IdentityKind.APP_USER, "u-42")),
+        ("messenger:PSID-9", (IdentityKind.MESSENGER_PSID, "PSID-9")),
+    ],
+)
+def test_typed_identifiers_parse_and_normalize_like_incoming_identities(
+    typed: str, expected: tuple[IdentityKind, str]
+) -> None:
+    assert parse_identifier(typed) == expected
+
+
+def test_an_unparseable_identifier_is_refused() -> None:
+    with pytest.raises(InvalidIdentity):
+        parse_identifier("hello there")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters import tables as t
@@ -14,20 +14,122 @@ def _row(r: Any) -> dict[str, Any]:
     return dict(r._mapping)
 
 
+CUSTOMER_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "tier",
+    "tags",
+    "consent",
+    "attributes",
+    "merged_into",
+    "created_at",
+    "updated_at",
+)
+
+
 async def customer(conn: AsyncConnection, tenant_id: str, customer_id: str) -> dict[str, Any] | None:
+    """Everything an agent needs to know who this is: profile, identities, conversations, the agents who
+    helped most recently, and suggested duplicates."""
     c = t.customers.c
     row = (
         await conn.execute(
-            select(c.id, c.name, c.email, c.phone, c.created_at).where(c.tenant_id == tenant_id, c.id == customer_id)
+            select(*(getattr(c, f) for f in CUSTOMER_FIELDS)).where(c.tenant_id == tenant_id, c.id == customer_id)
         )
     ).first()
     if row is None:
         return None
     i = t.identities.c
     ids = await conn.execute(
-        select(i.kind, i.value, i.verified, i.created_at).where(i.customer_id == customer_id).order_by(i.created_at)
+        select(i.kind, i.value, i.verified, i.created_at)
+        .where(i.customer_id == customer_id)
+        .order_by(i.created_at, i.kind)
     )
-    return {**_row(row), "identities": [_row(r) for r in ids]}
+    cv = t.conversations.c
+    convs = await conn.execute(
+        select(cv.id, cv.status, cv.channel, cv.agent_id, cv.opened_at, cv.resolved_at)
+        .where(cv.customer_id == customer_id)
+        .order_by(cv.opened_at.desc())
+    )
+    a = t.assignments.c
+    last_agents = await conn.execute(
+        select(a.agent_id, func.max(a.assigned_at).label("last_assigned_at"))
+        .join(t.conversations, cv.id == a.conversation_id)
+        .where(cv.customer_id == customer_id)
+        .group_by(a.agent_id)
+        .order_by(func.max(a.assigned_at).desc())
+        .limit(5)
+    )
+    sg = t.suggestions.c
+    suggestions = await conn.execute(
+        select(sg.customer_id, sg.other_customer_id, sg.kind, sg.value, sg.created_at).where(
+            sg.tenant_id == tenant_id, or_(sg.customer_id == customer_id, sg.other_customer_id == customer_id)
+        )
+    )
+    return {
+        **_row(row),
+        "identities": [_row(r) for r in ids],
+        "conversations": [_row(r) for r in convs],
+        "last_agents": [_row(r) for r in last_agents],
+        "suggestions": [
+            {
+                "customer_id": r.other_customer_id if r.customer_id == customer_id else r.customer_id,
+                "reason": f"unverified {r.kind} claim",
+                "kind": r.kind,
+                "value": r.value,
+                "created_at": r.created_at,
+            }
+            for r in suggestions
+        ],
+    }
+
+
+async def customers_by_identifier(conn: AsyncConnection, tenant_id: str, kind: str, value: str) -> list[str]:
+    i = t.identities.c
+    rows = await conn.execute(select(i.customer_id).where(i.tenant_id == tenant_id, i.kind == kind, i.value == value))
+    return [r.customer_id for r in rows]
+
+
+async def timeline(
+    conn: AsyncConnection, tenant_id: str, customer_id: str, before_seq: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first, keyset-paginated on the timeline's sequence: a page never repeats or skips an entry
+    that existed when the first page was read, however many arrive meanwhile."""
+    tl, m = t.timeline.c, t.messages.c
+    where = [tl.tenant_id == tenant_id, tl.customer_id == customer_id]
+    if before_seq is not None:
+        where.append(tl.seq < before_seq)
+    rows = await conn.execute(
+        select(
+            tl.seq,
+            tl.kind,
+            tl.conversation_id,
+            tl.channel,
+            tl.at,
+            tl.data,
+            tl.message_id,
+            m.direction,
+            m.subject,
+            m.text,
+        )
+        .outerjoin(t.messages, m.id == tl.message_id)
+        .where(*where)
+        .order_by(tl.seq.desc())
+        .limit(limit)
+    )
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {"seq": r.seq, "kind": r.kind, "conversation_id": r.conversation_id, "at": r.at}
+        if r.kind == "message":
+            item.update(
+                message_id=r.message_id, channel=r.channel, direction=r.direction, subject=r.subject, text=r.text
+            )
+        else:
+            item["data"] = r.data
+        out.append(item)
+    return out
 
 
 async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
@@ -45,6 +147,11 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
                 c.queued_at,
                 c.assigned_at,
                 c.last_message_at,
+                c.resolved_at,
+                c.resolution_note,
+                c.reopened_at,
+                c.previous_conversation_id,
+                c.merged_into,
             ).where(c.tenant_id == tenant_id, c.id == conversation_id)
         )
     ).first()
@@ -66,7 +173,15 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
         .where(m.conversation_id == conversation_id)
         .order_by(m.seq)
     )
-    return {**_row(row), "messages": [_row(r) for r in msgs]}
+    i = t.identities.c
+    reachable = await conn.execute(select(i.kind).where(i.customer_id == row.customer_id).distinct())
+    return {
+        **_row(row),
+        # replies go back where the customer last wrote, unless the agent picks another of these
+        "reply_channel": row.channel,
+        "reachable_by": sorted(r.kind for r in reachable),
+        "messages": [_row(r) for r in msgs],
+    }
 
 
 async def agent_exists(conn: AsyncConnection, tenant_id: str, agent_id: str) -> bool:

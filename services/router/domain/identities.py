@@ -39,3 +39,33 @@ def normalize_identity(kind: IdentityKind, value: str, region: str = DEFAULT_REG
     if not stripped:
         raise InvalidIdentity("empty identity")
     return stripped
+
+
+# Channel names people type for an identifier's kind ("whatsapp:+1415...", "telegram:12345").
+_KIND_ALIASES: dict[str, IdentityKind] = {
+    **{k.value: k for k in IdentityKind},
+    "whatsapp": IdentityKind.PHONE,
+    "sms": IdentityKind.PHONE,
+    "voice": IdentityKind.PHONE,
+    "tel": IdentityKind.PHONE,
+    "mailto": IdentityKind.EMAIL,
+    "messenger": IdentityKind.MESSENGER_PSID,
+    "instagram": IdentityKind.INSTAGRAM_ID,
+    "telegram": IdentityKind.TELEGRAM_ID,
+    "chat": IdentityKind.CHAT_VISITOR,
+    "in_app": IdentityKind.APP_USER,
+    "app": IdentityKind.APP_USER,
+}
+
+
+def parse_identifier(text: str, region: str = DEFAULT_REGION) -> tuple[IdentityKind, str]:
+    """An identifier as a person types it: ``x@example.com``, ``(415) 555-0100``, or ``channel:id``;
+    normalized exactly as incoming identities are, so a search finds what the router stored."""
+    text = text.strip()
+    prefix, sep, rest = text.partition(":")
+    if sep and prefix.lower() in _KIND_ALIASES and rest.strip():
+        kind = _KIND_ALIASES[prefix.lower()]
+        return kind, normalize_identity(kind, rest, region)
+    if "@" in text:
+        return IdentityKind.EMAIL, normalize_email(text)
+    return IdentityKind.PHONE, normalize_phone(text, region)

@@ -37,6 +37,14 @@ class CustomerIn(BaseModel):
     name: Annotated[str, Field(max_length=256)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     phone: Annotated[str, Field(max_length=32)] | None = None
+    tier: (
+        Annotated[
+            str, Field(max_length=16, description="standard, silver, gold or platinum (trusted only with user_hash)")
+        ]
+        | None
+    ) = None
+    language: Annotated[str, Field(max_length=35, description="BCP 47 tag (trusted only with user_hash)")] | None = None
+    attributes: Annotated[dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=30)] | None = None
     user_hash: (
         Annotated[
             str,
@@ -103,6 +111,7 @@ async def post_message(
             verified=verified,
             display_name=body.customer.name,
             claims=claims,
+            attributes=_attributes(body.customer),
         ),
         content=Content(text=body.text),
         sent_at=body.sent_at,
@@ -110,6 +119,15 @@ async def post_message(
     )
     await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
     return MessageAccepted(event_id=event_id)
+
+
+def _attributes(customer: CustomerIn) -> dict[str, str]:
+    attrs = dict(customer.attributes or {})
+    if customer.tier:
+        attrs["tier"] = customer.tier
+    if customer.language:
+        attrs["language"] = customer.language
+    return attrs
 
 
 def _verified(customer: CustomerIn, secret: str | None) -> bool:

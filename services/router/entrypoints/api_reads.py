@@ -1,11 +1,12 @@
-"""Reading back what was stored: conversations, customers, agents, queues. Scoped to the caller's tenant;
+"""Conversations, agents and queues. Scoped to the caller's tenant;
 another tenant's id answers 404 exactly like an unknown one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from services.router.adapters import queries
 from services.router.domain.errors import NotFound
@@ -23,13 +24,17 @@ async def get_conversation(conversation_id: str, router_: RouterDep, principal: 
     return found
 
 
-@router.get("/v1/customers/{customer_id}")
-async def get_customer(customer_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
-    async with router_.repo.reader() as conn:
-        found = await queries.customer(conn, principal.tenant_id, customer_id)
-    if found is None:
-        raise NotFound(f"no customer {customer_id}")
-    return found
+class ResolveIn(BaseModel):
+    note: Annotated[str, Field(max_length=10_000, description="The documented resolution.")] | None = None
+
+
+@router.post("/v1/conversations/{conversation_id}/resolve", status_code=204)
+async def resolve_conversation(
+    conversation_id: str, router_: RouterDep, principal: StaffPrincipal, body: ResolveIn | None = None
+) -> None:
+    """Resolve: the agent's capacity is freed at once; a customer who writes again within the reopen window
+    (SWITCHBOARD_REOPEN_WINDOW_HOURS) reopens it, later a new conversation starts, linked to this one."""
+    await router_.commands.resolve(principal.tenant_id, conversation_id, body.note if body else None)
 
 
 @router.get("/v1/agents", tags=["agents"])

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from services.router.bootstrap import Router
-from services.router.entrypoints import api_agents, api_messages, api_reads, problems
+from services.router.entrypoints import api_agents, api_customers, api_messages, api_reads, problems
 from services.router.entrypoints.deps import RouterDep
 
 
@@ -35,6 +35,7 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
     problems.install(app)
     app.include_router(api_messages.router)
     app.include_router(api_reads.router)
+    app.include_router(api_customers.router)
     app.include_router(api_agents.router)
 
     @app.get("/healthz", tags=["ops"])
