@@ -1,4 +1,4 @@
-"""The `switchboard` command: `dev`, `router`, `migrate`."""
+"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from services.connectors import bootstrap as connector_bootstrap
 from services.router.adapters.migrate import upgrade
 from services.router.bootstrap import build_router
 from services.router.entrypoints.http import create_app
@@ -39,7 +40,13 @@ Switchboard demo desk (tenant '{DEMO_TENANT}') on {base}   bus: {bus}   store: {
 async def _serve(settings: Settings, *, demo: bool) -> None:
     router = build_router(settings)
     app = create_app(router, manage_lifecycle=False)
+    # In dev every connector runs in the same process, on the same bus, behind the same HTTP server.
+    connectors = connector_bootstrap.build_runtime(settings, bus=router.bus) if demo else None
+    if connectors is not None:
+        connector_bootstrap.mount(app, connectors)
     await router.start()
+    if connectors is not None:
+        await connectors.start()
     if demo:
         print(_banner(settings, router.admin_key), flush=True)
     server = _Server(
@@ -51,7 +58,25 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     try:
         await server.serve()  # returns after in-flight requests finished
     finally:
+        if connectors is not None:
+            await connectors.stop()
         await router.stop()  # then the router drains: last batch committed, connections closed
+
+
+async def _serve_connectors(settings: Settings, names: list[str]) -> None:
+    runtime = connector_bootstrap.build_runtime(settings, names)
+    app = connector_bootstrap.create_app(runtime, manage_lifecycle=False)
+    await runtime.start()
+    server = _Server(
+        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_exit)
+    try:
+        await server.serve()
+    finally:
+        await runtime.stop()  # the reply in hand is delivered and committed before exit
 
 
 class _Server(uvicorn.Server):
@@ -80,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dev", help="everything in one process with the demo desk (embedded store and bus by default)")
     sub.add_parser("router", help="the router service (HTTP API + consumers)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    conn = sub.add_parser("connector", help="one or more channel connectors (webhooks, SMTP, IMAP, chat, outbound)")
+    conn.add_argument(
+        "names",
+        nargs="+",
+        choices=connector_bootstrap.ALL,
+        metavar="name",
+        help=f"one of: {', '.join(connector_bootstrap.ALL)}",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "dev":
@@ -89,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_json)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
+        return 0
+    if args.command == "connector":
+        asyncio.run(_serve_connectors(settings, args.names))
         return 0
     try:
         asyncio.run(_serve(settings, demo=args.command == "dev"))

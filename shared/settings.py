@@ -56,6 +56,56 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(None, description="Name of this process in logs and consumer ids; random if unset.")
     feed_keepalive_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments.")
 
+    # -- connectors ---------------------------------------------------------------------------------------
+    connector_tenant: str = Field("demo", description="Tenant that webhook, SMTP, IMAP and chat traffic belongs to.")
+    public_base_url: str | None = Field(
+        None, description="Public URL of the webhooks (as providers call them), for URL-based signatures (Twilio)."
+    )
+    blob_dir: str = Field(".local/blobs", description="Where connectors store attachments; events carry references.")
+    outbound_max_attempts: int = Field(5, ge=1, description="Delivery attempts of a reply before it is failed.")
+    outbound_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles each attempt.")
+    meta_app_secret: SecretStr | None = Field(None, description="Meta app secret: verifies X-Hub-Signature-256.")
+    meta_verify_token: SecretStr | None = Field(None, description="Token Meta echoes in the hub.challenge handshake.")
+    meta_graph_base_url: str = Field("https://graph.facebook.com", description="Graph API base URL.")
+    meta_graph_version: str = Field("v21.0", description="Graph API version.")
+    meta_page_access_token: SecretStr | None = Field(None, description="Page token for Messenger/Instagram replies.")
+    whatsapp_access_token: SecretStr | None = Field(None, description="WhatsApp Cloud API token.")
+    whatsapp_phone_number_id: str | None = Field(None, description="WhatsApp business phone number id to send from.")
+    telegram_secret_token: SecretStr | None = Field(
+        None, description="Checked against X-Telegram-Bot-Api-Secret-Token on every update."
+    )
+    telegram_bot_token: SecretStr | None = Field(None, description="Bot token for sendMessage.")
+    telegram_api_base_url: str = Field("https://api.telegram.org", description="Telegram Bot API base URL.")
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token: verifies X-Twilio-Signature.")
+    twilio_account_sid: str | None = Field(None, description="Twilio account SID for the Messages API.")
+    twilio_from_number: str | None = Field(None, description="Number replies are sent from (E.164).")
+    twilio_api_base_url: str = Field("https://api.twilio.com", description="Twilio REST API base URL.")
+    smtp_host: str = Field("127.0.0.1", description="Interface of the inbound SMTP server.")
+    smtp_port: int = Field(2525, ge=1, le=65535, description="Port of the inbound SMTP server.")
+    smtp_max_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest inbound email, in bytes.")
+    smtp_relay_host: str = Field("127.0.0.1", description="SMTP relay that delivers replies.")
+    smtp_relay_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP relay.")
+    smtp_relay_username: str | None = Field(None, description="SMTP relay user.")
+    smtp_relay_password: SecretStr | None = Field(None, description="SMTP relay password.")
+    smtp_relay_starttls: bool = Field(False, description="Use STARTTLS to the relay.")
+    email_from: str = Field("support@switchboard.localhost", description="From address of email replies.")
+    email_reply_domain: str = Field(
+        "switchboard.localhost", description="Domain of reply+<conversation>@ addresses and Message-IDs."
+    )
+    email_webhook_signing_key: SecretStr | None = Field(
+        None, description="Key of the inbound-parse webhook's HMAC-SHA256 signature (timestamp + token)."
+    )
+    imap_host: str | None = Field(None, description="IMAP server to poll; unset: no IMAP polling.")
+    imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
+    imap_ssl: bool = Field(True, description="IMAP over TLS.")
+    imap_username: str | None = Field(None, description="IMAP user.")
+    imap_password: SecretStr | None = Field(None, description="IMAP password.")
+    imap_mailbox: str = Field("INBOX", description="Mailbox to read.")
+    imap_poll_s: float = Field(30.0, gt=0, description="Seconds between polls when the server has no IDLE.")
+    chat_token_secret: SecretStr | None = Field(
+        None, description="Signs web-chat visitor tokens; set the same on every chat connector instance."
+    )
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_prod(self) -> Settings:
         if self.environment == "prod":

@@ -31,5 +31,19 @@ class Topics:
         """Customer-level events: merges and unmerges (key: tenant + surviving customer)."""
         return f"{self.prefix}customer.events"
 
+    def outbound(self, channel: str) -> str:
+        """Agents' replies for one channel's connectors to deliver (key: conversation id)."""
+        return f"{self.prefix}conversation.outbound.{channel}"
+
+    @property
+    def status(self) -> str:
+        """Delivery statuses of replies, reported by connectors (key: conversation id)."""
+        return f"{self.prefix}conversation.status"
+
     def all(self) -> tuple[str, ...]:
-        return (self.events, self.deadletter, self.assignments, self.customers)
+        outbound = tuple(self.outbound(c) for c in OUTBOUND_CHANNELS)
+        return (self.events, self.deadletter, self.assignments, self.customers, self.status, *outbound)
+
+
+# Channels with a connector that delivers replies.
+OUTBOUND_CHANNELS = ("email", "chat", "messenger", "instagram", "whatsapp", "telegram", "sms")

@@ -17,6 +17,7 @@ from services.router.adapters.feeds import FeedHub
 from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import SqlRepository
 from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
+from services.router.replies import ReplyCommands, StatusStage
 from services.router.seed import DEMO_TENANT, seed_demo
 from shared.bus import Bus, Record
 from shared.bus_kafka import KafkaBus
@@ -52,6 +53,8 @@ class Router:
     stage: ContextStage = field(init=False)
     commands: AgentCommands = field(init=False)
     customers: CustomerCommands = field(init=False)
+    replies: ReplyCommands = field(init=False)
+    statuses: StatusStage = field(init=False)
     hub: FeedHub = field(init=False)
     keys: KeyVerifier = field(init=False)
     instance_id: str = field(init=False)
@@ -71,6 +74,8 @@ class Router:
             self.repo, self.bus, self.relay, self.clock, self.topics, timedelta(hours=self.settings.reopen_window_hours)
         )
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics)
+        self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics)
+        self.statuses = StatusStage(self.repo, self.bus, self.topics)
         self.commands = AgentCommands(self.repo, self.relay, self.clock, self.topics)
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
@@ -87,6 +92,7 @@ class Router:
         self._spawn(self._relay_periodically)
         if consume_events:
             self._spawn(self._consume_events)
+            self._spawn(self._consume_statuses)
         self.ready = True
         log.info("router.started", extra={"instance": self.instance_id})
 
@@ -127,6 +133,14 @@ class Router:
             self._stop,
             max_records=self.settings.consumer_batch_max,
         )
+
+    async def _consume_statuses(self) -> None:
+        await consume(
+            self.bus, [self.topics.status], f"{self.settings.consumer_group}-status", self._handle_statuses, self._stop
+        )
+
+    async def _handle_statuses(self, records: list[Record]) -> None:
+        await self.statuses.handle(records)
 
     async def _fan_in_feeds(self) -> None:
         async def handle(records: list[Record]) -> None:

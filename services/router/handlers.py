@@ -199,6 +199,14 @@ class ContextStage:
         owners: dict[str, dict[tuple[str, str], str]] = {}
         for (tenant, kind, value), cid in (await u.customers_by_identity(keys)).items():
             owners.setdefault(tenant, {})[(kind, value)] = cid
+        # A reply to our reply+<conversation>@ address names its conversation: an unknown sender address
+        # joins that conversation's customer (the token is in the address only the thread has seen).
+        tokens = {
+            (i.event.tenant, i.event.thread_ref.removeprefix("conversation:"))
+            for i in batch
+            if i.event.thread_ref and i.event.thread_ref.startswith("conversation:")
+        }
+        token_owner = await u.customers_of_conversations(tokens)
         seniority: dict[str, object] = dict(await u.customer_ages({c for o in owners.values() for c in o.values()}))
         new: dict[str, NewCustomer] = {}
         attach: list[NewIdentity] = []
@@ -210,7 +218,10 @@ class ContextStage:
             tenant, event = item.event.tenant, item.event
             known = owners.setdefault(tenant, {})
             decision = resolve(item.sender, item.claims, known, seniority)
-            if decision.customer_id is None:
+            hint = token_owner.get((event.thread_ref or "").removeprefix("conversation:"))
+            if decision.customer_id is None and hint is not None:
+                cid = hint
+            elif decision.customer_id is None:
                 cid = new_id()
                 seniority[cid] = (now, f"~{n:08d}")  # newer than everyone already stored
                 new[cid] = _new_customer(item)
@@ -276,6 +287,7 @@ class ContextStage:
                     text=e.content.text,
                     sent_at=e.sent_at,
                     received_at=e.received_at,
+                    thread_ref=e.thread_ref,
                 )
             )
             last[conv.id] = (e.channel.value, e.received_at)

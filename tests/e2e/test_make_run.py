@@ -26,7 +26,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
     log = tmp_path_factory.mktemp("make-run") / "make-run.log"
     # The embedded default, on a database of its own so the test never meets a developer's demo data.
     db = tmp_path_factory.mktemp("desk") / "switchboard.db"
-    env = clean_env(http_port=str(port), bootstrap_api_key=KEY, database_url=f"sqlite+aiosqlite:///{db}")
+    env = clean_env(
+        http_port=str(port),
+        smtp_port=str(free_port()),
+        bootstrap_api_key=KEY,
+        database_url=f"sqlite+aiosqlite:///{db}",
+        blob_dir=str(db.parent / "blobs"),
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ["make", "-s", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -169,6 +169,9 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
             m.text,
             m.sent_at,
             m.received_at,
+            m.author,
+            m.status,
+            m.error,
         )
         .where(m.conversation_id == conversation_id)
         .order_by(m.seq)

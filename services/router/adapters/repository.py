@@ -94,6 +94,9 @@ class NewMessage:
     text: str
     sent_at: datetime | None
     received_at: datetime
+    thread_ref: str | None = None
+    author: str | None = None
+    status: str | None = None
 
 
 class Unit:
@@ -140,6 +143,17 @@ class Unit:
             return
         for tenant_id in sorted(set(tenant_ids)):
             await self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"switchboard:{tenant_id}"))))
+
+    async def customers_of_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """(tenant, conversation id) → customer id, for replies that name their conversation."""
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        c = t.conversations.c
+        rows = await self.conn.execute(
+            select(c.id, c.customer_id).where(tuple_(c.tenant_id, c.id).in_(keys), c.status != "merged")
+        )
+        return {r.id: r.customer_id for r in rows}
 
     async def customer_ages(self, customer_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]:
         ids = list(set(customer_ids))

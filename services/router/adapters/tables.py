@@ -186,6 +186,10 @@ messages = Table(
     Column("direction", String(16), nullable=False),
     Column("channel_message_id", String(512)),
     Column("sender_kind", String(32), nullable=False),
+    Column("thread_ref", String(512)),
+    Column("author", String(64)),  # outbound: who wrote it (an agent id or key prefix)
+    Column("status", String(16)),  # outbound: queued, sent, delivered, failed
+    Column("error", Text),  # outbound: why delivery failed
     Column("subject", Text),
     Column("text", Text, nullable=False),
     Column("sent_at", TS),

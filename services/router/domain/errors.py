@@ -1,4 +1,4 @@
-"""Domain errors. Each maps to one HTTP problem type in entrypoints/problems.py."""
+"""Domain errors. Each maps to one HTTP problem type in entrypoints/http.py (via shared/problems.py)."""
 
 
 class DomainError(Exception):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from services.router.adapters import queries
 from services.router.domain.errors import NotFound
 from services.router.entrypoints.deps import RouterDep, StaffPrincipal
+from shared.events import Channel
 
 router = APIRouter(tags=["context"])
 
@@ -35,6 +36,22 @@ async def resolve_conversation(
     """Resolve: the agent's capacity is freed at once; a customer who writes again within the reopen window
     (SWITCHBOARD_REOPEN_WINDOW_HOURS) reopens it, later a new conversation starts, linked to this one."""
     await router_.commands.resolve(principal.tenant_id, conversation_id, body.note if body else None)
+
+
+class ReplyIn(BaseModel):
+    text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    channel: Channel | None = Field(
+        None, description="Another channel the customer is reachable on; default: where they last wrote."
+    )
+
+
+@router.post("/v1/conversations/{conversation_id}/reply", status_code=202)
+async def reply(conversation_id: str, body: ReplyIn, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """Queue an agent's reply for delivery on the customer's channel; its status (sent, delivered, failed)
+    shows on the message in GET /v1/conversations/{id}."""
+    return await router_.replies.reply(
+        principal.tenant_id, conversation_id, body.text, body.channel, principal.key_prefix
+    )
 
 
 @router.get("/v1/agents", tags=["agents"])

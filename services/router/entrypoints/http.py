@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from services.router.bootstrap import Router
-from services.router.entrypoints import api_agents, api_customers, api_messages, api_reads, problems
+from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
+from services.router.entrypoints import api_agents, api_customers, api_messages, api_reads
 from services.router.entrypoints.deps import RouterDep
+from shared import problems
 
 
 def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -32,7 +34,14 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.router = router
-    problems.install(app)
+    problems.install(
+        app,
+        {
+            NotFound: (404, "not-found", "Not found"),
+            InvalidIdentity: (422, "invalid-identity", "Invalid identity"),
+            InvalidCommand: (409, "invalid-command", "Not allowed in the current state"),
+        },
+    )
     app.include_router(api_messages.router)
     app.include_router(api_reads.router)
     app.include_router(api_customers.router)

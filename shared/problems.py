@@ -1,5 +1,5 @@
-"""RFC 9457 problem details: every error the API gives is ``application/problem+json``, looked up in one
-table by exception class. Unknown exceptions are not caught here: they are bugs and should show as such."""
+"""RFC 9457 problem details for every HTTP service: errors are ``application/problem+json``, domain errors
+looked up in one table by exception class. Unknown exceptions are not caught here: they are bugs."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
 from shared.bus import BusUnavailable
 from shared.store import StoreUnavailable
 
 PROBLEM = "application/problem+json"
 
-# exception class → (status, type slug, title)
-_TABLE: dict[type[Exception], tuple[int, str, str]] = {
-    NotFound: (404, "not-found", "Not found"),
-    InvalidIdentity: (422, "invalid-identity", "Invalid identity"),
-    InvalidCommand: (409, "invalid-command", "Not allowed in the current state"),
+# exception class → (status, type slug, title); services add their domain errors through install()
+ProblemTable = dict[type[Exception], tuple[int, str, str]]
+BASE_TABLE: ProblemTable = {
     BusUnavailable: (503, "unavailable", "Message bus unavailable, retry later"),
     StoreUnavailable: (503, "unavailable", "Database unavailable, retry later"),
 }
@@ -57,7 +54,9 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, domain: ProblemTable | None = None) -> None:
+    table = {**BASE_TABLE, **(domain or {})}
+
     async def validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [
@@ -69,17 +68,17 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
-    async def domain(_: Request, exc: Exception) -> JSONResponse:
+    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
         for cls in type(exc).__mro__:
-            if cls in _TABLE:
-                status, slug, title = _TABLE[cls]
+            if cls in table:
+                status, slug, title = table[cls]
                 return problem(status, str(exc) or title, slug=slug, title=title)
         raise exc
 
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
-    for cls in _TABLE:
-        app.add_exception_handler(cls, domain)
+    for cls in table:
+        app.add_exception_handler(cls, domain_error)
 
 
 class BodyLimit:

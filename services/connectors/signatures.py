@@ -1,0 +1,45 @@
+"""Webhook signature checks, each as its provider documents it. Constant-time comparisons throughout."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+
+def meta_valid(app_secret: str, raw_body: bytes, header: str | None) -> bool:
+    """Meta X-Hub-Signature-256: ``sha256=`` + hex HMAC-SHA256 of the raw body keyed with the app secret."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256=").lower())
+
+
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio X-Twilio-Signature: base64 HMAC-SHA1 of the full URL followed by every POST parameter's name
+    and value, sorted by name (values of a repeated name in the order sent)."""
+    data = url + "".join(k + v for k, v in sorted(params, key=lambda kv: kv[0]))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def twilio_valid(auth_token: str, url: str, params: Iterable[tuple[str, str]], header: str | None) -> bool:
+    if not header:
+        return False
+    params = list(params)
+    candidates = {url}
+    # Twilio signs the URL as configured; ports are sometimes added or dropped by proxies.
+    if url.startswith("https://") and ":443/" in url:
+        candidates.add(url.replace(":443/", "/", 1))
+    return any(hmac.compare_digest(twilio_signature(auth_token, u, params), header) for u in candidates)
+
+
+def telegram_valid(secret_token: str, header: str | None) -> bool:
+    """Telegram X-Telegram-Bot-Api-Secret-Token: the secret_token given to setWebhook, sent verbatim."""
+    return header is not None and hmac.compare_digest(secret_token.encode(), header.encode())
+
+
+def email_webhook_valid(signing_key: str, timestamp: str, token: str, signature: str) -> bool:
+    """Inbound-parse webhooks (Mailgun's scheme): hex HMAC-SHA256 of timestamp + token with the signing key."""
+    expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.lower())

@@ -1,0 +1,91 @@
+"""What goes back out: an agent's reply for a connector to deliver, and the delivery status it reports.
+
+Replies travel on ``conversation.outbound.<channel>`` (key: conversation id, so one conversation's replies
+keep their order); statuses come back on ``conversation.status``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.events import Channel, IdentityKind, InvalidEvent
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recipient(_Strict):
+    kind: IdentityKind
+    value: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class OutboundMessage(_Strict):
+    type: Literal["switchboard.message.outbound"] = "switchboard.message.outbound"
+    schema_version: Literal[1] = 1
+    id: Annotated[str, Field(min_length=1, max_length=64)]  # our message id: the delivery idempotency key
+    tenant: str
+    conversation_id: str
+    channel: Channel
+    to: Recipient
+    text: Annotated[str, Field(min_length=1, max_length=100_000)]
+    subject: Annotated[str, Field(max_length=998)] | None = None
+    # email threading (RFC 5322 §3.6.4): the customer's message we answer, and the chain before it
+    in_reply_to: Annotated[str, Field(max_length=998)] | None = None
+    references: Annotated[list[str], Field(max_length=100)] = []
+    thread_ref: Annotated[str, Field(max_length=512)] | None = None  # e.g. the Telegram chat id
+    created_at: datetime
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # it reached the customer's device or open chat
+    FAILED = "failed"  # permanently; the agent sees why
+
+
+class DeliveryStatus(_Strict):
+    type: Literal["switchboard.delivery.status"] = "switchboard.delivery.status"
+    schema_version: Literal[1] = 1
+    tenant: str
+    message_id: str
+    conversation_id: str
+    channel: Channel
+    state: DeliveryState
+    provider_message_id: Annotated[str, Field(max_length=512)] | None = None
+    error: Annotated[str, Field(max_length=1000)] | None = None
+    attempts: int = 1
+    time: datetime
+
+
+def encode(model: BaseModel) -> bytes:
+    return model.model_dump_json(exclude_none=True).encode()
+
+
+def decode_outbound(raw: bytes) -> OutboundMessage:
+    return _decode(OutboundMessage, raw)
+
+
+def decode_status(raw: bytes) -> DeliveryStatus:
+    return _decode(DeliveryStatus, raw)
+
+
+def _decode(model: type[M], raw: bytes) -> M:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidEvent("not a JSON object")
+    if data.get("schema_version") != 1:
+        raise InvalidEvent(f"unsupported schema_version {data.get('schema_version')!r}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {model.__name__}: {exc.errors()[0]['msg']}") from exc
