@@ -49,6 +49,15 @@ ensure_postgres_installed() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 }
 
+ensure_test_tools() {
+  # Dovecot (IMAP) for the email connector's integration test; started by the test itself, not here.
+  command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] && return 0
+  [ "$(id -u)" = 0 ] || { log "Dovecot is missing; run: sudo apt-get install -y dovecot-imapd"; return 0; }
+  log "installing Dovecot (IMAP test server) from Debian's packages"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+}
+
 postgres_up() {
   if [ -n "${SWITCHBOARD_DATABASE_URL:-}" ]; then return 0; fi
   if port_open "$pg_port"; then return 0; fi
@@ -126,7 +135,7 @@ print_env() {
 }
 
 case "${1:-up}" in
-  up) postgres_up; kafka_up; print_env ;;
+  up) ensure_test_tools; postgres_up; kafka_up; print_env ;;
   down) kafka_down; postgres_down ;;
   env) print_env ;;
   *) echo "usage: $0 up|down|env" >&2; exit 2 ;;

@@ -87,6 +87,7 @@ class ConnectorRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
+        self.delivered = 0  # replies this instance handed to providers
 
     def event_id(self, channel: Channel | str, provider_message_id: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"switchboard:{self.tenant}:{channel}:{provider_message_id}"))
@@ -131,10 +132,14 @@ class ConnectorRuntime:
     async def start(self) -> None:
         await self.bus.start()
         await self.bus.ensure_topics(self.topics.all())
+        joined: list[asyncio.Event] = []
         for connector in self.connectors:
             await connector.start(self)
             for channel in connector.outbound_channels:
-                self._tasks.append(asyncio.create_task(self._outbound(connector, channel)))
+                joined.append(asyncio.Event())
+                self._tasks.append(asyncio.create_task(self._outbound(connector, channel, joined[-1])))
+        # ready once every outbound consumer holds its partitions: nothing published from now on is missed
+        await asyncio.wait_for(asyncio.gather(*(j.wait() for j in joined)), 60)
         self.ready = True
         log.info("connectors.started", extra={"connectors": [c.name for c in self.connectors]})
 
@@ -151,7 +156,7 @@ class ConnectorRuntime:
             await connector.stop()
         await self.bus.close()
 
-    async def _outbound(self, connector: Connector, channel: Channel) -> None:
+    async def _outbound(self, connector: Connector, channel: Channel, joined: asyncio.Event) -> None:
         group = f"connector-{channel.value}-outbound"
         if connector.broadcast_outbound:
             group = f"{group}-{self.instance_id}"
@@ -169,6 +174,7 @@ class ConnectorRuntime:
             self._stop,
             max_records=1,
             from_beginning=not connector.broadcast_outbound,
+            joined=joined,
         )
 
     async def _deliver(self, connector: Connector, record: Record) -> None:
@@ -203,6 +209,7 @@ class ConnectorRuntime:
                 delay *= 2
                 continue
             self._delivered.add(message.id)
+            self.delivered += 1
             if result is not None:
                 await self.report(message, result.state, provider_id=result.provider_message_id, attempts=attempt)
             return

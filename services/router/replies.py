@@ -155,12 +155,13 @@ class StatusStage:
                 )
             )
             current = {r.id: r for r in rows}
+            state_of = {r.id: DeliveryState(r.status or DeliveryState.QUEUED) for r in current.values()}
             failures = []
             for s in statuses:
                 row = current.get(s.message_id)
                 if row is None or row.tenant_id != s.tenant:
                     continue
-                state = DeliveryState(row.status or DeliveryState.QUEUED)
+                state = state_of[s.message_id]
                 if state is DeliveryState.FAILED or _RANK[s.state] <= _RANK[state]:
                     continue
                 values: dict[str, Any] = {"status": s.state.value}
@@ -180,5 +181,5 @@ class StatusStage:
                             {"message_id": s.message_id, "channel": s.channel.value, "error": s.error},
                         )
                     )
-                current = {**current, s.message_id: row._replace(status=s.state.value)}
+                state_of[s.message_id] = s.state
             await u.add_lifecycle(failures)

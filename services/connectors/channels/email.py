@@ -168,8 +168,11 @@ class EmailConnector:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), s.imap_poll_s)
         finally:
+            # Stopping may interrupt IDLE: end it, and do not wait long for a polite LOGOUT.
             with contextlib.suppress(Exception):
-                await client.logout()
+                if client.has_pending_idle():
+                    client.idle_done()
+                await asyncio.wait_for(client.logout(), 2)
 
     async def fetch_unseen(self, client: Any) -> int:
         """Fetch unseen messages without marking them (BODY.PEEK); mark \\Seen only after they are on the bus,

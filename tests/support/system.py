@@ -1,0 +1,107 @@
+"""A whole desk for connector tests: a router with a fresh tenant, every connector on its own HTTP server
+(sharing the in-process bus, or with its own Kafka client in the production shape), fake provider APIs and
+an SMTP relay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from services.connectors.bootstrap import build_runtime, create_app
+from services.connectors.runtime import ConnectorRuntime
+from shared.settings import Settings
+from tests.support.providers import FakeProviders, _Relay, fake_providers, smtp_relay
+from tests.support.runtime import Desk, free_port, settings_for, started_desk
+
+SECRETS = dict(
+    meta_app_secret="meta-app-secret",
+    meta_verify_token="meta-verify-token",
+    meta_page_access_token="page-token",
+    whatsapp_access_token="wa-token",
+    whatsapp_phone_number_id="PHONE_NUMBER_ID",
+    telegram_secret_token="tg-secret-token",
+    telegram_bot_token="123456:ABC-DEF",
+    twilio_auth_token="twilio-auth-token-0123456789abcd",
+    twilio_account_sid="AC00000000000000000000000000000000",
+    twilio_from_number="+15550001111",
+    email_webhook_signing_key="email-signing-key",
+    chat_token_secret="chat-token-secret",
+)
+
+
+@dataclass
+class System:
+    desk: Desk
+    connectors: ConnectorRuntime
+    settings: Settings
+    fake: FakeProviders
+    relay: _Relay
+    base: str  # the connectors' HTTP server
+
+    @property
+    def tenant(self) -> str:
+        return self.desk.tenant
+
+
+@asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def system(
+    shape: str, tmp_path: Path, servers: Any = None, names: tuple[str, ...] | None = None, **overrides: Any
+) -> AsyncIterator[System]:
+    async with fake_providers() as fake, smtp_relay() as (relay, relay_port):
+        settings = settings_for(
+            shape,
+            tmp_path,
+            servers,
+            **SECRETS,
+            meta_graph_base_url=fake.base,
+            telegram_api_base_url=fake.base,
+            twilio_api_base_url=fake.base,
+            smtp_port=free_port(),
+            smtp_relay_port=relay_port,
+            blob_dir=str(tmp_path / "blobs"),
+            outbound_backoff_s=0.05,
+            **overrides,
+        )
+        async with started_desk(settings) as desk:
+            conn_settings = settings.model_copy(update={"connector_tenant": desk.tenant})
+            kwargs = {"bus": desk.bus} if shape == "embedded" else {}
+            runtime = build_runtime(conn_settings, names or ("email", "chat", "meta", "telegram", "twilio"), **kwargs)
+            await runtime.start()
+            try:
+                async with serve_app(create_app(runtime, manage_lifecycle=False)) as base:
+                    yield System(desk, runtime, conn_settings, fake, relay, base)
+            finally:
+                if shape == "embedded":
+                    runtime.bus = _NoClose(runtime.bus)  # the desk owns the shared in-process bus
+                await runtime.stop()
+
+
+class _NoClose:
+    def __init__(self, bus: Any) -> None:
+        self._bus = bus
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bus, name)
+
+    async def close(self) -> None:
+        return None
