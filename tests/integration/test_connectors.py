@@ -377,3 +377,51 @@ async def test_an_auto_reply_starts_no_conversation(embedded: System) -> None:
         await conversation_of(embedded.desk, embedded.connectors.event_id(Channel.EMAIL, "<ooo@mail.example.com>"))
         is None
     )
+
+
+async def test_an_oversized_webhook_body_is_refused_with_413(embedded: System) -> None:
+    body = b'{"object":"page","entry":[],"pad":"' + b"x" * 70_000 + b'"}'
+    async with httpx.AsyncClient(base_url=embedded.base) as http:
+        r = await http.post("/webhooks/meta", content=body, headers=meta_headers(body))
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert events_on_bus(embedded) == 0
+
+
+async def test_statuses_never_move_backwards_and_redelivery_is_harmless(embedded: System) -> None:
+    from datetime import UTC, datetime
+
+    from shared.bus import Outgoing
+    from shared.outbound import DeliveryState, DeliveryStatus, encode
+
+    async with httpx.AsyncClient(base_url=embedded.base) as http:
+        await http.post(
+            "/webhooks/telegram", json=TG_MESSAGE, headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token"}
+        )
+    conv = await wait_for(
+        lambda: conversation_of(embedded.desk, embedded.connectors.event_id(Channel.TELEGRAM, "1111111:1365"))
+    )
+    sent = await reply(embedded, conv["id"], "hello")
+    await message_status(embedded, conv["id"], sent["message_id"], "sent")
+
+    def status(state: DeliveryState) -> Outgoing:
+        body = DeliveryStatus(
+            tenant=embedded.tenant,
+            message_id=sent["message_id"],
+            conversation_id=conv["id"],
+            channel=Channel.TELEGRAM,
+            state=state,
+            time=datetime.now(UTC),
+        )
+        return Outgoing(embedded.desk.router.topics.status, encode(body), conv["id"].encode())
+
+    await embedded.desk.bus.publish(
+        [
+            status(DeliveryState.DELIVERED),
+            status(DeliveryState.SENT),
+            status(DeliveryState.QUEUED),
+            status(DeliveryState.DELIVERED),
+        ]
+    )
+    await message_status(embedded, conv["id"], sent["message_id"], "delivered")
+    await asyncio.sleep(0.5)
+    await message_status(embedded, conv["id"], sent["message_id"], "delivered")
