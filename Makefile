@@ -21,7 +21,7 @@ run: install
 
 ## Unit + integration + e2e. Starts (or reuses) the real PostgreSQL and Kafka first.
 test: install
-	@eval "$$($(SERVICES) up)" && $(BIN)/pytest
+	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" && $(BIN)/pytest
 
 test-unit: install
 	$(BIN)/pytest tests/unit

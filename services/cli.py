@@ -18,6 +18,7 @@ from services.router.entrypoints.http import create_app
 from services.router.seed import DEMO_TENANT
 from shared.logging import configure_logging
 from shared.settings import Settings
+from shared.settings_doc import settings_markdown
 from shared.store import Database
 
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dev", help="everything in one process with the demo desk (embedded store and bus by default)")
     sub.add_parser("router", help="the router service (HTTP API + consumers)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("settings", help="print the settings reference (Markdown)")
     conn = sub.add_parser("connector", help="one or more channel connectors (webhooks, SMTP, IMAP, chat, outbound)")
     conn.add_argument(
         "names",
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"one of: {', '.join(connector_bootstrap.ALL)}",
     )
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        print(settings_markdown(), end="")
+        return 0
 
     if args.command == "dev":
         settings = Settings(seed_demo=True)

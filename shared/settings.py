@@ -106,6 +106,14 @@ class Settings(BaseSettings):
         None, description="Signs web-chat visitor tokens; set the same on every chat connector instance."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: object) -> object:
+        """``SWITCHBOARD_X=`` (as in an env file template) means "not set", never an empty secret."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_prod(self) -> Settings:
         if self.environment == "prod":

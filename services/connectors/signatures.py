@@ -36,10 +36,14 @@ def twilio_valid(auth_token: str, url: str, params: Iterable[tuple[str, str]], h
 
 def telegram_valid(secret_token: str, header: str | None) -> bool:
     """Telegram X-Telegram-Bot-Api-Secret-Token: the secret_token given to setWebhook, sent verbatim."""
-    return header is not None and hmac.compare_digest(secret_token.encode(), header.encode())
+    if not secret_token or not header:
+        return False
+    return hmac.compare_digest(secret_token.encode(), header.encode())
 
 
 def email_webhook_valid(signing_key: str, timestamp: str, token: str, signature: str) -> bool:
     """Inbound-parse webhooks (Mailgun's scheme): hex HMAC-SHA256 of timestamp + token with the signing key."""
+    if not signing_key or not signature:
+        return False
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature.lower())
