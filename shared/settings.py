@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     feed_keepalive_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments.")
 
     # -- connectors ---------------------------------------------------------------------------------------
+    connector_mode: Literal["all", "inbound", "outbound"] = Field(
+        "all",
+        description="What a connector process does: all, inbound only (webhooks, SMTP, IMAP), or outbound only "
+        "(delivering replies), so each half can scale on its own signal.",
+    )
     connector_tenant: str = Field("demo", description="Tenant that webhook, SMTP, IMAP and chat traffic belongs to.")
     public_base_url: str | None = Field(
         None, description="Public URL of the webhooks (as providers call them), for URL-based signatures (Twilio)."

@@ -53,6 +53,8 @@ def build_runtime(settings: Settings, names: Sequence[str] = ALL, *, bus: Bus | 
 
 
 def mount(app: FastAPI, runtime: ConnectorRuntime) -> None:
+    if not runtime.inbound:
+        return  # an outbound-only process serves health endpoints only
     for connector in runtime.connectors:
         routes = connector.routes()
         if routes is not None:

@@ -88,6 +88,8 @@ class ConnectorRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
         self.delivered = 0  # replies this instance handed to providers
+        self.inbound = settings.connector_mode in ("all", "inbound")
+        self.outbound = settings.connector_mode in ("all", "outbound")
 
     def event_id(self, channel: Channel | str, provider_message_id: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"switchboard:{self.tenant}:{channel}:{provider_message_id}"))
@@ -135,7 +137,7 @@ class ConnectorRuntime:
         joined: list[asyncio.Event] = []
         for connector in self.connectors:
             await connector.start(self)
-            for channel in connector.outbound_channels:
+            for channel in connector.outbound_channels if self.outbound else ():
                 joined.append(asyncio.Event())
                 self._tasks.append(asyncio.create_task(self._outbound(connector, channel, joined[-1])))
         # ready once every outbound consumer holds its partitions: nothing published from now on is missed

@@ -101,3 +101,37 @@ async def test_two_instances_share_the_outbound_topic_without_double_delivery(se
     assert {s.state for s in statuses} == {"sent"}
     assert all(r.delivered > 0 for r in runtimes), "both instances took a share of the partitions"
     assert sum(r.delivered for r in runtimes) == n
+
+
+async def test_inbound_and_outbound_halves_run_as_separate_processes(servers: Servers, tmp_path: Path) -> None:
+    """connector_mode splits a connector so webhooks scale on CPU and delivery on outbound lag."""
+    async with fake_providers() as fake:
+        base = settings_for("production", tmp_path, servers, **SECRETS, telegram_api_base_url=fake.base)
+        inbound = build_runtime(base.model_copy(update={"connector_mode": "inbound"}), ["telegram"])
+        outbound = build_runtime(base.model_copy(update={"connector_mode": "outbound"}), ["telegram"])
+        await inbound.start()
+        await outbound.start()
+        try:
+            in_app = create_app(inbound, manage_lifecycle=False)
+            out_app = create_app(outbound, manage_lifecycle=False)
+            assert "/webhooks/telegram" in {r.path for r in in_app.routes}  # type: ignore[attr-defined]
+            assert "/webhooks/telegram" not in {r.path for r in out_app.routes}  # type: ignore[attr-defined]
+            producer = KafkaBus(servers.kafka_bootstrap, partitions=4)
+            await producer.start()
+            msg = OutboundMessage(
+                id="r-1",
+                tenant="acme",
+                conversation_id="c-1",
+                channel=Channel.TELEGRAM,
+                to=Recipient(kind=IdentityKind.TELEGRAM_ID, value="77"),
+                text="split",
+                created_at=datetime.now(UTC),
+            )
+            await producer.publish([Outgoing(inbound.topics.outbound("telegram"), encode(msg), b"c-1")])
+            await read(producer, inbound.topics.status, 1)
+            await producer.close()
+        finally:
+            await inbound.stop()
+            await outbound.stop()
+    assert (inbound.delivered, outbound.delivered) == (0, 1)
+    assert [r.json["text"] for r in fake.requests] == ["split"]

@@ -109,7 +109,7 @@ class EmailConnector:
 
     async def start(self, runtime: ConnectorRuntime) -> None:
         self.runtime = runtime
-        if self.smtp_server:
+        if self.smtp_server and runtime.inbound:
             loop = asyncio.get_running_loop()
             factory = partial(
                 SMTP,
@@ -119,7 +119,7 @@ class EmailConnector:
                 hostname=self.settings.email_reply_domain,
             )
             self._server = await loop.create_server(factory, self.settings.smtp_host, self.settings.smtp_port)
-        if self.settings.imap_host:
+        if self.settings.imap_host and runtime.inbound:
             self._imap_task = asyncio.create_task(self._poll_imap())
 
     async def stop(self) -> None:
