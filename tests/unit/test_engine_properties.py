@@ -1,0 +1,148 @@
+"""Property tests of the routing engine over random sequences of arrivals, presence changes, accepts,
+declines, timeouts, transfers and resolves (hypothesis stateful testing)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from services.router.domain.engine import AgentSpec, QueueSpec, RoutingEngine, Strategy
+from services.router.domain.errors import InvalidCommand
+from services.router.domain.model import Presence
+
+T0 = 1_795_000_000.0
+AGENTS = [f"a{i}" for i in range(4)]
+CHANNELS = ["chat", "email", "voice"]
+
+
+class EngineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = RoutingEngine()
+        self.now = T0
+        self.n = 0
+        self.live: set[str] = set()
+
+    @rule(
+        offers=st.sampled_from([None, 30.0]),
+        strategy=st.sampled_from([Strategy.LEAST_LOADED, Strategy.ROUND_ROBIN, Strategy.STICKY]),
+        caps=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 1)), min_size=4, max_size=4),
+    )
+    @precondition(lambda self: not self.engine.queues)
+    def configure(self, offers: float | None, strategy: Strategy, caps: list[tuple[int, int, int]]) -> None:
+        self.engine.upsert_queue(QueueSpec("main", is_default=True, offer_timeout_s=offers, strategy=strategy,
+                                           sticky_wait_s=20, max_declines=2, overflow_to="wide"))
+        self.engine.upsert_queue(QueueSpec("wide", rule={"attr": "never", "exists": True}))
+        for agent, (chat, email, voice) in zip(AGENTS, caps, strict=True):
+            queues = {"main", "wide"} if agent == "a3" else {"main"}
+            self.engine.upsert_agent(AgentSpec(agent, frozenset(queues), {"chat": chat, "email": email, "voice": voice}))
+
+    @precondition(lambda self: bool(self.engine.queues))
+    @rule(channel=st.sampled_from(CHANNELS), tier=st.sampled_from(["standard", "gold"]),
+          previous=st.sampled_from([None, *AGENTS]))
+    def arrive(self, channel: str, tier: str, previous: str | None) -> None:
+        self.n += 1
+        self.engine.arrive(f"c{self.n}", channel, {"tier": tier}, self.now, previous_agent=previous)
+        self.live.add(f"c{self.n}")
+
+    @precondition(lambda self: bool(self.engine.queues))
+    @rule(agent=st.sampled_from(AGENTS), presence=st.sampled_from(list(Presence)))
+    def presence(self, agent: str, presence: Presence) -> None:
+        self.engine.set_presence(agent, presence, self.now)
+
+    @precondition(lambda self: bool(self.live))
+    @rule(data=st.data(), verb=st.sampled_from(["accept", "decline", "resolve", "to_agent", "to_queue"]))
+    def act(self, data: st.DataObject, verb: str) -> None:
+        conversation = data.draw(st.sampled_from(sorted(self.live)))
+        work = self.engine.work(conversation)
+        assert work is not None
+        try:
+            if verb == "resolve":
+                self.engine.resolve(conversation, self.now)
+                self.live.discard(conversation)
+            elif verb in ("accept", "decline") and work.agent_id:
+                getattr(self.engine, verb)(work.agent_id, conversation, self.now)
+            elif verb == "to_agent":
+                self.engine.transfer_to_agent(conversation, data.draw(st.sampled_from(AGENTS)), self.now)
+            elif verb == "to_queue":
+                self.engine.transfer_to_queue(conversation, data.draw(st.sampled_from(["main", "wide"])), self.now)
+        except InvalidCommand:
+            pass  # refused as a whole: the invariants below prove nothing changed for the worse
+
+    @precondition(lambda self: bool(self.engine.queues))
+    @rule(seconds=st.sampled_from([1.0, 10.0, 31.0, 120.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.now += seconds
+        self.engine.tick(self.now)
+
+    # -- invariants ----------------------------------------------------------------------------------------------
+    def _assigned(self) -> dict[str, list[tuple[str, str]]]:
+        by_agent: dict[str, list[tuple[str, str]]] = {a: [] for a in AGENTS}
+        for conversation in self.live:
+            work = self.engine.work(conversation)
+            if work is not None and work.agent_id is not None:
+                by_agent[work.agent_id].append((conversation, work.channel))
+        return by_agent
+
+    @invariant()
+    def never_above_capacity_and_loads_add_up(self) -> None:
+        if not self.engine.queues:
+            return
+        for agent, items in self._assigned().items():
+            counts = Counter(channel for _, channel in items)
+            load = {c: n for c, n in self.engine.agent_load(agent).items() if n}
+            assert load == dict(counts)
+            spec_caps = self.engine._agents[agent].spec.capacity
+            assert all(n <= spec_caps.get(c, 0) for c, n in counts.items())
+
+    @invariant()
+    def never_to_two_agents_and_never_to_an_offline_one(self) -> None:
+        if not self.engine.queues:
+            return
+        seen: set[str] = set()
+        for agent in AGENTS:
+            mine = self.engine.agent_work(agent)
+            assert not (mine & seen)
+            seen |= mine
+            if self.engine.presence(agent) is Presence.OFFLINE:
+                assert not mine
+
+    @invariant()
+    def waiting_work_is_assigned_whenever_an_eligible_agent_has_room(self) -> None:
+        if not self.engine.queues:
+            return
+        for work in self.engine.waiting():
+            for agent in AGENTS:
+                assert not self.engine.can_take(agent, work.conversation_id), (
+                    f"{work.conversation_id} waits while {agent} could take it"
+                )
+
+
+TestEngine = EngineMachine.TestCase
+TestEngine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
+                               suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_no_conversation_waits_forever_under_sustained_higher_priority_load() -> None:
+    """One agent, a standard customer, and a gold customer arriving every 10 s forever: the standard one is
+    served once the gold ones queued after its head start (300 s) are behind it."""
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    e.upsert_agent(AgentSpec("a", frozenset({"q"}), {"default": 1}))
+    e.set_presence("a", Presence.ONLINE, T0)
+    e.arrive("first", "chat", {}, T0)
+    e.arrive("standard", "chat", {"tier": "standard"}, T0 + 1)
+    busy = "first"
+    served_at = None
+    for step in range(1, 200):
+        now = T0 + step * 10
+        e.arrive(f"gold{step}", "chat", {"tier": "gold"}, now)
+        out = e.resolve(busy, now + 5)
+        (busy,) = [d.conversation_id for d in out if type(d).__name__ == "Assigned"]
+        if busy == "standard":
+            served_at = now + 5
+            break
+    assert served_at is not None and served_at - T0 <= 1 + 300 + 20

@@ -1,0 +1,229 @@
+"""The routing engine, one scenario per behaviour: strategies, tier priority, sticky fallback, offers,
+overflow, business hours, transfers, presence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.router.domain.business_hours import BusinessHours
+from services.router.domain.engine import (
+    AgentSpec,
+    Assigned,
+    AutoAcknowledged,
+    Escalated,
+    Offered,
+    QueueSpec,
+    RoutingEngine,
+    Strategy,
+    Unassigned,
+)
+from services.router.domain.errors import InvalidCommand
+from services.router.domain.model import Presence
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
+
+
+def engine(*queues: QueueSpec, agents: int = 2, capacity: int = 1, queue_ids: tuple[str, ...] = ("q",),
+           online: bool = True) -> RoutingEngine:
+    e = RoutingEngine()
+    for q in queues or (QueueSpec("q", is_default=True),):
+        e.upsert_queue(q)
+    for i in range(agents):
+        e.upsert_agent(AgentSpec(f"a{i}", frozenset(queue_ids), {"default": capacity}))
+        if online:
+            e.set_presence(f"a{i}", Presence.ONLINE, T0)
+    return e
+
+
+def assigned(decisions: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [(d.conversation_id, d.agent_id) for d in decisions if isinstance(d, Assigned)]
+
+
+def test_least_loaded_then_longest_idle() -> None:
+    e = engine(agents=3, capacity=3)
+    got = [assigned(e.arrive(f"c{i}", "chat", {}, T0 + i))[0][1] for i in range(6)]
+    assert got == ["a0", "a1", "a2", "a0", "a1", "a2"], "spread by load, ties to whoever waited longest"
+
+
+def test_round_robin_rotates_regardless_of_load() -> None:
+    e = engine(QueueSpec("q", is_default=True, strategy=Strategy.ROUND_ROBIN), agents=3, capacity=5)
+    e.arrive("c0", "chat", {}, T0)
+    e.resolve("c0", T0 + 1)  # a0 is idle again but the rotation moves on
+    got = [assigned(e.arrive(f"c{i}", "chat", {}, T0 + 2 + i))[0][1] for i in range(1, 5)]
+    assert got == ["a1", "a2", "a0", "a1"]
+
+
+def test_higher_tiers_first_but_nobody_starves() -> None:
+    e = engine(agents=1, capacity=1)
+    e.arrive("busy", "chat", {}, T0)
+    e.arrive("standard", "chat", {"tier": "standard"}, T0 + 1)
+    e.arrive("gold", "chat", {"tier": "gold"}, T0 + 10)
+    assert [w.conversation_id for w in e.waiting()] == ["gold", "standard"]
+    # gold customers keep arriving, but one who comes more than the gold boost (300 s) later is behind
+    e.arrive("gold-late", "chat", {"tier": "gold"}, T0 + 1 + 301)
+    assert [w.conversation_id for w in e.waiting()] == ["gold", "standard", "gold-late"]
+    assert assigned(e.resolve("busy", T0 + 400)) == [("gold", "a0")]
+
+
+def test_queue_by_rule_with_default_fallback() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("vip", rule={"attr": "tier", "in": ["gold", "platinum"]}, order=0))
+    e.upsert_queue(QueueSpec("fr", rule={"all": [{"attr": "language", "eq": "fr"}, {"attr": "channel", "ne": "voice"}]},
+                             order=1))
+    e.upsert_queue(QueueSpec("general", is_default=True))
+    assert e.select_queue({"tier": "gold", "language": "fr"}).id == "vip"  # type: ignore[union-attr]
+    assert e.select_queue({"language": "fr", "channel": "chat"}).id == "fr"  # type: ignore[union-attr]
+    assert e.select_queue({"language": "fr", "channel": "voice"}).id == "general"  # type: ignore[union-attr]
+
+
+def test_skills_and_languages_limit_who_can_take_work() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    e.upsert_agent(AgentSpec("junior", frozenset({"q"}), {"default": 3}, skills={"billing": 1}, languages=frozenset({"en"})))
+    e.upsert_agent(AgentSpec("senior", frozenset({"q"}), {"default": 3}, skills={"billing": 3}, languages=frozenset({"en", "fr"})))
+    for a in ("junior", "senior"):
+        e.set_presence(a, Presence.ONLINE, T0)
+    assert assigned(e.arrive("c1", "chat", {"skills": {"billing": 2}}, T0)) == [("c1", "senior")]
+    assert assigned(e.arrive("c2", "chat", {"language": "fr"}, T0)) == [("c2", "senior")]
+    assert assigned(e.arrive("c3", "chat", {}, T0)) == [("c3", "junior")]
+
+
+def test_capacity_is_per_channel() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    e.upsert_agent(AgentSpec("a", frozenset({"q"}), {"chat": 1, "email": 2, "voice": 1}))
+    e.set_presence("a", Presence.ONLINE, T0)
+    assert assigned(e.arrive("chat1", "chat", {}, T0))
+    assert not assigned(e.arrive("chat2", "chat", {}, T0))
+    assert assigned(e.arrive("mail1", "email", {}, T0)) and assigned(e.arrive("mail2", "email", {}, T0))
+    assert not assigned(e.arrive("mail3", "email", {}, T0))
+    assert e.agent_load("a") == {"chat": 1, "email": 2}
+
+
+def test_sticky_returns_to_the_previous_agent_and_falls_back_after_the_wait_limit() -> None:
+    e = engine(QueueSpec("q", is_default=True, strategy=Strategy.STICKY, sticky_wait_s=60), agents=2, capacity=1)
+    assert assigned(e.arrive("other", "chat", {}, T0)) == [("other", "a0")]
+    # a returning customer of a1 goes back to a1 although a0... is busy anyway; make a0 free and load a1 instead
+    e.resolve("other", T0 + 1)
+    assert assigned(e.arrive("busy", "chat", {}, T0 + 2, previous_agent="a1")) == [("busy", "a1")]
+    # returning customer of a1 while a1 is busy: held for a1 although a0 is free
+    assert assigned(e.arrive("returning", "chat", {}, T0 + 3, previous_agent="a1")) == []
+    # a1 frees up within the wait limit: it goes to a1
+    assert assigned(e.resolve("busy", T0 + 10)) == [("returning", "a1")]
+    # next returning customer of a1 waits, but a1 stays busy: after 60 s anyone may take it
+    assert assigned(e.arrive("patient", "chat", {}, T0 + 20, previous_agent="a1")) == []
+    assert assigned(e.tick(T0 + 79)) == []
+    assert assigned(e.tick(T0 + 81)) == [("patient", "a0")]
+
+
+def test_sticky_does_not_wait_for_an_offline_agent() -> None:
+    e = engine(QueueSpec("q", is_default=True, strategy=Strategy.STICKY), agents=2, capacity=1)
+    e.set_presence("a1", Presence.OFFLINE, T0)
+    assert assigned(e.arrive("c", "chat", {}, T0 + 1, previous_agent="a1")) == [("c", "a0")]
+
+
+def test_offer_accept_decline_and_timeout_move_to_the_next_agent() -> None:
+    e = engine(QueueSpec("q", is_default=True, offer_timeout_s=30, max_declines=5), agents=3, capacity=1)
+    (offer,) = [d for d in e.arrive("c", "chat", {}, T0) if isinstance(d, Offered)]
+    assert offer.agent_id == "a0" and offer.expires_at == T0 + 30
+    out = e.decline("a0", "c", T0 + 5)
+    assert Unassigned("c", "a0", "declined") in out
+    (offer,) = [d for d in out if isinstance(d, Offered)]
+    assert offer.agent_id == "a1"
+    out = e.tick(T0 + 5 + 31)  # a1 does not answer
+    assert Unassigned("c", "a1", "offer_timeout") in out
+    (offer,) = [d for d in out if isinstance(d, Offered)]
+    assert offer.agent_id == "a2"
+    assert assigned(e.accept("a2", "c", T0 + 40)) == [("c", "a2")]
+    with pytest.raises(InvalidCommand):
+        e.accept("a2", "c", T0 + 41)
+
+
+def test_repeated_declines_escalate_to_the_overflow_queue() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("tier1", is_default=True, offer_timeout_s=30, max_declines=2, overflow_to="tier2"))
+    e.upsert_queue(QueueSpec("tier2", rule={"attr": "never", "exists": True}))
+    for name, queues in (("a", {"tier1"}), ("b", {"tier1"}), ("lead", {"tier2"})):
+        e.upsert_agent(AgentSpec(name, frozenset(queues), {"default": 1}))
+        e.set_presence(name, Presence.ONLINE, T0)
+    e.arrive("c", "chat", {}, T0)
+    e.decline("a", "c", T0 + 1)
+    out = e.decline("b", "c", T0 + 2)
+    assert Escalated("c", "tier1", "tier2", "declined_too_often") in out
+    assert [d.agent_id for d in out if isinstance(d, Offered)] == []  # tier2 has no offers configured
+    assert assigned(out) == [("c", "lead")]
+
+
+def test_overflow_after_a_wait_threshold_widens_the_target() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("billing", rule={"attr": "topic", "eq": "billing"}, overflow_after_s=120, overflow_to="general"))
+    e.upsert_queue(QueueSpec("general", is_default=True))
+    e.upsert_agent(AgentSpec("biller", frozenset({"billing"}), {"default": 1}))
+    e.upsert_agent(AgentSpec("generalist", frozenset({"general"}), {"default": 1}))
+    for a in ("biller", "generalist"):
+        e.set_presence(a, Presence.ONLINE, T0)
+    e.arrive("first", "chat", {"topic": "billing"}, T0)
+    assert assigned(e.arrive("second", "chat", {"topic": "billing"}, T0 + 1)) == []
+    assert e.tick(T0 + 100) == []
+    out = e.tick(T0 + 122)
+    assert Escalated("second", "billing", "general", "waited_too_long") in out
+    assert assigned(out) == [("second", "generalist")]
+
+
+def test_outside_business_hours_work_waits_with_an_auto_acknowledgement() -> None:
+    hours = BusinessHours.parse("Europe/Paris", {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"]},
+                                holidays=["2026-12-25"])
+    e = engine(QueueSpec("q", is_default=True, hours=hours), agents=1, capacity=3)
+    evening = datetime(2026, 11, 23, 18, 30, tzinfo=UTC).timestamp()  # 19:30 in Paris: closed
+    out = e.arrive("late", "email", {}, evening)
+    (ack,) = [d for d in out if isinstance(d, AutoAcknowledged)]
+    assert ack.expected_response_at == datetime(2026, 11, 24, 8, 0, tzinfo=UTC).timestamp()  # Tue 09:00 Paris
+    assert assigned(out) == []
+    assert assigned(e.tick(datetime(2026, 11, 24, 7, 59, tzinfo=UTC).timestamp())) == []
+    assert assigned(e.tick(datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC).timestamp())) == [("late", "a0")]
+    assert not hours.is_open(datetime(2026, 12, 25, 10, 0, tzinfo=UTC))
+
+
+def test_transfers_to_an_agent_and_to_a_queue() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("front", is_default=True))
+    e.upsert_queue(QueueSpec("back", rule={"attr": "x", "exists": True}))
+    for name, queues in (("f1", {"front"}), ("f2", {"front"}), ("b1", {"back"})):
+        e.upsert_agent(AgentSpec(name, frozenset(queues), {"default": 2}))
+        e.set_presence(name, Presence.ONLINE, T0)
+    e.arrive("c", "chat", {}, T0)
+    out = e.transfer_to_agent("c", "f2", T0 + 1)
+    assert Unassigned("c", "f1", "transferred") in out and assigned(out) == [("c", "f2")]
+    out = e.transfer_to_queue("c", "back", T0 + 2)
+    assert Unassigned("c", "f2", "transferred") in out and assigned(out) == [("c", "b1")]
+    assert e.agent_work("f2") == set() and e.agent_work("b1") == {"c"}
+
+
+def test_an_agent_going_offline_puts_their_conversations_back_at_their_original_priority() -> None:
+    e = engine(agents=2, capacity=1)
+    e.arrive("old", "chat", {}, T0)  # a0
+    e.arrive("mid", "chat", {}, T0 + 1)  # a1
+    e.arrive("new", "chat", {}, T0 + 2)  # waits
+    out = e.set_presence("a0", Presence.OFFLINE, T0 + 3)
+    assert Unassigned("old", "a0", "agent_offline") in out
+    assert [w.conversation_id for w in e.waiting()] == ["old", "new"], "old keeps its place ahead of new"
+    assert assigned(e.resolve("mid", T0 + 4)) == [("old", "a1")]
+
+
+def test_manual_queues_wait_for_a_claim() -> None:
+    e = engine(QueueSpec("q", is_default=True, strategy=Strategy.MANUAL), agents=1, capacity=2)
+    assert assigned(e.arrive("c", "chat", {}, T0)) == []
+    assert assigned(e.claim("a0", "c", T0 + 1)) == [("c", "a0")]
+    with pytest.raises(InvalidCommand):
+        e.claim("a0", "c", T0 + 2)
+
+
+def test_away_agents_keep_their_work_but_get_no_more() -> None:
+    e = engine(agents=1, capacity=3)
+    e.arrive("c1", "chat", {}, T0)
+    e.set_presence("a0", Presence.AWAY, T0 + 1)
+    assert assigned(e.arrive("c2", "chat", {}, T0 + 2)) == []
+    assert e.agent_work("a0") == {"c1"}
+    assert assigned(e.set_presence("a0", Presence.ONLINE, T0 + 3)) == [("c2", "a0")]
