@@ -43,6 +43,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Benchmarks: routing decision time and memory (15,000 agents, 500,000 waiting); results in tests/bench/results/.
+## Benchmarks (results in tests/bench/results/): the routing engine at 15,000 agents / 500,000 waiting, then
+## end-to-end throughput and latency on the real servers against the bare Kafka → PostgreSQL pipeline.
 bench: install
 	$(BIN)/python -m tests.bench.bench_routing
+	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_pipeline

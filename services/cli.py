@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
@@ -50,14 +51,8 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
         await connectors.start()
     if demo:
         print(_banner(settings, router.admin_key), flush=True)
-    server = _Server(
-        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, server.request_exit)
     try:
-        await server.serve()  # returns after in-flight requests finished
+        await _http(app, settings)
     finally:
         if connectors is not None:
             await connectors.stop()
@@ -68,16 +63,21 @@ async def _serve_connectors(settings: Settings, names: list[str]) -> None:
     runtime = connector_bootstrap.build_runtime(settings, names)
     app = connector_bootstrap.create_app(runtime, manage_lifecycle=False)
     await runtime.start()
+    try:
+        await _http(app, settings)
+    finally:
+        await runtime.stop()  # the reply in hand is delivered and committed before exit
+
+
+async def _http(app: Any, settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT; returns after in-flight requests finished."""
     server = _Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_exit)
-    try:
-        await server.serve()
-    finally:
-        await runtime.stop()  # the reply in hand is delivered and committed before exit
+    await server.serve()
 
 
 class _Server(uvicorn.Server):

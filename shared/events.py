@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -147,8 +147,8 @@ def encode_event(event: ConversationEvent) -> bytes:
     return event.model_dump_json(exclude_none=True).encode()
 
 
-def decode_event(raw: bytes) -> ConversationEvent:
-    """Parse and validate; raise ``InvalidEvent`` (with a human-readable reason) on anything else."""
+def versioned_object(raw: bytes, supported: frozenset[int] = SUPPORTED_SCHEMA_VERSIONS) -> dict[str, Any]:
+    """A JSON object of a schema version we know, or ``InvalidEvent`` saying why not."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -156,8 +156,14 @@ def decode_event(raw: bytes) -> ConversationEvent:
     if not isinstance(data, dict):
         raise InvalidEvent("not a JSON object")
     version = data.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    if version not in supported:
         raise UnsupportedSchemaVersion(f"unsupported schema_version {version!r}")
+    return data
+
+
+def decode_event(raw: bytes) -> ConversationEvent:
+    """Parse and validate; raise ``InvalidEvent`` (with a human-readable reason) on anything else."""
+    data = versioned_object(raw)
     try:
         return ConversationEvent.model_validate(data)
     except ValidationError as exc:

@@ -9,10 +9,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.events import Channel, IdentityKind, InvalidEvent
+from shared.events import Channel, IdentityKind, InvalidEvent, versioned_object
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,14 +76,7 @@ def decode_status(raw: bytes) -> DeliveryStatus:
 
 
 def _decode(model: type[M], raw: bytes) -> M:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidEvent("not a JSON object")
-    if data.get("schema_version") != 1:
-        raise InvalidEvent(f"unsupported schema_version {data.get('schema_version')!r}")
+    data = versioned_object(raw)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

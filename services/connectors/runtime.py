@@ -22,6 +22,7 @@ from shared.consumer_loop import consume
 from shared.events import Channel, ConversationEvent, InvalidEvent, encode_event, utcnow
 from shared.outbound import DeliveryState, DeliveryStatus, OutboundMessage, decode_outbound, encode
 from shared.settings import Settings
+from shared.tasks import drain
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -148,12 +149,7 @@ class ConnectorRuntime:
     async def stop(self) -> None:
         """Graceful: no new replies taken; the one in hand is finished and committed; servers closed."""
         self.ready = False
-        self._stop.set()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=30)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await drain(self._tasks, self._stop)
         for connector in self.connectors:
             await connector.stop()
         await self.bus.close()

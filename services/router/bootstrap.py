@@ -26,6 +26,7 @@ from shared.consumer_loop import consume
 from shared.events import utcnow
 from shared.settings import Settings
 from shared.store import Database
+from shared.tasks import drain
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,7 @@ class Router:
     async def stop(self) -> None:
         """Graceful: stop taking batches, finish and commit the one in flight, close connections."""
         self.ready = False
-        self._stop.set()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=30)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await drain(self._tasks, self._stop)
         await self.bus.close()
         await self.db.close()
         log.info("router.stopped", extra={"instance": self.instance_id})

@@ -94,7 +94,7 @@ def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, f
         engine.resolve(cid, now + n * 1e-3)
         free_ns.append(time.perf_counter_ns() - t0)
 
-    all_ns = arrival_ns[: decisions] + free_ns
+    all_ns = arrival_ns[:decisions] + free_ns
     return {
         "routing_agents": agents,
         "routing_waiting_conversations": in_queue,
@@ -109,12 +109,17 @@ def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, f
 
 def machine() -> dict[str, object]:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except OSError:
         commit = "unknown"
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "commit": commit}
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+    }
 
 
 def main() -> None:

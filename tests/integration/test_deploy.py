@@ -97,8 +97,11 @@ def test_deployments_probe_limit_and_drain(tools: dict[str, str]) -> None:
         assert pod["terminationGracePeriodSeconds"] >= 30
         assert {"configMapRef": {"name": "switchboard-config"}} in container["envFrom"]
         assert container["image"] == "registry.example.com/switchboard:0.1.0"
-    assert names == {"router", *(f"connector-{n}" for n in ("email", "chat", "meta", "telegram", "twilio")),
-                     *(f"connector-{n}-outbound" for n in ("email", "meta", "telegram", "twilio"))}
+    assert names == {
+        "router",
+        *(f"connector-{n}" for n in ("email", "chat", "meta", "telegram", "twilio")),
+        *(f"connector-{n}-outbound" for n in ("email", "meta", "telegram", "twilio")),
+    }
     pdbs = {
         d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
         for d in docs
@@ -110,7 +113,10 @@ def test_deployments_probe_limit_and_drain(tools: dict[str, str]) -> None:
     assert scaled["router"]["spec"]["triggers"][0]["metadata"]["consumerGroup"] == Settings().consumer_group
     assert scaled["router"]["spec"]["minReplicaCount"] == 3
     assert {t["metadata"]["topic"] for t in scaled["connector-meta-outbound"]["spec"]["triggers"]} == {
-        "conversation.outbound.messenger", "conversation.outbound.instagram", "conversation.outbound.whatsapp"}
+        "conversation.outbound.messenger",
+        "conversation.outbound.instagram",
+        "conversation.outbound.whatsapp",
+    }
     hpas = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
     assert hpas.isdisjoint(scaled), "a Deployment is scaled by KEDA or by an HPA, never both"
     assert all(d["metadata"]["namespace"] == "switchboard" for d in docs)

@@ -32,4 +32,8 @@ async def test_migrations_match_the_table_definitions(
             )
     finally:
         await db.close()
+    if dialect == "postgresql":
+        # the shared test database may hold other programs' tables (benchmarks); the SQLite run, on a fresh
+        # file, still catches a table that migrations create but tables.py no longer has
+        diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in metadata.tables)]
     assert diff == []

@@ -33,16 +33,30 @@ class EngineMachine(RuleBasedStateMachine):
     )
     @precondition(lambda self: not self.engine.queues)
     def configure(self, offers: float | None, strategy: Strategy, caps: list[tuple[int, int, int]]) -> None:
-        self.engine.upsert_queue(QueueSpec("main", is_default=True, offer_timeout_s=offers, strategy=strategy,
-                                           sticky_wait_s=20, max_declines=2, overflow_to="wide"))
+        self.engine.upsert_queue(
+            QueueSpec(
+                "main",
+                is_default=True,
+                offer_timeout_s=offers,
+                strategy=strategy,
+                sticky_wait_s=20,
+                max_declines=2,
+                overflow_to="wide",
+            )
+        )
         self.engine.upsert_queue(QueueSpec("wide", rule={"attr": "never", "exists": True}))
         for agent, (chat, email, voice) in zip(AGENTS, caps, strict=True):
             queues = {"main", "wide"} if agent == "a3" else {"main"}
-            self.engine.upsert_agent(AgentSpec(agent, frozenset(queues), {"chat": chat, "email": email, "voice": voice}))
+            self.engine.upsert_agent(
+                AgentSpec(agent, frozenset(queues), {"chat": chat, "email": email, "voice": voice})
+            )
 
     @precondition(lambda self: bool(self.engine.queues))
-    @rule(channel=st.sampled_from(CHANNELS), tier=st.sampled_from(["standard", "gold"]),
-          previous=st.sampled_from([None, *AGENTS]))
+    @rule(
+        channel=st.sampled_from(CHANNELS),
+        tier=st.sampled_from(["standard", "gold"]),
+        previous=st.sampled_from([None, *AGENTS]),
+    )
     def arrive(self, channel: str, tier: str, previous: str | None) -> None:
         self.n += 1
         self.engine.arrive(f"c{self.n}", channel, {"tier": tier}, self.now, previous_agent=previous)
@@ -122,8 +136,9 @@ class EngineMachine(RuleBasedStateMachine):
 
 
 TestEngine = EngineMachine.TestCase
-TestEngine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
-                               suppress_health_check=[HealthCheck.too_slow])
+TestEngine.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def test_no_conversation_waits_forever_under_sustained_higher_priority_load() -> None:

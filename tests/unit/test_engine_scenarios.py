@@ -25,8 +25,9 @@ from services.router.domain.model import Presence
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 
 
-def engine(*queues: QueueSpec, agents: int = 2, capacity: int = 1, queue_ids: tuple[str, ...] = ("q",),
-           online: bool = True) -> RoutingEngine:
+def engine(
+    *queues: QueueSpec, agents: int = 2, capacity: int = 1, queue_ids: tuple[str, ...] = ("q",), online: bool = True
+) -> RoutingEngine:
     e = RoutingEngine()
     for q in queues or (QueueSpec("q", is_default=True),):
         e.upsert_queue(q)
@@ -70,8 +71,9 @@ def test_higher_tiers_first_but_nobody_starves() -> None:
 def test_queue_by_rule_with_default_fallback() -> None:
     e = RoutingEngine()
     e.upsert_queue(QueueSpec("vip", rule={"attr": "tier", "in": ["gold", "platinum"]}, order=0))
-    e.upsert_queue(QueueSpec("fr", rule={"all": [{"attr": "language", "eq": "fr"}, {"attr": "channel", "ne": "voice"}]},
-                             order=1))
+    e.upsert_queue(
+        QueueSpec("fr", rule={"all": [{"attr": "language", "eq": "fr"}, {"attr": "channel", "ne": "voice"}]}, order=1)
+    )
     e.upsert_queue(QueueSpec("general", is_default=True))
     assert e.select_queue({"tier": "gold", "language": "fr"}).id == "vip"  # type: ignore[union-attr]
     assert e.select_queue({"language": "fr", "channel": "chat"}).id == "fr"  # type: ignore[union-attr]
@@ -81,8 +83,12 @@ def test_queue_by_rule_with_default_fallback() -> None:
 def test_skills_and_languages_limit_who_can_take_work() -> None:
     e = RoutingEngine()
     e.upsert_queue(QueueSpec("q", is_default=True))
-    e.upsert_agent(AgentSpec("junior", frozenset({"q"}), {"default": 3}, skills={"billing": 1}, languages=frozenset({"en"})))
-    e.upsert_agent(AgentSpec("senior", frozenset({"q"}), {"default": 3}, skills={"billing": 3}, languages=frozenset({"en", "fr"})))
+    e.upsert_agent(
+        AgentSpec("junior", frozenset({"q"}), {"default": 3}, skills={"billing": 1}, languages=frozenset({"en"}))
+    )
+    e.upsert_agent(
+        AgentSpec("senior", frozenset({"q"}), {"default": 3}, skills={"billing": 3}, languages=frozenset({"en", "fr"}))
+    )
     for a in ("junior", "senior"):
         e.set_presence(a, Presence.ONLINE, T0)
     assert assigned(e.arrive("c1", "chat", {"skills": {"billing": 2}}, T0)) == [("c1", "senior")]
@@ -158,7 +164,9 @@ def test_repeated_declines_escalate_to_the_overflow_queue() -> None:
 
 def test_overflow_after_a_wait_threshold_widens_the_target() -> None:
     e = RoutingEngine()
-    e.upsert_queue(QueueSpec("billing", rule={"attr": "topic", "eq": "billing"}, overflow_after_s=120, overflow_to="general"))
+    e.upsert_queue(
+        QueueSpec("billing", rule={"attr": "topic", "eq": "billing"}, overflow_after_s=120, overflow_to="general")
+    )
     e.upsert_queue(QueueSpec("general", is_default=True))
     e.upsert_agent(AgentSpec("biller", frozenset({"billing"}), {"default": 1}))
     e.upsert_agent(AgentSpec("generalist", frozenset({"general"}), {"default": 1}))
@@ -173,8 +181,9 @@ def test_overflow_after_a_wait_threshold_widens_the_target() -> None:
 
 
 def test_outside_business_hours_work_waits_with_an_auto_acknowledgement() -> None:
-    hours = BusinessHours.parse("Europe/Paris", {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"]},
-                                holidays=["2026-12-25"])
+    hours = BusinessHours.parse(
+        "Europe/Paris", {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"]}, holidays=["2026-12-25"]
+    )
     e = engine(QueueSpec("q", is_default=True, hours=hours), agents=1, capacity=3)
     evening = datetime(2026, 11, 23, 18, 30, tzinfo=UTC).timestamp()  # 19:30 in Paris: closed
     out = e.arrive("late", "email", {}, evening)

@@ -9,16 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette.exceptions import HTTPException
 
-from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, TransientFailure
+from services.connectors.channels.provider_api import ProviderApiConnector
+from services.connectors.runtime import Delivered, PermanentFailure
 from services.connectors.signatures import meta_valid
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import OutboundMessage
-from shared.settings import Settings
 
 EventId = Any  # (channel, provider id) -> event id
 
@@ -143,23 +142,13 @@ def _whatsapp(m: dict[str, Any], names: dict[Any, Any], tenant: str, event_id: E
     )
 
 
-class MetaConnector:
+class MetaConnector(ProviderApiConnector):
     name = "meta"
+    provider = "graph api"
     outbound_channels = (Channel.MESSENGER, Channel.INSTAGRAM, Channel.WHATSAPP)
-    broadcast_outbound = False
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.runtime: ConnectorRuntime | None = None
-        self.http: httpx.AsyncClient | None = None
-
-    async def start(self, runtime: ConnectorRuntime) -> None:
-        self.runtime = runtime
-        self.http = httpx.AsyncClient(base_url=self.settings.meta_graph_base_url, timeout=10)
-
-    async def stop(self) -> None:
-        if self.http:
-            await self.http.aclose()
+    def base_url(self) -> str:
+        return self.settings.meta_graph_base_url
 
     def routes(self) -> APIRouter:
         router = APIRouter(tags=["webhooks"])
@@ -198,7 +187,6 @@ class MetaConnector:
         return router
 
     async def deliver(self, message: OutboundMessage) -> Delivered:
-        assert self.http is not None
         version = self.settings.meta_graph_version
         if message.channel is Channel.WHATSAPP:
             token = self.settings.whatsapp_access_token
@@ -220,14 +208,7 @@ class MetaConnector:
             }
         if token is None:
             raise PermanentFailure(f"no access token configured for {message.channel}")
-        try:
-            r = await self.http.post(path, json=body, headers={"Authorization": f"Bearer {token.get_secret_value()}"})
-        except httpx.HTTPError as exc:
-            raise TransientFailure(repr(exc)) from exc
-        if r.status_code == 429 or r.status_code >= 500:
-            raise TransientFailure(f"graph api {r.status_code}")
-        if r.status_code >= 400:
-            raise PermanentFailure(f"graph api {r.status_code}: {r.text[:300]}")
+        r = await self.send(path, json=body, headers={"Authorization": f"Bearer {token.get_secret_value()}"})
         data = r.json()
         provider_id = data.get("message_id") or (data.get("messages") or [{}])[0].get("id")
         return Delivered(provider_id)

@@ -6,16 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 
-from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, TransientFailure
+from services.connectors.channels.provider_api import ProviderApiConnector
+from services.connectors.runtime import Delivered, PermanentFailure
 from services.connectors.signatures import telegram_valid
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import OutboundMessage
-from shared.settings import Settings
 
 MEDIA = ("photo", "document", "audio", "voice", "video", "video_note", "sticker", "animation")
 
@@ -72,23 +71,13 @@ def normalize(update: dict[str, Any], tenant: str, event_id: Any) -> Conversatio
     )
 
 
-class TelegramConnector:
+class TelegramConnector(ProviderApiConnector):
     name = "telegram"
+    provider = "telegram"
     outbound_channels = (Channel.TELEGRAM,)
-    broadcast_outbound = False
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.runtime: ConnectorRuntime | None = None
-        self.http: httpx.AsyncClient | None = None
-
-    async def start(self, runtime: ConnectorRuntime) -> None:
-        self.runtime = runtime
-        self.http = httpx.AsyncClient(base_url=self.settings.telegram_api_base_url, timeout=10)
-
-    async def stop(self) -> None:
-        if self.http:
-            await self.http.aclose()
+    def base_url(self) -> str:
+        return self.settings.telegram_api_base_url
 
     def routes(self) -> APIRouter:
         router = APIRouter(tags=["webhooks"])
@@ -115,20 +104,14 @@ class TelegramConnector:
         return router
 
     async def deliver(self, message: OutboundMessage) -> Delivered:
-        assert self.http is not None
         token = self.settings.telegram_bot_token
         if token is None:
             raise PermanentFailure("no Telegram bot token configured")
         chat_id = message.thread_ref or message.to.value
-        try:
-            r = await self.http.post(
-                f"/bot{token.get_secret_value()}/sendMessage", json={"chat_id": chat_id, "text": message.text}
-            )
-        except httpx.HTTPError as exc:
-            raise TransientFailure(repr(exc)) from exc
-        if r.status_code == 429 or r.status_code >= 500:
-            raise TransientFailure(f"telegram {r.status_code}")
+        r = await self.send(
+            f"/bot{token.get_secret_value()}/sendMessage", json={"chat_id": chat_id, "text": message.text}
+        )
         body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-        if r.status_code >= 400 or not body.get("ok"):
-            raise PermanentFailure(f"telegram {r.status_code}: {body.get('description', r.text[:200])}")
+        if not body.get("ok"):
+            raise PermanentFailure(f"telegram: {body.get('description', r.text[:200])}")
         return Delivered(str(body["result"]["message_id"]))

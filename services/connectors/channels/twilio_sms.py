@@ -4,12 +4,12 @@ Messages API."""
 
 from __future__ import annotations
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
-from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, TransientFailure
+from services.connectors.channels.provider_api import ProviderApiConnector
+from services.connectors.runtime import Delivered, PermanentFailure
 from services.connectors.signatures import twilio_valid
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import OutboundMessage
@@ -53,23 +53,13 @@ def normalize(form: FormData, tenant: str, event_id: object) -> ConversationEven
     )
 
 
-class TwilioSmsConnector:
+class TwilioSmsConnector(ProviderApiConnector):
     name = "twilio"
+    provider = "twilio"
     outbound_channels = (Channel.SMS,)
-    broadcast_outbound = False
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.runtime: ConnectorRuntime | None = None
-        self.http: httpx.AsyncClient | None = None
-
-    async def start(self, runtime: ConnectorRuntime) -> None:
-        self.runtime = runtime
-        self.http = httpx.AsyncClient(base_url=self.settings.twilio_api_base_url, timeout=10)
-
-    async def stop(self) -> None:
-        if self.http:
-            await self.http.aclose()
+    def base_url(self) -> str:
+        return self.settings.twilio_api_base_url
 
     def routes(self) -> APIRouter:
         router = APIRouter(tags=["webhooks"])
@@ -98,20 +88,12 @@ class TwilioSmsConnector:
         return router
 
     async def deliver(self, message: OutboundMessage) -> Delivered:
-        assert self.http is not None
         sid, token = self.settings.twilio_account_sid, self.settings.twilio_auth_token
         if not sid or token is None or not self.settings.twilio_from_number:
             raise PermanentFailure("Twilio account, token or from number not configured")
-        try:
-            r = await self.http.post(
-                f"/2010-04-01/Accounts/{sid}/Messages.json",
-                data={"From": self.settings.twilio_from_number, "To": message.to.value, "Body": message.text},
-                auth=(sid, token.get_secret_value()),
-            )
-        except httpx.HTTPError as exc:
-            raise TransientFailure(repr(exc)) from exc
-        if r.status_code == 429 or r.status_code >= 500:
-            raise TransientFailure(f"twilio {r.status_code}")
-        if r.status_code >= 400:
-            raise PermanentFailure(f"twilio {r.status_code}: {r.text[:300]}")
+        r = await self.send(
+            f"/2010-04-01/Accounts/{sid}/Messages.json",
+            data={"From": self.settings.twilio_from_number, "To": message.to.value, "Body": message.text},
+            auth=(sid, token.get_secret_value()),
+        )
         return Delivered(r.json().get("sid"))
