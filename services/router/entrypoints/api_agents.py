@@ -5,15 +5,18 @@ gets what it missed from the database before live events resume, each exactly on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.router.adapters import queries
+from services.router.bootstrap import Router
 from services.router.domain.errors import NotFound
 from services.router.domain.model import Presence
 from services.router.entrypoints.deps import RouterDep, StaffPrincipal
@@ -56,26 +59,83 @@ async def agent_feed(
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        # Subscribe before reading the backlog, then drop live events already replayed: no gap, no repeat.
-        with router_.hub.subscribe(tenant_id, agent_id) as live:
-            async with router_.repo.reader() as conn:
-                backlog = await queries.assignments_after(conn, tenant_id, agent_id, after)
-            sent = after or 0
-            for row in backlog:
-                event = orjson.loads(assignment_event(router_.topics.assignments, tenant_id, row).value)
-                sent = max(sent, event["seq"])
-                yield _sse(event)
-            while True:
-                item = await live.get()
-                if item is None:
-                    return  # fell behind: the client reconnects with Last-Event-ID
-                if item["seq"] <= sent:
-                    continue
-                sent = item["seq"]
-                yield _sse(item)
+        async for event in feed_events(router_, tenant_id, agent_id, after):
+            yield ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
 
     return EventSourceResponse(stream(), ping=int(router_.settings.feed_keepalive_s))
 
 
-def _sse(event: dict[str, Any]) -> ServerSentEvent:
-    return ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
+@router.websocket("/v1/agents/{agent_id}/feed/ws")
+async def agent_feed_ws(
+    websocket: WebSocket,
+    agent_id: str,
+    access_token: str | None = None,
+    last_event_id: str | None = None,
+) -> None:
+    """The same feed over a WebSocket: one JSON frame per event, ``{"id", "event", "data"}``. Authenticate
+    with ``Authorization: Bearer`` or ``?access_token=``; resume with ``?last_event_id=`` (the last ``id`` seen).
+    Refusals close the socket with 4401 (credentials), 4403 (role) or 4404 (unknown agent)."""
+    router_: Router = websocket.app.state.router
+    await websocket.accept()
+    header = websocket.headers.get("authorization", "")
+    token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else access_token
+    principal = await router_.keys.verify(token) if token else None
+    if principal is None:
+        await websocket.close(code=4401, reason="missing or unknown credentials")
+        return
+    if principal.role not in ("agent", "supervisor", "admin"):
+        await websocket.close(code=4403, reason="needs the agent, supervisor or admin role")
+        return
+    async with router_.repo.reader() as conn:
+        if not await queries.agent_exists(conn, principal.tenant_id, agent_id):
+            await websocket.close(code=4404, reason="no such agent")
+            return
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    events = feed_events(router_, principal.tenant_id, agent_id, after)
+    closed = asyncio.create_task(_until_closed(websocket))
+    try:
+        while True:
+            nxt = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                nxt.cancel()
+                return
+            event = nxt.result()
+            await websocket.send_text(
+                orjson.dumps({"id": event["seq"], "event": event["type"], "data": event}).decode()
+            )
+    except (StopAsyncIteration, WebSocketDisconnect):
+        return
+    finally:
+        closed.cancel()
+        await events.aclose()
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await websocket.receive_text()  # the client sends nothing; this notices it leaving
+
+
+async def feed_events(
+    router_: Router, tenant_id: str, agent_id: str, after: int | None
+) -> AsyncGenerator[dict[str, Any], None]:
+    """An agent's feed: what it missed since ``after`` (or, on a first connection, its current workload) from
+    the database, then live events. Subscribing before reading the backlog and dropping live events already
+    replayed leaves no gap and no repeat."""
+    with router_.hub.subscribe(tenant_id, agent_id) as live:
+        async with router_.repo.reader() as conn:
+            backlog = await queries.assignments_after(conn, tenant_id, agent_id, after)
+        sent = after or 0
+        for row in backlog:
+            event = orjson.loads(assignment_event(router_.topics.assignments, tenant_id, row).value)
+            sent = max(sent, event["seq"])
+            yield event
+        while True:
+            item = await live.get()
+            if item is None:
+                return  # fell behind: the client reconnects with its last event id
+            if item["seq"] <= sent:
+                continue
+            sent = item["seq"]
+            yield item
