@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(None, description="Name of this process in logs and consumer ids; random if unset.")
     feed_keepalive_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments.")
 
+    webhook_urls: str = Field(
+        "", description="Comma-separated URLs that receive routing events as signed webhooks (POST, JSON)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key of the webhooks' Switchboard-Signature (HMAC-SHA256 over timestamp and body)."
+    )
+
     # -- connectors ---------------------------------------------------------------------------------------
     connector_mode: Literal["all", "inbound", "outbound"] = Field(
         "all",

@@ -16,6 +16,7 @@ from services.router.adapters.api_keys import KeyVerifier, generate_key, store_k
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import SqlRepository
+from services.router.adapters.webhooks import WebhookDispatcher
 from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
 from services.router.replies import ReplyCommands, StatusStage
 from services.router.seed import DEMO_TENANT, seed_demo
@@ -61,10 +62,12 @@ class Router:
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
     admin_key: str | None = None
+    webhooks: WebhookDispatcher | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: bool = False
     _feeds_joined: asyncio.Event = field(default_factory=asyncio.Event)
+    _webhooks_joined: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.instance_id = self.settings.instance_id or f"router-{uuid.uuid4().hex[:8]}"
@@ -91,6 +94,11 @@ class Router:
         self._spawn(self._fan_in_feeds)
         await asyncio.wait_for(self._feeds_joined.wait(), 60)
         self._spawn(self._relay_periodically)
+        urls = [u.strip() for u in self.settings.webhook_urls.split(",") if u.strip()]
+        if urls and self.settings.webhook_secret is not None:
+            self.webhooks = WebhookDispatcher(urls, self.settings.webhook_secret.get_secret_value())
+            self._spawn(self._send_webhooks)
+            await asyncio.wait_for(self._webhooks_joined.wait(), 60)
         if consume_events:
             self._spawn(self._consume_events)
             self._spawn(self._consume_statuses)
@@ -129,6 +137,21 @@ class Router:
             self._stop,
             max_records=self.settings.consumer_batch_max,
         )
+
+    async def _send_webhooks(self) -> None:
+        assert self.webhooks is not None
+        try:
+            await consume(
+                self.bus,
+                [self.topics.assignments],
+                f"{self.settings.consumer_group}-webhooks",
+                self.webhooks.handle,
+                self._stop,
+                from_beginning=False,
+                joined=self._webhooks_joined,
+            )
+        finally:
+            await self.webhooks.close()
 
     async def _consume_statuses(self) -> None:
         await consume(

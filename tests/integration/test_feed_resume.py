@@ -71,8 +71,9 @@ async def test_websocket_feed_resumes_after_the_last_event_id_exactly_once(
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
 
             async def post(n: int) -> None:
-                r = await http.post("/v1/messages", headers=auth,
-                                    json={"customer": {"external_id": f"w-{n}"}, "text": f"m{n}"})
+                r = await http.post(
+                    "/v1/messages", headers=auth, json={"customer": {"external_id": f"w-{n}"}, "text": f"m{n}"}
+                )
                 assert r.status_code == 202
 
             async with websockets.connect(url, additional_headers=auth) as ws:
