@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.router.bootstrap import Router
 from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
-from services.router.entrypoints import api_agents, api_customers, api_messages, api_reads
+from services.router.entrypoints import api_admin, api_agents, api_customers, api_messages, api_reads
 from services.router.entrypoints.deps import RouterDep
 from shared import problems
 
@@ -45,6 +45,7 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(api_messages.router)
     app.include_router(api_reads.router)
     app.include_router(api_customers.router)
+    app.include_router(api_admin.router)
     app.include_router(api_agents.router)
 
     @app.get("/healthz", tags=["ops"])
