@@ -17,8 +17,8 @@ from shared.outbound import OutboundMessage, Recipient, decode_status, encode
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
 from tests.support.providers import fake_providers
-from tests.support.runtime import settings_for
-from tests.support.system import SECRETS, serve_app
+from tests.support.runtime import serve_app, settings_for
+from tests.support.system import SECRETS
 from tests.unit.connectors.test_normalize import TG_MESSAGE
 
 

@@ -15,8 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shared.webhook_signing import sign, verify
-from tests.support.runtime import settings_for, started_desk, wait_for
-from tests.support.system import serve_app
+from tests.support.runtime import serve_app, settings_for, started_desk, wait_for
 
 SECRET = "webhook-secret-for-tests"
 

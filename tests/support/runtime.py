@@ -86,10 +86,9 @@ async def started_desk(
 
 
 @asynccontextmanager
-async def serving(router: Router) -> AsyncIterator[str]:
-    """The router's HTTP API on a real socket (SSE needs one), for the duration of the block."""
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """An ASGI app on a real socket (SSE and WebSocket need one), for the duration of the block."""
     port = free_port()
-    app = create_app(router, manage_lifecycle=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -99,6 +98,13 @@ async def serving(router: Router) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serving(router: Router) -> AsyncIterator[str]:
+    """The router's HTTP API on a real socket."""
+    async with serve_app(create_app(router, manage_lifecycle=False)) as base:
+        yield base
 
 
 def inbound(

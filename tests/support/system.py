@@ -4,20 +4,17 @@ an SMTP relay."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from services.connectors.bootstrap import build_runtime, create_app
 from services.connectors.runtime import ConnectorRuntime
 from shared.settings import Settings
 from tests.support.providers import FakeProviders, _Relay, fake_providers, smtp_relay
-from tests.support.runtime import Desk, free_port, settings_for, started_desk
+from tests.support.runtime import Desk, free_port, serve_app, settings_for, started_desk
 
 SECRETS = dict(
     meta_app_secret="meta-app-secret",
@@ -47,20 +44,6 @@ class System:
     @property
     def tenant(self) -> str:
         return self.desk.tenant
-
-
-@asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @asynccontextmanager
