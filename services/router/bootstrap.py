@@ -19,6 +19,7 @@ from services.router.adapters.repository import SqlRepository
 from services.router.adapters.webhooks import WebhookDispatcher
 from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
 from services.router.replies import ReplyCommands, StatusStage
+from services.router.routing_state import RoutingStates
 from services.router.seed import DEMO_TENANT, seed_demo
 from shared.bus import Bus, Record
 from shared.bus_kafka import KafkaBus
@@ -54,6 +55,7 @@ class Router:
     relay: OutboxRelay = field(init=False)
     stage: ContextStage = field(init=False)
     commands: AgentCommands = field(init=False)
+    routing: RoutingStates = field(init=False)
     customers: CustomerCommands = field(init=False)
     replies: ReplyCommands = field(init=False)
     statuses: StatusStage = field(init=False)
@@ -74,13 +76,20 @@ class Router:
         self.topics = Topics(self.settings.topic_prefix)
         self.repo = SqlRepository(self.db)
         self.relay = OutboxRelay(self.repo, self.bus)
+        self.routing = RoutingStates()
         self.stage = ContextStage(
-            self.repo, self.bus, self.relay, self.clock, self.topics, timedelta(hours=self.settings.reopen_window_hours)
+            self.repo,
+            self.bus,
+            self.relay,
+            self.clock,
+            self.topics,
+            timedelta(hours=self.settings.reopen_window_hours),
+            self.routing,
         )
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics)
         self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
-        self.commands = AgentCommands(self.repo, self.relay, self.clock, self.topics)
+        self.commands = AgentCommands(self.repo, self.relay, self.clock, self.topics, self.routing)
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
 

@@ -26,11 +26,12 @@ from services.router.adapters.repository import (
     Unit,
     new_id,
 )
-from services.router.domain import routing
+from services.router.domain.engine import Decision, RoutingEngine
 from services.router.domain.errors import InvalidIdentity, NotFound
 from services.router.domain.identities import normalize_identity
 from services.router.domain.identity_graph import Ident, resolve
 from services.router.domain.model import Presence, Tier
+from services.router.routing_state import Operation, RoutingStates
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import ConversationEvent, IdentityKind, InvalidEvent, decode_event
 from shared.topics import Topics
@@ -84,18 +85,8 @@ class OutboxRelay:
             sent += len(claimed)
 
 
-async def route_tenant(u: Unit, topics: Topics, tenant_id: str, now: datetime) -> list[Outgoing]:
-    """Queue the tenant's unqueued conversations and assign waiting ones, oldest first, while agents have room.
-    Agent rows stay locked until the transaction ends, so capacity is never oversubscribed."""
-    queues = await u.queue_rules(tenant_id)
-    agents = await u.lock_agents(tenant_id)
-    waiting = await u.waiting_conversations(tenant_id)
-    if not waiting:
-        return []
-    assignments, queued = routing.assign(waiting, queues, agents, now)
-    await u.set_queues(queued, now)
-    stored = await u.record_assignments(tenant_id, assignments)
-    return [assignment_event(topics.assignments, tenant_id, row) for row in stored]
+def assignment_events(topics: Topics) -> Callable[[str, dict[str, Any]], Outgoing]:
+    return lambda tenant_id, row: assignment_event(topics.assignments, tenant_id, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +127,16 @@ class ContextStage:
     """Conversation events in: identity → customer, thread → conversation, store message, route."""
 
     def __init__(
-        self, repo: SqlRepository, bus: Bus, relay: OutboxRelay, clock: Clock, topics: Topics, reopen_within: timedelta
+        self,
+        repo: SqlRepository,
+        bus: Bus,
+        relay: OutboxRelay,
+        clock: Clock,
+        topics: Topics,
+        reopen_within: timedelta,
+        routing: RoutingStates,
     ) -> None:
+        self.routing = routing
         self.repo = repo
         self.bus = bus
         self.relay = relay
@@ -247,6 +246,7 @@ class ContextStage:
             await merge_customers(
                 u.conn, tenant, survivor, merged, reason="verified_identifier", actor="router", now=now
             )
+            await u.bump_routing_version(tenant)
             merged_into[merged] = survivor
 
         def final(cid: str) -> str:
@@ -294,10 +294,22 @@ class ContextStage:
         await u.insert_messages(messages, now)
         await u.touch_conversations(last)
 
+        # conversations without an agent (new, reopened, or waiting) go to the tenant's routing engine
+        waiting = [c for c in convs.values() if c.agent_id is None]
+        attrs = await u.customer_attrs(c.customer_id for c in waiting)
         outbox: list[Outgoing] = []
-        for tenant_id in sorted({c.tenant_id for c in convs.values() if c.agent_id is None}):
-            outbox.extend(await route_tenant(u, self.topics, tenant_id, now))
+        for tenant_id in sorted({c.tenant_id for c in waiting}):
+            ops: list[Operation] = [
+                _arrive(c.id, last[c.id][0] if c.id in last else c.channel, attrs.get(c.customer_id, {}))
+                for c in waiting
+                if c.tenant_id == tenant_id
+            ]
+            outbox += await self.routing.route(u, tenant_id, now, ops, assignment_events(self.topics))
         return outbox
+
+
+def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any]) -> Operation:
+    return lambda engine, t: engine.arrive(conversation_id, channel, attrs, t)
 
 
 def _new_customer(item: _Inbound) -> NewCustomer:
@@ -321,20 +333,29 @@ def _new_customer(item: _Inbound) -> NewCustomer:
 
 
 class AgentCommands:
-    """Presence changes; going online pulls waiting work to the agent at once."""
+    """Presence changes and resolutions, decided by the tenant's routing engine: going online pulls waiting
+    work at once; going offline puts the agent's conversations back in their queues at their priority."""
 
-    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
+    def __init__(
+        self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics, routing: RoutingStates
+    ) -> None:
         self.repo = repo
         self.relay = relay
         self.clock = clock
         self.topics = topics
+        self.routing = routing
 
     async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> int:
         now = self.clock()
         async with self.repo.unit() as u:
+            await u.lock_tenants([tenant_id])
             if not await u.set_presence(tenant_id, agent_id, presence):
                 raise NotFound("agent")
-            outbox = await route_tenant(u, self.topics, tenant_id, now) if presence is Presence.ONLINE else []
+
+            def change(engine: RoutingEngine, t: float) -> list[Decision]:
+                return engine.set_presence(agent_id, presence, t)
+
+            outbox = await self.routing.route(u, tenant_id, now, [change], assignment_events(self.topics))
             await u.add_outbox(outbox, now)
         await self.relay.flush()
         return len(outbox)
@@ -343,8 +364,13 @@ class AgentCommands:
         """Resolve with the documented resolution; the freed capacity goes to waiting work at once."""
         now = self.clock()
         async with self.repo.unit() as u:
+            await u.lock_tenants([tenant_id])
             await u.resolve_conversation(tenant_id, conversation_id, note, now)
-            outbox = await route_tenant(u, self.topics, tenant_id, now)
+
+            def release(engine: RoutingEngine, t: float) -> list[Decision]:
+                return engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
+
+            outbox = await self.routing.route(u, tenant_id, now, [release], assignment_events(self.topics))
             await u.add_outbox(outbox, now)
         await self.relay.flush()
 
@@ -363,6 +389,7 @@ class CustomerCommands:
         async with self.repo.unit() as u:
             await u.lock_tenants([tenant_id])
             merge_id = await merge_customers(u.conn, tenant_id, survivor, merged, reason="manual", actor=actor, now=now)
+            await u.bump_routing_version(tenant_id)  # a fold may have ended assignments: routing state rebuilds
             # No routing pass here: merge and unmerge stay exact inverses. Capacity a fold freed is used by the
             # next routing pass (the next message, resolve or presence change of the tenant).
             await u.add_outbox([self._event("customer.merged", tenant_id, merge_id, survivor, merged, actor, now)], now)
@@ -374,6 +401,7 @@ class CustomerCommands:
         async with self.repo.unit() as u:
             await u.lock_tenants([tenant_id])
             merge_id = await unmerge_customers(u.conn, tenant_id, survivor, merged, actor=actor, now=now)
+            await u.bump_routing_version(tenant_id)
             await u.add_outbox(
                 [self._event("customer.unmerged", tenant_id, merge_id, survivor, merged, actor, now)], now
             )

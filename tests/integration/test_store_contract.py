@@ -131,7 +131,9 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepositor
     assert agents[f"{tenant}-agent-grace"].presence is Presence.AWAY
 
 
-async def test_waiting_conversations_come_oldest_first(repo: SqlRepository, tenant: str) -> None:
+async def test_open_conversations_for_routing_come_oldest_first_with_customer_attributes(
+    repo: SqlRepository, tenant: str
+) -> None:
     opened: list[str] = []
     async with repo.unit() as u:
         owners = await u.create_customers([new_customer(tenant, f"+1415555030{i}") for i in range(3)], NOW)
@@ -139,8 +141,26 @@ async def test_waiting_conversations_come_oldest_first(repo: SqlRepository, tena
         for i, cid in enumerate(reversed(list(owners.values()))):
             convs, _ = await u.open_missing_conversations({cid: (tenant, "chat")}, NOW + timedelta(seconds=i))
             opened.append(convs[cid].id)
-        waiting = await u.waiting_conversations(tenant)
-    assert [w.id for w in waiting] == opened
+        found = await u.open_conversations_for_routing(tenant)
+    assert [c["id"] for c in found] == opened
+    assert all(c["attrs"]["tier"] == "standard" and c["agent_id"] is None for c in found)
+
+
+async def test_the_routing_version_fences_cached_state(repo: SqlRepository, tenant: str) -> None:
+    async with repo.unit() as u:
+        before = await u.routing_version(tenant)
+        await u.bump_routing_version(tenant)
+        ran: list[int] = []
+        u.after_commit(lambda: ran.append(1))
+    async with repo.unit() as u:
+        assert await u.routing_version(tenant) == before + 1
+    assert ran == [1]
+    rolled_back: list[int] = []
+    with pytest.raises(RuntimeError):
+        async with repo.unit() as u:
+            u.after_commit(lambda: rolled_back.append(1))
+            raise RuntimeError("boom")
+    assert rolled_back == [], "nothing runs after a rollback"
 
 
 async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlRepository) -> None:

@@ -18,6 +18,12 @@ QUEUE_FIELDS = ("id", "name", "channels", "is_default", "created_at")
 AGENT_FIELDS = ("id", "name", "presence", "capacity", "queue_ids", "last_assigned_at", "created_at")
 
 
+async def _invalidate_routing(conn: AsyncConnection, tenant_id: str) -> None:
+    """Configuration changed: every router rebuilds this tenant's routing state before its next decision."""
+    tn = t.tenants.c
+    await conn.execute(update(t.tenants).where(tn.id == tenant_id).values(routing_version=tn.routing_version + 1))
+
+
 async def get_queue(conn: AsyncConnection, tenant_id: str, queue_id: str) -> dict[str, Any]:
     q = t.queues.c
     row = (
@@ -36,6 +42,7 @@ async def create_queue(conn: AsyncConnection, tenant_id: str, values: dict[str, 
         await conn.execute(insert(t.queues).values(id=queue_id, tenant_id=tenant_id, created_at=now, **values))
     except IntegrityError as exc:
         raise InvalidCommand(f"a queue named {values['name']!r} exists") from exc
+    await _invalidate_routing(conn, tenant_id)
     return queue_id
 
 
@@ -48,6 +55,7 @@ async def update_queue(conn: AsyncConnection, tenant_id: str, queue_id: str, val
             await conn.execute(update(t.queues).where(t.queues.c.id == queue_id).values(**values))
         except IntegrityError as exc:
             raise InvalidCommand("another queue has that name") from exc
+    await _invalidate_routing(conn, tenant_id)
 
 
 async def delete_queue(conn: AsyncConnection, tenant_id: str, queue_id: str) -> None:
@@ -61,6 +69,7 @@ async def delete_queue(conn: AsyncConnection, tenant_id: str, queue_id: str) -> 
     if open_here:
         raise InvalidCommand(f"{open_here} open conversations are in this queue; transfer them first")
     await conn.execute(delete(t.queues).where(t.queues.c.id == queue_id))
+    await _invalidate_routing(conn, tenant_id)
 
 
 async def waiting(
@@ -118,6 +127,7 @@ async def create_agent(conn: AsyncConnection, tenant_id: str, values: dict[str, 
     await _check_queues(conn, tenant_id, values["queue_ids"])
     agent_id = new_id()
     await conn.execute(insert(t.agents).values(id=agent_id, tenant_id=tenant_id, created_at=now, **values))
+    await _invalidate_routing(conn, tenant_id)
     return agent_id
 
 
@@ -127,6 +137,7 @@ async def update_agent(conn: AsyncConnection, tenant_id: str, agent_id: str, val
         await _check_queues(conn, tenant_id, values["queue_ids"])
     if values:
         await conn.execute(update(t.agents).where(t.agents.c.id == agent_id).values(**values))
+    await _invalidate_routing(conn, tenant_id)
 
 
 async def delete_agent(conn: AsyncConnection, tenant_id: str, agent_id: str) -> None:
@@ -141,3 +152,4 @@ async def delete_agent(conn: AsyncConnection, tenant_id: str, agent_id: str) -> 
         await conn.execute(update(t.agents).where(t.agents.c.id == agent_id).values(presence="offline", queue_ids=[]))
     else:
         await conn.execute(delete(t.agents).where(t.agents.c.id == agent_id))
+    await _invalidate_routing(conn, tenant_id)

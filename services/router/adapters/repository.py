@@ -4,7 +4,7 @@ fixed number of round trips, not N. The same contract suite runs it on SQLite an
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +22,6 @@ from services.router.domain.model import (
     ConversationStatus,
     Presence,
     QueueRule,
-    WaitingConversation,
 )
 from shared.bus import Outgoing
 from shared.store import Database
@@ -105,6 +104,11 @@ class Unit:
     def __init__(self, conn: AsyncConnection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit's transaction has committed (never after a rollback)."""
+        self._after_commit.append(callback)
 
     def _insert_ignore(self, table: Table) -> Any:
         """INSERT ... ON CONFLICT DO NOTHING, on either dialect."""
@@ -420,15 +424,69 @@ class Unit:
             for r in rows
         ]
 
-    async def waiting_conversations(self, tenant_id: str, limit: int = 1000) -> list[WaitingConversation]:
-        c = t.conversations.c
-        rows = await self.conn.execute(
-            select(c.id, c.channel, c.queue_id, c.customer_id)
-            .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value, c.agent_id.is_(None))
-            .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
-            .limit(limit)
+    async def routing_version(self, tenant_id: str) -> int:
+        """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
+        tn = t.tenants.c
+        row = (await self.conn.execute(select(tn.routing_version).where(tn.id == tenant_id).with_for_update())).first()
+        return int(row.routing_version) if row else 0
+
+    async def bump_routing_version(self, tenant_id: str) -> None:
+        """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached)."""
+        tn = t.tenants.c
+        await self.conn.execute(
+            update(t.tenants).where(tn.id == tenant_id).values(routing_version=tn.routing_version + 1)
         )
-        return [WaitingConversation(*r) for r in rows]
+
+    async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language."""
+        c, cu = t.conversations.c, t.customers.c
+        rows = await self.conn.execute(
+            select(
+                c.id,
+                c.channel,
+                c.queue_id,
+                c.agent_id,
+                func.coalesce(c.queued_at, c.opened_at).label("since"),
+                cu.tier,
+                cu.language,
+            )
+            .join(t.customers, cu.id == c.customer_id)
+            .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value)
+            .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
+        )
+        return [
+            {
+                "id": r.id,
+                "channel": r.channel,
+                "queue_id": r.queue_id,
+                "agent_id": r.agent_id,
+                "enqueued_at": r.since,
+                "attrs": {"tier": r.tier, "language": r.language},
+            }
+            for r in rows
+        ]
+
+    async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        cu = t.customers.c
+        rows = await self.conn.execute(select(cu.id, cu.tier, cu.language).where(cu.id.in_(ids)))
+        return {r.id: {"tier": r.tier, "language": r.language} for r in rows}
+
+    async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
+        """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
+        if not conversation_ids:
+            return
+        s, c = t.assignments.c, t.conversations.c
+        await self.conn.execute(
+            update(t.assignments)
+            .where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+        await self.conn.execute(
+            update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
+        )
 
     async def set_queues(self, queued: dict[str, str | None], now: datetime) -> None:
         c = t.conversations.c
@@ -534,7 +592,10 @@ class SqlRepository:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
         async with self.db.transaction() as conn:
-            yield Unit(conn, self.db.dialect)
+            unit = Unit(conn, self.db.dialect)
+            yield unit
+        for callback in unit._after_commit:
+            callback()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:

@@ -66,6 +66,9 @@ tenants = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(256), nullable=False),
     Column("created_at", TS, nullable=False),
+    # Fences the in-memory routing state: bumped by every routing transaction; a process whose cached state
+    # carries another number rebuilds it from the database first.
+    Column("routing_version", BigInteger, nullable=False, server_default=text("0")),
 )
 
 api_keys = Table(

@@ -242,6 +242,44 @@ class RoutingEngine:
     def _reindex_all(self) -> None:
         self._room.clear()
 
+    # -- rebuilding from stored state ------------------------------------------------------------------------
+    def restore_agent(self, agent_id: str, presence: Presence, last_assigned: float) -> None:
+        """Set what the database says about an agent, without routing anything (rebuilds only)."""
+        agent = self._agent(agent_id)
+        self._unindex(agent)
+        agent.presence = presence
+        agent.last_assigned = last_assigned
+        self._index(agent)
+
+    def restore_assignment(
+        self,
+        conversation_id: str,
+        channel: str,
+        queue_id: str | None,
+        agent_id: str,
+        attrs: Mapping[str, Any],
+        enqueued_at: float,
+    ) -> None:
+        """A conversation the database says an agent holds: it takes that agent's capacity (rebuilds only)."""
+        queue = self.queues.get(queue_id or "") or self.select_queue({**attrs, "channel": channel})
+        if queue is None or conversation_id in self._work:
+            return
+        tier = str(attrs.get("tier") or "standard")
+        work = Work(
+            conversation_id,
+            channel,
+            queue.id,
+            enqueued_at,
+            enqueued_at - TIER_BOOST_S.get(tier, 0.0),
+            next(self._seq),
+            language=attrs.get("language"),
+        )
+        self._channels.add(channel)
+        self._work[conversation_id] = work
+        agent = self._agent(agent_id)
+        last = agent.last_assigned
+        self._take(agent, work, last)
+
     # -- arrivals ---------------------------------------------------------------------------------------------
     def arrive(
         self,

@@ -65,14 +65,6 @@ class AgentSlot:
 
 
 @dataclass(frozen=True, slots=True)
-class WaitingConversation:
-    id: str
-    channel: str
-    queue_id: str | None
-    customer_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Assignment:
     conversation_id: str
     agent_id: str

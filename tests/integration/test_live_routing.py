@@ -1,0 +1,93 @@
+"""The routing engine driving the running router: tier priority, presence, and a state fenced across
+replicas (a change made through one router is seen by the other's next decision)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from services.router.adapters import tables as t
+from services.router.bootstrap import build_router
+from services.router.domain.model import Presence
+from tests.conftest import Servers
+from tests.support.runtime import Desk, conversation_of, inbound, publish, settings_for, started_desk, wait_for
+
+
+@pytest.fixture(params=["embedded", "production"])
+async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
+    servers = request.getfixturevalue("servers") if request.param == "production" else None
+    async with started_desk(settings_for(request.param, tmp_path, servers)) as d:
+        async with d.router.db.transaction() as conn:  # Ada takes one chat at a time
+            await conn.execute(
+                update(t.agents).where(t.agents.c.id == d.agent("agent-ada")).values(capacity={"default": 1})
+            )
+            await conn.execute(
+                update(t.tenants)
+                .where(t.tenants.c.id == d.tenant)
+                .values(routing_version=t.tenants.c.routing_version + 1)
+            )
+        yield d
+
+
+async def test_a_gold_customer_is_served_before_an_earlier_standard_one(desk: Desk) -> None:
+    ada = desk.agent("agent-ada")
+    busy = inbound(desk.tenant, "busy", "first")
+    await publish(desk, busy)
+    conv = await wait_for(lambda: conversation_of(desk, busy.id))
+    assert conv["agent_id"] == ada
+    standard = inbound(desk.tenant, "std", "standard customer")
+    await publish(desk, standard)
+    await wait_for(lambda: conversation_of(desk, standard.id))
+    gold = inbound(desk.tenant, "vip", "gold customer", verified=True)
+    gold = gold.model_copy(update={"sender": gold.sender.model_copy(update={"attributes": {"tier": "gold"}})})
+    await publish(desk, gold)
+    await wait_for(lambda: conversation_of(desk, gold.id))
+    await desk.router.commands.resolve(desk.tenant, conv["id"], None)
+    served = await conversation_of(desk, gold.id)
+    waiting = await conversation_of(desk, standard.id)
+    assert served is not None and waiting is not None
+    assert served["agent_id"] == ada and waiting["agent_id"] is None
+
+
+async def test_an_agent_going_offline_hands_their_conversations_to_whoever_is_online(desk: Desk) -> None:
+    ada, grace = desk.agent("agent-ada"), desk.agent("agent-grace")
+    e = inbound(desk.tenant, "c1", "help")
+    await publish(desk, e)
+    conv = await wait_for(lambda: conversation_of(desk, e.id))
+    assert conv["agent_id"] == ada
+    await desk.router.commands.set_presence(desk.tenant, grace, Presence.ONLINE)
+    await desk.router.commands.set_presence(desk.tenant, ada, Presence.OFFLINE)
+    moved = await conversation_of(desk, e.id)
+    assert moved is not None and moved["agent_id"] == grace
+
+
+async def test_a_change_through_one_replica_is_seen_by_the_other(servers: Servers, tmp_path: Path) -> None:
+    """Replicas share PostgreSQL (the embedded desk is one process by design, so this is production-only)."""
+    async with started_desk(settings_for("production", tmp_path, servers)) as desk:
+        await _replicas(desk)
+
+
+async def _replicas(desk: Desk) -> None:
+    other = build_router(
+        desk.router.settings.model_copy(update={"consumer_group": desk.router.settings.consumer_group + "-x"})
+    )
+    await other.start(consume_events=False)
+    try:
+        ada, grace = desk.agent("agent-ada"), desk.agent("agent-grace")
+        e = inbound(desk.tenant, "r1", "first")
+        await publish(desk, e)
+        conv = await wait_for(lambda: conversation_of(desk, e.id))  # desk's replica now caches the tenant
+        # through the other replica: Grace comes online, Ada leaves (her conversation moves to Grace)
+        await other.commands.set_presence(desk.tenant, grace, Presence.ONLINE)
+        await other.commands.set_presence(desk.tenant, ada, Presence.OFFLINE)
+        # the first replica decides next: it must know Ada is gone and Grace is full (capacity 3, 1 taken)
+        e2 = inbound(desk.tenant, "r2", "second")
+        await publish(desk, e2)
+        conv2 = await wait_for(lambda: conversation_of(desk, e2.id))
+        assert (await conversation_of(desk, e.id))["agent_id"] == grace  # type: ignore[index]
+        assert conv2["agent_id"] == grace and conv["id"] != conv2["id"]
+    finally:
+        await other.stop()
