@@ -27,7 +27,7 @@ from services.router.adapters.repository import (
     new_id,
 )
 from services.router.domain.engine import Decision, RoutingEngine
-from services.router.domain.errors import InvalidIdentity, NotFound
+from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
 from services.router.domain.identities import normalize_identity
 from services.router.domain.identity_graph import Ident, resolve
 from services.router.domain.model import Presence, Tier
@@ -356,6 +356,30 @@ class AgentCommands:
                 return engine.set_presence(agent_id, presence, t)
 
             outbox = await self.routing.route(u, tenant_id, now, [change], assignment_events(self.topics))
+            await u.add_outbox(outbox, now)
+        await self.relay.flush()
+        return len(outbox)
+
+    async def transfer(
+        self, tenant_id: str, conversation_id: str, *, agent_id: str | None, queue_id: str | None
+    ) -> int:
+        """To another agent (who must be online with room on the channel) or to a queue (routed there again,
+        keeping its place in line). Returns how many assignments it made."""
+        now = self.clock()
+        async with self.repo.unit() as u:
+            await u.lock_tenants([tenant_id])
+            if not await u.conversation_is_open(tenant_id, conversation_id):
+                raise NotFound(f"no open conversation {conversation_id}")
+
+            def move(engine: RoutingEngine, t: float) -> list[Decision]:
+                if engine.work(conversation_id) is None:
+                    raise InvalidCommand("the conversation is not being routed")
+                if agent_id is not None:
+                    return engine.transfer_to_agent(conversation_id, agent_id, t)
+                assert queue_id is not None
+                return engine.transfer_to_queue(conversation_id, queue_id, t)
+
+            outbox = await self.routing.route(u, tenant_id, now, [move], assignment_events(self.topics))
             await u.add_outbox(outbox, now)
         await self.relay.flush()
         return len(outbox)

@@ -91,3 +91,35 @@ async def _replicas(desk: Desk) -> None:
         assert conv2["agent_id"] == grace and conv["id"] != conv2["id"]
     finally:
         await other.stop()
+
+
+async def test_transfers_to_an_agent_and_to_a_queue_over_the_api(desk: Desk) -> None:
+    import httpx
+
+    from tests.support.runtime import serving
+
+    ada, grace = desk.agent("agent-ada"), desk.agent("agent-grace")
+    async with (
+        serving(desk.router) as base,
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}, timeout=10) as http,
+    ):
+        await http.put(f"/v1/agents/{grace}/presence", json={"presence": "online"})
+        e = inbound(desk.tenant, "t1", "please transfer me")
+        await publish(desk, e)
+        conv = await wait_for(lambda: conversation_of(desk, e.id))
+        first = conv["agent_id"]
+        other = grace if first == ada else ada
+        moved = await http.post(f"/v1/conversations/{conv['id']}/transfer", json={"agent_id": other})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["agent_id"] == other
+        to_email = await http.post(
+            f"/v1/conversations/{conv['id']}/transfer", json={"queue_id": f"{desk.tenant}-q-email"}
+        )
+        assert to_email.status_code == 200
+        after = to_email.json()
+        assert after["queue_id"] == f"{desk.tenant}-q-email"
+        assert after["agent_id"] == ada, "Ada serves the email queue; Grace does not"
+        bad = await http.post(f"/v1/conversations/{conv['id']}/transfer", json={"agent_id": "nobody"})
+        assert bad.status_code == 404
+        both = await http.post(f"/v1/conversations/{conv['id']}/transfer", json={"agent_id": ada, "queue_id": "x"})
+        assert both.status_code == 409

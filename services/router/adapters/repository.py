@@ -424,6 +424,15 @@ class Unit:
             for r in rows
         ]
 
+    async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool:
+        c = t.conversations.c
+        row = await self.conn.execute(
+            select(c.id).where(
+                c.tenant_id == tenant_id, c.id == conversation_id, c.status == ConversationStatus.OPEN.value
+            )
+        )
+        return row.first() is not None
+
     async def routing_version(self, tenant_id: str) -> int:
         """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
         tn = t.tenants.c
@@ -489,13 +498,15 @@ class Unit:
         )
 
     async def set_queues(self, queued: dict[str, str | None], now: datetime) -> None:
+        """Where each conversation waits now (routing decided it); the first queueing time is kept, since
+        the wait is the customer's, whichever queue it moves to."""
         c = t.conversations.c
         rows = [dict(b_id=cid, b_queue=qid, b_at=now) for cid, qid in queued.items() if qid is not None]
         if rows:
             await self.conn.execute(
                 update(t.conversations)
-                .where(c.id == bindparam("b_id"), c.queue_id.is_(None))
-                .values(queue_id=bindparam("b_queue"), queued_at=bindparam("b_at")),
+                .where(c.id == bindparam("b_id"))
+                .values(queue_id=bindparam("b_queue"), queued_at=func.coalesce(c.queued_at, bindparam("b_at"))),
                 rows,
             )
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from services.router.adapters import queries
-from services.router.domain.errors import NotFound
+from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.entrypoints.deps import RouterDep, StaffPrincipal
 from shared.events import Channel
 
@@ -52,6 +52,27 @@ async def reply(conversation_id: str, body: ReplyIn, router_: RouterDep, princip
     return await router_.replies.reply(
         principal.tenant_id, conversation_id, body.text, body.channel, principal.key_prefix
     )
+
+
+class TransferIn(BaseModel):
+    agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    queue_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+@router.post("/v1/conversations/{conversation_id}/transfer")
+async def transfer(
+    conversation_id: str, body: TransferIn, router_: RouterDep, principal: StaffPrincipal
+) -> dict[str, Any]:
+    """To an agent (online, with room on the channel) or to a queue (the conversation keeps its place)."""
+    if (body.agent_id is None) == (body.queue_id is None):
+        raise InvalidCommand("give exactly one of agent_id and queue_id")
+    await router_.commands.transfer(
+        principal.tenant_id, conversation_id, agent_id=body.agent_id, queue_id=body.queue_id
+    )
+    async with router_.repo.reader() as conn:
+        found = await queries.conversation(conn, principal.tenant_id, conversation_id)
+    assert found is not None
+    return found
 
 
 @router.get("/v1/agents", tags=["agents"])
