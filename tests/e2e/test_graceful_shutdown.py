@@ -20,7 +20,7 @@ from shared.events import decode_event, encode_event
 from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
-from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
+from tests.support.processes import SWITCHBOARD, clean_env, router_env, start, stop, wait_ready
 from tests.support.runtime import free_port, inbound
 
 GRACE_S = 30
@@ -35,16 +35,7 @@ async def test_router_drains_on_sigterm_under_traffic_and_loses_nothing(servers:
     async with db.transaction() as conn:
         await conn.execute(update(t.agents).where(t.agents.c.tenant_id == tenant).values(capacity={"default": n}))
     port = free_port()
-    env = clean_env(
-        database_url=servers.database_url,
-        kafka_bootstrap=servers.kafka_bootstrap,
-        topic_prefix=topics.prefix,
-        consumer_group=random_name("g-"),
-        kafka_partitions="4",
-        consumer_batch_max="20",
-        http_port=str(port),
-        log_level="WARNING",
-    )
+    env = router_env(servers.database_url, servers.kafka_bootstrap, topics.prefix, port, batch=20)
     log = tmp_path / "router.log"
     bus = KafkaBus(servers.kafka_bootstrap, partitions=4, topics=topics.all())
     await bus.start()

@@ -18,7 +18,7 @@ from shared.events import encode_event
 from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
-from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
+from tests.support.processes import SWITCHBOARD, router_env, start, stop, wait_ready
 from tests.support.runtime import free_port, inbound
 
 N = 2000
@@ -56,16 +56,7 @@ async def test_router_killed_mid_stream_loses_nothing_and_assigns_nothing_twice(
     await bus.close()
 
     port = free_port()
-    env = clean_env(
-        database_url=servers.database_url,
-        kafka_bootstrap=servers.kafka_bootstrap,
-        topic_prefix=topics.prefix,
-        consumer_group=random_name("g-"),
-        kafka_partitions="4",
-        consumer_batch_max="10",
-        http_port=str(port),
-        log_level="WARNING",
-    )
+    env = router_env(servers.database_url, servers.kafka_bootstrap, topics.prefix, port, batch=10)
     log = tmp_path / "router.log"
     first = start([SWITCHBOARD, "router"], env, log)
     try:

@@ -52,3 +52,21 @@ def stop(proc: subprocess.Popen[bytes], grace_s: float = 30) -> int:
             proc.wait()
             raise AssertionError(f"did not exit within {grace_s}s of SIGTERM") from None
     return proc.returncode
+
+
+def router_env(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str, port: int, *, batch: int = 20, group: str | None = None
+) -> dict[str, str]:
+    """The environment of a `switchboard router` process on the real servers, isolated by topic prefix."""
+    import uuid
+
+    return clean_env(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        consumer_group=group or f"g-{uuid.uuid4().hex[:10]}",
+        kafka_partitions="4",
+        consumer_batch_max=str(batch),
+        http_port=str(port),
+        log_level="WARNING",
+    )
