@@ -29,7 +29,7 @@ from shared.bus import Outgoing
 log = logging.getLogger(__name__)
 
 Operation = Callable[[RoutingEngine, float], list[Decision]]
-# (topic, tenant, stored assignment row) → the feed event
+# (tenant, stored assignment row) → the feed event
 EventMaker = Callable[[str, dict[str, object]], Outgoing]
 
 
@@ -47,7 +47,7 @@ class RoutingStates:
         if cached is not None and cached[1] == version:
             engine = cached[0]
         else:
-            engine, decisions = await self._rebuild(u, tenant_id, now)
+            engine, decisions = await self.rebuild(u, tenant_id, now)
         t = now.timestamp()
         decisions += engine.tick(t)
         for operation in operations:
@@ -57,7 +57,9 @@ class RoutingStates:
         u.after_commit(lambda: self._cache.__setitem__(tenant_id, (engine, version + 1)))
         return outbox
 
-    async def _rebuild(self, u: Unit, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
+    async def rebuild(self, u: Unit, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
+        """The tenant's engine from what PostgreSQL holds: queues, agents, and every open conversation (an
+        agent's load is the conversations it holds); waiting ones are routed as they would have been."""
         self.rebuilds += 1
         engine = RoutingEngine()
         for order, q in enumerate(await u.queue_rules(tenant_id)):

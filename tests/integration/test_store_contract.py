@@ -15,7 +15,9 @@ from services.router.adapters import queries
 from services.router.adapters import tables as t
 from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import NewCustomer, NewMessage, SqlRepository, new_id
+from services.router.domain.engine import Assigned
 from services.router.domain.model import Assignment, Presence
+from services.router.routing_state import RoutingStates
 from services.router.seed import seed_demo
 from shared.bus import Outgoing
 from shared.store import Database
@@ -125,8 +127,11 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepositor
             tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
         )
         agents = {a.id: a for a in await u.lock_agents(tenant)}
-    assert agents[ada].load == {"chat": 3}
-    assert not agents[ada].has_room("chat")
+        engine, _ = await RoutingStates().rebuild(u, tenant, NOW)
+    assert engine.agent_load(ada) == {"chat": 3}
+    # Ada (capacity 3 on chat) is full: a fourth chat waits, as Grace is away and Alan offline
+    fourth = engine.arrive("fourth", "chat", {}, NOW.timestamp())
+    assert not [d for d in fourth if isinstance(d, Assigned)]
     assert agents[ada].last_assigned_at == NOW
     assert agents[f"{tenant}-agent-grace"].presence is Presence.AWAY
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.router.adapters import tables as t
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import (
-    AgentSlot,
+    AgentRow,
     Assignment,
     ConversationStatus,
     Presence,
@@ -391,9 +391,8 @@ class Unit:
         )
         return [QueueRule(r.id, r.name, frozenset(r.channels), r.is_default) for r in rows]
 
-    async def lock_agents(self, tenant_id: str) -> list[AgentSlot]:
-        """The tenant's agents with their live load, rows locked (PostgreSQL) so that concurrent assigners
-        of one tenant take turns: capacity is checked and consumed atomically."""
+    async def lock_agents(self, tenant_id: str) -> list[AgentRow]:
+        """The tenant's agents, rows locked (PostgreSQL) until the routing transaction ends."""
         a = t.agents.c
         rows = (
             await self.conn.execute(
@@ -403,22 +402,12 @@ class Unit:
                 .with_for_update()
             )
         ).all()
-        s = t.assignments.c
-        loads = await self.conn.execute(
-            select(s.agent_id, s.channel, func.count())
-            .where(s.tenant_id == tenant_id, s.ended_at.is_(None))
-            .group_by(s.agent_id, s.channel)
-        )
-        load: dict[str, dict[str, int]] = {}
-        for agent_id, channel, n in loads:
-            load.setdefault(agent_id, {})[channel] = n
         return [
-            AgentSlot(
+            AgentRow(
                 id=r.id,
                 presence=Presence(r.presence),
                 capacity=dict(r.capacity),
                 queue_ids=frozenset(r.queue_ids),
-                load=load.get(r.id, {}),
                 last_assigned_at=r.last_assigned_at,
             )
             for r in rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -39,29 +39,16 @@ class QueueRule:
     channels: frozenset[str]
     is_default: bool = False
 
-    def accepts(self, channel: str) -> bool:
-        return channel in self.channels
 
-
-@dataclass(slots=True)
-class AgentSlot:
-    """An agent as routing sees it: presence, capacity per channel, current load per channel."""
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """An agent as stored: the routing engine derives its load from the conversations it holds."""
 
     id: str
     presence: Presence
     capacity: dict[str, int]
     queue_ids: frozenset[str]
-    load: dict[str, int] = field(default_factory=dict)
     last_assigned_at: datetime | None = None
-
-    def capacity_for(self, channel: str) -> int:
-        return self.capacity.get(channel, self.capacity.get("default", 0))
-
-    def has_room(self, channel: str) -> bool:
-        return self.load.get(channel, 0) < self.capacity_for(channel)
-
-    def total_load(self) -> int:
-        return sum(self.load.values())
 
 
 @dataclass(frozen=True, slots=True)
