@@ -12,7 +12,7 @@ from shared.bus_kafka import KafkaBus
 from shared.events import decode_event
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
-from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
+from tests.support.processes import start_telegram_connector, stop
 from tests.support.runtime import free_port
 from tests.unit.connectors.test_normalize import TG_MESSAGE
 
@@ -21,19 +21,10 @@ async def test_a_connector_process_serves_its_webhook_produces_to_kafka_and_stop
     servers: Servers, tmp_path: Path
 ) -> None:
     port, prefix = free_port(), random_name("t-") + "."
-    env = clean_env(
-        kafka_bootstrap=servers.kafka_bootstrap,
-        topic_prefix=prefix,
-        http_port=str(port),
-        connector_tenant="acme",
-        telegram_secret_token="tg-secret",
-        kafka_partitions="4",
-        log_level="WARNING",
+    proc = await asyncio.to_thread(
+        start_telegram_connector, servers.kafka_bootstrap, prefix, port, tmp_path / "connector.log"
     )
-    log = tmp_path / "connector.log"
-    proc = start([SWITCHBOARD, "connector", "telegram"], env, log)
     try:
-        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", proc, log)
         async with httpx.AsyncClient() as http:
             r = await http.post(
                 f"http://127.0.0.1:{port}/webhooks/telegram",

@@ -20,7 +20,7 @@ from shared.events import decode_event, encode_event
 from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
-from tests.support.processes import SWITCHBOARD, clean_env, router_env, start, stop, wait_ready
+from tests.support.processes import SWITCHBOARD, router_env, start, start_telegram_connector, stop, wait_ready
 from tests.support.runtime import free_port, inbound
 
 GRACE_S = 30
@@ -81,18 +81,9 @@ async def test_connector_drains_on_sigterm_under_webhook_traffic_and_every_ackno
     servers: Servers, tmp_path: Path
 ) -> None:
     port, topics = free_port(), Topics(random_name("t-") + ".")
-    env = clean_env(
-        kafka_bootstrap=servers.kafka_bootstrap,
-        topic_prefix=topics.prefix,
-        http_port=str(port),
-        connector_tenant="acme",
-        telegram_secret_token="tg-secret",
-        kafka_partitions="4",
-        log_level="WARNING",
+    proc = await asyncio.to_thread(
+        start_telegram_connector, servers.kafka_bootstrap, topics.prefix, port, tmp_path / "connector.log"
     )
-    log = tmp_path / "connector.log"
-    proc = start([SWITCHBOARD, "connector", "telegram"], env, log)
-    await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", proc, log)
     acknowledged: list[int] = []
     stop_sending = asyncio.Event()
 

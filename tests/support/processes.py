@@ -70,3 +70,23 @@ def router_env(
         http_port=str(port),
         log_level="WARNING",
     )
+
+
+def start_telegram_connector(kafka_bootstrap: str, topic_prefix: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`switchboard connector telegram` alone on real Kafka, tenant "acme", secret token "tg-secret", ready."""
+    env = clean_env(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        http_port=str(port),
+        connector_tenant="acme",
+        telegram_secret_token="tg-secret",
+        kafka_partitions="4",
+        log_level="WARNING",
+    )
+    proc = start([SWITCHBOARD, "connector", "telegram"], env, log)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc, log)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
