@@ -25,6 +25,17 @@ class Recipient(_Strict):
     value: Annotated[str, Field(min_length=1, max_length=512)]
 
 
+class SurveyCard(_Strict):
+    """A satisfaction question the channel may render natively (a chat card); the text carries it too."""
+
+    token: Annotated[str, Field(min_length=16, max_length=64)]
+    kind: Literal["csat", "nps", "ces"]
+    question: Annotated[str, Field(max_length=500)]
+    min: int
+    max: int
+    answer_url: str | None = None
+
+
 class OutboundMessage(_Strict):
     type: Literal["switchboard.message.outbound"] = "switchboard.message.outbound"
     schema_version: Literal[1] = 1
@@ -40,6 +51,7 @@ class OutboundMessage(_Strict):
     references: Annotated[list[str], Field(max_length=100)] = []
     thread_ref: Annotated[str, Field(max_length=512)] | None = None  # e.g. the Telegram chat id
     created_at: datetime
+    survey: SurveyCard | None = None
 
 
 class DeliveryState(StrEnum):

@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     )
     instance_id: str | None = Field(None, description="Name of this process in logs and consumer ids; random if unset.")
     feed_keepalive_s: float = Field(15.0, gt=0, description="Seconds between SSE keep-alive comments.")
+    sla_warning_fraction: float = Field(
+        0.8,
+        gt=0,
+        lt=1,
+        description="Fraction of an SLA target after which the warning fires (escalate before it breaks).",
+    )
+    survey_kind: Literal["csat", "nps", "ces", "none"] = Field(
+        "csat", description="Feedback question sent on resolve: csat (1-5), nps (0-10), ces (1-7) or none."
+    )
+    routing_tick_s: float = Field(
+        1.0, gt=0, description="Seconds between runs of routing timers (offer timeouts, overflow, opening hours)."
+    )
+    routing_sweep_s: float = Field(
+        10.0, gt=0, description="Seconds between sweeps for tenants with due routing work that no replica holds."
+    )
 
     webhook_urls: str = Field(
         "", description="Comma-separated URLs that receive routing events as signed webhooks (POST, JSON)."

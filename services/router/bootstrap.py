@@ -21,6 +21,8 @@ from services.router.handlers import AgentCommands, Clock, ContextStage, Custome
 from services.router.replies import ReplyCommands, StatusStage
 from services.router.routing_state import RoutingStates
 from services.router.seed import DEMO_TENANT, seed_demo
+from services.router.slas import SlaClock
+from services.router.surveys import Surveys
 from shared.bus import Bus, Record
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
@@ -60,6 +62,8 @@ class Router:
     replies: ReplyCommands = field(init=False)
     statuses: StatusStage = field(init=False)
     hub: FeedHub = field(init=False)
+    sla: SlaClock = field(init=False)
+    surveys: Surveys = field(init=False)
     keys: KeyVerifier = field(init=False)
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
@@ -76,7 +80,7 @@ class Router:
         self.topics = Topics(self.settings.topic_prefix)
         self.repo = SqlRepository(self.db)
         self.relay = OutboxRelay(self.repo, self.bus)
-        self.routing = RoutingStates()
+        self.routing = RoutingStates(self.topics.assignments)
         self.stage = ContextStage(
             self.repo,
             self.bus,
@@ -89,7 +93,13 @@ class Router:
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics)
         self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
-        self.commands = AgentCommands(self.repo, self.relay, self.clock, self.topics, self.routing)
+        self.commands = AgentCommands(self.repo, self.relay, self.clock, self.routing)
+        self.sla = SlaClock(self.repo, self.relay, self.clock, self.routing, self.settings.sla_warning_fraction)
+        self.surveys = Surveys(self.replies, self.settings.public_base_url)
+        for holder in (self.stage, self.commands, self.replies):
+            holder.sla = self.sla
+        self.stage.surveys = self.commands.surveys = self.surveys
+        self.commands.survey_kind = self.settings.survey_kind
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
 
@@ -103,6 +113,7 @@ class Router:
         self._spawn(self._fan_in_feeds)
         await asyncio.wait_for(self._feeds_joined.wait(), 60)
         self._spawn(self._relay_periodically)
+        self._spawn(self._tick_routing)
         urls = [u.strip() for u in self.settings.webhook_urls.split(",") if u.strip()]
         if urls and self.settings.webhook_secret is not None:
             self.webhooks = WebhookDispatcher(urls, self.settings.webhook_secret.get_secret_value())
@@ -198,6 +209,32 @@ class Router:
                     await self.relay.flush()
                 except Exception as exc:
                     log.warning("outbox.flush_failed", extra={"error": repr(exc)})
+
+    async def _tick_routing(self) -> None:
+        """Timers fire without traffic: every tick, tenants whose cached engine has something due; every
+        ``routing_sweep_s``, tenants this replica does not hold that have expired offers or waiting work (after
+        a replica died, or when no message has arrived since a start)."""
+        last_sweep = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.settings.routing_tick_s)
+                return
+            except TimeoutError:
+                pass
+            try:
+                now = self.clock()
+                tenants = set(self.routing.cached_due(now))
+                if loop.time() - last_sweep >= self.settings.routing_sweep_s:
+                    last_sweep = loop.time()
+                    async with self.repo.unit() as u:
+                        due = await u.tenants_with_due_routing(now)
+                    tenants.update(t for t in due if not self.routing.is_cached(t))
+                for tenant_id in sorted(tenants):
+                    await self.commands.tick(tenant_id)
+                await self.sla.tick()
+            except Exception as exc:
+                log.warning("routing.tick_failed", extra={"error": repr(exc)[:300]})
 
 
 def build_router(settings: Settings, *, bus: Bus | None = None, clock: Callable[[], datetime] = utcnow) -> Router:

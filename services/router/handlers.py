@@ -10,18 +10,20 @@ Failure policy of the context stage (what its consumer does with a batch):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from services.router.adapters import queries
 from services.router.adapters.merges import merge_customers, unmerge_customers
 from services.router.adapters.repository import (
     NewCustomer,
     NewIdentity,
     NewMessage,
+    OpenConversation,
     SqlRepository,
     Unit,
     new_id,
@@ -31,10 +33,16 @@ from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFo
 from services.router.domain.identities import normalize_identity
 from services.router.domain.identity_graph import Ident, resolve
 from services.router.domain.model import Presence, Tier
-from services.router.routing_state import Operation, RoutingStates
+from services.router.domain.sla import Started
+from services.router.metrics import INGESTED
+from services.router.routing_state import Operation, RoutingStates, feed_record, new_agent_event
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import ConversationEvent, IdentityKind, InvalidEvent, decode_event
 from shared.topics import Topics
+
+if TYPE_CHECKING:
+    from services.router.slas import SlaClock
+    from services.router.surveys import Surveys
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -46,22 +54,6 @@ class BatchResult:
     duplicates: int
     deadlettered: int
     assigned: int
-
-
-def assignment_event(topic: str, tenant_id: str, row: dict[str, Any]) -> Outgoing:
-    """What agent consoles and other consumers see on routing.assignments (keyed by agent)."""
-    body = {
-        "type": "assignment",
-        "seq": row["seq"],
-        "id": row["id"],
-        "tenant": tenant_id,
-        "agent_id": row["agent_id"],
-        "conversation_id": row["conversation_id"],
-        "queue_id": row["queue_id"],
-        "channel": row["channel"],
-        "assigned_at": row["assigned_at"],
-    }
-    return Outgoing(topic, orjson.dumps(body), key=row["agent_id"].encode())
 
 
 class OutboxRelay:
@@ -83,10 +75,6 @@ class OutboxRelay:
                 await self.bus.publish([o for _, o in claimed])
                 await u.delete_outbox([seq for seq, _ in claimed])
             sent += len(claimed)
-
-
-def assignment_events(topics: Topics) -> Callable[[str, dict[str, Any]], Outgoing]:
-    return lambda tenant_id, row: assignment_event(topics.assignments, tenant_id, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +131,8 @@ class ContextStage:
         self.clock = clock
         self.topics = topics
         self.reopen_within = reopen_within
+        self.sla: SlaClock | None = None  # set by the composition root (the SLA clock needs the routing state)
+        self.surveys: Surveys | None = None
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[_Inbound], list[Outgoing]]:
         events: list[_Inbound] = []
@@ -264,20 +254,39 @@ class ContextStage:
         if not fresh:
             return []
         customers = await self._resolve_customers(u, fresh, now)
-        wanted = {cid: (i.event.tenant, i.event.channel.value) for i, cid in zip(fresh, customers, strict=True)}
+        # a bare score sent back after a survey answers it (stored on the surveyed conversation, not reopening it)
+        answers = (
+            await self.surveys.match_replies(
+                u,
+                [
+                    (i.event.channel.value, cid, i.event.content.text or "")
+                    for i, cid in zip(fresh, customers, strict=True)
+                ],
+                now,
+            )
+            if self.surveys is not None
+            else {}
+        )
+        wanted = {
+            cid: (i.event.tenant, i.event.channel.value)
+            for n, (i, cid) in enumerate(zip(fresh, customers, strict=True))
+            if n not in answers
+        }
         convs, lifecycle = await u.open_missing_conversations(wanted, now, self.reopen_within)
         await u.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
-        for item, customer_id in zip(fresh, customers, strict=True):
+        holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
+        for n, (item, customer_id) in enumerate(zip(fresh, customers, strict=True)):
             e = item.event
-            conv = convs[customer_id]
+            answer = answers.get(n)
+            conversation_id = answer.conversation_id if answer else convs[customer_id].id
             messages.append(
                 NewMessage(
                     id=new_id(),
                     tenant_id=e.tenant,
                     event_id=e.id,
-                    conversation_id=conv.id,
+                    conversation_id=conversation_id,
                     customer_id=customer_id,
                     channel=e.channel.value,
                     direction=e.direction.value,
@@ -290,22 +299,56 @@ class ContextStage:
                     thread_ref=e.thread_ref,
                 )
             )
-            last[conv.id] = (e.channel.value, e.received_at)
+            if answer is None:
+                last[conversation_id] = (e.channel.value, e.received_at)
         await u.insert_messages(messages, now)
         await u.touch_conversations(last)
+        feed = [
+            new_agent_event(
+                m.tenant_id,
+                holder,
+                "message",
+                m.conversation_id,
+                now,
+                message_id=m.id,
+                channel=m.channel,
+                direction=m.direction,
+                text=m.text,
+                subject=m.subject,
+            )
+            for m in messages
+            if (holder := holders.get(m.conversation_id)) is not None
+        ]
+        outbox: list[Outgoing] = [
+            feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.add_agent_events(feed)
+        ]
 
         # conversations without an agent (new, reopened, or waiting) go to the tenant's routing engine
         waiting = [c for c in convs.values() if c.agent_id is None]
-        attrs = await u.customer_attrs(c.customer_id for c in waiting)
-        outbox: list[Outgoing] = []
+        answered = [c for c in convs.values() if c.awaiting == "customer"]
+        attrs = await u.customer_attrs(c.customer_id for c in (*waiting, *answered))
         for tenant_id in sorted({c.tenant_id for c in waiting}):
             ops: list[Operation] = [
                 _arrive(c.id, last[c.id][0] if c.id in last else c.channel, attrs.get(c.customer_id, {}))
                 for c in waiting
                 if c.tenant_id == tenant_id
             ]
-            outbox += await self.routing.route(u, tenant_id, now, ops, assignment_events(self.topics))
+            outbox += await self.routing.route(u, tenant_id, now, ops)
+        if self.sla is not None:
+            opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
+            by_id = {c.id: c for c in convs.values()}
+            await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
+            await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
+        for m in messages:
+            INGESTED.labels(channel=m.channel).inc()
         return outbox
+
+    def _started(self, c: OpenConversation, attrs: dict[str, dict[str, Any]], last: dict[str, Any]) -> Started:
+        engine = self.routing.current(c.tenant_id)
+        work = engine.work(c.id) if engine else None
+        channel = last[c.id][0] if c.id in last else c.channel
+        tier = attrs.get(c.customer_id, {}).get("tier")
+        return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
 
 
 def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any]) -> Operation:
@@ -333,70 +376,113 @@ def _new_customer(item: _Inbound) -> NewCustomer:
 
 
 class AgentCommands:
-    """Presence changes and resolutions, decided by the tenant's routing engine: going online pulls waiting
-    work at once; going offline puts the agent's conversations back in their queues at their priority."""
+    """Presence, offers (accept, decline, claim), transfers and resolutions, decided by the tenant's routing
+    engine under the tenant's lock: going online pulls waiting work at once; going offline puts the agent's
+    conversations back in their queues at their priority; freed capacity is used at once."""
 
-    def __init__(
-        self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics, routing: RoutingStates
-    ) -> None:
+    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, routing: RoutingStates) -> None:
         self.repo = repo
         self.relay = relay
         self.clock = clock
-        self.topics = topics
         self.routing = routing
+        self.sla: SlaClock | None = None  # set by the composition root
+        self.surveys: Surveys | None = None
+        self.survey_kind = "csat"
 
-    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> int:
+    async def _run(
+        self,
+        tenant_id: str,
+        operation: Operation | None,
+        check: Callable[[Unit, datetime], Awaitable[None]] | None = None,
+    ) -> int:
+        """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
+        feed events it produced."""
         now = self.clock()
         async with self.repo.unit() as u:
             await u.lock_tenants([tenant_id])
-            if not await u.set_presence(tenant_id, agent_id, presence):
-                raise NotFound("agent")
-
-            def change(engine: RoutingEngine, t: float) -> list[Decision]:
-                return engine.set_presence(agent_id, presence, t)
-
-            outbox = await self.routing.route(u, tenant_id, now, [change], assignment_events(self.topics))
+            if check is not None:
+                await check(u, now)
+            outbox = await self.routing.route(u, tenant_id, now, [operation] if operation else [])
             await u.add_outbox(outbox, now)
         await self.relay.flush()
         return len(outbox)
+
+    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> int:
+        async def check(u: Unit, now: datetime) -> None:
+            if not await u.set_presence(tenant_id, agent_id, presence):
+                raise NotFound("agent")
+
+        return await self._run(tenant_id, lambda engine, t: engine.set_presence(agent_id, presence, t), check)
+
+    def _agent_exists(self, tenant_id: str, agent_id: str) -> Callable[[Unit, datetime], Awaitable[None]]:
+        async def check(u: Unit, now: datetime) -> None:
+            if not await queries.agent_exists(u.conn, tenant_id, agent_id):
+                raise NotFound(f"no agent {agent_id}")
+
+        return check
+
+    async def accept(self, tenant_id: str, agent_id: str, conversation_id: str) -> int:
+        return await self._run(
+            tenant_id,
+            lambda engine, t: engine.accept(agent_id, conversation_id, t),
+            self._agent_exists(tenant_id, agent_id),
+        )
+
+    async def decline(self, tenant_id: str, agent_id: str, conversation_id: str) -> int:
+        return await self._run(
+            tenant_id,
+            lambda engine, t: engine.decline(agent_id, conversation_id, t),
+            self._agent_exists(tenant_id, agent_id),
+        )
+
+    async def claim(self, tenant_id: str, agent_id: str, conversation_id: str) -> int:
+        return await self._run(
+            tenant_id,
+            lambda engine, t: engine.claim(agent_id, conversation_id, t),
+            self._agent_exists(tenant_id, agent_id),
+        )
+
+    async def tick(self, tenant_id: str) -> int:
+        """Run the tenant's due timers (offer timeouts, overflow, sticky holds, queues opening)."""
+        return await self._run(tenant_id, None)
 
     async def transfer(
         self, tenant_id: str, conversation_id: str, *, agent_id: str | None, queue_id: str | None
     ) -> int:
         """To another agent (who must be online with room on the channel) or to a queue (routed there again,
-        keeping its place in line). Returns how many assignments it made."""
-        now = self.clock()
-        async with self.repo.unit() as u:
-            await u.lock_tenants([tenant_id])
+        keeping its place in line)."""
+
+        async def check(u: Unit, now: datetime) -> None:
             if not await u.conversation_is_open(tenant_id, conversation_id):
                 raise NotFound(f"no open conversation {conversation_id}")
 
-            def move(engine: RoutingEngine, t: float) -> list[Decision]:
-                if engine.work(conversation_id) is None:
-                    raise InvalidCommand("the conversation is not being routed")
-                if agent_id is not None:
-                    return engine.transfer_to_agent(conversation_id, agent_id, t)
-                assert queue_id is not None
-                return engine.transfer_to_queue(conversation_id, queue_id, t)
+        def move(engine: RoutingEngine, t: float) -> list[Decision]:
+            if engine.work(conversation_id) is None:
+                raise InvalidCommand("the conversation is not being routed")
+            if agent_id is not None:
+                return engine.transfer_to_agent(conversation_id, agent_id, t)
+            assert queue_id is not None
+            return engine.transfer_to_queue(conversation_id, queue_id, t)
 
-            outbox = await self.routing.route(u, tenant_id, now, [move], assignment_events(self.topics))
-            await u.add_outbox(outbox, now)
-        await self.relay.flush()
-        return len(outbox)
+        return await self._run(tenant_id, move, check)
 
-    async def resolve(self, tenant_id: str, conversation_id: str, note: str | None) -> None:
-        """Resolve with the documented resolution; the freed capacity goes to waiting work at once."""
-        now = self.clock()
-        async with self.repo.unit() as u:
-            await u.lock_tenants([tenant_id])
+    async def resolve(self, tenant_id: str, conversation_id: str, note: str | None, survey: str | None = None) -> None:
+        """Resolve with the documented resolution; the clocks stop, the customer is asked for feedback
+        (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND) and the freed capacity goes
+        to waiting work at once."""
+
+        async def check(u: Unit, now: datetime) -> None:
             await u.resolve_conversation(tenant_id, conversation_id, note, now)
+            if self.sla is not None:
+                await self.sla.resolved(u, conversation_id, now)
+            kind = survey or self.survey_kind
+            if self.surveys is not None and kind != "none":
+                await self.surveys.send(u, tenant_id, conversation_id, kind, now)
 
-            def release(engine: RoutingEngine, t: float) -> list[Decision]:
-                return engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
+        def release(engine: RoutingEngine, t: float) -> list[Decision]:
+            return engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
 
-            outbox = await self.routing.route(u, tenant_id, now, [release], assignment_events(self.topics))
-            await u.add_outbox(outbox, now)
-        await self.relay.flush()
+        await self._run(tenant_id, release, check)
 
 
 class CustomerCommands:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from services.router.adapters import tables as t
-from services.router.adapters.repository import Lifecycle, NewMessage, SqlRepository, new_id
+from services.router.adapters.repository import Lifecycle, NewMessage, SqlRepository, Unit, new_id
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.handlers import Clock, OutboxRelay
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import Channel, IdentityKind, InvalidEvent
-from shared.outbound import DeliveryState, OutboundMessage, Recipient, decode_status, encode
+from shared.outbound import DeliveryState, OutboundMessage, Recipient, SurveyCard, decode_status, encode
 from shared.topics import OUTBOUND_CHANNELS, Topics
+
+if TYPE_CHECKING:
+    from services.router.slas import SlaClock
 
 log = logging.getLogger(__name__)
 
@@ -46,84 +50,122 @@ class ReplyCommands:
         self.relay = relay
         self.clock = clock
         self.topics = topics
+        self.sla: SlaClock | None = None  # set by the composition root
 
     async def reply(
-        self, tenant_id: str, conversation_id: str, text: str, channel: Channel | None, author: str
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        text: str,
+        channel: Channel | None,
+        author: str,
+        *,
+        pending: bool = False,
     ) -> dict[str, Any]:
+        """An agent's answer: out on the customer's channel; it stops the response clocks, and ``pending``
+        (waiting on the customer) pauses the resolution clock until they write."""
         now = self.clock()
         async with self.repo.unit() as u:
-            c, i, m = t.conversations.c, t.identities.c, t.messages.c
-            conv = (
-                await u.conn.execute(
-                    select(c.customer_id, c.channel, c.status).where(c.tenant_id == tenant_id, c.id == conversation_id)
+            sent = await self.send(u, tenant_id, conversation_id, text, channel, author, now)
+            c = t.conversations.c
+            await u.conn.execute(
+                update(t.conversations)
+                .where(c.id == conversation_id)
+                .values(
+                    first_response_at=func.coalesce(c.first_response_at, now),
+                    awaiting="customer",
+                    pending_since=now if pending else None,
                 )
-            ).first()
-            if conv is None:
-                raise NotFound(f"no conversation {conversation_id}")
-            chosen = channel or Channel(conv.channel)
-            if chosen.value not in OUTBOUND_CHANNELS:
-                raise InvalidCommand(f"no connector delivers {chosen.value} replies")
-            kind = RECIPIENT_KIND[chosen]
-            # the identity the customer used on that channel most recently, else any of that kind
-            last_in = (
-                await u.conn.execute(
-                    select(m.channel_message_id, m.thread_ref, m.subject)
-                    .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == chosen.value)
-                    .order_by(m.seq.desc())
-                    .limit(1)
-                )
-            ).first()
-            to = (
-                await u.conn.execute(
-                    select(i.value)
-                    .where(i.customer_id == conv.customer_id, i.kind == kind.value)
-                    .order_by(i.created_at.desc())
-                    .limit(1)
-                )
-            ).first()
-            if to is None:
-                raise InvalidCommand(f"the customer cannot be reached on {chosen.value}")
-            message_id = new_id()
-            references = [r for r in (last_in.thread_ref if last_in else None,) if r and r.startswith("<")]
-            outbound = OutboundMessage(
-                id=message_id,
-                tenant=tenant_id,
-                conversation_id=conversation_id,
-                channel=chosen,
-                to=Recipient(kind=kind, value=to.value),
-                text=text,
-                subject=last_in.subject if last_in else None,
-                in_reply_to=last_in.channel_message_id if last_in and chosen is Channel.EMAIL else None,
-                references=references,
-                thread_ref=last_in.thread_ref if last_in and chosen is Channel.TELEGRAM else None,
-                created_at=now,
             )
-            await u.insert_messages(
-                [
-                    NewMessage(
-                        message_id,
-                        tenant_id,
-                        f"reply:{message_id}",
-                        conversation_id,
-                        conv.customer_id,
-                        chosen.value,
-                        "outbound",
-                        None,
-                        "agent",
-                        outbound.subject,
-                        text,
-                        now,
-                        now,
-                        author=author,
-                        status=DeliveryState.QUEUED.value,
-                    )
-                ],
-                now,
-            )
-            await u.add_outbox(
-                [Outgoing(self.topics.outbound(chosen.value), encode(outbound), conversation_id.encode())], now
-            )
+            if self.sla is not None:
+                await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
         await self.relay.flush()
+        return sent
+
+    async def send(
+        self,
+        u: Unit,
+        tenant_id: str,
+        conversation_id: str,
+        text: str,
+        channel: Channel | None,
+        author: str,
+        now: datetime,
+        survey: SurveyCard | None = None,
+    ) -> dict[str, Any]:
+        """Store the outbound message and put it in the outbox, in the caller's transaction."""
+        c, i, m = t.conversations.c, t.identities.c, t.messages.c
+        conv = (
+            await u.conn.execute(
+                select(c.customer_id, c.channel, c.status).where(c.tenant_id == tenant_id, c.id == conversation_id)
+            )
+        ).first()
+        if conv is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        chosen = channel or Channel(conv.channel)
+        if chosen.value not in OUTBOUND_CHANNELS:
+            raise InvalidCommand(f"no connector delivers {chosen.value} replies")
+        kind = RECIPIENT_KIND[chosen]
+        # the identity the customer used on that channel most recently, else any of that kind
+        last_in = (
+            await u.conn.execute(
+                select(m.channel_message_id, m.thread_ref, m.subject)
+                .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == chosen.value)
+                .order_by(m.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        to = (
+            await u.conn.execute(
+                select(i.value)
+                .where(i.customer_id == conv.customer_id, i.kind == kind.value)
+                .order_by(i.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if to is None:
+            raise InvalidCommand(f"the customer cannot be reached on {chosen.value}")
+        message_id = new_id()
+        references = [r for r in (last_in.thread_ref if last_in else None,) if r and r.startswith("<")]
+        outbound = OutboundMessage(
+            id=message_id,
+            tenant=tenant_id,
+            conversation_id=conversation_id,
+            channel=chosen,
+            to=Recipient(kind=kind, value=to.value),
+            text=text,
+            subject=last_in.subject if last_in else None,
+            in_reply_to=last_in.channel_message_id if last_in and chosen is Channel.EMAIL else None,
+            references=references,
+            thread_ref=last_in.thread_ref if last_in and chosen is Channel.TELEGRAM else None,
+            created_at=now,
+            survey=survey,
+        )
+        await u.insert_messages(
+            [
+                NewMessage(
+                    message_id,
+                    tenant_id,
+                    f"reply:{message_id}",
+                    conversation_id,
+                    conv.customer_id,
+                    chosen.value,
+                    "outbound",
+                    None,
+                    "agent" if survey is None else "survey",
+                    outbound.subject,
+                    text,
+                    now,
+                    now,
+                    author=author,
+                    status=DeliveryState.QUEUED.value,
+                )
+            ],
+            now,
+        )
+        await u.add_outbox(
+            [Outgoing(self.topics.outbound(chosen.value), encode(outbound), conversation_id.encode())], now
+        )
         return {"message_id": message_id, "channel": chosen.value, "to": {"kind": kind.value}, "status": "queued"}
 
 

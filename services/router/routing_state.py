@@ -11,36 +11,87 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from services.router.adapters.repository import Unit
+import orjson
+
+from services.router.adapters.repository import Unit, new_id
 from services.router.domain.engine import (
     AgentSpec,
     Assigned,
+    AutoAcknowledged,
     Decision,
+    Escalated,
+    Offered,
     Queued,
-    QueueSpec,
     RoutingEngine,
     Unassigned,
 )
 from services.router.domain.model import Assignment, Presence
+from services.router.domain.queue_config import queue_spec
+from services.router.metrics import QUEUE_WAITING, ROUTING_DECISIONS
 from shared.bus import Outgoing
 
 log = logging.getLogger(__name__)
 
 Operation = Callable[[RoutingEngine, float], list[Decision]]
-# (tenant, stored assignment row) → the feed event
-EventMaker = Callable[[str, dict[str, object]], Outgoing]
+
+
+def feed_event(tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """An agent feed event as consoles, routing.assignments consumers and webhooks see it."""
+    return {
+        "type": row["type"],
+        "seq": row["seq"],
+        "id": row["id"],
+        "tenant": tenant_id,
+        "agent_id": row["agent_id"],
+        "conversation_id": row["conversation_id"],
+        "at": row["at"],
+        **row["data"],
+    }
+
+
+def feed_record(topic: str, tenant_id: str, row: dict[str, Any]) -> Outgoing:
+    """Keyed by agent: one agent's events stay in order on one partition."""
+    return Outgoing(topic, orjson.dumps(feed_event(tenant_id, row)), key=row["agent_id"].encode())
+
+
+def new_agent_event(
+    tenant_id: str, agent_id: str, kind: str, conversation_id: str | None, now: datetime, **data: Any
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "type": kind,
+        "conversation_id": conversation_id,
+        "data": orjson.loads(orjson.dumps(data)),  # JSON-safe (datetimes as ISO 8601)
+        "at": now,
+    }
 
 
 class RoutingStates:
-    def __init__(self) -> None:
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
         self._cache: dict[str, tuple[RoutingEngine, int]] = {}
+        self._current: dict[str, RoutingEngine] = {}
         self.rebuilds = 0
 
-    async def route(
-        self, u: Unit, tenant_id: str, now: datetime, operations: list[Operation], event: EventMaker
-    ) -> list[Outgoing]:
+    def current(self, tenant_id: str) -> RoutingEngine | None:
+        """The engine of the tenant's latest routing pass in this process (in the transaction that holds the
+        tenant, the one it is using), for reading queue configuration and where work went."""
+        return self._current.get(tenant_id)
+
+    def cached_due(self, now: datetime) -> list[str]:
+        """Tenants whose cached engine has a timer due (offer timeouts, overflow, opening hours)."""
+        t = now.timestamp()
+        return [tenant for tenant, (engine, _) in list(self._cache.items()) if engine.due(t)]
+
+    def is_cached(self, tenant_id: str) -> bool:
+        return tenant_id in self._cache
+
+    async def route(self, u: Unit, tenant_id: str, now: datetime, operations: list[Operation]) -> list[Outgoing]:
         version = await u.routing_version(tenant_id)
         cached = self._cache.pop(tenant_id, None)
         decisions: list[Decision] = []
@@ -48,32 +99,44 @@ class RoutingStates:
             engine = cached[0]
         else:
             engine, decisions = await self.rebuild(u, tenant_id, now)
+        self._current[tenant_id] = engine
         t = now.timestamp()
         decisions += engine.tick(t)
         for operation in operations:
             decisions += operation(engine, t)
-        outbox = await self._persist(u, tenant_id, decisions, now, event)
+        outbox = await self._persist(u, tenant_id, decisions, now)
+        for d in decisions:
+            ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
+        for queue_id, count in engine.waiting_counts().items():
+            QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
         await u.bump_routing_version(tenant_id)
         u.after_commit(lambda: self._cache.__setitem__(tenant_id, (engine, version + 1)))
         return outbox
 
     async def rebuild(self, u: Unit, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
         """The tenant's engine from what PostgreSQL holds: queues, agents, and every open conversation (an
-        agent's load is the conversations it holds); waiting ones are routed as they would have been."""
+        agent's load is the conversations it holds or is offered); waiting ones are routed as they would
+        have been."""
         self.rebuilds += 1
         engine = RoutingEngine()
         for order, q in enumerate(await u.queue_rules(tenant_id)):
-            rule = {} if q.is_default else {"attr": "channel", "in": sorted(q.channels)}
-            engine.upsert_queue(QueueSpec(q.id, q.name, rule=rule, order=order, is_default=q.is_default))
+            engine.upsert_queue(queue_spec(q.id, q.name, q.channels, q.is_default, order, q.routing))
         agents = await u.lock_agents(tenant_id)
         for a in agents:
-            engine.upsert_agent(AgentSpec(a.id, a.queue_ids, a.capacity))
+            engine.upsert_agent(AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages))
         decisions: list[Decision] = []
         conversations = await u.open_conversations_for_routing(tenant_id)
         for c in conversations:
             if c["agent_id"] is not None and c["agent_id"] in engine.agents():
+                expires = c["offer_expires_at"]
                 engine.restore_assignment(
-                    c["id"], c["channel"], c["queue_id"], c["agent_id"], c["attrs"], c["enqueued_at"].timestamp()
+                    c["id"],
+                    c["channel"],
+                    c["queue_id"],
+                    c["agent_id"],
+                    c["attrs"],
+                    c["enqueued_at"].timestamp(),
+                    offer_expires=expires.timestamp() if expires else None,
                 )
         for a in agents:
             if a.presence is not Presence.OFFLINE:
@@ -88,21 +151,84 @@ class RoutingStates:
         log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
         return engine, decisions
 
-    async def _persist(
-        self, u: Unit, tenant_id: str, decisions: list[Decision], now: datetime, event: EventMaker
-    ) -> list[Outgoing]:
+    async def _persist(self, u: Unit, tenant_id: str, decisions: list[Decision], now: datetime) -> list[Outgoing]:
+        """The net effect of the decisions in a few set-wise writes, and every step on the agents' feeds."""
         queued: dict[str, str | None] = {}
-        assigned: dict[str, Assignment] = {}
-        released: list[str] = []
+        fresh: dict[str, Assignment] = {}  # made in this pass
+        accepted: list[str] = []
+        released: list[str] = []  # held before this pass
+        feed: list[dict[str, Any]] = []
+        notes: list[tuple[str, str, dict[str, Any]]] = []
+        escalated: list[str] = []
         for d in decisions:
             if isinstance(d, Queued):
                 queued[d.conversation_id] = d.queue_id
+            elif isinstance(d, Offered):
+                expires = datetime.fromtimestamp(d.expires_at, UTC)
+                fresh[d.conversation_id] = Assignment(
+                    d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires
+                )
+                feed.append(
+                    new_agent_event(
+                        tenant_id,
+                        d.agent_id,
+                        "offer",
+                        d.conversation_id,
+                        now,
+                        queue_id=d.queue_id,
+                        channel=d.channel,
+                        expires_at=expires,
+                    )
+                )
             elif isinstance(d, Assigned):
-                assigned[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
-            elif isinstance(d, Unassigned) and d.reason != "resolved":
-                assigned.pop(d.conversation_id, None)
-                released.append(d.conversation_id)
+                if d.reason == "accepted":
+                    offer = fresh.get(d.conversation_id)
+                    if offer is not None:
+                        fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
+                    else:
+                        accepted.append(d.conversation_id)
+                else:
+                    fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
+                feed.append(
+                    new_agent_event(
+                        tenant_id,
+                        d.agent_id,
+                        "assignment",
+                        d.conversation_id,
+                        now,
+                        queue_id=d.queue_id,
+                        channel=d.channel,
+                        assigned_at=now,
+                        reason=d.reason,
+                    )
+                )
+            elif isinstance(d, Unassigned):
+                if d.reason != "resolved" and fresh.pop(d.conversation_id, None) is None:
+                    released.append(d.conversation_id)
+                    if d.conversation_id in accepted:
+                        accepted.remove(d.conversation_id)
+                feed.append(
+                    new_agent_event(tenant_id, d.agent_id, "unassignment", d.conversation_id, now, reason=d.reason)
+                )
+            elif isinstance(d, Escalated):
+                escalated.append(d.conversation_id)
+                notes.append(
+                    (
+                        d.conversation_id,
+                        "escalated",
+                        {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
+                    )
+                )
+            elif isinstance(d, AutoAcknowledged):
+                expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
+                notes.append(
+                    (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
+                )
         await u.set_queues(queued, now)
         await u.end_assignments(released, now)
-        stored = await u.record_assignments(tenant_id, list(assigned.values()))
-        return [event(tenant_id, row) for row in stored]
+        await u.accept_offers(tenant_id, accepted, now)
+        await u.record_assignments(tenant_id, list(fresh.values()))
+        await u.add_conversation_notes(tenant_id, notes, now)
+        await u.mark_escalated(escalated, now)
+        stored = await u.add_agent_events(feed)
+        return [feed_record(self.topic, tenant_id, row) for row in stored]

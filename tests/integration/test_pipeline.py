@@ -80,7 +80,8 @@ async def test_a_customers_second_message_joins_the_same_conversation_without_a_
 
 async def assignments_of(desk: Desk) -> list[dict]:  # type: ignore[type-arg]
     async with desk.router.repo.reader() as conn:
-        return await queries.assignments_after(conn, desk.tenant, desk.agent("agent-ada"), 0)
+        events = await queries.feed_after(conn, desk.tenant, desk.agent("agent-ada"), 0)
+    return [e for e in events if e["type"] == "assignment"]
 
 
 async def read_topic(desk: Desk, topic: str, want: int) -> list[Record]:

@@ -144,9 +144,15 @@ class ChatConnector:
         await ws.send_json({"type": "ack", "id": msg.id})
 
     async def _push(self, ws: WebSocket, message: OutboundMessage) -> None:
-        await ws.send_json(
-            {"type": "reply", "id": message.id, "text": message.text, "at": message.created_at.isoformat()}
-        )
+        frame: dict[str, object] = {
+            "type": "reply",
+            "id": message.id,
+            "text": message.text,
+            "at": message.created_at.isoformat(),
+        }
+        if message.survey is not None:
+            frame["survey"] = message.survey.model_dump(mode="json")  # the widget renders it as a rating card
+        await ws.send_json(frame)
 
     async def _delivered(self, message: OutboundMessage) -> None:
         if message.id not in self._reported and self.runtime is not None:

@@ -14,14 +14,30 @@ from services.router.adapters.repository import new_id
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 
-QUEUE_FIELDS = ("id", "name", "channels", "is_default", "created_at")
-AGENT_FIELDS = ("id", "name", "presence", "capacity", "queue_ids", "last_assigned_at", "created_at")
+QUEUE_FIELDS = ("id", "name", "channels", "is_default", "routing", "created_at")
+AGENT_FIELDS = (
+    "id",
+    "name",
+    "presence",
+    "capacity",
+    "queue_ids",
+    "skills",
+    "languages",
+    "last_assigned_at",
+    "created_at",
+)
 
 
 async def _invalidate_routing(conn: AsyncConnection, tenant_id: str) -> None:
     """Configuration changed: every router rebuilds this tenant's routing state before its next decision."""
     tn = t.tenants.c
     await conn.execute(update(t.tenants).where(tn.id == tenant_id).values(routing_version=tn.routing_version + 1))
+
+
+async def _check_overflow(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> None:
+    target = (values.get("routing") or {}).get("overflow_to")
+    if target:
+        await _check_queues(conn, tenant_id, [target])
 
 
 async def get_queue(conn: AsyncConnection, tenant_id: str, queue_id: str) -> dict[str, Any]:
@@ -35,6 +51,7 @@ async def get_queue(conn: AsyncConnection, tenant_id: str, queue_id: str) -> dic
 
 
 async def create_queue(conn: AsyncConnection, tenant_id: str, values: dict[str, Any], now: datetime) -> str:
+    await _check_overflow(conn, tenant_id, values)
     queue_id = new_id()
     if values.get("is_default"):
         await conn.execute(update(t.queues).where(t.queues.c.tenant_id == tenant_id).values(is_default=False))
@@ -48,6 +65,7 @@ async def create_queue(conn: AsyncConnection, tenant_id: str, values: dict[str, 
 
 async def update_queue(conn: AsyncConnection, tenant_id: str, queue_id: str, values: dict[str, Any]) -> None:
     await get_queue(conn, tenant_id, queue_id)
+    await _check_overflow(conn, tenant_id, values)
     if values.get("is_default"):
         await conn.execute(update(t.queues).where(t.queues.c.tenant_id == tenant_id).values(is_default=False))
     if values:

@@ -209,18 +209,35 @@ async def queues(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
     return [_row(r) for r in rows]
 
 
-async def assignments_after(
+async def feed_after(
     conn: AsyncConnection, tenant_id: str, agent_id: str, after_seq: int | None, limit: int = 500
 ) -> list[dict[str, Any]]:
     """What a console must see on (re)connecting: after a feed position (Last-Event-ID), everything it
-    missed; on a first connection (None), the agent's live assignments, i.e. its current workload."""
+    missed; on a first connection (None), its current workload: the latest offer or assignment event of
+    each conversation it holds now."""
+    e = t.agent_events.c
+    cols = (e.seq, e.id, e.agent_id, e.type, e.conversation_id, e.data, e.at)
+    if after_seq is not None:
+        rows = await conn.execute(
+            select(*cols)
+            .where(e.tenant_id == tenant_id, e.agent_id == agent_id, e.seq > after_seq)
+            .order_by(e.seq)
+            .limit(limit)
+        )
+        return [_row(r) for r in rows]
     s = t.assignments.c
-    where = [s.tenant_id == tenant_id, s.agent_id == agent_id]
-    where.append(s.ended_at.is_(None) if after_seq is None else s.seq > after_seq)
+    held = select(s.conversation_id).where(s.tenant_id == tenant_id, s.agent_id == agent_id, s.ended_at.is_(None))
     rows = await conn.execute(
-        select(s.seq, s.id, s.conversation_id, s.agent_id, s.queue_id, s.channel, s.assigned_at)
-        .where(*where)
-        .order_by(s.seq)
-        .limit(limit)
+        select(*cols)
+        .where(
+            e.tenant_id == tenant_id,
+            e.agent_id == agent_id,
+            e.type.in_(("offer", "assignment")),
+            e.conversation_id.in_(held),
+        )
+        .order_by(e.seq)
     )
-    return [_row(r) for r in rows]
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        latest[r.conversation_id] = _row(r)
+    return sorted(latest.values(), key=lambda r: r["seq"])[:limit]

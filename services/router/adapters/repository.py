@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,6 +77,7 @@ class OpenConversation:
     channel: str
     queue_id: str | None
     agent_id: str | None
+    awaiting: str | None = None  # "customer" once an agent has answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +242,7 @@ class Unit:
             return {}
         c = t.conversations.c
         rows = await self.conn.execute(
-            select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id).where(
+            select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id, c.awaiting).where(
                 c.customer_id.in_(customer_ids), c.status == ConversationStatus.OPEN.value
             )
         )
@@ -313,7 +315,9 @@ class Unit:
         stmt = (
             update(t.conversations)
             .where(c.id == bindparam("b_id"))
-            .values(channel=bindparam("b_channel"), last_message_at=bindparam("b_at"))
+            .values(
+                channel=bindparam("b_channel"), last_message_at=bindparam("b_at"), awaiting="agent", pending_since=None
+            )
         )
         await self.conn.execute(stmt, [dict(b_id=cid, b_channel=ch, b_at=at) for cid, (ch, at) in last.items()])
 
@@ -356,6 +360,35 @@ class Unit:
                 ],
             )
 
+    async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None:
+        if conversation_ids:
+            c = t.conversations.c
+            await self.conn.execute(
+                update(t.conversations)
+                .where(c.id.in_(list(set(conversation_ids))))
+                .values(escalated_at=func.coalesce(c.escalated_at, now))
+            )
+
+    async def add_conversation_notes(
+        self, tenant_id: str, notes: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
+    ) -> None:
+        """Lifecycle entries known by conversation (escalated, auto-acknowledged): on their customer's timeline."""
+        if not notes:
+            return
+        c = t.conversations.c
+        ids = list({cid for cid, _, _ in notes})
+        owners = {
+            r.id: r.customer_id
+            for r in await self.conn.execute(select(c.id, c.customer_id).where(c.id.in_(ids), c.tenant_id == tenant_id))
+        }
+        await self.add_lifecycle(
+            [
+                Lifecycle(tenant_id, owners[cid], cid, kind, now, orjson.loads(orjson.dumps(data)))
+                for cid, kind, data in notes
+                if cid in owners
+            ]
+        )
+
     async def resolve_conversation(self, tenant_id: str, conversation_id: str, note: str | None, now: datetime) -> str:
         """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
         customer id."""
@@ -387,16 +420,18 @@ class Unit:
     async def queue_rules(self, tenant_id: str) -> list[QueueRule]:
         q = t.queues.c
         rows = await self.conn.execute(
-            select(q.id, q.name, q.channels, q.is_default).where(q.tenant_id == tenant_id).order_by(q.created_at, q.id)
+            select(q.id, q.name, q.channels, q.is_default, q.routing)
+            .where(q.tenant_id == tenant_id)
+            .order_by(q.created_at, q.id)
         )
-        return [QueueRule(r.id, r.name, frozenset(r.channels), r.is_default) for r in rows]
+        return [QueueRule(r.id, r.name, frozenset(r.channels), r.is_default, dict(r.routing or {})) for r in rows]
 
     async def lock_agents(self, tenant_id: str) -> list[AgentRow]:
         """The tenant's agents, rows locked (PostgreSQL) until the routing transaction ends."""
         a = t.agents.c
         rows = (
             await self.conn.execute(
-                select(a.id, a.presence, a.capacity, a.queue_ids, a.last_assigned_at)
+                select(a.id, a.presence, a.capacity, a.queue_ids, a.last_assigned_at, a.skills, a.languages)
                 .where(a.tenant_id == tenant_id)
                 .order_by(a.id)
                 .with_for_update()
@@ -409,6 +444,8 @@ class Unit:
                 capacity=dict(r.capacity),
                 queue_ids=frozenset(r.queue_ids),
                 last_assigned_at=r.last_assigned_at,
+                skills=dict(r.skills or {}),
+                languages=frozenset(r.languages or ()),
             )
             for r in rows
         ]
@@ -437,7 +474,7 @@ class Unit:
 
     async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language."""
-        c, cu = t.conversations.c, t.customers.c
+        c, cu, s = t.conversations.c, t.customers.c, t.assignments.c
         rows = await self.conn.execute(
             select(
                 c.id,
@@ -447,8 +484,13 @@ class Unit:
                 func.coalesce(c.queued_at, c.opened_at).label("since"),
                 cu.tier,
                 cu.language,
+                cu.tags,
+                cu.attributes,
+                s.offer_expires_at,
+                s.accepted_at,
             )
             .join(t.customers, cu.id == c.customer_id)
+            .outerjoin(t.assignments, (s.conversation_id == c.id) & s.ended_at.is_(None))
             .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value)
             .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
         )
@@ -459,7 +501,8 @@ class Unit:
                 "queue_id": r.queue_id,
                 "agent_id": r.agent_id,
                 "enqueued_at": r.since,
-                "attrs": {"tier": r.tier, "language": r.language},
+                "offer_expires_at": r.offer_expires_at if r.accepted_at is None else None,
+                "attrs": _routing_attrs(r),
             }
             for r in rows
         ]
@@ -469,8 +512,10 @@ class Unit:
         if not ids:
             return {}
         cu = t.customers.c
-        rows = await self.conn.execute(select(cu.id, cu.tier, cu.language).where(cu.id.in_(ids)))
-        return {r.id: {"tier": r.tier, "language": r.language} for r in rows}
+        rows = await self.conn.execute(
+            select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes).where(cu.id.in_(ids))
+        )
+        return {r.id: _routing_attrs(r) for r in rows}
 
     async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
@@ -513,6 +558,8 @@ class Unit:
                 queue_id=a.queue_id,
                 channel=a.channel,
                 assigned_at=a.assigned_at,
+                offer_expires_at=a.offer_expires_at,
+                accepted_at=None if a.offer_expires_at else a.assigned_at,
             )
             for a in assignments
         ]
@@ -533,7 +580,17 @@ class Unit:
         )
         s = t.assignments.c
         stored = await self.conn.execute(
-            select(s.seq, s.id, s.conversation_id, s.agent_id, s.queue_id, s.channel, s.assigned_at, c.customer_id)
+            select(
+                s.seq,
+                s.id,
+                s.conversation_id,
+                s.agent_id,
+                s.queue_id,
+                s.channel,
+                s.assigned_at,
+                s.offer_expires_at,
+                c.customer_id,
+            )
             .join(t.conversations, c.id == s.conversation_id)
             .where(s.id.in_([r["id"] for r in rows]))
         )
@@ -544,7 +601,7 @@ class Unit:
                     tenant_id,
                     r["customer_id"],
                     r["conversation_id"],
-                    "assigned",
+                    "offered" if r["offer_expires_at"] else "assigned",
                     r["assigned_at"],
                     {"agent_id": r["agent_id"], "queue_id": r["queue_id"]},
                 )
@@ -552,6 +609,43 @@ class Unit:
             ]
         )
         return out
+
+    async def accept_offers(self, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+        """Offers accepted: the live assignment stays (same row), now held for good."""
+        if not conversation_ids:
+            return
+        s, c = t.assignments.c, t.conversations.c
+        await self.conn.execute(
+            update(t.assignments)
+            .where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
+            .values(accepted_at=now, offer_expires_at=None)
+        )
+        await self.conn.execute(update(t.conversations).where(c.id.in_(conversation_ids)).values(assigned_at=now))
+        rows = await self.conn.execute(
+            select(c.id, c.customer_id, c.agent_id).where(c.id.in_(conversation_ids), c.tenant_id == tenant_id)
+        )
+        await self.add_lifecycle(
+            [Lifecycle(tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows]
+        )
+
+    async def add_agent_events(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append to agents' feeds; returns the rows with their feed sequence numbers, in order."""
+        if not rows:
+            return []
+        e = t.agent_events.c
+        result = await self.conn.execute(
+            insert(t.agent_events).returning(e.seq, e.id, sort_by_parameter_order=True), list(rows)
+        )
+        seqs = {r.id: r.seq for r in result}
+        return [{**row, "seq": seqs[row["id"]]} for row in rows]
+
+    async def tenants_with_due_routing(self, now: datetime) -> list[str]:
+        """Tenants whose routing has timers to run: offers past their expiry, or conversations waiting."""
+        s, c = t.assignments.c, t.conversations.c
+        expired = select(s.tenant_id).where(s.ended_at.is_(None), s.offer_expires_at <= now)
+        waiting = select(c.tenant_id).where(c.status == ConversationStatus.OPEN.value, c.agent_id.is_(None))
+        rows = await self.conn.execute(expired.union(waiting))
+        return sorted({r[0] for r in rows})
 
     async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool:
         a = t.agents.c
@@ -579,6 +673,16 @@ class Unit:
     async def delete_outbox(self, seqs: Sequence[int]) -> None:
         if seqs:
             await self.conn.execute(delete(t.outbox).where(t.outbox.c.seq.in_(seqs)))
+
+
+def _routing_attrs(row: Any) -> dict[str, Any]:
+    """What queue rules and the engine see of a customer."""
+    return {
+        "tier": row.tier,
+        "language": row.language,
+        "tags": list(row.tags or []),
+        "attributes": dict(row.attributes or {}),
+    }
 
 
 def vars_of(row: Any) -> dict[str, Any]:

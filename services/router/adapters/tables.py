@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -126,6 +127,8 @@ queues = Table(
     Column("name", String(128), nullable=False),
     Column("channels", JSON, nullable=False),
     Column("is_default", Boolean, nullable=False, default=False),
+    # How the queue routes: rule, strategy, offers, overflow, business hours, required skills (see api_admin).
+    Column("routing", JSON, nullable=False, server_default=text("'{}'")),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("tenant_id", "name"),
 )
@@ -139,6 +142,8 @@ agents = Table(
     Column("presence", String(16), nullable=False),
     Column("capacity", JSON, nullable=False),
     Column("queue_ids", JSON, nullable=False),
+    Column("skills", JSON, nullable=False, server_default=text("'{}'")),  # skill → level
+    Column("languages", JSON, nullable=False, server_default=text("'[]'")),
     Column("last_assigned_at", TS),
     Column("created_at", TS, nullable=False),
     Index(None, "tenant_id"),
@@ -163,6 +168,11 @@ conversations = Table(
     Column("reopened_at", TS),
     Column("previous_conversation_id", Id),
     Column("merged_into", Id),
+    # The lifecycle the KPIs are computed from.
+    Column("first_response_at", TS),
+    Column("awaiting", String(16)),  # agent | customer: whose turn it is
+    Column("pending_since", TS),  # waiting on the customer: the resolution clock is paused
+    Column("escalated_at", TS),
     # By default one open conversation per customer across channels.
     Index(
         "uq_conversations_open_per_customer",
@@ -174,6 +184,7 @@ conversations = Table(
     ),
     Index(None, "tenant_id", "queue_id", "queued_at"),
     Index(None, "customer_id", "status", "resolved_at"),
+    Index(None, "tenant_id", "opened_at"),
 )
 
 messages = Table(
@@ -214,6 +225,9 @@ assignments = Table(
     Column("queue_id", Id, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("assigned_at", TS, nullable=False),
+    # An offer holds the agent's capacity until it is accepted (accepted_at) or declined / times out (ended).
+    Column("offer_expires_at", TS),
+    Column("accepted_at", TS),
     Column("ended_at", TS),
     # Never assigned twice: at most one live assignment per conversation.
     Index(
@@ -224,6 +238,77 @@ assignments = Table(
         sqlite_where=text("ended_at IS NULL"),
     ),
     Index(None, "agent_id", "seq"),
+)
+
+agent_events = Table(
+    "agent_events",
+    metadata,
+    # An agent's feed, in order: offers, assignments, unassignments, new messages in their conversations.
+    # seq is the SSE/WebSocket event id a console resumes from.
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("agent_id", Id, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("conversation_id", Id),
+    Column("data", JSON, nullable=False, default=dict),
+    Column("at", TS, nullable=False),
+    Index(None, "agent_id", "seq"),
+)
+
+sla_timers = Table(
+    "sla_timers",
+    metadata,
+    # One promise on one conversation. Durable: a restart loses none, and warned_at / breached_at are set in
+    # the transaction that publishes the event, so none fires twice.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("queue_id", Id),
+    Column("target_s", Float, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("warn_at", TS, nullable=False),
+    Column("due_at", TS, nullable=False),
+    Column("paused_at", TS),
+    Column("remaining_s", Float),
+    Column("warned_at", TS),
+    Column("breached_at", TS),
+    Column("stopped_at", TS),
+    Column("met", Boolean),
+    Index(None, "conversation_id"),
+    Index(
+        "ix_sla_timers_live_warn_at",
+        "warn_at",
+        postgresql_where=text("stopped_at IS NULL"),
+        sqlite_where=text("stopped_at IS NULL"),
+    ),
+    Index(
+        "ix_sla_timers_live_due_at",
+        "due_at",
+        postgresql_where=text("stopped_at IS NULL"),
+        sqlite_where=text("stopped_at IS NULL"),
+    ),
+)
+
+surveys = Table(
+    "surveys",
+    metadata,
+    # CSAT / NPS / CES, sent on resolve on the customer's channel; the token is the answer link's credential.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("agent_id", Id),
+    Column("kind", String(8), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("sent_at", TS, nullable=False),
+    Column("score", Integer),
+    Column("comment", Text),
+    Column("answered_at", TS),
+    Index(None, "customer_id", "sent_at"),
+    Index(None, "conversation_id"),
 )
 
 timeline = Table(

@@ -3,6 +3,7 @@ zoneinfo) and holidays. Outside hours work waits and the customer is told when t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -58,3 +59,39 @@ class BusinessHours:
                 parsed.setdefault(day, []).append((open_, close))
         ZoneInfo(timezone)  # refuse unknown zones early
         return cls(timezone, parsed, frozenset(date.fromisoformat(h) for h in holidays or []))
+
+    def _windows(self, start: datetime, days: int = 400) -> Iterator[tuple[datetime, datetime]]:
+        """Opening windows (aware, in UTC order) that end after ``start``, for up to ``days`` days."""
+        zone = self.zone
+        local = start.astimezone(zone)
+        for offset in range(-1, days):
+            day = (local + timedelta(days=offset)).date()
+            if day in self.holidays:
+                continue
+            for open_, close in sorted(self.week.get(day.weekday(), [])):
+                begin = datetime.combine(day, open_, tzinfo=zone)
+                end = datetime.combine(day, close, tzinfo=zone)
+                if end > start:
+                    yield max(begin, start), end
+
+    def add(self, start: datetime, seconds: float) -> datetime:
+        """The moment ``seconds`` of opening time have passed since ``start`` (an SLA deadline in business
+        hours). Past the horizon (no opening within 400 days) the deadline is simply wall time."""
+        left = seconds
+        for begin, end in self._windows(start):
+            span = (end - begin).total_seconds()
+            if left <= span:
+                return begin + timedelta(seconds=left)
+            left -= span
+        return start + timedelta(seconds=seconds)
+
+    def between(self, start: datetime, end: datetime) -> float:
+        """Seconds of opening time between two moments (0 if ``end`` is not after ``start``)."""
+        total = 0.0
+        if end <= start:
+            return total
+        for begin, close in self._windows(start):
+            if begin >= end:
+                break
+            total += (min(close, end) - begin).total_seconds()
+        return total

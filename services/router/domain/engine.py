@@ -57,6 +57,8 @@ class QueueSpec:
     overflow_after_s: float | None = None
     overflow_to: str | None = None
     hours: BusinessHours | None = None
+    skills: Mapping[str, int] | None = None  # what an agent needs (skill → minimum level) for this queue's work
+    sla: Mapping[str, Any] | None = None  # target overrides and escalation actions (domain/sla.py); not routing
 
 
 @dataclass
@@ -259,8 +261,10 @@ class RoutingEngine:
         agent_id: str,
         attrs: Mapping[str, Any],
         enqueued_at: float,
+        offer_expires: float | None = None,
     ) -> None:
-        """A conversation the database says an agent holds: it takes that agent's capacity (rebuilds only)."""
+        """A conversation the database says an agent holds (or is offered, until ``offer_expires``): it takes
+        that agent's capacity (rebuilds only)."""
         queue = self.queues.get(queue_id or "") or self.select_queue({**attrs, "channel": channel})
         if queue is None or conversation_id in self._work:
             return
@@ -279,6 +283,9 @@ class RoutingEngine:
         agent = self._agent(agent_id)
         last = agent.last_assigned
         self._take(agent, work, last)
+        if offer_expires is not None:
+            work.offer_expires = offer_expires
+            self._timer(offer_expires, "offer", conversation_id)
 
     # -- arrivals ---------------------------------------------------------------------------------------------
     def arrive(
@@ -308,7 +315,7 @@ class RoutingEngine:
             virtual_time=arrived - TIER_BOOST_S.get(tier, 0.0) - float(attrs.get("urgency_s") or 0.0),
             seq=next(self._seq),
             language=attrs.get("language"),
-            skills=attrs.get("skills") or None,
+            skills=attrs.get("skills") or queue.skills or None,
             previous_agent=previous_agent,
         )
         self._channels.add(channel)
@@ -555,7 +562,37 @@ class RoutingEngine:
             out += self._fill(source, now)
         return out
 
+    def escalate(self, conversation_id: str, to_queue: str | None, now: float, reason: str = "sla") -> list[Decision]:
+        """An SLA is about to break (or broke): waiting work jumps ahead (and moves to ``to_queue`` if given);
+        work an agent holds moves to ``to_queue`` if given, else stays (the escalation is recorded)."""
+        self._now = now
+        work = self._work.get(conversation_id)
+        if work is None:
+            return []
+        target = to_queue if to_queue in self.queues else work.queue_id
+        if work.agent_id is not None:
+            out: list[Decision] = [Escalated(conversation_id, work.queue_id, target, reason)]
+            if target != work.queue_id:
+                out += self.transfer_to_queue(conversation_id, target, now)
+            return out
+        self._waiting_list(work.queue_id, work.channel).discard(work.key)
+        out = [Escalated(conversation_id, work.queue_id, target, reason)]
+        work.virtual_time -= ESCALATION_BOOST_S
+        if target != work.queue_id:
+            work.queue_id = target
+            work.declined_by = None
+        return out + self._place(work, now)
+
     # -- time ----------------------------------------------------------------------------------------------------
+    def due(self, now: float) -> bool:
+        """Whether ``tick(now)`` has anything to do: a timer fell due or a queue opened or closed."""
+        if self._timers and self._timers[0][0] <= now:
+            return True
+        return any(
+            q.hours is not None and q.hours.is_open(_ts(now)) != self._open.get(q.id, True)
+            for q in self.queues.values()
+        )
+
     def tick(self, now: float) -> list[Decision]:
         """Offer timeouts, overflow, sticky holds ending, queues opening: everything due by ``now``."""
         self._now = now
@@ -624,6 +661,13 @@ class RoutingEngine:
         lists = [w for (q, _), w in self._waiting.items() if queue_id is None or q == queue_id]
         keys = sorted(itertools.chain.from_iterable(lists))
         return [self._work[k[2]] for k in keys]
+
+    def waiting_counts(self) -> dict[str, int]:
+        """How many wait in each queue (every queue listed, empty ones as 0)."""
+        counts = dict.fromkeys(self.queues, 0)
+        for (queue_id, _), waiting in self._waiting.items():
+            counts[queue_id] = counts.get(queue_id, 0) + len(waiting)
+        return counts
 
     def work(self, conversation_id: str) -> Work | None:
         return self._work.get(conversation_id)

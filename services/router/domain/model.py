@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Presence(StrEnum):
@@ -38,6 +39,7 @@ class QueueRule:
     name: str
     channels: frozenset[str]
     is_default: bool = False
+    routing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,8 @@ class AgentRow:
     capacity: dict[str, int]
     queue_ids: frozenset[str]
     last_assigned_at: datetime | None = None
+    skills: dict[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +62,4 @@ class Assignment:
     queue_id: str
     channel: str
     assigned_at: datetime
+    offer_expires_at: datetime | None = None

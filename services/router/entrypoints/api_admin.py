@@ -2,20 +2,66 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.router.adapters import admin
 from services.router.adapters.api_keys import Principal
+from services.router.domain.engine import Strategy
+from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import DEFAULT_CAPACITY, Presence
+from services.router.domain.queue_config import check
 from services.router.entrypoints.deps import RouterDep, StaffPrincipal, require
 from shared.events import Channel
 
 router = APIRouter()
+Span = Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+Skills = dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]]
+Languages = Annotated[list[Annotated[str, Field(min_length=2, max_length=35)]], Field(max_length=50)]
 SupervisorPrincipal = Annotated[Principal, require("supervisor", "admin")]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class HoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Paris"])]
+    week: dict[Annotated[str, Field(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")], list[Span]] = Field(
+        description='Opening spans per weekday: {"mon": ["09:00-12:30", "13:30-17:00"]}.'
+    )
+    holidays: Annotated[list[date], Field(max_length=400)] = Field(default_factory=list)
+
+
+class RoutingIn(BaseModel):
+    """How a queue routes (all optional): who it takes, how it picks an agent, what happens when nobody takes."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: dict[str, Any] | None = Field(
+        None,
+        description="Structured rule over channel, tier, language, tags, attributes.*: "
+        '{"all": [{"attr": "tier", "in": ["gold"]}, {"attr": "tags", "has": "billing"}]}.',
+    )
+    order: Annotated[int, Field(ge=0, le=10_000)] | None = Field(None, description="Lower is tried first.")
+    strategy: Strategy = Strategy.LEAST_LOADED
+    sticky_wait_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    offer_timeout_s: Annotated[float, Field(gt=0, le=3_600)] | None = Field(
+        None, description="Offer to the agent and wait this long for accept; none: assign directly."
+    )
+    max_declines: Annotated[int, Field(ge=1, le=100)] = 3
+    overflow_after_s: Annotated[float, Field(gt=0, le=7 * 86_400)] | None = None
+    overflow_to: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None
+    hours: HoursIn | None = None
+
+    @model_validator(mode="after")
+    def _usable(self) -> RoutingIn:
+        try:
+            check(self.model_dump(mode="json", exclude_none=True))
+        except InvalidCommand as exc:
+            raise ValueError(str(exc)) from exc
+        return self
 
 
 class QueueIn(BaseModel):
@@ -25,6 +71,7 @@ class QueueIn(BaseModel):
         default_factory=list, description="Channels this queue takes; the default queue takes the rest."
     )
     is_default: bool = False
+    routing: RoutingIn = Field(default_factory=RoutingIn)
 
 
 class QueuePatch(BaseModel):
@@ -32,6 +79,7 @@ class QueuePatch(BaseModel):
     name: Name | None = None
     channels: Annotated[list[Channel], Field(max_length=20)] | None = None
     is_default: bool | None = None
+    routing: RoutingIn | None = None
 
 
 class AgentIn(BaseModel):
@@ -43,6 +91,8 @@ class AgentIn(BaseModel):
         description='Conversations at once per channel, "default" for the others: {"default": 3, "email": 5}.',
     )
     presence: Presence = Presence.OFFLINE
+    skills: Skills = Field(default_factory=dict, description='Skill → level (0-10): {"billing": 3}.')
+    languages: Languages = Field(default_factory=list, description="BCP 47 tags; empty: any language.")
 
 
 class AgentPatch(BaseModel):
@@ -50,10 +100,12 @@ class AgentPatch(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     queue_ids: Annotated[list[str], Field(max_length=100)] | None = None
     capacity: dict[str, Annotated[int, Field(ge=0, le=1000)]] | None = None
+    skills: Skills | None = None
+    languages: Languages | None = None
 
 
 def _values(body: BaseModel) -> dict[str, Any]:
-    return {k: ([c.value for c in v] if k == "channels" else v) for k, v in body.model_dump(exclude_none=True).items()}
+    return body.model_dump(mode="json", exclude_none=True)
 
 
 @router.post("/v1/queues", status_code=201, tags=["queues"])

@@ -16,13 +16,16 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.router.adapters import queries
+from services.router.adapters.api_keys import Principal
 from services.router.bootstrap import Router
 from services.router.domain.errors import NotFound
 from services.router.domain.model import Presence
-from services.router.entrypoints.deps import RouterDep, StaffPrincipal
-from services.router.handlers import assignment_event
+from services.router.entrypoints.deps import RouterDep, StaffPrincipal, require
+from services.router.routing_state import feed_event
+from services.router.slas import SUPERVISORS
 
 router = APIRouter(tags=["agents"])
+SupervisorPrincipal = Annotated[Principal, require("supervisor", "admin")]
 
 
 class PresenceIn(BaseModel):
@@ -124,13 +127,19 @@ async def feed_events(
     the database, then live events. Subscribing before reading the backlog and dropping live events already
     replayed leaves no gap and no repeat."""
     with router_.hub.subscribe(tenant_id, agent_id) as live:
-        async with router_.repo.reader() as conn:
-            backlog = await queries.assignments_after(conn, tenant_id, agent_id, after)
         sent = after or 0
-        for row in backlog:
-            event = orjson.loads(assignment_event(router_.topics.assignments, tenant_id, row).value)
-            sent = max(sent, event["seq"])
-            yield event
+        cursor = after
+        while True:
+            async with router_.repo.reader() as conn:
+                backlog = await queries.feed_after(conn, tenant_id, agent_id, cursor, limit=_PAGE)
+            for row in backlog:
+                if row["seq"] <= sent:
+                    continue
+                sent = row["seq"]
+                yield orjson.loads(orjson.dumps(feed_event(tenant_id, row)))
+            if cursor is None or len(backlog) < _PAGE:
+                break
+            cursor = sent
         while True:
             item = await live.get()
             if item is None:
@@ -139,3 +148,58 @@ async def feed_events(
                 continue
             sent = item["seq"]
             yield item
+
+
+_PAGE = 500
+
+
+@router.get(
+    "/v1/supervisors/feed",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def supervisors_feed(
+    router_: RouterDep,
+    principal: SupervisorPrincipal,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """The desk-wide feed for supervisors: SLA warnings and breaches (``sla.warning``, ``sla.breach``), with
+    resume by Last-Event-ID like an agent's feed."""
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async for event in feed_events(router_, principal.tenant_id, SUPERVISORS, after):
+            yield ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
+
+    return EventSourceResponse(stream(), ping=int(router_.settings.feed_keepalive_s))
+
+
+class OfferIn(BaseModel):
+    conversation_id: str
+
+
+class OfferOut(BaseModel):
+    agent_id: str
+    conversation_id: str
+    events: int
+
+
+@router.post("/v1/agents/{agent_id}/accept", response_model=OfferOut)
+async def accept_offer(agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal) -> OfferOut:
+    """Accept a conversation offered to this agent (it becomes theirs)."""
+    events = await router_.commands.accept(principal.tenant_id, agent_id, body.conversation_id)
+    return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
+
+
+@router.post("/v1/agents/{agent_id}/decline", response_model=OfferOut)
+async def decline_offer(agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal) -> OfferOut:
+    """Decline an offer: it goes to the next eligible agent; after the queue's max_declines it escalates."""
+    events = await router_.commands.decline(principal.tenant_id, agent_id, body.conversation_id)
+    return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
+
+
+@router.post("/v1/agents/{agent_id}/claim", response_model=OfferOut)
+async def claim(agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal) -> OfferOut:
+    """Manual pull: take a waiting conversation from a queue this agent serves."""
+    events = await router_.commands.claim(principal.tenant_id, agent_id, body.conversation_id)
+    return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)

@@ -3,7 +3,7 @@ another tenant's id answers 404 exactly like an unknown one."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -27,6 +27,9 @@ async def get_conversation(conversation_id: str, router_: RouterDep, principal: 
 
 class ResolveIn(BaseModel):
     note: Annotated[str, Field(max_length=10_000, description="The documented resolution.")] | None = None
+    survey: Literal["csat", "nps", "ces", "none"] | None = Field(
+        None, description="Feedback question to send the customer; default SWITCHBOARD_SURVEY_KIND."
+    )
 
 
 @router.post("/v1/conversations/{conversation_id}/resolve", status_code=204)
@@ -35,13 +38,18 @@ async def resolve_conversation(
 ) -> None:
     """Resolve: the agent's capacity is freed at once; a customer who writes again within the reopen window
     (SWITCHBOARD_REOPEN_WINDOW_HOURS) reopens it, later a new conversation starts, linked to this one."""
-    await router_.commands.resolve(principal.tenant_id, conversation_id, body.note if body else None)
+    await router_.commands.resolve(
+        principal.tenant_id, conversation_id, body.note if body else None, body.survey if body else None
+    )
 
 
 class ReplyIn(BaseModel):
     text: Annotated[str, Field(min_length=1, max_length=20_000)]
     channel: Channel | None = Field(
         None, description="Another channel the customer is reachable on; default: where they last wrote."
+    )
+    pending: bool = Field(
+        False, description="Waiting on the customer now: the resolution clock pauses until they write."
     )
 
 
@@ -50,7 +58,7 @@ async def reply(conversation_id: str, body: ReplyIn, router_: RouterDep, princip
     """Queue an agent's reply for delivery on the customer's channel; its status (sent, delivered, failed)
     shows on the message in GET /v1/conversations/{id}."""
     return await router_.replies.reply(
-        principal.tenant_id, conversation_id, body.text, body.channel, principal.key_prefix
+        principal.tenant_id, conversation_id, body.text, body.channel, principal.key_prefix, pending=body.pending
     )
 
 

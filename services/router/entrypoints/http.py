@@ -11,9 +11,17 @@ from fastapi.responses import JSONResponse
 
 from services.router.bootstrap import Router
 from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
-from services.router.entrypoints import api_admin, api_agents, api_customers, api_messages, api_reads
+from services.router.entrypoints import (
+    api_admin,
+    api_agents,
+    api_customers,
+    api_feedback,
+    api_messages,
+    api_reads,
+    api_stats,
+)
 from services.router.entrypoints.deps import RouterDep
-from shared import problems
+from shared import metrics, problems
 
 
 def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -47,6 +55,9 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(api_customers.router)
     app.include_router(api_admin.router)
     app.include_router(api_agents.router)
+    app.include_router(api_feedback.router)
+    app.include_router(api_stats.router)
+    metrics.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,61 @@
+"""A queue's routing configuration as stored (JSON) → the engine's QueueSpec. Validated when a supervisor
+saves it, so routing never meets a malformed rule or time zone.
+
+    {"rule": {...}, "strategy": "sticky", "sticky_wait_s": 60, "offer_timeout_s": 30, "max_declines": 3,
+     "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
+     "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.router.domain.business_hours import BusinessHours
+from services.router.domain.engine import QueueSpec, Strategy
+from services.router.domain.errors import InvalidCommand
+from services.router.domain.rules import InvalidRule, Rule, validate
+
+
+def hours_of(config: Mapping[str, Any]) -> BusinessHours | None:
+    hours = config.get("hours")
+    if not hours:
+        return None
+    return BusinessHours.parse(hours["timezone"], hours.get("week", {}), hours.get("holidays"))
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Refuse what routing could not use (InvalidCommand → 422 at the API)."""
+    try:
+        validate(config.get("rule") or {})
+        hours_of(config)
+    except (InvalidRule, ValueError, KeyError, LookupError) as exc:
+        raise InvalidCommand(f"invalid routing configuration: {exc}") from exc
+
+
+def queue_spec(
+    queue_id: str, name: str, channels: frozenset[str], is_default: bool, order: int, config: Mapping[str, Any]
+) -> QueueSpec:
+    """Channels and the rule both select: a queue for email with a gold rule takes gold customers' email."""
+    parts: list[Rule] = []
+    if channels and not is_default:
+        parts.append({"attr": "channel", "in": sorted(channels)})
+    if config.get("rule"):
+        parts.append(config["rule"])
+    rule: Rule = {} if not parts else parts[0] if len(parts) == 1 else {"all": parts}
+    return QueueSpec(
+        queue_id,
+        name,
+        rule=rule,
+        order=int(config.get("order", order)),
+        is_default=is_default,
+        strategy=Strategy(config.get("strategy", Strategy.LEAST_LOADED.value)),
+        sticky_wait_s=float(config.get("sticky_wait_s", 60.0)),
+        offer_timeout_s=config.get("offer_timeout_s"),
+        max_declines=int(config.get("max_declines", 3)),
+        overflow_after_s=config.get("overflow_after_s"),
+        overflow_to=config.get("overflow_to"),
+        hours=hours_of(config),
+        skills=dict(config["skills"]) if config.get("skills") else None,
+        sla=dict(config["sla"]) if config.get("sla") else None,
+    )

@@ -1,0 +1,21 @@
+"""Prometheus series of the router (text format at /metrics). Module-level, as prometheus_client intends:
+one registry per process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+INGESTED = Counter("switchboard_ingested_messages_total", "Messages stored by the router, per channel.", ["channel"])
+ROUTING_DECISIONS = Counter("switchboard_routing_decisions_total", "Routing engine decisions, per kind.", ["decision"])
+QUEUE_WAITING = Gauge(
+    "switchboard_queue_waiting",
+    "Conversations waiting, per tenant and queue (routing state held here).",
+    ["tenant", "queue"],
+)
+SLA_EVENTS = Counter("switchboard_sla_events_total", "SLA warnings and breaches fired.", ["stage", "kind"])
+OUTBOUND_FAILURES = Counter(
+    "switchboard_outbound_failures_total", "Replies whose delivery failed for good, per channel.", ["channel"]
+)
+CONSUMER_LAG = Gauge(
+    "switchboard_consumer_lag", "Records not yet consumed, per topic and consumer group.", ["topic", "group"]
+)
