@@ -48,6 +48,9 @@ class Consumer(Protocol):
     async def commit(self) -> None:
         """Mark every record returned so far as done; after a crash the group resumes after them."""
 
+    async def lag(self) -> dict[str, int]:
+        """Records not yet fetched on this member's partitions, per topic (for the consumer-lag metric)."""
+
     async def close(self) -> None: ...
 
 

@@ -130,6 +130,16 @@ class KafkaConsumer:
             for m in batches[tp]
         ]
 
+    async def lag(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue  # nothing fetched yet from this partition
+            position = await self._consumer.position(tp)
+            out[tp.topic] = out.get(tp.topic, 0) + max(0, high - position)
+        return out
+
     async def commit(self) -> None:
         try:
             await self._consumer.commit()

@@ -130,6 +130,12 @@ class MemoryConsumer:
             pass
         return records
 
+    async def lag(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (topic, p), position in self.assigned.items():
+            out[topic] = out.get(topic, 0) + max(0, len(self.bus.log(topic)[p]) - position)
+        return out
+
     async def commit(self) -> None:
         state = self.bus._groups[self.group]
         for tp, position in self.assigned.items():

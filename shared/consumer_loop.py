@@ -8,9 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from shared.bus import Bus, Record
+from shared.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 
+LAG_EVERY_S = 5.0
 Handler = Callable[[list[Record]], Awaitable[object]]
 
 
@@ -41,8 +43,14 @@ async def consume(
             joined.set()
         try:
             # Stop is checked between batches only: a batch in flight is finished and committed (graceful).
+            measured = 0.0
+            loop = asyncio.get_running_loop()
             while not stop.is_set():
                 records = await consumer.getmany(poll_s, max_records)
+                if loop.time() - measured >= LAG_EVERY_S:
+                    measured = loop.time()
+                    for topic, lag in (await consumer.lag()).items():
+                        CONSUMER_LAG.labels(topic=topic, group=group).set(lag)
                 if not records:
                     continue
                 await handle(records)

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+
+# Connectors: what came in on each channel (produced to the bus) and replies that failed for good.
+RECEIVED = Counter("switchboard_received_events_total", "Conversation events produced by connectors.", ["channel"])
+OUTBOUND_FAILURES = Counter(
+    "switchboard_outbound_failures_total", "Replies whose delivery failed for good, per channel.", ["channel"]
+)
+CONSUMER_LAG = Gauge(
+    "switchboard_consumer_lag", "Records not yet consumed, per topic and consumer group.", ["topic", "group"]
+)
 
 
 def install(app: FastAPI) -> None:

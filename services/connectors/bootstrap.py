@@ -15,7 +15,7 @@ from services.connectors.channels.meta import MetaConnector
 from services.connectors.channels.telegram import TelegramConnector
 from services.connectors.channels.twilio_sms import TwilioSmsConnector
 from services.connectors.runtime import Connector, ConnectorRuntime
-from shared import problems
+from shared import metrics, problems
 from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
@@ -74,6 +74,7 @@ def create_app(runtime: ConnectorRuntime, *, manage_lifecycle: bool = True) -> F
 
     app = FastAPI(title="Switchboard connectors", version="0.1.0", lifespan=lifespan)
     problems.install(app)
+    metrics.install(app)
     mount(app, runtime)
 
     @app.get("/healthz", tags=["ops"])

@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.consumer_loop import consume
 from shared.events import Channel, ConversationEvent, InvalidEvent, encode_event, utcnow
+from shared.metrics import OUTBOUND_FAILURES, RECEIVED
 from shared.outbound import DeliveryState, DeliveryStatus, OutboundMessage, decode_outbound, encode
 from shared.settings import Settings
 from shared.tasks import drain
@@ -102,6 +103,7 @@ class ConnectorRuntime:
             await self.bus.publish([Outgoing(self.topics.events, encode_event(e), e.partition_key()) for e in fresh])
             for e in fresh:
                 self._seen.add(e.id)
+                RECEIVED.labels(channel=e.channel.value).inc()
         return len(fresh)
 
     async def reject(self, raw: bytes, reason: str, source: str) -> None:
@@ -194,6 +196,7 @@ class ConnectorRuntime:
                 )
                 await self.report(message, DeliveryState.FAILED, error=str(exc)[:1000], attempts=attempt)
                 self._delivered.add(message.id)
+                OUTBOUND_FAILURES.labels(channel=message.channel.value).inc()
                 return
             except TransientFailure as exc:
                 log.info(
@@ -202,6 +205,7 @@ class ConnectorRuntime:
                 if attempt == self.settings.outbound_max_attempts:
                     await self.report(message, DeliveryState.FAILED, error=f"gave up: {exc}"[:1000], attempts=attempt)
                     self._delivered.add(message.id)
+                    OUTBOUND_FAILURES.labels(channel=message.channel.value).inc()
                     return
                 await asyncio.sleep(delay)
                 delay *= 2

@@ -13,9 +13,3 @@ QUEUE_WAITING = Gauge(
     ["tenant", "queue"],
 )
 SLA_EVENTS = Counter("switchboard_sla_events_total", "SLA warnings and breaches fired.", ["stage", "kind"])
-OUTBOUND_FAILURES = Counter(
-    "switchboard_outbound_failures_total", "Replies whose delivery failed for good, per channel.", ["channel"]
-)
-CONSUMER_LAG = Gauge(
-    "switchboard_consumer_lag", "Records not yet consumed, per topic and consumer group.", ["topic", "group"]
-)

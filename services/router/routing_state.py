@@ -58,13 +58,13 @@ def feed_record(topic: str, tenant_id: str, row: dict[str, Any]) -> Outgoing:
 
 
 def new_agent_event(
-    tenant_id: str, agent_id: str, kind: str, conversation_id: str | None, now: datetime, **data: Any
+    tenant_id: str, agent_id: str, event_type: str, conversation_id: str | None, now: datetime, **data: Any
 ) -> dict[str, Any]:
     return {
         "id": new_id(),
         "tenant_id": tenant_id,
         "agent_id": agent_id,
-        "type": kind,
+        "type": event_type,
         "conversation_id": conversation_id,
         "data": orjson.loads(orjson.dumps(data)),  # JSON-safe (datetimes as ISO 8601)
         "at": now,

@@ -35,9 +35,13 @@ async def _invalidate_routing(conn: AsyncConnection, tenant_id: str) -> None:
 
 
 async def _check_overflow(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> None:
-    target = (values.get("routing") or {}).get("overflow_to")
-    if target:
-        await _check_queues(conn, tenant_id, [target])
+    routing = values.get("routing") or {}
+    sla = routing.get("sla") or {}
+    targets = [routing.get("overflow_to")] + [
+        (sla.get(f"on_{s}") or {}).get("escalate_to") for s in ("warning", "breach")
+    ]
+    if any(targets):
+        await _check_queues(conn, tenant_id, [q for q in targets if q])
 
 
 async def get_queue(conn: AsyncConnection, tenant_id: str, queue_id: str) -> dict[str, Any]:

@@ -51,34 +51,28 @@ async def kpis(
     dialect = conn.dialect.name
     c, m, s, v = t.conversations.c, t.messages.c, t.sla_timers.c, t.surveys.c
     key = {"none": literal("all"), "queue": c.queue_id, "channel": c.channel, "agent": c.agent_id}[group_by]
+    # Per-conversation figures as correlated subqueries: each is an index lookup by conversation id, so the
+    # plan stays linear in the period's conversations whatever the planner's statistics say (right after a
+    # bulk load it has none, and joins of grouped subqueries degrade to nested loops).
     replies = (
-        select(m.conversation_id, func.count().label("n"))
-        .where(m.tenant_id == tenant_id, m.direction == "outbound", m.sender_kind == "agent")
-        .group_by(m.conversation_id)
-        .subquery()
+        select(func.count())
+        .where(m.conversation_id == c.id, m.direction == "outbound", m.sender_kind == "agent")
+        .scalar_subquery()
     )
     finished = s.stopped_at.is_not(None) | s.breached_at.is_not(None)
-    clocks = (
-        select(
-            s.conversation_id,
-            func.sum(case((and_(s.stopped_at.is_not(None), s.breached_at.is_(None)), 1), else_=0)).label("met"),
-            func.sum(case((finished, 1), else_=0)).label("total"),
-        )
-        .where(s.tenant_id == tenant_id, finished)
-        .group_by(s.conversation_id)
-        .subquery()
+    sla_met = (
+        select(func.count())
+        .where(s.conversation_id == c.id, s.stopped_at.is_not(None), s.breached_at.is_(None))
+        .scalar_subquery()
     )
-    csat = (
-        select(
-            v.conversation_id,
-            func.count().label("sent"),
-            func.count(v.answered_at).label("answered"),
-            func.sum(v.score).label("score_sum"),
-        )
-        .where(v.tenant_id == tenant_id, v.kind == "csat")
-        .group_by(v.conversation_id)
-        .subquery()
-    )
+    sla_total = select(func.count()).where(s.conversation_id == c.id, finished).scalar_subquery()
+    csat_sent = select(func.count()).where(v.conversation_id == c.id, v.kind == "csat").scalar_subquery()
+    csat_answered = (
+        select(func.count()).where(v.conversation_id == c.id, v.kind == "csat", v.answered_at.is_not(None))
+    ).scalar_subquery()
+    csat_sum = (
+        select(func.coalesce(func.sum(v.score), 0)).where(v.conversation_id == c.id, v.kind == "csat")
+    ).scalar_subquery()
     resolved = c.resolved_at.is_not(None) & (c.status == ConversationStatus.RESOLVED.value)
     per = (
         select(
@@ -88,19 +82,14 @@ async def kpis(
             case((c.escalated_at.is_not(None), 1), else_=0).label("escalated"),
             case((c.reopened_at.is_not(None), 1), else_=0).label("reopened"),
             case((resolved, 1), else_=0).label("resolved"),
-            case((and_(resolved, c.reopened_at.is_(None), func.coalesce(replies.c.n, 0) == 1), 1), else_=0).label(
-                "fcr"
-            ),
-            func.coalesce(clocks.c.met, 0).label("sla_met"),
-            func.coalesce(clocks.c.total, 0).label("sla_total"),
-            func.coalesce(csat.c.sent, 0).label("csat_sent"),
-            func.coalesce(csat.c.answered, 0).label("csat_answered"),
-            func.coalesce(csat.c.score_sum, 0).label("csat_sum"),
+            case((and_(resolved, c.reopened_at.is_(None), replies == 1), 1), else_=0).label("fcr"),
+            sla_met.label("sla_met"),
+            sla_total.label("sla_total"),
+            csat_sent.label("csat_sent"),
+            csat_answered.label("csat_answered"),
+            csat_sum.label("csat_sum"),
         )
         .select_from(t.conversations)
-        .outerjoin(replies, replies.c.conversation_id == c.id)
-        .outerjoin(clocks, clocks.c.conversation_id == c.id)
-        .outerjoin(csat, csat.c.conversation_id == c.id)
         .where(
             c.tenant_id == tenant_id,
             c.opened_at >= start,
@@ -128,7 +117,8 @@ async def kpis(
             for name, col in (("first_response_s", p.fr), ("resolution_s", p.res))
             for q, label in ((0.5, "median"), (0.9, "p90"))
         ]
-        rows = (await conn.execute(select(p.key, *sums, *pcts).group_by(p.key).order_by(p.key))).all()
+        stmt = select(p.key, *sums, *pcts).group_by(p.key).order_by(p.key)
+        rows = (await conn.execute(stmt)).all()
         return [_kpi_row(dict(r._mapping)) for r in rows]
     rows = (await conn.execute(select(p.key, *sums).group_by(p.key).order_by(p.key))).all()
     durations: dict[Any, tuple[list[float], list[float]]] = {}

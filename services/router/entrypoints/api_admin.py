@@ -34,6 +34,28 @@ class HoursIn(BaseModel):
     holidays: Annotated[list[date], Field(max_length=400)] = Field(default_factory=list)
 
 
+Targets = dict[Annotated[str, Field(max_length=16)], Annotated[float, Field(gt=0, le=90 * 86_400)]]
+
+
+class SlaActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    raise_priority: bool = False
+    escalate_to: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="Queue the conversation moves to."
+    )
+
+
+class SlaIn(BaseModel):
+    """Overrides of the default targets (seconds, per channel or "default") and what warnings and breaches do."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_response_s: Targets | None = None
+    next_response_s: Targets | None = None
+    resolution_s: Targets | None = None
+    on_warning: SlaActionIn | None = None
+    on_breach: SlaActionIn | None = None
+
+
 class RoutingIn(BaseModel):
     """How a queue routes (all optional): who it takes, how it picks an agent, what happens when nobody takes."""
 
@@ -54,6 +76,7 @@ class RoutingIn(BaseModel):
     overflow_to: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None
     hours: HoursIn | None = None
+    sla: SlaIn | None = None
 
     @model_validator(mode="after")
     def _usable(self) -> RoutingIn:

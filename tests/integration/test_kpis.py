@@ -1,0 +1,228 @@
+"""KPIs from the stats API on a generated desk history (10,000 conversations on PostgreSQL) equal a
+straightforward computation of the same definitions in Python, overall and per queue, channel and agent."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from services.router.adapters import tables as t
+from tests.support.runtime import Desk, serving, settings_for, started_desk
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+END = datetime(2026, 11, 1, tzinfo=UTC)
+CHANNELS = ["email", "chat", "sms", "whatsapp", "in_app"]
+
+
+def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
+    rnd = random.Random(seed)
+    queues = [f"{desk.tenant}-q-messaging", f"{desk.tenant}-q-email", f"{desk.tenant}-q-general"]
+    agents = [desk.agent("agent-ada"), desk.agent("agent-grace"), desk.agent("agent-alan"), None]
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for i in range(n):
+        customer = f"{desk.tenant}-c{i:06d}"
+        conv = f"{desk.tenant}-v{i:06d}"
+        # 5 % opened outside the period (they must not count)
+        opened = START + timedelta(seconds=rnd.uniform(-3 * 86400 if rnd.random() < 0.05 else 0, 30 * 86400))
+        answered = rnd.random() < 0.7
+        resolved = answered and rnd.random() < 0.8
+        merged = rnd.random() < 0.01
+        status = "merged" if merged else "resolved" if resolved else "open"
+        rows["customers"].append(dict(id=customer, tenant_id=desk.tenant, tier="standard", created_at=opened))
+        rows["conversations"].append(
+            dict(
+                id=conv,
+                tenant_id=desk.tenant,
+                customer_id=customer,
+                status=status,
+                channel=rnd.choice(CHANNELS),
+                queue_id=rnd.choice(queues),
+                agent_id=rnd.choice(agents),
+                opened_at=opened,
+                last_message_at=opened,
+                first_response_at=opened + timedelta(seconds=rnd.expovariate(1 / 900)) if answered else None,
+                resolved_at=opened + timedelta(seconds=rnd.expovariate(1 / 20000) + 1000) if resolved else None,
+                reopened_at=opened + timedelta(hours=30) if rnd.random() < 0.1 else None,
+                escalated_at=opened + timedelta(minutes=5) if rnd.random() < 0.15 else None,
+            )
+        )
+        for k in range(rnd.choice([0, 1, 1, 1, 2, 3]) if answered else 0):
+            rows["messages"].append(
+                dict(
+                    id=f"{conv}-m{k}",
+                    tenant_id=desk.tenant,
+                    event_id=f"reply:{conv}-m{k}",
+                    conversation_id=conv,
+                    customer_id=customer,
+                    channel="email",
+                    direction="outbound",
+                    sender_kind="agent",
+                    text="an answer",
+                    received_at=opened,
+                    created_at=opened,
+                )
+            )
+        if rnd.random() < 0.3:  # survey answers from customers are inbound, not agent replies
+            rows["messages"].append(
+                dict(
+                    id=f"{conv}-s",
+                    tenant_id=desk.tenant,
+                    event_id=f"survey:{conv}",
+                    conversation_id=conv,
+                    customer_id=customer,
+                    channel="sms",
+                    direction="outbound",
+                    sender_kind="survey",
+                    text="How would you rate",
+                    received_at=opened,
+                    created_at=opened,
+                )
+            )
+        for kind in ("first_response", "resolution", "next_response")[: rnd.randint(0, 3)]:
+            state = rnd.choice(["live", "met", "late", "breached_live"])
+            rows["sla_timers"].append(
+                dict(
+                    id=f"{conv}-{kind}",
+                    tenant_id=desk.tenant,
+                    conversation_id=conv,
+                    kind=kind,
+                    target_s=600.0,
+                    started_at=opened,
+                    warn_at=opened,
+                    due_at=opened,
+                    stopped_at=opened if state in ("met", "late") else None,
+                    breached_at=opened if state in ("late", "breached_live") else None,
+                    met=True if state == "met" else False if state == "late" else None,
+                )
+            )
+        if resolved and rnd.random() < 0.5:
+            kind = "csat" if rnd.random() < 0.9 else "nps"
+            done = rnd.random() < 0.6
+            rows["surveys"].append(
+                dict(
+                    id=f"{conv}-survey",
+                    tenant_id=desk.tenant,
+                    conversation_id=conv,
+                    customer_id=customer,
+                    kind=kind,
+                    channel="chat",
+                    token=f"{conv}-token-0000000000",
+                    sent_at=opened,
+                    score=rnd.randint(1, 5) if done else None,
+                    answered_at=opened if done else None,
+                )
+            )
+    return rows
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    if q == 0.5:
+        return statistics.median(values)
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def expected(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[Any, dict[str, Any]]:
+    replies: dict[str, int] = defaultdict(int)
+    for m in rows["messages"]:
+        if m["direction"] == "outbound" and m["sender_kind"] == "agent":
+            replies[m["conversation_id"]] += 1
+    met: dict[str, int] = defaultdict(int)
+    finished: dict[str, int] = defaultdict(int)
+    for s in rows["sla_timers"]:
+        if s["stopped_at"] is not None or s["breached_at"] is not None:
+            finished[s["conversation_id"]] += 1
+            if s["stopped_at"] is not None and s["breached_at"] is None:
+                met[s["conversation_id"]] += 1
+    csat = [v for v in rows["surveys"] if v["kind"] == "csat"]
+    groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for c in rows["conversations"]:
+        if START <= c["opened_at"] < END and c["status"] != "merged":
+            groups[
+                "all" if key == "none" else c[{"queue": "queue_id", "channel": "channel", "agent": "agent_id"}[key]]
+            ].append(c)
+    out = {}
+    for k, convs in groups.items():
+        ids = {c["id"] for c in convs}
+        fr = [(c["first_response_at"] - c["opened_at"]).total_seconds() for c in convs if c["first_response_at"]]
+        res = [
+            (c["resolved_at"] - c["opened_at"]).total_seconds()
+            for c in convs
+            if c["resolved_at"] and c["status"] == "resolved"
+        ]
+        resolved = [c for c in convs if c["resolved_at"] and c["status"] == "resolved"]
+        fcr = [c for c in resolved if c["reopened_at"] is None and replies[c["id"]] == 1]
+        sent = [v for v in csat if v["conversation_id"] in ids]
+        answers = [v["score"] for v in sent if v["answered_at"] is not None]
+        total_clocks = sum(finished[i] for i in ids)
+        out[k] = {
+            "conversations": len(convs),
+            "first_response_s": {"median": pct(fr, 0.5), "p90": pct(fr, 0.9)},
+            "resolution_s": {"median": pct(res, 0.5), "p90": pct(res, 0.9)},
+            "sla_attainment_pct": 100 * sum(met[i] for i in ids) / total_clocks if total_clocks else None,
+            "escalation_rate": sum(1 for c in convs if c["escalated_at"]) / len(convs),
+            "reopen_rate": sum(1 for c in convs if c["reopened_at"]) / len(convs),
+            "fcr_rate": len(fcr) / len(resolved) if resolved else None,
+            "csat_avg": sum(answers) / len(answers) if answers else None,
+            "csat_response_rate": len(answers) / len(sent) if sent else None,
+        }
+    return out
+
+
+def close(got: Any, want: Any, tolerance: float) -> bool:
+    if want is None or got is None:
+        return got is want
+    return abs(float(got) - float(want)) <= tolerance
+
+
+@pytest.mark.parametrize(("shape", "n"), [("production", 10_000), ("embedded", 600)])
+async def test_kpis_equal_a_straightforward_computation(
+    shape: str, n: int, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    servers = request.getfixturevalue("servers") if shape == "production" else None
+    # no routing pass may touch the generated history: timers far away, no consumers
+    settings = settings_for(shape, tmp_path, servers, routing_tick_s=3600)
+    async with started_desk(settings, consume=False) as desk:
+        rows = generate(desk, n)
+        async with desk.router.db.transaction() as conn:
+            for table in ("customers", "conversations", "messages", "sla_timers", "surveys"):
+                await conn.execute(insert(getattr(t, table)), rows[table])
+        assert len(rows["conversations"]) == n
+        async with (
+            serving(desk.router) as base,
+            httpx.AsyncClient(base_url=base, timeout=60, headers={"Authorization": f"Bearer {desk.key}"}) as http,
+        ):
+            for group in ("none", "queue", "channel", "agent"):
+                r = await http.get(
+                    "/v1/stats/kpis", params={"from": START.isoformat(), "to": END.isoformat(), "group_by": group}
+                )
+                assert r.status_code == 200, r.text
+                got = {item["key"]: item for item in r.json()["items"]}
+                want = expected(rows, group)
+                assert set(got) == set(want), group
+                for key, w in want.items():
+                    g = got[key]
+                    assert g["conversations"] == w["conversations"]
+                    for name in ("first_response_s", "resolution_s"):
+                        for q in ("median", "p90"):
+                            assert close(g[name][q], w[name][q], 0.01), (group, key, name, q, g[name], w[name])
+                    for name, tol in (
+                        ("sla_attainment_pct", 0.01),
+                        ("escalation_rate", 1e-4),
+                        ("reopen_rate", 1e-4),
+                        ("fcr_rate", 1e-4),
+                        ("csat_avg", 1e-3),
+                        ("csat_response_rate", 1e-4),
+                    ):
+                        assert close(g[name], w[name], tol), (group, key, name, g[name], w[name])
