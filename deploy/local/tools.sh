@@ -15,5 +15,16 @@ if [ ! -x "$bin/kustomize" ]; then
   GOBIN="$bin" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version" >&2
 fi
 keda_dir=$(cd /tmp && go mod download -json "github.com/kedacore/keda/v2@$keda_version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+# Debian's Chromium for the browser tests of the console and the chat widget (Playwright drives it).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "tools: installing Debian's chromium (once)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "tools: Chromium is missing; run: sudo apt-get install -y chromium" >&2
+  fi
+fi
+echo "export SWITCHBOARD_TEST_CHROMIUM=/usr/bin/chromium"
 echo "export SWITCHBOARD_TEST_KUSTOMIZE=$bin/kustomize"
 echo "export SWITCHBOARD_TEST_KEDA_CRDS=$keda_dir/config/crd/bases"

@@ -14,10 +14,11 @@ DEMO_TENANT = "demo"
 MESSAGING = ["chat", "in_app", "messenger", "instagram", "whatsapp", "telegram", "sms"]
 
 DEMO_QUEUES = [
-    # (id, name, channels, is_default)
-    ("q-messaging", "Messaging", MESSAGING, False),
-    ("q-email", "Email", ["email"], False),
-    ("q-general", "General", [], True),
+    # (id, name, channels, is_default, routing)
+    # Messaging offers each conversation to an agent, who accepts it in the console (60 s, then the next agent).
+    ("q-messaging", "Messaging", MESSAGING, False, {"offer_timeout_s": 60}),
+    ("q-email", "Email", ["email"], False, {}),
+    ("q-general", "General", [], True, {}),
 ]
 DEMO_AGENTS = [
     # (id, name, presence, queue ids)
@@ -42,9 +43,10 @@ async def seed_demo(db: Database, now: datetime, tenant_id: str = DEMO_TENANT) -
                     name=name,
                     channels=channels,
                     is_default=default,
+                    routing=routing if tenant_id == DEMO_TENANT else {},  # test desks route directly
                     created_at=now,
                 )
-                for qid, name, channels, default in DEMO_QUEUES
+                for qid, name, channels, default, routing in DEMO_QUEUES
             ],
         )
         await conn.execute(

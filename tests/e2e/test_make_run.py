@@ -72,10 +72,11 @@ async def test_readme_curl_message_is_assigned_to_the_online_demo_agent_on_its_f
         posted = await asyncio.to_thread(subprocess.run, readme_curl(base), capture_output=True, text=True)
         assert posted.returncode == 0, posted.stdout + posted.stderr
         assert '"event_id"' in posted.stdout
-        event = await asyncio.wait_for(anext(events), 1.0)  # a fresh desk: Ada's first assignment is ours
+        event = await asyncio.wait_for(anext(events), 1.0)  # a fresh desk: Ada's first offer is ours
         data = event.json()
         elapsed = time.monotonic() - started
-    assert event.event == "assignment" and data["agent_id"] == "agent-ada" and data["tenant"] == "demo"
+    # the demo's Messaging queue offers conversations (accept in the console or POST /v1/agents/{id}/accept)
+    assert event.event == "offer" and data["agent_id"] == "agent-ada" and data["tenant"] == "demo"
     assert elapsed < 1.0
     # and it reads back: the conversation holds the message the curl sent
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:

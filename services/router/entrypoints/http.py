@@ -19,6 +19,7 @@ from services.router.entrypoints import (
     api_messages,
     api_reads,
     api_stats,
+    web,
 )
 from services.router.entrypoints.deps import RouterDep
 from shared import metrics, problems
@@ -76,5 +77,6 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
             return problems.problem(503, f"database: {type(exc).__name__}", slug="not-ready", title="Not ready")
         return {"status": "ready"}
 
+    web.install(app)
     app.add_middleware(problems.BodyLimit, max_bytes=router.settings.max_body_bytes)
     return app

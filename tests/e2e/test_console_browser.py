@@ -1,0 +1,142 @@
+"""The whole loop in a real browser (Debian's Chromium driven by Playwright) against `switchboard dev`:
+a customer writes in the chat widget → the agent sees the offer in the console → accepts → replies → the
+customer sees the reply (and still after a reload) → the agent resolves → the customer answers the CSAT card
+→ the stats API counts it. At a desktop width and at a 390 px phone width; screenshots of both pages are
+saved as artifacts (SWITCHBOARD_TEST_ARTIFACTS, default .local/artifacts)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.support.processes import ROOT, clean_env, start, stop, wait_ready
+from tests.support.runtime import free_port
+
+KEY = "sb_console-" + os.urandom(12).hex()
+CHROMIUM = os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("SWITCHBOARD_TEST_ARTIFACTS", ROOT / ".local" / "artifacts"))
+# Flags for a closed network: no background calls home that the machine would refuse.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("console")
+    env = clean_env(
+        http_port=str(port),
+        smtp_port=str(free_port()),
+        bootstrap_api_key=KEY,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'switchboard.db'}",
+        blob_dir=str(tmp / "blobs"),
+    )
+    proc = start([str(ROOT / ".venv/bin/switchboard"), "dev"], env, tmp / "dev.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc, tmp / "dev.log", timeout_s=120)
+        yield base
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM} (deploy/local/tools.sh installs it)"
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def sign_in(console: Page, base: str) -> None:
+    await console.goto(f"{base}/console")
+    await console.get_by_label("API key (dev token)").fill(KEY)
+    await console.get_by_role("button", name="Load agents").click()
+    await console.get_by_label("Agent", exact=True).select_option("agent-ada")
+    await console.get_by_role("button", name="Sign in").click()
+    await expect(console.locator("#who")).to_contain_text("Ada Lovelace")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 860), (390, 844)], ids=["desktop", "phone"])
+async def test_widget_to_console_and_back_with_csat(desk: str, browser: Browser, width: int, height: int) -> None:
+    base = desk
+    viewport = {"width": width, "height": height}
+    customer_ctx = await browser.new_context(viewport=viewport)
+    agent_ctx = await browser.new_context(viewport=viewport)
+    customer, console = await customer_ctx.new_page(), await agent_ctx.new_page()
+    question = f"My tent pole snapped ({uuid.uuid4().hex[:6]})"
+    answer = "A new pole is on its way, free of charge."
+
+    await sign_in(console, base)
+    await customer.goto(f"{base}/demo")
+    await customer.get_by_role("button", name="Chat with us").click()
+    await customer.get_by_label("Your message").fill(question)
+    await customer.get_by_label("Your message").press("Enter")
+
+    # the offer arrives live on the console; the agent accepts and opens it
+    offer = console.locator("#offers li[data-conversation]")
+    await expect(offer).to_have_count(1, timeout=10_000)
+    await offer.get_by_role("button", name="Accept").click()
+    mine = console.locator("#mine li[data-conversation]")
+    await expect(mine).to_have_count(1, timeout=10_000)
+    await mine.get_by_role("button").click()
+    await expect(console.locator("#timeline")).to_contain_text(question)
+    await console.get_by_label("Reply", exact=True).fill(answer)
+    await console.get_by_role("button", name="Send").click()
+    await expect(console.locator("#conv-status")).to_have_text("Reply sent.")
+
+    # the customer sees the reply live, and still after a reload
+    await expect(customer.locator(".sbw-them").filter(has_text=answer)).to_be_visible(timeout=10_000)
+    await customer.reload()
+    await expect(customer.locator(".sbw-them").filter(has_text=answer)).to_be_visible()
+    await expect(customer.locator(".sbw-me").filter(has_text=question)).to_be_visible()
+
+    await console.get_by_label("Resolution note").fill("Shipped a replacement pole")
+    await console.get_by_role("button", name="Resolve").click()
+    await expect(console.locator("#conv-status")).to_contain_text("Resolved")
+
+    card = customer.locator(".sbw-card")
+    await expect(card).to_be_visible(timeout=10_000)
+    await card.get_by_role("button", name="Rate 5 of 5").click()
+    await expect(card).to_contain_text("Thank you! You rated us 5.")
+
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        kpis = (await http.get("/v1/stats/kpis")).json()["items"][0]
+    assert kpis["csat_avg"] == 5.0 and kpis["csat_response_rate"] == 1.0
+
+    await console.locator("#kpis").scroll_into_view_if_needed()
+    await expect(console.locator("#kpis")).to_contain_text("CSAT 5", timeout=10_000)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    await console.screenshot(path=str(ARTIFACTS / f"console-{width}.png"), full_page=True)
+    await customer.screenshot(path=str(ARTIFACTS / f"widget-{width}.png"), full_page=True)
+    await customer_ctx.close()
+    await agent_ctx.close()
+
+
+def test_the_console_and_widget_are_served_with_their_assets(desk: str) -> None:
+    with httpx.Client(base_url=desk) as http:
+        for path, kind in (
+            ("/console", "text/html"),
+            ("/demo", "text/html"),
+            ("/web/console.js", "javascript"),
+            ("/web/widget.js", "javascript"),
+            ("/web/console.css", "text/css"),
+        ):
+            r = http.get(path)
+            assert r.status_code == 200 and kind in r.headers["content-type"], path
