@@ -54,10 +54,15 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+def chromium() -> str:
     assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM} (deploy/local/tools.sh installs it)"
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        b = await p.chromium.launch(executable_path=chromium, headless=True, args=FLAGS)
         try:
             yield b
         finally:
