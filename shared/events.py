@@ -54,6 +54,9 @@ class IdentityKind(StrEnum):
 
 class EventType(StrEnum):
     MESSAGE_RECEIVED = "switchboard.message.received"
+    # A phone call's progress (ringing, answered, completed, abandoned, agent_no_answer...): on the timeline and
+    # to routing, never a message of its own.
+    CALL_STATUS = "switchboard.call.status"
 
 
 class _Strict(BaseModel):
@@ -94,6 +97,32 @@ class Content(_Strict):
     attachments: Annotated[list[Attachment], Field(max_length=100)] = []
 
 
+class CallStatus(StrEnum):
+    QUEUED = "queued"  # an incoming call waits for an agent
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    AGENT_NO_ANSWER = "agent-no-answer"  # the agent it was put through to did not pick up
+    VOICEMAIL = "voicemail"
+    CALLBACK_REQUESTED = "callback-requested"
+
+
+class Call(_Strict):
+    """What a voice event adds: the provider's call id and where the call stands."""
+
+    sid: ShortStr | None = None  # absent for a callback request (no call yet)
+    status: CallStatus
+    agent_id: ShortStr | None = None  # for agent-no-answer: who did not pick up
+    duration_s: Annotated[int, Field(ge=0)] | None = None
+    window_start: datetime | None = None  # callback requests: when the customer wants the call
+    window_end: datetime | None = None
+
+
 class ConversationEvent(_Strict):
     specversion: Literal["1.0"] = "1.0"
     id: ShortStr
@@ -110,6 +139,7 @@ class ConversationEvent(_Strict):
     content: Content
     sent_at: datetime | None = None
     received_at: datetime
+    call: Call | None = None
 
     def partition_key(self) -> bytes:
         """Kafka key: tenant + sender identity, so one customer's messages stay in order on one partition."""

@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token: verifies X-Twilio-Signature.")
     twilio_account_sid: str | None = Field(None, description="Twilio account SID for the Messages API.")
     twilio_from_number: str | None = Field(None, description="Number replies are sent from (E.164).")
+    voice_greeting: str = Field(
+        "Thank you for calling. Please hold while we find someone to help you.",
+        description="What callers hear first (Twilio <Say>).",
+    )
+    voice_max_wait_s: int = Field(
+        300, ge=10, description="Seconds a caller waits before being offered voicemail instead."
+    )
+    voice_dial_timeout_s: int = Field(
+        20, ge=5, le=120, description="Seconds an agent's phone rings before the call is offered to the next agent."
+    )
     twilio_api_base_url: str = Field("https://api.twilio.com", description="Twilio REST API base URL.")
     smtp_host: str = Field("127.0.0.1", description="Interface of the inbound SMTP server.")
     smtp_port: int = Field(2525, ge=1, le=65535, description="Port of the inbound SMTP server.")

@@ -41,9 +41,10 @@ class Topics:
         return f"{self.prefix}conversation.status"
 
     def all(self) -> tuple[str, ...]:
-        outbound = tuple(self.outbound(c) for c in OUTBOUND_CHANNELS)
+        outbound = tuple(self.outbound(c) for c in (*OUTBOUND_CHANNELS, "voice"))
         return (self.events, self.deadletter, self.assignments, self.customers, self.status, *outbound)
 
 
-# Channels with a connector that delivers replies.
+# Channels with a connector that delivers agents' replies. (conversation.outbound.voice also exists: the router
+# sends what to say to a caller it cannot put through, e.g. when the queue is closed.)
 OUTBOUND_CHANNELS = ("email", "chat", "messenger", "instagram", "whatsapp", "telegram", "sms")

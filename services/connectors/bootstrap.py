@@ -14,6 +14,7 @@ from services.connectors.channels.email import EmailConnector
 from services.connectors.channels.meta import MetaConnector
 from services.connectors.channels.telegram import TelegramConnector
 from services.connectors.channels.twilio_sms import TwilioSmsConnector
+from services.connectors.channels.twilio_voice import TwilioVoiceConnector
 from services.connectors.runtime import Connector, ConnectorRuntime
 from shared import metrics, problems
 from shared.bus import Bus
@@ -28,6 +29,7 @@ FACTORIES = {
     "meta": MetaConnector,
     "telegram": TelegramConnector,
     "twilio": TwilioSmsConnector,
+    "voice": TwilioVoiceConnector,
 }
 ALL = tuple(FACTORIES)
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +88,7 @@ class ConnectorRuntime:
         self._delivered = RecentIds(10_000)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._following: list[asyncio.Event] = []
         self.ready = False
         self.delivered = 0  # replies this instance handed to providers
         self.inbound = settings.connector_mode in ("all", "inbound")
@@ -134,10 +135,23 @@ class ConnectorRuntime:
         )
         await self.bus.publish([Outgoing(self.topics.status, encode(status), message.conversation_id.encode())])
 
+    def follow(self, topic: str, group: str, handle: Callable[[list[Record]], Awaitable[None]]) -> None:
+        """A connector's own consumer of another topic (the voice connector follows routing decisions to put
+        calls through). Runs in outbound-capable processes; the runtime is ready once it holds its partitions."""
+        if not self.outbound:
+            return
+        joined = asyncio.Event()
+        self._following.append(joined)
+        self._tasks.append(
+            asyncio.create_task(
+                consume(self.bus, [topic], group, handle, self._stop, from_beginning=False, joined=joined)
+            )
+        )
+
     async def start(self) -> None:
         await self.bus.start()
         await self.bus.ensure_topics(self.topics.all())
-        joined: list[asyncio.Event] = []
+        joined: list[asyncio.Event] = self._following
         for connector in self.connectors:
             await connector.start(self)
             for channel in connector.outbound_channels if self.outbound else ():

@@ -80,7 +80,7 @@ class Router:
         self.topics = Topics(self.settings.topic_prefix)
         self.repo = SqlRepository(self.db)
         self.relay = OutboxRelay(self.repo, self.bus)
-        self.routing = RoutingStates(self.topics.assignments)
+        self.routing = RoutingStates(self.topics)
         self.stage = ContextStage(
             self.repo,
             self.bus,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from services.router import voice
 from services.router.adapters import queries
 from services.router.adapters.merges import merge_customers, unmerge_customers
 from services.router.adapters.repository import (
@@ -37,7 +38,7 @@ from services.router.domain.sla import Started
 from services.router.metrics import INGESTED
 from services.router.routing_state import Operation, RoutingStates, feed_record, new_agent_event
 from shared.bus import Bus, Outgoing, Record, deadletter
-from shared.events import ConversationEvent, IdentityKind, InvalidEvent, decode_event
+from shared.events import Channel, ConversationEvent, EventType, IdentityKind, InvalidEvent, decode_event
 from shared.topics import Topics
 
 if TYPE_CHECKING:
@@ -267,10 +268,11 @@ class ContextStage:
             if self.surveys is not None
             else {}
         )
+        calls = {n for n, i in enumerate(fresh) if i.event.type is EventType.CALL_STATUS}
         wanted = {
             cid: (i.event.tenant, i.event.channel.value)
             for n, (i, cid) in enumerate(zip(fresh, customers, strict=True))
-            if n not in answers
+            if n not in answers and n not in calls
         }
         convs, lifecycle = await u.open_missing_conversations(wanted, now, self.reopen_within)
         await u.add_lifecycle(lifecycle)
@@ -278,6 +280,8 @@ class ContextStage:
         last: dict[str, tuple[str, datetime]] = {}
         holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
         for n, (item, customer_id) in enumerate(zip(fresh, customers, strict=True)):
+            if n in calls:
+                continue
             e = item.event
             answer = answers.get(n)
             conversation_id = answer.conversation_id if answer else convs[customer_id].id
@@ -297,6 +301,7 @@ class ContextStage:
                     sent_at=e.sent_at,
                     received_at=e.received_at,
                     thread_ref=e.thread_ref,
+                    attachments=[a.model_dump() for a in e.content.attachments],
                 )
             )
             if answer is None:
@@ -323,17 +328,36 @@ class ContextStage:
             feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.add_agent_events(feed)
         ]
 
-        # conversations without an agent (new, reopened, or waiting) go to the tenant's routing engine
+        # calls' progress (after the messages: a call and its end may share a batch)
+        outcomes = await voice.store_call_statuses(u, [(fresh[n].event, customers[n]) for n in sorted(calls)], now)
+
+        # conversations without an agent (new, reopened, or waiting) go to the tenant's routing engine; a call
+        # (or callback request) on a conversation moves its work to the voice channel
         waiting = [c for c in convs.values() if c.agent_id is None]
         answered = [c for c in convs.values() if c.awaiting == "customer"]
+        on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
         attrs = await u.customer_attrs(c.customer_id for c in (*waiting, *answered))
-        for tenant_id in sorted({c.tenant_id for c in waiting}):
-            ops: list[Operation] = [
-                _arrive(c.id, last[c.id][0] if c.id in last else c.channel, attrs.get(c.customer_id, {}))
-                for c in waiting
-                if c.tenant_id == tenant_id
-            ]
-            outbox += await self.routing.route(u, tenant_id, now, ops)
+        ops: dict[str, list[Operation]] = {}
+        for c in waiting:
+            channel = last[c.id][0] if c.id in last else c.channel
+            ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, attrs.get(c.customer_id, {})))
+        for c in on_phone:
+            ops.setdefault(c.tenant_id, []).append(_switch(c.id, Channel.VOICE.value))
+        abandoned: dict[str, list[str]] = {}
+        for o in outcomes:
+            if o.abandoned:
+                abandoned.setdefault(o.tenant_id, []).append(o.conversation_id)
+                ops.setdefault(o.tenant_id, []).append(_leave(o.conversation_id))
+            elif o.no_answer_agent:
+                ops.setdefault(o.tenant_id, []).append(_ring_out(o.no_answer_agent, o.conversation_id))
+            elif o.back_to:
+                ops.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
+        for tenant_id in sorted(ops):
+            await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
+            outbox += await self.routing.route(u, tenant_id, now, ops[tenant_id])
+            if self.sla is not None:
+                for conversation_id in abandoned.get(tenant_id, []):
+                    await self.sla.resolved(u, conversation_id, now)
         if self.sla is not None:
             opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
             by_id = {c.id: c for c in convs.values()}
@@ -353,6 +377,27 @@ class ContextStage:
 
 def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any]) -> Operation:
     return lambda engine, t: engine.arrive(conversation_id, channel, attrs, t)
+
+
+def _switch(conversation_id: str, channel: str) -> Operation:
+    return lambda engine, t: engine.switch_channel(conversation_id, channel, t)
+
+
+def _leave(conversation_id: str) -> Operation:
+    """An abandoned call: out of the queue at once."""
+    return lambda engine, t: engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
+
+
+def _ring_out(agent_id: str, conversation_id: str) -> Operation:
+    """The agent a call was put through to did not pick up: the next eligible agent gets it."""
+
+    def op(engine: RoutingEngine, t: float) -> list[Decision]:
+        work = engine.work(conversation_id)
+        if work is None or work.agent_id != agent_id:
+            return []  # already moved on (a redelivered status, or the agent went offline meanwhile)
+        return engine.decline(agent_id, conversation_id, t, reason="no_answer", offered_only=False)
+
+    return op
 
 
 def _new_customer(item: _Inbound) -> NewCustomer:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from services.router import voice
 from services.router.adapters.repository import Unit, new_id
 from services.router.domain.engine import (
     AgentSpec,
@@ -32,6 +33,7 @@ from services.router.domain.model import Assignment, Presence
 from services.router.domain.queue_config import queue_spec
 from services.router.metrics import QUEUE_WAITING, ROUTING_DECISIONS
 from shared.bus import Outgoing
+from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,9 @@ def new_agent_event(
 
 
 class RoutingStates:
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.topic = topics.assignments
         self._cache: dict[str, tuple[RoutingEngine, int]] = {}
         self._current: dict[str, RoutingEngine] = {}
         self.rebuilds = 0
@@ -230,5 +233,31 @@ class RoutingStates:
         await u.record_assignments(tenant_id, list(fresh.values()))
         await u.add_conversation_notes(tenant_id, notes, now)
         await u.mark_escalated(escalated, now)
+        extra: list[Outgoing] = []
+        if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
+            await self._voice_details(u, feed)
+        closed = {
+            d.conversation_id: d.expected_response_at
+            for d in decisions
+            if isinstance(d, AutoAcknowledged) and self._channel_of(d.conversation_id, tenant_id) == "voice"
+        }
+        if closed:
+            extra = await voice.closed_prompts(
+                u, Topics(self.topic.removesuffix("routing.assignments")), tenant_id, closed, now
+            )
         stored = await u.add_agent_events(feed)
-        return [feed_record(self.topic, tenant_id, row) for row in stored]
+        return [feed_record(self.topic, tenant_id, row) for row in stored] + extra
+
+    def _channel_of(self, conversation_id: str, tenant_id: str) -> str | None:
+        engine = self._current.get(tenant_id)
+        work = engine.work(conversation_id) if engine else None
+        return work.channel if work else None
+
+    async def _voice_details(self, u: Unit, feed: list[dict[str, Any]]) -> None:
+        """Offers and assignments of calls carry the call id and where to put it through; of callback requests,
+        the number to call."""
+        calls = [e for e in feed if e["type"] in ("offer", "assignment") and e["data"].get("channel") == "voice"]
+        details = await voice.voice_details(u, (e["conversation_id"] for e in calls))
+        endpoints = await voice.agent_endpoints(u, (e["agent_id"] for e in calls))
+        for e in calls:
+            e["data"].update(details.get(e["conversation_id"], {}), voice_endpoint=endpoints.get(e["agent_id"]))

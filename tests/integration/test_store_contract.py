@@ -21,6 +21,7 @@ from services.router.routing_state import RoutingStates
 from services.router.seed import seed_demo
 from shared.bus import Outgoing
 from shared.store import Database
+from shared.topics import Topics
 from tests.conftest import random_name
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -127,7 +128,7 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepositor
             tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
         )
         agents = {a.id: a for a in await u.lock_agents(tenant)}
-        engine, _ = await RoutingStates("routing.assignments").rebuild(u, tenant, NOW)
+        engine, _ = await RoutingStates(Topics()).rebuild(u, tenant, NOW)
     assert engine.agent_load(ada) == {"chat": 3}
     # Ada (capacity 3 on chat) is full: a fourth chat waits, as Grace is away and Alan offline
     fourth = engine.arrive("fourth", "chat", {}, NOW.timestamp())

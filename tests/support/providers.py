@@ -53,6 +53,8 @@ class FakeProviders:
         n = len(self.requests)
         if "/bot" in seen.path:
             return JSONResponse({"ok": True, "result": {"message_id": 1000 + n}})
+        if "/Calls/" in seen.path:
+            return JSONResponse({"sid": seen.path.rsplit("/", 1)[-1].removesuffix(".json"), "status": "in-progress"})
         if seen.path.endswith("/Messages.json"):
             return JSONResponse({"sid": f"SM{n:032d}", "status": "queued"}, status_code=201)
         if seen.path.endswith("/messages") and "whatsapp" in str(seen.json):

@@ -23,6 +23,7 @@ AGENT_FIELDS = (
     "queue_ids",
     "skills",
     "languages",
+    "voice_endpoint",
     "last_assigned_at",
     "created_at",
 )

@@ -167,6 +167,7 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
             m.channel_message_id,
             m.subject,
             m.text,
+            m.attachments,
             m.sent_at,
             m.received_at,
             m.author,

@@ -98,6 +98,7 @@ class NewMessage:
     thread_ref: str | None = None
     author: str | None = None
     status: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # references (name, type, size, ref)
 
 
 class Unit:

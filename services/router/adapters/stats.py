@@ -9,7 +9,9 @@ KPI definitions — over the conversations *opened* in [from, to), merged ones e
 - escalation_rate: escalated (SLA action, overflow, declines) / conversations;
 - reopen_rate: reopened / conversations;
 - fcr_rate (first-contact resolution): resolved, never reopened, one agent reply / resolved;
-- csat_avg: mean CSAT score answered; csat_response_rate: CSAT surveys answered / sent.
+- csat_avg: mean CSAT score answered; csat_response_rate: CSAT surveys answered / sent;
+- abandon_rate: calls the caller hung up on while waiting / conversations with a call; time_to_abandon_s:
+  queued -> hang-up (median, p90).
 """
 
 from __future__ import annotations
@@ -73,6 +75,17 @@ async def kpis(
     csat_sum = (
         select(func.coalesce(func.sum(v.score), 0)).where(v.conversation_id == c.id, v.kind == "csat")
     ).scalar_subquery()
+    had_call = (
+        select(func.count())
+        .where(
+            m.conversation_id == c.id,
+            m.channel == "voice",
+            m.direction == "inbound",
+            m.sender_kind == "phone",
+            m.thread_ref.is_(None),
+        )
+        .scalar_subquery()
+    )
     resolved = c.resolved_at.is_not(None) & (c.status == ConversationStatus.RESOLVED.value)
     per = (
         select(
@@ -80,6 +93,9 @@ async def kpis(
             _seconds(dialect, c.first_response_at, c.opened_at).label("fr"),
             case((resolved, _seconds(dialect, c.resolved_at, c.opened_at)), else_=None).label("res"),
             case((c.escalated_at.is_not(None), 1), else_=0).label("escalated"),
+            case((c.abandoned_at.is_not(None), 1), else_=0).label("abandoned"),
+            case((had_call > 0, 1), else_=0).label("calls"),
+            _seconds(dialect, c.abandoned_at, func.coalesce(c.queued_at, c.opened_at)).label("tta"),
             case((c.reopened_at.is_not(None), 1), else_=0).label("reopened"),
             case((resolved, 1), else_=0).label("resolved"),
             case((and_(resolved, c.reopened_at.is_(None), replies == 1), 1), else_=0).label("fcr"),
@@ -102,6 +118,8 @@ async def kpis(
     sums = [
         func.count().label("conversations"),
         func.sum(p.escalated).label("escalated"),
+        func.sum(p.abandoned).label("abandoned"),
+        func.sum(p.calls).label("calls"),
         func.sum(p.reopened).label("reopened"),
         func.sum(p.resolved).label("resolved"),
         func.sum(p.fcr).label("fcr"),
@@ -114,30 +132,28 @@ async def kpis(
     if dialect == "postgresql":
         pcts = [
             func.percentile_cont(q).within_group(cast(col, Float)).label(f"{name}_{label}")
-            for name, col in (("first_response_s", p.fr), ("resolution_s", p.res))
+            for name, col in (("first_response_s", p.fr), ("resolution_s", p.res), ("time_to_abandon_s", p.tta))
             for q, label in ((0.5, "median"), (0.9, "p90"))
         ]
         stmt = select(p.key, *sums, *pcts).group_by(p.key).order_by(p.key)
         rows = (await conn.execute(stmt)).all()
         return [_kpi_row(dict(r._mapping)) for r in rows]
     rows = (await conn.execute(select(p.key, *sums).group_by(p.key).order_by(p.key))).all()
-    durations: dict[Any, tuple[list[float], list[float]]] = {}
-    for r in await conn.execute(select(p.key, p.fr, p.res)):
-        fr, res = durations.setdefault(r.key, ([], []))
-        if r.fr is not None:
-            fr.append(float(r.fr))
-        if r.res is not None:
-            res.append(float(r.res))
+    durations: dict[Any, dict[str, list[float]]] = {}
+    for r in await conn.execute(select(p.key, p.fr, p.res, p.tta)):
+        lists = durations.setdefault(r.key, {"first_response_s": [], "resolution_s": [], "time_to_abandon_s": []})
+        for name, value in (("first_response_s", r.fr), ("resolution_s", r.res), ("time_to_abandon_s", r.tta)):
+            if value is not None:
+                lists[name].append(float(value))
     out = []
     for r in rows:
         row = dict(r._mapping)
-        fr, res = durations.get(r.key, ([], []))
-        row.update(
-            first_response_s_median=_pct(fr, 0.5),
-            first_response_s_p90=_pct(fr, 0.9),
-            resolution_s_median=_pct(res, 0.5),
-            resolution_s_p90=_pct(res, 0.9),
-        )
+        for name, values in durations.get(r.key, {}).items():
+            row[f"{name}_median"] = _pct(values, 0.5)
+            row[f"{name}_p90"] = _pct(values, 0.9)
+        for name in ("first_response_s", "resolution_s", "time_to_abandon_s"):
+            row.setdefault(f"{name}_median", None)
+            row.setdefault(f"{name}_p90", None)
         out.append(_kpi_row(row))
     return out
 
@@ -163,6 +179,8 @@ def _kpi_row(r: dict[str, Any]) -> dict[str, Any]:
         "fcr_rate": _ratio(r["fcr"], r["resolved"]),
         "csat_avg": round(float(r["csat_sum"]) / float(r["csat_answered"]), 3) if r["csat_answered"] else None,
         "csat_response_rate": _ratio(r["csat_answered"], r["csat_sent"]),
+        "abandon_rate": _ratio(r["abandoned"], r["calls"]),
+        "time_to_abandon_s": {"median": secs("time_to_abandon_s_median"), "p90": secs("time_to_abandon_s_p90")},
     }
 
 

@@ -144,6 +144,8 @@ agents = Table(
     Column("queue_ids", JSON, nullable=False),
     Column("skills", JSON, nullable=False, server_default=text("'{}'")),  # skill → level
     Column("languages", JSON, nullable=False, server_default=text("'[]'")),
+    # Where a phone call is put through to: "client:<identity>" (Twilio Client / softphone) or an E.164 number.
+    Column("voice_endpoint", String(128)),
     Column("last_assigned_at", TS),
     Column("created_at", TS, nullable=False),
     Index(None, "tenant_id"),
@@ -173,6 +175,7 @@ conversations = Table(
     Column("awaiting", String(16)),  # agent | customer: whose turn it is
     Column("pending_since", TS),  # waiting on the customer: the resolution clock is paused
     Column("escalated_at", TS),
+    Column("abandoned_at", TS),  # a caller hung up while waiting
     # By default one open conversation per customer across channels.
     Index(
         "uq_conversations_open_per_customer",
@@ -206,6 +209,8 @@ messages = Table(
     Column("error", Text),  # outbound: why delivery failed
     Column("subject", Text),
     Column("text", Text, nullable=False),
+    # references to what came with it (blobs, provider URLs such as a voicemail's recording), never bytes
+    Column("attachments", JSON, nullable=False, server_default=text("'[]'")),
     Column("sent_at", TS),
     Column("received_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),

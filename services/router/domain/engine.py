@@ -475,10 +475,14 @@ class RoutingEngine:
         work.offer_expires = None
         return [Assigned(conversation_id, agent_id, work.queue_id, work.channel, now, "accepted")]
 
-    def decline(self, agent_id: str, conversation_id: str, now: float, reason: str = "declined") -> list[Decision]:
+    def decline(
+        self, agent_id: str, conversation_id: str, now: float, reason: str = "declined", *, offered_only: bool = True
+    ) -> list[Decision]:
+        """The agent does not take it (declined, offer timed out, or — ``offered_only=False`` — a call put
+        through to them rang out): the next eligible agent gets it; after ``max_declines`` it escalates."""
         self._now = now
         work = self._owned(agent_id, conversation_id)
-        if work.offer_expires is None:
+        if offered_only and work.offer_expires is None:
             raise InvalidCommand("there is no open offer of this conversation to this agent")
         agent = self._agents[agent_id]
         self._release(agent, work)
@@ -561,6 +565,31 @@ class RoutingEngine:
         if source is not None:
             out += self._fill(source, now)
         return out
+
+    def switch_channel(self, conversation_id: str, channel: str, now: float) -> list[Decision]:
+        """The customer moved to another channel mid-conversation (a phone call on a chat): the work now takes
+        capacity on that channel. Its agent keeps it if they have room there; otherwise it waits for someone
+        who has (that agent first, as a sticky preference)."""
+        self._now = now
+        work = self._work.get(conversation_id)
+        if work is None or work.channel == channel:
+            return []
+        self._channels.add(channel)
+        if work.agent_id is None:
+            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            work.channel = channel
+            return self._place(work, now)
+        agent = self._agents[work.agent_id]
+        offered = work.offer_expires is not None
+        self._release(agent, work)
+        out: list[Decision] = [Unassigned(conversation_id, agent.spec.id, "channel_switched")]
+        work.channel = channel
+        if agent.presence is Presence.ONLINE and agent.has_room(channel) and not offered:
+            self._take(agent, work, now)
+            return [*out, Assigned(conversation_id, agent.spec.id, work.queue_id, channel, now, "channel_switched")]
+        work.previous_agent = agent.spec.id
+        out += self._place(work, now)
+        return out + self._fill(agent, now)
 
     def escalate(self, conversation_id: str, to_queue: str | None, now: float, reason: str = "sla") -> list[Decision]:
         """An SLA is about to break (or broke): waiting work jumps ahead (and moves to ``to_queue`` if given);

@@ -20,6 +20,13 @@ from shared.events import Channel
 router = APIRouter()
 Span = Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
 Skills = dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]]
+VoiceEndpoint = Annotated[
+    str,
+    Field(
+        pattern=r"^(client:[A-Za-z0-9_.@-]{1,100}|\+[1-9][0-9]{6,14})$",
+        description='Where calls are put through: "client:<identity>" (softphone) or an E.164 number.',
+    ),
+]
 Languages = Annotated[list[Annotated[str, Field(min_length=2, max_length=35)]], Field(max_length=50)]
 SupervisorPrincipal = Annotated[Principal, require("supervisor", "admin")]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
@@ -116,6 +123,7 @@ class AgentIn(BaseModel):
     presence: Presence = Presence.OFFLINE
     skills: Skills = Field(default_factory=dict, description='Skill → level (0-10): {"billing": 3}.')
     languages: Languages = Field(default_factory=list, description="BCP 47 tags; empty: any language.")
+    voice_endpoint: VoiceEndpoint | None = None
 
 
 class AgentPatch(BaseModel):
@@ -125,6 +133,7 @@ class AgentPatch(BaseModel):
     capacity: dict[str, Annotated[int, Field(ge=0, le=1000)]] | None = None
     skills: Skills | None = None
     languages: Languages | None = None
+    voice_endpoint: VoiceEndpoint | None = None
 
 
 def _values(body: BaseModel) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 from services.router.entrypoints.deps import AppPrincipal, RouterDep
 from shared.bus import Outgoing
 from shared.events import (
+    Call,
+    CallStatus,
     Channel,
     Claim,
     Content,
@@ -137,3 +139,58 @@ def _verified(customer: CustomerIn, secret: str | None) -> bool:
     if not hmac.compare_digest(expected, customer.user_hash.lower()):
         raise HTTPException(403, "user_hash does not match external_id.")
     return True
+
+
+class CallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: CustomerIn
+    window_start: datetime | None = Field(None, description="Call not before (ISO 8601 with zone).")
+    window_end: datetime | None = Field(None, description="Call not after.")
+    note: Annotated[str, Field(max_length=1_000)] | None = None
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+@router.post("/v1/callbacks", status_code=202, response_model=MessageAccepted, tags=["voice"])
+async def request_callback(body: CallbackIn, router_: RouterDep, principal: AppPrincipal) -> MessageAccepted:
+    """The customer asks to be called back (optionally within a window): routed like a call (an agent's
+    voice capacity), and the assigned agent's feed shows a ``callback`` task with the number to call."""
+    if not body.customer.phone:
+        raise HTTPException(422, "customer.phone is needed to call back.")
+    if body.window_start and body.window_end and body.window_end <= body.window_start:
+        raise HTTPException(422, "window_end must be after window_start.")
+    secret = router_.settings.inapp_identity_secret
+    verified = _verified(body.customer, secret.get_secret_value() if secret else None)
+    event_id = (
+        event_id_for(principal.tenant_id, f"callback:{body.idempotency_key}")
+        if body.idempotency_key
+        else new_event_id()
+    )
+    now = router_.clock()
+    window = ""
+    if body.window_start or body.window_end:
+        start = body.window_start.isoformat() if body.window_start else "now"
+        end = body.window_end.isoformat() if body.window_end else "any time"
+        window = f" between {start} and {end}"
+    text = f"Callback requested: call {body.customer.phone}{window}" + (f". {body.note}" if body.note else "")
+    event = ConversationEvent(
+        id=event_id,
+        source=f"switchboard/callbacks/{principal.key_prefix}",
+        time=now,
+        tenant=principal.tenant_id,
+        channel=Channel.VOICE,
+        thread_ref="callback",
+        sender=Sender(
+            kind=IdentityKind.APP_USER,
+            value=body.customer.external_id,
+            verified=verified,
+            display_name=body.customer.name,
+            claims=[Claim(kind=IdentityKind.PHONE, value=body.customer.phone, verified=verified)],
+            attributes=_attributes(body.customer),
+        ),
+        content=Content(text=text),
+        received_at=now,
+        call=Call(status=CallStatus.CALLBACK_REQUESTED, window_start=body.window_start, window_end=body.window_end),
+    )
+    await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
+    return MessageAccepted(event_id=event_id)
