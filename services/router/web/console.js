@@ -30,6 +30,12 @@ async function api(method, path, body, key = state.key) {
 }
 
 function short(id) { return id ? id.slice(0, 8) : ""; }
+// what a work item is: a conversation on a channel, a live call, or a customer to call back
+function label(item) {
+  if (item.task === "callback") return `Call back ${item.phone || ""}`;
+  if (item.task === "call") return `Call · ${short(item.conversation_id)}`;
+  return `${item.channel} · ${short(item.conversation_id)}`;
+}
 function when(iso) { return iso ? new Date(iso).toLocaleTimeString() : ""; }
 
 // -- sign in --------------------------------------------------------------------------------------------
@@ -71,7 +77,7 @@ $("presence-form").addEventListener("submit", async (event) => {
 // -- offers and conversations ---------------------------------------------------------------------------------
 function renderLists() {
   $("offers").replaceChildren(...[...state.offers.values()].map((o) => el("li", { "data-conversation": o.conversation_id },
-    el("span", {}, `${o.channel} · ${short(o.conversation_id)}`),
+    el("span", {}, label(o)),
     el("span", { class: "meta" }, `until ${when(o.expires_at)}`),
     el("button", { type: "button", onclick: () => decide(o, "accept") }, "Accept"),
     el("button", { type: "button", class: "secondary", onclick: () => decide(o, "decline") }, "Decline"),
@@ -79,7 +85,7 @@ function renderLists() {
   if (!state.offers.size) $("offers").append(el("li", { class: "meta" }, "No offers"));
   $("mine").replaceChildren(...[...state.mine.values()].map((c) => el("li", { "data-conversation": c.conversation_id },
     el("button", { type: "button", class: "secondary" + (c.unread ? " unread" : ""), onclick: () => openConversation(c.conversation_id) },
-      `${c.channel} · ${short(c.conversation_id)}`),
+      label(c)),
     el("span", { class: "meta" }, c.note || ""),
   )));
   if (!state.mine.size) $("mine").append(el("li", { class: "meta" }, "Nothing assigned"));
