@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 SERVICES := deploy/local/services.sh
 
-.PHONY: install run test test-unit services services-down lint format bench
+.PHONY: install run test test-unit services services-down lint format bench faults
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ format: install
 bench: install
 	$(BIN)/python -m tests.bench.bench_routing
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_pipeline
+
+## The fault suite: 100,000 messages through kills, broker and database restarts, latency and loss.
+faults: install
+	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.faults.run

@@ -55,3 +55,8 @@ def servers() -> Servers:
 def random_name(prefix: str) -> str:
     """Random ids keep tests apart on shared servers, so no table ever needs truncating."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault suite stops and restarts the shared servers: it runs last, so no other test meets a restart."""
+    items.sort(key=lambda item: "tests/faults/" in item.nodeid.replace("\\", "/"))

@@ -138,5 +138,10 @@ case "${1:-up}" in
   up) ensure_test_tools; postgres_up; kafka_up; print_env ;;
   down) kafka_down; postgres_down ;;
   env) print_env ;;
-  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+  # one server at a time, for the fault suite (tests/faults): stop and start a broker or the database
+  kafka-up) kafka_up ;;
+  kafka-down) kafka_down ;;
+  postgres-up) postgres_up ;;
+  postgres-down) postgres_down ;;
+  *) echo "usage: $0 up|down|env|kafka-up|kafka-down|postgres-up|postgres-down" >&2; exit 2 ;;
 esac
