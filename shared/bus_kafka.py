@@ -34,11 +34,11 @@ class KafkaBus:
         self.partitions = partitions
         self.topics = tuple(topics)
         self._producer: AIOKafkaProducer | None = None
+        self._broken = False
+        self._restarting = asyncio.Lock()
 
-    async def start(self) -> None:
-        if self.topics:
-            await self.ensure_topics(self.topics)
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             client_id=f"{self.client_id}-producer",
             enable_idempotence=True,
@@ -47,7 +47,34 @@ class KafkaBus:
             max_batch_size=256 * 1024,
             request_timeout_ms=15_000,
         )
+
+    async def start(self) -> None:
+        if self.topics:
+            await self.ensure_topics(self.topics)
+        self._producer = self._new_producer()
         await self._producer.start()
+
+    async def _renew_producer(self) -> None:
+        """After a failed send, start a fresh producer (a new producer id). An idempotent producer whose broker
+        restarted can be left answering OutOfOrderSequenceNumber for ever; the callers resend what failed (the
+        outbox keeps it, clients retry) and consumers dedupe by event id, so a new session loses nothing."""
+        async with self._restarting:
+            if not self._broken:
+                return
+            old, self._producer = self._producer, None
+            if old is not None:
+                try:
+                    await asyncio.wait_for(old.stop(), 5)
+                except Exception as exc:  # a wedged producer may not stop cleanly; it is dropped either way
+                    log.info("kafka.producer_stop_failed", extra={"error": repr(exc)[:200]})
+            fresh = self._new_producer()
+            try:
+                await fresh.start()
+            except KafkaError as exc:
+                await fresh.stop()
+                raise BusUnavailable(f"kafka producer restart failed: {exc!r}") from exc
+            self._producer, self._broken = fresh, False
+            log.warning("kafka.producer_renewed")
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -74,14 +101,19 @@ class KafkaBus:
             await admin.close()
 
     async def publish(self, records: Sequence[Outgoing]) -> None:
-        if self._producer is None:
+        if self._broken:
+            await self._renew_producer()
+        producer = self._producer
+        if producer is None:
             raise BusUnavailable("bus not started")
         try:
             futures = [
-                await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
+                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
             ]
             await asyncio.gather(*futures)
         except KafkaError as exc:
+            if producer is self._producer:
+                self._broken = True  # the next publish starts a fresh producer
             raise BusUnavailable(f"kafka publish failed: {exc!r}") from exc
 
     async def subscribe(self, topics: Sequence[str], group: str, *, from_beginning: bool = True) -> KafkaConsumer:

@@ -439,6 +439,7 @@ class AgentCommands:
         tenant_id: str,
         operation: Operation | None,
         check: Callable[[Unit, datetime], Awaitable[None]] | None = None,
+        released: Sequence[tuple[str, str]] = (),
     ) -> int:
         """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
         feed events it produced."""
@@ -447,7 +448,7 @@ class AgentCommands:
             await u.lock_tenants([tenant_id])
             if check is not None:
                 await check(u, now)
-            outbox = await self.routing.route(u, tenant_id, now, [operation] if operation else [])
+            outbox = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
             await u.add_outbox(outbox, now)
         await self.relay.flush()
         return len(outbox)
@@ -516,7 +517,12 @@ class AgentCommands:
         (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND) and the freed capacity goes
         to waiting work at once."""
 
+        released: list[tuple[str, str]] = []
+
         async def check(u: Unit, now: datetime) -> None:
+            agent = await u.conversation_agent(tenant_id, conversation_id)
+            if agent is not None:
+                released.append((conversation_id, agent))
             await u.resolve_conversation(tenant_id, conversation_id, note, now)
             if self.sla is not None:
                 await self.sla.resolved(u, conversation_id, now)
@@ -527,7 +533,7 @@ class AgentCommands:
         def release(engine: RoutingEngine, t: float) -> list[Decision]:
             return engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
 
-        await self._run(tenant_id, release, check)
+        await self._run(tenant_id, release, check, released)
 
 
 class CustomerCommands:

@@ -10,7 +10,7 @@ never leave the cache ahead of the database."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,14 +94,30 @@ class RoutingStates:
     def is_cached(self, tenant_id: str) -> bool:
         return tenant_id in self._cache
 
-    async def route(self, u: Unit, tenant_id: str, now: datetime, operations: list[Operation]) -> list[Outgoing]:
+    async def route(
+        self,
+        u: Unit,
+        tenant_id: str,
+        now: datetime,
+        operations: list[Operation],
+        released: Sequence[tuple[str, str]] = (),
+    ) -> list[Outgoing]:
+        """``released``: (conversation, agent) this transaction took from an agent in the database already (a
+        resolve). An engine rebuilt from the database never holds them, so it cannot announce the release:
+        it is announced here, before anything the rebuild decides, so feeds never show an agent over capacity."""
         version = await u.routing_version(tenant_id)
         cached = self._cache.pop(tenant_id, None)
-        decisions: list[Decision] = []
+        rebuilt: list[Decision] = []
         if cached is not None and cached[1] == version:
             engine = cached[0]
         else:
-            engine, decisions = await self.rebuild(u, tenant_id, now)
+            engine, rebuilt = await self.rebuild(u, tenant_id, now)
+        decisions: list[Decision] = [
+            Unassigned(conversation_id, agent, "resolved")
+            for conversation_id, agent in released
+            if engine.work(conversation_id) is None
+        ]
+        decisions += rebuilt
         self._current[tenant_id] = engine
         t = now.timestamp()
         decisions += engine.tick(t)

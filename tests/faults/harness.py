@@ -19,6 +19,7 @@ import asyncio
 import os
 import random
 import subprocess
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -55,26 +56,41 @@ def say(line: str) -> None:
 
 
 class Proxy:
+    """Runs in a thread of its own with its own event loop, so the load generator cannot starve it."""
+
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
         self.delay_s = 0.0
         self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="pg-proxy", daemon=True)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._thread.start()
+        await asyncio.to_thread(self._ready.wait, 10)
 
     async def stop(self) -> None:
-        if self._server:
-            self._server.close()
-        self.drop_all()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
 
     def drop_all(self) -> None:
         """Loss: every open connection is cut (clients see resets mid-transaction)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._drop)
+
+    def _drop(self) -> None:
         for w in list(self._writers):
             w.transport.abort()
         self._writers.clear()
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
+        self._ready.set()
+        loop.run_forever()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -158,8 +174,17 @@ class Fault:
 
 
 async def run(
-    database_url: str, kafka_bootstrap: str, messages: int, work_dir: Path, *, rate: float = 300.0
+    database_url: str,
+    kafka_bootstrap: str,
+    messages: int,
+    work_dir: Path,
+    *,
+    rate: float = 300.0,
+    min_seconds: float = 70.0,
 ) -> dict[str, Any]:
+    """Traffic lasts ``messages / rate`` seconds, at least ``min_seconds`` so that every fault (restarts take
+    seconds each) happens while messages flow; faults are spread over that time."""
+    rate = min(rate, messages / min_seconds)
     db = Database(database_url)
     await upgrade(db)
     tenant = random_name("fx")
@@ -242,16 +267,16 @@ async def run(
                 await asyncio.sleep(0.7)
 
         faults = [
-            Fault(0.10, "kill -9 router-a, restart", lambda: restart(routers[0])),
-            Fault(0.22, "kill -9 router-b, restart", lambda: restart(routers[1])),
-            Fault(0.34, "kill -9 connector-telegram, restart", lambda: restart(connector)),
-            Fault(0.46, "50 ms latency each way between routers and PostgreSQL for 4 s", lambda: latency(4.0)),
-            Fault(0.56, "connections between routers and PostgreSQL dropped, 3 times", loss),
+            Fault(0.05, "kill -9 router-a, restart", lambda: restart(routers[0])),
+            Fault(0.18, "kill -9 router-b, restart", lambda: restart(routers[1])),
+            Fault(0.30, "kill -9 connector-telegram, restart", lambda: restart(connector)),
+            Fault(0.42, "50 ms latency each way between routers and PostgreSQL for 4 s", lambda: latency(4.0)),
+            Fault(0.52, "connections between routers and PostgreSQL dropped, 3 times", loss),
         ]
         if ours:
             faults += [
-                Fault(0.68, "Kafka broker stopped for 4 s, restarted", lambda: server_outage("kafka", 4.0)),
-                Fault(0.82, "PostgreSQL stopped for 3 s, restarted", lambda: server_outage("postgres", 3.0)),
+                Fault(0.62, "Kafka broker stopped for 4 s, restarted", lambda: server_outage("kafka", 4.0)),
+                Fault(0.78, "PostgreSQL stopped for 3 s, restarted", lambda: server_outage("postgres", 3.0)),
             ]
         else:
             say("servers given by URL: the Kafka and PostgreSQL restarts are left out (not ours to stop)")
@@ -262,9 +287,12 @@ async def run(
             stop_agents = asyncio.Event()
             agents = asyncio.create_task(_agents(db, tenant, routers, key, tally, stop_agents))
             traffic = asyncio.create_task(_traffic(messages, rate, routers, connector, key, tally, sent))
+            duration = messages / rate
             for fault in faults:
-                while sent["n"] < fault.at * messages and not traffic.done():
+                while time.monotonic() - started < fault.at * duration and not traffic.done():
                     await asyncio.sleep(0.05)
+                if traffic.done():
+                    say(f"traffic ended before: {fault.name}")
                 t0 = time.monotonic()
                 say(f"fault at {sent['n']} sent: {fault.name}")
                 await fault.run()
@@ -350,8 +378,16 @@ async def _traffic(
 
         interval = 1.0 / rate
         next_at = time.monotonic()
+        in_flight = asyncio.Semaphore(48)  # a closed loop past this: clients wait for answers, as real ones do
+
+        async def bounded(i: int) -> None:
+            async with in_flight:
+                await one(i)
+
         for i in range(n):
-            task = asyncio.create_task(one(i))
+            while in_flight.locked():
+                await asyncio.sleep(0.01)
+            task = asyncio.create_task(bounded(i))
             pending.add(task)
             task.add_done_callback(pending.discard)
             sent["n"] = i + 1

@@ -451,6 +451,12 @@ class Unit:
             for r in rows
         ]
 
+    async def conversation_agent(self, tenant_id: str, conversation_id: str) -> str | None:
+        """Who holds the conversation now (offer or assignment), if anyone."""
+        c = t.conversations.c
+        row = await self.conn.execute(select(c.agent_id).where(c.tenant_id == tenant_id, c.id == conversation_id))
+        return row.scalar_one_or_none()
+
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool:
         c = t.conversations.c
         row = await self.conn.execute(
