@@ -68,7 +68,12 @@ class EngineMachine(RuleBasedStateMachine):
         self.engine.set_presence(agent, presence, self.now)
 
     @precondition(lambda self: bool(self.live))
-    @rule(data=st.data(), verb=st.sampled_from(["accept", "decline", "resolve", "to_agent", "to_queue"]))
+    @rule(
+        data=st.data(),
+        verb=st.sampled_from(
+            ["accept", "decline", "resolve", "to_agent", "to_queue", "switch", "escalate", "no_answer"]
+        ),
+    )
     def act(self, data: st.DataObject, verb: str) -> None:
         conversation = data.draw(st.sampled_from(sorted(self.live)))
         work = self.engine.work(conversation)
@@ -83,6 +88,12 @@ class EngineMachine(RuleBasedStateMachine):
                 self.engine.transfer_to_agent(conversation, data.draw(st.sampled_from(AGENTS)), self.now)
             elif verb == "to_queue":
                 self.engine.transfer_to_queue(conversation, data.draw(st.sampled_from(["main", "wide"])), self.now)
+            elif verb == "switch":  # the customer calls, or the call ends
+                self.engine.switch_channel(conversation, data.draw(st.sampled_from(CHANNELS)), self.now)
+            elif verb == "escalate":
+                self.engine.escalate(conversation, data.draw(st.sampled_from(["wide", None])), self.now)
+            elif verb == "no_answer" and work.agent_id:
+                self.engine.decline(work.agent_id, conversation, self.now, "no_answer", offered_only=False)
         except InvalidCommand:
             pass  # refused as a whole: the invariants below prove nothing changed for the worse
 

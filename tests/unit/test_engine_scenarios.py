@@ -236,3 +236,66 @@ def test_away_agents_keep_their_work_but_get_no_more() -> None:
     assert assigned(e.arrive("c2", "chat", {}, T0 + 2)) == []
     assert e.agent_work("a0") == {"c1"}
     assert assigned(e.set_presence("a0", Presence.ONLINE, T0 + 3)) == [("c2", "a0")]
+
+
+def _voice_desk(agents: int = 2) -> RoutingEngine:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    for i in range(agents):
+        e.upsert_agent(AgentSpec(f"a{i}", frozenset({"q"}), {"default": 3, "voice": 1}))
+        e.set_presence(f"a{i}", Presence.ONLINE, T0)
+    return e
+
+
+def test_a_call_on_a_chat_moves_the_work_to_voice_and_back() -> None:
+    e = _voice_desk()
+    assert assigned(e.arrive("c0", "whatsapp", {}, T0)) == [("c0", "a0")]
+    switched = e.switch_channel("c0", "voice", T0 + 1)
+    assert assigned(switched) == [("c0", "a0")]  # the same representative takes the call
+    assert e.agent_load("a0") == {"whatsapp": 0, "voice": 1}
+    # a second call: a0 is on one, so a1 takes it
+    assert assigned(e.arrive("c1", "voice", {}, T0 + 2)) == [("c1", "a1")]
+    # a third: nobody has voice room, it waits
+    assert assigned(e.arrive("c2", "voice", {}, T0 + 3)) == []
+    # the first call ends: back to WhatsApp, and the waiting call goes to a0 at once
+    back = e.switch_channel("c0", "whatsapp", T0 + 4)
+    assert ("c2", "a0") in assigned(back) and ("c0", "a0") in assigned(back)
+    assert e.agent_load("a0") == {"whatsapp": 1, "voice": 1}
+
+
+def test_a_call_whose_agent_has_no_voice_room_waits_for_them_or_another() -> None:
+    e = _voice_desk(agents=1)
+    e.arrive("c0", "voice", {}, T0)  # a0 on a call
+    e.arrive("c1", "chat", {}, T0 + 1)
+    out = e.switch_channel("c1", "voice", T0 + 2)
+    assert [d.reason for d in out if isinstance(d, Unassigned)] == ["channel_switched"]
+    assert e.work("c1").agent_id is None and e.work("c1").previous_agent == "a0"  # type: ignore[union-attr]
+    assert assigned(e.resolve("c0", T0 + 3)) == [("c1", "a0")]
+
+
+def test_a_call_put_through_and_not_answered_goes_to_the_next_agent() -> None:
+    e = _voice_desk()
+    (first,) = assigned(e.arrive("c0", "voice", {}, T0))
+    out = e.decline(first[1], "c0", T0 + 20, reason="no_answer", offered_only=False)
+    assert [d.reason for d in out if isinstance(d, Unassigned)] == ["no_answer"]
+    assert assigned(out) == [("c0", "a1" if first[1] == "a0" else "a0")]
+    with pytest.raises(InvalidCommand):
+        e.decline("a1", "c0", T0 + 21)  # an assignment is not an offer: only offers are declined
+
+
+def test_an_sla_escalation_moves_waiting_work_ahead_and_to_the_escalation_queue() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    e.upsert_queue(QueueSpec("esc", rule={"attr": "never", "eq": 1}))
+    e.upsert_agent(AgentSpec("a0", frozenset({"q"}), {"default": 1}))
+    e.upsert_agent(AgentSpec("boss", frozenset({"esc"}), {"default": 1}))
+    e.arrive("c0", "chat", {}, T0)
+    e.arrive("c1", "chat", {}, T0 + 1)
+    out = e.escalate("c1", "esc", T0 + 100)
+    assert [(d.from_queue, d.to_queue) for d in out if isinstance(d, Escalated)] == [("q", "esc")]
+    assert e.work("c1").queue_id == "esc"  # type: ignore[union-attr]
+    assert assigned(e.set_presence("boss", Presence.ONLINE, T0 + 101)) == [("c1", "boss")]
+    # raise priority only: c2 jumps ahead of c0 in the same queue
+    e.arrive("c2", "chat", {}, T0 + 200)
+    e.escalate("c2", None, T0 + 300)
+    assert [w.conversation_id for w in e.waiting("q")] == ["c2", "c0"]

@@ -26,6 +26,19 @@ def public_url(request: Request, settings: Settings) -> str:
     return str(request.url)
 
 
+async def verified_form(request: Request, settings: Settings) -> FormData:
+    """The webhook's form, once X-Twilio-Signature checks out (401 without one, 403 when it does not)."""
+    token = settings.twilio_auth_token
+    header = request.headers.get("x-twilio-signature")
+    if token is None or header is None:
+        raise HTTPException(401, "missing X-Twilio-Signature")
+    form = await request.form()
+    params = [(k, str(v)) for k, v in form.multi_items()]
+    if not twilio_valid(token.get_secret_value(), public_url(request, settings), params, header):
+        raise HTTPException(403, "bad X-Twilio-Signature")
+    return form
+
+
 def normalize(form: FormData, tenant: str, event_id: object) -> ConversationEvent:
     sid = form["MessageSid"]
     media = int(str(form.get("NumMedia", "0")) or 0)
@@ -66,14 +79,8 @@ class TwilioSmsConnector(ProviderApiConnector):
 
         @router.post("/webhooks/twilio/sms", response_class=Response)
         async def receive(request: Request) -> Response:
-            token = self.settings.twilio_auth_token
-            header = request.headers.get("x-twilio-signature")
-            if token is None or header is None:
-                raise HTTPException(401, "missing X-Twilio-Signature")
-            form = await request.form()
+            form = await verified_form(request, self.settings)
             params = [(k, str(v)) for k, v in form.multi_items()]
-            if not twilio_valid(token.get_secret_value(), public_url(request, self.settings), params, header):
-                raise HTTPException(403, "bad X-Twilio-Signature")
             assert self.runtime is not None
             try:
                 event = normalize(form, self.runtime.tenant, self.runtime.event_id)

@@ -27,12 +27,10 @@ from xml.sax.saxutils import escape, quoteattr
 import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
 
 from services.connectors.channels.provider_api import ProviderApiConnector
-from services.connectors.channels.twilio_sms import public_url
+from services.connectors.channels.twilio_sms import verified_form
 from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, RecentIds
-from services.connectors.signatures import twilio_valid
 from shared.bus import Record
 from shared.events import (
     Attachment,
@@ -109,15 +107,7 @@ class TwilioVoiceConnector(ProviderApiConnector):
 
     # -- inbound -------------------------------------------------------------------------------------------------
     async def _verified(self, request: Request) -> FormData:
-        token = self.settings.twilio_auth_token
-        header = request.headers.get("x-twilio-signature")
-        if token is None or header is None:
-            raise HTTPException(401, "missing X-Twilio-Signature")
-        form = await request.form()
-        params = [(k, str(v)) for k, v in form.multi_items()]
-        if not twilio_valid(token.get_secret_value(), public_url(request, self.settings), params, header):
-            raise HTTPException(403, "bad X-Twilio-Signature")
-        return form
+        return await verified_form(request, self.settings)
 
     def _event(
         self,

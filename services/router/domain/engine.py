@@ -586,7 +586,8 @@ class RoutingEngine:
         work.channel = channel
         if agent.presence is Presence.ONLINE and agent.has_room(channel) and not offered:
             self._take(agent, work, now)
-            return [*out, Assigned(conversation_id, agent.spec.id, work.queue_id, channel, now, "channel_switched")]
+            out.append(Assigned(conversation_id, agent.spec.id, work.queue_id, channel, now, "channel_switched"))
+            return out + self._fill(agent, now)  # the channel it left has room now
         work.previous_agent = agent.spec.id
         out += self._place(work, now)
         return out + self._fill(agent, now)

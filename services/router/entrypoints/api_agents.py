@@ -59,10 +59,15 @@ async def agent_feed(
     async with router_.repo.reader() as conn:
         if not await queries.agent_exists(conn, tenant_id, agent_id):
             raise NotFound(f"no agent {agent_id}")
+    return _sse(router_, tenant_id, agent_id, last_event_id)
+
+
+def _sse(router_: Router, tenant_id: str, feed: str, last_event_id: str | None) -> EventSourceResponse:
+    """A feed as Server-Sent Events: ``id`` is the feed position a reconnect resumes from (Last-Event-ID)."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in feed_events(router_, tenant_id, agent_id, after):
+        async for event in feed_events(router_, tenant_id, feed, after):
             yield ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
 
     return EventSourceResponse(stream(), ping=int(router_.settings.feed_keepalive_s))
@@ -165,13 +170,7 @@ async def supervisors_feed(
 ) -> EventSourceResponse:
     """The desk-wide feed for supervisors: SLA warnings and breaches (``sla.warning``, ``sla.breach``), with
     resume by Last-Event-ID like an agent's feed."""
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in feed_events(router_, principal.tenant_id, SUPERVISORS, after):
-            yield ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
-
-    return EventSourceResponse(stream(), ping=int(router_.settings.feed_keepalive_s))
+    return _sse(router_, principal.tenant_id, SUPERVISORS, last_event_id)
 
 
 class OfferIn(BaseModel):
