@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         False, description="Seed the demo desk (tenant `demo`) at start-up; `switchboard dev` turns it on."
     )
     max_body_bytes: int = Field(65_536, ge=1024, description="Largest accepted request body, in bytes.")
+    rate_limit_per_s: float = Field(
+        100.0, gt=0, description="Requests a second each API key may make on average (per router replica)."
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="Requests an API key may make at once above that rate.")
     max_text_chars: int = Field(20_000, ge=1, description="Longest accepted message text, in characters.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")

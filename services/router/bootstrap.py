@@ -17,6 +17,7 @@ from services.router.adapters.feeds import FeedHub
 from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import SqlRepository
 from services.router.adapters.webhooks import WebhookDispatcher
+from services.router.domain.rate_limits import RateLimiter
 from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
 from services.router.replies import ReplyCommands, StatusStage
 from services.router.routing_state import RoutingStates
@@ -65,6 +66,7 @@ class Router:
     sla: SlaClock = field(init=False)
     surveys: Surveys = field(init=False)
     keys: KeyVerifier = field(init=False)
+    limiter: RateLimiter = field(init=False)
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
     admin_key: str | None = None
@@ -102,6 +104,7 @@ class Router:
         self.commands.survey_kind = self.settings.survey_kind
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
+        self.limiter = RateLimiter(self.settings.rate_limit_per_s, self.settings.rate_limit_burst)
 
     async def start(self, *, consume_events: bool = True) -> None:
         if self.settings.auto_migrate:

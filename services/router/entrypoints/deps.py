@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -9,6 +10,7 @@ from starlette.exceptions import HTTPException
 
 from services.router.adapters.api_keys import Principal
 from services.router.bootstrap import Router
+from services.router.domain.rate_limits import retry_after_header
 
 
 def get_router(request: Request) -> Router:
@@ -41,6 +43,11 @@ async def get_principal(
     principal = await router.keys.verify(token)
     if principal is None:
         raise HTTPException(401, "Unknown or revoked API key.", headers=_CHALLENGE)
+    wait = router.limiter.take(principal.key_prefix, time.monotonic())
+    if wait > 0:
+        raise HTTPException(
+            429, "Too many requests for this API key; retry later.", headers={"Retry-After": retry_after_header(wait)}
+        )
     return principal
 
 
