@@ -242,3 +242,65 @@ async def feed_after(
     for r in rows:
         latest[r.conversation_id] = _row(r)
     return sorted(latest.values(), key=lambda r: r["seq"])[:limit]
+
+
+async def export(conn: AsyncConnection, tenant_id: str, customer_id: str) -> dict[str, Any] | None:
+    """Everything stored about one customer, as one document (GDPR Art. 15 and 20): profile, identities,
+    every conversation with all its messages, the timeline, survey answers."""
+    profile = await customer(conn, tenant_id, customer_id)
+    if profile is None:
+        return None
+    cv, m, v = t.conversations.c, t.messages.c, t.surveys.c
+    convs = [
+        _row(r)
+        for r in await conn.execute(
+            select(t.conversations)
+            .where(cv.tenant_id == tenant_id, cv.customer_id == customer_id)
+            .order_by(cv.opened_at)
+        )
+    ]
+    messages: dict[str, list[dict[str, Any]]] = {}
+    for r in await conn.execute(
+        select(
+            m.id,
+            m.conversation_id,
+            m.channel,
+            m.direction,
+            m.sender_kind,
+            m.subject,
+            m.text,
+            m.attachments,
+            m.sent_at,
+            m.received_at,
+            m.status,
+        )
+        .where(m.tenant_id == tenant_id, m.customer_id == customer_id)
+        .order_by(m.seq)
+    ):
+        messages.setdefault(r.conversation_id, []).append(_row(r))
+    for conv in convs:
+        conv["messages"] = messages.get(conv["id"], [])
+    surveys = [
+        _row(r)
+        for r in await conn.execute(
+            select(v.conversation_id, v.kind, v.channel, v.sent_at, v.score, v.comment, v.answered_at).where(
+                v.tenant_id == tenant_id, v.customer_id == customer_id
+            )
+        )
+    ]
+    tl = t.timeline.c
+    events = [
+        _row(r)
+        for r in await conn.execute(
+            select(tl.kind, tl.conversation_id, tl.channel, tl.at, tl.data)
+            .where(tl.tenant_id == tenant_id, tl.customer_id == customer_id, tl.kind != "message")
+            .order_by(tl.seq)
+        )
+    ]
+    return {
+        "format": "switchboard.customer-export/1",
+        "customer": {k: v for k, v in profile.items() if k not in ("conversations", "last_agents")},
+        "conversations": convs,
+        "surveys": surveys,
+        "events": events,
+    }

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 
@@ -49,6 +51,20 @@ async def get_customer(customer_id: str, router_: RouterDep, principal: StaffPri
     if found is None:
         raise NotFound(f"no customer {customer_id}")
     return found
+
+
+@router.get("/v1/customers/{customer_id}/export")
+async def export_customer(customer_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> JSONResponse:
+    """GDPR access and portability: everything stored about the customer in one JSON document (profile,
+    identities, conversations with all messages, events, survey answers)."""
+    async with router_.repo.reader() as conn:
+        found = await queries.export(conn, principal.tenant_id, customer_id)
+    if found is None:
+        raise NotFound(f"no customer {customer_id}")
+    return JSONResponse(
+        jsonable_encoder(found),
+        headers={"Content-Disposition": f'attachment; filename="customer-{customer_id}.json"'},
+    )
 
 
 @router.get("/v1/customers/{customer_id}/timeline")
