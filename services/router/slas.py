@@ -167,13 +167,19 @@ class SlaClock:
         """Fire what is due. Returns how many warnings and breaches fired."""
         now = self.clock()
         s = t.sla_timers.c
-        due = and_(
-            s.stopped_at.is_(None),
-            s.paused_at.is_(None),
-            or_(and_(s.warned_at.is_(None), s.warn_at <= now), and_(s.breached_at.is_(None), s.due_at <= now)),
-        )
+        live = and_(s.stopped_at.is_(None), s.paused_at.is_(None))
+        warn = and_(live, s.warned_at.is_(None), s.warn_at <= now)
+        breach = and_(live, s.breached_at.is_(None), s.due_at <= now)
+        due = or_(warn, breach)
         async with self.repo.reader() as conn:
-            tenants = sorted({r.tenant_id for r in await conn.execute(select(s.tenant_id).where(due).distinct())})
+            # two index range scans (partial indexes on warn_at / due_at of live timers), not a table scan
+            tenants = sorted(
+                {
+                    r.tenant_id
+                    for stage in (warn, breach)
+                    for r in await conn.execute(select(s.tenant_id).where(stage).distinct())
+                }
+            )
         fired = 0
         for tenant_id in tenants:
             fired += await self._fire_tenant(tenant_id, due, now)
