@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between runs of routing timers (offer timeouts, overflow, opening hours)."
     )
     routing_sweep_s: float = Field(
-        10.0, gt=0, description="Seconds between sweeps for tenants with due routing work that no replica holds."
+        10.0, gt=0, description="Seconds between sweeps for tenants with expired offers that no replica holds."
     )
 
     webhook_urls: str = Field(

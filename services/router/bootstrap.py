@@ -214,9 +214,9 @@ class Router:
                     log.warning("outbox.flush_failed", extra={"error": repr(exc)})
 
     async def _tick_routing(self) -> None:
-        """Timers fire without traffic: every tick, tenants whose cached engine has something due; every
-        ``routing_sweep_s``, tenants this replica does not hold that have expired offers or waiting work (after
-        a replica died, or when no message has arrived since a start)."""
+        """Timers fire without traffic: every tick, tenants whose cached engine has something due, and the SLA
+        clocks; every ``routing_sweep_s``, tenants this replica does not hold that have expired offers (their
+        holder died)."""
         last_sweep = 0.0
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():

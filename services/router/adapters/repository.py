@@ -647,11 +647,12 @@ class Unit:
         return [{**row, "seq": seqs[row["id"]]} for row in rows]
 
     async def tenants_with_due_routing(self, now: datetime) -> list[str]:
-        """Tenants whose routing has timers to run: offers past their expiry, or conversations waiting."""
-        s, c = t.assignments.c, t.conversations.c
-        expired = select(s.tenant_id).where(s.ended_at.is_(None), s.offer_expires_at <= now)
-        waiting = select(c.tenant_id).where(c.status == ConversationStatus.OPEN.value, c.agent_id.is_(None))
-        rows = await self.conn.execute(expired.union(waiting))
+        """Tenants with offers past their expiry: after a replica died, nobody else's timer would end them.
+        (Waiting work is routed by the next event of its tenant: a message, a presence change, a resolve.)"""
+        s = t.assignments.c
+        rows = await self.conn.execute(
+            select(s.tenant_id).where(s.ended_at.is_(None), s.offer_expires_at <= now).distinct()
+        )
         return sorted({r[0] for r in rows})
 
     async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool:
