@@ -107,7 +107,7 @@ kafka_up() {
     "$here/kafka/server.properties" > "$kafka_dir/server.properties"
   if [ ! -f "$kafka_dir/data/meta.properties" ]; then
     log "formatting Kafka KRaft storage"
-    java -cp "$kafka_dir/libs/*" -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
+    java -cp "$kafka_dir/libs/*" -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -Dkafka.logs.dir="$kafka_dir" \
       kafka.tools.StorageTool format -t "$(java -cp "$kafka_dir/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
       -c "$kafka_dir/server.properties" --standalone >/dev/null
   fi
