@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from shared.bus import BusUnavailable, Outgoing, Record
 
 log = logging.getLogger(__name__)
+PUBLISH_TIMEOUT_S = 30.0  # above the producer's own request timeout (15 s) and retries
 
 
 class KafkaBus:
@@ -110,8 +111,10 @@ class KafkaBus:
             futures = [
                 await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
             ]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
+            # bounded: a producer stopped or renewed under a send must not leave its caller (and the database
+            # transaction the outbox relay holds meanwhile) waiting for ever
+            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
             if producer is self._producer:
                 self._broken = True  # the next publish starts a fresh producer
             raise BusUnavailable(f"kafka publish failed: {exc!r}") from exc
