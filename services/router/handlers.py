@@ -520,10 +520,9 @@ class AgentCommands:
         released: list[tuple[str, str]] = []
 
         async def check(u: Unit, now: datetime) -> None:
-            agent = await u.conversation_agent(tenant_id, conversation_id)
+            agent = await u.resolve_conversation(tenant_id, conversation_id, note, now)
             if agent is not None:
                 released.append((conversation_id, agent))
-            await u.resolve_conversation(tenant_id, conversation_id, note, now)
             if self.sla is not None:
                 await self.sla.resolved(u, conversation_id, now)
             kind = survey or self.survey_kind

@@ -200,13 +200,9 @@ class RoutingStates:
                     )
                 )
             elif isinstance(d, Assigned):
-                if d.reason == "accepted":
-                    offer = fresh.get(d.conversation_id)
-                    if offer is not None:
-                        fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
-                    else:
-                        accepted.append(d.conversation_id)
-                else:
+                if d.reason == "accepted" and d.conversation_id not in fresh:
+                    accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
+                else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
                     fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
                 feed.append(
                     new_agent_event(

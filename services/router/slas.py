@@ -49,17 +49,28 @@ class SlaClock:
         rules = await u.queue_rules(tenant_id)
         return {q.id: queue_spec(q.id, q.name, q.channels, q.is_default, n, q.routing) for n, q in enumerate(rules)}
 
-    # -- inside other transactions (context stage, replies, resolve) --------------------------------------------
-    async def opened(self, u: Unit, started: Sequence[Started], now: datetime) -> None:
-        rows: list[dict[str, Any]] = []
-        specs: dict[str, dict[str, QueueSpec]] = {}
-        for s in started:
-            queues = specs.get(s.tenant_id) or specs.setdefault(s.tenant_id, await self._queues(u, s.tenant_id))
-            queue = queues.get(s.queue_id or "")
-            for kind in (TimerKind.FIRST_RESPONSE, TimerKind.RESOLUTION):
-                rows.append(self._row(s.tenant_id, s.conversation_id, kind, s.channel, s.tier, queue, now))
+    async def _queues_of(self, u: Unit, tenant_ids: Iterable[str]) -> dict[str, dict[str, QueueSpec]]:
+        return {tenant_id: await self._queues(u, tenant_id) for tenant_id in set(tenant_ids)}
+
+    async def _start(
+        self, u: Unit, started: Sequence[Started], kinds: Sequence[TimerKind], now: datetime
+    ) -> dict[str, dict[str, QueueSpec]]:
+        """Start these clocks on these conversations (one insert); returns the tenants' queues it read."""
+        queues = await self._queues_of(u, (s.tenant_id for s in started))
+        rows = [
+            self._row(
+                s.tenant_id, s.conversation_id, kind, s.channel, s.tier, queues[s.tenant_id].get(s.queue_id or ""), now
+            )
+            for s in started
+            for kind in kinds
+        ]
         if rows:
             await u.conn.execute(insert(t.sla_timers), rows)
+        return queues
+
+    # -- inside other transactions (context stage, replies, resolve) --------------------------------------------
+    async def opened(self, u: Unit, started: Sequence[Started], now: datetime) -> None:
+        await self._start(u, started, (TimerKind.FIRST_RESPONSE, TimerKind.RESOLUTION), now)
 
     def _row(
         self,
@@ -100,25 +111,16 @@ class SlaClock:
                 )
             )
         }
-        rows = []
-        specs: dict[str, dict[str, QueueSpec]] = {}
-        for a in answered:
-            if a.conversation_id in live_next:
-                continue
-            queues = specs.get(a.tenant_id) or specs.setdefault(a.tenant_id, await self._queues(u, a.tenant_id))
-            queue = queues.get(a.queue_id or "")
-            rows.append(
-                self._row(a.tenant_id, a.conversation_id, TimerKind.NEXT_RESPONSE, a.channel, a.tier, queue, now)
-            )
-        if rows:
-            await u.conn.execute(insert(t.sla_timers), rows)
+        fresh = [a for a in answered if a.conversation_id not in live_next]
+        queues = await self._start(u, fresh, (TimerKind.NEXT_RESPONSE,), now)
+        queues |= await self._queues_of(u, {a.tenant_id for a in answered} - queues.keys())
         paused = await u.conn.execute(
             select(s.id, s.tenant_id, s.queue_id, s.remaining_s, s.target_s).where(
                 s.conversation_id.in_(ids), s.paused_at.is_not(None), s.stopped_at.is_(None)
             )
         )
         for r in paused:
-            queue = (specs.get(r.tenant_id) or await self._queues(u, r.tenant_id)).get(r.queue_id or "")
+            queue = queues[r.tenant_id].get(r.queue_id or "")
             d = resumed(now, r.remaining_s or 0.0, r.target_s, self.warning_fraction, queue.hours if queue else None)
             await u.conn.execute(
                 update(t.sla_timers)

@@ -32,7 +32,11 @@ QUESTIONS: dict[str, str] = {
 # A number alone (optionally with a few words after it: "5 thanks!") answers an open survey.
 _ANSWER = re.compile(r"^\s*(\d{1,2})\s*(?:[/.,!:-]\s*)?(.{0,500})$", re.DOTALL)
 ANSWER_WINDOW = timedelta(days=7)
-TEXT_CHANNELS = {Channel.SMS, Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM, Channel.TELEGRAM, Channel.CHAT}
+# where a customer answers by sending a number back
+TEXT_CHANNELS = frozenset(
+    c.value
+    for c in (Channel.SMS, Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM, Channel.TELEGRAM, Channel.CHAT)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +118,7 @@ class Surveys:
         customer's latest open survey (sent within a week) answer it: index → the answer."""
         candidates: dict[int, tuple[str, int, str | None]] = {}
         for n, (channel, customer_id, text) in enumerate(items):
-            if channel not in {c.value for c in TEXT_CHANNELS}:
+            if channel not in TEXT_CHANNELS:
                 continue
             match = _ANSWER.match(text)
             if match:

@@ -390,13 +390,15 @@ class Unit:
             ]
         )
 
-    async def resolve_conversation(self, tenant_id: str, conversation_id: str, note: str | None, now: datetime) -> str:
+    async def resolve_conversation(
+        self, tenant_id: str, conversation_id: str, note: str | None, now: datetime
+    ) -> str | None:
         """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
-        customer id."""
+        agent who held it, if one did."""
         c = t.conversations.c
         row = (
             await self.conn.execute(
-                select(c.customer_id, c.status)
+                select(c.customer_id, c.status, c.agent_id)
                 .where(c.tenant_id == tenant_id, c.id == conversation_id)
                 .with_for_update()
             )
@@ -415,7 +417,7 @@ class Unit:
             update(t.assignments).where(s.conversation_id == conversation_id, s.ended_at.is_(None)).values(ended_at=now)
         )
         await self.add_lifecycle([Lifecycle(tenant_id, row.customer_id, conversation_id, "resolved", now)])
-        return str(row.customer_id)
+        return str(row.agent_id) if row.agent_id is not None else None
 
     # -- routing state ---------------------------------------------------------------------------------
     async def queue_rules(self, tenant_id: str) -> list[QueueRule]:
@@ -450,12 +452,6 @@ class Unit:
             )
             for r in rows
         ]
-
-    async def conversation_agent(self, tenant_id: str, conversation_id: str) -> str | None:
-        """Who holds the conversation now (offer or assignment), if anyone."""
-        c = t.conversations.c
-        row = await self.conn.execute(select(c.agent_id).where(c.tenant_id == tenant_id, c.id == conversation_id))
-        return row.scalar_one_or_none()
 
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool:
         c = t.conversations.c
