@@ -247,7 +247,7 @@ async def test_an_open_offer_survives_a_router_restart(
     shape: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The offer (and the capacity it holds) is in the database: a new router process rebuilds it, the agent
-    accepts it there, and its timer still runs (a second offer in the same desk times out after restart)."""
+    accepts it there, once, and the rebuilt engine counts it on the agent's capacity exactly once."""
     servers = request.getfixturevalue("servers") if shape == "production" else None
     settings = settings_for(shape, tmp_path, servers, routing_tick_s=0.1, routing_sweep_s=0.2)
     bus = None if shape == "production" else MemoryBus()
@@ -275,8 +275,12 @@ async def test_an_open_offer_survives_a_router_restart(
             assert first["conversation_id"] == conv["id"]
             accepted = await api.post(f"/v1/agents/{ada}/accept", json={"conversation_id": conv["id"]})
             assert accepted.status_code == 200, accepted.text
-            after = (await api.get(f"/v1/agents/{ada}")).json()
-            assert after["id"] == ada
+            conv_now = (await api.get(f"/v1/conversations/{conv['id']}")).json()
+            assert conv_now["agent_id"] == ada
+            again = await api.post(f"/v1/agents/{ada}/accept", json={"conversation_id": conv["id"]})
+            assert again.status_code == 409  # the offer is gone: it became the assignment
+            agents = (await api.get("/v1/stats/agents")).json()["items"]
+            assert next(a for a in agents if a["agent_id"] == ada)["load"] == {"in_app": 1}
     finally:
         await second.stop()
 
