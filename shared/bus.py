@@ -48,6 +48,10 @@ class Consumer(Protocol):
     async def commit(self) -> None:
         """Mark every record returned so far as done; after a crash the group resumes after them."""
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition) pairs the group gives this member now. Topics subscribed together with the
+        same partition count are co-partitioned: partition p of each goes to the same member."""
+
     async def lag(self) -> dict[str, int]:
         """Records not yet fetched on this member's partitions, per topic (for the consumer-lag metric)."""
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.bus import BusUnavailable, Outgoing, Record
@@ -130,6 +131,9 @@ class KafkaBus:
             max_poll_records=2000,
             fetch_max_wait_ms=50,
             session_timeout_ms=10_000,
+            # co-partitioning: partition p of each subscribed topic goes to one member (the router reads a
+            # tenant's events and its routing commands together, see shared/topics.py)
+            partition_assignment_strategy=(RangePartitionAssignor,),
             heartbeat_interval_ms=1_000,
         )
         await consumer.start()
@@ -164,6 +168,9 @@ class KafkaConsumer:
             for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition))
             for m in batches[tp]
         ]
+
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
     async def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -75,19 +75,20 @@ class MemoryBus:
             self._rebalance(state)
 
     def _rebalance(self, state: _Group) -> None:
-        """Round-robin partitions over members in join order; positions restart from committed offsets,
-        so whatever a leaving member had not committed is delivered again to its successor."""
+        """Partition p of every topic goes to the same member (co-partitioned, like Kafka's range assignor
+        over topics of equal size); positions restart from committed offsets, so whatever a leaving member had
+        not committed is delivered again to its successor."""
         for member in state.members:
             member.assigned = {}
         if not state.members:
             return
         topics = sorted({t for m in state.members for t in m.topics})
         slots = [(t, p) for t in topics for p in range(self.partitions)]
-        for i, tp in enumerate(slots):
+        for tp in slots:
             candidates = [m for m in state.members if tp[0] in m.topics]
             if not candidates:
                 continue
-            member = candidates[i % len(candidates)]
+            member = candidates[tp[1] % len(candidates)]
             start = state.committed.get(tp)
             if start is None:
                 start = 0 if member.from_beginning else len(self.log(tp[0])[tp[1]])
@@ -129,6 +130,9 @@ class MemoryConsumer:
         except TimeoutError:
             pass
         return records
+
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        return frozenset(self.assigned)
 
     async def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}

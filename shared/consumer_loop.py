@@ -28,8 +28,11 @@ async def consume(
     poll_s: float = 0.2,
     max_backoff_s: float = 5.0,
     joined: asyncio.Event | None = None,
+    on_assignment: Callable[[frozenset[tuple[str, int]]], None] | None = None,
 ) -> None:
-    """``joined`` is set once the group has given this member its partitions (and start positions)."""
+    """``joined`` is set once the group has given this member its partitions (and start positions);
+    ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none
+    once it has left the group."""
     backoff = 0.1
     while not stop.is_set():
         try:
@@ -47,6 +50,8 @@ async def consume(
             loop = asyncio.get_running_loop()
             while not stop.is_set():
                 records = await consumer.getmany(poll_s, max_records)
+                if on_assignment is not None:
+                    on_assignment(consumer.assignment())
                 if loop.time() - measured >= LAG_EVERY_S:
                     measured = loop.time()
                     for topic, lag in (await consumer.lag()).items():
@@ -66,6 +71,8 @@ async def consume(
             await _sleep_or_stop(stop, backoff)
             backoff = min(max_backoff_s, backoff * 2)
         finally:
+            if on_assignment is not None:
+                on_assignment(frozenset())
             try:
                 await consumer.close()
             except Exception as exc:

@@ -142,8 +142,9 @@ class ConversationEvent(_Strict):
     call: Call | None = None
 
     def partition_key(self) -> bytes:
-        """Kafka key: tenant + sender identity, so one customer's messages stay in order on one partition."""
-        return f"{self.tenant}\x1f{self.sender.kind}\x1f{self.sender.value}".encode()
+        """Kafka key: the tenant. One router owns a tenant's partition (its events and routing commands, see
+        shared/topics.py), so the tenant has one writer and every customer's messages stay in order."""
+        return self.tenant.encode()
 
 
 class InvalidEvent(ValueError):

@@ -3,12 +3,15 @@ looked up in one table by exception class. Unknown exceptions are not caught her
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from shared.bus import BusUnavailable
 from shared.store import StoreUnavailable
@@ -52,6 +55,39 @@ def problem(
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {},
+    },
+    "required": ["type", "title", "status"],
+}
+# what any route may answer besides its success: bad or missing credentials, role or object refused, unknown
+# id, state conflict, body too large, invalid input, rate limit, dependency down
+PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+
+
+def document_problems(routes: Sequence[BaseRoute]) -> None:
+    """Declare the problem responses in each route's OpenAPI operation, so clients (and schema checks) know
+    every status they can get and its ``application/problem+json`` body."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            declared = {str(code) for code in route.responses}
+            extra: dict[int | str, dict[str, Any]] = {
+                code: {
+                    "description": _TITLES.get(code, "Unavailable"),
+                    "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}},
+                }
+                for code in PROBLEM_STATUSES
+                if str(code) not in declared
+            }
+            route.responses = {**route.responses, **extra}
 
 
 def install(app: FastAPI, domain: ProblemTable | None = None) -> None:

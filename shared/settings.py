@@ -50,6 +50,25 @@ class Settings(BaseSettings):
         100.0, gt=0, description="Requests a second each API key may make on average (per router replica)."
     )
     rate_limit_burst: int = Field(200, ge=1, description="Requests an API key may make at once above that rate.")
+
+    # -- access and privacy ---------------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(None, description="Accept HS256 bearer tokens signed with this secret.")
+    jwt_public_key: str | None = Field(None, description="Accept RS256/ES256 bearer tokens verified by this PEM key.")
+    jwt_jwks_url: str | None = Field(None, description="Accept RS256/ES256 bearer tokens from this JWKS (cached).")
+    jwt_issuer: str | None = Field(None, description="Required `iss` of bearer tokens, when set.")
+    jwt_audience: str | None = Field(None, description="Required `aud` of bearer tokens, when set.")
+    jwt_tenant_claim: str = Field("tenant", description="Claim naming the token's tenant.")
+    jwt_role_claim: str = Field("role", description="Claim naming the token's role: agent, supervisor or admin.")
+    jwt_agent_claim: str = Field("agent_id", description="Claim naming the agent an agent token acts as (else sub).")
+    agents_see_queues: bool = Field(
+        False, description="Agents may also read conversations waiting in the queues they serve (manual pull)."
+    )
+    erasure_key: SecretStr | None = Field(
+        None, description="Key of the hashes that remember erased identifiers (set it: unset, a built-in one)."
+    )
+    retention_days: float = Field(
+        0, ge=0, description="Erase closed conversations' messages older than this many days (0: keep for ever)."
+    )
     max_text_chars: int = Field(20_000, ge=1, description="Longest accepted message text, in characters.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
@@ -72,7 +91,13 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between runs of routing timers (offer timeouts, overflow, opening hours)."
     )
     routing_sweep_s: float = Field(
-        10.0, gt=0, description="Seconds between sweeps for tenants with expired offers that no replica holds."
+        10.0, gt=0, description="Seconds between sweeps for tenants with expired offers no replica holds in memory."
+    )
+
+    command_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds an API call waits for the tenant's routing owner to apply its command (then 503).",
     )
 
     webhook_urls: str = Field(

@@ -13,8 +13,16 @@ class Topics:
 
     @property
     def events(self) -> str:
-        """Inbound conversation events from every connector (key: tenant + sender identity)."""
+        """Inbound conversation events from every connector (key: tenant). Co-partitioned with
+        ``routing_commands``: the router that holds partition p of both is the one writer of the tenants
+        hashed there (their customer context and routing state)."""
         return f"{self.prefix}conversation.events"
+
+    @property
+    def routing_commands(self) -> str:
+        """Agents' commands and timers for a tenant's routing engine (key: tenant), applied in order by the
+        owner of the partition; the outcome of each is stored under the command id for whoever sent it."""
+        return f"{self.prefix}routing.commands"
 
     @property
     def deadletter(self) -> str:
@@ -42,7 +50,15 @@ class Topics:
 
     def all(self) -> tuple[str, ...]:
         outbound = tuple(self.outbound(c) for c in (*OUTBOUND_CHANNELS, "voice"))
-        return (self.events, self.deadletter, self.assignments, self.customers, self.status, *outbound)
+        return (
+            self.events,
+            self.routing_commands,
+            self.deadletter,
+            self.assignments,
+            self.customers,
+            self.status,
+            *outbound,
+        )
 
 
 # Channels with a connector that delivers agents' replies. (conversation.outbound.voice also exists: the router

@@ -60,6 +60,7 @@ def mount(app: FastAPI, runtime: ConnectorRuntime) -> None:
     for connector in runtime.connectors:
         routes = connector.routes()
         if routes is not None:
+            problems.document_problems(routes.routes)
             app.include_router(routes)
 
 

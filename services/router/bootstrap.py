@@ -14,11 +14,14 @@ import orjson
 
 from services.router.adapters.api_keys import KeyVerifier, generate_key, store_key
 from services.router.adapters.feeds import FeedHub
+from services.router.adapters.jwt_tokens import JwtVerifier
 from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import SqlRepository
 from services.router.adapters.webhooks import WebhookDispatcher
+from services.router.command_log import Command, CommandApplier, RoutingCommandLog, Waiters, forget_old
 from services.router.domain.rate_limits import RateLimiter
 from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
+from services.router.metrics import ROUTING_PARTITIONS
 from services.router.replies import ReplyCommands, StatusStage
 from services.router.routing_state import RoutingStates
 from services.router.seed import DEMO_TENANT, seed_demo
@@ -57,7 +60,9 @@ class Router:
     repo: SqlRepository = field(init=False)
     relay: OutboxRelay = field(init=False)
     stage: ContextStage = field(init=False)
-    commands: AgentCommands = field(init=False)
+    commands: RoutingCommandLog = field(init=False)  # what the API calls: through the tenant's owner
+    executor: AgentCommands = field(init=False)  # what the owner runs
+    applier: CommandApplier = field(init=False)
     routing: RoutingStates = field(init=False)
     customers: CustomerCommands = field(init=False)
     replies: ReplyCommands = field(init=False)
@@ -66,6 +71,7 @@ class Router:
     sla: SlaClock = field(init=False)
     surveys: Surveys = field(init=False)
     keys: KeyVerifier = field(init=False)
+    tokens: JwtVerifier = field(init=False)
     limiter: RateLimiter = field(init=False)
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
@@ -95,15 +101,21 @@ class Router:
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics)
         self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
-        self.commands = AgentCommands(self.repo, self.relay, self.clock, self.routing)
+        self.executor = AgentCommands(self.repo, self.relay, self.clock, self.routing)
+        waiters = Waiters()
+        self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)
+        self.applier = CommandApplier(self.repo, self.bus, self.topics, waiters, self.executor.apply)
         self.sla = SlaClock(self.repo, self.relay, self.clock, self.routing, self.settings.sla_warning_fraction)
         self.surveys = Surveys(self.replies, self.settings.public_base_url)
-        for holder in (self.stage, self.commands, self.replies):
+        for holder in (self.stage, self.executor, self.replies):
             holder.sla = self.sla
-        self.stage.surveys = self.commands.surveys = self.surveys
-        self.commands.survey_kind = self.settings.survey_kind
+        self.stage.surveys = self.executor.surveys = self.surveys
+        self.executor.survey_kind = self.settings.survey_kind
+        if self.settings.erasure_key is not None:
+            self.stage.erasure_key = self.settings.erasure_key.get_secret_value().encode()
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
+        self.tokens = JwtVerifier(self.settings)
         self.limiter = RateLimiter(self.settings.rate_limit_per_s, self.settings.rate_limit_burst)
 
     async def start(self, *, consume_events: bool = True) -> None:
@@ -148,17 +160,33 @@ class Router:
         await store_key(self.db, DEMO_TENANT, self.admin_key, "admin", "bootstrap", now)
 
     async def _consume_events(self) -> None:
+        """A tenant's events and routing commands, co-partitioned: this replica is the single writer of the
+        tenants on its partitions (their context and routing), until the group moves them."""
+        events, commands = self.topics.events, self.topics.routing_commands
+
         async def handle(records: list[Record]) -> None:
-            result = await self.stage.handle(records)
-            log.debug("batch.done", extra=asdict(result))
+            for r in records:
+                if r.key:
+                    self.routing.note_partition(r.key.decode(errors="replace"), r.partition)
+            inbound = [r for r in records if r.topic == events]
+            if inbound:
+                result = await self.stage.handle(inbound)
+                log.debug("batch.done", extra=asdict(result))
+            await self.applier.handle([r for r in records if r.topic == commands], self.clock)
+
+        def owned(assignment: frozenset[tuple[str, int]]) -> None:
+            partitions = {p for topic, p in assignment if topic == commands}
+            ROUTING_PARTITIONS.set(len(partitions))
+            self.routing.retain(partitions)
 
         await consume(
             self.bus,
-            [self.topics.events],
+            [events, commands],
             self.settings.consumer_group,
             handle,
             self._stop,
             max_records=self.settings.consumer_batch_max,
+            on_assignment=owned,
         )
 
     async def _send_webhooks(self) -> None:
@@ -214,9 +242,9 @@ class Router:
                     log.warning("outbox.flush_failed", extra={"error": repr(exc)})
 
     async def _tick_routing(self) -> None:
-        """Timers fire without traffic: every tick, tenants whose cached engine has something due, and the SLA
-        clocks; every ``routing_sweep_s``, tenants this replica does not hold that have expired offers (their
-        holder died)."""
+        """Timers fire without traffic: every tick, tenants this replica owns whose engine has something due,
+        and the SLA clocks; every ``routing_sweep_s``, a tick command on the log for tenants with expired offers
+        that no replica holds in memory (their owner applies it), and old command outcomes are dropped."""
         last_sweep = 0.0
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
@@ -227,14 +255,18 @@ class Router:
                 pass
             try:
                 now = self.clock()
-                tenants = set(self.routing.cached_due(now))
+                for tenant_id in sorted(self.routing.cached_due(now)):
+                    await self.executor.tick(tenant_id)
                 if loop.time() - last_sweep >= self.settings.routing_sweep_s:
                     last_sweep = loop.time()
                     async with self.repo.unit() as u:
                         due = await u.tenants_with_due_routing(now)
-                    tenants.update(t for t in due if not self.routing.is_cached(t))
-                for tenant_id in sorted(tenants):
-                    await self.commands.tick(tenant_id)
+                    ticks = [Command.new(t, "tick").record(self.topics) for t in due if not self.routing.is_cached(t)]
+                    if ticks:
+                        await self.bus.publish(ticks)
+                    await forget_old(self.repo, now)
+                    if self.settings.retention_days > 0:
+                        await self.customers.apply_retention(now - timedelta(days=self.settings.retention_days))
                 await self.sla.tick()
             except Exception as exc:
                 log.warning("routing.tick_failed", extra={"error": repr(exc)[:300]})

@@ -19,6 +19,7 @@ import orjson
 
 from services.router import voice
 from services.router.adapters import queries
+from services.router.adapters.erasure import DEFAULT_KEY, apply_retention, erase_customer, erased_senders
 from services.router.adapters.merges import merge_customers, unmerge_customers
 from services.router.adapters.repository import (
     NewCustomer,
@@ -29,6 +30,7 @@ from services.router.adapters.repository import (
     Unit,
     new_id,
 )
+from services.router.command_log import Command, record_outcome
 from services.router.domain.engine import Decision, RoutingEngine
 from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
 from services.router.domain.identities import normalize_identity
@@ -134,6 +136,7 @@ class ContextStage:
         self.reopen_within = reopen_within
         self.sla: SlaClock | None = None  # set by the composition root (the SLA clock needs the routing state)
         self.surveys: Surveys | None = None
+        self.erasure_key = DEFAULT_KEY
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[_Inbound], list[Outgoing]]:
         events: list[_Inbound] = []
@@ -174,7 +177,7 @@ class ContextStage:
             async with self.repo.unit() as u:
                 await u.lock_tenants(i.event.tenant for i in events)
                 known = await u.known_event_ids((i.event.tenant, i.event.id) for i in events)
-                fresh = [i for i in events if (i.event.tenant, i.event.id) not in known]
+                fresh = await self._not_erased(u, [i for i in events if (i.event.tenant, i.event.id) not in known])
                 duplicates = len(events) - len(fresh)
                 outbox = await self._store(u, fresh, now)
                 assigned = len(outbox)
@@ -182,6 +185,24 @@ class ContextStage:
             events = fresh
             await self.relay.flush()
         return BatchResult(len(events), duplicates, len(rejects), assigned)
+
+    async def _not_erased(self, u: Unit, batch: list[_Inbound]) -> list[_Inbound]:
+        """Drop events of erased customers received before their erasure (a Kafka replay, or in flight then)."""
+        if not batch:
+            return batch
+        erased = await erased_senders(
+            u.conn, self.erasure_key, ((i.event.tenant, i.sender.kind, i.sender.value) for i in batch)
+        )
+        if not erased:
+            return batch
+        kept = []
+        for i in batch:
+            when = erased.get((i.event.tenant, i.sender.kind, i.sender.value))
+            if when is not None and i.event.received_at <= when:
+                log.info("event.erased_sender", extra={"tenant": i.event.tenant, "event_id": i.event.id})
+                continue
+            kept.append(i)
+        return kept
 
     async def _resolve_customers(self, u: Unit, batch: list[_Inbound], now: datetime) -> list[str]:
         """The customer of each event, in order, creating, linking and merging per the identity graph."""
@@ -434,12 +455,41 @@ class AgentCommands:
         self.surveys: Surveys | None = None
         self.survey_kind = "csat"
 
+    async def apply(self, command: Command) -> int:
+        """A command from the routing log (this router owns its tenant); its outcome is stored with it."""
+        a, tenant = command.args, command.tenant
+        match command.kind:
+            case "set_presence":
+                return await self.set_presence(tenant, a["agent_id"], Presence(a["presence"]), command)
+            case "accept":
+                return await self.accept(tenant, a["agent_id"], a["conversation_id"], command)
+            case "decline":
+                return await self.decline(tenant, a["agent_id"], a["conversation_id"], command)
+            case "claim":
+                return await self.claim(tenant, a["agent_id"], a["conversation_id"], command)
+            case "transfer":
+                return await self.transfer(
+                    tenant,
+                    a["conversation_id"],
+                    agent_id=a.get("agent_id"),
+                    queue_id=a.get("queue_id"),
+                    command=command,
+                )
+            case "resolve":
+                return await self.resolve(tenant, a["conversation_id"], a.get("note"), a.get("survey"), command)
+            case "tick":
+                return await self._run(tenant, None, command=command)
+            case "escalate":
+                return await self.escalate(tenant, a["escalations"], command)
+        raise InvalidCommand(f"unknown command {command.kind}")
+
     async def _run(
         self,
         tenant_id: str,
         operation: Operation | None,
         check: Callable[[Unit, datetime], Awaitable[None]] | None = None,
         released: Sequence[tuple[str, str]] = (),
+        command: Command | None = None,
     ) -> int:
         """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
         feed events it produced."""
@@ -450,15 +500,21 @@ class AgentCommands:
                 await check(u, now)
             outbox = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
             await u.add_outbox(outbox, now)
+            if command is not None:
+                await record_outcome(u.conn, command, (200, {"events": len(outbox)}), now)
         await self.relay.flush()
         return len(outbox)
 
-    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> int:
+    async def set_presence(
+        self, tenant_id: str, agent_id: str, presence: Presence, command: Command | None = None
+    ) -> int:
         async def check(u: Unit, now: datetime) -> None:
             if not await u.set_presence(tenant_id, agent_id, presence):
                 raise NotFound("agent")
 
-        return await self._run(tenant_id, lambda engine, t: engine.set_presence(agent_id, presence, t), check)
+        return await self._run(
+            tenant_id, lambda engine, t: engine.set_presence(agent_id, presence, t), check, command=command
+        )
 
     def _agent_exists(self, tenant_id: str, agent_id: str) -> Callable[[Unit, datetime], Awaitable[None]]:
         async def check(u: Unit, now: datetime) -> None:
@@ -467,25 +523,28 @@ class AgentCommands:
 
         return check
 
-    async def accept(self, tenant_id: str, agent_id: str, conversation_id: str) -> int:
+    async def accept(self, tenant_id: str, agent_id: str, conversation_id: str, command: Command | None = None) -> int:
         return await self._run(
             tenant_id,
             lambda engine, t: engine.accept(agent_id, conversation_id, t),
             self._agent_exists(tenant_id, agent_id),
+            command=command,
         )
 
-    async def decline(self, tenant_id: str, agent_id: str, conversation_id: str) -> int:
+    async def decline(self, tenant_id: str, agent_id: str, conversation_id: str, command: Command | None = None) -> int:
         return await self._run(
             tenant_id,
             lambda engine, t: engine.decline(agent_id, conversation_id, t),
             self._agent_exists(tenant_id, agent_id),
+            command=command,
         )
 
-    async def claim(self, tenant_id: str, agent_id: str, conversation_id: str) -> int:
+    async def claim(self, tenant_id: str, agent_id: str, conversation_id: str, command: Command | None = None) -> int:
         return await self._run(
             tenant_id,
             lambda engine, t: engine.claim(agent_id, conversation_id, t),
             self._agent_exists(tenant_id, agent_id),
+            command=command,
         )
 
     async def tick(self, tenant_id: str) -> int:
@@ -493,7 +552,13 @@ class AgentCommands:
         return await self._run(tenant_id, None)
 
     async def transfer(
-        self, tenant_id: str, conversation_id: str, *, agent_id: str | None, queue_id: str | None
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        *,
+        agent_id: str | None,
+        queue_id: str | None,
+        command: Command | None = None,
     ) -> int:
         """To another agent (who must be online with room on the channel) or to a queue (routed there again,
         keeping its place in line)."""
@@ -510,9 +575,27 @@ class AgentCommands:
             assert queue_id is not None
             return engine.transfer_to_queue(conversation_id, queue_id, t)
 
-        return await self._run(tenant_id, move, check)
+        return await self._run(tenant_id, move, check, command=command)
 
-    async def resolve(self, tenant_id: str, conversation_id: str, note: str | None, survey: str | None = None) -> None:
+    async def escalate(self, tenant_id: str, escalations: dict[str, str | None], command: Command | None = None) -> int:
+        """An SLA warning or breach: raise the conversation's priority, or move it to ``target`` (a queue)."""
+
+        def escalate(engine: RoutingEngine, t: float) -> list[Decision]:
+            out: list[Decision] = []
+            for conversation_id, target in escalations.items():
+                out += engine.escalate(conversation_id, target, t)
+            return out
+
+        return await self._run(tenant_id, escalate, command=command)
+
+    async def resolve(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        note: str | None,
+        survey: str | None = None,
+        command: Command | None = None,
+    ) -> int:
         """Resolve with the documented resolution; the clocks stop, the customer is asked for feedback
         (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND) and the freed capacity goes
         to waiting work at once."""
@@ -532,7 +615,7 @@ class AgentCommands:
         def release(engine: RoutingEngine, t: float) -> list[Decision]:
             return engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
 
-        await self._run(tenant_id, release, check, released)
+        return await self._run(tenant_id, release, check, released, command)
 
 
 class CustomerCommands:
@@ -567,6 +650,44 @@ class CustomerCommands:
             )
         await self.relay.flush()
         return merge_id
+
+    async def erase(self, tenant_id: str, customer_id: str, actor: str, key: bytes) -> dict[str, Any]:
+        """GDPR erasure (see adapters/erasure.py), announced as ``customer.erased`` (ids only) on the customer
+        events topic for every other consumer to honour."""
+        now = self.clock()
+        await self.relay.flush()  # what is already decided goes out before the data behind it is blanked
+        async with self.repo.unit() as u:
+            await u.lock_tenants([tenant_id])
+            done = await erase_customer(u.conn, tenant_id, customer_id, key, now)
+            if done is None:
+                raise NotFound(f"no customer {customer_id}")
+            await u.bump_routing_version(tenant_id)
+            body = {
+                "type": "customer.erased",
+                "id": new_id(),
+                "tenant": tenant_id,
+                "customer_ids": done["customers"],
+                "actor": actor,
+                "time": now,
+            }
+            key_ = f"{tenant_id}\x1f{customer_id}".encode()
+            await u.add_outbox([Outgoing(self.topics.customers, orjson.dumps(body), key=key_)], now)
+        await self.relay.flush()
+        log.info("customer.erased", extra={"tenant": tenant_id, "customer": customer_id})
+        return done
+
+    async def apply_retention(self, cutoff: datetime) -> int:
+        """Blank conversations closed before ``cutoff``, a batch at a time, until none is left."""
+        total = 0
+        while True:
+            async with self.repo.unit() as u:
+                done = await apply_retention(u.conn, cutoff, self.clock())
+            total += done
+            if done == 0:
+                break
+        if total:
+            log.info("retention.applied", extra={"conversations": total})
+        return total
 
     def _event(
         self, kind: str, tenant_id: str, merge_id: str, survivor: str, merged: str, actor: str, now: datetime

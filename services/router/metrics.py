@@ -13,3 +13,13 @@ QUEUE_WAITING = Gauge(
     ["tenant", "queue"],
 )
 SLA_EVENTS = Counter("switchboard_sla_events_total", "SLA warnings and breaches fired.", ["stage", "kind"])
+ROUTING_REBUILDS = Counter(
+    "switchboard_routing_rebuilds_total",
+    "Tenant routing engines rebuilt from PostgreSQL (ownership moved here, or the fence saw another writer).",
+)
+ROUTING_OWNED = Gauge(
+    "switchboard_routing_owned_tenants", "Tenants whose routing engine this replica holds (it owns their partition)."
+)
+ROUTING_PARTITIONS = Gauge(
+    "switchboard_routing_partitions", "Partitions of the routing command log this replica owns now."
+)

@@ -31,7 +31,7 @@ from services.router.domain.engine import (
 )
 from services.router.domain.model import Assignment, Presence
 from services.router.domain.queue_config import queue_spec
-from services.router.metrics import QUEUE_WAITING, ROUTING_DECISIONS
+from services.router.metrics import QUEUE_WAITING, ROUTING_DECISIONS, ROUTING_OWNED, ROUTING_REBUILDS
 from shared.bus import Outgoing
 from shared.topics import Topics
 
@@ -79,7 +79,24 @@ class RoutingStates:
         self.topic = topics.assignments
         self._cache: dict[str, tuple[RoutingEngine, int]] = {}
         self._current: dict[str, RoutingEngine] = {}
+        self._partition: dict[str, int] = {}  # tenant → the partition of the command log it came from
         self.rebuilds = 0
+
+    def note_partition(self, tenant_id: str, partition: int) -> None:
+        """A record of this tenant arrived on ``partition`` of the co-partitioned events/commands topics."""
+        self._partition[tenant_id] = partition
+
+    def retain(self, partitions: set[int]) -> None:
+        """The group moved partitions: drop the engines of tenants this replica no longer owns (their new owner
+        rebuilds them from PostgreSQL; if they ever come back, so does this one, since the version fence has
+        moved on)."""
+        for tenant_id, partition in list(self._partition.items()):
+            if partition not in partitions:
+                del self._partition[tenant_id]
+                self._cache.pop(tenant_id, None)
+                self._current.pop(tenant_id, None)
+                log.info("routing.released", extra={"tenant": tenant_id, "partition": partition})
+        ROUTING_OWNED.set(len(self._cache))
 
     def current(self, tenant_id: str) -> RoutingEngine | None:
         """The engine of the tenant's latest routing pass in this process (in the transaction that holds the
@@ -129,14 +146,19 @@ class RoutingStates:
         for queue_id, count in engine.waiting_counts().items():
             QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
         await u.bump_routing_version(tenant_id)
-        u.after_commit(lambda: self._cache.__setitem__(tenant_id, (engine, version + 1)))
+        u.after_commit(lambda: self._keep(tenant_id, engine, version + 1))
         return outbox
+
+    def _keep(self, tenant_id: str, engine: RoutingEngine, version: int) -> None:
+        self._cache[tenant_id] = (engine, version)
+        ROUTING_OWNED.set(len(self._cache))
 
     async def rebuild(self, u: Unit, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
         """The tenant's engine from what PostgreSQL holds: queues, agents, and every open conversation (an
         agent's load is the conversations it holds or is offered); waiting ones are routed as they would
         have been."""
         self.rebuilds += 1
+        ROUTING_REBUILDS.inc()
         engine = RoutingEngine()
         for order, q in enumerate(await u.queue_rules(tenant_id)):
             engine.upsert_queue(queue_spec(q.id, q.name, q.channels, q.is_default, order, q.routing))

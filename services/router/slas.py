@@ -5,7 +5,8 @@ publishes its event (rows locked, SKIP LOCKED), so none fires twice and none is 
 Clocks: first response (opened → first agent reply), next response (customer writes after an answer → next
 agent reply), resolution (opened → resolved, paused while pending on the customer). Deadlines count the
 queue's business hours when it has them. On warning and breach, the queue's ``sla.on_warning`` /
-``sla.on_breach`` actions run through the routing engine (raise priority, move to an escalation queue), and
+``sla.on_breach`` actions go to the tenant's routing owner on the command log (raise priority, move to an
+escalation queue), and
 the event goes to the conversation's agent, to the desk's supervisors feed, to ``routing.assignments`` (so to
 webhooks) and to the timeline."""
 
@@ -20,7 +21,8 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from services.router.adapters import tables as t
 from services.router.adapters.repository import Lifecycle, SqlRepository, Unit, new_id
-from services.router.domain.engine import QueueSpec, RoutingEngine
+from services.router.command_log import Command
+from services.router.domain.engine import QueueSpec
 from services.router.domain.queue_config import queue_spec
 from services.router.domain.sla import Started, TimerKind, actions, deadlines, remaining_s, resumed, target_s
 from services.router.handlers import Clock, OutboxRelay
@@ -241,15 +243,8 @@ class SlaClock:
             outbox: list[Outgoing] = [
                 feed_record(self.routing.topic, tenant_id, row) for row in await u.add_agent_events(feed)
             ]
-            if escalations:
-
-                def escalate(engine: RoutingEngine, ts: float) -> list[Any]:
-                    out: list[Any] = []
-                    for conversation_id, target in escalations.items():
-                        out += engine.escalate(conversation_id, target, ts)
-                    return out
-
-                outbox += await self.routing.route(u, tenant_id, now, [escalate])
+            if escalations:  # the tenant's routing owner acts on it, in order with its other commands
+                outbox.append(Command.new(tenant_id, "escalate", escalations=escalations).record(self.routing.topics))
             await u.add_outbox(outbox, now)
         log.info("sla.fired", extra={"tenant": tenant_id, "count": len(rows)})
         return len(rows)

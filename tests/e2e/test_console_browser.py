@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.support.pii import pii
 from tests.support.processes import ROOT, clean_env, start, stop, wait_ready
 from tests.support.runtime import free_port
 
@@ -85,8 +86,8 @@ async def test_widget_to_console_and_back_with_csat(desk: str, browser: Browser,
     customer_ctx = await browser.new_context(viewport=viewport)
     agent_ctx = await browser.new_context(viewport=viewport)
     customer, console = await customer_ctx.new_page(), await agent_ctx.new_page()
-    question = f"My tent pole snapped ({uuid.uuid4().hex[:6]})"
-    answer = "A new pole is on its way, free of charge."
+    question = pii(f"My tent pole snapped ({uuid.uuid4().hex[:6]})")
+    answer = pii("A new pole is on its way, free of charge.")
 
     await sign_in(console, base)
     await customer.goto(f"{base}/demo")

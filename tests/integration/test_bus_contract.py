@@ -137,3 +137,32 @@ async def test_a_new_group_from_the_end_sees_only_later_records(bus: Bus, topic:
     got += await quiet(latest, 0.5)
     await latest.close()
     assert [r.value for r in got] == [b"after"]
+
+
+async def test_topics_subscribed_together_are_co_partitioned(bus: Bus) -> None:
+    """The router relies on it: a tenant's events and routing commands (same key, same partition number)
+    reach the same member, so one replica owns the tenant."""
+    first, second = random_name("copart-a-"), random_name("copart-b-")
+    await bus.ensure_topics([first, second])
+    group = random_name("g-")
+    a = await bus.subscribe([first, second], group)
+    b = await bus.subscribe([first, second], group)
+    members = (a, b)
+    async with asyncio.timeout(30):  # Kafka: the first member's poll takes part in the rebalance b started
+        while not all(m.assignment() for m in members) or sum(len(m.assignment()) for m in members) != 8:
+            await asyncio.gather(*(m.getmany(0.1, 10) for m in members))
+    for m in members:
+        held = m.assignment()
+        assert {p for t, p in held if t == first} == {p for t, p in held if t == second}
+    assert not a.assignment() & b.assignment()
+    await bus.publish([Outgoing(t, b"x", key=f"tenant-{n}".encode()) for n in range(20) for t in (first, second)])
+    got = {id(m): [] for m in members}  # type: dict[int, list[Record]]
+    async with asyncio.timeout(30):
+        while sum(len(v) for v in got.values()) < 40:
+            for m in members:
+                got[id(m)] += await m.getmany(0.1, 1000)
+    for m in members:
+        keys = {(r.key, r.topic) for r in got[id(m)]}
+        assert {k for k, t in keys if t == first} == {k for k, t in keys if t == second}
+    await a.close()
+    await b.close()

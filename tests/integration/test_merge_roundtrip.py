@@ -101,7 +101,7 @@ async def run_history(history: list[tuple[str, int, int]], pair: tuple[int, int]
                         )
                     ]
                 for conv_id in ids[:1]:
-                    await router.commands.resolve(tenant, conv_id, None)
+                    await router.executor.resolve(tenant, conv_id, None)  # the stage is driven by hand, so is its owner
         async with router.repo.reader() as conn:
             i = t.identities.c
             owners = {

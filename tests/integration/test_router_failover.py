@@ -19,9 +19,9 @@ from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
-from tests.support.runtime import free_port, inbound
+from tests.support.runtime import free_port, inbound, tenants_on_every_partition
 
-TENANTS = 3
+TENANTS = 4  # one per partition: whichever replica is killed owned some
 PER_TENANT = 400
 CAPACITY = 300  # per agent: less than the work, so capacity is really tested
 
@@ -31,7 +31,7 @@ async def test_killing_one_of_two_replicas_loses_nothing_and_assigns_nothing_twi
 ) -> None:
     db = Database(servers.database_url)
     await upgrade(db)
-    tenants = [random_name("tn") for _ in range(TENANTS)]
+    tenants = tenants_on_every_partition(TENANTS)
     for tenant in tenants:
         await seed_demo(db, datetime.now(UTC), tenant_id=tenant)
         async with db.transaction() as conn:

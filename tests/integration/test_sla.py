@@ -204,8 +204,11 @@ async def test_a_breach_escalates_a_waiting_conversation_to_the_escalation_queue
     assert conv["agent_id"] is None and conv["queue_id"] == f"{desk.tenant}-q-messaging"
     clock.advance(121)
     await desk.router.sla.tick()
-    after = (await api.get(f"/v1/conversations/{conv['id']}")).json()
-    assert after["queue_id"] == target
+
+    async def moved() -> bool:  # the tenant's routing owner applies the escalation from the command log
+        return bool((await api.get(f"/v1/conversations/{conv['id']}")).json()["queue_id"] == target)
+
+    await wait_for(moved)
     kinds = [e["kind"] for e in (await api.get(f"/v1/customers/{conv['customer_id']}/timeline")).json()["items"]]
     assert "sla_breach" in kinds and "escalated" in kinds
     e = t.conversations.c

@@ -18,6 +18,8 @@ SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 def clean_env(**settings: str) -> dict[str, str]:
     """The parent's environment without any SWITCHBOARD_* setting, plus exactly the given ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    if "SWITCHBOARD_TEST_LOG_LEVEL" in os.environ and "log_level" not in settings:
+        env["SWITCHBOARD_LOG_LEVEL"] = os.environ["SWITCHBOARD_TEST_LOG_LEVEL"]  # the e2e log capture: all of it
     env.update({f"SWITCHBOARD_{k.upper()}": v for k, v in settings.items()})
     return env
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
 from services.router.adapters import queries
@@ -158,3 +159,13 @@ async def conversation_of(desk: Desk, event_id: str) -> dict[str, Any] | None:
 
 async def publish(desk: Desk, *events: ConversationEvent) -> None:
     await desk.bus.publish([Outgoing(desk.router.topics.events, encode_event(e), e.partition_key()) for e in events])
+
+
+def tenants_on_every_partition(partitions: int) -> list[str]:
+    """One tenant per partition of the co-partitioned events/commands topics (Kafka hashes the key, the tenant,
+    with murmur2), so that every replica of a group owns some of them."""
+    found: dict[int, str] = {}
+    while len(found) < partitions:
+        name = random_name("tn")
+        found.setdefault((murmur2(name.encode()) & 0x7FFFFFFF) % partitions, name)
+    return [found[p] for p in range(partitions)]

@@ -74,11 +74,10 @@ def test_non_object_payloads_are_invalid(raw: bytes) -> None:
         decode_event(raw)
 
 
-def test_partition_key_groups_one_customer_identity() -> None:
+def test_partition_key_is_the_tenant_so_one_router_owns_it() -> None:
     a = decode_event(GOLDEN[0].read_bytes())
-    b = a.model_copy(update={"id": "other"})
-    assert a.partition_key() == b.partition_key()
-    assert a.tenant.encode() in a.partition_key()
+    b = a.model_copy(update={"id": "other", "sender": a.sender.model_copy(update={"value": "someone-else"})})
+    assert a.partition_key() == b.partition_key() == a.tenant.encode()
 
 
 def test_idempotency_key_maps_to_a_stable_event_id_per_tenant() -> None:

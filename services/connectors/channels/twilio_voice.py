@@ -199,7 +199,13 @@ class TwilioVoiceConnector(ProviderApiConnector):
             if state is not None:
                 sid = str(form["CallSid"])
                 duration = str(form.get("CallDuration", "")).strip()
-                call = Call(sid=sid, status=state, duration_s=int(duration) if duration.isdigit() else None)
+                call = Call(
+                    sid=sid,
+                    status=state,
+                    duration_s=int(duration)
+                    if duration.isascii() and duration.isdigit() and len(duration) <= 9
+                    else None,
+                )
                 assert self.runtime is not None
                 await self.runtime.ingest([self._event(form, f"{sid}:{state.value}", text=state.value, call=call)])
             return twiml()

@@ -8,8 +8,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters import tables as t
 from services.router.adapters.repository import new_id
@@ -22,7 +24,8 @@ ROLES = ("app", "agent", "supervisor", "admin")
 class Principal:
     tenant_id: str
     role: str
-    key_prefix: str
+    key_prefix: str  # who, in logs, rate limits and the audit log (never the secret)
+    agent_id: str | None = None  # role "agent": the agent this key or token acts as
 
     def at_least(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -40,23 +43,69 @@ def key_prefix(key: str) -> str:
     return key[:10]
 
 
-async def store_key(db: Database, tenant_id: str, key: str, role: str, name: str, now: datetime) -> None:
+async def store_key(
+    db: Database, tenant_id: str, key: str, role: str, name: str, now: datetime, agent_id: str | None = None
+) -> str:
+    """Store ``key`` (its hash) unless it is stored already; returns the key's id."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     async with db.transaction() as conn:
-        existing = await conn.execute(select(t.api_keys.c.id).where(t.api_keys.c.key_hash == hash_key(key)))
-        if existing.first() is None:
-            await conn.execute(
-                insert(t.api_keys).values(
-                    id=new_id(),
-                    tenant_id=tenant_id,
-                    name=name,
-                    prefix=key_prefix(key),
-                    key_hash=hash_key(key),
-                    role=role,
-                    created_at=now,
-                )
+        existing = (await conn.execute(select(t.api_keys.c.id).where(t.api_keys.c.key_hash == hash_key(key)))).first()
+        if existing is not None:
+            return str(existing.id)
+        ident = new_id()
+        await conn.execute(
+            insert(t.api_keys).values(
+                id=ident,
+                tenant_id=tenant_id,
+                name=name,
+                prefix=key_prefix(key),
+                key_hash=hash_key(key),
+                role=role,
+                agent_id=agent_id,
+                created_at=now,
             )
+        )
+        return ident
+
+
+def key_row(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "role": row.role,
+        "agent_id": row.agent_id,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+    }
+
+
+async def list_keys(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
+    k = t.api_keys.c
+    rows = await conn.execute(
+        select(k.id, k.name, k.prefix, k.role, k.agent_id, k.created_at, k.revoked_at)
+        .where(k.tenant_id == tenant_id)
+        .order_by(k.created_at, k.id)
+    )
+    return [key_row(r) for r in rows]
+
+
+async def revoke_key(conn: AsyncConnection, tenant_id: str, key_id: str, now: datetime) -> dict[str, Any] | None:
+    """Revoke (idempotent); None if the tenant has no such key."""
+    k = t.api_keys.c
+    row = (
+        await conn.execute(
+            select(k.id, k.name, k.prefix, k.role, k.agent_id, k.created_at, k.revoked_at, k.key_hash).where(
+                k.tenant_id == tenant_id, k.id == key_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.revoked_at is None:
+        await conn.execute(update(t.api_keys).where(k.id == key_id).values(revoked_at=now))
+    return {**key_row(row), "revoked_at": row.revoked_at or now, "key_hash": row.key_hash}
 
 
 class KeyVerifier:
@@ -78,11 +127,17 @@ class KeyVerifier:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
-                    select(k.tenant_id, k.role, k.prefix).where(k.key_hash == digest, k.revoked_at.is_(None))
+                    select(k.tenant_id, k.role, k.prefix, k.agent_id).where(
+                        k.key_hash == digest, k.revoked_at.is_(None)
+                    )
                 )
             ).first()
-        principal = Principal(row.tenant_id, row.role, row.prefix) if row else None
+        principal = Principal(row.tenant_id, row.role, row.prefix, row.agent_id) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + self.ttl_s, principal)
         return principal
+
+    def forget(self, digest: str) -> None:
+        """A key revoked through this replica stops working here at once (elsewhere within ``ttl_s``)."""
+        self._cache.pop(digest, None)

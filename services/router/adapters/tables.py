@@ -81,6 +81,7 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("role", String(16), nullable=False),
+    Column("agent_id", Id),  # role agent: whom the key acts as
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
 )
@@ -101,6 +102,7 @@ customers = Table(
     Column("merged_into", Id),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS),
+    Column("erased_at", TS),  # GDPR erasure: personal data removed, the row kept for counts
     Index(None, "tenant_id", "created_at"),
 )
 
@@ -176,6 +178,7 @@ conversations = Table(
     Column("pending_since", TS),  # waiting on the customer: the resolution clock is paused
     Column("escalated_at", TS),
     Column("abandoned_at", TS),  # a caller hung up while waiting
+    Column("erased_at", TS),  # personal data blanked (erasure or retention)
     # By default one open conversation per customer across channels.
     Index(
         "uq_conversations_open_per_customer",
@@ -372,4 +375,45 @@ outbox = Table(
     Column("key", LargeBinary),
     Column("value", LargeBinary, nullable=False),
     Column("created_at", TS, nullable=False),
+)
+
+routing_commands = Table(
+    "routing_commands",
+    metadata,
+    # The outcome of each command applied from the routing command log, written in the transaction that
+    # applied it: a redelivered command is not applied twice, and whoever submitted it reads its result here.
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index(None, "created_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who read or changed what: every authenticated API call but message ingestion, with the route (a template,
+    # never a query string) and the ids in its path.
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("route", String(255), nullable=False),
+    Column("target", JSON, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Index(None, "tenant_id", "seq"),
+)
+
+erasures = Table(
+    "erasures",
+    metadata,
+    # Keyed hashes of erased customers' identifiers: events from them received before erased_at are dropped,
+    # so replaying Kafka cannot bring an erased customer back. Never the identifiers themselves.
+    Column("tenant_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("erased_at", TS, nullable=False),
 )

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.router.adapters import admin
-from services.router.adapters.api_keys import Principal
 from services.router.domain.engine import Strategy
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import DEFAULT_CAPACITY, Presence
 from services.router.domain.queue_config import check
-from services.router.entrypoints.deps import RouterDep, StaffPrincipal, require
+from services.router.entrypoints.deps import RouterDep, StaffPrincipal, SupervisorPrincipal
 from shared.events import Channel
 
 router = APIRouter()
@@ -28,7 +27,6 @@ VoiceEndpoint = Annotated[
     ),
 ]
 Languages = Annotated[list[Annotated[str, Field(min_length=2, max_length=35)]], Field(max_length=50)]
-SupervisorPrincipal = Annotated[Principal, require("supervisor", "admin")]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 
 

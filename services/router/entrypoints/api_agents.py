@@ -16,16 +16,22 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.router.adapters import queries
-from services.router.adapters.api_keys import Principal
 from services.router.bootstrap import Router
 from services.router.domain.errors import NotFound
 from services.router.domain.model import Presence
-from services.router.entrypoints.deps import RouterDep, StaffPrincipal, require
+from services.router.entrypoints.access import acting_as
+from services.router.entrypoints.deps import (
+    STAFF_ROLES,
+    IdempotencyKey,
+    RouterDep,
+    StaffPrincipal,
+    SupervisorPrincipal,
+    authenticate,
+)
 from services.router.routing_state import feed_event
 from services.router.slas import SUPERVISORS
 
 router = APIRouter(tags=["agents"])
-SupervisorPrincipal = Annotated[Principal, require("supervisor", "admin")]
 
 
 class PresenceIn(BaseModel):
@@ -39,8 +45,11 @@ class PresenceOut(BaseModel):
 
 
 @router.put("/v1/agents/{agent_id}/presence", response_model=PresenceOut)
-async def put_presence(agent_id: str, body: PresenceIn, router_: RouterDep, principal: StaffPrincipal) -> PresenceOut:
-    assigned = await router_.commands.set_presence(principal.tenant_id, agent_id, body.presence)
+async def put_presence(
+    agent_id: str, body: PresenceIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
+) -> PresenceOut:
+    acting_as(principal, agent_id)
+    assigned = await router_.commands.set_presence(principal.tenant_id, agent_id, body.presence, key)
     return PresenceOut(agent_id=agent_id, presence=body.presence, assigned=assigned)
 
 
@@ -55,6 +64,7 @@ async def agent_feed(
     principal: StaffPrincipal,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
+    acting_as(principal, agent_id)
     tenant_id = principal.tenant_id
     async with router_.repo.reader() as conn:
         if not await queries.agent_exists(conn, tenant_id, agent_id):
@@ -64,7 +74,7 @@ async def agent_feed(
 
 def _sse(router_: Router, tenant_id: str, feed: str, last_event_id: str | None) -> EventSourceResponse:
     """A feed as Server-Sent Events: ``id`` is the feed position a reconnect resumes from (Last-Event-ID)."""
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    after = _position(last_event_id)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async for event in feed_events(router_, tenant_id, feed, after):
@@ -87,18 +97,18 @@ async def agent_feed_ws(
     await websocket.accept()
     header = websocket.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else access_token
-    principal = await router_.keys.verify(token) if token else None
+    principal = await authenticate(router_, token) if token else None
     if principal is None:
         await websocket.close(code=4401, reason="missing or unknown credentials")
         return
-    if principal.role not in ("agent", "supervisor", "admin"):
-        await websocket.close(code=4403, reason="needs the agent, supervisor or admin role")
+    if principal.role not in STAFF_ROLES or (principal.role == "agent" and principal.agent_id != agent_id):
+        await websocket.close(code=4403, reason="an agent's feed is for that agent, supervisors and admins")
         return
     async with router_.repo.reader() as conn:
         if not await queries.agent_exists(conn, principal.tenant_id, agent_id):
             await websocket.close(code=4404, reason="no such agent")
             return
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    after = _position(last_event_id)
     events = feed_events(router_, principal.tenant_id, agent_id, after)
     closed = asyncio.create_task(_until_closed(websocket))
     try:
@@ -184,21 +194,37 @@ class OfferOut(BaseModel):
 
 
 @router.post("/v1/agents/{agent_id}/accept", response_model=OfferOut)
-async def accept_offer(agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal) -> OfferOut:
+async def accept_offer(
+    agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
+) -> OfferOut:
     """Accept a conversation offered to this agent (it becomes theirs)."""
-    events = await router_.commands.accept(principal.tenant_id, agent_id, body.conversation_id)
+    acting_as(principal, agent_id)
+    events = await router_.commands.accept(principal.tenant_id, agent_id, body.conversation_id, key)
     return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
 
 
 @router.post("/v1/agents/{agent_id}/decline", response_model=OfferOut)
-async def decline_offer(agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal) -> OfferOut:
+async def decline_offer(
+    agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
+) -> OfferOut:
     """Decline an offer: it goes to the next eligible agent; after the queue's max_declines it escalates."""
-    events = await router_.commands.decline(principal.tenant_id, agent_id, body.conversation_id)
+    acting_as(principal, agent_id)
+    events = await router_.commands.decline(principal.tenant_id, agent_id, body.conversation_id, key)
     return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
 
 
 @router.post("/v1/agents/{agent_id}/claim", response_model=OfferOut)
-async def claim(agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal) -> OfferOut:
+async def claim(
+    agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
+) -> OfferOut:
     """Manual pull: take a waiting conversation from a queue this agent serves."""
-    events = await router_.commands.claim(principal.tenant_id, agent_id, body.conversation_id)
+    acting_as(principal, agent_id)
+    events = await router_.commands.claim(principal.tenant_id, agent_id, body.conversation_id, key)
     return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
+
+
+def _position(last_event_id: str | None) -> int | None:
+    """A feed position from a client (Last-Event-ID): a plain, bounded integer, or none."""
+    if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18:
+        return int(last_event_id)
+    return None

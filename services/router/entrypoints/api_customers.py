@@ -3,24 +3,25 @@ profile edits, and supervisors' merge / unmerge."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from services.router.adapters import queries
 from services.router.adapters import tables as t
-from services.router.adapters.api_keys import Principal
+from services.router.adapters.erasure import DEFAULT_KEY, customer_family
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.identities import parse_identifier
 from services.router.domain.model import Tier
-from services.router.entrypoints.deps import RouterDep, StaffPrincipal, require
+from services.router.entrypoints.access import may_see_customer
+from services.router.entrypoints.deps import AdminPrincipal, RouterDep, StaffPrincipal, SupervisorPrincipal
 
 router = APIRouter(tags=["customers"])
-SupervisorPrincipal = Annotated[Principal, require("supervisor", "admin")]
 
 MAX_PAGE = 200
 
@@ -28,7 +29,7 @@ MAX_PAGE = 200
 @router.get("/v1/customers")
 async def search_customers(
     router_: RouterDep,
-    principal: StaffPrincipal,
+    principal: SupervisorPrincipal,
     identifier: Annotated[
         str,
         Query(
@@ -46,6 +47,7 @@ async def search_customers(
 
 @router.get("/v1/customers/{customer_id}")
 async def get_customer(customer_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    await may_see_customer(router_, principal, customer_id)
     async with router_.repo.reader() as conn:
         found = await queries.customer(conn, principal.tenant_id, customer_id)
     if found is None:
@@ -54,7 +56,7 @@ async def get_customer(customer_id: str, router_: RouterDep, principal: StaffPri
 
 
 @router.get("/v1/customers/{customer_id}/export")
-async def export_customer(customer_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> JSONResponse:
+async def export_customer(customer_id: str, router_: RouterDep, principal: AdminPrincipal) -> JSONResponse:
     """GDPR access and portability: everything stored about the customer in one JSON document (profile,
     identities, conversations with all messages, events, survey answers)."""
     async with router_.repo.reader() as conn:
@@ -72,10 +74,11 @@ async def get_timeline(
     customer_id: str,
     router_: RouterDep,
     principal: StaffPrincipal,
-    cursor: Annotated[str | None, Query(max_length=32, pattern=r"^\d+$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     """Every message and event on every channel, newest first. Pass ``next_cursor`` back as ``cursor``."""
+    await may_see_customer(router_, principal, customer_id)
     async with router_.repo.reader() as conn:
         if await queries.customer(conn, principal.tenant_id, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
@@ -104,6 +107,7 @@ class ProfilePatch(BaseModel):
 async def patch_customer(
     customer_id: str, body: ProfilePatch, router_: RouterDep, principal: StaffPrincipal
 ) -> dict[str, Any]:
+    await may_see_customer(router_, principal, customer_id)
     values = body.model_dump(exclude_unset=True)
     if any(v is None for k, v in values.items() if k in ("tier", "tags", "consent", "attributes")):
         raise InvalidCommand("tier, tags, consent and attributes cannot be null")
@@ -152,3 +156,22 @@ async def unmerge(customer_id: str, body: MergeIn, router_: RouterDep, principal
     """Undo the latest merge of ``body.customer_id`` into this customer: what it moved moves back."""
     merge_id = await router_.customers.unmerge(principal.tenant_id, customer_id, body.customer_id, principal.key_prefix)
     return MergeOut(merge_id=merge_id, survivor_id=customer_id, merged_id=body.customer_id)
+
+
+@router.delete("/v1/customers/{customer_id}")
+async def erase(customer_id: str, router_: RouterDep, principal: AdminPrincipal) -> dict[str, Any]:
+    """GDPR erasure: open conversations are resolved (no survey), then identities are deleted and every
+    personal field is irreversibly blanked; events of the customer received before now, replayed from Kafka or
+    still in flight, are dropped. ``customer.erased`` goes to the customer events topic. A customer who writes
+    again later starts afresh."""
+    async with router_.repo.reader() as conn:
+        if await queries.customer(conn, principal.tenant_id, customer_id) is None:
+            raise NotFound(f"no customer {customer_id}")
+        family = await customer_family(conn, principal.tenant_id, customer_id)
+        c = t.conversations.c
+        open_ = [r.id for r in await conn.execute(select(c.id).where(c.customer_id.in_(family), c.status == "open"))]
+    for conversation_id in open_:
+        with contextlib.suppress(InvalidCommand, NotFound):  # resolved meanwhile
+            await router_.commands.resolve(principal.tenant_id, conversation_id, None, "none")
+    key = router_.settings.erasure_key.get_secret_value().encode() if router_.settings.erasure_key else DEFAULT_KEY
+    return await router_.customers.erase(principal.tenant_id, customer_id, principal.key_prefix, key)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from services.router.adapters import queries
 from services.router.domain.errors import InvalidCommand, NotFound
-from services.router.entrypoints.deps import RouterDep, StaffPrincipal
+from services.router.entrypoints.access import may_see_conversation
+from services.router.entrypoints.deps import IdempotencyKey, RouterDep, StaffPrincipal
 from shared.events import Channel
 
 router = APIRouter(tags=["context"])
@@ -18,6 +19,7 @@ router = APIRouter(tags=["context"])
 
 @router.get("/v1/conversations/{conversation_id}")
 async def get_conversation(conversation_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    await may_see_conversation(router_, principal, conversation_id)
     async with router_.repo.reader() as conn:
         found = await queries.conversation(conn, principal.tenant_id, conversation_id)
     if found is None:
@@ -34,12 +36,17 @@ class ResolveIn(BaseModel):
 
 @router.post("/v1/conversations/{conversation_id}/resolve", status_code=204)
 async def resolve_conversation(
-    conversation_id: str, router_: RouterDep, principal: StaffPrincipal, body: ResolveIn | None = None
+    conversation_id: str,
+    router_: RouterDep,
+    principal: StaffPrincipal,
+    body: ResolveIn | None = None,
+    key: IdempotencyKey = None,
 ) -> None:
     """Resolve: the agent's capacity is freed at once; a customer who writes again within the reopen window
     (SWITCHBOARD_REOPEN_WINDOW_HOURS) reopens it, later a new conversation starts, linked to this one."""
+    await may_see_conversation(router_, principal, conversation_id)
     await router_.commands.resolve(
-        principal.tenant_id, conversation_id, body.note if body else None, body.survey if body else None
+        principal.tenant_id, conversation_id, body.note if body else None, body.survey if body else None, key
     )
 
 
@@ -57,6 +64,7 @@ class ReplyIn(BaseModel):
 async def reply(conversation_id: str, body: ReplyIn, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
     """Queue an agent's reply for delivery on the customer's channel; its status (sent, delivered, failed)
     shows on the message in GET /v1/conversations/{id}."""
+    await may_see_conversation(router_, principal, conversation_id)
     return await router_.replies.reply(
         principal.tenant_id, conversation_id, body.text, body.channel, principal.key_prefix, pending=body.pending
     )
@@ -69,13 +77,14 @@ class TransferIn(BaseModel):
 
 @router.post("/v1/conversations/{conversation_id}/transfer")
 async def transfer(
-    conversation_id: str, body: TransferIn, router_: RouterDep, principal: StaffPrincipal
+    conversation_id: str, body: TransferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> dict[str, Any]:
     """To an agent (online, with room on the channel) or to a queue (the conversation keeps its place)."""
     if (body.agent_id is None) == (body.queue_id is None):
         raise InvalidCommand("give exactly one of agent_id and queue_id")
+    await may_see_conversation(router_, principal, conversation_id)
     await router_.commands.transfer(
-        principal.tenant_id, conversation_id, agent_id=body.agent_id, queue_id=body.queue_id
+        principal.tenant_id, conversation_id, agent_id=body.agent_id, queue_id=body.queue_id, key=key
     )
     async with router_.repo.reader() as conn:
         found = await queries.conversation(conn, principal.tenant_id, conversation_id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from services.router.adapters import stats
 from services.router.domain.errors import InvalidCommand
-from services.router.entrypoints.deps import RouterDep, StaffPrincipal
+from services.router.entrypoints.deps import RouterDep, StaffPrincipal, SupervisorPrincipal
 
 router = APIRouter(tags=["stats"])
 
@@ -36,7 +36,7 @@ async def queue_stats(router_: RouterDep, principal: StaffPrincipal) -> dict[str
 @router.get("/v1/stats/agents")
 async def agent_stats(
     router_: RouterDep,
-    principal: StaffPrincipal,
+    principal: SupervisorPrincipal,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
@@ -50,7 +50,7 @@ async def agent_stats(
 @router.get("/v1/stats/kpis")
 async def kpis(
     router_: RouterDep,
-    principal: StaffPrincipal,
+    principal: SupervisorPrincipal,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     group_by: Literal["none", "queue", "channel", "agent"] = "none",

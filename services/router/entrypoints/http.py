@@ -3,15 +3,20 @@ the router runtime (consumers, relay) around the server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from services.router.bootstrap import Router
+from services.router.command_log import CommandTimeout
 from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
 from services.router.entrypoints import (
+    api_access,
     api_admin,
     api_agents,
     api_customers,
@@ -21,6 +26,7 @@ from services.router.entrypoints import (
     api_stats,
     web,
 )
+from services.router.entrypoints.audit import AuditTrail
 from services.router.entrypoints.deps import RouterDep
 from shared import metrics, problems
 
@@ -49,15 +55,13 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
             NotFound: (404, "not-found", "Not found"),
             InvalidIdentity: (422, "invalid-identity", "Invalid identity"),
             InvalidCommand: (409, "invalid-command", "Not allowed in the current state"),
+            CommandTimeout: (503, "routing-busy", "The tenant's routing owner did not answer in time, retry"),
         },
     )
-    app.include_router(api_messages.router)
-    app.include_router(api_reads.router)
-    app.include_router(api_customers.router)
-    app.include_router(api_admin.router)
-    app.include_router(api_agents.router)
-    app.include_router(api_feedback.router)
-    app.include_router(api_stats.router)
+    for module in (api_messages, api_reads, api_customers, api_admin, api_agents, api_feedback, api_stats, api_access):
+        _document_roles(module.router.routes)
+        problems.document_problems(module.router.routes)
+        app.include_router(module.router)
     metrics.install(app)
 
     @app.get("/healthz", tags=["ops"])
@@ -78,5 +82,27 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
         return {"status": "ready"}
 
     web.install(app)
+    app.add_middleware(AuditTrail, router=router)
     app.add_middleware(problems.BodyLimit, max_bytes=router.settings.max_body_bytes)
     return app
+
+
+def _document_roles(routes: Sequence[BaseRoute]) -> None:
+    """Each operation's OpenAPI entry lists the roles it admits (``x-roles``), read from its ``require``
+    dependency: the authorization matrix is published, and tested against the running API."""
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        roles = _roles_of(route.dependant)
+        if roles:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": list(roles)}
+
+
+def _roles_of(dependant: Dependant) -> tuple[str, ...] | None:
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "roles", None)
+        if roles:
+            return tuple(roles)
+        if (found := _roles_of(dep)) is not None:
+            return found
+    return None

@@ -1,0 +1,74 @@
+"""Object-level authorization. Tenants are isolated by every query (an id of another tenant is unknown: 404);
+within a tenant, an agent sees only the conversations assigned or transferred to them (and, when
+``SWITCHBOARD_AGENTS_SEE_QUEUES`` is on, those waiting in queues they serve), the customers of those
+conversations, and acts only as themselves. Supervisors and admins see the whole tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.exceptions import HTTPException
+
+from services.router.adapters import tables as t
+from services.router.adapters.api_keys import Principal
+from services.router.bootstrap import Router
+from services.router.domain.errors import NotFound
+
+
+def acting_as(principal: Principal, agent_id: str) -> None:
+    """An agent's presence, feed and offers are theirs alone (a colleague's id is known, so 403, not 404)."""
+    if principal.role == "agent" and principal.agent_id != agent_id:
+        raise HTTPException(403, "Agents act only as themselves.")
+
+
+async def _visible_to_agent(conn: AsyncConnection, principal: Principal, queues_too: bool) -> ColumnElement[bool]:
+    c, a = t.conversations.c, t.assignments.c
+    mine = [
+        c.agent_id == principal.agent_id,
+        exists().where(a.conversation_id == c.id, a.agent_id == principal.agent_id),
+    ]
+    if queues_too:
+        served = (await conn.execute(select(t.agents.c.queue_ids).where(t.agents.c.id == principal.agent_id))).first()
+        if served is not None and served.queue_ids:
+            mine.append(c.agent_id.is_(None) & c.queue_id.in_(list(served.queue_ids)))
+    return or_(*mine)
+
+
+async def check_conversation(
+    conn: AsyncConnection, principal: Principal, conversation_id: str, queues_too: bool = False
+) -> None:
+    if principal.role != "agent":
+        return
+    c = t.conversations.c
+    if principal.agent_id is not None:
+        visible = await _visible_to_agent(conn, principal, queues_too)
+        query = select(c.id).where(c.tenant_id == principal.tenant_id, c.id == conversation_id, visible)
+        if (await conn.execute(query)).first() is not None:
+            return
+    raise NotFound(f"no conversation {conversation_id}")
+
+
+async def check_customer(
+    conn: AsyncConnection, principal: Principal, customer_id: str, queues_too: bool = False
+) -> None:
+    if principal.role != "agent":
+        return
+    c = t.conversations.c
+    if principal.agent_id is not None:
+        visible = await _visible_to_agent(conn, principal, queues_too)
+        query = select(c.id).where(c.tenant_id == principal.tenant_id, c.customer_id == customer_id, visible)
+        if (await conn.execute(query.limit(1))).first() is not None:
+            return
+    raise NotFound(f"no customer {customer_id}")
+
+
+async def may_see_conversation(router: Router, principal: Principal, conversation_id: str) -> None:
+    if principal.role == "agent":
+        async with router.repo.reader() as conn:
+            await check_conversation(conn, principal, conversation_id, router.settings.agents_see_queues)
+
+
+async def may_see_customer(router: Router, principal: Principal, customer_id: str) -> None:
+    if principal.role == "agent":
+        async with router.repo.reader() as conn:
+            await check_customer(conn, principal, customer_id, router.settings.agents_see_queues)
