@@ -25,3 +25,15 @@ class BlobStore:
     def get(self, ref: str) -> bytes:
         digest = ref.removeprefix("blob:sha256:")
         return (self.root / digest[:2] / digest).read_bytes()
+
+    def delete(self, ref: str) -> bool:
+        """Forget an attachment (its customer was erased); True if it was here."""
+        digest = ref.removeprefix("blob:sha256:")
+        if not ref.startswith("blob:sha256:") or len(digest) != 64 or not digest.isalnum():
+            return False
+        path = self.root / digest[:2] / digest
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True

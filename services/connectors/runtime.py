@@ -135,10 +135,13 @@ class ConnectorRuntime:
         )
         await self.bus.publish([Outgoing(self.topics.status, encode(status), message.conversation_id.encode())])
 
-    def follow(self, topic: str, group: str, handle: Callable[[list[Record]], Awaitable[None]]) -> None:
+    def follow(
+        self, topic: str, group: str, handle: Callable[[list[Record]], Awaitable[None]], *, inbound: bool = False
+    ) -> None:
         """A connector's own consumer of another topic (the voice connector follows routing decisions to put
-        calls through). Runs in outbound-capable processes; the runtime is ready once it holds its partitions."""
-        if not self.outbound:
+        calls through). Runs in outbound-capable processes (and inbound ones with ``inbound``); the runtime is
+        ready once it holds its partitions."""
+        if not (self.outbound or (inbound and self.inbound)):
             return
         joined = asyncio.Event()
         self._following.append(joined)

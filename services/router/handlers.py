@@ -667,6 +667,7 @@ class CustomerCommands:
                 "id": new_id(),
                 "tenant": tenant_id,
                 "customer_ids": done["customers"],
+                "attachments": done["attachments"],  # blob references, for the connectors that store them
                 "actor": actor,
                 "time": now,
             }

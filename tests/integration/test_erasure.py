@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import smtplib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from shared.events import Channel, Claim, IdentityKind
 from shared.store import Database
 from tests.conftest import Servers, random_name
 from tests.support.runtime import conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
+from tests.support.system import system
 
 
 async def tables_containing(db: Database, needles: list[str]) -> dict[str, list[str]]:
@@ -155,3 +157,31 @@ async def test_retention_blanks_closed_conversations_older_than_the_setting(tmp_
             c = t.conversations.c
             row = (await conn.execute(select(c.erased_at, c.resolution_note).where(c.id == conv["id"]))).one()
         assert row.erased_at is not None and row.erased_at <= datetime.now(UTC) and row.resolution_note is None
+
+
+async def test_an_erased_customers_email_attachments_are_deleted_by_the_email_connector(tmp_path: Path) -> None:
+    raw = (Path(__file__).parent.parent / "unit" / "emails" / "10_attachment.eml").read_bytes()
+    async with system("embedded", tmp_path, names=("email",)) as s:
+        await asyncio.to_thread(_smtp_send_raw, s.settings.smtp_port, raw)
+        conv = await wait_for(
+            lambda: conversation_of(s.desk, s.connectors.event_id(Channel.EMAIL, "<att-10@mail.example.com>"))
+        )
+        refs = [a["ref"] for m in conv["messages"] for a in m["attachments"]]
+        blobs = [tmp_path / "blobs" / r.removeprefix("blob:sha256:")[:2] / r.removeprefix("blob:sha256:") for r in refs]
+        assert len(blobs) >= 2 and all(b.exists() for b in blobs)  # the two files (and the raw mail)
+        async with (
+            serving(s.desk.router) as base,
+            httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {s.desk.key}"}) as http,
+        ):
+            erased = await http.delete(f"/v1/customers/{conv['customer_id']}")
+        assert erased.status_code == 200 and sorted(erased.json()["attachments"]) == sorted(refs)
+
+        async def gone() -> bool:
+            return not any(b.exists() for b in blobs)
+
+        await wait_for(gone)
+
+
+def _smtp_send_raw(port: int, raw: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.sendmail("sam@example.com", ["support@acme.test"], raw)

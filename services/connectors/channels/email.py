@@ -14,6 +14,7 @@ from typing import Any
 
 import aioimaplib
 import aiosmtplib
+import orjson
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
@@ -22,7 +23,7 @@ from services.connectors.blobs import BlobStore
 from services.connectors.channels.email_mime import ParsedEmail, parse
 from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, TransientFailure
 from services.connectors.signatures import email_webhook_valid
-from shared.bus import BusUnavailable
+from shared.bus import BusUnavailable, Record
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import OutboundMessage
 from shared.settings import Settings
@@ -121,6 +122,23 @@ class EmailConnector:
             self._server = await loop.create_server(factory, self.settings.smtp_host, self.settings.smtp_port)
         if self.settings.imap_host and runtime.inbound:
             self._imap_task = asyncio.create_task(self._poll_imap())
+        # attachments of erased customers are deleted from this process's blob store (its own group: blob
+        # directories may be per instance)
+        runtime.follow(
+            runtime.topics.customers, f"connector-email-erasures-{runtime.instance_id}", self._on_erased, inbound=True
+        )
+
+    async def _on_erased(self, records: list[Record]) -> None:
+        for record in records:
+            try:
+                body = orjson.loads(record.value)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(body, dict) or body.get("type") != "customer.erased":
+                continue
+            refs = [r for r in body.get("attachments") or [] if isinstance(r, str)]
+            deleted = sum(self.blobs.delete(ref) for ref in refs)
+            log.info("email.attachments_erased", extra={"count": deleted})
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import String, cast, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters import tables as t
@@ -84,6 +84,7 @@ async def erase_customer(
         )
     c = t.conversations.c
     conversations = [r.id for r in await conn.execute(select(c.id).where(c.customer_id.in_(family)))]
+    attachments = await _attachments_only_of(conn, tenant_id, family)
     await blank_conversations(conn, conversations, now)
     m = t.messages.c
     await conn.execute(
@@ -105,7 +106,33 @@ async def erase_customer(
         .where(cu.id.in_(family))
         .values(name=None, email=None, phone=None, language=None, tags=[], consent={}, attributes={}, erased_at=now)
     )
-    return {"customer_id": customer_id, "customers": family, "conversations": len(conversations), "erased_at": now}
+    return {
+        "customer_id": customer_id,
+        "customers": family,
+        "conversations": len(conversations),
+        "attachments": sorted(attachments),
+        "erased_at": now,
+    }
+
+
+async def _attachments_only_of(conn: AsyncConnection, tenant_id: str, family: list[str]) -> set[str]:
+    """Blob references of the customer's attachments that no one else's message shares (blobs are
+    content-addressed): the connectors that store them delete them on ``customer.erased``."""
+    m = t.messages.c
+    refs = {
+        str(a["ref"])
+        for row in await conn.execute(select(m.attachments).where(m.customer_id.in_(family)))
+        for a in row.attachments or []
+        if isinstance(a, dict) and a.get("ref")
+    }
+    shared = set()
+    for ref in refs:
+        others = select(m.id).where(
+            m.tenant_id == tenant_id, m.customer_id.not_in(family), cast(m.attachments, String).contains(ref)
+        )
+        if (await conn.execute(others.limit(1))).first() is not None:
+            shared.add(ref)
+    return refs - shared
 
 
 async def erased_senders(
