@@ -213,20 +213,17 @@ class RoutingCommandLog:
             Command.new(tenant_id, "set_presence", key, agent_id=agent_id, presence=presence.value)
         )
 
+    async def _offer(self, kind: str, tenant_id: str, agent_id: str, conversation_id: str, key: str | None) -> int:
+        return await self.submit(Command.new(tenant_id, kind, key, agent_id=agent_id, conversation_id=conversation_id))
+
     async def accept(self, tenant_id: str, agent_id: str, conversation_id: str, key: str | None = None) -> int:
-        return await self.submit(
-            Command.new(tenant_id, "accept", key, agent_id=agent_id, conversation_id=conversation_id)
-        )
+        return await self._offer("accept", tenant_id, agent_id, conversation_id, key)
 
     async def decline(self, tenant_id: str, agent_id: str, conversation_id: str, key: str | None = None) -> int:
-        return await self.submit(
-            Command.new(tenant_id, "decline", key, agent_id=agent_id, conversation_id=conversation_id)
-        )
+        return await self._offer("decline", tenant_id, agent_id, conversation_id, key)
 
     async def claim(self, tenant_id: str, agent_id: str, conversation_id: str, key: str | None = None) -> int:
-        return await self.submit(
-            Command.new(tenant_id, "claim", key, agent_id=agent_id, conversation_id=conversation_id)
-        )
+        return await self._offer("claim", tenant_id, agent_id, conversation_id, key)
 
     async def transfer(
         self,

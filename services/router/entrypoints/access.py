@@ -34,32 +34,30 @@ async def _visible_to_agent(conn: AsyncConnection, principal: Principal, queues_
     return or_(*mine)
 
 
+async def _visible(conn: AsyncConnection, principal: Principal, match: ColumnElement[bool], queues_too: bool) -> bool:
+    """Some conversation matching ``match`` is the agent's (held, once held, or waiting in a queue they serve)."""
+    c = t.conversations.c
+    if principal.agent_id is None:
+        return False
+    visible = await _visible_to_agent(conn, principal, queues_too)
+    query = select(c.id).where(c.tenant_id == principal.tenant_id, match, visible).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def check_conversation(
     conn: AsyncConnection, principal: Principal, conversation_id: str, queues_too: bool = False
 ) -> None:
-    if principal.role != "agent":
-        return
     c = t.conversations.c
-    if principal.agent_id is not None:
-        visible = await _visible_to_agent(conn, principal, queues_too)
-        query = select(c.id).where(c.tenant_id == principal.tenant_id, c.id == conversation_id, visible)
-        if (await conn.execute(query)).first() is not None:
-            return
-    raise NotFound(f"no conversation {conversation_id}")
+    if principal.role == "agent" and not await _visible(conn, principal, c.id == conversation_id, queues_too):
+        raise NotFound(f"no conversation {conversation_id}")
 
 
 async def check_customer(
     conn: AsyncConnection, principal: Principal, customer_id: str, queues_too: bool = False
 ) -> None:
-    if principal.role != "agent":
-        return
     c = t.conversations.c
-    if principal.agent_id is not None:
-        visible = await _visible_to_agent(conn, principal, queues_too)
-        query = select(c.id).where(c.tenant_id == principal.tenant_id, c.customer_id == customer_id, visible)
-        if (await conn.execute(query.limit(1))).first() is not None:
-            return
-    raise NotFound(f"no customer {customer_id}")
+    if principal.role == "agent" and not await _visible(conn, principal, c.customer_id == customer_id, queues_too):
+        raise NotFound(f"no customer {customer_id}")
 
 
 async def may_see_conversation(router: Router, principal: Principal, conversation_id: str) -> None:
