@@ -677,10 +677,11 @@ class CustomerCommands:
         log.info("customer.erased", extra={"tenant": tenant_id, "customer": customer_id})
         return done
 
-    async def apply_retention(self, cutoff: datetime) -> int:
-        """Blank conversations closed before ``cutoff``, a batch at a time, until none is left."""
+    async def apply_retention(self, cutoff: datetime, batches: int = 20) -> int:
+        """Blank conversations closed before ``cutoff``, a batch at a time: at most ``batches`` per call, so a
+        large backlog is worked off over several sweeps without holding up the routing timers."""
         total = 0
-        while True:
+        for _ in range(batches):
             async with self.repo.unit() as u:
                 done = await apply_retention(u.conn, cutoff, self.clock())
             total += done
