@@ -58,5 +58,11 @@ def random_name(prefix: str) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The fault suite stops and restarts the shared servers: it runs last, so no other test meets a restart."""
-    items.sort(key=lambda item: "tests/faults/" in item.nodeid.replace("\\", "/"))
+    """The fault suite stops and restarts the shared servers: it runs last, so no other test meets a restart.
+    The e2e suite runs just before it: its log capture (tests/e2e/conftest.py) then covers the e2e tests."""
+
+    def phase(item: pytest.Item) -> int:
+        node = item.nodeid.replace("\\", "/")
+        return 2 if "tests/faults/" in node else 1 if "tests/e2e/" in node else 0
+
+    items.sort(key=phase)
