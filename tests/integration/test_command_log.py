@@ -1,0 +1,100 @@
+"""The routing command log's delivery guarantees: a command redelivered by the bus is applied once, a client's
+retry with the same Idempotency-Key gets the first outcome without running again, and a malformed command is
+dead-lettered with its reason while the ones after it are applied."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from services.router.adapters import tables as t
+from services.router.command_log import Command
+from shared.bus import Outgoing
+from tests.support.runtime import Desk, serving, settings_for, started_desk, wait_for
+
+
+@pytest.fixture(params=["embedded", "production"])
+async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
+    servers = request.getfixturevalue("servers") if request.param == "production" else None
+    async with started_desk(settings_for(request.param, tmp_path, servers)) as d:
+        yield d
+
+
+def count_applied(desk: Desk) -> list[str]:
+    """The ids of this tenant's commands the owner runs (timer ticks of other tenants on a shared database are
+    left out)."""
+    ran: list[str] = []
+    apply = desk.router.applier.apply
+
+    async def counting(command: Command) -> int:
+        if command.tenant == desk.tenant:
+            ran.append(command.id)
+        return await apply(command)
+
+    desk.router.applier.apply = counting
+    return ran
+
+
+async def outcomes(desk: Desk, command_id: str) -> int:
+    async with desk.router.repo.reader() as conn:
+        c = t.routing_commands.c
+        return int((await conn.execute(select(func.count()).where(c.id == command_id))).scalar_one())
+
+
+async def test_a_redelivered_command_is_applied_once(desk: Desk) -> None:
+    grace = desk.agent("agent-grace")
+    command = Command.new(desk.tenant, "set_presence", agent_id=grace, presence="online")
+    ran = count_applied(desk)
+    record = command.record(desk.router.topics)
+    await desk.bus.publish([record, record])  # the bus delivers it twice (a retry after a lost acknowledgement)
+    marker = Command.new(desk.tenant, "tick")
+    await desk.bus.publish([marker.record(desk.router.topics)])
+    await wait_for(lambda: outcomes(desk, marker.id))  # same partition: everything before it was handled
+    assert ran == [command.id, marker.id], "the command once, then the marker"
+    assert await outcomes(desk, command.id) == 1
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_first_outcome(desk: Desk) -> None:
+    ada = desk.agent("agent-ada")
+    async with (
+        serving(desk.router) as base,
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}, timeout=30) as http,
+    ):
+        ran = count_applied(desk)
+        headers = {"Idempotency-Key": "presence-away-1"}
+        first = await http.put(f"/v1/agents/{ada}/presence", json={"presence": "away"}, headers=headers)
+        again = await http.put(f"/v1/agents/{ada}/presence", json={"presence": "away"}, headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+        assert len(ran) == 1, "the retry was answered, not run"
+        other = await http.put(f"/v1/agents/{ada}/presence", json={"presence": "online"})
+        assert other.status_code == 200 and len(ran) == 2
+        bad = await http.post(
+            f"/v1/agents/{ada}/accept", json={"conversation_id": "nothing-offered"}, headers={"Idempotency-Key": "k2"}
+        )
+        bad_again = await http.post(
+            f"/v1/agents/{ada}/accept", json={"conversation_id": "nothing-offered"}, headers={"Idempotency-Key": "k2"}
+        )
+        assert bad.status_code == bad_again.status_code == 409, bad.text  # a refusal is an outcome too
+        assert bad.json()["detail"] == bad_again.json()["detail"]
+
+
+async def test_a_malformed_command_is_dead_lettered_and_the_next_one_applied(tmp_path: Path) -> None:
+    async with started_desk(settings_for("embedded", tmp_path)) as desk:
+        topics = desk.router.topics
+        good = Command.new(desk.tenant, "tick")
+        await desk.bus.publish(
+            [
+                Outgoing(topics.routing_commands, b"{not json", key=desk.tenant.encode()),
+                Outgoing(topics.routing_commands, b'{"id": "x", "tenant": "t", "kind": "reboot"}', key=b"t"),
+                good.record(topics),
+            ]
+        )
+        await wait_for(lambda: outcomes(desk, good.id))
+        dead = desk.bus.records(topics.deadletter)  # type: ignore[attr-defined]
+        reasons = [dict(r.headers)["reason"].decode() for r in dead]
+        assert any("not JSON" in r for r in reasons) and any("unknown kind 'reboot'" in r for r in reasons)
