@@ -112,7 +112,7 @@ class Router:
         self.stage.surveys = self.executor.surveys = self.surveys
         self.executor.survey_kind = self.settings.survey_kind
         if self.settings.erasure_key is not None:
-            self.stage.erasure_key = self.settings.erasure_key.get_secret_value().encode()
+            self.stage.erasure_key = self.customers.erasure_key = self.settings.erasure_key.get_secret_value().encode()
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
         self.tokens = JwtVerifier(self.settings)

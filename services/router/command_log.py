@@ -266,7 +266,6 @@ class CommandApplier:
         self.topics = topics
         self.waiters = waiters
         self.apply = apply
-        self.applied = 0
 
     async def handle(self, records: Sequence[Record], now: Callable[[], datetime]) -> None:
         for record in records:
@@ -285,7 +284,6 @@ class CommandApplier:
             return done  # redelivered after a crash between commit and offset commit
         try:
             events = await self.apply(command)
-            self.applied += 1
             return 200, {"events": events}
         except DomainError as exc:
             outcome = outcome_of(exc)

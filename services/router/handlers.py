@@ -478,7 +478,7 @@ class AgentCommands:
             case "resolve":
                 return await self.resolve(tenant, a["conversation_id"], a.get("note"), a.get("survey"), command)
             case "tick":
-                return await self._run(tenant, None, command=command)
+                return await self.tick(tenant, command)
             case "escalate":
                 return await self.escalate(tenant, a["escalations"], command)
         raise InvalidCommand(f"unknown command {command.kind}")
@@ -547,9 +547,9 @@ class AgentCommands:
             command=command,
         )
 
-    async def tick(self, tenant_id: str) -> int:
+    async def tick(self, tenant_id: str, command: Command | None = None) -> int:
         """Run the tenant's due timers (offer timeouts, overflow, sticky holds, queues opening)."""
-        return await self._run(tenant_id, None)
+        return await self._run(tenant_id, None, command=command)
 
     async def transfer(
         self,
@@ -626,6 +626,7 @@ class CustomerCommands:
         self.relay = relay
         self.clock = clock
         self.topics = topics
+        self.erasure_key = DEFAULT_KEY  # the composition root sets SWITCHBOARD_ERASURE_KEY
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, actor: str) -> str:
         now = self.clock()
@@ -651,14 +652,14 @@ class CustomerCommands:
         await self.relay.flush()
         return merge_id
 
-    async def erase(self, tenant_id: str, customer_id: str, actor: str, key: bytes) -> dict[str, Any]:
+    async def erase(self, tenant_id: str, customer_id: str, actor: str) -> dict[str, Any]:
         """GDPR erasure (see adapters/erasure.py), announced as ``customer.erased`` (ids only) on the customer
         events topic for every other consumer to honour."""
         now = self.clock()
         await self.relay.flush()  # what is already decided goes out before the data behind it is blanked
         async with self.repo.unit() as u:
             await u.lock_tenants([tenant_id])
-            done = await erase_customer(u.conn, tenant_id, customer_id, key, now)
+            done = await erase_customer(u.conn, tenant_id, customer_id, self.erasure_key, now)
             if done is None:
                 raise NotFound(f"no customer {customer_id}")
             await u.bump_routing_version(tenant_id)
@@ -671,8 +672,8 @@ class CustomerCommands:
                 "actor": actor,
                 "time": now,
             }
-            key_ = f"{tenant_id}\x1f{customer_id}".encode()
-            await u.add_outbox([Outgoing(self.topics.customers, orjson.dumps(body), key=key_)], now)
+            key = f"{tenant_id}\x1f{customer_id}".encode()
+            await u.add_outbox([Outgoing(self.topics.customers, orjson.dumps(body), key=key)], now)
         await self.relay.flush()
         log.info("customer.erased", extra={"tenant": tenant_id, "customer": customer_id})
         return done

@@ -34,39 +34,24 @@ async def _visible_to_agent(conn: AsyncConnection, principal: Principal, queues_
     return or_(*mine)
 
 
-async def _visible(conn: AsyncConnection, principal: Principal, match: ColumnElement[bool], queues_too: bool) -> bool:
+async def _visible(router: Router, principal: Principal, match: ColumnElement[bool]) -> bool:
     """Some conversation matching ``match`` is the agent's (held, once held, or waiting in a queue they serve)."""
-    c = t.conversations.c
     if principal.agent_id is None:
         return False
-    visible = await _visible_to_agent(conn, principal, queues_too)
-    query = select(c.id).where(c.tenant_id == principal.tenant_id, match, visible).limit(1)
-    return (await conn.execute(query)).first() is not None
-
-
-async def check_conversation(
-    conn: AsyncConnection, principal: Principal, conversation_id: str, queues_too: bool = False
-) -> None:
     c = t.conversations.c
-    if principal.role == "agent" and not await _visible(conn, principal, c.id == conversation_id, queues_too):
-        raise NotFound(f"no conversation {conversation_id}")
-
-
-async def check_customer(
-    conn: AsyncConnection, principal: Principal, customer_id: str, queues_too: bool = False
-) -> None:
-    c = t.conversations.c
-    if principal.role == "agent" and not await _visible(conn, principal, c.customer_id == customer_id, queues_too):
-        raise NotFound(f"no customer {customer_id}")
+    async with router.repo.reader() as conn:
+        visible = await _visible_to_agent(conn, principal, router.settings.agents_see_queues)
+        query = select(c.id).where(c.tenant_id == principal.tenant_id, match, visible).limit(1)
+        return (await conn.execute(query)).first() is not None
 
 
 async def may_see_conversation(router: Router, principal: Principal, conversation_id: str) -> None:
-    if principal.role == "agent":
-        async with router.repo.reader() as conn:
-            await check_conversation(conn, principal, conversation_id, router.settings.agents_see_queues)
+    c = t.conversations.c
+    if principal.role == "agent" and not await _visible(router, principal, c.id == conversation_id):
+        raise NotFound(f"no conversation {conversation_id}")
 
 
 async def may_see_customer(router: Router, principal: Principal, customer_id: str) -> None:
-    if principal.role == "agent":
-        async with router.repo.reader() as conn:
-            await check_customer(conn, principal, customer_id, router.settings.agents_see_queues)
+    c = t.conversations.c
+    if principal.role == "agent" and not await _visible(router, principal, c.customer_id == customer_id):
+        raise NotFound(f"no customer {customer_id}")

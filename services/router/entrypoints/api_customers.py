@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from services.router.adapters import queries
 from services.router.adapters import tables as t
-from services.router.adapters.erasure import DEFAULT_KEY, customer_family
+from services.router.adapters.erasure import customer_family
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.identities import parse_identifier
 from services.router.domain.model import Tier
@@ -164,14 +164,13 @@ async def erase(customer_id: str, router_: RouterDep, principal: AdminPrincipal)
     personal field is irreversibly blanked; events of the customer received before now, replayed from Kafka or
     still in flight, are dropped. ``customer.erased`` goes to the customer events topic. A customer who writes
     again later starts afresh."""
+    tenant_id = principal.tenant_id
     async with router_.repo.reader() as conn:
-        if await queries.customer(conn, principal.tenant_id, customer_id) is None:
-            raise NotFound(f"no customer {customer_id}")
-        family = await customer_family(conn, principal.tenant_id, customer_id)
+        family = await customer_family(conn, tenant_id, customer_id)
         c = t.conversations.c
-        open_ = [r.id for r in await conn.execute(select(c.id).where(c.customer_id.in_(family), c.status == "open"))]
-    for conversation_id in open_:
+        open_ = select(c.id).where(c.tenant_id == tenant_id, c.customer_id.in_(family), c.status == "open")
+        conversations = [r.id for r in await conn.execute(open_)]
+    for conversation_id in conversations:
         with contextlib.suppress(InvalidCommand, NotFound):  # resolved meanwhile
-            await router_.commands.resolve(principal.tenant_id, conversation_id, None, "none")
-    key = router_.settings.erasure_key.get_secret_value().encode() if router_.settings.erasure_key else DEFAULT_KEY
-    return await router_.customers.erase(principal.tenant_id, customer_id, principal.key_prefix, key)
+            await router_.commands.resolve(tenant_id, conversation_id, None, "none")
+    return await router_.customers.erase(tenant_id, customer_id, principal.key_prefix)  # 404 if unknown
