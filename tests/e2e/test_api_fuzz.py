@@ -6,7 +6,6 @@ SWITCHBOARD_FUZZ_EXAMPLES (default 25 per operation)."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support.processes import SWITCHBOARD, clean_env, wait_ready
-from tests.support.runtime import free_port
+from tests.support.processes import SWITCHBOARD, dev_desk
 
 KEY = "sb_fuzz-" + os.urandom(12).hex()
 EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "25"))
@@ -30,28 +28,11 @@ EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "25"))
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     home = tmp_path_factory.mktemp("fuzz")
-    log = home / "dev.log"
-    env = clean_env(
-        http_port=str(port),
-        smtp_port=str(free_port()),
-        bootstrap_api_key=KEY,
-        database_url=f"sqlite+aiosqlite:///{home / 'switchboard.db'}",
-        blob_dir=str(home / "blobs"),
-        rate_limit_per_s="100000",
-        rate_limit_burst="100000",
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen([SWITCHBOARD, "dev"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log, timeout_s=120)
+    with dev_desk(home, KEY, rate_limit_per_s="100000", rate_limit_burst="100000") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+    log = (home / "dev.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
 
 
 def test_no_server_error_and_no_schema_violation(desk: str) -> None:

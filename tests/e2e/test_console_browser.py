@@ -16,8 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.support.pii import pii
-from tests.support.processes import ROOT, clean_env, start, stop, wait_ready
-from tests.support.runtime import free_port
+from tests.support.processes import ROOT, dev_desk
 
 KEY = "sb_console-" + os.urandom(12).hex()
 CHROMIUM = os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -36,22 +35,8 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    tmp = tmp_path_factory.mktemp("console")
-    env = clean_env(
-        http_port=str(port),
-        smtp_port=str(free_port()),
-        bootstrap_api_key=KEY,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'switchboard.db'}",
-        blob_dir=str(tmp / "blobs"),
-    )
-    proc = start([str(ROOT / ".venv/bin/switchboard"), "dev"], env, tmp / "dev.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, tmp / "dev.log", timeout_s=120)
+    with dev_desk(tmp_path_factory.mktemp("console"), KEY) as base:
         yield base
-    finally:
-        stop(proc)
 
 
 @pytest.fixture

@@ -7,9 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support.runtime import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
@@ -92,3 +96,27 @@ def start_telegram_connector(kafka_bootstrap: str, topic_prefix: str, port: int,
         proc.kill()
         raise
     return proc
+
+
+@contextmanager
+def dev_desk(home: Path, key: str, **settings: str) -> Iterator[str]:
+    """`switchboard dev` (embedded store and bus, every connector, the demo desk with ``key`` as its admin key)
+    on free ports, its files under ``home`` (log: ``home/dev.log``); yields its base URL once ready, and stops
+    it with SIGTERM after."""
+    port = free_port()
+    env = clean_env(
+        http_port=str(port),
+        smtp_port=str(free_port()),
+        bootstrap_api_key=key,
+        database_url=f"sqlite+aiosqlite:///{home / 'switchboard.db'}",
+        blob_dir=str(home / "blobs"),
+        **settings,
+    )
+    log = home / "dev.log"
+    proc = start([SWITCHBOARD, "dev"], env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc, log, timeout_s=120)
+        yield base
+    finally:
+        stop(proc)
