@@ -103,7 +103,11 @@ function onFeed(type, data) {
   else if (type === "assignment") { state.offers.delete(id); state.mine.set(id, { ...data, unread: false }); }
   else if (type === "unassignment") {
     state.offers.delete(id); state.mine.delete(id);
-    if (state.open === id) $("conv-status").textContent = `No longer yours (${data.reason}).`;
+    // a resolve's own answer and its feed event race: either order ends on "Resolved…"
+    const status = $("conv-status");
+    if (state.open === id && data.reason === "resolved") {
+      if (!status.textContent.startsWith("Resolved")) status.textContent = "Resolved.";
+    } else if (state.open === id) status.textContent = `No longer yours (${data.reason}).`;
   } else if (type === "message") {
     const mine = state.mine.get(id);
     if (mine) mine.unread = state.open !== id;
