@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shared.metrics import DEADLETTERED
+
 Headers = tuple[tuple[str, bytes], ...]
 
 
@@ -80,8 +82,10 @@ def partition_for(key: bytes | None, partitions: int, fallback: int) -> int:
     return zlib.crc32(key) % partitions
 
 
-def deadletter(record: Record, reason: str, topic: str) -> Outgoing:
-    """The original bytes untouched, with why and where they came from in headers."""
+def deadletter(record: Record, reason: str, topic: str, *, kind: str = "invalid") -> Outgoing:
+    """The original bytes untouched, with why and where they came from in headers. ``kind`` is the bounded
+    label of ``switchboard_deadlettered_total`` (``invalid``: refused by a schema; else the error's class)."""
+    DEADLETTERED.labels(topic=".".join(record.topic.split(".")[-2:]), kind=kind).inc()  # without any prefix
     return Outgoing(
         topic=topic,
         key=record.key,
@@ -91,5 +95,6 @@ def deadletter(record: Record, reason: str, topic: str) -> Outgoing:
             ("source-topic", record.topic.encode()),
             ("source-partition", str(record.partition).encode()),
             ("source-offset", str(record.offset).encode()),
+            ("kind", kind.encode()[:100]),
         ),
     )

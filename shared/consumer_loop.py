@@ -1,5 +1,12 @@
 """The one consume loop every stage runs: fetch a batch, handle it, commit only after the handler returned
-(its effects are durable). Any failure: no commit, back off, re-join the group and get the batch again."""
+(its effects are durable).
+
+Failure policy (``shared/failures.py`` tells the two apart):
+- retriable (broker or database unavailable): no commit, back off, re-join the group and get the batch again;
+- poison (a record the handler can never apply): the batch is split in halves, each handled on its own, down to
+  the one record at fault, which goes to the dead-letter topic with the reason, its partition and offset;
+  everything else in the batch is applied and the offsets are committed. One bad message never stops the
+  partition (and with it every tenant hashed there)."""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from shared.bus import Bus, Record
+from shared.bus import Bus, Record, deadletter
+from shared.failures import is_retriable, reason_kind, reason_of
 from shared.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
@@ -23,6 +31,7 @@ async def consume(
     handle: Handler,
     stop: asyncio.Event,
     *,
+    deadletter_topic: str,
     max_records: int = 500,
     from_beginning: bool = True,
     poll_s: float = 0.2,
@@ -58,7 +67,7 @@ async def consume(
                         CONSUMER_LAG.labels(topic=topic, group=group).set(lag)
                 if not records:
                     continue
-                await handle(records)
+                await apply_isolating_poison(bus, records, handle, deadletter_topic, group)
                 await consumer.commit()
                 backoff = 0.1
         except asyncio.CancelledError:
@@ -77,6 +86,46 @@ async def consume(
                 await consumer.close()
             except Exception as exc:
                 log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
+
+
+async def apply_isolating_poison(
+    bus: Bus, records: list[Record], handle: Handler, deadletter_topic: str, group: str
+) -> None:
+    """Handle ``records``; on a poison failure, bisect (order kept) until the record at fault is alone, give it
+    one more try (a lost race heals on retry), then dead-letter it. A retriable failure propagates at once: the
+    caller commits nothing and the batch comes again (what was applied meanwhile is deduplicated then)."""
+    try:
+        await handle(records)
+        return
+    except Exception as exc:
+        if is_retriable(exc):
+            raise
+        failure: Exception = exc
+    if len(records) > 1:
+        middle = len(records) // 2
+        await apply_isolating_poison(bus, records[:middle], handle, deadletter_topic, group)
+        await apply_isolating_poison(bus, records[middle:], handle, deadletter_topic, group)
+        return
+    try:
+        await handle(records)  # alone, once more
+        return
+    except Exception as exc:
+        if is_retriable(exc):
+            raise
+        failure = exc
+    record = records[0]
+    reason = reason_of(failure)
+    log.error(
+        "consumer.poison_deadlettered",
+        extra={
+            "group": group,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": reason,  # PII-free (shared/failures.reason_of); the record itself is on the topic
+        },
+    )
+    await bus.publish([deadletter(record, reason, deadletter_topic, kind=reason_kind(failure))])
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

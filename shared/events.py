@@ -8,12 +8,12 @@ the boundary (``decode_event``) and trusted after. An unknown ``schema_version``
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
@@ -123,6 +123,16 @@ class Call(_Strict):
     window_end: datetime | None = None
 
 
+class Sanitized(_Strict):
+    """What the edge changed so that every store can hold the event (``sanitize``), kept with the message."""
+
+    # Paths of strings (values or keys) that had NUL characters removed: PostgreSQL text cannot hold U+0000.
+    cleaned: Annotated[list[str], Field(max_length=64)] = []
+    # Timestamps outside the plausible window, as they were sent (path → original value): ``sent_at`` was
+    # replaced by ``received_at``, a callback window bound was dropped.
+    replaced: Annotated[dict[str, Annotated[str, Field(max_length=64)]], Field(max_length=8)] = {}
+
+
 class ConversationEvent(_Strict):
     specversion: Literal["1.0"] = "1.0"
     id: ShortStr
@@ -140,6 +150,7 @@ class ConversationEvent(_Strict):
     sent_at: datetime | None = None
     received_at: datetime
     call: Call | None = None
+    sanitized: Sanitized | None = None  # absent when nothing had to change
 
     def partition_key(self) -> bytes:
         """Kafka key: the tenant. One router owns a tenant's partition (its events and routing commands, see
@@ -175,7 +186,117 @@ def utcnow() -> datetime:
 
 
 def encode_event(event: ConversationEvent) -> bytes:
-    return event.model_dump_json(exclude_none=True).encode()
+    """The event's JSON, sanitized (``sanitize``): what a connector produces can be stored by any router."""
+    return orjson.dumps(sanitize(event.model_dump(mode="json", exclude_none=True)))
+
+
+# The plausible window of a customer's ``sent_at``: a phone or mail client with a wrong clock, or an app's
+# mistyped timestamp, must neither stop the desk (years a database or Python's UTC conversion cannot hold) nor
+# reorder a conversation. Outside it, the connector's receive time stands in for it.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+_DATETIME = TypeAdapter(datetime)
+
+
+def plausible(value: datetime, received: datetime) -> bool:
+    """Inside [2000-01-01, received + 1 day] and convertible to UTC (year 1 +14:00 is not)."""
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        return False
+    return EARLIEST <= utc <= received + FUTURE_SLACK
+
+
+def sanitize(data: dict[str, Any], *, nul: bool = True) -> dict[str, Any]:
+    """Make a decoded event storable by every store, recording what changed in ``sanitized``:
+
+    - NUL (U+0000) removed from every string and key (names, texts, identifiers, attributes): PostgreSQL
+      cannot store it, SQLite can, so without this one message could stop a partition on one shape only;
+    - a ``sent_at`` outside the plausible window replaced by ``received_at``, a callback window bound outside
+      it dropped; the originals are kept in ``sanitized.replaced``;
+    - a ``time`` or ``received_at`` that cannot be converted to UTC is refused (``InvalidEvent``): those are the
+      connector's own clock, not the customer's.
+    A payload that is not event-shaped is returned as it is, for validation to refuse. ``nul=False``: the
+    caller knows no string holds a NUL (the raw JSON has no ``\\u0000``), so the walk is skipped."""
+    cleaned: list[str] = []
+    out = _without_nul(data, "", cleaned) if nul else dict(data)
+    if not isinstance(out, dict):
+        return data
+    replaced: dict[str, str] = {}
+    received = _instant(out, "received_at")
+    _instant(out, "time")
+    if received is not None:
+        sent = _parsed(out.get("sent_at"))
+        if sent is not None and not plausible(sent, received):
+            replaced["sent_at"] = str(out["sent_at"])[:64]
+            out["sent_at"] = out["received_at"]
+        elif sent is not None:
+            _instant(out, "sent_at")
+        call = out.get("call")
+        if isinstance(call, dict):
+            for bound in ("window_start", "window_end"):
+                when = _parsed(call.get(bound))
+                if when is not None and not plausible(when, received + timedelta(days=366)):
+                    replaced[f"call.{bound}"] = str(call.pop(bound))[:64]
+                elif when is not None:
+                    _instant(call, bound)
+    if cleaned or replaced:
+        previous = out["sanitized"] if isinstance(out.get("sanitized"), dict) else {}
+        out["sanitized"] = {
+            "cleaned": sorted({*previous.get("cleaned", []), *cleaned})[:64],
+            "replaced": {**previous.get("replaced", {}), **replaced},
+        }
+    return out
+
+
+def without_nul(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with NUL removed from every string and key (for the other schemas on the bus)."""
+    out: dict[str, Any] = _without_nul(data, "", [])
+    return out
+
+
+def _without_nul(value: Any, path: str, cleaned: list[str]) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            cleaned.append(path)
+            return value.replace("\x00", "")
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                key = key.replace("\x00", "")
+                cleaned.append(f"{path}.{key}" if path else key)
+            out[key] = _without_nul(item, f"{path}.{key}" if path else str(key), cleaned)
+        return out
+    if isinstance(value, list):
+        return [_without_nul(item, f"{path}[{n}]", cleaned) for n, item in enumerate(value)]
+    return value
+
+
+def _parsed(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return _DATETIME.validate_python(value)
+    except ValidationError:
+        return None  # not a timestamp at all: validation names it
+
+
+def _instant(holder: dict[str, Any], name: str) -> datetime | None:
+    """``holder[name]`` as an aware UTC instant, written back as such (a time without an offset is read as
+    UTC, as ISO 8601 APIs mean it); ``InvalidEvent`` if it cannot be converted to UTC at all."""
+    value = holder.get(name)
+    when = _parsed(value)
+    if when is None:
+        return None
+    try:
+        utc = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except OverflowError:
+        raise InvalidEvent(f"{name}: {str(value)[:64]} cannot be converted to UTC") from None
+    if when.tzinfo is None:
+        holder[name] = utc.isoformat()
+    return utc
 
 
 def versioned_object(raw: bytes, supported: frozenset[int] = SUPPORTED_SCHEMA_VERSIONS) -> dict[str, Any]:
@@ -193,8 +314,9 @@ def versioned_object(raw: bytes, supported: frozenset[int] = SUPPORTED_SCHEMA_VE
 
 
 def decode_event(raw: bytes) -> ConversationEvent:
-    """Parse and validate; raise ``InvalidEvent`` (with a human-readable reason) on anything else."""
-    data = versioned_object(raw)
+    """Parse, sanitize and validate; raise ``InvalidEvent`` (with a human-readable reason) on anything else.
+    Sanitizing here too means an event from an older connector is as safe to store as a new one's."""
+    data = sanitize(versioned_object(raw), nul=b"\\u0000" in raw)
     try:
         return ConversationEvent.model_validate(data)
     except ValidationError as exc:

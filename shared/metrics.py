@@ -10,6 +10,12 @@ RECEIVED = Counter("switchboard_received_events_total", "Conversation events pro
 OUTBOUND_FAILURES = Counter(
     "switchboard_outbound_failures_total", "Replies whose delivery failed for good, per channel.", ["channel"]
 )
+DEADLETTERED = Counter(
+    "switchboard_deadlettered_total",
+    "Records sent to the dead-letter topic, by source topic and kind (invalid: refused by the schema; otherwise "
+    "the class of the error that made the record impossible to apply).",
+    ["topic", "kind"],
+)
 CONSUMER_LAG = Gauge(
     "switchboard_consumer_lag", "Records not yet consumed, per topic and consumer group.", ["topic", "group"]
 )

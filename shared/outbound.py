@@ -11,7 +11,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.events import Channel, IdentityKind, InvalidEvent, versioned_object
+from shared.events import Channel, IdentityKind, InvalidEvent, versioned_object, without_nul
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -89,6 +89,8 @@ def decode_status(raw: bytes) -> DeliveryStatus:
 
 def _decode(model: type[M], raw: bytes) -> M:
     data = versioned_object(raw)
+    if b"\\u0000" in raw:  # a provider's error text may carry NUL; PostgreSQL cannot store it
+        data = without_nul(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -147,20 +147,25 @@ class BodyLimit:
                 if seen > self.max_bytes:
                     await self._too_large(scope, receive, send)
                     return
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> Any:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, replay(b"".join(chunks), receive), send)
             return
         await self.app(scope, receive, send)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
         response = problem(413, f"Request bodies are limited to {self.max_bytes} bytes.", slug="too-large")
         await response(scope, receive, send)
+
+
+def replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` for a body already read: the body as one message, then the client's own messages (a
+    disconnect) as they come."""
+    replayed = False
+
+    async def receive_again() -> Any:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     retention_days: float = Field(
         0, ge=0, description="Erase closed conversations' messages older than this many days (0: keep for ever)."
     )
+    deadletter_retention_days: float = Field(
+        14,
+        gt=0,
+        description="Keep dead letters (GET /v1/deadletters; they hold personal data) this many days.",
+    )
     max_text_chars: int = Field(20_000, ge=1, description="Longest accepted message text, in characters.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")

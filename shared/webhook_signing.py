@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import time
 
+from shared.constant_time import same
+
 HEADER = "Switchboard-Signature"
 
 
@@ -18,15 +20,17 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 
 
 def verify(secret: str, body: bytes, header: str | None, *, tolerance_s: int = 300, now: float | None = None) -> bool:
-    """What a receiver does: the MAC matches and the timestamp is recent."""
+    """What a receiver does: the MAC matches and the timestamp is recent. False, never an error, for any
+    header (a timestamp too large for a float included)."""
     if not header:
         return False
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
     try:
         t = int(parts["t"])
-    except (KeyError, ValueError):
+        age = abs((time.time() if now is None else now) - t)
+    except (KeyError, ValueError, OverflowError):
         return False
-    if abs((time.time() if now is None else now) - t) > tolerance_s:
+    if age > tolerance_s:
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return same(expected, parts.get("v1", ""))

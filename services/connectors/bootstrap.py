@@ -51,7 +51,7 @@ def build_runtime(settings: Settings, names: Sequence[str] = ALL, *, bus: Bus | 
         raise ValueError(f"unknown connectors: {', '.join(sorted(unknown))} (known: {', '.join(ALL)})")
     connectors: list[Connector] = [FACTORIES[n](settings) for n in names]
     instance = settings.instance_id or f"connector-{uuid.uuid4().hex[:8]}"
-    return ConnectorRuntime(settings, bus or make_bus(settings), connectors, instance)
+    return ConnectorRuntime(settings, bus or make_bus(settings), connectors, instance, owns_bus=bus is None)
 
 
 def mount(app: FastAPI, runtime: ConnectorRuntime) -> None:

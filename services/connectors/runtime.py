@@ -77,9 +77,20 @@ class RecentIds:
 
 
 class ConnectorRuntime:
-    def __init__(self, settings: Settings, bus: Bus, connectors: Sequence[Connector], instance_id: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        connectors: Sequence[Connector],
+        instance_id: str,
+        *,
+        owns_bus: bool = True,
+    ) -> None:
         self.settings = settings
         self.bus = bus
+        # In `switchboard dev` the connectors share the router's bus: the router starts it and closes it last,
+        # after its own final batch is committed and published.
+        self.owns_bus = owns_bus
         self.connectors = list(connectors)
         self.instance_id = instance_id
         self.topics = Topics(settings.topic_prefix)
@@ -147,12 +158,22 @@ class ConnectorRuntime:
         self._following.append(joined)
         self._tasks.append(
             asyncio.create_task(
-                consume(self.bus, [topic], group, handle, self._stop, from_beginning=False, joined=joined)
+                consume(
+                    self.bus,
+                    [topic],
+                    group,
+                    handle,
+                    self._stop,
+                    deadletter_topic=self.topics.deadletter,
+                    from_beginning=False,
+                    joined=joined,
+                )
             )
         )
 
     async def start(self) -> None:
-        await self.bus.start()
+        if self.owns_bus:
+            await self.bus.start()
         await self.bus.ensure_topics(self.topics.all())
         joined: list[asyncio.Event] = self._following
         for connector in self.connectors:
@@ -171,7 +192,8 @@ class ConnectorRuntime:
         await drain(self._tasks, self._stop)
         for connector in self.connectors:
             await connector.stop()
-        await self.bus.close()
+        if self.owns_bus:
+            await self.bus.close()
 
     async def _outbound(self, connector: Connector, channel: Channel, joined: asyncio.Event) -> None:
         group = f"connector-{channel.value}-outbound"
@@ -189,6 +211,7 @@ class ConnectorRuntime:
             group,
             handle,
             self._stop,
+            deadletter_topic=self.topics.deadletter,
             max_records=1,
             from_beginning=not connector.broadcast_outbound,
             joined=joined,

@@ -1,4 +1,5 @@
-"""Webhook signature checks, each as its provider documents it. Constant-time comparisons throughout."""
+"""Webhook signature checks, each as its provider documents it. Constant-time comparisons of bytes throughout
+(shared/constant_time.py), so any header value, however odd, is a mismatch and never an error."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
+from shared.constant_time import same
+
 
 def meta_valid(app_secret: str, raw_body: bytes, header: str | None) -> bool:
     """Meta X-Hub-Signature-256: ``sha256=`` + hex HMAC-SHA256 of the raw body keyed with the app secret."""
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").lower())
+    return same(expected, header.removeprefix("sha256=").lower())
 
 
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
@@ -31,14 +34,14 @@ def twilio_valid(auth_token: str, url: str, params: Iterable[tuple[str, str]], h
     # Twilio signs the URL as configured; ports are sometimes added or dropped by proxies.
     if url.startswith("https://") and ":443/" in url:
         candidates.add(url.replace(":443/", "/", 1))
-    return any(hmac.compare_digest(twilio_signature(auth_token, u, params), header) for u in candidates)
+    return any(same(twilio_signature(auth_token, u, params), header) for u in candidates)
 
 
 def telegram_valid(secret_token: str, header: str | None) -> bool:
     """Telegram X-Telegram-Bot-Api-Secret-Token: the secret_token given to setWebhook, sent verbatim."""
     if not secret_token or not header:
         return False
-    return hmac.compare_digest(secret_token.encode(), header.encode())
+    return same(secret_token, header)
 
 
 def email_webhook_valid(signing_key: str, timestamp: str, token: str, signature: str) -> bool:
@@ -46,4 +49,4 @@ def email_webhook_valid(signing_key: str, timestamp: str, token: str, signature:
     if not signing_key or not signature:
         return False
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.lower())
+    return same(expected, signature.lower())

@@ -19,6 +19,7 @@ from services.router.adapters.migrate import upgrade
 from services.router.adapters.repository import SqlRepository
 from services.router.adapters.webhooks import WebhookDispatcher
 from services.router.command_log import Command, CommandApplier, RoutingCommandLog, Waiters, forget_old
+from services.router.deadletters import DeadLetters
 from services.router.domain.rate_limits import RateLimiter
 from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
 from services.router.metrics import ROUTING_PARTITIONS
@@ -70,6 +71,7 @@ class Router:
     hub: FeedHub = field(init=False)
     sla: SlaClock = field(init=False)
     surveys: Surveys = field(init=False)
+    deadletters: DeadLetters = field(init=False)
     keys: KeyVerifier = field(init=False)
     tokens: JwtVerifier = field(init=False)
     limiter: RateLimiter = field(init=False)
@@ -113,6 +115,7 @@ class Router:
         self.executor.survey_kind = self.settings.survey_kind
         if self.settings.erasure_key is not None:
             self.stage.erasure_key = self.customers.erasure_key = self.settings.erasure_key.get_secret_value().encode()
+        self.deadletters = DeadLetters(self.repo, self.bus, self.topics, self.clock)
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
         self.tokens = JwtVerifier(self.settings)
@@ -137,6 +140,7 @@ class Router:
         if consume_events:
             self._spawn(self._consume_events)
             self._spawn(self._consume_statuses)
+            self._spawn(self._consume_deadletters)
         self.ready = True
         log.info("router.started", extra={"instance": self.instance_id})
 
@@ -185,6 +189,7 @@ class Router:
             self.settings.consumer_group,
             handle,
             self._stop,
+            deadletter_topic=self.topics.deadletter,
             max_records=self.settings.consumer_batch_max,
             on_assignment=owned,
         )
@@ -198,6 +203,7 @@ class Router:
                 f"{self.settings.consumer_group}-webhooks",
                 self.webhooks.handle,
                 self._stop,
+                deadletter_topic=self.topics.deadletter,
                 from_beginning=False,
                 joined=self._webhooks_joined,
             )
@@ -206,7 +212,24 @@ class Router:
 
     async def _consume_statuses(self) -> None:
         await consume(
-            self.bus, [self.topics.status], f"{self.settings.consumer_group}-status", self._handle_statuses, self._stop
+            self.bus,
+            [self.topics.status],
+            f"{self.settings.consumer_group}-status",
+            self._handle_statuses,
+            self._stop,
+            deadletter_topic=self.topics.deadletter,
+        )
+
+    async def _consume_deadletters(self) -> None:
+        """Dead letters into their table, for admins to list and redrive. A dead letter this consumer cannot
+        store is dead-lettered again with that reason (and so stored next time, as an unparsed record)."""
+        await consume(
+            self.bus,
+            [self.topics.deadletter],
+            f"{self.settings.consumer_group}-deadletters",
+            self.deadletters.handle,
+            self._stop,
+            deadletter_topic=self.topics.deadletter,
         )
 
     async def _handle_statuses(self, records: list[Record]) -> None:
@@ -227,6 +250,7 @@ class Router:
             f"feeds-{self.instance_id}",
             handle,
             self._stop,
+            deadletter_topic=self.topics.deadletter,
             from_beginning=False,
             joined=self._feeds_joined,
         )
@@ -265,6 +289,7 @@ class Router:
                     if ticks:
                         await self.bus.publish(ticks)
                     await forget_old(self.repo, now)
+                    await self.deadletters.forget_old(timedelta(days=self.settings.deadletter_retention_days))
                     if self.settings.retention_days > 0:
                         await self.customers.apply_retention(now - timedelta(days=self.settings.retention_days))
                 await self.sla.tick()

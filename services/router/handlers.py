@@ -323,6 +323,7 @@ class ContextStage:
                     received_at=e.received_at,
                     thread_ref=e.thread_ref,
                     attachments=[a.model_dump() for a in e.content.attachments],
+                    sanitized=e.sanitized.model_dump() if e.sanitized else None,
                 )
             )
             if answer is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,9 +22,11 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from services.router.adapters import deadletters
 from services.router.adapters.api_keys import ROLES, generate_key, store_key
 from services.router.entrypoints.http import create_app
 from services.router.seed import seed_demo
+from shared.events import encode_event
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
 HS_SECRET = "test-hs256-secret-of-enough-length-0123456789"
@@ -101,7 +104,31 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
         assert conv["agent_id"] == desk.agent("agent-ada")
         spare = generate_key()
         key_id = await store_key(desk.router.db, desk.tenant, spare, "app", "spare", now)
+        letter = inbound(desk.tenant, "matrix-dead-letter", "could not be applied")
+        async with desk.router.repo.unit() as u:
+            await deadletters.add(
+                u.conn,
+                [
+                    deadletters.DeadLetter(
+                        id=str(uuid.uuid4()),
+                        tenant_id=desk.tenant,
+                        topic=desk.router.topics.events,
+                        partition=0,
+                        offset=0,
+                        key=desk.tenant.encode(),
+                        value=encode_event(letter),
+                        reason="test",
+                        kind="invalid",
+                        dl_topic=f"matrix-{uuid.uuid4()}",
+                        dl_partition=0,
+                        dl_offset=0,
+                    )
+                ],
+                now,
+            )
+            deadletter_id = (await deadletters.page(u.conn, desk.tenant, 1, None))[0]["id"]
         ids = {
+            "deadletter_id": deadletter_id,
             "conversation_id": conv["id"],
             "customer_id": conv["customer_id"],
             "agent_id": desk.agent("agent-ada"),

@@ -100,15 +100,15 @@ def start_telegram_connector(kafka_bootstrap: str, topic_prefix: str, port: int,
 
 @contextmanager
 def dev_desk(home: Path, key: str, **settings: str) -> Iterator[str]:
-    """`switchboard dev` (embedded store and bus, every connector, the demo desk with ``key`` as its admin key)
-    on free ports, its files under ``home`` (log: ``home/dev.log``); yields its base URL once ready, and stops
-    it with SIGTERM after."""
+    """`switchboard dev` (every connector, the demo desk with ``key`` as its admin key; the embedded store and
+    bus unless ``settings`` name a ``database_url`` / ``kafka_bootstrap``) on free ports, its files under
+    ``home`` (log: ``home/dev.log``); yields its base URL once ready, and stops it with SIGTERM after."""
     port = free_port()
+    settings = {"database_url": f"sqlite+aiosqlite:///{home / 'switchboard.db'}", **settings}
     env = clean_env(
         http_port=str(port),
         smtp_port=str(free_port()),
         bootstrap_api_key=key,
-        database_url=f"sqlite+aiosqlite:///{home / 'switchboard.db'}",
         blob_dir=str(home / "blobs"),
         **settings,
     )

@@ -4,6 +4,8 @@ an SMTP relay."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -74,17 +76,11 @@ async def system(
                 async with serve_app(create_app(runtime, manage_lifecycle=False)) as base:
                     yield System(desk, runtime, conn_settings, fake, relay, base)
             finally:
-                if shape == "embedded":
-                    runtime.bus = _NoClose(runtime.bus)  # the desk owns the shared in-process bus
                 await runtime.stop()
 
 
-class _NoClose:
-    def __init__(self, bus: Any) -> None:
-        self._bus = bus
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bus, name)
-
-    async def close(self) -> None:
-        return None
+def signed_email_fields(timestamp: str = "1700000000", token: str = "tok-1") -> dict[str, str]:
+    """The signing fields of an inbound-parse webhook post (Mailgun's scheme: HMAC-SHA256 of timestamp + token)."""
+    key = SECRETS["email_webhook_signing_key"].encode()
+    signature = hmac.new(key, (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": timestamp, "token": token, "signature": signature}

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.connectors.runtime import ConnectorRuntime, Delivered
 from shared.bus import BusUnavailable
+from shared.constant_time import same
 from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import DeliveryState, OutboundMessage
 from shared.settings import Settings
@@ -69,8 +70,8 @@ class ChatConnector:
 
     def visitor_of(self, token: str) -> str | None:
         visitor_id, _, mac = token.rpartition(".")
-        expected = hmac.new(self._secret, visitor_id.encode(), hashlib.sha256).hexdigest()[:32]
-        return visitor_id if visitor_id and hmac.compare_digest(mac, expected) else None
+        expected = hmac.new(self._secret, visitor_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+        return visitor_id if visitor_id and same(mac, expected) else None
 
     # -- the socket -----------------------------------------------------------------------------------------
     def routes(self) -> APIRouter:

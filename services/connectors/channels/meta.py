@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from services.connectors.channels.provider_api import ProviderApiConnector
 from services.connectors.runtime import Delivered, PermanentFailure
 from services.connectors.signatures import meta_valid
+from shared.constant_time import same
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import OutboundMessage
 
@@ -162,7 +163,7 @@ class MetaConnector(ProviderApiConnector):
         ) -> Response:
             """Meta's subscription handshake: echo hub.challenge when hub.verify_token matches."""
             expected = settings.meta_verify_token.get_secret_value() if settings.meta_verify_token else None
-            if mode != "subscribe" or not expected or token != expected:
+            if mode != "subscribe" or not expected or not same(token, expected):
                 raise HTTPException(403, "verify token mismatch")
             return Response(challenge, media_type="text/plain")
 

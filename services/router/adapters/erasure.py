@@ -2,7 +2,8 @@
 
 Erasing a customer removes their identities and irreversibly blanks every personal field: profile (name,
 email, phone, language, tags, consent, attributes), message texts, subjects, attachments and channel
-references, feed events, survey comments, timeline details, merge records, suggestions, resolution notes.
+references, feed events, survey comments, timeline details, merge records, suggestions, resolution notes, and
+deletes the tenant's dead letters that mention any of their identifiers.
 Rows stay (without personal data) so that counts and KPIs still add up, and so that messages keep their event
 ids: an event replayed from Kafka is a known duplicate and is dropped. Events that never became a message
 (e.g. call statuses) are stopped by ``erasures``: keyed hashes (HMAC-SHA256) of the erased identifiers with the
@@ -22,9 +23,14 @@ from typing import Any
 from sqlalchemy import String, cast, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.router.adapters import deadletters
 from services.router.adapters import tables as t
 
 ERASED = "[erased]"
+# What stays of an erased message: its ids, channel, direction and times (counts and KPIs), nothing personal.
+BLANK_MESSAGE: dict[str, Any] = dict(
+    text=ERASED, subject=None, attachments=[], channel_message_id=None, thread_ref=None, error=None, sanitized=None
+)
 DEFAULT_KEY = b"switchboard-erasure"
 
 
@@ -48,11 +54,7 @@ async def blank_conversations(conn: AsyncConnection, conversation_ids: list[str]
     if not conversation_ids:
         return
     m, e, s, tl, c = t.messages.c, t.agent_events.c, t.surveys.c, t.timeline.c, t.conversations.c
-    await conn.execute(
-        update(t.messages)
-        .where(m.conversation_id.in_(conversation_ids))
-        .values(text=ERASED, subject=None, attachments=[], channel_message_id=None, thread_ref=None, error=None)
-    )
+    await conn.execute(update(t.messages).where(m.conversation_id.in_(conversation_ids)).values(**BLANK_MESSAGE))
     await conn.execute(update(t.agent_events).where(e.conversation_id.in_(conversation_ids)).values(data={}))
     await conn.execute(update(t.surveys).where(s.conversation_id.in_(conversation_ids)).values(comment=None))
     await conn.execute(update(t.timeline).where(tl.conversation_id.in_(conversation_ids)).values(data={}))
@@ -87,13 +89,10 @@ async def erase_customer(
     attachments = await _attachments_only_of(conn, tenant_id, family)
     await blank_conversations(conn, conversations, now)
     m = t.messages.c
-    await conn.execute(
-        update(t.messages)
-        .where(m.customer_id.in_(family))
-        .values(text=ERASED, subject=None, attachments=[], channel_message_id=None, thread_ref=None, error=None)
-    )
+    await conn.execute(update(t.messages).where(m.customer_id.in_(family)).values(**BLANK_MESSAGE))
     await conn.execute(update(t.surveys).where(t.surveys.c.customer_id.in_(family)).values(comment=None))
     await conn.execute(update(t.timeline).where(t.timeline.c.customer_id.in_(family)).values(data={}))
+    await deadletters.forget_mentioning(conn, tenant_id, sorted(value for _, value in known))
     await conn.execute(delete(t.identities).where(i.customer_id.in_(family)))
     sg = t.suggestions.c
     await conn.execute(delete(t.suggestions).where(or_(sg.customer_id.in_(family), sg.other_customer_id.in_(family))))

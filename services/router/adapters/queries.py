@@ -173,6 +173,7 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
             m.author,
             m.status,
             m.error,
+            m.sanitized,
         )
         .where(m.conversation_id == conversation_id)
         .order_by(m.seq)

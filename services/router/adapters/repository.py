@@ -99,6 +99,7 @@ class NewMessage:
     author: str | None = None
     status: str | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)  # references (name, type, size, ref)
+    sanitized: dict[str, Any] | None = None  # what the edge changed so it could be stored (shared/events.py)
 
 
 class Unit:

@@ -217,6 +217,9 @@ messages = Table(
     Column("sent_at", TS),
     Column("received_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),
+    # What the edge changed so the store could hold it (shared/events.py Sanitized): NULs removed, a sent_at
+    # outside the plausible window replaced. NULL when nothing changed.
+    Column("sanitized", JSON),
     # The idempotency key: a redelivered event is recognised, never stored twice.
     UniqueConstraint("tenant_id", "event_id"),
     Index(None, "conversation_id", "seq"),
@@ -416,4 +419,30 @@ erasures = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("digest", String(64), primary_key=True),
     Column("erased_at", TS, nullable=False),
+)
+
+deadletters = Table(
+    "deadletters",
+    metadata,
+    # The dead-letter topic as people read it: every record a consumer could never apply (or a schema refused),
+    # its original bytes and why, per tenant, until an admin redrives it after a fix or it ages out
+    # (SWITCHBOARD_DEADLETTER_RETENTION_DAYS).
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),  # "" when no tenant can be read from the record
+    Column("topic", String(255), nullable=False),  # where it came from (a topic, or a connector's webhook)
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("deadlettered_at", TS, nullable=False),
+    Column("redriven_at", TS),
+    Column("redrives", Integer, nullable=False, server_default=text("0")),
+    # where it sits on the dead-letter topic: a redelivered dead-letter record is stored once
+    Column("dl_topic", String(255), nullable=False),
+    Column("dl_partition", Integer, nullable=False),
+    Column("dl_offset", BigInteger, nullable=False),
+    UniqueConstraint("dl_topic", "dl_partition", "dl_offset"),
+    Index(None, "tenant_id", "deadlettered_at"),
 )

@@ -26,6 +26,8 @@ class AnswerIn(BaseModel):
 
 
 async def _answer(router_: Any, token: str, score: int, comment: str | None) -> dict[str, Any]:
+    if comment is not None:  # the customer's words from a form post: cleaned of what PostgreSQL cannot store
+        comment = comment.replace("\x00", "")
     try:
         async with router_.repo.unit() as u:
             return dict(await router_.surveys.answer(u, token, score, comment, router_.clock()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -13,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from services.router.entrypoints.deps import AppPrincipal, RouterDep
+from services.router.entrypoints.params import Identifier, MessageInstant, ScheduleInstant
 from shared.bus import Outgoing
+from shared.constant_time import same
 from shared.events import (
     Call,
     CallStatus,
@@ -35,18 +36,30 @@ class CustomerIn(BaseModel):
     # Unknown fields are ignored, not refused: newer apps may send more than this version knows.
     model_config = ConfigDict(extra="ignore")
 
-    external_id: Annotated[str, Field(min_length=1, max_length=256, description="The app's own user id.")]
+    external_id: Annotated[Identifier, Field(min_length=1, max_length=256, description="The app's own user id.")]
     name: Annotated[str, Field(max_length=256)] | None = None
-    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    phone: Annotated[str, Field(max_length=32)] | None = None
+    email: Annotated[Identifier, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[Identifier, Field(max_length=32)] | None = None
     tier: (
         Annotated[
-            str, Field(max_length=16, description="standard, silver, gold or platinum (trusted only with user_hash)")
+            Identifier,
+            Field(max_length=16, description="standard, silver, gold or platinum (trusted only with user_hash)"),
         ]
         | None
     ) = None
-    language: Annotated[str, Field(max_length=35, description="BCP 47 tag (trusted only with user_hash)")] | None = None
-    attributes: Annotated[dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=30)] | None = None
+    language: (
+        Annotated[Identifier, Field(max_length=35, description="BCP 47 tag (trusted only with user_hash)")] | None
+    ) = None
+    attributes: (
+        Annotated[
+            dict[Identifier, Annotated[str, Field(max_length=256)]],
+            Field(
+                max_length=30,
+                description="Custom profile facts. Keys holding U+0000 are refused; values are cleaned of it.",
+            ),
+        ]
+        | None
+    ) = None
     user_hash: (
         Annotated[
             str,
@@ -64,12 +77,20 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     customer: CustomerIn
-    text: Annotated[str, Field(min_length=1)]
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The message. NUL characters (U+0000) are removed, and the message records that it was.",
+        ),
+    ]
+    idempotency_key: Annotated[Identifier, Field(min_length=1, max_length=256)] | None = Field(
         None,
         description="Retries with the same key become the same event (also as the Idempotency-Key header).",
     )
-    sent_at: datetime | None = None
+    sent_at: MessageInstant = Field(
+        None, description="When the customer sent it (ISO 8601 with offset; since 2000, at most a day ahead)."
+    )
 
 
 class MessageAccepted(BaseModel):
@@ -135,8 +156,9 @@ def _attributes(customer: CustomerIn) -> dict[str, str]:
 def _verified(customer: CustomerIn, secret: str | None) -> bool:
     if customer.user_hash is None or not secret:
         return False
-    expected = hmac.new(secret.encode(), customer.external_id.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, customer.user_hash.lower()):
+    external_id = customer.external_id.encode("utf-8", "surrogatepass")  # JSON may carry a lone surrogate
+    expected = hmac.new(secret.encode(), external_id, hashlib.sha256).hexdigest()
+    if not same(expected, customer.user_hash.lower()):
         raise HTTPException(403, "user_hash does not match external_id.")
     return True
 
@@ -145,10 +167,10 @@ class CallbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer: CustomerIn
-    window_start: datetime | None = Field(None, description="Call not before (ISO 8601 with zone).")
-    window_end: datetime | None = Field(None, description="Call not after.")
+    window_start: ScheduleInstant = Field(None, description="Call not before (ISO 8601 with zone).")
+    window_end: ScheduleInstant = Field(None, description="Call not after.")
     note: Annotated[str, Field(max_length=1_000)] | None = None
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    idempotency_key: Annotated[Identifier, Field(min_length=1, max_length=256)] | None = None
 
 
 @router.post("/v1/callbacks", status_code=202, response_model=MessageAccepted, tags=["voice"])

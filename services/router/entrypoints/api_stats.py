@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from services.router.adapters import stats
 from services.router.domain.errors import InvalidCommand
 from services.router.entrypoints.deps import RouterDep, StaffPrincipal, SupervisorPrincipal
+from services.router.entrypoints.params import QueryInstant
 
 router = APIRouter(tags=["stats"])
 
@@ -37,8 +38,8 @@ async def queue_stats(router_: RouterDep, principal: StaffPrincipal) -> dict[str
 async def agent_stats(
     router_: RouterDep,
     principal: SupervisorPrincipal,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[QueryInstant, Query(alias="from")] = None,
+    end: Annotated[QueryInstant, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Per agent: presence, load per channel now, handled in the period and average handle time."""
     start, end = _period(router_, start, end)
@@ -51,8 +52,8 @@ async def agent_stats(
 async def kpis(
     router_: RouterDep,
     principal: SupervisorPrincipal,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[QueryInstant, Query(alias="from")] = None,
+    end: Annotated[QueryInstant, Query(alias="to")] = None,
     group_by: Literal["none", "queue", "channel", "agent"] = "none",
 ) -> dict[str, Any]:
     """KPIs of the conversations opened in [from, to) (default: the last 7 days), overall or per queue,

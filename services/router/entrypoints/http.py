@@ -20,6 +20,7 @@ from services.router.entrypoints import (
     api_admin,
     api_agents,
     api_customers,
+    api_deadletters,
     api_feedback,
     api_messages,
     api_reads,
@@ -28,6 +29,7 @@ from services.router.entrypoints import (
 )
 from services.router.entrypoints.audit import AuditTrail
 from services.router.entrypoints.deps import RouterDep
+from services.router.entrypoints.text_guard import TextGuard
 from shared import metrics, problems
 
 
@@ -58,7 +60,17 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
             CommandTimeout: (503, "routing-busy", "The tenant's routing owner did not answer in time, retry"),
         },
     )
-    for module in (api_messages, api_reads, api_customers, api_admin, api_agents, api_feedback, api_stats, api_access):
+    for module in (
+        api_messages,
+        api_reads,
+        api_customers,
+        api_admin,
+        api_agents,
+        api_feedback,
+        api_stats,
+        api_access,
+        api_deadletters,
+    ):
         _document_roles(module.router.routes)
         problems.document_problems(module.router.routes)
         app.include_router(module.router)
@@ -83,6 +95,7 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
 
     web.install(app)
     app.add_middleware(AuditTrail, router=router)
+    app.add_middleware(TextGuard)  # inside BodyLimit: the bodies it reads are bounded
     app.add_middleware(problems.BodyLimit, max_bytes=router.settings.max_body_bytes)
     return app
 

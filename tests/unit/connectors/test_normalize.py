@@ -151,24 +151,27 @@ def test_messenger_text_quick_reply_media_and_postback_become_events_and_echoes_
     assert events[0].id == eid(Channel.MESSENGER, "m_1")
 
 
+INSTAGRAM = {
+    "object": "instagram",
+    "entry": [
+        {
+            "id": "IG",
+            "time": 1,
+            "messaging": [
+                {
+                    "sender": {"id": "IGSID"},
+                    "recipient": {"id": "IG"},
+                    "timestamp": 1700000000000,
+                    "message": {"mid": "ig_1", "text": "hey"},
+                }
+            ],
+        }
+    ],
+}
+
+
 def test_instagram_uses_its_own_channel_and_identity_kind() -> None:
-    payload = {
-        "object": "instagram",
-        "entry": [
-            {
-                "id": "IG",
-                "time": 1,
-                "messaging": [
-                    {
-                        "sender": {"id": "IGSID"},
-                        "recipient": {"id": "IG"},
-                        "timestamp": 1700000000000,
-                        "message": {"mid": "ig_1", "text": "hey"},
-                    }
-                ],
-            }
-        ],
-    }
+    payload = INSTAGRAM
     (event,) = meta.normalize(payload, "demo", eid)
     assert event.channel is Channel.INSTAGRAM and event.sender.kind is IdentityKind.INSTAGRAM_ID
 
