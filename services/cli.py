@@ -13,10 +13,10 @@ from typing import Any
 import uvicorn
 
 from services.connectors import bootstrap as connector_bootstrap
-from services.router.adapters.migrate import upgrade
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import DEMO_TENANT
 from services.router.bootstrap import build_router
-from services.router.entrypoints.http import create_app
-from services.router.seed import DEMO_TENANT
+from services.router.entrypoints.http.app import create_app
 from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.settings_doc import settings_markdown

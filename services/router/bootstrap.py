@@ -12,22 +12,26 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from services.router.adapters.api_keys import KeyVerifier, generate_key, store_key
+from services.router.adapters.db.api_keys import KeyVerifier, generate_key, store_key
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import DEMO_TENANT, seed_demo
+from services.router.adapters.db.unit_of_work import SqlRepository
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.jwt_tokens import JwtVerifier
-from services.router.adapters.migrate import upgrade
-from services.router.adapters.repository import SqlRepository
 from services.router.adapters.webhooks import WebhookDispatcher
-from services.router.command_log import Command, CommandApplier, RoutingCommandLog, Waiters, forget_old
-from services.router.deadletters import DeadLetters
 from services.router.domain.rate_limits import RateLimiter
-from services.router.handlers import AgentCommands, Clock, ContextStage, CustomerCommands, OutboxRelay
-from services.router.metrics import ROUTING_PARTITIONS
-from services.router.replies import ReplyCommands, StatusStage
-from services.router.routing_state import RoutingStates
-from services.router.seed import DEMO_TENANT, seed_demo
-from services.router.slas import SlaClock
-from services.router.surveys import Surveys
+from services.router.handlers.agent_commands import AgentCommands
+from services.router.handlers.command_log import Command, CommandApplier, RoutingCommandLog, Waiters, forget_old
+from services.router.handlers.customer_commands import CustomerCommands
+from services.router.handlers.deadletters import DeadLetters
+from services.router.handlers.ingest import ContextStage
+from services.router.handlers.metrics import ROUTING_PARTITIONS
+from services.router.handlers.outbox import OutboxRelay
+from services.router.handlers.ports import Clock
+from services.router.handlers.replies import ReplyCommands, StatusStage
+from services.router.handlers.routing_owner import RoutingStates
+from services.router.handlers.slas import SlaClock
+from services.router.handlers.surveys import Surveys
 from shared.bus import Bus, Record
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus

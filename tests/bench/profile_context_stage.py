@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import event, update
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import build_router
-from services.router.seed import seed_demo
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event

@@ -32,10 +32,10 @@ from urllib.parse import urlparse
 import httpx
 from sqlalchemy import select, update
 
-from services.router.adapters import tables as t
-from services.router.adapters.api_keys import generate_key, store_key
-from services.router.adapters.migrate import upgrade
-from services.router.seed import seed_demo
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.api_keys import generate_key, store_key
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
 from tests.conftest import random_name
 from tests.support.processes import ROOT, SWITCHBOARD, clean_env, start, wait_ready

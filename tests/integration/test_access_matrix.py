@@ -22,10 +22,10 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.router.adapters import deadletters
-from services.router.adapters.api_keys import ROLES, generate_key, store_key
-from services.router.entrypoints.http import create_app
-from services.router.seed import seed_demo
+from services.router.adapters.db import deadletters
+from services.router.adapters.db.api_keys import ROLES, generate_key, store_key
+from services.router.adapters.db.seed import seed_demo
+from services.router.entrypoints.http.app import create_app
 from shared.events import encode_event
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 

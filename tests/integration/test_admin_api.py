@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.router.adapters.api_keys import generate_key, store_key
+from services.router.adapters.db.api_keys import generate_key, store_key
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.router.adapters import tables as t
-from services.router.command_log import Command
+from services.router.adapters.db import tables as t
+from services.router.handlers.command_log import Command
 from shared.bus import Outgoing
 from tests.support.runtime import Desk, serving, settings_for, started_desk, wait_for
 

@@ -18,7 +18,7 @@ import orjson
 import pytest
 from twilio.request_validator import RequestValidator
 
-from services.router.adapters import queries
+from services.router.adapters.views import queries
 from shared.bus_memory import MemoryBus
 from shared.events import Channel
 from tests.support.runtime import conversation_of, wait_for

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import build_router
-from services.router.seed import seed_demo
 from shared.bus import Outgoing
 from shared.events import Channel, Claim, ConversationEvent, IdentityKind, encode_event
 from tests.conftest import Servers, random_name

@@ -19,7 +19,7 @@ import websockets
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from shared.events import Channel
 from tests.support.runtime import conversation_of, serving, wait_for
 from tests.support.system import SECRETS, System, system

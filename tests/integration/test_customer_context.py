@@ -184,7 +184,7 @@ async def test_verified_identifiers_of_two_customers_merge_them_and_unmerge_rest
 
 
 async def test_manual_merge_needs_a_supervisor_and_refuses_nonsense(desk: Desk, http: httpx.AsyncClient) -> None:
-    from services.router.adapters.api_keys import generate_key, store_key
+    from services.router.adapters.db.api_keys import generate_key, store_key
 
     e1, e2 = inbound(desk.tenant, "u-1", "one"), inbound(desk.tenant, "u-2", "two")
     await publish(desk, e1, e2)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, text
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from services.router.bootstrap import build_router
 from shared.events import Channel, Claim, IdentityKind
 from shared.store import Database

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from shared.events import Channel, Claim, IdentityKind
 from tests.support.runtime import conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 

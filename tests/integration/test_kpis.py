@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from tests.support.runtime import Desk, serving, settings_for, started_desk
 
 START = datetime(2026, 10, 1, tzinfo=UTC)

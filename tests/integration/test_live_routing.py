@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from services.router.bootstrap import build_router
 from services.router.domain.model import Presence
 from tests.conftest import Servers

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from services.router.adapters import tables as t
-from services.router.adapters.migrate import upgrade
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import build_router
-from services.router.seed import seed_demo
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event

@@ -22,7 +22,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
 
 @pytest.fixture
 async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    from services.router.entrypoints.http import create_app
+    from services.router.entrypoints.http.app import create_app
 
     app = create_app(desk.router, manage_lifecycle=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
@@ -145,7 +145,7 @@ async def test_reads_of_unknown_or_foreign_ids_are_404_problems(http: httpx.Asyn
 async def test_an_app_key_cannot_read_conversations(http: httpx.AsyncClient, desk: Desk) -> None:
     from datetime import UTC, datetime
 
-    from services.router.adapters.api_keys import generate_key, store_key
+    from services.router.adapters.db.api_keys import generate_key, store_key
 
     app_key = generate_key()
     await store_key(desk.router.db, desk.tenant, app_key, "app", "mobile app", datetime.now(UTC))

@@ -8,8 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from services.router.adapters.migrate import upgrade
-from services.router.adapters.tables import metadata
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.tables import metadata
 from shared.store import Database
 
 

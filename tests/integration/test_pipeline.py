@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from services.router.adapters import queries
+from services.router.adapters.views import queries
 from shared.bus import Outgoing, Record
 from shared.events import IdentityKind, encode_event
 from tests.support.runtime import Desk, conversation_of, inbound, serving, settings_for, started_desk, wait_for

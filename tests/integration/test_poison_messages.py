@@ -22,7 +22,7 @@ import orjson
 import pytest
 import websockets
 
-from services.router.handlers import ContextStage
+from services.router.handlers.ingest import ContextStage
 from shared.bus import Outgoing
 from shared.events import Channel, encode_event
 from tests.support.runtime import conversation_of, inbound, publish, serving, wait_for

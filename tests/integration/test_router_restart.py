@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from services.router.adapters import tables as t
-from services.router.adapters.migrate import upgrade
-from services.router.seed import seed_demo
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import seed_demo
 from shared.bus import Outgoing
 from shared.bus_kafka import KafkaBus
 from shared.events import encode_event

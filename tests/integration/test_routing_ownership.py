@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from services.router.adapters import tables as t
-from services.router.adapters.api_keys import store_key
-from services.router.adapters.migrate import upgrade
-from services.router.seed import seed_demo
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.api_keys import store_key
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import seed_demo
 from shared.bus import Outgoing
 from shared.bus_kafka import KafkaBus
 from shared.events import encode_event

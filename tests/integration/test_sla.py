@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from services.router.bootstrap import Router, build_router
 from shared.bus_memory import MemoryBus
 from shared.events import Channel, IdentityKind

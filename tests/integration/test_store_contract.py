@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from services.router.adapters import queries
-from services.router.adapters import tables as t
-from services.router.adapters.migrate import upgrade
-from services.router.adapters.repository import NewCustomer, NewMessage, SqlRepository, new_id
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import seed_demo
+from services.router.adapters.db.unit_of_work import NewCustomer, NewMessage, SqlRepository, new_id
+from services.router.adapters.views import queries
 from services.router.domain.engine import Assigned
 from services.router.domain.model import Assignment, Presence
-from services.router.routing_state import RoutingStates
-from services.router.seed import seed_demo
+from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
 from shared.store import Database
 from shared.topics import Topics

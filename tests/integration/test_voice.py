@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from services.router.adapters import tables as t
+from services.router.adapters.db import tables as t
 from services.router.domain.model import Presence
 from shared.events import Channel, IdentityKind
 from tests.support.runtime import conversation_of, inbound, publish, serving, wait_for

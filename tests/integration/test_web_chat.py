@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import websockets
 
-from services.router.adapters import queries
+from services.router.adapters.views import queries
 from shared.events import Channel
 from tests.support.runtime import conversation_of, wait_for
 from tests.support.system import system

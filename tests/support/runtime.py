@@ -14,12 +14,12 @@ import uvicorn
 from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
-from services.router.adapters import queries
-from services.router.adapters import tables as t
-from services.router.adapters.api_keys import generate_key, store_key
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.api_keys import generate_key, store_key
+from services.router.adapters.db.seed import seed_demo
+from services.router.adapters.views import queries
 from services.router.bootstrap import Router, build_router
-from services.router.entrypoints.http import create_app
-from services.router.seed import seed_demo
+from services.router.entrypoints.http.app import create_app
 from shared.bus import Bus, Outgoing
 from shared.bus_memory import MemoryBus
 from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKind, Sender, encode_event, new_event_id

@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from services.router.adapters.api_keys import ROLES, Principal
+from services.router.adapters.db.api_keys import ROLES, Principal
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

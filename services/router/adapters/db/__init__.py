@@ -1,0 +1,1 @@
+"""The store: tables, the unit of work with its repositories, migrations, and the SQL of each aggregate."""

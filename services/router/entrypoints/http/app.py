@@ -1,0 +1,121 @@
+"""The router's FastAPI application: ``create_app(router)``. Routes are thin; the lifespan starts and stops
+the router runtime (consumers, relay) around the server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from services.router.bootstrap import Router
+from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
+from services.router.entrypoints.http import (
+    agents,
+    configuration,
+    conversations,
+    customers,
+    deadletters,
+    feedback,
+    keys_and_audit,
+    messages,
+    stats,
+    web,
+)
+from services.router.entrypoints.http.audit_trail import AuditTrail
+from services.router.entrypoints.http.deps import RouterDep
+from services.router.entrypoints.http.text_guard import TextGuard
+from services.router.handlers.command_log import CommandTimeout
+from shared import metrics, problems
+
+
+def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await router.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await router.stop()
+
+    app = FastAPI(
+        title="Switchboard",
+        version="0.1.0",
+        summary="Omnichannel message router for customer care",
+        lifespan=lifespan,
+    )
+    app.state.router = router
+    problems.install(
+        app,
+        {
+            NotFound: (404, "not-found", "Not found"),
+            InvalidIdentity: (422, "invalid-identity", "Invalid identity"),
+            InvalidCommand: (409, "invalid-command", "Not allowed in the current state"),
+            CommandTimeout: (503, "routing-busy", "The tenant's routing owner did not answer in time, retry"),
+        },
+    )
+    for module in (
+        messages,
+        conversations,
+        customers,
+        configuration,
+        agents,
+        feedback,
+        stats,
+        keys_and_audit,
+        deadletters,
+    ):
+        _document_roles(module.router.routes)
+        problems.document_problems(module.router.routes)
+        app.include_router(module.router)
+    metrics.install(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], response_model=None)
+    async def readyz(router_: RouterDep) -> dict[str, str] | JSONResponse:
+        """Readiness: started, and the database answers."""
+        if not router_.ready:
+            return problems.problem(503, "starting or stopping", slug="not-ready", title="Not ready")
+        try:
+            async with router_.repo.reader() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            return problems.problem(503, f"database: {type(exc).__name__}", slug="not-ready", title="Not ready")
+        return {"status": "ready"}
+
+    web.install(app)
+    app.add_middleware(AuditTrail, router=router)
+    app.add_middleware(TextGuard)  # inside BodyLimit: the bodies it reads are bounded
+    app.add_middleware(problems.BodyLimit, max_bytes=router.settings.max_body_bytes)
+    return app
+
+
+def _document_roles(routes: Sequence[BaseRoute]) -> None:
+    """Each operation's OpenAPI entry lists the roles it admits (``x-roles``), read from its ``require``
+    dependency: the authorization matrix is published, and tested against the running API."""
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        roles = _roles_of(route.dependant)
+        if roles:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": list(roles)}
+
+
+def _roles_of(dependant: Dependant) -> tuple[str, ...] | None:
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "roles", None)
+        if roles:
+            return tuple(roles)
+        if (found := _roles_of(dep)) is not None:
+            return found
+    return None

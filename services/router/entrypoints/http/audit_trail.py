@@ -1,0 +1,53 @@
+"""The audit trail: every authenticated API call but message ingestion is recorded in ``audit_log`` (actor,
+role, route template, the ids in its path, status) before its response starts, so a read that returned data
+is never missing from the trail. Query strings and bodies are not recorded (they may hold personal data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.api_keys import Principal
+from services.router.bootstrap import Router
+
+# the ingest hot path: customers' own messages, stored with their event ids (the audit of a message is itself)
+UNAUDITED = {("POST", "/v1/messages"), ("POST", "/v1/callbacks")}
+
+
+class AuditTrail:
+    def __init__(self, app: Any, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def audited(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                principal = scope.get("state", {}).get("principal")
+                if isinstance(principal, Principal):
+                    await self._record(scope, principal, int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, audited)
+
+    async def _record(self, scope: Any, principal: Principal, status: int) -> None:
+        route = getattr(scope.get("route"), "path", None) or scope["path"]
+        method = scope["method"]
+        if (method, route) in UNAUDITED:
+            return
+        async with self.router.db.transaction() as conn:
+            await conn.execute(
+                t.audit_log.insert().values(
+                    tenant_id=principal.tenant_id,
+                    actor=principal.key_prefix[:64],
+                    role=principal.role,
+                    method=method,
+                    route=route[:255],
+                    target={k: str(v)[:128] for k, v in (scope.get("path_params") or {}).items()},
+                    status=status,
+                    at=self.router.clock(),
+                )
+            )

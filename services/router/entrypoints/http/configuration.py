@@ -1,0 +1,207 @@
+"""Supervisors manage queues and agents; everyone on the desk can see the queue."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.router.adapters.db import configuration as admin
+from services.router.domain.engine import Strategy
+from services.router.domain.errors import InvalidCommand
+from services.router.domain.model import DEFAULT_CAPACITY, Presence
+from services.router.domain.queue_config import check
+from services.router.entrypoints.http.deps import RouterDep, StaffPrincipal, SupervisorPrincipal
+from shared.events import Channel
+
+router = APIRouter()
+Span = Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+Skills = dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]]
+VoiceEndpoint = Annotated[
+    str,
+    Field(
+        pattern=r"^(client:[A-Za-z0-9_.@-]{1,100}|\+[1-9][0-9]{6,14})$",
+        description='Where calls are put through: "client:<identity>" (softphone) or an E.164 number.',
+    ),
+]
+Languages = Annotated[list[Annotated[str, Field(min_length=2, max_length=35)]], Field(max_length=50)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class HoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Paris"])]
+    week: dict[Annotated[str, Field(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")], list[Span]] = Field(
+        description='Opening spans per weekday: {"mon": ["09:00-12:30", "13:30-17:00"]}.'
+    )
+    holidays: Annotated[list[date], Field(max_length=400)] = Field(default_factory=list)
+
+
+Targets = dict[Annotated[str, Field(max_length=16)], Annotated[float, Field(gt=0, le=90 * 86_400)]]
+
+
+class SlaActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    raise_priority: bool = False
+    escalate_to: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="Queue the conversation moves to."
+    )
+
+
+class SlaIn(BaseModel):
+    """Overrides of the default targets (seconds, per channel or "default") and what warnings and breaches do."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_response_s: Targets | None = None
+    next_response_s: Targets | None = None
+    resolution_s: Targets | None = None
+    on_warning: SlaActionIn | None = None
+    on_breach: SlaActionIn | None = None
+
+
+class RoutingIn(BaseModel):
+    """How a queue routes (all optional): who it takes, how it picks an agent, what happens when nobody takes."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: dict[str, Any] | None = Field(
+        None,
+        description="Structured rule over channel, tier, language, tags, attributes.*: "
+        '{"all": [{"attr": "tier", "in": ["gold"]}, {"attr": "tags", "has": "billing"}]}.',
+    )
+    order: Annotated[int, Field(ge=0, le=10_000)] | None = Field(None, description="Lower is tried first.")
+    strategy: Strategy = Strategy.LEAST_LOADED
+    sticky_wait_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    offer_timeout_s: Annotated[float, Field(gt=0, le=3_600)] | None = Field(
+        None, description="Offer to the agent and wait this long for accept; none: assign directly."
+    )
+    max_declines: Annotated[int, Field(ge=1, le=100)] = 3
+    overflow_after_s: Annotated[float, Field(gt=0, le=7 * 86_400)] | None = None
+    overflow_to: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None
+    hours: HoursIn | None = None
+    sla: SlaIn | None = None
+
+    @model_validator(mode="after")
+    def _usable(self) -> RoutingIn:
+        try:
+            check(self.model_dump(mode="json", exclude_none=True))
+        except InvalidCommand as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+class QueueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    channels: Annotated[list[Channel], Field(max_length=20)] = Field(
+        default_factory=list, description="Channels this queue takes; the default queue takes the rest."
+    )
+    is_default: bool = False
+    routing: RoutingIn = Field(default_factory=RoutingIn)
+
+
+class QueuePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    channels: Annotated[list[Channel], Field(max_length=20)] | None = None
+    is_default: bool | None = None
+    routing: RoutingIn | None = None
+
+
+class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    queue_ids: Annotated[list[str], Field(max_length=100)] = Field(default_factory=list)
+    capacity: dict[str, Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=lambda: dict(DEFAULT_CAPACITY),
+        description='Conversations at once per channel, "default" for the others: {"default": 3, "email": 5}.',
+    )
+    presence: Presence = Presence.OFFLINE
+    skills: Skills = Field(default_factory=dict, description='Skill → level (0-10): {"billing": 3}.')
+    languages: Languages = Field(default_factory=list, description="BCP 47 tags; empty: any language.")
+    voice_endpoint: VoiceEndpoint | None = None
+
+
+class AgentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    queue_ids: Annotated[list[str], Field(max_length=100)] | None = None
+    capacity: dict[str, Annotated[int, Field(ge=0, le=1000)]] | None = None
+    skills: Skills | None = None
+    languages: Languages | None = None
+    voice_endpoint: VoiceEndpoint | None = None
+
+
+def _values(body: BaseModel) -> dict[str, Any]:
+    return body.model_dump(mode="json", exclude_none=True)
+
+
+@router.post("/v1/queues", status_code=201, tags=["queues"])
+async def create_queue(body: QueueIn, router_: RouterDep, principal: SupervisorPrincipal) -> dict[str, Any]:
+    async with router_.db.transaction() as conn:
+        queue_id = await admin.create_queue(conn, principal.tenant_id, _values(body), router_.clock())
+        return await admin.get_queue(conn, principal.tenant_id, queue_id)
+
+
+@router.get("/v1/queues/{queue_id}", tags=["queues"])
+async def get_queue(queue_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    async with router_.repo.reader() as conn:
+        return await admin.get_queue(conn, principal.tenant_id, queue_id)
+
+
+@router.patch("/v1/queues/{queue_id}", tags=["queues"])
+async def patch_queue(
+    queue_id: str, body: QueuePatch, router_: RouterDep, principal: SupervisorPrincipal
+) -> dict[str, Any]:
+    async with router_.db.transaction() as conn:
+        await admin.update_queue(conn, principal.tenant_id, queue_id, _values(body))
+        return await admin.get_queue(conn, principal.tenant_id, queue_id)
+
+
+@router.delete("/v1/queues/{queue_id}", status_code=204, tags=["queues"])
+async def delete_queue(queue_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> Response:
+    async with router_.db.transaction() as conn:
+        await admin.delete_queue(conn, principal.tenant_id, queue_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/queues/{queue_id}/waiting", tags=["queues"])
+async def queue_waiting(
+    queue_id: str, router_: RouterDep, principal: StaffPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    """Waiting conversations in the order they will be served, with position and wait so far."""
+    async with router_.repo.reader() as conn:
+        items = await admin.waiting(conn, principal.tenant_id, queue_id, router_.clock(), limit)
+    return {"queue_id": queue_id, "items": items}
+
+
+@router.post("/v1/agents", status_code=201, tags=["agents"])
+async def create_agent(body: AgentIn, router_: RouterDep, principal: SupervisorPrincipal) -> dict[str, Any]:
+    async with router_.db.transaction() as conn:
+        agent_id = await admin.create_agent(conn, principal.tenant_id, _values(body), router_.clock())
+        return await admin.get_agent(conn, principal.tenant_id, agent_id)
+
+
+@router.get("/v1/agents/{agent_id}", tags=["agents"])
+async def get_agent(agent_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    async with router_.repo.reader() as conn:
+        return await admin.get_agent(conn, principal.tenant_id, agent_id)
+
+
+@router.patch("/v1/agents/{agent_id}", tags=["agents"])
+async def patch_agent(
+    agent_id: str, body: AgentPatch, router_: RouterDep, principal: SupervisorPrincipal
+) -> dict[str, Any]:
+    """Name, queues and capacity. Presence has its own endpoint (it routes waiting work)."""
+    async with router_.db.transaction() as conn:
+        await admin.update_agent(conn, principal.tenant_id, agent_id, _values(body))
+        return await admin.get_agent(conn, principal.tenant_id, agent_id)
+
+
+@router.delete("/v1/agents/{agent_id}", status_code=204, tags=["agents"])
+async def delete_agent(agent_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> Response:
+    async with router_.db.transaction() as conn:
+        await admin.delete_agent(conn, principal.tenant_id, agent_id)
+    return Response(status_code=204)

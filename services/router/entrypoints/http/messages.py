@@ -1,0 +1,218 @@
+"""In-app / REST ingress: apps and frontends post a customer's message; it becomes a conversation event on
+the bus and the router takes it from there. Answers 202 once the event is durably on the bus."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from services.router.entrypoints.http.deps import AppPrincipal, RouterDep
+from services.router.entrypoints.http.params import Identifier, MessageInstant, ScheduleInstant
+from shared.bus import Outgoing
+from shared.constant_time import same
+from shared.events import (
+    Call,
+    CallStatus,
+    Channel,
+    Claim,
+    Content,
+    ConversationEvent,
+    IdentityKind,
+    Sender,
+    encode_event,
+    event_id_for,
+    new_event_id,
+)
+
+router = APIRouter(tags=["messages"])
+
+
+class CustomerIn(BaseModel):
+    # Unknown fields are ignored, not refused: newer apps may send more than this version knows.
+    model_config = ConfigDict(extra="ignore")
+
+    external_id: Annotated[Identifier, Field(min_length=1, max_length=256, description="The app's own user id.")]
+    name: Annotated[str, Field(max_length=256)] | None = None
+    email: Annotated[Identifier, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[Identifier, Field(max_length=32)] | None = None
+    tier: (
+        Annotated[
+            Identifier,
+            Field(max_length=16, description="standard, silver, gold or platinum (trusted only with user_hash)"),
+        ]
+        | None
+    ) = None
+    language: (
+        Annotated[Identifier, Field(max_length=35, description="BCP 47 tag (trusted only with user_hash)")] | None
+    ) = None
+    attributes: (
+        Annotated[
+            dict[Identifier, Annotated[str, Field(max_length=256)]],
+            Field(
+                max_length=30,
+                description="Custom profile facts. Keys holding U+0000 are refused; values are cleaned of it.",
+            ),
+        ]
+        | None
+    ) = None
+    user_hash: (
+        Annotated[
+            str,
+            Field(
+                max_length=128,
+                description="Hex HMAC-SHA256 of external_id keyed with the app's identity secret: marks the "
+                "identity, and the email/phone it carries, as verified.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    customer: CustomerIn
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The message. NUL characters (U+0000) are removed, and the message records that it was.",
+        ),
+    ]
+    idempotency_key: Annotated[Identifier, Field(min_length=1, max_length=256)] | None = Field(
+        None,
+        description="Retries with the same key become the same event (also as the Idempotency-Key header).",
+    )
+    sent_at: MessageInstant = Field(
+        None, description="When the customer sent it (ISO 8601 with offset; since 2000, at most a day ahead)."
+    )
+
+
+class MessageAccepted(BaseModel):
+    event_id: str
+    status: str = "accepted"
+
+
+@router.post("/v1/messages", status_code=202, response_model=MessageAccepted)
+async def post_message(
+    body: MessageIn,
+    router_: RouterDep,
+    principal: AppPrincipal,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+) -> MessageAccepted:
+    settings = router_.settings
+    if len(body.text) > settings.max_text_chars:
+        raise HTTPException(413, f"Message text is limited to {settings.max_text_chars} characters.")
+    secret = settings.inapp_identity_secret
+    verified = _verified(body.customer, secret.get_secret_value() if secret else None)
+    key = idempotency_key or body.idempotency_key
+    event_id = event_id_for(principal.tenant_id, key) if key else new_event_id()
+    now = router_.clock()
+    claims = [
+        Claim(kind=kind, value=value, verified=verified)
+        for kind, value in (
+            (IdentityKind.EMAIL, body.customer.email),
+            (IdentityKind.PHONE, body.customer.phone),
+        )
+        if value
+    ]
+    event = ConversationEvent(
+        id=event_id,
+        source=f"switchboard/in_app/{principal.key_prefix}",
+        time=now,
+        tenant=principal.tenant_id,
+        channel=Channel.IN_APP,
+        channel_message_id=key,
+        sender=Sender(
+            kind=IdentityKind.APP_USER,
+            value=body.customer.external_id,
+            verified=verified,
+            display_name=body.customer.name,
+            claims=claims,
+            attributes=_attributes(body.customer),
+        ),
+        content=Content(text=body.text),
+        sent_at=body.sent_at,
+        received_at=now,
+    )
+    await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
+    return MessageAccepted(event_id=event_id)
+
+
+def _attributes(customer: CustomerIn) -> dict[str, str]:
+    attrs = dict(customer.attributes or {})
+    if customer.tier:
+        attrs["tier"] = customer.tier
+    if customer.language:
+        attrs["language"] = customer.language
+    return attrs
+
+
+def _verified(customer: CustomerIn, secret: str | None) -> bool:
+    if customer.user_hash is None or not secret:
+        return False
+    external_id = customer.external_id.encode("utf-8", "surrogatepass")  # JSON may carry a lone surrogate
+    expected = hmac.new(secret.encode(), external_id, hashlib.sha256).hexdigest()
+    if not same(expected, customer.user_hash.lower()):
+        raise HTTPException(403, "user_hash does not match external_id.")
+    return True
+
+
+class CallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: CustomerIn
+    window_start: ScheduleInstant = Field(None, description="Call not before (ISO 8601 with zone).")
+    window_end: ScheduleInstant = Field(None, description="Call not after.")
+    note: Annotated[str, Field(max_length=1_000)] | None = None
+    idempotency_key: Annotated[Identifier, Field(min_length=1, max_length=256)] | None = None
+
+
+@router.post("/v1/callbacks", status_code=202, response_model=MessageAccepted, tags=["voice"])
+async def request_callback(body: CallbackIn, router_: RouterDep, principal: AppPrincipal) -> MessageAccepted:
+    """The customer asks to be called back (optionally within a window): routed like a call (an agent's
+    voice capacity), and the assigned agent's feed shows a ``callback`` task with the number to call."""
+    if not body.customer.phone:
+        raise HTTPException(422, "customer.phone is needed to call back.")
+    if body.window_start and body.window_end and body.window_end <= body.window_start:
+        raise HTTPException(422, "window_end must be after window_start.")
+    secret = router_.settings.inapp_identity_secret
+    verified = _verified(body.customer, secret.get_secret_value() if secret else None)
+    event_id = (
+        event_id_for(principal.tenant_id, f"callback:{body.idempotency_key}")
+        if body.idempotency_key
+        else new_event_id()
+    )
+    now = router_.clock()
+    window = ""
+    if body.window_start or body.window_end:
+        start = body.window_start.isoformat() if body.window_start else "now"
+        end = body.window_end.isoformat() if body.window_end else "any time"
+        window = f" between {start} and {end}"
+    text = f"Callback requested: call {body.customer.phone}{window}" + (f". {body.note}" if body.note else "")
+    event = ConversationEvent(
+        id=event_id,
+        source=f"switchboard/callbacks/{principal.key_prefix}",
+        time=now,
+        tenant=principal.tenant_id,
+        channel=Channel.VOICE,
+        thread_ref="callback",
+        sender=Sender(
+            kind=IdentityKind.APP_USER,
+            value=body.customer.external_id,
+            verified=verified,
+            display_name=body.customer.name,
+            claims=[Claim(kind=IdentityKind.PHONE, value=body.customer.phone, verified=verified)],
+            attributes=_attributes(body.customer),
+        ),
+        content=Content(text=text),
+        received_at=now,
+        call=Call(status=CallStatus.CALLBACK_REQUESTED, window_start=body.window_start, window_end=body.window_end),
+    )
+    await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
+    return MessageAccepted(event_id=event_id)

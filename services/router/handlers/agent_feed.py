@@ -1,0 +1,46 @@
+"""Agent feed events: what consoles, routing.assignments consumers and webhooks see of routing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from services.router.adapters.db.unit_of_work import (
+    new_id,
+)
+from shared.bus import Outgoing
+
+
+def feed_event(tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """An agent feed event as consoles, routing.assignments consumers and webhooks see it."""
+    return {
+        "type": row["type"],
+        "seq": row["seq"],
+        "id": row["id"],
+        "tenant": tenant_id,
+        "agent_id": row["agent_id"],
+        "conversation_id": row["conversation_id"],
+        "at": row["at"],
+        **row["data"],
+    }
+
+
+def feed_record(topic: str, tenant_id: str, row: dict[str, Any]) -> Outgoing:
+    """Keyed by agent: one agent's events stay in order on one partition."""
+    return Outgoing(topic, orjson.dumps(feed_event(tenant_id, row)), key=row["agent_id"].encode())
+
+
+def new_agent_event(
+    tenant_id: str, agent_id: str, event_type: str, conversation_id: str | None, now: datetime, **data: Any
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "type": event_type,
+        "conversation_id": conversation_id,
+        "data": orjson.loads(orjson.dumps(data)),  # JSON-safe (datetimes as ISO 8601)
+        "at": now,
+    }

@@ -1,0 +1,419 @@
+"""Handlers: load what they need, call the domain, save, publish. One batch of events = one transaction.
+
+Failure policy of the context stage (what its consumer does with a batch):
+- invalid event (bad JSON, unknown schema version, bad identity) → dead-letter topic with the reason, commit;
+- duplicate event id (redelivery) → skipped, commit;
+- retriable (bus or database unavailable, a lost race on a unique index) → raise; the consumer does not
+  commit and the batch is redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from services.router.adapters.db.erasure import DEFAULT_KEY, erased_senders
+from services.router.adapters.db.merges import merge_customers
+from services.router.adapters.db.unit_of_work import (
+    NewCustomer,
+    NewIdentity,
+    NewMessage,
+    OpenConversation,
+    SqlRepository,
+    Unit,
+    new_id,
+)
+from services.router.domain.engine import Decision, RoutingEngine
+from services.router.domain.errors import InvalidIdentity
+from services.router.domain.identities import normalize_identity
+from services.router.domain.identity_graph import Ident, resolve
+from services.router.domain.model import Tier
+from services.router.domain.sla import Started
+from services.router.handlers import voice
+from services.router.handlers.agent_feed import feed_record, new_agent_event
+from services.router.handlers.metrics import INGESTED
+from services.router.handlers.outbox import OutboxRelay
+from services.router.handlers.ports import Clock
+from services.router.handlers.routing_owner import Operation, RoutingStates
+from shared.bus import Bus, Outgoing, Record, deadletter
+from shared.events import Channel, ConversationEvent, EventType, IdentityKind, InvalidEvent, decode_event
+from shared.topics import Topics
+
+if TYPE_CHECKING:
+    from services.router.handlers.slas import SlaClock
+    from services.router.handlers.surveys import Surveys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    stored: int
+    duplicates: int
+    deadlettered: int
+    assigned: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    event: ConversationEvent
+    sender: Ident
+    claims: tuple[Ident, ...]
+
+
+def _claims(event: ConversationEvent) -> tuple[Ident, ...]:
+    out: list[Ident] = []
+    for claim in event.sender.claims:
+        try:
+            out.append(Ident(claim.kind.value, normalize_identity(claim.kind, claim.value), claim.verified))
+        except InvalidIdentity:
+            continue  # a bad claim does not make the message bad; it is just not evidence
+    return tuple(out)
+
+
+def _profile(event: ConversationEvent) -> dict[str, Any]:
+    """What an app vouched for about its user: only from verified senders."""
+    if not event.sender.verified:
+        return {}
+    attrs = dict(event.sender.attributes)
+    values: dict[str, Any] = {}
+    if attrs.get("tier") in set(Tier):
+        values["tier"] = attrs.pop("tier")
+    if "language" in attrs:
+        values["language"] = attrs.pop("language")[:35]
+    if event.sender.display_name:
+        values["name"] = event.sender.display_name
+    if attrs:
+        values["attributes"] = attrs
+    return values
+
+
+class ContextStage:
+    """Conversation events in: identity → customer, thread → conversation, store message, route."""
+
+    def __init__(
+        self,
+        repo: SqlRepository,
+        bus: Bus,
+        relay: OutboxRelay,
+        clock: Clock,
+        topics: Topics,
+        reopen_within: timedelta,
+        routing: RoutingStates,
+    ) -> None:
+        self.routing = routing
+        self.repo = repo
+        self.bus = bus
+        self.relay = relay
+        self.clock = clock
+        self.topics = topics
+        self.reopen_within = reopen_within
+        self.sla: SlaClock | None = None  # set by the composition root (the SLA clock needs the routing state)
+        self.surveys: Surveys | None = None
+        self.erasure_key = DEFAULT_KEY
+
+    def _parse(self, records: Sequence[Record]) -> tuple[list[_Inbound], list[Outgoing]]:
+        events: list[_Inbound] = []
+        rejects: list[Outgoing] = []
+        seen: set[tuple[str, str]] = set()
+        for record in records:
+            try:
+                event = decode_event(record.value)
+                identity = normalize_identity(event.sender.kind, event.sender.value)
+            except (InvalidEvent, InvalidIdentity) as exc:
+                reason = getattr(exc, "reason", str(exc))
+                log.warning(
+                    "event.rejected",
+                    extra={
+                        "reason": reason,
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    },
+                )
+                rejects.append(deadletter(record, reason, self.topics.deadletter))
+                continue
+            if (event.tenant, event.id) in seen:
+                continue
+            seen.add((event.tenant, event.id))
+            sender = Ident(event.sender.kind.value, identity, event.sender.verified)
+            events.append(_Inbound(event, sender, _claims(event)))
+        return events, rejects
+
+    async def handle(self, records: Sequence[Record]) -> BatchResult:
+        events, rejects = self._parse(records)
+        if rejects:
+            await self.bus.publish(rejects)  # durable before the batch's offsets are committed
+        now = self.clock()
+        duplicates = 0
+        assigned = 0
+        if events:
+            async with self.repo.unit() as u:
+                await u.lock_tenants(i.event.tenant for i in events)
+                known = await u.known_event_ids((i.event.tenant, i.event.id) for i in events)
+                fresh = await self._not_erased(u, [i for i in events if (i.event.tenant, i.event.id) not in known])
+                duplicates = len(events) - len(fresh)
+                outbox = await self._store(u, fresh, now)
+                assigned = len(outbox)
+                await u.add_outbox(outbox, now)
+            events = fresh
+            await self.relay.flush()
+        return BatchResult(len(events), duplicates, len(rejects), assigned)
+
+    async def _not_erased(self, u: Unit, batch: list[_Inbound]) -> list[_Inbound]:
+        """Drop events of erased customers received before their erasure (a Kafka replay, or in flight then)."""
+        if not batch:
+            return batch
+        erased = await erased_senders(
+            u.conn, self.erasure_key, ((i.event.tenant, i.sender.kind, i.sender.value) for i in batch)
+        )
+        if not erased:
+            return batch
+        kept = []
+        for i in batch:
+            when = erased.get((i.event.tenant, i.sender.kind, i.sender.value))
+            if when is not None and i.event.received_at <= when:
+                log.info("event.erased_sender", extra={"tenant": i.event.tenant, "event_id": i.event.id})
+                continue
+            kept.append(i)
+        return kept
+
+    async def _resolve_customers(self, u: Unit, batch: list[_Inbound], now: datetime) -> list[str]:
+        """The customer of each event, in order, creating, linking and merging per the identity graph."""
+        keys = {(i.event.tenant, ident.kind, ident.value) for i in batch for ident in (i.sender, *i.claims)}
+        owners: dict[str, dict[tuple[str, str], str]] = {}
+        for (tenant, kind, value), cid in (await u.customers_by_identity(keys)).items():
+            owners.setdefault(tenant, {})[(kind, value)] = cid
+        # A reply to our reply+<conversation>@ address names its conversation: an unknown sender address
+        # joins that conversation's customer (the token is in the address only the thread has seen).
+        tokens = {
+            (i.event.tenant, i.event.thread_ref.removeprefix("conversation:"))
+            for i in batch
+            if i.event.thread_ref and i.event.thread_ref.startswith("conversation:")
+        }
+        token_owner = await u.customers_of_conversations(tokens)
+        seniority: dict[str, object] = dict(await u.customer_ages({c for o in owners.values() for c in o.values()}))
+        new: dict[str, NewCustomer] = {}
+        attach: list[NewIdentity] = []
+        merges: list[tuple[str, str, str]] = []
+        suggestions: list[tuple[str, str, str, str, str]] = []
+        profiles: dict[str, dict[str, Any]] = {}
+        customer_of: list[str] = []
+        for n, item in enumerate(batch):
+            tenant, event = item.event.tenant, item.event
+            known = owners.setdefault(tenant, {})
+            decision = resolve(item.sender, item.claims, known, seniority)
+            hint = token_owner.get((event.thread_ref or "").removeprefix("conversation:"))
+            if decision.customer_id is None and hint is not None:
+                cid = hint
+            elif decision.customer_id is None:
+                cid = new_id()
+                seniority[cid] = (now, f"~{n:08d}")  # newer than everyone already stored
+                new[cid] = _new_customer(item)
+            else:
+                cid = decision.customer_id
+            for other in decision.merge:
+                merges.append((tenant, cid, other))
+                for key, owner in known.items():
+                    if owner == other:
+                        known[key] = cid
+            for ident in decision.attach:
+                known[ident.key] = cid
+                attach.append(NewIdentity(tenant, cid, ident.kind, ident.value, ident.verified))
+            suggestions += [(tenant, cid, other, claim.kind, claim.value) for other, claim in decision.suggest]
+            if cid not in new and (profile := _profile(event)):
+                profiles.setdefault(cid, {}).update(profile)
+            customer_of.append(cid)
+
+        await u.insert_customers(new, now)
+        await u.attach_identities(attach, now)
+        merged_into: dict[str, str] = {}
+        for tenant, survivor, merged in merges:
+            await merge_customers(
+                u.conn, tenant, survivor, merged, reason="verified_identifier", actor="router", now=now
+            )
+            await u.bump_routing_version(tenant)
+            merged_into[merged] = survivor
+
+        def final(cid: str) -> str:
+            while cid in merged_into:
+                cid = merged_into[cid]
+            return cid
+
+        await u.add_suggestions(
+            [(t, final(c), final(o), k, v) for t, c, o, k, v in suggestions if final(c) != final(o)], now
+        )
+        await u.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
+        return [final(c) for c in customer_of]
+
+    async def _store(self, u: Unit, fresh: list[_Inbound], now: datetime) -> list[Outgoing]:
+        if not fresh:
+            return []
+        customers = await self._resolve_customers(u, fresh, now)
+        # a bare score sent back after a survey answers it (stored on the surveyed conversation, not reopening it)
+        answers = (
+            await self.surveys.match_replies(
+                u,
+                [
+                    (i.event.channel.value, cid, i.event.content.text or "")
+                    for i, cid in zip(fresh, customers, strict=True)
+                ],
+                now,
+            )
+            if self.surveys is not None
+            else {}
+        )
+        calls = {n for n, i in enumerate(fresh) if i.event.type is EventType.CALL_STATUS}
+        wanted = {
+            cid: (i.event.tenant, i.event.channel.value)
+            for n, (i, cid) in enumerate(zip(fresh, customers, strict=True))
+            if n not in answers and n not in calls
+        }
+        convs, lifecycle = await u.open_missing_conversations(wanted, now, self.reopen_within)
+        await u.add_lifecycle(lifecycle)
+        messages: list[NewMessage] = []
+        last: dict[str, tuple[str, datetime]] = {}
+        holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
+        for n, (item, customer_id) in enumerate(zip(fresh, customers, strict=True)):
+            if n in calls:
+                continue
+            e = item.event
+            answer = answers.get(n)
+            conversation_id = answer.conversation_id if answer else convs[customer_id].id
+            messages.append(
+                NewMessage(
+                    id=new_id(),
+                    tenant_id=e.tenant,
+                    event_id=e.id,
+                    conversation_id=conversation_id,
+                    customer_id=customer_id,
+                    channel=e.channel.value,
+                    direction=e.direction.value,
+                    channel_message_id=e.channel_message_id,
+                    sender_kind=e.sender.kind.value,
+                    subject=e.content.subject,
+                    text=e.content.text,
+                    sent_at=e.sent_at,
+                    received_at=e.received_at,
+                    thread_ref=e.thread_ref,
+                    attachments=[a.model_dump() for a in e.content.attachments],
+                    sanitized=e.sanitized.model_dump() if e.sanitized else None,
+                )
+            )
+            if answer is None:
+                last[conversation_id] = (e.channel.value, e.received_at)
+        await u.insert_messages(messages, now)
+        await u.touch_conversations(last)
+        feed = [
+            new_agent_event(
+                m.tenant_id,
+                holder,
+                "message",
+                m.conversation_id,
+                now,
+                message_id=m.id,
+                channel=m.channel,
+                direction=m.direction,
+                text=m.text,
+                subject=m.subject,
+            )
+            for m in messages
+            if (holder := holders.get(m.conversation_id)) is not None
+        ]
+        outbox: list[Outgoing] = [
+            feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.add_agent_events(feed)
+        ]
+
+        # calls' progress (after the messages: a call and its end may share a batch)
+        outcomes = await voice.store_call_statuses(u, [(fresh[n].event, customers[n]) for n in sorted(calls)], now)
+
+        # conversations without an agent (new, reopened, or waiting) go to the tenant's routing engine; a call
+        # (or callback request) on a conversation moves its work to the voice channel
+        waiting = [c for c in convs.values() if c.agent_id is None]
+        answered = [c for c in convs.values() if c.awaiting == "customer"]
+        on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
+        attrs = await u.customer_attrs(c.customer_id for c in (*waiting, *answered))
+        ops: dict[str, list[Operation]] = {}
+        for c in waiting:
+            channel = last[c.id][0] if c.id in last else c.channel
+            ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, attrs.get(c.customer_id, {})))
+        for c in on_phone:
+            ops.setdefault(c.tenant_id, []).append(_switch(c.id, Channel.VOICE.value))
+        abandoned: dict[str, list[str]] = {}
+        for o in outcomes:
+            if o.abandoned:
+                abandoned.setdefault(o.tenant_id, []).append(o.conversation_id)
+                ops.setdefault(o.tenant_id, []).append(_leave(o.conversation_id))
+            elif o.no_answer_agent:
+                ops.setdefault(o.tenant_id, []).append(_ring_out(o.no_answer_agent, o.conversation_id))
+            elif o.back_to:
+                ops.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
+        for tenant_id in sorted(ops):
+            await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
+            outbox += await self.routing.route(u, tenant_id, now, ops[tenant_id])
+            if self.sla is not None:
+                for conversation_id in abandoned.get(tenant_id, []):
+                    await self.sla.resolved(u, conversation_id, now)
+        if self.sla is not None:
+            opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
+            by_id = {c.id: c for c in convs.values()}
+            await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
+            await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
+        for m in messages:
+            INGESTED.labels(channel=m.channel).inc()
+        return outbox
+
+    def _started(self, c: OpenConversation, attrs: dict[str, dict[str, Any]], last: dict[str, Any]) -> Started:
+        engine = self.routing.current(c.tenant_id)
+        work = engine.work(c.id) if engine else None
+        channel = last[c.id][0] if c.id in last else c.channel
+        tier = attrs.get(c.customer_id, {}).get("tier")
+        return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
+
+
+def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any]) -> Operation:
+    return lambda engine, t: engine.arrive(conversation_id, channel, attrs, t)
+
+
+def _switch(conversation_id: str, channel: str) -> Operation:
+    return lambda engine, t: engine.switch_channel(conversation_id, channel, t)
+
+
+def _leave(conversation_id: str) -> Operation:
+    """An abandoned call: out of the queue at once."""
+    return lambda engine, t: engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
+
+
+def _ring_out(agent_id: str, conversation_id: str) -> Operation:
+    """The agent a call was put through to did not pick up: the next eligible agent gets it."""
+
+    def op(engine: RoutingEngine, t: float) -> list[Decision]:
+        work = engine.work(conversation_id)
+        if work is None or work.agent_id != agent_id:
+            return []  # already moved on (a redelivered status, or the agent went offline meanwhile)
+        return engine.decline(agent_id, conversation_id, t, reason="no_answer", offered_only=False)
+
+    return op
+
+
+def _new_customer(item: _Inbound) -> NewCustomer:
+    """A new customer's profile from what the message says (contact details shown, not yet identities)."""
+    event, sender = item.event, item.sender
+    contact = {c.kind: c.value for c in item.claims}
+    contact.setdefault(sender.kind, sender.value)
+    profile = _profile(event)
+    return NewCustomer(
+        tenant_id=event.tenant,
+        kind=sender.kind,
+        value=sender.value,
+        verified=sender.verified,
+        name=event.sender.display_name,
+        email=contact.get(IdentityKind.EMAIL.value),
+        phone=contact.get(IdentityKind.PHONE.value),
+        language=profile.get("language"),
+        tier=profile.get("tier", Tier.STANDARD.value),
+        attributes=profile.get("attributes", {}),
+    )

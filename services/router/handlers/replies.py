@@ -1,0 +1,226 @@
+"""Agents' replies out, delivery statuses back.
+
+A reply is stored (direction outbound, status queued) and its OutboundMessage written to the outbox in one
+transaction; the relay puts it on ``conversation.outbound.<channel>`` for that channel's connectors. It goes
+where the customer last wrote unless the agent picks another channel the customer is reachable on. Statuses
+reported by connectors on ``conversation.status`` update the message (never backwards: queued < sent <
+delivered; failed is final) and a failure lands on the timeline, where the agent sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.unit_of_work import Lifecycle, NewMessage, SqlRepository, Unit, new_id
+from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.handlers.outbox import OutboxRelay
+from services.router.handlers.ports import Clock
+from shared.bus import Bus, Outgoing, Record, deadletter
+from shared.events import Channel, IdentityKind, InvalidEvent
+from shared.outbound import DeliveryState, OutboundMessage, Recipient, SurveyCard, decode_status, encode
+from shared.topics import OUTBOUND_CHANNELS, Topics
+
+if TYPE_CHECKING:
+    from services.router.handlers.slas import SlaClock
+
+
+# Which identity of the customer a channel reaches.
+RECIPIENT_KIND: dict[Channel, IdentityKind] = {
+    Channel.EMAIL: IdentityKind.EMAIL,
+    Channel.CHAT: IdentityKind.CHAT_VISITOR,
+    Channel.MESSENGER: IdentityKind.MESSENGER_PSID,
+    Channel.INSTAGRAM: IdentityKind.INSTAGRAM_ID,
+    Channel.WHATSAPP: IdentityKind.PHONE,
+    Channel.SMS: IdentityKind.PHONE,
+    Channel.TELEGRAM: IdentityKind.TELEGRAM_ID,
+    Channel.VOICE: IdentityKind.PHONE,
+    Channel.IN_APP: IdentityKind.APP_USER,
+}
+_RANK = {DeliveryState.QUEUED: 0, DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 3}
+
+
+class ReplyCommands:
+    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
+        self.repo = repo
+        self.relay = relay
+        self.clock = clock
+        self.topics = topics
+        self.sla: SlaClock | None = None  # set by the composition root
+
+    async def reply(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        text: str,
+        channel: Channel | None,
+        author: str,
+        *,
+        pending: bool = False,
+    ) -> dict[str, Any]:
+        """An agent's answer: out on the customer's channel; it stops the response clocks, and ``pending``
+        (waiting on the customer) pauses the resolution clock until they write."""
+        now = self.clock()
+        async with self.repo.unit() as u:
+            sent = await self.send(u, tenant_id, conversation_id, text, channel, author, now)
+            c = t.conversations.c
+            await u.conn.execute(
+                update(t.conversations)
+                .where(c.id == conversation_id)
+                .values(
+                    first_response_at=func.coalesce(c.first_response_at, now),
+                    awaiting="customer",
+                    pending_since=now if pending else None,
+                )
+            )
+            if self.sla is not None:
+                await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
+        await self.relay.flush()
+        return sent
+
+    async def send(
+        self,
+        u: Unit,
+        tenant_id: str,
+        conversation_id: str,
+        text: str,
+        channel: Channel | None,
+        author: str,
+        now: datetime,
+        survey: SurveyCard | None = None,
+    ) -> dict[str, Any]:
+        """Store the outbound message and put it in the outbox, in the caller's transaction."""
+        c, i, m = t.conversations.c, t.identities.c, t.messages.c
+        conv = (
+            await u.conn.execute(
+                select(c.customer_id, c.channel, c.status).where(c.tenant_id == tenant_id, c.id == conversation_id)
+            )
+        ).first()
+        if conv is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        chosen = channel or Channel(conv.channel)
+        if chosen.value not in OUTBOUND_CHANNELS:
+            raise InvalidCommand(f"no connector delivers {chosen.value} replies")
+        kind = RECIPIENT_KIND[chosen]
+        # the identity the customer used on that channel most recently, else any of that kind
+        last_in = (
+            await u.conn.execute(
+                select(m.channel_message_id, m.thread_ref, m.subject)
+                .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == chosen.value)
+                .order_by(m.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        to = (
+            await u.conn.execute(
+                select(i.value)
+                .where(i.customer_id == conv.customer_id, i.kind == kind.value)
+                .order_by(i.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if to is None:
+            raise InvalidCommand(f"the customer cannot be reached on {chosen.value}")
+        message_id = new_id()
+        references = [r for r in (last_in.thread_ref if last_in else None,) if r and r.startswith("<")]
+        outbound = OutboundMessage(
+            id=message_id,
+            tenant=tenant_id,
+            conversation_id=conversation_id,
+            channel=chosen,
+            to=Recipient(kind=kind, value=to.value),
+            text=text,
+            subject=last_in.subject if last_in else None,
+            in_reply_to=last_in.channel_message_id if last_in and chosen is Channel.EMAIL else None,
+            references=references,
+            thread_ref=last_in.thread_ref if last_in and chosen is Channel.TELEGRAM else None,
+            created_at=now,
+            survey=survey,
+        )
+        await u.insert_messages(
+            [
+                NewMessage(
+                    message_id,
+                    tenant_id,
+                    f"reply:{message_id}",
+                    conversation_id,
+                    conv.customer_id,
+                    chosen.value,
+                    "outbound",
+                    None,
+                    "agent" if survey is None else "survey",
+                    outbound.subject,
+                    text,
+                    now,
+                    now,
+                    author=author,
+                    status=DeliveryState.QUEUED.value,
+                )
+            ],
+            now,
+        )
+        await u.add_outbox(
+            [Outgoing(self.topics.outbound(chosen.value), encode(outbound), conversation_id.encode())], now
+        )
+        return {"message_id": message_id, "channel": chosen.value, "to": {"kind": kind.value}, "status": "queued"}
+
+
+class StatusStage:
+    """Consumes conversation.status; invalid → dead letter; redelivery is harmless (states only move forward)."""
+
+    def __init__(self, repo: SqlRepository, bus: Bus, topics: Topics) -> None:
+        self.repo = repo
+        self.bus = bus
+        self.topics = topics
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        statuses = []
+        rejects = []
+        for record in records:
+            try:
+                statuses.append(decode_status(record.value))
+            except InvalidEvent as exc:
+                rejects.append(deadletter(record, exc.reason, self.topics.deadletter))
+        if rejects:
+            await self.bus.publish(rejects)
+        if not statuses:
+            return
+        async with self.repo.unit() as u:
+            m = t.messages.c
+            rows = await u.conn.execute(
+                select(m.id, m.tenant_id, m.customer_id, m.conversation_id, m.status).where(
+                    m.id.in_([s.message_id for s in statuses]), m.direction == "outbound"
+                )
+            )
+            current = {r.id: r for r in rows}
+            state_of = {r.id: DeliveryState(r.status or DeliveryState.QUEUED) for r in current.values()}
+            failures = []
+            for s in statuses:
+                row = current.get(s.message_id)
+                if row is None or row.tenant_id != s.tenant:
+                    continue
+                state = state_of[s.message_id]
+                if state is DeliveryState.FAILED or _RANK[s.state] <= _RANK[state]:
+                    continue
+                values: dict[str, Any] = {"status": s.state.value}
+                if s.provider_message_id:
+                    values["channel_message_id"] = s.provider_message_id[:512]
+                if s.error:
+                    values["error"] = s.error
+                await u.conn.execute(update(t.messages).where(m.id == s.message_id).values(**values))
+                if s.state is DeliveryState.FAILED:
+                    failures.append(
+                        Lifecycle(
+                            s.tenant,
+                            row.customer_id,
+                            row.conversation_id,
+                            "delivery_failed",
+                            s.time,
+                            {"message_id": s.message_id, "channel": s.channel.value, "error": s.error},
+                        )
+                    )
+                state_of[s.message_id] = s.state
+            await u.add_lifecycle(failures)

@@ -1,0 +1,263 @@
+"""The routing engine in the running router: one in-memory RoutingEngine per tenant, used by the transaction
+that holds the tenant (advisory lock + its row in ``tenants``), fenced by ``tenants.routing_version``.
+
+Every routing transaction reads the version under lock; if this process's cached engine carries another
+number (another replica routed the tenant meanwhile, or a merge or a configuration change invalidated it),
+the engine is rebuilt from PostgreSQL first. Decisions are written in the same transaction, the version is
+bumped, and the engine goes back into the cache only once that transaction has committed, so a rollback can
+never leave the cache ahead of the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from services.router.adapters.db.unit_of_work import Unit
+from services.router.domain.engine import (
+    AgentSpec,
+    Assigned,
+    AutoAcknowledged,
+    Decision,
+    Escalated,
+    Offered,
+    Queued,
+    RoutingEngine,
+    Unassigned,
+)
+from services.router.domain.model import Assignment, Presence
+from services.router.domain.queue_config import queue_spec
+from services.router.handlers import voice
+from services.router.handlers.agent_feed import feed_record, new_agent_event
+from services.router.handlers.metrics import QUEUE_WAITING, ROUTING_DECISIONS, ROUTING_OWNED, ROUTING_REBUILDS
+from shared.bus import Outgoing
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+Operation = Callable[[RoutingEngine, float], list[Decision]]
+
+
+class RoutingStates:
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.topic = topics.assignments
+        self._cache: dict[str, tuple[RoutingEngine, int]] = {}
+        self._current: dict[str, RoutingEngine] = {}
+        self._partition: dict[str, int] = {}  # tenant → the partition of the command log it came from
+        self.rebuilds = 0
+
+    def note_partition(self, tenant_id: str, partition: int) -> None:
+        """A record of this tenant arrived on ``partition`` of the co-partitioned events/commands topics."""
+        self._partition[tenant_id] = partition
+
+    def retain(self, partitions: set[int]) -> None:
+        """The group moved partitions: drop the engines of tenants this replica no longer owns (their new owner
+        rebuilds them from PostgreSQL; if they ever come back, so does this one, since the version fence has
+        moved on)."""
+        for tenant_id, partition in list(self._partition.items()):
+            if partition not in partitions:
+                del self._partition[tenant_id]
+                self._cache.pop(tenant_id, None)
+                self._current.pop(tenant_id, None)
+                log.info("routing.released", extra={"tenant": tenant_id, "partition": partition})
+        ROUTING_OWNED.set(len(self._cache))
+
+    def current(self, tenant_id: str) -> RoutingEngine | None:
+        """The engine of the tenant's latest routing pass in this process (in the transaction that holds the
+        tenant, the one it is using), for reading queue configuration and where work went."""
+        return self._current.get(tenant_id)
+
+    def cached_due(self, now: datetime) -> list[str]:
+        """Tenants whose cached engine has a timer due (offer timeouts, overflow, opening hours)."""
+        t = now.timestamp()
+        return [tenant for tenant, (engine, _) in list(self._cache.items()) if engine.due(t)]
+
+    def is_cached(self, tenant_id: str) -> bool:
+        return tenant_id in self._cache
+
+    async def route(
+        self,
+        u: Unit,
+        tenant_id: str,
+        now: datetime,
+        operations: list[Operation],
+        released: Sequence[tuple[str, str]] = (),
+    ) -> list[Outgoing]:
+        """``released``: (conversation, agent) this transaction took from an agent in the database already (a
+        resolve). An engine rebuilt from the database never holds them, so it cannot announce the release:
+        it is announced here, before anything the rebuild decides, so feeds never show an agent over capacity."""
+        version = await u.routing_version(tenant_id)
+        cached = self._cache.pop(tenant_id, None)
+        rebuilt: list[Decision] = []
+        if cached is not None and cached[1] == version:
+            engine = cached[0]
+        else:
+            engine, rebuilt = await self.rebuild(u, tenant_id, now)
+        decisions: list[Decision] = [
+            Unassigned(conversation_id, agent, "resolved")
+            for conversation_id, agent in released
+            if engine.work(conversation_id) is None
+        ]
+        decisions += rebuilt
+        self._current[tenant_id] = engine
+        t = now.timestamp()
+        decisions += engine.tick(t)
+        for operation in operations:
+            decisions += operation(engine, t)
+        outbox = await self._persist(u, tenant_id, decisions, now)
+        for d in decisions:
+            ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
+        for queue_id, count in engine.waiting_counts().items():
+            QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
+        await u.bump_routing_version(tenant_id)
+        u.after_commit(lambda: self._keep(tenant_id, engine, version + 1))
+        return outbox
+
+    def _keep(self, tenant_id: str, engine: RoutingEngine, version: int) -> None:
+        self._cache[tenant_id] = (engine, version)
+        ROUTING_OWNED.set(len(self._cache))
+
+    async def rebuild(self, u: Unit, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
+        """The tenant's engine from what PostgreSQL holds: queues, agents, and every open conversation (an
+        agent's load is the conversations it holds or is offered); waiting ones are routed as they would
+        have been."""
+        self.rebuilds += 1
+        ROUTING_REBUILDS.inc()
+        engine = RoutingEngine()
+        for order, q in enumerate(await u.queue_rules(tenant_id)):
+            engine.upsert_queue(queue_spec(q.id, q.name, q.channels, q.is_default, order, q.routing))
+        agents = await u.lock_agents(tenant_id)
+        for a in agents:
+            engine.upsert_agent(AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages))
+        decisions: list[Decision] = []
+        conversations = await u.open_conversations_for_routing(tenant_id)
+        for c in conversations:
+            if c["agent_id"] is not None and c["agent_id"] in engine.agents():
+                expires = c["offer_expires_at"]
+                engine.restore_assignment(
+                    c["id"],
+                    c["channel"],
+                    c["queue_id"],
+                    c["agent_id"],
+                    c["attrs"],
+                    c["enqueued_at"].timestamp(),
+                    offer_expires=expires.timestamp() if expires else None,
+                )
+        for a in agents:
+            if a.presence is not Presence.OFFLINE:
+                last = a.last_assigned_at.timestamp() if a.last_assigned_at else 0.0
+                engine.restore_agent(a.id, a.presence, last)
+        t = now.timestamp()
+        for c in conversations:
+            if c["agent_id"] is None:
+                decisions += engine.arrive(
+                    c["id"], c["channel"], c["attrs"], t, enqueued_at=c["enqueued_at"].timestamp()
+                )
+        log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
+        return engine, decisions
+
+    async def _persist(self, u: Unit, tenant_id: str, decisions: list[Decision], now: datetime) -> list[Outgoing]:
+        """The net effect of the decisions in a few set-wise writes, and every step on the agents' feeds."""
+        queued: dict[str, str | None] = {}
+        fresh: dict[str, Assignment] = {}  # made in this pass
+        accepted: list[str] = []
+        released: list[str] = []  # held before this pass
+        feed: list[dict[str, Any]] = []
+        notes: list[tuple[str, str, dict[str, Any]]] = []
+        escalated: list[str] = []
+        for d in decisions:
+            if isinstance(d, Queued):
+                queued[d.conversation_id] = d.queue_id
+            elif isinstance(d, Offered):
+                expires = datetime.fromtimestamp(d.expires_at, UTC)
+                fresh[d.conversation_id] = Assignment(
+                    d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires
+                )
+                feed.append(
+                    new_agent_event(
+                        tenant_id,
+                        d.agent_id,
+                        "offer",
+                        d.conversation_id,
+                        now,
+                        queue_id=d.queue_id,
+                        channel=d.channel,
+                        expires_at=expires,
+                    )
+                )
+            elif isinstance(d, Assigned):
+                if d.reason == "accepted" and d.conversation_id not in fresh:
+                    accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
+                else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
+                    fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
+                feed.append(
+                    new_agent_event(
+                        tenant_id,
+                        d.agent_id,
+                        "assignment",
+                        d.conversation_id,
+                        now,
+                        queue_id=d.queue_id,
+                        channel=d.channel,
+                        assigned_at=now,
+                        reason=d.reason,
+                    )
+                )
+            elif isinstance(d, Unassigned):
+                if d.reason != "resolved" and fresh.pop(d.conversation_id, None) is None:
+                    released.append(d.conversation_id)
+                    if d.conversation_id in accepted:
+                        accepted.remove(d.conversation_id)
+                feed.append(
+                    new_agent_event(tenant_id, d.agent_id, "unassignment", d.conversation_id, now, reason=d.reason)
+                )
+            elif isinstance(d, Escalated):
+                escalated.append(d.conversation_id)
+                notes.append(
+                    (
+                        d.conversation_id,
+                        "escalated",
+                        {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
+                    )
+                )
+            elif isinstance(d, AutoAcknowledged):
+                expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
+                notes.append(
+                    (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
+                )
+        await u.set_queues(queued, now)
+        await u.end_assignments(released, now)
+        await u.accept_offers(tenant_id, accepted, now)
+        await u.record_assignments(tenant_id, list(fresh.values()))
+        await u.add_conversation_notes(tenant_id, notes, now)
+        await u.mark_escalated(escalated, now)
+        extra: list[Outgoing] = []
+        if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
+            await self._voice_details(u, feed)
+        closed = {
+            d.conversation_id: d.expected_response_at
+            for d in decisions
+            if isinstance(d, AutoAcknowledged) and self._channel_of(d.conversation_id, tenant_id) == "voice"
+        }
+        if closed:
+            extra = await voice.closed_prompts(
+                u, Topics(self.topic.removesuffix("routing.assignments")), tenant_id, closed, now
+            )
+        stored = await u.add_agent_events(feed)
+        return [feed_record(self.topic, tenant_id, row) for row in stored] + extra
+
+    def _channel_of(self, conversation_id: str, tenant_id: str) -> str | None:
+        engine = self._current.get(tenant_id)
+        work = engine.work(conversation_id) if engine else None
+        return work.channel if work else None
+
+    async def _voice_details(self, u: Unit, feed: list[dict[str, Any]]) -> None:
+        """Offers and assignments of calls carry the call id and where to put it through; of callback requests,
+        the number to call."""
+        calls = [e for e in feed if e["type"] in ("offer", "assignment") and e["data"].get("channel") == "voice"]
+        details = await voice.voice_details(u, (e["conversation_id"] for e in calls))
+        endpoints = await voice.agent_endpoints(u, (e["agent_id"] for e in calls))
+        for e in calls:
+            e["data"].update(details.get(e["conversation_id"], {}), voice_endpoint=endpoints.get(e["agent_id"]))

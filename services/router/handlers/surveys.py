@@ -1,0 +1,155 @@
+"""Customer feedback: on resolve, a CSAT (or NPS, CES) question goes out on the customer's channel — a rating
+card in web chat, a link in email, a "reply with a number" text on SMS and social — and the answer is stored
+on the conversation. Answers arrive by the link (``POST /v1/surveys/{token}``, the token is the credential)
+or as a bare number the customer sends back on a messaging channel, which answers the survey instead of
+reopening the conversation."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.unit_of_work import Unit, new_id
+from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.handlers.replies import ReplyCommands
+from shared.events import Channel
+from shared.outbound import SurveyCard
+from shared.topics import OUTBOUND_CHANNELS
+
+SCALES: dict[str, tuple[int, int]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+QUESTIONS: dict[str, str] = {
+    "csat": "How would you rate the help you received, from 1 (poor) to 5 (excellent)?",
+    "nps": "How likely are you to recommend us to a friend or colleague, from 0 (not at all) to 10 (extremely)?",
+    "ces": "How easy was it to get your issue handled, from 1 (very difficult) to 7 (very easy)?",
+}
+# A number alone (optionally with a few words after it: "5 thanks!") answers an open survey.
+_ANSWER = re.compile(r"^\s*(\d{1,2})\s*(?:[/.,!:-]\s*)?(.{0,500})$", re.DOTALL)
+ANSWER_WINDOW = timedelta(days=7)
+# where a customer answers by sending a number back
+TEXT_CHANNELS = frozenset(
+    c.value
+    for c in (Channel.SMS, Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM, Channel.TELEGRAM, Channel.CHAT)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    survey_id: str
+    conversation_id: str
+    score: int
+    comment: str | None
+
+
+class Surveys:
+    def __init__(self, replies: ReplyCommands, public_url: str | None) -> None:
+        self.replies = replies
+        self.public_url = (public_url or "").rstrip("/")
+
+    async def send(self, u: Unit, tenant_id: str, conversation_id: str, kind: str, now: datetime) -> str | None:
+        """Ask the question on the channel the customer last used. None if it cannot reach them there."""
+        c = t.conversations.c
+        conv = (
+            await u.conn.execute(
+                select(c.customer_id, c.channel, c.agent_id).where(c.tenant_id == tenant_id, c.id == conversation_id)
+            )
+        ).first()
+        if conv is None or conv.channel not in OUTBOUND_CHANNELS:
+            return None
+        token = secrets.token_urlsafe(24)
+        lo, hi = SCALES[kind]
+        url = f"{self.public_url}/survey/{token}" if self.public_url else None
+        question = QUESTIONS[kind]
+        channel = Channel(conv.channel)
+        if channel is Channel.EMAIL:
+            text = f"{question}\n\nAnswer here: {url or '/survey/' + token}"
+        elif channel is Channel.CHAT:
+            text = question
+        else:
+            text = f"{question} Reply with a number from {lo} to {hi}."
+        card = SurveyCard(token=token, kind=kind, question=question, min=lo, max=hi, answer_url=url)
+        try:
+            await self.replies.send(u, tenant_id, conversation_id, text, channel, "survey", now, survey=card)
+        except InvalidCommand:
+            return None  # no identity on that channel: no survey rather than no resolve
+        survey_id = new_id()
+        await u.conn.execute(
+            insert(t.surveys).values(
+                id=survey_id,
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                customer_id=conv.customer_id,
+                agent_id=conv.agent_id,
+                kind=kind,
+                channel=channel.value,
+                token=token,
+                sent_at=now,
+            )
+        )
+        return survey_id
+
+    async def answer(self, u: Unit, token: str, score: int, comment: str | None, now: datetime) -> dict[str, Any]:
+        s = t.surveys.c
+        row = (
+            await u.conn.execute(
+                select(s.id, s.kind, s.answered_at, s.conversation_id, s.tenant_id).where(s.token == token)
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such survey")
+        lo, hi = SCALES[row.kind]
+        if not lo <= score <= hi:
+            raise InvalidScore(f"{row.kind} scores go from {lo} to {hi}")
+        if row.answered_at is not None:
+            raise InvalidCommand("this survey was already answered")
+        await u.conn.execute(
+            update(t.surveys).where(s.id == row.id).values(score=score, comment=comment or None, answered_at=now)
+        )
+        return {"survey_id": row.id, "kind": row.kind, "score": score, "conversation_id": row.conversation_id}
+
+    async def match_replies(self, u: Unit, items: Sequence[tuple[str, str, str]], now: datetime) -> dict[int, Answer]:
+        """``items``: (channel, customer id, text) of inbound messages. Those that are a score for the
+        customer's latest open survey (sent within a week) answer it: index → the answer."""
+        candidates: dict[int, tuple[str, int, str | None]] = {}
+        for n, (channel, customer_id, text) in enumerate(items):
+            if channel not in TEXT_CHANNELS:
+                continue
+            match = _ANSWER.match(text)
+            if match:
+                candidates[n] = (customer_id, int(match.group(1)), match.group(2).strip() or None)
+        if not candidates:
+            return {}
+        s = t.surveys.c
+        rows = await u.conn.execute(
+            select(s.id, s.customer_id, s.kind, s.conversation_id)
+            .where(
+                s.customer_id.in_({c for c, _, _ in candidates.values()}),
+                s.answered_at.is_(None),
+                s.sent_at >= now - ANSWER_WINDOW,
+            )
+            .order_by(s.sent_at)
+        )
+        open_survey = {r.customer_id: r for r in rows}  # the latest wins
+        out: dict[int, Answer] = {}
+        for n, (customer_id, score, comment) in candidates.items():
+            survey = open_survey.get(customer_id)
+            if survey is None or any(a.survey_id == survey.id for a in out.values()):
+                continue
+            lo, hi = SCALES[survey.kind]
+            if lo <= score <= hi:
+                out[n] = Answer(survey.id, survey.conversation_id, score, comment)
+        for a in out.values():
+            await u.conn.execute(
+                update(t.surveys).where(s.id == a.survey_id).values(score=a.score, comment=a.comment, answered_at=now)
+            )
+        return out
+
+
+class InvalidScore(ValueError):
+    pass
