@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
@@ -94,7 +95,7 @@ def install(app: FastAPI, domain: ProblemTable | None = None) -> None:
     table = {**BASE_TABLE, **(domain or {})}
 
     async def validation(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+        assert isinstance(exc, RequestValidationError | ValidationError)
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
@@ -112,6 +113,9 @@ def install(app: FastAPI, domain: ProblemTable | None = None) -> None:
         raise exc
 
     app.add_exception_handler(RequestValidationError, validation)
+    # A typed value a route builds from the request (a routing command from path and body) refuses what the
+    # request's own schema let through: still the caller's input, so still a 422.
+    app.add_exception_handler(ValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
     for cls in table:
         app.add_exception_handler(cls, domain_error)

@@ -1,5 +1,6 @@
 """The router's composition root: builds the real or in-memory adapters from settings and wires them to the
-handlers. Nothing is connected at import time; ``Router.start`` connects, ``Router.stop`` drains and closes."""
+handlers. Nothing is connected at import time; ``RouterRuntime.start`` connects, ``RouterRuntime.stop`` drains
+and closes."""
 
 from __future__ import annotations
 
@@ -7,35 +8,40 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import orjson
-
 from services.router.adapters.db.api_keys import KeyVerifier, generate_key, store_key
+from services.router.adapters.db.erasure import DEFAULT_KEY
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import DEMO_TENANT, seed_demo
-from services.router.adapters.db.unit_of_work import SqlRepository
+from services.router.adapters.db.unit_of_work import SqlStore
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.jwt_tokens import JwtVerifier
 from services.router.adapters.webhooks import WebhookDispatcher
 from services.router.domain.rate_limits import RateLimiter
+from services.router.entrypoints import timers
+from services.router.entrypoints.consumers import Consumers
+from services.router.handlers.access import AccessKeys
 from services.router.handlers.agent_commands import AgentCommands
-from services.router.handlers.command_log import Command, CommandApplier, RoutingCommandLog, Waiters, forget_old
+from services.router.handlers.audit import AuditLog
+from services.router.handlers.command_log import CommandApplier, RoutingCommandLog, Waiters
+from services.router.handlers.configuration import Configuration
 from services.router.handlers.customer_commands import CustomerCommands
 from services.router.handlers.deadletters import DeadLetters
 from services.router.handlers.ingest import ContextStage
-from services.router.handlers.metrics import ROUTING_PARTITIONS
+from services.router.handlers.ingress import Ingress
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock
 from services.router.handlers.replies import ReplyCommands, StatusStage
 from services.router.handlers.routing_owner import RoutingStates
+from services.router.handlers.routing_timers import RoutingTimers
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
-from shared.bus import Bus, Record
+from services.router.handlers.tenant_log import TenantLog
+from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
-from shared.consumer_loop import consume
 from shared.events import utcnow
 from shared.settings import Settings
 from shared.store import Database
@@ -57,12 +63,15 @@ def make_bus(settings: Settings) -> Bus:
 
 
 @dataclass
-class Router:
+class RouterRuntime:
+    """Everything one router process runs, built from settings by constructor injection: the store, the bus,
+    the handlers, and the consumers and timers that drive them. Nothing else constructs a handler."""
+
     settings: Settings
     db: Database
     bus: Bus
     clock: Clock
-    repo: SqlRepository = field(init=False)
+    repo: SqlStore = field(init=False)
     relay: OutboxRelay = field(init=False)
     stage: ContextStage = field(init=False)
     commands: RoutingCommandLog = field(init=False)  # what the API calls: through the tenant's owner
@@ -76,9 +85,15 @@ class Router:
     sla: SlaClock = field(init=False)
     surveys: Surveys = field(init=False)
     deadletters: DeadLetters = field(init=False)
+    configuration: Configuration = field(init=False)  # queues and agents
+    access: AccessKeys = field(init=False)  # API keys
+    audit: AuditLog = field(init=False)
+    ingress: Ingress = field(init=False)  # events the API takes in
     keys: KeyVerifier = field(init=False)
     tokens: JwtVerifier = field(init=False)
     limiter: RateLimiter = field(init=False)
+    tenant_log: TenantLog = field(init=False)
+    timers: RoutingTimers = field(init=False)
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
     admin_key: str | None = None
@@ -86,15 +101,19 @@ class Router:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: bool = False
-    _feeds_joined: asyncio.Event = field(default_factory=asyncio.Event)
-    _webhooks_joined: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.instance_id = self.settings.instance_id or f"router-{uuid.uuid4().hex[:8]}"
         self.topics = Topics(self.settings.topic_prefix)
-        self.repo = SqlRepository(self.db)
+        self.repo = SqlStore(self.db)
         self.relay = OutboxRelay(self.repo, self.bus)
         self.routing = RoutingStates(self.topics)
+        erasure_key = (
+            self.settings.erasure_key.get_secret_value().encode() if self.settings.erasure_key else DEFAULT_KEY
+        )
+        self.sla = SlaClock(self.repo, self.relay, self.clock, self.routing, self.settings.sla_warning_fraction)
+        self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics, self.sla)
+        self.surveys = Surveys(self.repo, self.clock, self.replies, self.settings.public_base_url)
         self.stage = ContextStage(
             self.repo,
             self.bus,
@@ -103,25 +122,39 @@ class Router:
             self.topics,
             timedelta(hours=self.settings.reopen_window_hours),
             self.routing,
+            self.sla,
+            self.surveys,
+            erasure_key,
         )
-        self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics)
-        self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics)
+        self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics, erasure_key)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
-        self.executor = AgentCommands(self.repo, self.relay, self.clock, self.routing)
+        self.executor = AgentCommands(
+            self.repo, self.relay, self.clock, self.routing, self.sla, self.surveys, self.settings.survey_kind
+        )
         waiters = Waiters()
         self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)
         self.applier = CommandApplier(self.repo, self.bus, self.topics, waiters, self.executor.apply)
-        self.sla = SlaClock(self.repo, self.relay, self.clock, self.routing, self.settings.sla_warning_fraction)
-        self.surveys = Surveys(self.replies, self.settings.public_base_url)
-        for holder in (self.stage, self.executor, self.replies):
-            holder.sla = self.sla
-        self.stage.surveys = self.executor.surveys = self.surveys
-        self.executor.survey_kind = self.settings.survey_kind
-        if self.settings.erasure_key is not None:
-            self.stage.erasure_key = self.customers.erasure_key = self.settings.erasure_key.get_secret_value().encode()
         self.deadletters = DeadLetters(self.repo, self.bus, self.topics, self.clock)
+        self.tenant_log = TenantLog(self.topics, self.stage, self.applier, self.routing, self.clock)
+        self.timers = RoutingTimers(
+            self.repo,
+            self.bus,
+            self.topics,
+            self.clock,
+            self.routing,
+            self.executor,
+            self.sla,
+            self.deadletters,
+            self.customers,
+            deadletter_retention=timedelta(days=self.settings.deadletter_retention_days),
+            retention=timedelta(days=self.settings.retention_days) if self.settings.retention_days > 0 else None,
+        )
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
+        self.configuration = Configuration(self.repo, self.clock)
+        self.access = AccessKeys(self.repo, self.clock, self.keys, generate_key)
+        self.audit = AuditLog(self.repo, self.clock)
+        self.ingress = Ingress(self.bus, self.topics)
         self.tokens = JwtVerifier(self.settings)
         self.limiter = RateLimiter(self.settings.rate_limit_per_s, self.settings.rate_limit_burst)
 
@@ -132,19 +165,23 @@ class Router:
         if self.settings.seed_demo:
             await self._seed()
         await self.relay.flush()  # whatever a crash left in the outbox goes out first
-        self._spawn(self._fan_in_feeds)
-        await asyncio.wait_for(self._feeds_joined.wait(), 60)
-        self._spawn(self._relay_periodically)
-        self._spawn(self._tick_routing)
-        urls = [u.strip() for u in self.settings.webhook_urls.split(",") if u.strip()]
-        if urls and self.settings.webhook_secret is not None:
-            self.webhooks = WebhookDispatcher(urls, self.settings.webhook_secret.get_secret_value())
-            self._spawn(self._send_webhooks)
-            await asyncio.wait_for(self._webhooks_joined.wait(), 60)
+        s = self.settings
+        consumers = Consumers(self.bus, self.topics, s.consumer_group, self._stop)
+        feeds_joined = asyncio.Event()
+        self._spawn(consumers.live_feeds(self.hub, self.instance_id, feeds_joined))
+        await asyncio.wait_for(feeds_joined.wait(), 60)
+        self._spawn(timers.relay_outbox(self.relay, self._stop))
+        self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))
+        urls = [u.strip() for u in s.webhook_urls.split(",") if u.strip()]
+        if urls and s.webhook_secret is not None:
+            webhooks_joined = asyncio.Event()
+            self.webhooks = WebhookDispatcher(urls, s.webhook_secret.get_secret_value())
+            self._spawn(consumers.webhooks(self.webhooks, webhooks_joined))
+            await asyncio.wait_for(webhooks_joined.wait(), 60)
         if consume_events:
-            self._spawn(self._consume_events)
-            self._spawn(self._consume_statuses)
-            self._spawn(self._consume_deadletters)
+            self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max))
+            self._spawn(consumers.statuses(self.statuses))
+            self._spawn(consumers.deadletters(self.deadletters))
         self.ready = True
         log.info("router.started", extra={"instance": self.instance_id})
 
@@ -156,8 +193,8 @@ class Router:
         await self.db.close()
         log.info("router.stopped", extra={"instance": self.instance_id})
 
-    def _spawn(self, run: Callable[[], Coroutine[None, None, None]]) -> None:
-        self._tasks.append(asyncio.create_task(run(), name=getattr(run, "__name__", "task")))
+    def _spawn(self, run: Coroutine[None, None, None]) -> None:
+        self._tasks.append(asyncio.create_task(run, name=getattr(run, "__qualname__", "task")))
 
     async def _seed(self) -> None:
         now = self.clock()
@@ -167,139 +204,10 @@ class Router:
         self.admin_key = configured.get_secret_value() if configured else generate_key()
         await store_key(self.db, DEMO_TENANT, self.admin_key, "admin", "bootstrap", now)
 
-    async def _consume_events(self) -> None:
-        """A tenant's events and routing commands, co-partitioned: this replica is the single writer of the
-        tenants on its partitions (their context and routing), until the group moves them."""
-        events, commands = self.topics.events, self.topics.routing_commands
 
-        async def handle(records: list[Record]) -> None:
-            for r in records:
-                if r.key:
-                    self.routing.note_partition(r.key.decode(errors="replace"), r.partition)
-            inbound = [r for r in records if r.topic == events]
-            if inbound:
-                result = await self.stage.handle(inbound)
-                log.debug("batch.done", extra=asdict(result))
-            await self.applier.handle([r for r in records if r.topic == commands], self.clock)
-
-        def owned(assignment: frozenset[tuple[str, int]]) -> None:
-            partitions = {p for topic, p in assignment if topic == commands}
-            ROUTING_PARTITIONS.set(len(partitions))
-            self.routing.retain(partitions)
-
-        await consume(
-            self.bus,
-            [events, commands],
-            self.settings.consumer_group,
-            handle,
-            self._stop,
-            deadletter_topic=self.topics.deadletter,
-            max_records=self.settings.consumer_batch_max,
-            on_assignment=owned,
-        )
-
-    async def _send_webhooks(self) -> None:
-        assert self.webhooks is not None
-        try:
-            await consume(
-                self.bus,
-                [self.topics.assignments],
-                f"{self.settings.consumer_group}-webhooks",
-                self.webhooks.handle,
-                self._stop,
-                deadletter_topic=self.topics.deadletter,
-                from_beginning=False,
-                joined=self._webhooks_joined,
-            )
-        finally:
-            await self.webhooks.close()
-
-    async def _consume_statuses(self) -> None:
-        await consume(
-            self.bus,
-            [self.topics.status],
-            f"{self.settings.consumer_group}-status",
-            self._handle_statuses,
-            self._stop,
-            deadletter_topic=self.topics.deadletter,
-        )
-
-    async def _consume_deadletters(self) -> None:
-        """Dead letters into their table, for admins to list and redrive. A dead letter this consumer cannot
-        store is dead-lettered again with that reason (and so stored next time, as an unparsed record)."""
-        await consume(
-            self.bus,
-            [self.topics.deadletter],
-            f"{self.settings.consumer_group}-deadletters",
-            self.deadletters.handle,
-            self._stop,
-            deadletter_topic=self.topics.deadletter,
-        )
-
-    async def _handle_statuses(self, records: list[Record]) -> None:
-        await self.statuses.handle(records)
-
-    async def _fan_in_feeds(self) -> None:
-        async def handle(records: list[Record]) -> None:
-            for record in records:
-                try:
-                    self.hub.publish(orjson.loads(record.value))
-                except (orjson.JSONDecodeError, KeyError, TypeError):
-                    log.warning("feed.bad_record", extra={"offset": record.offset})
-
-        # Every instance sees every assignment (own group, from now on): live only, replay comes from the DB.
-        await consume(
-            self.bus,
-            [self.topics.assignments],
-            f"feeds-{self.instance_id}",
-            handle,
-            self._stop,
-            deadletter_topic=self.topics.deadletter,
-            from_beginning=False,
-            joined=self._feeds_joined,
-        )
-
-    async def _relay_periodically(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), 1.0)
-            except TimeoutError:
-                try:
-                    await self.relay.flush()
-                except Exception as exc:
-                    log.warning("outbox.flush_failed", extra={"error": repr(exc)})
-
-    async def _tick_routing(self) -> None:
-        """Timers fire without traffic: every tick, tenants this replica owns whose engine has something due,
-        and the SLA clocks; every ``routing_sweep_s``, a tick command on the log for tenants with expired offers
-        that no replica holds in memory (their owner applies it), and old command outcomes are dropped."""
-        last_sweep = 0.0
-        loop = asyncio.get_running_loop()
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.routing_tick_s)
-                return
-            except TimeoutError:
-                pass
-            try:
-                now = self.clock()
-                for tenant_id in sorted(self.routing.cached_due(now)):
-                    await self.executor.tick(tenant_id)
-                if loop.time() - last_sweep >= self.settings.routing_sweep_s:
-                    last_sweep = loop.time()
-                    async with self.repo.unit() as u:
-                        due = await u.tenants_with_due_routing(now)
-                    ticks = [Command.new(t, "tick").record(self.topics) for t in due if not self.routing.is_cached(t)]
-                    if ticks:
-                        await self.bus.publish(ticks)
-                    await forget_old(self.repo, now)
-                    await self.deadletters.forget_old(timedelta(days=self.settings.deadletter_retention_days))
-                    if self.settings.retention_days > 0:
-                        await self.customers.apply_retention(now - timedelta(days=self.settings.retention_days))
-                await self.sla.tick()
-            except Exception as exc:
-                log.warning("routing.tick_failed", extra={"error": repr(exc)[:300]})
-
-
-def build_router(settings: Settings, *, bus: Bus | None = None, clock: Callable[[], datetime] = utcnow) -> Router:
-    return Router(settings=settings, db=Database(settings.database_url), bus=bus or make_bus(settings), clock=clock)
+def build_router(
+    settings: Settings, *, bus: Bus | None = None, clock: Callable[[], datetime] = utcnow
+) -> RouterRuntime:
+    return RouterRuntime(
+        settings=settings, db=Database(settings.database_url), bus=bus or make_bus(settings), clock=clock
+    )

@@ -19,8 +19,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from services.router.domain.engine import AgentSpec, QueueSpec, RoutingEngine
 from services.router.domain.model import Presence
+from services.router.domain.routing.engine import RoutingEngine
+from services.router.domain.routing.specs import AgentSpec, QueueSpec
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 CHANNELS = ["chat", "email", "whatsapp", "sms", "in_app"]

@@ -22,10 +22,11 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.router.adapters.db import deadletters
 from services.router.adapters.db.api_keys import ROLES, generate_key, store_key
 from services.router.adapters.db.seed import seed_demo
+from services.router.adapters.views import deadletters as deadletter_views
 from services.router.entrypoints.http.app import create_app
+from services.router.handlers.ports.deadletters import DeadLetter
 from shared.events import encode_event
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
@@ -106,10 +107,9 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
         key_id = await store_key(desk.router.db, desk.tenant, spare, "app", "spare", now)
         letter = inbound(desk.tenant, "matrix-dead-letter", "could not be applied")
         async with desk.router.repo.unit() as u:
-            await deadletters.add(
-                u.conn,
+            await u.deadletters.add(
                 [
-                    deadletters.DeadLetter(
+                    DeadLetter(
                         id=str(uuid.uuid4()),
                         tenant_id=desk.tenant,
                         topic=desk.router.topics.events,
@@ -126,7 +126,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
                 ],
                 now,
             )
-            deadletter_id = (await deadletters.page(u.conn, desk.tenant, 1, None))[0]["id"]
+            deadletter_id = (await deadletter_views.page(u.conn, desk.tenant, 1, None))[0]["id"]
         ids = {
             "deadletter_id": deadletter_id,
             "conversation_id": conv["id"],

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.router.adapters.db.api_keys import generate_key, store_key
+from shared.routing_commands import Resolve
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
 
@@ -55,7 +56,7 @@ async def test_queue_lifecycle_routes_new_work_by_its_channels(desk: Desk, http:
     assert renamed.json()["name"] == "Phone lines"
     assert (await http.delete(f"/v1/queues/{queue['id']}")).status_code == 409, "it holds an open conversation"
     assert (await http.delete(f"/v1/agents/{agent['id']}")).status_code == 409, "the agent holds it"
-    await desk.router.commands.resolve(desk.tenant, conv["id"], None)
+    await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note=None))
     assert (await http.delete(f"/v1/queues/{queue['id']}")).status_code == 204
     assert (await http.get(f"/v1/queues/{queue['id']}")).status_code == 404
     assert (await http.delete(f"/v1/agents/{agent['id']}")).status_code == 204

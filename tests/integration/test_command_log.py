@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.router.adapters.db import tables as t
-from services.router.handlers.command_log import Command
 from shared.bus import Outgoing
+from shared.routing_commands import Command
 from tests.support.runtime import Desk, serving, settings_for, started_desk, wait_for
 
 

@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from services.router.adapters.db import tables as t
 from shared.events import Channel
+from shared.routing_commands import Resolve
 from tests.support.runtime import conversation_of, serving, wait_for
 from tests.support.system import SECRETS, System, system
 
@@ -65,7 +66,7 @@ async def test_csat_on_web_chat_is_a_rating_card_answered_by_the_widget(sys: Sys
         )
         await sys.desk.router.replies.reply(sys.tenant, conv["id"], "Fixed in 2.1", None, "agent")
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["text"] == "Fixed in 2.1"
-        await sys.desk.router.commands.resolve(sys.tenant, conv["id"], "updated the app")
+        await sys.desk.router.commands.run(sys.tenant, Resolve(conversation_id=conv["id"], note="updated the app"))
         card = json.loads(await asyncio.wait_for(ws.recv(), 5))
     survey = card["survey"]
     assert (survey["kind"], survey["min"], survey["max"]) == ("csat", 1, 5)
@@ -91,7 +92,7 @@ async def test_csat_by_email_is_a_link_to_a_form(sys: System) -> None:
     conv = await wait_for(
         lambda: conversation_of(sys.desk, sys.connectors.event_id(Channel.EMAIL, "<csat1@mail.example.com>"))
     )
-    await sys.desk.router.commands.resolve(sys.tenant, conv["id"], "refunded")
+    await sys.desk.router.commands.run(sys.tenant, Resolve(conversation_id=conv["id"], note="refunded"))
 
     async def survey_mail() -> Any:
         return next((m for m in sys.relay.messages if "/survey/" in m.get_body().get_content()), None)
@@ -130,7 +131,7 @@ async def test_csat_by_sms_is_answered_with_a_number_that_does_not_reopen(sys: S
 
     await text_us("SM" + "c" * 32, "my card was charged twice")
     conv = await wait_for(lambda: conversation_of(sys.desk, sys.connectors.event_id(Channel.SMS, "SM" + "c" * 32)))
-    await sys.desk.router.commands.resolve(sys.tenant, conv["id"], "refunded the duplicate")
+    await sys.desk.router.commands.run(sys.tenant, Resolve(conversation_id=conv["id"], note="refunded the duplicate"))
 
     def question() -> Any:
         return next((r for r in sys.fake.requests if "Reply with a number" in (r.form or {}).get("Body", "")), None)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from shared.events import Channel, Claim, IdentityKind
+from shared.routing_commands import Resolve
 from tests.support.runtime import (
     Desk,
     conversation_of,
@@ -248,14 +249,14 @@ async def test_resolved_conversation_reopens_inside_the_window_and_a_new_one_sta
         await publish(desk, first)
         conv = await wait_for(lambda: conversation_of(desk, first.id))
         assert conv["agent_id"] == desk.agent("agent-ada")
-        await desk.router.commands.resolve(desk.tenant, conv["id"], "refund issued")
+        await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note="refund issued"))
         clock.now += timedelta(hours=23)
         again = inbound(desk.tenant, "u-r", "it came back")
         await publish(desk, again)
         reopened = await wait_for(lambda: conversation_of(desk, again.id))
         assert reopened["id"] == conv["id"] and reopened["status"] == "open" and reopened["reopened_at"]
         assert reopened["agent_id"] == desk.agent("agent-ada"), "routed again"
-        await desk.router.commands.resolve(desk.tenant, conv["id"], "fixed for good")
+        await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note="fixed for good"))
         clock.now += timedelta(hours=25)
         later = inbound(desk.tenant, "u-r", "new question")
         await publish(desk, later)

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from services.router.adapters.db import tables as t
 from services.router.bootstrap import build_router
 from shared.events import Channel, Claim, IdentityKind
+from shared.routing_commands import Resolve
 from shared.store import Database
 from tests.conftest import Servers, random_name
 from tests.support.runtime import conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
@@ -141,7 +142,7 @@ async def test_retention_blanks_closed_conversations_older_than_the_setting(tmp_
         await publish(desk, old, kept)
         conv = await wait_for(lambda: conversation_of(desk, old.id))
         current = await wait_for(lambda: conversation_of(desk, kept.id))
-        await desk.router.commands.resolve(desk.tenant, conv["id"], "sorted")
+        await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note="sorted"))
 
         async def texts(conversation_id: str) -> list[str]:
             async with desk.router.repo.reader() as conn:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
 from shared.events import Channel, Claim, IdentityKind
+from shared.routing_commands import Resolve
 from tests.support.runtime import conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
 
@@ -30,7 +31,7 @@ async def test_export_returns_every_stored_text_and_identifier_of_the_customer(t
         conv = await wait_for(lambda: conversation_of(desk, first.id))
         await wait_for(lambda: conversation_of(desk, other.id))
         await desk.router.replies.reply(desk.tenant, conv["id"], "We are sending a new one", None, "agent-ada")
-        await desk.router.commands.resolve(desk.tenant, conv["id"], "reshipped")
+        await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note="reshipped"))
         async with (
             serving(desk.router) as base,
             httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}) as http,

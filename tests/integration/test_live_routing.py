@@ -12,6 +12,7 @@ from sqlalchemy import update
 from services.router.adapters.db import tables as t
 from services.router.bootstrap import build_router
 from services.router.domain.model import Presence
+from shared.routing_commands import Resolve, SetPresence
 from tests.conftest import Servers
 from tests.support.runtime import Desk, conversation_of, inbound, publish, settings_for, started_desk, wait_for
 
@@ -45,7 +46,7 @@ async def test_a_gold_customer_is_served_before_an_earlier_standard_one(desk: De
     gold = gold.model_copy(update={"sender": gold.sender.model_copy(update={"attributes": {"tier": "gold"}})})
     await publish(desk, gold)
     await wait_for(lambda: conversation_of(desk, gold.id))
-    await desk.router.commands.resolve(desk.tenant, conv["id"], None)
+    await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note=None))
     served = await conversation_of(desk, gold.id)
     waiting = await conversation_of(desk, standard.id)
     assert served is not None and waiting is not None
@@ -58,8 +59,8 @@ async def test_an_agent_going_offline_hands_their_conversations_to_whoever_is_on
     await publish(desk, e)
     conv = await wait_for(lambda: conversation_of(desk, e.id))
     assert conv["agent_id"] == ada
-    await desk.router.commands.set_presence(desk.tenant, grace, Presence.ONLINE)
-    await desk.router.commands.set_presence(desk.tenant, ada, Presence.OFFLINE)
+    await desk.router.commands.run(desk.tenant, SetPresence(agent_id=grace, presence=Presence.ONLINE))
+    await desk.router.commands.run(desk.tenant, SetPresence(agent_id=ada, presence=Presence.OFFLINE))
     moved = await conversation_of(desk, e.id)
     assert moved is not None and moved["agent_id"] == grace
 
@@ -81,8 +82,8 @@ async def _replicas(desk: Desk) -> None:
         await publish(desk, e)
         conv = await wait_for(lambda: conversation_of(desk, e.id))  # desk's replica now caches the tenant
         # through the other replica: Grace comes online, Ada leaves (her conversation moves to Grace)
-        await other.commands.set_presence(desk.tenant, grace, Presence.ONLINE)
-        await other.commands.set_presence(desk.tenant, ada, Presence.OFFLINE)
+        await other.commands.run(desk.tenant, SetPresence(agent_id=grace, presence=Presence.ONLINE))
+        await other.commands.run(desk.tenant, SetPresence(agent_id=ada, presence=Presence.OFFLINE))
         # the first replica decides next: it must know Ada is gone and Grace is full (capacity 3, 1 taken)
         e2 = inbound(desk.tenant, "r2", "second")
         await publish(desk, e2)

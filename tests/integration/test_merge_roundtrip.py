@@ -22,6 +22,7 @@ from services.router.bootstrap import build_router
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event
+from shared.routing_commands import Command, Resolve
 from shared.store import Database
 from tests.conftest import random_name
 from tests.support.runtime import inbound, settings_for
@@ -101,7 +102,9 @@ async def run_history(history: list[tuple[str, int, int]], pair: tuple[int, int]
                         )
                     ]
                 for conv_id in ids[:1]:
-                    await router.executor.resolve(tenant, conv_id, None)  # the stage is driven by hand, so is its owner
+                    await router.executor.apply(
+                        Command.of(tenant, Resolve(conversation_id=conv_id))
+                    )  # the stage is driven by hand, so is its owner
         async with router.repo.reader() as conn:
             i = t.identities.c
             owners = {

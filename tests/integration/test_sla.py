@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
-from services.router.bootstrap import Router, build_router
+from services.router.bootstrap import RouterRuntime, build_router
 from shared.bus_memory import MemoryBus
 from shared.events import Channel, IdentityKind
 from shared.settings import Settings
@@ -45,7 +45,7 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def _router(settings: Settings, clock: Clock) -> Router:
+def _router(settings: Settings, clock: Clock) -> RouterRuntime:
     return build_router(settings, bus=None if settings.kafka_bootstrap else MemoryBus(), clock=clock)
 
 

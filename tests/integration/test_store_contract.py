@@ -14,12 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
-from services.router.adapters.db.unit_of_work import NewCustomer, NewMessage, SqlRepository, new_id
+from services.router.adapters.db.unit_of_work import SqlStore, SqlUnitOfWork
 from services.router.adapters.views import queries
-from services.router.domain.engine import Assigned
 from services.router.domain.model import Assignment, Presence
+from services.router.domain.routing.decisions import Assigned
+from services.router.handlers.ports.records import IdentityKey, NewCustomer, NewIdentity, NewMessage
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
+from shared.ids import new_id
 from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import random_name
@@ -28,7 +30,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlRepository]:
+async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/contract.db"
     else:
@@ -36,13 +38,13 @@ async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     db = Database(url)
     await upgrade(db)
     try:
-        yield SqlRepository(db)
+        yield SqlStore(db)
     finally:
         await db.close()
 
 
 @pytest.fixture
-async def tenant(repo: SqlRepository) -> str:
+async def tenant(repo: SqlStore) -> str:
     name = random_name("tn")
     await seed_demo(repo.db, NOW, tenant_id=name)
     return name
@@ -52,82 +54,97 @@ def new_customer(tenant: str, value: str) -> NewCustomer:
     return NewCustomer(tenant_id=tenant, kind="phone", value=value, verified=True, name="Sam")
 
 
-async def test_an_identity_maps_to_exactly_one_customer_even_when_created_concurrently(
-    repo: SqlRepository, tenant: str
+async def create_customers(u: SqlUnitOfWork, new: list[NewCustomer]) -> dict[IdentityKey, str]:
+    """Fixture: one customer per new identity, as the context stage creates them."""
+    ids = {(n.tenant_id, n.kind, n.value): new_id() for n in new}
+    await u.customers.insert_customers({ids[(n.tenant_id, n.kind, n.value)]: n for n in new}, NOW)
+    await u.customers.attach_identities(
+        [NewIdentity(n.tenant_id, ids[(n.tenant_id, n.kind, n.value)], n.kind, n.value, n.verified) for n in new], NOW
+    )
+    return await u.customers.customers_by_identity(ids)
+
+
+async def test_an_identity_belongs_to_exactly_one_customer_even_when_attached_concurrently(
+    repo: SqlStore, tenant: str
 ) -> None:
+    """The unique index on identities decides: of four customers racing for one phone number, one owns it."""
     key = (tenant, "phone", "+14155550100")
 
-    async def create() -> str:
+    async def attach() -> str:
         async with repo.unit() as u:
-            return (await u.create_customers([new_customer(tenant, "+14155550100")], NOW))[key]
+            mine = new_id()
+            await u.customers.insert_customers({mine: new_customer(tenant, key[2])}, NOW)
+            await u.customers.attach_identities([NewIdentity(tenant, mine, "phone", key[2], True)], NOW)
+            return (await u.customers.customers_by_identity([key]))[key]
 
-    ids = await asyncio.gather(*(create() for _ in range(4)))
-    assert len(set(ids)) == 1
+    owners = await asyncio.gather(*(attach() for _ in range(4)))
     async with repo.unit() as u:
-        assert (await u.customers_by_identity([key]))[key] == ids[0]
+        owner = (await u.customers.customers_by_identity([key]))[key]
+    assert owner in owners
     async with repo.reader() as conn:
-        rows = (await conn.execute(select(t.customers.c.id).where(t.customers.c.tenant_id == tenant))).all()
-    assert [r.id for r in rows] == [ids[0]], "losing creators must not leave orphan customers"
+        i = t.identities.c
+        rows = (await conn.execute(select(i.customer_id).where(i.tenant_id == tenant, i.value == key[2]))).all()
+    assert [r.customer_id for r in rows] == [owner]
 
 
-async def test_one_open_conversation_per_customer_even_when_opened_concurrently(
-    repo: SqlRepository, tenant: str
-) -> None:
+async def test_one_open_conversation_per_customer_even_when_opened_concurrently(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        owners = await u.create_customers([new_customer(tenant, "+14155550101")], NOW)
+        owners = await create_customers(u, [new_customer(tenant, "+14155550101")])
     customer_id = next(iter(owners.values()))
 
     async def open_() -> str:
         async with repo.unit() as u:
-            return (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][customer_id].id
+            return (await u.conversations.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][
+                customer_id
+            ].id
 
     ids = await asyncio.gather(*(open_() for _ in range(4)))
     assert len(set(ids)) == 1
 
 
-async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlRepository, tenant: str) -> None:
+async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        owners = await u.create_customers([new_customer(tenant, "+14155550102")], NOW)
+        owners = await create_customers(u, [new_customer(tenant, "+14155550102")])
         customer_id = next(iter(owners.values()))
-        conv = (await u.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][customer_id]
+        conv = (await u.conversations.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][customer_id]
         message = NewMessage(
             new_id(), tenant, "evt-1", conv.id, customer_id, "sms", "inbound", "SM1", "phone", None, "hi", None, NOW
         )
-        await u.insert_messages([message], NOW)
-        await u.insert_messages([message], NOW)
-        assert await u.known_event_ids([(tenant, "evt-1"), (tenant, "evt-2")]) == {(tenant, "evt-1")}
+        await u.conversations.insert_messages([message], NOW)
+        await u.conversations.insert_messages([message], NOW)
+        assert await u.conversations.known_event_ids([(tenant, "evt-1"), (tenant, "evt-2")]) == {(tenant, "evt-1")}
     async with repo.reader() as conn:
         found = await queries.conversation(conn, tenant, conv.id)
     assert found is not None and [m["text"] for m in found["messages"]] == ["hi"]
     assert found["messages"][0]["received_at"] == NOW  # aware UTC on both databases
 
 
-async def test_a_conversation_cannot_hold_two_live_assignments(repo: SqlRepository, tenant: str) -> None:
+async def test_a_conversation_cannot_hold_two_live_assignments(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        owners = await u.create_customers([new_customer(tenant, "+14155550103")], NOW)
+        owners = await create_customers(u, [new_customer(tenant, "+14155550103")])
         customer_id = next(iter(owners.values()))
-        conv = (await u.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[0][customer_id]
-        rows = await u.record_assignments(
+        conv = (await u.conversations.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[0][customer_id]
+        rows = await u.routing.record_assignments(
             tenant, [Assignment(conv.id, f"{tenant}-agent-ada", f"{tenant}-q-messaging", "chat", NOW)]
         )
         assert rows[0]["seq"] > 0
     with pytest.raises(IntegrityError):
         async with repo.unit() as u:
-            await u.record_assignments(
+            await u.routing.record_assignments(
                 tenant,
                 [Assignment(conv.id, f"{tenant}-agent-grace", f"{tenant}-q-messaging", "chat", NOW)],
             )
 
 
-async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepository, tenant: str) -> None:
+async def test_agent_load_counts_live_assignments_per_channel(repo: SqlStore, tenant: str) -> None:
     ada = f"{tenant}-agent-ada"
     async with repo.unit() as u:
-        owners = await u.create_customers([new_customer(tenant, f"+1415555020{i}") for i in range(3)], NOW)
-        convs, _ = await u.open_missing_conversations({c: (tenant, "chat") for c in owners.values()}, NOW)
-        await u.record_assignments(
+        owners = await create_customers(u, [new_customer(tenant, f"+1415555020{i}") for i in range(3)])
+        convs, _ = await u.conversations.open_missing_conversations({c: (tenant, "chat") for c in owners.values()}, NOW)
+        await u.routing.record_assignments(
             tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
         )
-        agents = {a.id: a for a in await u.lock_agents(tenant)}
+        agents = {a.id: a for a in await u.routing.lock_agents(tenant)}
         engine, _ = await RoutingStates(Topics()).rebuild(u, tenant, NOW)
     assert engine.agent_load(ada) == {"chat": 3}
     # Ada (capacity 3 on chat) is full: a fourth chat waits, as Grace is away and Alan offline
@@ -138,28 +155,30 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlRepositor
 
 
 async def test_open_conversations_for_routing_come_oldest_first_with_customer_attributes(
-    repo: SqlRepository, tenant: str
+    repo: SqlStore, tenant: str
 ) -> None:
     opened: list[str] = []
     async with repo.unit() as u:
-        owners = await u.create_customers([new_customer(tenant, f"+1415555030{i}") for i in range(3)], NOW)
+        owners = await create_customers(u, [new_customer(tenant, f"+1415555030{i}") for i in range(3)])
         # opened in the reverse order of creation, a second apart
         for i, cid in enumerate(reversed(list(owners.values()))):
-            convs, _ = await u.open_missing_conversations({cid: (tenant, "chat")}, NOW + timedelta(seconds=i))
+            convs, _ = await u.conversations.open_missing_conversations(
+                {cid: (tenant, "chat")}, NOW + timedelta(seconds=i)
+            )
             opened.append(convs[cid].id)
-        found = await u.open_conversations_for_routing(tenant)
+        found = await u.routing.open_conversations_for_routing(tenant)
     assert [c["id"] for c in found] == opened
     assert all(c["attrs"]["tier"] == "standard" and c["agent_id"] is None for c in found)
 
 
-async def test_the_routing_version_fences_cached_state(repo: SqlRepository, tenant: str) -> None:
+async def test_the_routing_version_fences_cached_state(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        before = await u.routing_version(tenant)
-        await u.bump_routing_version(tenant)
+        before = await u.routing.routing_version(tenant)
+        await u.routing.bump_routing_version(tenant)
         ran: list[int] = []
         u.after_commit(lambda: ran.append(1))
     async with repo.unit() as u:
-        assert await u.routing_version(tenant) == before + 1
+        assert await u.routing.routing_version(tenant) == before + 1
     assert ran == [1]
     rolled_back: list[int] = []
     with pytest.raises(RuntimeError):
@@ -169,22 +188,22 @@ async def test_the_routing_version_fences_cached_state(repo: SqlRepository, tena
     assert rolled_back == [], "nothing runs after a rollback"
 
 
-async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlRepository) -> None:
+async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlStore) -> None:
     topic = random_name("ob-")
     async with repo.unit() as u:
-        await u.add_outbox([Outgoing(topic, b"a", b"k"), Outgoing(topic, b"b", None)], NOW)
+        await u.outbox.add([Outgoing(topic, b"a", b"k"), Outgoing(topic, b"b", None)], NOW)
     async with repo.unit() as u:
-        claimed = [(s, o) for s, o in await u.claim_outbox(10_000) if o.topic == topic]
+        claimed = [(s, o) for s, o in await u.outbox.claim(10_000) if o.topic == topic]
         assert [o.value for _, o in claimed] == [b"a", b"b"]
         assert claimed[0][1].key == b"k"
-        await u.delete_outbox([s for s, _ in claimed])
+        await u.outbox.delete([s for s, _ in claimed])
     async with repo.unit() as u:
-        assert not [o for _, o in await u.claim_outbox(10_000) if o.topic == topic]
+        assert not [o for _, o in await u.outbox.claim(10_000) if o.topic == topic]
 
 
-async def test_presence_is_tenant_scoped(repo: SqlRepository, tenant: str) -> None:
+async def test_presence_is_tenant_scoped(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        assert await u.set_presence(tenant, f"{tenant}-agent-grace", Presence.ONLINE)
-        assert not await u.set_presence("someone-else", f"{tenant}-agent-grace", Presence.OFFLINE)
-        agents = {a.id: a for a in await u.lock_agents(tenant)}
+        assert await u.routing.set_presence(tenant, f"{tenant}-agent-grace", Presence.ONLINE)
+        assert not await u.routing.set_presence("someone-else", f"{tenant}-agent-grace", Presence.OFFLINE)
+        agents = {a.id: a for a in await u.routing.lock_agents(tenant)}
     assert agents[f"{tenant}-agent-grace"].presence is Presence.ONLINE

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from services.router.adapters.db import tables as t
 from services.router.domain.model import Presence
 from shared.events import Channel, IdentityKind
+from shared.routing_commands import SetPresence
 from tests.support.runtime import conversation_of, inbound, publish, serving, wait_for
 from tests.support.system import SECRETS, System, system
 
@@ -92,7 +93,7 @@ async def conv_of_call(s: System, sid: str) -> dict[str, Any]:
 
 
 async def presence(s: System, agent: str, value: str) -> None:
-    await s.desk.router.commands.set_presence(s.tenant, s.desk.agent(agent), Presence(value))
+    await s.desk.router.commands.run(s.tenant, SetPresence(agent_id=s.desk.agent(agent), presence=Presence(value)))
 
 
 async def test_call_webhooks_are_verified_and_answered_with_twiml(embedded: System) -> None:

@@ -18,7 +18,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.api_keys import generate_key, store_key
 from services.router.adapters.db.seed import seed_demo
 from services.router.adapters.views import queries
-from services.router.bootstrap import Router, build_router
+from services.router.bootstrap import RouterRuntime, build_router
 from services.router.entrypoints.http.app import create_app
 from shared.bus import Bus, Outgoing
 from shared.bus_memory import MemoryBus
@@ -56,7 +56,7 @@ def settings_for(shape: str, tmp_path: Any, servers: Any = None, **overrides: An
 class Desk:
     """A started router with a fresh tenant seeded like the demo desk, and an admin key for it."""
 
-    router: Router
+    router: RouterRuntime
     tenant: str
     key: str
 
@@ -70,7 +70,7 @@ class Desk:
 
 @asynccontextmanager
 async def started_desk(
-    settings: Settings, *, consume: bool = True, router: Router | None = None
+    settings: Settings, *, consume: bool = True, router: RouterRuntime | None = None
 ) -> AsyncIterator[Desk]:
     if router is None:
         router = build_router(settings, bus=MemoryBus() if not settings.kafka_bootstrap else None)
@@ -102,7 +102,7 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def serving(router: Router) -> AsyncIterator[str]:
+async def serving(router: RouterRuntime) -> AsyncIterator[str]:
     """The router's HTTP API on a real socket."""
     async with serve_app(create_app(router, manage_lifecycle=False)) as base:
         yield base

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from services.router.domain.engine import AgentSpec, QueueSpec, RoutingEngine, Strategy
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
+from services.router.domain.routing.engine import RoutingEngine
+from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
 
 T0 = 1_795_000_000.0
 AGENTS = [f"a{i}" for i in range(4)]
@@ -141,7 +142,7 @@ class EngineMachine(RuleBasedStateMachine):
             return
         for work in self.engine.waiting():
             for agent in AGENTS:
-                assert not self.engine.can_take(agent, work.conversation_id), (
+                assert not self.engine.can_take(agent, work.conversation_id, self.now), (
                     f"{work.conversation_id} waits while {agent} could take it"
                 )
 

@@ -7,20 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.router.domain.business_hours import BusinessHours
-from services.router.domain.engine import (
-    AgentSpec,
-    Assigned,
-    AutoAcknowledged,
-    Escalated,
-    Offered,
-    QueueSpec,
-    RoutingEngine,
-    Strategy,
-    Unassigned,
-)
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
+from services.router.domain.routing.decisions import Assigned, AutoAcknowledged, Escalated, Offered, Unassigned
+from services.router.domain.routing.engine import RoutingEngine
+from services.router.domain.routing.hours import BusinessHours
+from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 
@@ -299,3 +291,22 @@ def test_an_sla_escalation_moves_waiting_work_ahead_and_to_the_escalation_queue(
     e.arrive("c2", "chat", {}, T0 + 200)
     e.escalate("c2", None, T0 + 300)
     assert [w.conversation_id for w in e.waiting("q")] == ["c2", "c0"]
+
+
+def test_a_sticky_hold_does_not_stop_a_queue_that_is_not_sticky() -> None:
+    """Found by the stateful test: a conversation held for its previous agent in a sticky queue, then
+    transferred to a least-loaded queue, waited there while that very agent had room (the hold belongs to the
+    sticky queue, not to the work)."""
+    t0 = 1_795_000_000.0
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("main", is_default=True, strategy=Strategy.STICKY, sticky_wait_s=20))
+    e.upsert_queue(QueueSpec("wide", rule={"attr": "never", "exists": True}))
+    e.upsert_agent(AgentSpec("a2", frozenset({"main"}), {"chat": 2, "email": 0}))
+    e.upsert_agent(AgentSpec("a3", frozenset({"main", "wide"}), {"chat": 1, "email": 2}))
+    e.set_presence("a3", Presence.ONLINE, t0)
+    e.arrive("c1", "chat", {}, t0)
+    e.arrive("c2", "email", {}, t0, previous_agent="a3")
+    e.transfer_to_queue("c2", "main", t0)
+    decisions = e.transfer_to_queue("c2", "wide", t0)
+    work = e.work("c2")
+    assert work is not None and work.agent_id == "a3", decisions

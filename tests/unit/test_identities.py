@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.router.domain.errors import InvalidIdentity
-from services.router.domain.identities import normalize_email, normalize_identity, normalize_phone, parse_identifier
+from services.router.domain.identity.normalize import (
+    normalize_email,
+    normalize_identity,
+    normalize_phone,
+    parse_identifier,
+)
 from shared.events import IdentityKind
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.router.domain.identity_graph import Ident, resolve
+from services.router.domain.identity.graph import Ident, resolve
 
 PHONE = Ident("phone", "+14155550100", verified=True)
 EMAIL_V = Ident("email", "x@example.com", verified=True)

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
-from services.router.domain.business_hours import BusinessHours
-from services.router.domain.rules import InvalidRule, matches, validate
+from services.router.domain.routing.hours import BusinessHours
+from services.router.domain.routing.rules import InvalidRule, matches, validate
 
 CONV = {
     "channel": "email",

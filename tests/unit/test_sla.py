@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.router.domain.business_hours import BusinessHours
+from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.sla import TimerKind, deadlines, remaining_s, resumed, target_s
 
 PARIS = BusinessHours.parse(

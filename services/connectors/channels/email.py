@@ -14,7 +14,6 @@ from typing import Any
 
 import aioimaplib
 import aiosmtplib
-import orjson
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
@@ -23,6 +22,7 @@ from services.connectors.blobs import BlobStore
 from services.connectors.channels.email_mime import ParsedEmail, parse
 from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, TransientFailure
 from services.connectors.signatures import email_webhook_valid
+from shared import customer_events
 from shared.bus import BusUnavailable, Record
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import OutboundMessage
@@ -129,16 +129,15 @@ class EmailConnector:
         )
 
     async def _on_erased(self, records: list[Record]) -> None:
-        for record in records:
-            try:
-                body = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(body, dict) or body.get("type") != "customer.erased":
-                continue
-            refs = [r for r in body.get("attachments") or [] if isinstance(r, str)]
-            deleted = sum(self.blobs.delete(ref) for ref in refs)
-            log.info("email.attachments_erased", extra={"count": deleted})
+        """GDPR erasure (``customer.erased``): delete the erased customers' attachment blobs. A record that is no
+        customer event (``InvalidEvent``, e.g. a newer ``schema_version``) is dead-lettered by the consume loop,
+        not skipped: an erasure must not be lost, and redriving it after an upgrade completes it (deleting a blob
+        twice is harmless)."""
+        events = [customer_events.decode(record.value) for record in records]
+        for event in events:
+            if isinstance(event, customer_events.CustomerErased):
+                deleted = sum(self.blobs.delete(ref) for ref in event.attachments)
+                log.info("email.attachments_erased", extra={"count": deleted})
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-FeedEvent = dict[str, Any]
+from shared.feed_events import AgentFeedEvent, as_object
+
+FeedEvent = dict[str, Any]  # an event's JSON object (shared/feed_events.py), as a console is sent it
 
 
 class FeedHub:
@@ -33,10 +35,14 @@ class FeedHub:
                 if not subs:
                     del self._subscribers[key]
 
-    def publish(self, event: FeedEvent) -> None:
-        for queue in list(self._subscribers.get((event["tenant"], event["agent_id"]), ())):
+    def publish(self, event: AgentFeedEvent) -> None:
+        queues = list(self._subscribers.get((event.tenant, event.agent_id), ()))
+        if not queues:
+            return
+        sent = as_object(event)  # one JSON object for all of the agent's consoles
+        for queue in queues:
             try:
-                queue.put_nowait(event)
+                queue.put_nowait(sent)
             except asyncio.QueueFull:
                 # Too slow: end that stream (None); the client reconnects and replays what it missed.
                 queue.get_nowait()

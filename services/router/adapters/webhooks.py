@@ -8,9 +8,9 @@ import asyncio
 import logging
 
 import httpx
-import orjson
 
 from shared.bus import Record
+from shared.feed_events import decode
 from shared.webhook_signing import HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,12 @@ class WebhookDispatcher:
         await self.http.aclose()
 
     async def handle(self, records: list[Record]) -> None:
-        for record in records:
-            try:
-                event_id = str(orjson.loads(record.value).get("id", ""))
-            except orjson.JSONDecodeError:
-                continue
-            await asyncio.gather(*(self._deliver(url, record.value, event_id) for url in self.urls))
+        """Every record is decoded before any is delivered: one that fails (``InvalidEvent``) fails the batch
+        before a POST, so the consume loop's split finds it and dead-letters it (this group is shared: once) and
+        never re-posts what was delivered. The body is the record's bytes as produced, signed as they are."""
+        events = [decode(record.value) for record in records]
+        for record, event in zip(records, events, strict=True):
+            await asyncio.gather(*(self._deliver(url, record.value, event.id) for url in self.urls))
 
     async def _deliver(self, url: str, body: bytes, event_id: str) -> None:
         delay = self.backoff_s

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from services.router.domain.business_hours import BusinessHours
+from services.router.domain.routing.hours import BusinessHours
 
 MINUTE, HOUR = 60.0, 3600.0
 

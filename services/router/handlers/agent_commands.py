@@ -5,70 +5,71 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from services.router.adapters.db.unit_of_work import (
-    SqlRepository,
-    Unit,
-)
-from services.router.adapters.views import queries
-from services.router.domain.engine import Decision, RoutingEngine
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import Presence
-from services.router.handlers.command_log import Command, record_outcome
+from services.router.domain.routing.decisions import Decision
+from services.router.domain.routing.engine import RoutingEngine
+from services.router.handlers.command_log import record_outcome
 from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock
+from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.routing_owner import Operation, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
+from shared.routing_commands import (
+    Accept,
+    Claim,
+    Command,
+    Decline,
+    Escalate,
+    Resolve,
+    RoutingCommand,
+    SetPresence,
+    Tick,
+    Transfer,
+)
 
 
 class AgentCommands:
-    """Presence, offers (accept, decline, claim), transfers and resolutions, decided by the tenant's routing
-    engine under the tenant's lock: going online pulls waiting work at once; going offline puts the agent's
-    conversations back in their queues at their priority; freed capacity is used at once."""
+    """The routing commands, run by the tenant's owner: each decided by the tenant's routing engine under the
+    tenant's lock, saved with its outcome in one transaction, then published. Going online pulls waiting work at
+    once; going offline puts the agent's conversations back in their queues at their priority; freed capacity
+    is used at once. ``HANDLERS`` below names the method of each command type."""
 
-    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, routing: RoutingStates) -> None:
+    def __init__(
+        self,
+        repo: Store,
+        relay: OutboxRelay,
+        clock: Clock,
+        routing: RoutingStates,
+        sla: SlaClock,
+        surveys: Surveys,
+        survey_kind: str,
+    ) -> None:
         self.repo = repo
         self.relay = relay
         self.clock = clock
         self.routing = routing
-        self.sla: SlaClock | None = None  # set by the composition root
-        self.surveys: Surveys | None = None
-        self.survey_kind = "csat"
+        self.sla = sla
+        self.surveys = surveys
+        self.survey_kind = survey_kind
 
     async def apply(self, command: Command) -> int:
-        """A command from the routing log (this router owns its tenant); its outcome is stored with it."""
-        a, tenant = command.args, command.tenant
-        match command.kind:
-            case "set_presence":
-                return await self.set_presence(tenant, a["agent_id"], Presence(a["presence"]), command)
-            case "accept":
-                return await self.accept(tenant, a["agent_id"], a["conversation_id"], command)
-            case "decline":
-                return await self.decline(tenant, a["agent_id"], a["conversation_id"], command)
-            case "claim":
-                return await self.claim(tenant, a["agent_id"], a["conversation_id"], command)
-            case "transfer":
-                return await self.transfer(
-                    tenant,
-                    a["conversation_id"],
-                    agent_id=a.get("agent_id"),
-                    queue_id=a.get("queue_id"),
-                    command=command,
-                )
-            case "resolve":
-                return await self.resolve(tenant, a["conversation_id"], a.get("note"), a.get("survey"), command)
-            case "tick":
-                return await self.tick(tenant, command)
-            case "escalate":
-                return await self.escalate(tenant, a["escalations"], command)
-        raise InvalidCommand(f"unknown command {command.kind}")
+        """A command from the routing log (this router owns its tenant); its outcome is stored with it. Returns
+        how many feed events it produced."""
+        handler: Handler[Any] = HANDLERS[type(command.body)]
+        return await handler(self, command.tenant, command.body, command)
+
+    async def tick(self, tenant_id: str) -> int:
+        """The owner's own timer pass (no command on the log: nothing waits for it)."""
+        return await self._run(tenant_id, None)
 
     async def _run(
         self,
         tenant_id: str,
         operation: Operation | None,
-        check: Callable[[Unit, datetime], Awaitable[None]] | None = None,
+        check: Callable[[UnitOfWork, datetime], Awaitable[None]] | None = None,
         released: Sequence[tuple[str, str]] = (),
         command: Command | None = None,
     ) -> int:
@@ -76,124 +77,125 @@ class AgentCommands:
         feed events it produced."""
         now = self.clock()
         async with self.repo.unit() as u:
-            await u.lock_tenants([tenant_id])
+            await u.routing.lock_tenants([tenant_id])
             if check is not None:
                 await check(u, now)
             outbox = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
-            await u.add_outbox(outbox, now)
+            await u.outbox.add(outbox, now)
             if command is not None:
-                await record_outcome(u.conn, command, (200, {"events": len(outbox)}), now)
+                await record_outcome(u, command, (200, {"events": len(outbox)}), now)
         await self.relay.flush()
         return len(outbox)
 
-    async def set_presence(
-        self, tenant_id: str, agent_id: str, presence: Presence, command: Command | None = None
-    ) -> int:
-        async def check(u: Unit, now: datetime) -> None:
-            if not await u.set_presence(tenant_id, agent_id, presence):
-                raise NotFound("agent")
-
-        return await self._run(
-            tenant_id, lambda engine, t: engine.set_presence(agent_id, presence, t), check, command=command
-        )
-
-    def _agent_exists(self, tenant_id: str, agent_id: str) -> Callable[[Unit, datetime], Awaitable[None]]:
-        async def check(u: Unit, now: datetime) -> None:
-            if not await queries.agent_exists(u.conn, tenant_id, agent_id):
+    def _agent_exists(self, tenant_id: str, agent_id: str) -> Callable[[UnitOfWork, datetime], Awaitable[None]]:
+        async def check(u: UnitOfWork, now: datetime) -> None:
+            if not await u.routing.agent_exists(tenant_id, agent_id):
                 raise NotFound(f"no agent {agent_id}")
 
         return check
 
-    async def accept(self, tenant_id: str, agent_id: str, conversation_id: str, command: Command | None = None) -> int:
+    async def set_presence(self, tenant_id: str, c: SetPresence, command: Command) -> int:
+        presence = Presence(c.presence)
+
+        async def check(u: UnitOfWork, now: datetime) -> None:
+            if not await u.routing.set_presence(tenant_id, c.agent_id, presence):
+                raise NotFound("agent")
+
+        return await self._run(
+            tenant_id, lambda engine, t: engine.set_presence(c.agent_id, presence, t), check, command=command
+        )
+
+    async def accept(self, tenant_id: str, c: Accept, command: Command) -> int:
+        return await self._agents_own(tenant_id, c, command, RoutingEngine.accept)
+
+    async def decline(self, tenant_id: str, c: Decline, command: Command) -> int:
+        return await self._agents_own(tenant_id, c, command, RoutingEngine.decline)
+
+    async def claim(self, tenant_id: str, c: Claim, command: Command) -> int:
+        return await self._agents_own(tenant_id, c, command, RoutingEngine.claim)
+
+    async def _agents_own(
+        self,
+        tenant_id: str,
+        c: Accept | Decline | Claim,
+        command: Command,
+        decide: Callable[[RoutingEngine, str, str, float], list[Decision]],
+    ) -> int:
+        """An agent's own move on one conversation (an offer, or a waiting conversation to claim)."""
         return await self._run(
             tenant_id,
-            lambda engine, t: engine.accept(agent_id, conversation_id, t),
-            self._agent_exists(tenant_id, agent_id),
+            lambda engine, t: decide(engine, c.agent_id, c.conversation_id, t),
+            self._agent_exists(tenant_id, c.agent_id),
             command=command,
         )
 
-    async def decline(self, tenant_id: str, agent_id: str, conversation_id: str, command: Command | None = None) -> int:
-        return await self._run(
-            tenant_id,
-            lambda engine, t: engine.decline(agent_id, conversation_id, t),
-            self._agent_exists(tenant_id, agent_id),
-            command=command,
-        )
-
-    async def claim(self, tenant_id: str, agent_id: str, conversation_id: str, command: Command | None = None) -> int:
-        return await self._run(
-            tenant_id,
-            lambda engine, t: engine.claim(agent_id, conversation_id, t),
-            self._agent_exists(tenant_id, agent_id),
-            command=command,
-        )
-
-    async def tick(self, tenant_id: str, command: Command | None = None) -> int:
+    async def run_timers(self, tenant_id: str, c: Tick, command: Command) -> int:
         """Run the tenant's due timers (offer timeouts, overflow, sticky holds, queues opening)."""
         return await self._run(tenant_id, None, command=command)
 
-    async def transfer(
-        self,
-        tenant_id: str,
-        conversation_id: str,
-        *,
-        agent_id: str | None,
-        queue_id: str | None,
-        command: Command | None = None,
-    ) -> int:
+    async def transfer(self, tenant_id: str, c: Transfer, command: Command) -> int:
         """To another agent (who must be online with room on the channel) or to a queue (routed there again,
         keeping its place in line)."""
 
-        async def check(u: Unit, now: datetime) -> None:
-            if not await u.conversation_is_open(tenant_id, conversation_id):
-                raise NotFound(f"no open conversation {conversation_id}")
+        async def check(u: UnitOfWork, now: datetime) -> None:
+            if not await u.conversations.conversation_is_open(tenant_id, c.conversation_id):
+                raise NotFound(f"no open conversation {c.conversation_id}")
 
         def move(engine: RoutingEngine, t: float) -> list[Decision]:
-            if engine.work(conversation_id) is None:
+            if engine.work(c.conversation_id) is None:
                 raise InvalidCommand("the conversation is not being routed")
-            if agent_id is not None:
-                return engine.transfer_to_agent(conversation_id, agent_id, t)
-            assert queue_id is not None
-            return engine.transfer_to_queue(conversation_id, queue_id, t)
+            if c.agent_id is not None:
+                return engine.transfer_to_agent(c.conversation_id, c.agent_id, t)
+            assert c.queue_id is not None
+            return engine.transfer_to_queue(c.conversation_id, c.queue_id, t)
 
         return await self._run(tenant_id, move, check, command=command)
 
-    async def escalate(self, tenant_id: str, escalations: dict[str, str | None], command: Command | None = None) -> int:
-        """An SLA warning or breach: raise the conversation's priority, or move it to ``target`` (a queue)."""
+    async def escalate(self, tenant_id: str, c: Escalate, command: Command) -> int:
+        """SLA warnings and breaches: raise each conversation's priority, or move it to its target queue."""
 
         def escalate(engine: RoutingEngine, t: float) -> list[Decision]:
             out: list[Decision] = []
-            for conversation_id, target in escalations.items():
+            for conversation_id, target in c.escalations.items():
                 out += engine.escalate(conversation_id, target, t)
             return out
 
         return await self._run(tenant_id, escalate, command=command)
 
-    async def resolve(
-        self,
-        tenant_id: str,
-        conversation_id: str,
-        note: str | None,
-        survey: str | None = None,
-        command: Command | None = None,
-    ) -> int:
+    async def resolve(self, tenant_id: str, c: Resolve, command: Command) -> int:
         """Resolve with the documented resolution; the clocks stop, the customer is asked for feedback
         (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND) and the freed capacity goes
         to waiting work at once."""
 
         released: list[tuple[str, str]] = []
 
-        async def check(u: Unit, now: datetime) -> None:
-            agent = await u.resolve_conversation(tenant_id, conversation_id, note, now)
+        async def check(u: UnitOfWork, now: datetime) -> None:
+            agent = await u.conversations.resolve_conversation(tenant_id, c.conversation_id, c.note, now)
             if agent is not None:
-                released.append((conversation_id, agent))
-            if self.sla is not None:
-                await self.sla.resolved(u, conversation_id, now)
-            kind = survey or self.survey_kind
-            if self.surveys is not None and kind != "none":
-                await self.surveys.send(u, tenant_id, conversation_id, kind, now)
+                released.append((c.conversation_id, agent))
+            await self.sla.resolved(u, c.conversation_id, now)
+            kind = c.survey or self.survey_kind
+            if kind != "none":
+                await self.surveys.send(u, tenant_id, c.conversation_id, kind, now)
 
         def release(engine: RoutingEngine, t: float) -> list[Decision]:
-            return engine.resolve(conversation_id, t) if engine.work(conversation_id) else []
+            return engine.resolve(c.conversation_id, t) if engine.work(c.conversation_id) else []
 
         return await self._run(tenant_id, release, check, released, command)
+
+
+C = TypeVar("C", bound=RoutingCommand)
+Handler = Callable[[AgentCommands, str, C, Command], Awaitable[int]]
+
+# One line per command type: adding a command is one model in shared/routing_commands.py, one method above,
+# and one line here.
+HANDLERS: dict[type[Any], Handler[Any]] = {
+    SetPresence: AgentCommands.set_presence,
+    Accept: AgentCommands.accept,
+    Decline: AgentCommands.decline,
+    Claim: AgentCommands.claim,
+    Transfer: AgentCommands.transfer,
+    Resolve: AgentCommands.resolve,
+    Tick: AgentCommands.run_timers,
+    Escalate: AgentCommands.escalate,
+}

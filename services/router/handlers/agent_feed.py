@@ -7,29 +7,37 @@ from typing import Any
 
 import orjson
 
-from services.router.adapters.db.unit_of_work import (
-    new_id,
-)
+from shared import feed_events
 from shared.bus import Outgoing
+from shared.feed_events import AgentFeedEvent
+from shared.ids import new_id
+
+
+def agent_feed_event(tenant_id: str, row: dict[str, Any]) -> AgentFeedEvent:
+    """A stored ``agent_events`` row (with its ``seq``) as the typed event (``shared/feed_events.py``): the
+    envelope, and the row's data as the fields of its type. ``InvalidEvent`` if it does not fit the schema."""
+    return feed_events.validate(
+        {
+            "type": row["type"],
+            "seq": row["seq"],
+            "id": row["id"],
+            "tenant": tenant_id,
+            "agent_id": row["agent_id"],
+            "conversation_id": row["conversation_id"],
+            "at": row["at"],
+            **row["data"],
+        }
+    )
 
 
 def feed_event(tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """An agent feed event as consoles, routing.assignments consumers and webhooks see it."""
-    return {
-        "type": row["type"],
-        "seq": row["seq"],
-        "id": row["id"],
-        "tenant": tenant_id,
-        "agent_id": row["agent_id"],
-        "conversation_id": row["conversation_id"],
-        "at": row["at"],
-        **row["data"],
-    }
+    """An agent feed event's JSON object, as consoles, routing.assignments consumers and webhooks see it."""
+    return feed_events.as_object(agent_feed_event(tenant_id, row))
 
 
 def feed_record(topic: str, tenant_id: str, row: dict[str, Any]) -> Outgoing:
     """Keyed by agent: one agent's events stay in order on one partition."""
-    return Outgoing(topic, orjson.dumps(feed_event(tenant_id, row)), key=row["agent_id"].encode())
+    return Outgoing(topic, feed_events.encode(agent_feed_event(tenant_id, row)), key=row["agent_id"].encode())
 
 
 def new_agent_event(

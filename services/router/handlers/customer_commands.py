@@ -8,16 +8,13 @@ from typing import Any
 
 import orjson
 
-from services.router.adapters.db.erasure import DEFAULT_KEY, apply_retention, erase_customer
-from services.router.adapters.db.merges import merge_customers, unmerge_customers
-from services.router.adapters.db.unit_of_work import (
-    SqlRepository,
-    new_id,
-)
 from services.router.domain.errors import NotFound
 from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock
+from services.router.handlers.ports import Clock, Store
+from services.router.handlers.ports.records import Lifecycle
 from shared.bus import Outgoing
+from shared.customer_events import MERGE_EVENTS, CustomerErased, as_object, encode
+from shared.ids import new_id
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -26,32 +23,32 @@ log = logging.getLogger(__name__)
 class CustomerCommands:
     """Supervisors' merge and unmerge, recorded on the timeline and published as customer events."""
 
-    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
+    def __init__(self, repo: Store, relay: OutboxRelay, clock: Clock, topics: Topics, erasure_key: bytes) -> None:
         self.repo = repo
         self.relay = relay
         self.clock = clock
         self.topics = topics
-        self.erasure_key = DEFAULT_KEY  # the composition root sets SWITCHBOARD_ERASURE_KEY
+        self.erasure_key = erasure_key  # SWITCHBOARD_ERASURE_KEY
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, actor: str) -> str:
         now = self.clock()
         async with self.repo.unit() as u:
-            await u.lock_tenants([tenant_id])
-            merge_id = await merge_customers(u.conn, tenant_id, survivor, merged, reason="manual", actor=actor, now=now)
-            await u.bump_routing_version(tenant_id)  # a fold may have ended assignments: routing state rebuilds
+            await u.routing.lock_tenants([tenant_id])
+            merge_id = await u.customers.merge(tenant_id, survivor, merged, reason="manual", actor=actor, now=now)
+            await u.routing.bump_routing_version(tenant_id)  # a fold may have ended assignments: routing state rebuilds
             # No routing pass here: merge and unmerge stay exact inverses. Capacity a fold freed is used by the
             # next routing pass (the next message, resolve or presence change of the tenant).
-            await u.add_outbox([self._event("customer.merged", tenant_id, merge_id, survivor, merged, actor, now)], now)
+            await u.outbox.add([self._event("customer.merged", tenant_id, merge_id, survivor, merged, actor, now)], now)
         await self.relay.flush()
         return merge_id
 
     async def unmerge(self, tenant_id: str, survivor: str, merged: str, actor: str) -> str:
         now = self.clock()
         async with self.repo.unit() as u:
-            await u.lock_tenants([tenant_id])
-            merge_id = await unmerge_customers(u.conn, tenant_id, survivor, merged, actor=actor, now=now)
-            await u.bump_routing_version(tenant_id)
-            await u.add_outbox(
+            await u.routing.lock_tenants([tenant_id])
+            merge_id = await u.customers.unmerge(tenant_id, survivor, merged, actor=actor, now=now)
+            await u.routing.bump_routing_version(tenant_id)
+            await u.outbox.add(
                 [self._event("customer.unmerged", tenant_id, merge_id, survivor, merged, actor, now)], now
             )
         await self.relay.flush()
@@ -63,25 +60,47 @@ class CustomerCommands:
         now = self.clock()
         await self.relay.flush()  # what is already decided goes out before the data behind it is blanked
         async with self.repo.unit() as u:
-            await u.lock_tenants([tenant_id])
-            done = await erase_customer(u.conn, tenant_id, customer_id, self.erasure_key, now)
+            await u.routing.lock_tenants([tenant_id])
+            done = await u.customers.erase(tenant_id, customer_id, self.erasure_key, now)
             if done is None:
                 raise NotFound(f"no customer {customer_id}")
-            await u.bump_routing_version(tenant_id)
-            body = {
-                "type": "customer.erased",
-                "id": new_id(),
-                "tenant": tenant_id,
-                "customer_ids": done["customers"],
-                "attachments": done["attachments"],  # blob references, for the connectors that store them
-                "actor": actor,
-                "time": now,
-            }
+            await u.routing.bump_routing_version(tenant_id)
+            body = as_object(
+                CustomerErased(
+                    id=new_id(),
+                    tenant=tenant_id,
+                    customer_ids=done["customers"],
+                    attachments=done["attachments"],  # blob references, for the connectors that store them
+                    actor=actor,
+                    time=now,
+                )
+            )
             key = f"{tenant_id}\x1f{customer_id}".encode()
-            await u.add_outbox([Outgoing(self.topics.customers, orjson.dumps(body), key=key)], now)
+            await u.outbox.add([Outgoing(self.topics.customers, orjson.dumps(body), key=key)], now)
         await self.relay.flush()
         log.info("customer.erased", extra={"tenant": tenant_id, "customer": customer_id})
         return done
+
+    async def update_profile(self, tenant_id: str, customer_id: str, values: dict[str, Any], actor: str) -> None:
+        """A staff edit of the profile (fields given are replaced), on the customer's timeline. Routing reads
+        tier, language, tags and attributes (queue rules, priority): a change to one of them invalidates the
+        tenant's routing state."""
+        now = self.clock()
+        routed = [k for k in ("tier", "language", "tags", "attributes") if k in values]
+        async with self.repo.unit() as u:
+            await u.routing.lock_tenants([tenant_id])
+            before = (await u.customers.customer_attrs([customer_id])).get(customer_id, {}) if routed else {}
+            if not await u.customers.update_profile(tenant_id, customer_id, values, now):
+                raise NotFound(f"no customer {customer_id}")
+            data = {"fields": sorted(values), "by": actor}
+            await u.conversations.add_lifecycle([Lifecycle(tenant_id, customer_id, None, "profile_updated", now, data)])
+            if any(values[k] != before.get(k) for k in routed):
+                await u.routing.bump_routing_version(tenant_id)
+
+    async def open_conversations(self, tenant_id: str, customer_id: str) -> list[str]:
+        """What erasure resolves first: the open conversations of the customer and of those merged into them."""
+        async with self.repo.reading() as u:
+            return await u.customers.open_conversations(tenant_id, customer_id)
 
     async def apply_retention(self, cutoff: datetime, batches: int = 20) -> int:
         """Blank conversations closed before ``cutoff``, a batch at a time: at most ``batches`` per call, so a
@@ -89,7 +108,7 @@ class CustomerCommands:
         total = 0
         for _ in range(batches):
             async with self.repo.unit() as u:
-                done = await apply_retention(u.conn, cutoff, self.clock())
+                done = await u.customers.apply_retention(cutoff, self.clock())
             total += done
             if done == 0:
                 break
@@ -100,14 +119,13 @@ class CustomerCommands:
     def _event(
         self, kind: str, tenant_id: str, merge_id: str, survivor: str, merged: str, actor: str, now: datetime
     ) -> Outgoing:
-        body = {
-            "type": kind,
-            "id": new_id(),
-            "tenant": tenant_id,
-            "merge_id": merge_id,
-            "survivor_id": survivor,
-            "merged_id": merged,
-            "actor": actor,
-            "time": now,
-        }
-        return Outgoing(self.topics.customers, orjson.dumps(body), key=f"{tenant_id}\x1f{survivor}".encode())
+        event = MERGE_EVENTS[kind](
+            id=new_id(),
+            tenant=tenant_id,
+            merge_id=merge_id,
+            survivor_id=survivor,
+            merged_id=merged,
+            actor=actor,
+            time=now,
+        )
+        return Outgoing(self.topics.customers, encode(event), key=f"{tenant_id}\x1f{survivor}".encode())

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from services.router.adapters.db import deadletters as store
-from services.router.adapters.db.unit_of_work import SqlRepository, new_id
 from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.handlers.ports import Store
+from services.router.handlers.ports.deadletters import DeadLetter
 from shared.bus import Bus, Outgoing, Record
+from shared.ids import new_id
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _int(text: str) -> int:
 
 
 class DeadLetters:
-    def __init__(self, repo: SqlRepository, bus: Bus, topics: Topics, clock: Callable[[], datetime]) -> None:
+    def __init__(self, repo: Store, bus: Bus, topics: Topics, clock: Callable[[], datetime]) -> None:
         self.repo = repo
         self.bus = bus
         self.topics = topics
@@ -63,7 +64,7 @@ class DeadLetters:
         for r in records:
             source = _header(r, "source-topic", "unknown")
             rows.append(
-                store.DeadLetter(
+                DeadLetter(
                     id=new_id(),
                     tenant_id=tenant_of(r.value, r.key, source, keyed_by_tenant),
                     topic=source[:255],
@@ -79,13 +80,13 @@ class DeadLetters:
                 )
             )
         async with self.repo.unit() as u:
-            await store.add(u.conn, rows, self.clock())
+            await u.deadletters.add(rows, self.clock())
 
     async def redrive(self, tenant_id: str, deadletter_id: str) -> dict[str, object]:
         """Publish the original record again to the topic it came from; 404 for another tenant's id, 409 for a
         dead letter that came from a webhook (no topic to go back to: the payload is there to be read)."""
-        async with self.repo.reader() as conn:
-            found = await store.one(conn, tenant_id, deadletter_id)
+        async with self.repo.reading() as r:
+            found = await r.deadletters.one(tenant_id, deadletter_id)
         if found is None:
             raise NotFound(f"no dead letter {deadletter_id}")
         if found["topic"] not in self.topics.all():
@@ -93,10 +94,10 @@ class DeadLetters:
         await self.bus.publish([Outgoing(found["topic"], found["value"], key=found["key"])])
         now = self.clock()
         async with self.repo.unit() as u:
-            await store.mark_redriven(u.conn, deadletter_id, now)
+            await u.deadletters.mark_redriven(deadletter_id, now)
         log.info("deadletter.redriven", extra={"tenant": tenant_id, "deadletter_id": deadletter_id})
         return {"id": deadletter_id, "topic": found["topic"], "redriven_at": now, "redrives": found["redrives"] + 1}
 
     async def forget_old(self, retention: timedelta) -> int:
         async with self.repo.unit() as u:
-            return await store.forget_before(u.conn, self.clock() - retention)
+            return await u.deadletters.forget_before(self.clock() - retention)

@@ -13,38 +13,28 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from services.router.adapters.db.erasure import DEFAULT_KEY, erased_senders
-from services.router.adapters.db.merges import merge_customers
-from services.router.adapters.db.unit_of_work import (
-    NewCustomer,
-    NewIdentity,
-    NewMessage,
-    OpenConversation,
-    SqlRepository,
-    Unit,
-    new_id,
-)
-from services.router.domain.engine import Decision, RoutingEngine
 from services.router.domain.errors import InvalidIdentity
-from services.router.domain.identities import normalize_identity
-from services.router.domain.identity_graph import Ident, resolve
-from services.router.domain.model import Tier
+from services.router.domain.identity.graph import Ident
+from services.router.domain.identity.normalize import normalize_identity
+from services.router.domain.routing.decisions import Decision
+from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.sla import Started
 from services.router.handlers import voice
 from services.router.handlers.agent_feed import feed_record, new_agent_event
+from services.router.handlers.identity import Inbound, claims_of, resolve_customers
 from services.router.handlers.metrics import INGESTED
 from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock
+from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.ports.records import NewMessage, OpenConversation
 from services.router.handlers.routing_owner import Operation, RoutingStates
+from services.router.handlers.slas import SlaClock
+from services.router.handlers.surveys import Surveys
 from shared.bus import Bus, Outgoing, Record, deadletter
-from shared.events import Channel, ConversationEvent, EventType, IdentityKind, InvalidEvent, decode_event
+from shared.events import Channel, EventType, InvalidEvent, decode_event
+from shared.ids import new_id
 from shared.topics import Topics
-
-if TYPE_CHECKING:
-    from services.router.handlers.slas import SlaClock
-    from services.router.handlers.surveys import Surveys
 
 log = logging.getLogger(__name__)
 
@@ -57,52 +47,21 @@ class BatchResult:
     assigned: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Inbound:
-    event: ConversationEvent
-    sender: Ident
-    claims: tuple[Ident, ...]
-
-
-def _claims(event: ConversationEvent) -> tuple[Ident, ...]:
-    out: list[Ident] = []
-    for claim in event.sender.claims:
-        try:
-            out.append(Ident(claim.kind.value, normalize_identity(claim.kind, claim.value), claim.verified))
-        except InvalidIdentity:
-            continue  # a bad claim does not make the message bad; it is just not evidence
-    return tuple(out)
-
-
-def _profile(event: ConversationEvent) -> dict[str, Any]:
-    """What an app vouched for about its user: only from verified senders."""
-    if not event.sender.verified:
-        return {}
-    attrs = dict(event.sender.attributes)
-    values: dict[str, Any] = {}
-    if attrs.get("tier") in set(Tier):
-        values["tier"] = attrs.pop("tier")
-    if "language" in attrs:
-        values["language"] = attrs.pop("language")[:35]
-    if event.sender.display_name:
-        values["name"] = event.sender.display_name
-    if attrs:
-        values["attributes"] = attrs
-    return values
-
-
 class ContextStage:
     """Conversation events in: identity → customer, thread → conversation, store message, route."""
 
     def __init__(
         self,
-        repo: SqlRepository,
+        repo: Store,
         bus: Bus,
         relay: OutboxRelay,
         clock: Clock,
         topics: Topics,
         reopen_within: timedelta,
         routing: RoutingStates,
+        sla: SlaClock,
+        surveys: Surveys,
+        erasure_key: bytes,
     ) -> None:
         self.routing = routing
         self.repo = repo
@@ -111,12 +70,12 @@ class ContextStage:
         self.clock = clock
         self.topics = topics
         self.reopen_within = reopen_within
-        self.sla: SlaClock | None = None  # set by the composition root (the SLA clock needs the routing state)
-        self.surveys: Surveys | None = None
-        self.erasure_key = DEFAULT_KEY
+        self.sla = sla
+        self.surveys = surveys
+        self.erasure_key = erasure_key
 
-    def _parse(self, records: Sequence[Record]) -> tuple[list[_Inbound], list[Outgoing]]:
-        events: list[_Inbound] = []
+    def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing]]:
+        events: list[Inbound] = []
         rejects: list[Outgoing] = []
         seen: set[tuple[str, str]] = set()
         for record in records:
@@ -140,7 +99,7 @@ class ContextStage:
                 continue
             seen.add((event.tenant, event.id))
             sender = Ident(event.sender.kind.value, identity, event.sender.verified)
-            events.append(_Inbound(event, sender, _claims(event)))
+            events.append(Inbound(event, sender, claims_of(event)))
         return events, rejects
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
@@ -152,23 +111,23 @@ class ContextStage:
         assigned = 0
         if events:
             async with self.repo.unit() as u:
-                await u.lock_tenants(i.event.tenant for i in events)
-                known = await u.known_event_ids((i.event.tenant, i.event.id) for i in events)
+                await u.routing.lock_tenants(i.event.tenant for i in events)
+                known = await u.conversations.known_event_ids((i.event.tenant, i.event.id) for i in events)
                 fresh = await self._not_erased(u, [i for i in events if (i.event.tenant, i.event.id) not in known])
                 duplicates = len(events) - len(fresh)
                 outbox = await self._store(u, fresh, now)
                 assigned = len(outbox)
-                await u.add_outbox(outbox, now)
+                await u.outbox.add(outbox, now)
             events = fresh
             await self.relay.flush()
         return BatchResult(len(events), duplicates, len(rejects), assigned)
 
-    async def _not_erased(self, u: Unit, batch: list[_Inbound]) -> list[_Inbound]:
+    async def _not_erased(self, u: UnitOfWork, batch: list[Inbound]) -> list[Inbound]:
         """Drop events of erased customers received before their erasure (a Kafka replay, or in flight then)."""
         if not batch:
             return batch
-        erased = await erased_senders(
-            u.conn, self.erasure_key, ((i.event.tenant, i.sender.kind, i.sender.value) for i in batch)
+        erased = await u.customers.erased_senders(
+            self.erasure_key, ((i.event.tenant, i.sender.kind, i.sender.value) for i in batch)
         )
         if not erased:
             return batch
@@ -181,90 +140,15 @@ class ContextStage:
             kept.append(i)
         return kept
 
-    async def _resolve_customers(self, u: Unit, batch: list[_Inbound], now: datetime) -> list[str]:
-        """The customer of each event, in order, creating, linking and merging per the identity graph."""
-        keys = {(i.event.tenant, ident.kind, ident.value) for i in batch for ident in (i.sender, *i.claims)}
-        owners: dict[str, dict[tuple[str, str], str]] = {}
-        for (tenant, kind, value), cid in (await u.customers_by_identity(keys)).items():
-            owners.setdefault(tenant, {})[(kind, value)] = cid
-        # A reply to our reply+<conversation>@ address names its conversation: an unknown sender address
-        # joins that conversation's customer (the token is in the address only the thread has seen).
-        tokens = {
-            (i.event.tenant, i.event.thread_ref.removeprefix("conversation:"))
-            for i in batch
-            if i.event.thread_ref and i.event.thread_ref.startswith("conversation:")
-        }
-        token_owner = await u.customers_of_conversations(tokens)
-        seniority: dict[str, object] = dict(await u.customer_ages({c for o in owners.values() for c in o.values()}))
-        new: dict[str, NewCustomer] = {}
-        attach: list[NewIdentity] = []
-        merges: list[tuple[str, str, str]] = []
-        suggestions: list[tuple[str, str, str, str, str]] = []
-        profiles: dict[str, dict[str, Any]] = {}
-        customer_of: list[str] = []
-        for n, item in enumerate(batch):
-            tenant, event = item.event.tenant, item.event
-            known = owners.setdefault(tenant, {})
-            decision = resolve(item.sender, item.claims, known, seniority)
-            hint = token_owner.get((event.thread_ref or "").removeprefix("conversation:"))
-            if decision.customer_id is None and hint is not None:
-                cid = hint
-            elif decision.customer_id is None:
-                cid = new_id()
-                seniority[cid] = (now, f"~{n:08d}")  # newer than everyone already stored
-                new[cid] = _new_customer(item)
-            else:
-                cid = decision.customer_id
-            for other in decision.merge:
-                merges.append((tenant, cid, other))
-                for key, owner in known.items():
-                    if owner == other:
-                        known[key] = cid
-            for ident in decision.attach:
-                known[ident.key] = cid
-                attach.append(NewIdentity(tenant, cid, ident.kind, ident.value, ident.verified))
-            suggestions += [(tenant, cid, other, claim.kind, claim.value) for other, claim in decision.suggest]
-            if cid not in new and (profile := _profile(event)):
-                profiles.setdefault(cid, {}).update(profile)
-            customer_of.append(cid)
-
-        await u.insert_customers(new, now)
-        await u.attach_identities(attach, now)
-        merged_into: dict[str, str] = {}
-        for tenant, survivor, merged in merges:
-            await merge_customers(
-                u.conn, tenant, survivor, merged, reason="verified_identifier", actor="router", now=now
-            )
-            await u.bump_routing_version(tenant)
-            merged_into[merged] = survivor
-
-        def final(cid: str) -> str:
-            while cid in merged_into:
-                cid = merged_into[cid]
-            return cid
-
-        await u.add_suggestions(
-            [(t, final(c), final(o), k, v) for t, c, o, k, v in suggestions if final(c) != final(o)], now
-        )
-        await u.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
-        return [final(c) for c in customer_of]
-
-    async def _store(self, u: Unit, fresh: list[_Inbound], now: datetime) -> list[Outgoing]:
+    async def _store(self, u: UnitOfWork, fresh: list[Inbound], now: datetime) -> list[Outgoing]:
         if not fresh:
             return []
-        customers = await self._resolve_customers(u, fresh, now)
+        customers = await resolve_customers(u, fresh, now)
         # a bare score sent back after a survey answers it (stored on the surveyed conversation, not reopening it)
-        answers = (
-            await self.surveys.match_replies(
-                u,
-                [
-                    (i.event.channel.value, cid, i.event.content.text or "")
-                    for i, cid in zip(fresh, customers, strict=True)
-                ],
-                now,
-            )
-            if self.surveys is not None
-            else {}
+        answers = await self.surveys.match_replies(
+            u,
+            [(i.event.channel.value, cid, i.event.content.text or "") for i, cid in zip(fresh, customers, strict=True)],
+            now,
         )
         calls = {n for n, i in enumerate(fresh) if i.event.type is EventType.CALL_STATUS}
         wanted = {
@@ -272,8 +156,8 @@ class ContextStage:
             for n, (i, cid) in enumerate(zip(fresh, customers, strict=True))
             if n not in answers and n not in calls
         }
-        convs, lifecycle = await u.open_missing_conversations(wanted, now, self.reopen_within)
-        await u.add_lifecycle(lifecycle)
+        convs, lifecycle = await u.conversations.open_missing_conversations(wanted, now, self.reopen_within)
+        await u.conversations.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
         holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
@@ -305,8 +189,8 @@ class ContextStage:
             )
             if answer is None:
                 last[conversation_id] = (e.channel.value, e.received_at)
-        await u.insert_messages(messages, now)
-        await u.touch_conversations(last)
+        await u.conversations.insert_messages(messages, now)
+        await u.conversations.touch_conversations(last)
         feed = [
             new_agent_event(
                 m.tenant_id,
@@ -324,7 +208,7 @@ class ContextStage:
             if (holder := holders.get(m.conversation_id)) is not None
         ]
         outbox: list[Outgoing] = [
-            feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.add_agent_events(feed)
+            feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.feeds.add(feed)
         ]
 
         # calls' progress (after the messages: a call and its end may share a batch)
@@ -335,7 +219,7 @@ class ContextStage:
         waiting = [c for c in convs.values() if c.agent_id is None]
         answered = [c for c in convs.values() if c.awaiting == "customer"]
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
-        attrs = await u.customer_attrs(c.customer_id for c in (*waiting, *answered))
+        attrs = await u.customers.customer_attrs(c.customer_id for c in (*waiting, *answered))
         ops: dict[str, list[Operation]] = {}
         for c in waiting:
             channel = last[c.id][0] if c.id in last else c.channel
@@ -354,14 +238,12 @@ class ContextStage:
         for tenant_id in sorted(ops):
             await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
             outbox += await self.routing.route(u, tenant_id, now, ops[tenant_id])
-            if self.sla is not None:
-                for conversation_id in abandoned.get(tenant_id, []):
-                    await self.sla.resolved(u, conversation_id, now)
-        if self.sla is not None:
-            opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
-            by_id = {c.id: c for c in convs.values()}
-            await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
-            await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
+            for conversation_id in abandoned.get(tenant_id, []):
+                await self.sla.resolved(u, conversation_id, now)
+        opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
+        by_id = {c.id: c for c in convs.values()}
+        await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
+        await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
         for m in messages:
             INGESTED.labels(channel=m.channel).inc()
         return outbox
@@ -397,23 +279,3 @@ def _ring_out(agent_id: str, conversation_id: str) -> Operation:
         return engine.decline(agent_id, conversation_id, t, reason="no_answer", offered_only=False)
 
     return op
-
-
-def _new_customer(item: _Inbound) -> NewCustomer:
-    """A new customer's profile from what the message says (contact details shown, not yet identities)."""
-    event, sender = item.event, item.sender
-    contact = {c.kind: c.value for c in item.claims}
-    contact.setdefault(sender.kind, sender.value)
-    profile = _profile(event)
-    return NewCustomer(
-        tenant_id=event.tenant,
-        kind=sender.kind,
-        value=sender.value,
-        verified=sender.verified,
-        name=event.sender.display_name,
-        email=contact.get(IdentityKind.EMAIL.value),
-        phone=contact.get(IdentityKind.PHONE.value),
-        language=profile.get("language"),
-        tier=profile.get("tier", Tier.STANDARD.value),
-        attributes=profile.get("attributes", {}),
-    )

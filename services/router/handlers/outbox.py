@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from services.router.adapters.db.unit_of_work import (
-    SqlRepository,
-)
+from services.router.handlers.ports import Store
 from shared.bus import Bus
 
 
@@ -12,7 +10,7 @@ class OutboxRelay:
     """Publishes what transactions wrote to the outbox, then deletes it: nothing is published that was not
     committed, and nothing committed is left unpublished (a crash leaves rows that the next flush sends)."""
 
-    def __init__(self, repo: SqlRepository, bus: Bus, batch: int = 1000) -> None:
+    def __init__(self, repo: Store, bus: Bus, batch: int = 1000) -> None:
         self.repo = repo
         self.bus = bus
         self.batch = batch
@@ -21,9 +19,9 @@ class OutboxRelay:
         sent = 0
         while True:
             async with self.repo.unit() as u:
-                claimed = await u.claim_outbox(self.batch)
+                claimed = await u.outbox.claim(self.batch)
                 if not claimed:
                     return sent
                 await self.bus.publish([o for _, o in claimed])
-                await u.delete_outbox([seq for seq, _ in claimed])
+                await u.outbox.delete([seq for seq, _ in claimed])
             sent += len(claimed)

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import func, select, update
-
-from services.router.adapters.db import tables as t
-from services.router.adapters.db.unit_of_work import Lifecycle, NewMessage, SqlRepository, Unit, new_id
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock
+from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.ports.records import DeliveryUpdate, Lifecycle, NewMessage
+from services.router.handlers.slas import SlaClock
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import Channel, IdentityKind, InvalidEvent
+from shared.ids import new_id
 from shared.outbound import DeliveryState, OutboundMessage, Recipient, SurveyCard, decode_status, encode
 from shared.topics import OUTBOUND_CHANNELS, Topics
-
-if TYPE_CHECKING:
-    from services.router.handlers.slas import SlaClock
-
 
 # Which identity of the customer a channel reaches.
 RECIPIENT_KIND: dict[Channel, IdentityKind] = {
@@ -44,12 +39,12 @@ _RANK = {DeliveryState.QUEUED: 0, DeliveryState.SENT: 1, DeliveryState.DELIVERED
 
 
 class ReplyCommands:
-    def __init__(self, repo: SqlRepository, relay: OutboxRelay, clock: Clock, topics: Topics) -> None:
+    def __init__(self, repo: Store, relay: OutboxRelay, clock: Clock, topics: Topics, sla: SlaClock) -> None:
         self.repo = repo
         self.relay = relay
         self.clock = clock
         self.topics = topics
-        self.sla: SlaClock | None = None  # set by the composition root
+        self.sla = sla
 
     async def reply(
         self,
@@ -66,24 +61,14 @@ class ReplyCommands:
         now = self.clock()
         async with self.repo.unit() as u:
             sent = await self.send(u, tenant_id, conversation_id, text, channel, author, now)
-            c = t.conversations.c
-            await u.conn.execute(
-                update(t.conversations)
-                .where(c.id == conversation_id)
-                .values(
-                    first_response_at=func.coalesce(c.first_response_at, now),
-                    awaiting="customer",
-                    pending_since=now if pending else None,
-                )
-            )
-            if self.sla is not None:
-                await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
+            await u.replies.record_agent_reply(conversation_id, now, pending=pending)
+            await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
         await self.relay.flush()
         return sent
 
     async def send(
         self,
-        u: Unit,
+        u: UnitOfWork,
         tenant_id: str,
         conversation_id: str,
         text: str,
@@ -93,35 +78,15 @@ class ReplyCommands:
         survey: SurveyCard | None = None,
     ) -> dict[str, Any]:
         """Store the outbound message and put it in the outbox, in the caller's transaction."""
-        c, i, m = t.conversations.c, t.identities.c, t.messages.c
-        conv = (
-            await u.conn.execute(
-                select(c.customer_id, c.channel, c.status).where(c.tenant_id == tenant_id, c.id == conversation_id)
-            )
-        ).first()
+        conv = await u.replies.reply_target(tenant_id, conversation_id)
         if conv is None:
             raise NotFound(f"no conversation {conversation_id}")
         chosen = channel or Channel(conv.channel)
         if chosen.value not in OUTBOUND_CHANNELS:
             raise InvalidCommand(f"no connector delivers {chosen.value} replies")
         kind = RECIPIENT_KIND[chosen]
-        # the identity the customer used on that channel most recently, else any of that kind
-        last_in = (
-            await u.conn.execute(
-                select(m.channel_message_id, m.thread_ref, m.subject)
-                .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == chosen.value)
-                .order_by(m.seq.desc())
-                .limit(1)
-            )
-        ).first()
-        to = (
-            await u.conn.execute(
-                select(i.value)
-                .where(i.customer_id == conv.customer_id, i.kind == kind.value)
-                .order_by(i.created_at.desc())
-                .limit(1)
-            )
-        ).first()
+        last_in = await u.replies.last_inbound(conversation_id, chosen.value)
+        to = await u.replies.newest_identity(conv.customer_id, kind.value)
         if to is None:
             raise InvalidCommand(f"the customer cannot be reached on {chosen.value}")
         message_id = new_id()
@@ -131,7 +96,7 @@ class ReplyCommands:
             tenant=tenant_id,
             conversation_id=conversation_id,
             channel=chosen,
-            to=Recipient(kind=kind, value=to.value),
+            to=Recipient(kind=kind, value=to),
             text=text,
             subject=last_in.subject if last_in else None,
             in_reply_to=last_in.channel_message_id if last_in and chosen is Channel.EMAIL else None,
@@ -140,7 +105,7 @@ class ReplyCommands:
             created_at=now,
             survey=survey,
         )
-        await u.insert_messages(
+        await u.conversations.insert_messages(
             [
                 NewMessage(
                     message_id,
@@ -162,7 +127,7 @@ class ReplyCommands:
             ],
             now,
         )
-        await u.add_outbox(
+        await u.outbox.add(
             [Outgoing(self.topics.outbound(chosen.value), encode(outbound), conversation_id.encode())], now
         )
         return {"message_id": message_id, "channel": chosen.value, "to": {"kind": kind.value}, "status": "queued"}
@@ -171,7 +136,7 @@ class ReplyCommands:
 class StatusStage:
     """Consumes conversation.status; invalid → dead letter; redelivery is harmless (states only move forward)."""
 
-    def __init__(self, repo: SqlRepository, bus: Bus, topics: Topics) -> None:
+    def __init__(self, repo: Store, bus: Bus, topics: Topics) -> None:
         self.repo = repo
         self.bus = bus
         self.topics = topics
@@ -189,14 +154,9 @@ class StatusStage:
         if not statuses:
             return
         async with self.repo.unit() as u:
-            m = t.messages.c
-            rows = await u.conn.execute(
-                select(m.id, m.tenant_id, m.customer_id, m.conversation_id, m.status).where(
-                    m.id.in_([s.message_id for s in statuses]), m.direction == "outbound"
-                )
-            )
-            current = {r.id: r for r in rows}
+            current = await u.replies.outbound_states(s.message_id for s in statuses)
             state_of = {r.id: DeliveryState(r.status or DeliveryState.QUEUED) for r in current.values()}
+            updates: list[DeliveryUpdate] = []
             failures = []
             for s in statuses:
                 row = current.get(s.message_id)
@@ -205,12 +165,7 @@ class StatusStage:
                 state = state_of[s.message_id]
                 if state is DeliveryState.FAILED or _RANK[s.state] <= _RANK[state]:
                     continue
-                values: dict[str, Any] = {"status": s.state.value}
-                if s.provider_message_id:
-                    values["channel_message_id"] = s.provider_message_id[:512]
-                if s.error:
-                    values["error"] = s.error
-                await u.conn.execute(update(t.messages).where(m.id == s.message_id).values(**values))
+                updates.append(DeliveryUpdate(s.message_id, s.state.value, s.provider_message_id, s.error))
                 if s.state is DeliveryState.FAILED:
                     failures.append(
                         Lifecycle(
@@ -223,4 +178,5 @@ class StatusStage:
                         )
                     )
                 state_of[s.message_id] = s.state
-            await u.add_lifecycle(failures)
+            await u.replies.set_delivery_states(updates)
+            await u.conversations.add_lifecycle(failures)

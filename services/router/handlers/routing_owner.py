@@ -14,23 +14,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.router.adapters.db.unit_of_work import Unit
-from services.router.domain.engine import (
-    AgentSpec,
+from services.router.domain.model import Assignment, Presence
+from services.router.domain.routing.decisions import (
     Assigned,
     AutoAcknowledged,
     Decision,
     Escalated,
     Offered,
     Queued,
-    RoutingEngine,
     Unassigned,
 )
-from services.router.domain.model import Assignment, Presence
-from services.router.domain.queue_config import queue_spec
+from services.router.domain.routing.engine import RoutingEngine
+from services.router.domain.routing.queue_config import queue_spec
+from services.router.domain.routing.specs import AgentSpec
 from services.router.handlers import voice
 from services.router.handlers.agent_feed import feed_record, new_agent_event
 from services.router.handlers.metrics import QUEUE_WAITING, ROUTING_DECISIONS, ROUTING_OWNED, ROUTING_REBUILDS
+from services.router.handlers.ports import UnitOfWork
 from shared.bus import Outgoing
 from shared.topics import Topics
 
@@ -79,7 +79,7 @@ class RoutingStates:
 
     async def route(
         self,
-        u: Unit,
+        u: UnitOfWork,
         tenant_id: str,
         now: datetime,
         operations: list[Operation],
@@ -88,7 +88,7 @@ class RoutingStates:
         """``released``: (conversation, agent) this transaction took from an agent in the database already (a
         resolve). An engine rebuilt from the database never holds them, so it cannot announce the release:
         it is announced here, before anything the rebuild decides, so feeds never show an agent over capacity."""
-        version = await u.routing_version(tenant_id)
+        version = await u.routing.routing_version(tenant_id)
         cached = self._cache.pop(tenant_id, None)
         rebuilt: list[Decision] = []
         if cached is not None and cached[1] == version:
@@ -111,7 +111,7 @@ class RoutingStates:
             ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
         for queue_id, count in engine.waiting_counts().items():
             QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
-        await u.bump_routing_version(tenant_id)
+        await u.routing.bump_routing_version(tenant_id)
         u.after_commit(lambda: self._keep(tenant_id, engine, version + 1))
         return outbox
 
@@ -119,20 +119,20 @@ class RoutingStates:
         self._cache[tenant_id] = (engine, version)
         ROUTING_OWNED.set(len(self._cache))
 
-    async def rebuild(self, u: Unit, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
+    async def rebuild(self, u: UnitOfWork, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
         """The tenant's engine from what PostgreSQL holds: queues, agents, and every open conversation (an
         agent's load is the conversations it holds or is offered); waiting ones are routed as they would
         have been."""
         self.rebuilds += 1
         ROUTING_REBUILDS.inc()
         engine = RoutingEngine()
-        for order, q in enumerate(await u.queue_rules(tenant_id)):
+        for order, q in enumerate(await u.routing.queue_rules(tenant_id)):
             engine.upsert_queue(queue_spec(q.id, q.name, q.channels, q.is_default, order, q.routing))
-        agents = await u.lock_agents(tenant_id)
+        agents = await u.routing.lock_agents(tenant_id)
         for a in agents:
             engine.upsert_agent(AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages))
         decisions: list[Decision] = []
-        conversations = await u.open_conversations_for_routing(tenant_id)
+        conversations = await u.routing.open_conversations_for_routing(tenant_id)
         for c in conversations:
             if c["agent_id"] is not None and c["agent_id"] in engine.agents():
                 expires = c["offer_expires_at"]
@@ -158,7 +158,7 @@ class RoutingStates:
         log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
         return engine, decisions
 
-    async def _persist(self, u: Unit, tenant_id: str, decisions: list[Decision], now: datetime) -> list[Outgoing]:
+    async def _persist(self, u: UnitOfWork, tenant_id: str, decisions: list[Decision], now: datetime) -> list[Outgoing]:
         """The net effect of the decisions in a few set-wise writes, and every step on the agents' feeds."""
         queued: dict[str, str | None] = {}
         fresh: dict[str, Assignment] = {}  # made in this pass
@@ -227,12 +227,12 @@ class RoutingStates:
                 notes.append(
                     (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
                 )
-        await u.set_queues(queued, now)
-        await u.end_assignments(released, now)
-        await u.accept_offers(tenant_id, accepted, now)
-        await u.record_assignments(tenant_id, list(fresh.values()))
-        await u.add_conversation_notes(tenant_id, notes, now)
-        await u.mark_escalated(escalated, now)
+        await u.routing.set_queues(queued, now)
+        await u.routing.end_assignments(released, now)
+        await u.routing.accept_offers(tenant_id, accepted, now)
+        await u.routing.record_assignments(tenant_id, list(fresh.values()))
+        await u.conversations.add_conversation_notes(tenant_id, notes, now)
+        await u.conversations.mark_escalated(escalated, now)
         extra: list[Outgoing] = []
         if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
             await self._voice_details(u, feed)
@@ -245,7 +245,7 @@ class RoutingStates:
             extra = await voice.closed_prompts(
                 u, Topics(self.topic.removesuffix("routing.assignments")), tenant_id, closed, now
             )
-        stored = await u.add_agent_events(feed)
+        stored = await u.feeds.add(feed)
         return [feed_record(self.topic, tenant_id, row) for row in stored] + extra
 
     def _channel_of(self, conversation_id: str, tenant_id: str) -> str | None:
@@ -253,7 +253,7 @@ class RoutingStates:
         work = engine.work(conversation_id) if engine else None
         return work.channel if work else None
 
-    async def _voice_details(self, u: Unit, feed: list[dict[str, Any]]) -> None:
+    async def _voice_details(self, u: UnitOfWork, feed: list[dict[str, Any]]) -> None:
         """Offers and assignments of calls carry the call id and where to put it through; of callback requests,
         the number to call."""
         calls = [e for e in feed if e["type"] in ("offer", "assignment") and e["data"].get("channel") == "voice"]

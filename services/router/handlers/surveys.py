@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
-from services.router.adapters.db import tables as t
-from services.router.adapters.db.unit_of_work import Unit, new_id
 from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.ports.records import NewSurvey, SentSurvey, SurveyAnswer
 from services.router.handlers.replies import ReplyCommands
 from shared.events import Channel
+from shared.ids import new_id
 from shared.outbound import SurveyCard
 from shared.topics import OUTBOUND_CHANNELS
 
@@ -48,18 +47,15 @@ class Answer:
 
 
 class Surveys:
-    def __init__(self, replies: ReplyCommands, public_url: str | None) -> None:
+    def __init__(self, store: Store, clock: Clock, replies: ReplyCommands, public_url: str | None) -> None:
+        self.store = store
+        self.clock = clock
         self.replies = replies
         self.public_url = (public_url or "").rstrip("/")
 
-    async def send(self, u: Unit, tenant_id: str, conversation_id: str, kind: str, now: datetime) -> str | None:
+    async def send(self, u: UnitOfWork, tenant_id: str, conversation_id: str, kind: str, now: datetime) -> str | None:
         """Ask the question on the channel the customer last used. None if it cannot reach them there."""
-        c = t.conversations.c
-        conv = (
-            await u.conn.execute(
-                select(c.customer_id, c.channel, c.agent_id).where(c.tenant_id == tenant_id, c.id == conversation_id)
-            )
-        ).first()
+        conv = await u.surveys.surveyed_conversation(tenant_id, conversation_id)
         if conv is None or conv.channel not in OUTBOUND_CHANNELS:
             return None
         token = secrets.token_urlsafe(24)
@@ -79,8 +75,8 @@ class Surveys:
         except InvalidCommand:
             return None  # no identity on that channel: no survey rather than no resolve
         survey_id = new_id()
-        await u.conn.execute(
-            insert(t.surveys).values(
+        await u.surveys.add_survey(
+            NewSurvey(
                 id=survey_id,
                 tenant_id=tenant_id,
                 conversation_id=conversation_id,
@@ -94,26 +90,31 @@ class Surveys:
         )
         return survey_id
 
-    async def answer(self, u: Unit, token: str, score: int, comment: str | None, now: datetime) -> dict[str, Any]:
-        s = t.surveys.c
-        row = (
-            await u.conn.execute(
-                select(s.id, s.kind, s.answered_at, s.conversation_id, s.tenant_id).where(s.token == token)
-            )
-        ).first()
+    async def find(self, token: str) -> SentSurvey:
+        """The survey a link's token names (404 if none), for its answer page."""
+        async with self.store.reading() as r:
+            row = await r.surveys.survey_by_token(token)
         if row is None:
             raise NotFound("no such survey")
-        lo, hi = SCALES[row.kind]
-        if not lo <= score <= hi:
-            raise InvalidScore(f"{row.kind} scores go from {lo} to {hi}")
-        if row.answered_at is not None:
-            raise InvalidCommand("this survey was already answered")
-        await u.conn.execute(
-            update(t.surveys).where(s.id == row.id).values(score=score, comment=comment or None, answered_at=now)
-        )
+        return row
+
+    async def answer(self, token: str, score: int, comment: str | None) -> dict[str, Any]:
+        """The customer's answer: 404 unknown token, ``InvalidScore`` off the scale, 409 answered already."""
+        async with self.store.unit() as u:
+            row = await u.surveys.survey_by_token(token)
+            if row is None:
+                raise NotFound("no such survey")
+            lo, hi = SCALES[row.kind]
+            if not lo <= score <= hi:
+                raise InvalidScore(f"{row.kind} scores go from {lo} to {hi}")
+            if row.answered_at is not None:
+                raise InvalidCommand("this survey was already answered")
+            await u.surveys.record_answers([SurveyAnswer(row.id, score, comment or None)], self.clock())
         return {"survey_id": row.id, "kind": row.kind, "score": score, "conversation_id": row.conversation_id}
 
-    async def match_replies(self, u: Unit, items: Sequence[tuple[str, str, str]], now: datetime) -> dict[int, Answer]:
+    async def match_replies(
+        self, u: UnitOfWork, items: Sequence[tuple[str, str, str]], now: datetime
+    ) -> dict[int, Answer]:
         """``items``: (channel, customer id, text) of inbound messages. Those that are a score for the
         customer's latest open survey (sent within a week) answer it: index → the answer."""
         candidates: dict[int, tuple[str, int, str | None]] = {}
@@ -125,17 +126,7 @@ class Surveys:
                 candidates[n] = (customer_id, int(match.group(1)), match.group(2).strip() or None)
         if not candidates:
             return {}
-        s = t.surveys.c
-        rows = await u.conn.execute(
-            select(s.id, s.customer_id, s.kind, s.conversation_id)
-            .where(
-                s.customer_id.in_({c for c, _, _ in candidates.values()}),
-                s.answered_at.is_(None),
-                s.sent_at >= now - ANSWER_WINDOW,
-            )
-            .order_by(s.sent_at)
-        )
-        open_survey = {r.customer_id: r for r in rows}  # the latest wins
+        open_survey = await u.surveys.latest_open_surveys({c for c, _, _ in candidates.values()}, now - ANSWER_WINDOW)
         out: dict[int, Answer] = {}
         for n, (customer_id, score, comment) in candidates.items():
             survey = open_survey.get(customer_id)
@@ -144,10 +135,7 @@ class Surveys:
             lo, hi = SCALES[survey.kind]
             if lo <= score <= hi:
                 out[n] = Answer(survey.id, survey.conversation_id, score, comment)
-        for a in out.values():
-            await u.conn.execute(
-                update(t.surveys).where(s.id == a.survey_id).values(score=a.score, comment=a.comment, answered_at=now)
-            )
+        await u.surveys.record_answers([SurveyAnswer(a.survey_id, a.score, a.comment) for a in out.values()], now)
         return out
 
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
-
-from services.router.adapters.db import tables as t
-from services.router.adapters.db.unit_of_work import Lifecycle, NewMessage, Unit, new_id
 from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports import UnitOfWork
+from services.router.handlers.ports.records import Lifecycle, NewMessage, VoiceRequest
 from shared.bus import Outgoing
 from shared.events import CallStatus, Channel, ConversationEvent, IdentityKind
+from shared.ids import new_id
 from shared.outbound import OutboundMessage, Recipient, encode
 from shared.topics import Topics
 
@@ -33,6 +32,7 @@ ENDED = {
     CallStatus.FAILED,
 }
 CALLBACK_REF = "callback"  # thread_ref of a callback request's message
+ABANDONED_NOTE = "abandoned: the caller hung up while waiting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,32 +59,15 @@ def describe(event: ConversationEvent) -> str:
 
 
 async def store_call_statuses(
-    u: Unit, items: Sequence[tuple[ConversationEvent, str]], now: datetime
+    u: UnitOfWork, items: Sequence[tuple[ConversationEvent, str]], now: datetime
 ) -> list[CallOutcome]:
     """Call progress events → call-log lines on their call's conversation, and what routing must do."""
     if not items:
         return []
-    m, c = t.messages.c, t.conversations.c
     sids = {(e.tenant, e.call.sid) for e, _ in items if e.call and e.call.sid}
-    found: dict[tuple[str, str], Any] = {}
-    if sids:
-        rows = await u.conn.execute(
-            select(m.tenant_id, m.channel_message_id, c.id, c.customer_id, c.status, c.agent_id)
-            .join(t.conversations, c.id == m.conversation_id)
-            .where(m.channel == "voice", m.channel_message_id.in_([s for _, s in sids]), m.direction == "inbound")
-        )
-        found = {(r.tenant_id, r.channel_message_id): r for r in rows}
+    found = await u.calls.conversations_of_calls(sids)
     # a caller who left a voicemail did not abandon: the voicemail waits for an agent to call back
-    with_voicemail = (
-        {
-            r.thread_ref.removeprefix("voicemail:")
-            for r in await u.conn.execute(
-                select(m.thread_ref).where(m.thread_ref.in_([f"voicemail:{sid}" for _, sid in sids]))
-            )
-        }
-        if sids
-        else set()
-    )
+    with_voicemail = await u.calls.with_voicemail(sid for _, sid in sids)
     messages: list[NewMessage] = []
     outcomes: list[CallOutcome] = []
     ended_with_agent: list[str] = []
@@ -124,9 +107,9 @@ async def store_call_statuses(
             outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id))
         elif call.status is CallStatus.AGENT_NO_ANSWER:
             outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id, call.agent_id))
-    await u.insert_messages(messages, now)
+    await u.conversations.insert_messages(messages, now)
     if ended_with_agent:
-        before = await _last_written_channels(u, ended_with_agent)
+        before = await u.calls.last_written_channels(ended_with_agent)
         outcomes = [
             CallOutcome(o.tenant_id, o.conversation_id, o.status, o.agent_id, back_to=before.get(o.conversation_id))
             if o.conversation_id in before
@@ -136,134 +119,78 @@ async def store_call_statuses(
     return outcomes
 
 
-async def _last_written_channels(u: Unit, conversation_ids: Sequence[str]) -> dict[str, str]:
-    """The channel each customer last wrote on other than the phone."""
-    m = t.messages.c
-    latest = (
-        select(m.conversation_id, func.max(m.seq).label("seq"))
-        .where(
-            m.conversation_id.in_(conversation_ids),
-            m.direction == "inbound",
-            m.channel != "voice",
-            m.sender_kind != "call",
-        )
-        .group_by(m.conversation_id)
-        .subquery()
-    )
-    rows = await u.conn.execute(
-        select(m.conversation_id, m.channel).join(
-            latest, and_(latest.c.conversation_id == m.conversation_id, latest.c.seq == m.seq)
-        )
-    )
-    return {r.conversation_id: r.channel for r in rows}
-
-
-async def abandon(u: Unit, tenant_id: str, conversation_ids: Iterable[str], now: datetime) -> None:
+async def abandon(u: UnitOfWork, tenant_id: str, conversation_ids: Iterable[str], now: datetime) -> None:
     """The caller hung up while waiting: the conversation leaves the queue, resolved as abandoned."""
-    c = t.conversations.c
-    ids = list(conversation_ids)
-    if not ids:
-        return
-    rows = (
-        await u.conn.execute(
-            select(c.id, c.customer_id, func.coalesce(c.queued_at, c.opened_at).label("since")).where(
-                c.id.in_(ids), c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value
-            )
-        )
-    ).all()
-    for r in rows:
-        await u.conn.execute(
-            update(t.conversations)
-            .where(c.id == r.id)
-            .values(
-                status=ConversationStatus.RESOLVED.value,
-                resolved_at=now,
-                abandoned_at=now,
-                resolution_note="abandoned: the caller hung up while waiting",
-            )
-        )
-    await u.add_lifecycle(
+    waiting = await u.calls.waiting(tenant_id, conversation_ids)
+    await u.calls.mark_abandoned([w.conversation_id for w in waiting], ABANDONED_NOTE, now)
+    await u.conversations.add_lifecycle(
         [
             Lifecycle(
-                tenant_id, r.customer_id, r.id, "call_abandoned", now, {"waited_s": (now - r.since).total_seconds()}
+                tenant_id,
+                w.customer_id,
+                w.conversation_id,
+                "call_abandoned",
+                now,
+                {"waited_s": (now - w.since).total_seconds()},
             )
-            for r in rows
+            for w in waiting
         ]
     )
 
 
-async def voice_details(u: Unit, conversation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def voice_details(u: UnitOfWork, conversation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """What the voice connector and the console need about voice work: the live call's id, or for a
     callback request the number to call and the window."""
-    ids = list(set(conversation_ids))
-    if not ids:
-        return {}
-    m, i, c = t.messages.c, t.identities.c, t.conversations.c
-    latest = (
-        select(m.conversation_id, func.max(m.seq).label("seq"))
-        .where(m.conversation_id.in_(ids), m.channel == "voice", m.direction == "inbound", m.sender_kind != "call")
-        .group_by(m.conversation_id)
-        .subquery()
-    )
-    rows = await u.conn.execute(
-        select(m.conversation_id, m.channel_message_id, m.thread_ref, m.text, c.customer_id)
-        .join(latest, and_(latest.c.conversation_id == m.conversation_id, latest.c.seq == m.seq))
-        .join(t.conversations, c.id == m.conversation_id)
-    )
+    return await _details(u, await u.calls.latest_requests(conversation_ids))
+
+
+async def _details(u: UnitOfWork, requests: Sequence[VoiceRequest]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    customers: dict[str, str] = {}
-    for r in rows:
+    for r in requests:
         if r.thread_ref == CALLBACK_REF or (r.thread_ref or "").startswith("voicemail:"):
             # a callback request, or a voicemail: the agent calls the customer back
             out[r.conversation_id] = {"task": "callback", "request": r.text}
         else:
-            out[r.conversation_id] = {"task": "call", "call_sid": r.channel_message_id}
-        customers[r.conversation_id] = r.customer_id
-    if customers:
-        phones = {
-            r.customer_id: r.value
-            for r in await u.conn.execute(
-                select(i.customer_id, i.value).where(
-                    i.customer_id.in_(set(customers.values())), i.kind == IdentityKind.PHONE.value
-                )
-            )
-        }
-        cu = t.customers.c
-        shown = {  # a number the customer gave (an unverified claim) is on the profile, not an identity
-            r.id: r.phone
-            for r in await u.conn.execute(select(cu.id, cu.phone).where(cu.id.in_(set(customers.values()))))
-        }
-        for conv_id, customer_id in customers.items():
-            out[conv_id]["phone"] = phones.get(customer_id) or shown.get(customer_id)
+            out[r.conversation_id] = {"task": "call", "call_sid": r.call_sid}
+    if requests:
+        customers = {r.customer_id for r in requests}
+        phones = await u.calls.phone_identities(customers)
+        # a number the customer gave (an unverified claim) is on the profile, not an identity
+        shown = await u.calls.profile_phones(customers)
+        for r in requests:
+            out[r.conversation_id]["phone"] = phones.get(r.customer_id) or shown.get(r.customer_id)
     return out
 
 
-async def agent_endpoints(u: Unit, agent_ids: Iterable[str]) -> dict[str, str]:
-    a = t.agents.c
-    ids = list(set(agent_ids))
-    if not ids:
-        return {}
-    rows = await u.conn.execute(select(a.id, a.voice_endpoint).where(a.id.in_(ids)))
-    return {r.id: r.voice_endpoint or f"client:{r.id}" for r in rows}
+async def agent_endpoints(u: UnitOfWork, agent_ids: Iterable[str]) -> dict[str, str]:
+    """Where each agent's calls are put through: the endpoint they set, else their console's client."""
+    return {
+        agent_id: endpoint or f"client:{agent_id}"
+        for agent_id, endpoint in (await u.calls.voice_endpoints(agent_ids)).items()
+    }
 
 
 async def closed_prompts(
-    u: Unit, topics: Topics, tenant_id: str, waiting: dict[str, float | None], now: datetime
+    u: UnitOfWork, topics: Topics, tenant_id: str, waiting: dict[str, float | None], now: datetime
 ) -> list[Outgoing]:
     """Callers waiting in a closed queue are told when it opens and offered voicemail (the voice connector
     says the text and records). ``waiting``: conversation id → when the queue opens (epoch s) or None."""
-    details = await voice_details(u, waiting)
+    requests = {r.conversation_id: r for r in await u.calls.latest_requests(waiting)}
+    details = await _details(u, list(requests.values()))
+    keys = {  # the prompt's event id: one per call
+        conv_id: f"voicemail-prompt:{conv_id}:{d['call_sid']}"
+        for conv_id, d in details.items()
+        if d.get("task") == "call" and d.get("call_sid")
+    }
+    told = await u.conversations.known_event_ids((tenant_id, key) for key in keys.values())
+    messages: list[NewMessage] = []
     out: list[Outgoing] = []
-    c = t.conversations.c
     for conv_id, opens in waiting.items():
-        d = details.get(conv_id)
-        if not d or d.get("task") != "call" or not d.get("call_sid"):
-            continue
-        key = f"voicemail-prompt:{conv_id}:{d['call_sid']}"
-        m = t.messages.c
-        if (await u.conn.execute(select(m.id).where(m.tenant_id == tenant_id, m.event_id == key))).first():
-            continue  # told already (a rebuild acknowledges again)
-        customer = (await u.conn.execute(select(c.customer_id).where(c.id == conv_id))).scalar_one()
+        key = keys.get(conv_id)
+        if key is None or (tenant_id, key) in told:
+            continue  # not a live call, or told already (a rebuild acknowledges again)
+        d = details[conv_id]
+        customer = requests[conv_id].customer_id
         when = datetime.fromtimestamp(opens, now.tzinfo).strftime("%A at %H:%M %Z") if opens else "soon"
         text = f"We are closed right now and open again {when}. Please leave a message after the tone."
         message_id = new_id()
@@ -277,27 +204,25 @@ async def closed_prompts(
             thread_ref=d["call_sid"],
             created_at=now,
         )
-        await u.insert_messages(
-            [
-                NewMessage(
-                    message_id,
-                    tenant_id,
-                    key,
-                    conv_id,
-                    customer,
-                    "voice",
-                    "outbound",
-                    None,
-                    "system",
-                    None,
-                    text,
-                    now,
-                    now,
-                    author="router",
-                    status="queued",
-                )
-            ],
-            now,
+        messages.append(
+            NewMessage(
+                message_id,
+                tenant_id,
+                key,
+                conv_id,
+                customer,
+                "voice",
+                "outbound",
+                None,
+                "system",
+                None,
+                text,
+                now,
+                now,
+                author="router",
+                status="queued",
+            )
         )
         out.append(Outgoing(topics.outbound("voice"), encode(outbound), conv_id.encode()))
+    await u.conversations.insert_messages(messages, now)
     return out

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.unit_of_work import new_id
+from shared.ids import new_id
 from shared.store import Database
 
 ROLES = ("app", "agent", "supervisor", "admin")
@@ -46,27 +46,11 @@ def key_prefix(key: str) -> str:
 async def store_key(
     db: Database, tenant_id: str, key: str, role: str, name: str, now: datetime, agent_id: str | None = None
 ) -> str:
-    """Store ``key`` (its hash) unless it is stored already; returns the key's id."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
+    """Store ``key`` (its hash) unless it is stored already; returns the key's id. For seeding and tests: the
+    API creates keys through ``handlers/access.py``."""
     async with db.transaction() as conn:
-        existing = (await conn.execute(select(t.api_keys.c.id).where(t.api_keys.c.key_hash == hash_key(key)))).first()
-        if existing is not None:
-            return str(existing.id)
-        ident = new_id()
-        await conn.execute(
-            insert(t.api_keys).values(
-                id=ident,
-                tenant_id=tenant_id,
-                name=name,
-                prefix=key_prefix(key),
-                key_hash=hash_key(key),
-                role=role,
-                agent_id=agent_id,
-                created_at=now,
-            )
-        )
-        return ident
+        row = await SqlApiKeys(conn, db.dialect).add(tenant_id, key, role, name, now, agent_id)
+    return str(row["id"])
 
 
 def key_row(row: Any) -> dict[str, Any]:
@@ -81,31 +65,49 @@ def key_row(row: Any) -> dict[str, Any]:
     }
 
 
-async def list_keys(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
-    k = t.api_keys.c
-    rows = await conn.execute(
-        select(k.id, k.name, k.prefix, k.role, k.agent_id, k.created_at, k.revoked_at)
-        .where(k.tenant_id == tenant_id)
-        .order_by(k.created_at, k.id)
-    )
-    return [key_row(r) for r in rows]
+k = t.api_keys.c
+LISTED = (k.id, k.name, k.prefix, k.role, k.agent_id, k.created_at, k.revoked_at)
 
 
-async def revoke_key(conn: AsyncConnection, tenant_id: str, key_id: str, now: datetime) -> dict[str, Any] | None:
-    """Revoke (idempotent); None if the tenant has no such key."""
-    k = t.api_keys.c
-    row = (
-        await conn.execute(
-            select(k.id, k.name, k.prefix, k.role, k.agent_id, k.created_at, k.revoked_at, k.key_hash).where(
-                k.tenant_id == tenant_id, k.id == key_id
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.revoked_at is None:
-        await conn.execute(update(t.api_keys).where(k.id == key_id).values(revoked_at=now))
-    return {**key_row(row), "revoked_at": row.revoked_at or now, "key_hash": row.key_hash}
+class SqlApiKeys:
+    """The ``ApiKeys`` port: keys stored as their SHA-256 hash and a prefix."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+
+    async def add(
+        self, tenant_id: str, key: str, role: str, name: str, now: datetime, agent_id: str | None = None
+    ) -> dict[str, Any]:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        existing = (await self.conn.execute(select(*LISTED).where(k.key_hash == hash_key(key)))).first()
+        if existing is not None:
+            return key_row(existing)
+        row = {
+            "id": new_id(),
+            "name": name,
+            "prefix": key_prefix(key),
+            "role": role,
+            "agent_id": agent_id,
+            "created_at": now,
+        }
+        await self.conn.execute(insert(t.api_keys).values(tenant_id=tenant_id, key_hash=hash_key(key), **row))
+        return {**row, "revoked_at": None}
+
+    async def listed(self, tenant_id: str) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(select(*LISTED).where(k.tenant_id == tenant_id).order_by(k.created_at, k.id))
+        return [key_row(r) for r in rows]
+
+    async def revoke(self, tenant_id: str, key_id: str, now: datetime) -> dict[str, Any] | None:
+        """Revoke (idempotent); None if the tenant has no such key."""
+        row = (
+            await self.conn.execute(select(*LISTED, k.key_hash).where(k.tenant_id == tenant_id, k.id == key_id))
+        ).first()
+        if row is None:
+            return None
+        if row.revoked_at is None:
+            await self.conn.execute(update(t.api_keys).where(k.id == key_id).values(revoked_at=now))
+        return {**key_row(row), "revoked_at": row.revoked_at or now, "key_hash": row.key_hash}
 
 
 class KeyVerifier:

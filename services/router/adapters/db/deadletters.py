@@ -1,9 +1,8 @@
-"""The ``deadletters`` table: the dead-letter topic as people read it, per tenant."""
+"""The ``deadletters`` table (the ``DeadLetters`` port): the dead-letter topic as people read it, per tenant."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,80 +10,62 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.handlers.ports.deadletters import DeadLetter
 
 d = t.deadletters.c
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    id: str
-    tenant_id: str
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    reason: str
-    kind: str
-    dl_topic: str
-    dl_partition: int
-    dl_offset: int
+class SqlDeadLetters:
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
 
-
-async def add(conn: AsyncConnection, rows: Sequence[DeadLetter], now: datetime) -> int:
-    """Store dead letters not stored yet: a redelivered dead-letter record (same place on the dead-letter topic)
-    or a record dead-lettered again before it was redriven (same source position) is kept once."""
-    if not rows:
-        return 0
-    placed = {(r.dl_topic, r.dl_partition, r.dl_offset) for r in rows}
-    sources = {(r.topic, r.partition, r.offset) for r in rows if r.partition >= 0}
-    known: set[tuple[str, int, int]] = set()
-    for topic, partition, offset in placed | sources:
-        found = await conn.execute(
-            select(d.id).where(
-                ((d.dl_topic == topic) & (d.dl_partition == partition) & (d.dl_offset == offset))
-                | ((d.topic == topic) & (d.partition == partition) & (d.offset == offset) & d.redriven_at.is_(None))
+    async def add(self, rows: Sequence[DeadLetter], now: datetime) -> int:
+        """Store dead letters not stored yet: a redelivered dead-letter record (same place on the dead-letter topic)
+        or a record dead-lettered again before it was redriven (same source position) is kept once."""
+        if not rows:
+            return 0
+        placed = {(r.dl_topic, r.dl_partition, r.dl_offset) for r in rows}
+        sources = {(r.topic, r.partition, r.offset) for r in rows if r.partition >= 0}
+        known: set[tuple[str, int, int]] = set()
+        for topic, partition, offset in placed | sources:
+            found = await self.conn.execute(
+                select(d.id).where(
+                    ((d.dl_topic == topic) & (d.dl_partition == partition) & (d.dl_offset == offset))
+                    | ((d.topic == topic) & (d.partition == partition) & (d.offset == offset) & d.redriven_at.is_(None))
+                )
             )
-        )
-        if found.first() is not None:
-            known.add((topic, partition, offset))
-    fresh = [
-        r
-        for r in rows
-        if (r.dl_topic, r.dl_partition, r.dl_offset) not in known
-        and (r.partition < 0 or (r.topic, r.partition, r.offset) not in known)
-    ]
-    if fresh:
-        await conn.execute(
-            insert(t.deadletters),
-            [dict(deadlettered_at=now, redrives=0, **{k: getattr(r, k) for k in r.__slots__}) for r in fresh],
-        )
-    return len(fresh)
+            if found.first() is not None:
+                known.add((topic, partition, offset))
+        fresh = [
+            r
+            for r in rows
+            if (r.dl_topic, r.dl_partition, r.dl_offset) not in known
+            and (r.partition < 0 or (r.topic, r.partition, r.offset) not in known)
+        ]
+        if fresh:
+            await self.conn.execute(
+                insert(t.deadletters),
+                [dict(deadlettered_at=now, redrives=0, **{k: getattr(r, k) for k in r.__slots__}) for r in fresh],
+            )
+        return len(fresh)
 
+    async def mark_redriven(self, deadletter_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(t.deadletters).where(d.id == deadletter_id).values(redriven_at=now, redrives=d.redrives + 1)
+        )
 
-async def page(conn: AsyncConnection, tenant_id: str, limit: int, before: datetime | None) -> list[dict[str, Any]]:
-    query = select(t.deadletters).where(d.tenant_id == tenant_id)
-    if before is not None:
-        query = query.where(d.deadlettered_at < before)
-    rows = await conn.execute(query.order_by(d.deadlettered_at.desc(), d.id).limit(limit))
-    return [dict(r._mapping) for r in rows]
+    async def forget_before(self, cutoff: datetime) -> int:
+        """Dead letters hold personal data: they are kept for a bounded time (SWITCHBOARD_DEADLETTER_RETENTION_DAYS)."""
+        result = await self.conn.execute(delete(t.deadletters).where(d.deadlettered_at < cutoff))
+        return int(result.rowcount or 0)
+
+    async def one(self, tenant_id: str, deadletter_id: str) -> dict[str, Any] | None:
+        return await one(self.conn, tenant_id, deadletter_id)
 
 
 async def one(conn: AsyncConnection, tenant_id: str, deadletter_id: str) -> dict[str, Any] | None:
     row = (await conn.execute(select(t.deadletters).where(d.tenant_id == tenant_id, d.id == deadletter_id))).first()
     return dict(row._mapping) if row is not None else None
-
-
-async def mark_redriven(conn: AsyncConnection, deadletter_id: str, now: datetime) -> None:
-    await conn.execute(
-        update(t.deadletters).where(d.id == deadletter_id).values(redriven_at=now, redrives=d.redrives + 1)
-    )
-
-
-async def forget_before(conn: AsyncConnection, cutoff: datetime) -> int:
-    """Dead letters hold personal data: they are kept for a bounded time (SWITCHBOARD_DEADLETTER_RETENTION_DAYS)."""
-    result = await conn.execute(delete(t.deadletters).where(d.deadlettered_at < cutoff))
-    return int(result.rowcount or 0)
 
 
 async def forget_mentioning(conn: AsyncConnection, tenant_id: str, needles: Sequence[str]) -> int:

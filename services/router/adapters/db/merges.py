@@ -15,9 +15,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.unit_of_work import new_id
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
+from shared.ids import new_id
 
 
 async def _ids(conn: AsyncConnection, column: Any, *where: Any) -> list[Any]:

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Header, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from services.router.adapters.db.api_keys import Principal
 from services.router.adapters.views import queries
-from services.router.bootstrap import Router
 from services.router.domain.errors import NotFound
 from services.router.domain.model import Presence
 from services.router.entrypoints.http.deps import (
@@ -27,9 +27,11 @@ from services.router.entrypoints.http.deps import (
     SupervisorPrincipal,
     authenticate,
 )
+from services.router.entrypoints.http.services import Services
 from services.router.entrypoints.http.visibility import acting_as
 from services.router.handlers.agent_feed import feed_event
 from services.router.handlers.slas import SUPERVISORS
+from shared.routing_commands import Accept, Claim, Decline, Ref, SetPresence
 
 router = APIRouter(tags=["agents"])
 
@@ -49,7 +51,9 @@ async def put_presence(
     agent_id: str, body: PresenceIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> PresenceOut:
     acting_as(principal, agent_id)
-    assigned = await router_.commands.set_presence(principal.tenant_id, agent_id, body.presence, key)
+    assigned = await router_.commands.run(
+        principal.tenant_id, SetPresence(agent_id=agent_id, presence=body.presence.value), key
+    )
     return PresenceOut(agent_id=agent_id, presence=body.presence, assigned=assigned)
 
 
@@ -72,7 +76,7 @@ async def agent_feed(
     return _sse(router_, tenant_id, agent_id, last_event_id)
 
 
-def _sse(router_: Router, tenant_id: str, feed: str, last_event_id: str | None) -> EventSourceResponse:
+def _sse(router_: Services, tenant_id: str, feed: str, last_event_id: str | None) -> EventSourceResponse:
     """A feed as Server-Sent Events: ``id`` is the feed position a reconnect resumes from (Last-Event-ID)."""
     after = _position(last_event_id)
 
@@ -93,7 +97,7 @@ async def agent_feed_ws(
     """The same feed over a WebSocket: one JSON frame per event, ``{"id", "event", "data"}``. Authenticate
     with ``Authorization: Bearer`` or ``?access_token=``; resume with ``?last_event_id=`` (the last ``id`` seen).
     Refusals close the socket with 4401 (credentials), 4403 (role) or 4404 (unknown agent)."""
-    router_: Router = websocket.app.state.router
+    router_: Services = websocket.app.state.router
     await websocket.accept()
     header = websocket.headers.get("authorization", "")
     token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else access_token
@@ -136,7 +140,7 @@ async def _until_closed(websocket: WebSocket) -> None:
 
 
 async def feed_events(
-    router_: Router, tenant_id: str, agent_id: str, after: int | None
+    router_: Services, tenant_id: str, agent_id: str, after: int | None
 ) -> AsyncGenerator[dict[str, Any], None]:
     """An agent's feed: what it missed since ``after`` (or, on a first connection, its current workload) from
     the database, then live events. Subscribing before reading the backlog and dropping live events already
@@ -184,7 +188,7 @@ async def supervisors_feed(
 
 
 class OfferIn(BaseModel):
-    conversation_id: str
+    conversation_id: Ref
 
 
 class OfferOut(BaseModel):
@@ -198,9 +202,7 @@ async def accept_offer(
     agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> OfferOut:
     """Accept a conversation offered to this agent (it becomes theirs)."""
-    acting_as(principal, agent_id)
-    events = await router_.commands.accept(principal.tenant_id, agent_id, body.conversation_id, key)
-    return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
+    return await _agents_own(router_, principal, Accept(agent_id=agent_id, conversation_id=body.conversation_id), key)
 
 
 @router.post("/v1/agents/{agent_id}/decline", response_model=OfferOut)
@@ -208,9 +210,7 @@ async def decline_offer(
     agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> OfferOut:
     """Decline an offer: it goes to the next eligible agent; after the queue's max_declines it escalates."""
-    acting_as(principal, agent_id)
-    events = await router_.commands.decline(principal.tenant_id, agent_id, body.conversation_id, key)
-    return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
+    return await _agents_own(router_, principal, Decline(agent_id=agent_id, conversation_id=body.conversation_id), key)
 
 
 @router.post("/v1/agents/{agent_id}/claim", response_model=OfferOut)
@@ -218,9 +218,15 @@ async def claim(
     agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> OfferOut:
     """Manual pull: take a waiting conversation from a queue this agent serves."""
-    acting_as(principal, agent_id)
-    events = await router_.commands.claim(principal.tenant_id, agent_id, body.conversation_id, key)
-    return OfferOut(agent_id=agent_id, conversation_id=body.conversation_id, events=events)
+    return await _agents_own(router_, principal, Claim(agent_id=agent_id, conversation_id=body.conversation_id), key)
+
+
+async def _agents_own(
+    router_: Services, principal: Principal, move: Accept | Decline | Claim, key: str | None
+) -> OfferOut:
+    acting_as(principal, move.agent_id)
+    events = await router_.commands.run(principal.tenant_id, move, key)
+    return OfferOut(agent_id=move.agent_id, conversation_id=move.conversation_id, events=events)
 
 
 def _position(last_event_id: str | None) -> int | None:

@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from services.router.bootstrap import Router
-from services.router.domain.errors import InvalidCommand, InvalidIdentity, NotFound
+from services.router.domain.errors import PROBLEMS
 from services.router.entrypoints.http import (
     agents,
     configuration,
@@ -28,12 +27,12 @@ from services.router.entrypoints.http import (
 )
 from services.router.entrypoints.http.audit_trail import AuditTrail
 from services.router.entrypoints.http.deps import RouterDep
+from services.router.entrypoints.http.services import Services
 from services.router.entrypoints.http.text_guard import TextGuard
-from services.router.handlers.command_log import CommandTimeout
 from shared import metrics, problems
 
 
-def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
+def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
@@ -51,15 +50,7 @@ def create_app(router: Router, *, manage_lifecycle: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.router = router
-    problems.install(
-        app,
-        {
-            NotFound: (404, "not-found", "Not found"),
-            InvalidIdentity: (422, "invalid-identity", "Invalid identity"),
-            InvalidCommand: (409, "invalid-command", "Not allowed in the current state"),
-            CommandTimeout: (503, "routing-busy", "The tenant's routing owner did not answer in time, retry"),
-        },
-    )
+    problems.install(app, PROBLEMS)
     for module in (
         messages,
         conversations,

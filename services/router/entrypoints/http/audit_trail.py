@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.router.adapters.db import tables as t
 from services.router.adapters.db.api_keys import Principal
-from services.router.bootstrap import Router
+from services.router.entrypoints.http.services import Services
+from services.router.handlers.ports.audit import AuditEntry
 
 # the ingest hot path: customers' own messages, stored with their event ids (the audit of a message is itself)
 UNAUDITED = {("POST", "/v1/messages"), ("POST", "/v1/callbacks")}
 
 
 class AuditTrail:
-    def __init__(self, app: Any, router: Router) -> None:
+    def __init__(self, app: Any, router: Services) -> None:
         self.app = app
         self.router = router
 
@@ -38,16 +38,14 @@ class AuditTrail:
         method = scope["method"]
         if (method, route) in UNAUDITED:
             return
-        async with self.router.db.transaction() as conn:
-            await conn.execute(
-                t.audit_log.insert().values(
-                    tenant_id=principal.tenant_id,
-                    actor=principal.key_prefix[:64],
-                    role=principal.role,
-                    method=method,
-                    route=route[:255],
-                    target={k: str(v)[:128] for k, v in (scope.get("path_params") or {}).items()},
-                    status=status,
-                    at=self.router.clock(),
-                )
+        await self.router.audit.record(
+            AuditEntry(
+                tenant_id=principal.tenant_id,
+                actor=principal.key_prefix,
+                role=principal.role,
+                method=method,
+                route=route,
+                status=status,
+                target={k: str(v) for k, v in (scope.get("path_params") or {}).items()},
             )
+        )

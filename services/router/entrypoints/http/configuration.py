@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.router.adapters.db import configuration as admin
-from services.router.domain.engine import Strategy
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import DEFAULT_CAPACITY, Presence
-from services.router.domain.queue_config import check
+from services.router.domain.routing.queue_config import check
+from services.router.domain.routing.specs import Strategy
 from services.router.entrypoints.http.deps import RouterDep, StaffPrincipal, SupervisorPrincipal
 from shared.events import Channel
 
@@ -140,30 +139,24 @@ def _values(body: BaseModel) -> dict[str, Any]:
 
 @router.post("/v1/queues", status_code=201, tags=["queues"])
 async def create_queue(body: QueueIn, router_: RouterDep, principal: SupervisorPrincipal) -> dict[str, Any]:
-    async with router_.db.transaction() as conn:
-        queue_id = await admin.create_queue(conn, principal.tenant_id, _values(body), router_.clock())
-        return await admin.get_queue(conn, principal.tenant_id, queue_id)
+    return await router_.configuration.create_queue(principal.tenant_id, _values(body))
 
 
 @router.get("/v1/queues/{queue_id}", tags=["queues"])
 async def get_queue(queue_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
-    async with router_.repo.reader() as conn:
-        return await admin.get_queue(conn, principal.tenant_id, queue_id)
+    return await router_.configuration.queue(principal.tenant_id, queue_id)
 
 
 @router.patch("/v1/queues/{queue_id}", tags=["queues"])
 async def patch_queue(
     queue_id: str, body: QueuePatch, router_: RouterDep, principal: SupervisorPrincipal
 ) -> dict[str, Any]:
-    async with router_.db.transaction() as conn:
-        await admin.update_queue(conn, principal.tenant_id, queue_id, _values(body))
-        return await admin.get_queue(conn, principal.tenant_id, queue_id)
+    return await router_.configuration.update_queue(principal.tenant_id, queue_id, _values(body))
 
 
 @router.delete("/v1/queues/{queue_id}", status_code=204, tags=["queues"])
 async def delete_queue(queue_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> Response:
-    async with router_.db.transaction() as conn:
-        await admin.delete_queue(conn, principal.tenant_id, queue_id)
+    await router_.configuration.delete_queue(principal.tenant_id, queue_id)
     return Response(status_code=204)
 
 
@@ -172,22 +165,18 @@ async def queue_waiting(
     queue_id: str, router_: RouterDep, principal: StaffPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
     """Waiting conversations in the order they will be served, with position and wait so far."""
-    async with router_.repo.reader() as conn:
-        items = await admin.waiting(conn, principal.tenant_id, queue_id, router_.clock(), limit)
+    items = await router_.configuration.waiting(principal.tenant_id, queue_id, limit)
     return {"queue_id": queue_id, "items": items}
 
 
 @router.post("/v1/agents", status_code=201, tags=["agents"])
 async def create_agent(body: AgentIn, router_: RouterDep, principal: SupervisorPrincipal) -> dict[str, Any]:
-    async with router_.db.transaction() as conn:
-        agent_id = await admin.create_agent(conn, principal.tenant_id, _values(body), router_.clock())
-        return await admin.get_agent(conn, principal.tenant_id, agent_id)
+    return await router_.configuration.create_agent(principal.tenant_id, _values(body))
 
 
 @router.get("/v1/agents/{agent_id}", tags=["agents"])
 async def get_agent(agent_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
-    async with router_.repo.reader() as conn:
-        return await admin.get_agent(conn, principal.tenant_id, agent_id)
+    return await router_.configuration.agent(principal.tenant_id, agent_id)
 
 
 @router.patch("/v1/agents/{agent_id}", tags=["agents"])
@@ -195,13 +184,10 @@ async def patch_agent(
     agent_id: str, body: AgentPatch, router_: RouterDep, principal: SupervisorPrincipal
 ) -> dict[str, Any]:
     """Name, queues and capacity. Presence has its own endpoint (it routes waiting work)."""
-    async with router_.db.transaction() as conn:
-        await admin.update_agent(conn, principal.tenant_id, agent_id, _values(body))
-        return await admin.get_agent(conn, principal.tenant_id, agent_id)
+    return await router_.configuration.update_agent(principal.tenant_id, agent_id, _values(body))
 
 
 @router.delete("/v1/agents/{agent_id}", status_code=204, tags=["agents"])
 async def delete_agent(agent_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> Response:
-    async with router_.db.transaction() as conn:
-        await admin.delete_agent(conn, principal.tenant_id, agent_id)
+    await router_.configuration.delete_agent(principal.tenant_id, agent_id)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.entrypoints.http.deps import IdempotencyKey, RouterDep, StaffPrincipal
 from services.router.entrypoints.http.visibility import may_see_conversation
 from shared.events import Channel
+from shared.routing_commands import Resolve, Transfer
 
 router = APIRouter(tags=["context"])
 
@@ -45,9 +46,10 @@ async def resolve_conversation(
     """Resolve: the agent's capacity is freed at once; a customer who writes again within the reopen window
     (SWITCHBOARD_REOPEN_WINDOW_HOURS) reopens it, later a new conversation starts, linked to this one."""
     await may_see_conversation(router_, principal, conversation_id)
-    await router_.commands.resolve(
-        principal.tenant_id, conversation_id, body.note if body else None, body.survey if body else None, key
+    resolve = Resolve(
+        conversation_id=conversation_id, note=body.note if body else None, survey=body.survey if body else None
     )
+    await router_.commands.run(principal.tenant_id, resolve, key)
 
 
 class ReplyIn(BaseModel):
@@ -83,9 +85,8 @@ async def transfer(
     if (body.agent_id is None) == (body.queue_id is None):
         raise InvalidCommand("give exactly one of agent_id and queue_id")
     await may_see_conversation(router_, principal, conversation_id)
-    await router_.commands.transfer(
-        principal.tenant_id, conversation_id, agent_id=body.agent_id, queue_id=body.queue_id, key=key
-    )
+    move = Transfer(conversation_id=conversation_id, agent_id=body.agent_id, queue_id=body.queue_id)
+    await router_.commands.run(principal.tenant_id, move, key)
     async with router_.repo.reader() as conn:
         found = await queries.conversation(conn, principal.tenant_id, conversation_id)
     assert found is not None

@@ -10,16 +10,14 @@ from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
 
-from services.router.adapters.db import tables as t
-from services.router.adapters.db.erasure import customer_family
 from services.router.adapters.views import queries
 from services.router.domain.errors import InvalidCommand, NotFound
-from services.router.domain.identities import parse_identifier
+from services.router.domain.identity.normalize import parse_identifier
 from services.router.domain.model import Tier
 from services.router.entrypoints.http.deps import AdminPrincipal, RouterDep, StaffPrincipal, SupervisorPrincipal
 from services.router.entrypoints.http.visibility import may_see_customer
+from shared.routing_commands import Resolve
 
 router = APIRouter(tags=["customers"])
 
@@ -111,25 +109,7 @@ async def patch_customer(
     values = body.model_dump(exclude_unset=True)
     if any(v is None for k, v in values.items() if k in ("tier", "tags", "consent", "attributes")):
         raise InvalidCommand("tier, tags, consent and attributes cannot be null")
-    now = router_.clock()
-    async with router_.repo.unit() as u:
-        c = t.customers.c
-        done = await u.conn.execute(
-            update(t.customers)
-            .where(c.tenant_id == principal.tenant_id, c.id == customer_id)
-            .values(**values, updated_at=now)
-        )
-        if not done.rowcount:
-            raise NotFound(f"no customer {customer_id}")
-        await u.conn.execute(
-            t.timeline.insert().values(
-                tenant_id=principal.tenant_id,
-                customer_id=customer_id,
-                kind="profile_updated",
-                at=now,
-                data={"fields": sorted(values), "by": principal.key_prefix},
-            )
-        )
+    await router_.customers.update_profile(principal.tenant_id, customer_id, values, principal.key_prefix)
     return await get_customer(customer_id, router_, principal)
 
 
@@ -165,12 +145,7 @@ async def erase(customer_id: str, router_: RouterDep, principal: AdminPrincipal)
     still in flight, are dropped. ``customer.erased`` goes to the customer events topic. A customer who writes
     again later starts afresh."""
     tenant_id = principal.tenant_id
-    async with router_.repo.reader() as conn:
-        family = await customer_family(conn, tenant_id, customer_id)
-        c = t.conversations.c
-        open_ = select(c.id).where(c.tenant_id == tenant_id, c.customer_id.in_(family), c.status == "open")
-        conversations = [r.id for r in await conn.execute(open_)]
-    for conversation_id in conversations:
+    for conversation_id in await router_.customers.open_conversations(tenant_id, customer_id):
         with contextlib.suppress(InvalidCommand, NotFound):  # resolved meanwhile
-            await router_.commands.resolve(tenant_id, conversation_id, None, "none")
+            await router_.commands.run(tenant_id, Resolve(conversation_id=conversation_id, survey="none"))
     return await router_.customers.erase(tenant_id, customer_id, principal.key_prefix)  # 404 if unknown

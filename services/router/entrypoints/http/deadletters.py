@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.router.adapters.db import deadletters as store
+from services.router.adapters.views import deadletters as store
 from services.router.domain.errors import NotFound
 from services.router.entrypoints.http.deps import AdminPrincipal, RouterDep
 from services.router.entrypoints.http.params import QueryInstant

@@ -10,21 +10,21 @@ from starlette.exceptions import HTTPException
 
 from services.router.adapters.db.api_keys import Principal
 from services.router.adapters.jwt_tokens import looks_like_jwt
-from services.router.bootstrap import Router
 from services.router.domain.rate_limits import retry_after_header
+from services.router.entrypoints.http.services import Services
 
 
-def get_router(request: Request) -> Router:
-    router: Router = request.app.state.router
+def get_router(request: Request) -> Services:
+    router: Services = request.app.state.router
     return router
 
 
-RouterDep = Annotated[Router, Depends(get_router)]
+RouterDep = Annotated[Services, Depends(get_router)]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchboard"'}
 
 
-async def authenticate(router: Router, token: str) -> Principal | None:
+async def authenticate(router: Services, token: str) -> Principal | None:
     """An API key (``sb_…``) or, when configured, a JWT from the identity provider."""
     if looks_like_jwt(token) and router.tokens.enabled:
         return await router.tokens.verify(token)

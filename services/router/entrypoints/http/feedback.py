@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from services.router.adapters.db import tables as t
-from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.errors import InvalidCommand
 from services.router.entrypoints.http.deps import RouterDep
+from services.router.entrypoints.http.services import Services
 from services.router.handlers.surveys import QUESTIONS, SCALES, InvalidScore
 
 router = APIRouter(tags=["feedback"])
@@ -25,12 +24,11 @@ class AnswerIn(BaseModel):
     comment: Annotated[str, Field(max_length=2_000)] | None = None
 
 
-async def _answer(router_: Any, token: str, score: int, comment: str | None) -> dict[str, Any]:
+async def _answer(router_: Services, token: str, score: int, comment: str | None) -> dict[str, Any]:
     if comment is not None:  # the customer's words from a form post: cleaned of what PostgreSQL cannot store
         comment = comment.replace("\x00", "")
     try:
-        async with router_.repo.unit() as u:
-            return dict(await router_.surveys.answer(u, token, score, comment, router_.clock()))
+        return await router_.surveys.answer(token, score, comment)
     except InvalidScore as exc:
         raise InvalidCommand(str(exc)) from exc
 
@@ -43,11 +41,7 @@ async def answer_survey(token: str, body: AnswerIn, router_: RouterDep) -> dict[
 
 @router.get("/survey/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def survey_page(token: str, router_: RouterDep) -> HTMLResponse:
-    s = t.surveys.c
-    async with router_.repo.reader() as conn:
-        row = (await conn.execute(select(s.kind, s.answered_at).where(s.token == token))).first()
-    if row is None:
-        raise NotFound("no such survey")
+    row = await router_.surveys.find(token)
     if row.answered_at is not None:
         return HTMLResponse(_page("<p>Thank you, we have your answer.</p>"))
     lo, hi = SCALES[row.kind]

@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException
 
 from services.router.entrypoints.http.deps import AppPrincipal, RouterDep
 from services.router.entrypoints.http.params import Identifier, MessageInstant, ScheduleInstant
-from shared.bus import Outgoing
 from shared.constant_time import same
 from shared.events import (
     Call,
@@ -24,7 +23,6 @@ from shared.events import (
     ConversationEvent,
     IdentityKind,
     Sender,
-    encode_event,
     event_id_for,
     new_event_id,
 )
@@ -140,7 +138,7 @@ async def post_message(
         sent_at=body.sent_at,
         received_at=now,
     )
-    await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
+    await router_.ingress.accept(event)
     return MessageAccepted(event_id=event_id)
 
 
@@ -214,5 +212,5 @@ async def request_callback(body: CallbackIn, router_: RouterDep, principal: AppP
         received_at=now,
         call=Call(status=CallStatus.CALLBACK_REQUESTED, window_start=body.window_start, window_end=body.window_end),
     )
-    await router_.bus.publish([Outgoing(router_.topics.events, encode_event(event), key=event.partition_key())])
+    await router_.ingress.accept(event)
     return MessageAccepted(event_id=event_id)

@@ -5,14 +5,12 @@ conversations, and acts only as themselves. Supervisors and admins see the whole
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException
 
-from services.router.adapters.db import tables as t
 from services.router.adapters.db.api_keys import Principal
-from services.router.bootstrap import Router
+from services.router.adapters.views import visibility
 from services.router.domain.errors import NotFound
+from services.router.entrypoints.http.services import Services
 
 
 def acting_as(principal: Principal, agent_id: str) -> None:
@@ -21,37 +19,20 @@ def acting_as(principal: Principal, agent_id: str) -> None:
         raise HTTPException(403, "Agents act only as themselves.")
 
 
-async def _visible_to_agent(conn: AsyncConnection, principal: Principal, queues_too: bool) -> ColumnElement[bool]:
-    c, a = t.conversations.c, t.assignments.c
-    mine = [
-        c.agent_id == principal.agent_id,
-        exists().where(a.conversation_id == c.id, a.agent_id == principal.agent_id),
-    ]
-    if queues_too:
-        served = (await conn.execute(select(t.agents.c.queue_ids).where(t.agents.c.id == principal.agent_id))).first()
-        if served is not None and served.queue_ids:
-            mine.append(c.agent_id.is_(None) & c.queue_id.in_(list(served.queue_ids)))
-    return or_(*mine)
-
-
-async def _visible(router: Router, principal: Principal, match: ColumnElement[bool]) -> bool:
-    """Some conversation matching ``match`` is the agent's (held, once held, or waiting in a queue they serve)."""
+async def _visible(router: Services, principal: Principal, **which: str) -> bool:
     if principal.agent_id is None:
         return False
-    c = t.conversations.c
     async with router.repo.reader() as conn:
-        visible = await _visible_to_agent(conn, principal, router.settings.agents_see_queues)
-        query = select(c.id).where(c.tenant_id == principal.tenant_id, match, visible).limit(1)
-        return (await conn.execute(query)).first() is not None
+        return await visibility.agent_sees(
+            conn, principal.tenant_id, principal.agent_id, queues_too=router.settings.agents_see_queues, **which
+        )
 
 
-async def may_see_conversation(router: Router, principal: Principal, conversation_id: str) -> None:
-    c = t.conversations.c
-    if principal.role == "agent" and not await _visible(router, principal, c.id == conversation_id):
+async def may_see_conversation(router: Services, principal: Principal, conversation_id: str) -> None:
+    if principal.role == "agent" and not await _visible(router, principal, conversation_id=conversation_id):
         raise NotFound(f"no conversation {conversation_id}")
 
 
-async def may_see_customer(router: Router, principal: Principal, customer_id: str) -> None:
-    c = t.conversations.c
-    if principal.role == "agent" and not await _visible(router, principal, c.customer_id == customer_id):
+async def may_see_customer(router: Services, principal: Principal, customer_id: str) -> None:
+    if principal.role == "agent" and not await _visible(router, principal, customer_id=customer_id):
         raise NotFound(f"no customer {customer_id}")

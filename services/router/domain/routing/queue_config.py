@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.router.domain.business_hours import BusinessHours
-from services.router.domain.engine import QueueSpec, Strategy
 from services.router.domain.errors import InvalidCommand
-from services.router.domain.rules import InvalidRule, Rule, validate
+from services.router.domain.routing.hours import BusinessHours
+from services.router.domain.routing.rules import InvalidRule, Rule, validate
+from services.router.domain.routing.specs import QueueSpec, Strategy
 
 
 def hours_of(config: Mapping[str, Any]) -> BusinessHours | None:

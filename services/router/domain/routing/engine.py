@@ -1,292 +1,41 @@
-"""The routing engine: one tenant's routing state in memory, indexed so a decision never scans every agent or
-every waiting conversation. Pure: every method takes the time and returns the decisions as events.
-
-Indexes, per (queue, channel):
-- ``_room``: online agents with room on that channel, ordered (total load, last assignment, id): the head is
-  the least-loaded, longest-idle agent (round robin keeps its own rotation).
-- ``_waiting``: waiting conversations ordered by *virtual time* = arrival - priority boost (tier, escalation).
-  Ordering by virtual time is aging built in: work that arrived at t is served before anything whose
-  virtual time is later, so higher tiers go first but nothing waits more than its boost behind them.
+"""The routing engine: who gets which conversation, and when. Every method takes the time and returns its
+decisions (``routing/decisions.py``); the indexed state it decides over is ``routing/state.py``.
 
 Strategies per queue: least_loaded (longest idle on a tie), round_robin, sticky (the customer's previous agent
 first, held for ``sticky_wait_s`` if that agent is online but busy), manual (agents claim). Offers (accept /
 decline / timeout → next agent; ``max_declines`` → escalate), overflow after a wait threshold, business hours,
-transfers, and presence changes (offline unassigns; the work keeps its original priority).
+transfers, and presence changes (offline unassigns; the work keeps its original priority). Waiting work is
+served in virtual-time order (``routing/specs.py``): priority with aging built in.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-from sortedcontainers import SortedList
-
-from services.router.domain.business_hours import BusinessHours
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import Presence
-from services.router.domain.rules import Rule, matches
-
-# Seconds of head start per tier: a gold customer is served as if they had arrived 5 minutes earlier.
-TIER_BOOST_S: dict[str, float] = {"standard": 0.0, "silver": 60.0, "gold": 300.0, "platinum": 900.0}
-ESCALATION_BOOST_S = 600.0
-
-
-class Strategy(StrEnum):
-    LEAST_LOADED = "least_loaded"
-    ROUND_ROBIN = "round_robin"
-    STICKY = "sticky"
-    MANUAL = "manual"
-
-
-@dataclass
-class QueueSpec:
-    id: str
-    name: str = ""
-    rule: Rule = field(default_factory=dict)
-    order: int = 0  # lower is tried first when several queues match
-    is_default: bool = False
-    strategy: Strategy = Strategy.LEAST_LOADED
-    sticky_wait_s: float = 60.0
-    offer_timeout_s: float | None = None  # None: assign directly, no offer
-    max_declines: int = 3
-    overflow_after_s: float | None = None
-    overflow_to: str | None = None
-    hours: BusinessHours | None = None
-    skills: Mapping[str, int] | None = None  # what an agent needs (skill → minimum level) for this queue's work
-    sla: Mapping[str, Any] | None = None  # target overrides and escalation actions (domain/sla.py); not routing
-
-
-@dataclass
-class AgentSpec:
-    id: str
-    queues: frozenset[str]
-    capacity: dict[str, int]
-    skills: dict[str, int] = field(default_factory=dict)
-    languages: frozenset[str] = frozenset()
-
-
-@dataclass(slots=True)
-class Work:
-    """One conversation needing (or having) an agent. Kept small: 500k of these may wait."""
-
-    conversation_id: str
-    channel: str
-    queue_id: str
-    enqueued_at: float
-    virtual_time: float
-    seq: int
-    language: str | None = None
-    skills: Mapping[str, int] | None = None
-    previous_agent: str | None = None
-    reserved_until: float = 0.0  # sticky: held for previous_agent until then
-    agent_id: str | None = None
-    offer_expires: float | None = None
-    declined_by: set[str] | None = None
-    declines: int = 0
-    overflowed: bool = False
-    acknowledged: bool = False
-
-    @property
-    def key(self) -> tuple[float, int, str]:
-        return (self.virtual_time, self.seq, self.conversation_id)
-
-
-@dataclass(slots=True)
-class _Agent:
-    spec: AgentSpec
-    presence: Presence = Presence.OFFLINE
-    load: dict[str, int] = field(default_factory=dict)
-    last_assigned: float = 0.0
-    work: set[str] = field(default_factory=set)
-
-    def capacity_for(self, channel: str) -> int:
-        cap = self.spec.capacity
-        return cap.get(channel, cap.get("default", 0))
-
-    def has_room(self, channel: str) -> bool:
-        return self.load.get(channel, 0) < self.capacity_for(channel)
-
-    @property
-    def rank(self) -> tuple[int, float, str]:
-        return (sum(self.load.values()), self.last_assigned, self.spec.id)
-
-
-# -- decisions -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Queued:
-    conversation_id: str
-    queue_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Offered:
-    conversation_id: str
-    agent_id: str
-    queue_id: str
-    channel: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Assigned:
-    conversation_id: str
-    agent_id: str
-    queue_id: str
-    channel: str
-    at: float
-    reason: str = "routed"  # routed, accepted, sticky, claimed, transferred
-
-
-@dataclass(frozen=True, slots=True)
-class Unassigned:
-    conversation_id: str
-    agent_id: str
-    reason: str  # agent_offline, declined, offer_timeout, transferred, resolved
-
-
-@dataclass(frozen=True, slots=True)
-class Escalated:
-    conversation_id: str
-    from_queue: str
-    to_queue: str
-    reason: str  # waited_too_long, declined_too_often
-
-
-@dataclass(frozen=True, slots=True)
-class AutoAcknowledged:
-    conversation_id: str
-    queue_id: str
-    expected_response_at: float | None
-
-
-Decision = Queued | Offered | Assigned | Unassigned | Escalated | AutoAcknowledged
+from services.router.domain.routing.decisions import (
+    Assigned,
+    AutoAcknowledged,
+    Decision,
+    Escalated,
+    Offered,
+    Queued,
+    Unassigned,
+)
+from services.router.domain.routing.selection import best_agent, eligible
+from services.router.domain.routing.specs import ESCALATION_BOOST_S, TIER_BOOST_S, QueueSpec, Strategy, Work
+from services.router.domain.routing.state import AgentState, RoutingState
 
 
 def _ts(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-class RoutingEngine:
-    def __init__(self) -> None:
-        self.queues: dict[str, QueueSpec] = {}
-        self._queue_order: list[QueueSpec] = []
-        self._agents: dict[str, _Agent] = {}
-        self._work: dict[str, Work] = {}
-        self._room: dict[tuple[str, str], SortedList] = {}
-        self._waiting: dict[tuple[str, str], SortedList] = {}
-        self._channels: set[str] = set()
-        self._rr_cursor: dict[str, str] = {}
-        self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, kind, conversation id)
-        self._seq = itertools.count()
-        self._open: dict[str, bool] = {}
-
-    # -- configuration ------------------------------------------------------------------------------------
-    def upsert_queue(self, spec: QueueSpec) -> None:
-        self.queues[spec.id] = spec
-        self._queue_order = sorted(self.queues.values(), key=lambda q: (q.is_default, q.order, q.id))
-        self._open.setdefault(spec.id, True)
-        self._reindex_all()
-
-    def upsert_agent(self, spec: AgentSpec) -> None:
-        agent = self._agents.get(spec.id)
-        if agent is None:
-            self._agents[spec.id] = _Agent(spec)
-        else:
-            self._unindex(agent)
-            agent.spec = spec
-            self._index(agent)
-
-    def select_queue(self, attrs: Mapping[str, Any]) -> QueueSpec | None:
-        for queue in self._queue_order:
-            if not queue.is_default and matches(queue.rule, attrs):
-                return queue
-        return next((q for q in self._queue_order if q.is_default), None)
-
-    # -- indexes --------------------------------------------------------------------------------------------
-    def _room_list(self, queue_id: str, channel: str) -> SortedList:
-        key = (queue_id, channel)
-        room = self._room.get(key)
-        if room is None:
-            room = self._room[key] = SortedList()
-            for agent in self._agents.values():
-                if self._indexable(agent, queue_id) and agent.has_room(channel):
-                    room.add(agent.rank)
-        return room
-
-    def _waiting_list(self, queue_id: str, channel: str) -> SortedList:
-        key = (queue_id, channel)
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            waiting = self._waiting[key] = SortedList()
-        return waiting
-
-    def _indexable(self, agent: _Agent, queue_id: str) -> bool:
-        return agent.presence is Presence.ONLINE and queue_id in agent.spec.queues
-
-    def _index(self, agent: _Agent) -> None:
-        for (queue_id, channel), room in self._room.items():
-            if self._indexable(agent, queue_id) and agent.has_room(channel):
-                room.add(agent.rank)
-
-    def _unindex(self, agent: _Agent) -> None:
-        rank = agent.rank
-        for (queue_id, _), room in self._room.items():
-            if queue_id in agent.spec.queues:
-                room.discard(rank)
-
-    def _reindex_all(self) -> None:
-        self._room.clear()
-
-    # -- rebuilding from stored state ------------------------------------------------------------------------
-    def restore_agent(self, agent_id: str, presence: Presence, last_assigned: float) -> None:
-        """Set what the database says about an agent, without routing anything (rebuilds only)."""
-        agent = self._agent(agent_id)
-        self._unindex(agent)
-        agent.presence = presence
-        agent.last_assigned = last_assigned
-        self._index(agent)
-
-    def restore_assignment(
-        self,
-        conversation_id: str,
-        channel: str,
-        queue_id: str | None,
-        agent_id: str,
-        attrs: Mapping[str, Any],
-        enqueued_at: float,
-        offer_expires: float | None = None,
-    ) -> None:
-        """A conversation the database says an agent holds (or is offered, until ``offer_expires``): it takes
-        that agent's capacity (rebuilds only)."""
-        queue = self.queues.get(queue_id or "") or self.select_queue({**attrs, "channel": channel})
-        if queue is None or conversation_id in self._work:
-            return
-        tier = str(attrs.get("tier") or "standard")
-        work = Work(
-            conversation_id,
-            channel,
-            queue.id,
-            enqueued_at,
-            enqueued_at - TIER_BOOST_S.get(tier, 0.0),
-            next(self._seq),
-            language=attrs.get("language"),
-        )
-        self._channels.add(channel)
-        self._work[conversation_id] = work
-        agent = self._agent(agent_id)
-        last = agent.last_assigned
-        self._take(agent, work, last)
-        if offer_expires is not None:
-            work.offer_expires = offer_expires
-            self._timer(offer_expires, "offer", conversation_id)
-
+class RoutingEngine(RoutingState):
     # -- arrivals ---------------------------------------------------------------------------------------------
     def arrive(
         self,
@@ -299,7 +48,6 @@ class RoutingEngine:
         enqueued_at: float | None = None,
     ) -> list[Decision]:
         """A conversation needs an agent: queue it by rule and assign it if someone eligible has room."""
-        self._now = now
         if conversation_id in self._work:
             return []
         queue = self.select_queue({**attrs, "channel": channel})
@@ -337,82 +85,32 @@ class RoutingEngine:
         if queue.strategy is Strategy.MANUAL:
             return out
         agent = self._sticky_agent(work, queue, now)
-        if agent is None and work.reserved_until > now:
-            return out  # held for the previous agent a little longer
-        agent = agent or self._best_agent(work, queue)
+        if agent is None and queue.strategy is Strategy.STICKY and work.reserved_until > now:
+            return out  # held for the previous agent a little longer (only a sticky queue holds work)
+        agent = agent or self._best_agent(work, queue, now)
         if agent is not None:
             out += self._give(work, agent, now, "sticky" if agent.spec.id == work.previous_agent else "routed")
         return out
 
-    def _sticky_agent(self, work: Work, queue: QueueSpec, now: float) -> _Agent | None:
+    def _sticky_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
         if queue.strategy is not Strategy.STICKY or not work.previous_agent:
             return None
         agent = self._agents.get(work.previous_agent)
         if agent is None or agent.presence is not Presence.ONLINE or queue.id not in agent.spec.queues:
             return None
-        if agent.has_room(work.channel) and self._eligible(agent, work):
+        if agent.has_room(work.channel) and eligible(agent, work, now):
             return agent
         if work.reserved_until == 0.0 and work.enqueued_at + queue.sticky_wait_s > now:
             work.reserved_until = work.enqueued_at + queue.sticky_wait_s
             self._timer(work.reserved_until, "sticky", work.conversation_id)
         return None
 
-    def _eligible(self, agent: _Agent, work: Work, *, ignore_reservation: bool = False) -> bool:
-        if work.declined_by and agent.spec.id in work.declined_by:
-            return False
-        if work.language and agent.spec.languages and work.language not in agent.spec.languages:
-            return False
-        if work.skills and any(agent.spec.skills.get(s, 0) < lvl for s, lvl in work.skills.items()):
-            return False
-        return not (
-            not ignore_reservation
-            and work.previous_agent
-            and work.previous_agent != agent.spec.id
-            and work.reserved_until > 0
-            and work.reserved_until > self._now
-        )
-
-    _now: float = 0.0
-
-    def _best_agent(self, work: Work, queue: QueueSpec) -> _Agent | None:
+    def _best_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
         room = self._room_list(queue.id, work.channel)
-        if queue.strategy is Strategy.ROUND_ROBIN:
-            by_id = sorted(rank[2] for rank in room)  # the rotation order
-            if not by_id:
-                return None
-            start = next((i for i, a in enumerate(by_id) if a > self._rr_cursor.get(queue.id, "")), 0)
-            for agent_id in by_id[start:] + by_id[:start]:
-                agent = self._agents[agent_id]
-                if self._eligible(agent, work):
-                    self._rr_cursor[queue.id] = agent_id
-                    return agent
-            return None
-        for _, _, agent_id in room:
-            agent = self._agents[agent_id]
-            if self._eligible(agent, work):
-                return agent
-        return None
+        return best_agent(room, self._agents, work, queue, self._rr_cursor, now)
 
     # -- giving work to agents ----------------------------------------------------------------------------------
-    def _take(self, agent: _Agent, work: Work, now: float) -> None:
-        """Agent takes the work: capacity is consumed now (an offer reserves it)."""
-        self._waiting_list(work.queue_id, work.channel).discard(work.key)
-        self._unindex(agent)
-        agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
-        agent.last_assigned = now
-        agent.work.add(work.conversation_id)
-        self._index(agent)
-        work.agent_id = agent.spec.id
-
-    def _release(self, agent: _Agent, work: Work) -> None:
-        self._unindex(agent)
-        agent.load[work.channel] = max(0, agent.load.get(work.channel, 0) - 1)
-        agent.work.discard(work.conversation_id)
-        self._index(agent)
-        work.agent_id = None
-        work.offer_expires = None
-
-    def _give(self, work: Work, agent: _Agent, now: float, reason: str) -> list[Decision]:
+    def _give(self, work: Work, agent: AgentState, now: float, reason: str) -> list[Decision]:
         queue = self.queues[work.queue_id]
         self._take(agent, work, now)
         if queue.offer_timeout_s is not None and reason != "claimed":
@@ -421,7 +119,7 @@ class RoutingEngine:
             return [Offered(work.conversation_id, agent.spec.id, queue.id, work.channel, work.offer_expires)]
         return [Assigned(work.conversation_id, agent.spec.id, queue.id, work.channel, now, reason)]
 
-    def _fill(self, agent: _Agent, now: float) -> list[Decision]:
+    def _fill(self, agent: AgentState, now: float) -> list[Decision]:
         """The agent has room: give them the earliest waiting work they can take, until full or none fits."""
         out: list[Decision] = []
         while agent.presence is Presence.ONLINE:
@@ -440,7 +138,7 @@ class RoutingEngine:
                         if best is not None and key >= best.key:
                             break
                         work = self._work[key[2]]
-                        if self._eligible(agent, work):
+                        if eligible(agent, work, now):
                             best = work
                             break
             if best is None:
@@ -450,7 +148,6 @@ class RoutingEngine:
 
     # -- agent commands -------------------------------------------------------------------------------------------
     def set_presence(self, agent_id: str, presence: Presence, now: float) -> list[Decision]:
-        self._now = now
         agent = self._agent(agent_id)
         self._unindex(agent)
         agent.presence = presence
@@ -468,7 +165,6 @@ class RoutingEngine:
         return out
 
     def accept(self, agent_id: str, conversation_id: str, now: float) -> list[Decision]:
-        self._now = now
         work = self._owned(agent_id, conversation_id)
         if work.offer_expires is None:
             raise InvalidCommand("there is no open offer of this conversation to this agent")
@@ -480,7 +176,6 @@ class RoutingEngine:
     ) -> list[Decision]:
         """The agent does not take it (declined, offer timed out, or — ``offered_only=False`` — a call put
         through to them rang out): the next eligible agent gets it; after ``max_declines`` it escalates."""
-        self._now = now
         work = self._owned(agent_id, conversation_id)
         if offered_only and work.offer_expires is None:
             raise InvalidCommand("there is no open offer of this conversation to this agent")
@@ -497,7 +192,6 @@ class RoutingEngine:
         return out
 
     def resolve(self, conversation_id: str, now: float) -> list[Decision]:
-        self._now = now
         work = self._work.pop(conversation_id, None)
         if work is None:
             raise NotFound(f"no routed conversation {conversation_id}")
@@ -513,7 +207,6 @@ class RoutingEngine:
 
     def claim(self, agent_id: str, conversation_id: str, now: float) -> list[Decision]:
         """Manual pull: an agent takes a waiting conversation from a queue they serve."""
-        self._now = now
         agent = self._agent(agent_id)
         work = self._work.get(conversation_id)
         if work is None or work.agent_id is not None:
@@ -525,7 +218,6 @@ class RoutingEngine:
         return self._give(work, agent, now, "claimed")
 
     def transfer_to_agent(self, conversation_id: str, to_agent: str, now: float) -> list[Decision]:
-        self._now = now
         work = self._work.get(conversation_id)
         if work is None:
             raise NotFound(f"no routed conversation {conversation_id}")
@@ -545,14 +237,13 @@ class RoutingEngine:
         return out
 
     def transfer_to_queue(self, conversation_id: str, queue_id: str, now: float) -> list[Decision]:
-        self._now = now
         work = self._work.get(conversation_id)
         if work is None:
             raise NotFound(f"no routed conversation {conversation_id}")
         if queue_id not in self.queues:
             raise NotFound(f"no queue {queue_id}")
         out: list[Decision] = []
-        source: _Agent | None = None
+        source: AgentState | None = None
         if work.agent_id is not None:
             source = self._agents[work.agent_id]
             self._release(source, work)
@@ -570,7 +261,6 @@ class RoutingEngine:
         """The customer moved to another channel mid-conversation (a phone call on a chat): the work now takes
         capacity on that channel. Its agent keeps it if they have room there; otherwise it waits for someone
         who has (that agent first, as a sticky preference)."""
-        self._now = now
         work = self._work.get(conversation_id)
         if work is None or work.channel == channel:
             return []
@@ -595,7 +285,6 @@ class RoutingEngine:
     def escalate(self, conversation_id: str, to_queue: str | None, now: float, reason: str = "sla") -> list[Decision]:
         """An SLA is about to break (or broke): waiting work jumps ahead (and moves to ``to_queue`` if given);
         work an agent holds moves to ``to_queue`` if given, else stays (the escalation is recorded)."""
-        self._now = now
         work = self._work.get(conversation_id)
         if work is None:
             return []
@@ -625,7 +314,6 @@ class RoutingEngine:
 
     def tick(self, now: float) -> list[Decision]:
         """Offer timeouts, overflow, sticky holds ending, queues opening: everything due by ``now``."""
-        self._now = now
         out: list[Decision] = []
         for queue in self.queues.values():
             if queue.hours is None:
@@ -655,7 +343,7 @@ class RoutingEngine:
                 out += self._place(work, now)
         return out
 
-    # -- helpers --------------------------------------------------------------------------------------------------
+    # -- escalation and opening hours ------------------------------------------------------------------------------
     def _escalate(self, work: Work, reason: str) -> list[Decision]:
         queue = self.queues[work.queue_id]
         target = queue.overflow_to if queue.overflow_to in self.queues else queue.id
@@ -670,52 +358,9 @@ class RoutingEngine:
     def _is_open(self, queue: QueueSpec, now: float) -> bool:
         return queue.hours is None or queue.hours.is_open(_ts(now))
 
-    def _timer(self, due: float, kind: str, conversation_id: str) -> None:
-        heapq.heappush(self._timers, (due, next(self._seq), kind, conversation_id))
-
-    def _agent(self, agent_id: str) -> _Agent:
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            raise NotFound(f"no agent {agent_id}")
-        return agent
-
-    def _owned(self, agent_id: str, conversation_id: str) -> Work:
-        work = self._work.get(conversation_id)
-        if work is None or work.agent_id != agent_id:
-            raise InvalidCommand("the conversation is not offered or assigned to this agent")
-        return work
-
     # -- views -----------------------------------------------------------------------------------------------------
-    def waiting(self, queue_id: str | None = None) -> list[Work]:
-        """Waiting work, in the order it will be served (per queue if given)."""
-        lists = [w for (q, _), w in self._waiting.items() if queue_id is None or q == queue_id]
-        keys = sorted(itertools.chain.from_iterable(lists))
-        return [self._work[k[2]] for k in keys]
-
-    def waiting_counts(self) -> dict[str, int]:
-        """How many wait in each queue (every queue listed, empty ones as 0)."""
-        counts = dict.fromkeys(self.queues, 0)
-        for (queue_id, _), waiting in self._waiting.items():
-            counts[queue_id] = counts.get(queue_id, 0) + len(waiting)
-        return counts
-
-    def work(self, conversation_id: str) -> Work | None:
-        return self._work.get(conversation_id)
-
-    def agent_load(self, agent_id: str) -> dict[str, int]:
-        return dict(self._agent(agent_id).load)
-
-    def agent_work(self, agent_id: str) -> set[str]:
-        return set(self._agent(agent_id).work)
-
-    def presence(self, agent_id: str) -> Presence:
-        return self._agent(agent_id).presence
-
-    def agents(self) -> Iterable[str]:
-        return self._agents.keys()
-
-    def can_take(self, agent_id: str, conversation_id: str) -> bool:
-        """Whether this agent could be given this waiting work right now (for invariants and views)."""
+    def can_take(self, agent_id: str, conversation_id: str, now: float) -> bool:
+        """Whether this agent could be given this waiting work at ``now`` (for invariants and views)."""
         agent, work = self._agents[agent_id], self._work[conversation_id]
         queue = self.queues[work.queue_id]
         return (
@@ -723,7 +368,7 @@ class RoutingEngine:
             and agent.presence is Presence.ONLINE
             and work.queue_id in agent.spec.queues
             and queue.strategy is not Strategy.MANUAL
-            and self._is_open(queue, self._now)
+            and self._is_open(queue, now)
             and agent.has_room(work.channel)
-            and self._eligible(agent, work)
+            and eligible(agent, work, now)
         )

@@ -1,0 +1,140 @@
+"""Phone calls (the ``Calls`` port). A call is an inbound message on channel ``voice`` whose
+``channel_message_id`` is the call's sid; its progress lines are messages with ``sender_kind`` "call"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports.records import CallConversation, VoiceRequest, WaitingCall
+from shared.events import IdentityKind
+
+
+class SqlCalls:
+    """What the voice flow reads and writes in one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def conversations_of_calls(self, calls: Iterable[tuple[str, str]]) -> dict[tuple[str, str], CallConversation]:
+        """(tenant, call sid) → the conversation the call came in on."""
+        sids = list({sid for _, sid in calls})
+        if not sids:
+            return {}
+        m, c = t.messages.c, t.conversations.c
+        rows = await self.conn.execute(
+            select(m.tenant_id, m.channel_message_id, c.id, c.customer_id, c.status, c.agent_id)
+            .join(t.conversations, c.id == m.conversation_id)
+            .where(m.channel == "voice", m.channel_message_id.in_(sids), m.direction == "inbound")
+        )
+        return {
+            (r.tenant_id, r.channel_message_id): CallConversation(r.id, r.customer_id, r.status, r.agent_id)
+            for r in rows
+        }
+
+    async def with_voicemail(self, call_sids: Iterable[str]) -> set[str]:
+        """A voicemail is a message threaded under ``voicemail:<call sid>``."""
+        refs = [f"voicemail:{sid}" for sid in set(call_sids)]
+        if not refs:
+            return set()
+        m = t.messages.c
+        rows = await self.conn.execute(select(m.thread_ref).where(m.thread_ref.in_(refs)))
+        return {r.thread_ref.removeprefix("voicemail:") for r in rows}
+
+    async def last_written_channels(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        """The channel each customer last wrote on other than the phone."""
+        if not conversation_ids:
+            return {}
+        m = t.messages.c
+        latest = (
+            select(m.conversation_id, func.max(m.seq).label("seq"))
+            .where(
+                m.conversation_id.in_(conversation_ids),
+                m.direction == "inbound",
+                m.channel != "voice",
+                m.sender_kind != "call",
+            )
+            .group_by(m.conversation_id)
+            .subquery()
+        )
+        rows = await self.conn.execute(
+            select(m.conversation_id, m.channel).join(
+                latest, and_(latest.c.conversation_id == m.conversation_id, latest.c.seq == m.seq)
+            )
+        )
+        return {r.conversation_id: r.channel for r in rows}
+
+    async def waiting(self, tenant_id: str, conversation_ids: Iterable[str]) -> list[WaitingCall]:
+        """Those of these conversations still open; the wait runs from queueing (or opening, if never queued)."""
+        ids = list(conversation_ids)
+        if not ids:
+            return []
+        c = t.conversations.c
+        rows = await self.conn.execute(
+            select(c.id, c.customer_id, func.coalesce(c.queued_at, c.opened_at)).where(
+                c.id.in_(ids), c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value
+            )
+        )
+        return [WaitingCall(*r) for r in rows]
+
+    async def mark_abandoned(self, conversation_ids: Sequence[str], note: str, now: datetime) -> None:
+        """Resolved and ``abandoned_at`` set, one statement for the batch."""
+        if not conversation_ids:
+            return
+        c = t.conversations.c
+        await self.conn.execute(
+            update(t.conversations)
+            .where(c.id.in_(list(conversation_ids)))
+            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, abandoned_at=now, resolution_note=note)
+        )
+
+    async def latest_requests(self, conversation_ids: Iterable[str]) -> list[VoiceRequest]:
+        """The latest inbound voice message of each conversation that is not a call-log line."""
+        ids = list(set(conversation_ids))
+        if not ids:
+            return []
+        m, c = t.messages.c, t.conversations.c
+        latest = (
+            select(m.conversation_id, func.max(m.seq).label("seq"))
+            .where(m.conversation_id.in_(ids), m.channel == "voice", m.direction == "inbound", m.sender_kind != "call")
+            .group_by(m.conversation_id)
+            .subquery()
+        )
+        rows = await self.conn.execute(
+            select(m.conversation_id, c.customer_id, m.channel_message_id, m.thread_ref, m.text)
+            .join(latest, and_(latest.c.conversation_id == m.conversation_id, latest.c.seq == m.seq))
+            .join(t.conversations, c.id == m.conversation_id)
+        )
+        return [VoiceRequest(*r) for r in rows]
+
+    async def phone_identities(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        i = t.identities.c
+        rows = await self.conn.execute(
+            select(i.customer_id, i.value).where(i.customer_id.in_(ids), i.kind == IdentityKind.PHONE.value)
+        )
+        return {r.customer_id: r.value for r in rows}
+
+    async def profile_phones(self, customer_ids: Iterable[str]) -> dict[str, str | None]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        cu = t.customers.c
+        rows = await self.conn.execute(select(cu.id, cu.phone).where(cu.id.in_(ids)))
+        return {r.id: r.phone for r in rows}
+
+    async def voice_endpoints(self, agent_ids: Iterable[str]) -> dict[str, str | None]:
+        ids = list(set(agent_ids))
+        if not ids:
+            return {}
+        a = t.agents.c
+        rows = await self.conn.execute(select(a.id, a.voice_endpoint).where(a.id.in_(ids)))
+        return {r.id: r.voice_endpoint for r in rows}

@@ -1,0 +1,38 @@
+"""Outcomes of routing commands (the ``CommandOutcomes`` port), in ``routing_commands``: its primary key is the
+command's id, so a second application of the same command fails on insert and rolls back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
+
+c = t.routing_commands.c
+
+
+class SqlCommandOutcomes:
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+
+    async def get(self, command_id: str) -> Outcome | None:
+        row = (await self.conn.execute(select(c.status, c.body).where(c.id == command_id))).first()
+        return (row.status, row.body) if row else None
+
+    async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
+        try:
+            await self.conn.execute(
+                insert(t.routing_commands).values(
+                    id=command_id, tenant_id=tenant_id, kind=kind, status=outcome[0], body=outcome[1], created_at=now
+                )
+            )
+        except IntegrityError as exc:
+            raise AlreadyApplied(command_id) from exc
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        result = await self.conn.execute(delete(t.routing_commands).where(c.created_at < cutoff))
+        return int(result.rowcount or 0)

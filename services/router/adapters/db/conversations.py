@@ -1,0 +1,222 @@
+"""Conversations, messages and the timeline (the ``Conversations`` port)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.statements import add_lifecycle, insert_ignore
+from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports.records import (
+    Lifecycle,
+    NewMessage,
+    OpenConversation,
+    fields_of,
+)
+from shared.ids import new_id
+
+
+class SqlConversations:
+    """Conversations, messages and timeline entries in one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        keys = list(keys)
+        if not keys:
+            return set()
+        rows = await self.conn.execute(
+            select(t.messages.c.tenant_id, t.messages.c.event_id).where(
+                tuple_(t.messages.c.tenant_id, t.messages.c.event_id).in_(keys)
+            )
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]:
+        customer_ids = list(set(customer_ids))
+        if not customer_ids:
+            return {}
+        c = t.conversations.c
+        rows = await self.conn.execute(
+            select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id, c.awaiting).where(
+                c.customer_id.in_(customer_ids), c.status == ConversationStatus.OPEN.value
+            )
+        )
+        return {r.customer_id: OpenConversation(*r) for r in rows}
+
+    async def open_missing_conversations(
+        self, wanted: dict[str, tuple[str, str]], now: datetime, reopen_within: timedelta | None = None
+    ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
+        """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer and the
+        lifecycle entries it caused. Without an open one, the customer's latest resolved conversation reopens
+        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous.
+        The partial unique index keeps it to one open conversation per customer even under races."""
+        existing = await self.open_conversations(wanted)
+        missing = {cid: v for cid, v in wanted.items() if cid not in existing}
+        events: list[Lifecycle] = []
+        if not missing:
+            return existing, events
+        c = t.conversations.c
+        latest: dict[str, tuple[str, datetime | None]] = {}
+        rows = await self.conn.execute(
+            select(c.customer_id, c.id, c.resolved_at)
+            .where(c.customer_id.in_(list(missing)), c.status == ConversationStatus.RESOLVED.value)
+            .order_by(c.resolved_at.desc())
+        )
+        for r in rows:
+            latest.setdefault(r.customer_id, (r.id, r.resolved_at))
+        reopen = {
+            cid: conv_id
+            for cid, (conv_id, resolved_at) in latest.items()
+            if reopen_within is not None and resolved_at is not None and now - resolved_at <= reopen_within
+        }
+        if reopen:
+            await self.conn.execute(
+                update(t.conversations)
+                .where(c.id.in_(list(reopen.values())))
+                .values(
+                    status=ConversationStatus.OPEN.value, reopened_at=now, agent_id=None, queue_id=None, queued_at=None
+                )
+            )
+            events += [Lifecycle(missing[cid][0], cid, conv, "reopened", now) for cid, conv in reopen.items()]
+        fresh = {cid: v for cid, v in missing.items() if cid not in reopen}
+        if fresh:
+            new_rows: list[dict[str, Any]] = [
+                dict(
+                    id=new_id(),
+                    tenant_id=tenant,
+                    customer_id=cid,
+                    status=ConversationStatus.OPEN.value,
+                    channel=channel,
+                    opened_at=now,
+                    last_message_at=now,
+                    previous_conversation_id=latest.get(cid, (None, None))[0],
+                )
+                for cid, (tenant, channel) in fresh.items()
+            ]
+            await self.conn.execute(insert_ignore(self.dialect, t.conversations), new_rows)
+            events += [
+                Lifecycle(r["tenant_id"], r["customer_id"], r["id"], "opened", now, {"channel": r["channel"]})
+                for r in new_rows
+            ]
+        existing.update(await self.open_conversations(missing))
+        live = {conv.id for conv in existing.values()}
+        return existing, [e for e in events if e.conversation_id in live]
+
+    async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
+        """conversation id → (channel the customer last used, time): replies go back on that channel."""
+        if not last:
+            return
+        c = t.conversations.c
+        stmt = (
+            update(t.conversations)
+            .where(c.id == bindparam("b_id"))
+            .values(
+                channel=bindparam("b_channel"), last_message_at=bindparam("b_at"), awaiting="agent", pending_since=None
+            )
+        )
+        await self.conn.execute(stmt, [dict(b_id=cid, b_channel=ch, b_at=at) for cid, (ch, at) in last.items()])
+
+    async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
+        """Messages and their timeline entries, two multi-row statements for the whole batch."""
+        if not rows:
+            return
+        await self.conn.execute(
+            insert_ignore(self.dialect, t.messages), [dict(created_at=now, **fields_of(m)) for m in rows]
+        )
+        await self.conn.execute(
+            insert(t.timeline),
+            [
+                dict(
+                    tenant_id=m.tenant_id,
+                    customer_id=m.customer_id,
+                    conversation_id=m.conversation_id,
+                    kind="message",
+                    message_id=m.id,
+                    channel=m.channel,
+                    at=m.received_at,
+                    data={},
+                )
+                for m in rows
+            ],
+        )
+
+    async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None:
+        await add_lifecycle(self.conn, rows)
+
+    async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None:
+        if conversation_ids:
+            c = t.conversations.c
+            await self.conn.execute(
+                update(t.conversations)
+                .where(c.id.in_(list(set(conversation_ids))))
+                .values(escalated_at=func.coalesce(c.escalated_at, now))
+            )
+
+    async def add_conversation_notes(
+        self, tenant_id: str, notes: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
+    ) -> None:
+        """Lifecycle entries known by conversation (escalated, auto-acknowledged): on their customer's timeline."""
+        if not notes:
+            return
+        c = t.conversations.c
+        ids = list({cid for cid, _, _ in notes})
+        owners = {
+            r.id: r.customer_id
+            for r in await self.conn.execute(select(c.id, c.customer_id).where(c.id.in_(ids), c.tenant_id == tenant_id))
+        }
+        await add_lifecycle(
+            self.conn,
+            [
+                Lifecycle(tenant_id, owners[cid], cid, kind, now, orjson.loads(orjson.dumps(data)))
+                for cid, kind, data in notes
+                if cid in owners
+            ],
+        )
+
+    async def resolve_conversation(
+        self, tenant_id: str, conversation_id: str, note: str | None, now: datetime
+    ) -> str | None:
+        """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
+        agent who held it, if one did."""
+        c = t.conversations.c
+        row = (
+            await self.conn.execute(
+                select(c.customer_id, c.status, c.agent_id)
+                .where(c.tenant_id == tenant_id, c.id == conversation_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        if row.status != ConversationStatus.OPEN.value:
+            raise InvalidCommand(f"conversation is {row.status}, not open")
+        await self.conn.execute(
+            update(t.conversations)
+            .where(c.id == conversation_id)
+            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, resolution_note=note)
+        )
+        s = t.assignments.c
+        await self.conn.execute(
+            update(t.assignments).where(s.conversation_id == conversation_id, s.ended_at.is_(None)).values(ended_at=now)
+        )
+        await add_lifecycle(self.conn, [Lifecycle(tenant_id, row.customer_id, conversation_id, "resolved", now)])
+        return str(row.agent_id) if row.agent_id is not None else None
+
+    async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool:
+        c = t.conversations.c
+        row = await self.conn.execute(
+            select(c.id).where(
+                c.tenant_id == tenant_id, c.id == conversation_id, c.status == ConversationStatus.OPEN.value
+            )
+        )
+        return row.first() is not None

@@ -1,0 +1,149 @@
+"""Customers and their identities (the ``Customers`` port)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import erasure, merges
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.statements import insert_ignore, routing_attrs
+from services.router.handlers.ports.records import (
+    IdentityKey,
+    NewCustomer,
+    NewIdentity,
+    fields_of,
+)
+from shared.ids import new_id
+
+
+class SqlCustomers:
+    """Customers and identities in one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def customers_by_identity(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, str]:
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        i = t.identities.c
+        rows = await self.conn.execute(
+            select(i.tenant_id, i.kind, i.value, i.customer_id).where(tuple_(i.tenant_id, i.kind, i.value).in_(keys))
+        )
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+    async def customers_of_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """(tenant, conversation id) → customer id, for replies that name their conversation."""
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        c = t.conversations.c
+        rows = await self.conn.execute(
+            select(c.id, c.customer_id).where(tuple_(c.tenant_id, c.id).in_(keys), c.status != "merged")
+        )
+        return {r.id: r.customer_id for r in rows}
+
+    async def customer_ages(self, customer_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        c = t.customers.c
+        rows = await self.conn.execute(select(c.id, c.created_at).where(c.id.in_(ids)))
+        return {r.id: (r.created_at, r.id) for r in rows}
+
+    async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
+        if new:
+            await self.conn.execute(
+                insert(t.customers),
+                [
+                    dict(
+                        id=cid,
+                        tenant_id=n.tenant_id,
+                        name=n.name,
+                        email=n.email,
+                        phone=n.phone,
+                        language=n.language,
+                        tier=n.tier,
+                        tags=[],
+                        consent={},
+                        attributes=n.attributes,
+                        created_at=now,
+                    )
+                    for cid, n in new.items()
+                ],
+            )
+
+    async def attach_identities(self, rows: Sequence[NewIdentity], now: datetime) -> None:
+        """Identities in key order (no lock-order deadlocks); one owner each, the unique index decides."""
+        if rows:
+            ordered = sorted(rows, key=lambda r: (r.tenant_id, r.kind, r.value))
+            await self.conn.execute(
+                insert_ignore(self.dialect, t.identities),
+                [dict(id=new_id(), created_at=now, **fields_of(r)) for r in ordered],
+            )
+
+    async def add_suggestions(self, rows: Sequence[tuple[str, str, str, str, str]], now: datetime) -> None:
+        """(tenant, customer, other customer, kind, value): "may be the same person", for a human to decide."""
+        if rows:
+            await self.conn.execute(
+                insert_ignore(self.dialect, t.suggestions),
+                [
+                    dict(id=new_id(), tenant_id=tn, customer_id=c, other_customer_id=o, kind=k, value=v, created_at=now)
+                    for tn, c, o, k, v in rows
+                ],
+            )
+
+    async def apply_verified_profile(self, updates: dict[str, dict[str, Any]], now: datetime) -> None:
+        """customer id → profile fields an app vouched for (tier, language, name)."""
+        c = t.customers.c
+        for cid, values in updates.items():
+            if values:
+                await self.conn.execute(update(t.customers).where(c.id == cid).values(**values, updated_at=now))
+
+    async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        cu = t.customers.c
+        rows = await self.conn.execute(
+            select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes).where(cu.id.in_(ids))
+        )
+        return {r.id: routing_attrs(r) for r in rows}
+
+    async def merge(self, tenant_id: str, survivor: str, merged: str, *, reason: str, actor: str, now: datetime) -> str:
+        return await merges.merge_customers(self.conn, tenant_id, survivor, merged, reason=reason, actor=actor, now=now)
+
+    async def unmerge(self, tenant_id: str, survivor: str, merged: str, *, actor: str, now: datetime) -> str:
+        return await merges.unmerge_customers(self.conn, tenant_id, survivor, merged, actor=actor, now=now)
+
+    async def erase(self, tenant_id: str, customer_id: str, key: bytes, now: datetime) -> dict[str, Any] | None:
+        return await erasure.erase_customer(self.conn, tenant_id, customer_id, key, now)
+
+    async def erased_senders(
+        self, key: bytes, senders: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], datetime]:
+        return await erasure.erased_senders(self.conn, key, senders)
+
+    async def apply_retention(self, cutoff: datetime, now: datetime) -> int:
+        return await erasure.apply_retention(self.conn, cutoff, now)
+
+    async def update_profile(self, tenant_id: str, customer_id: str, values: dict[str, Any], now: datetime) -> bool:
+        c = t.customers.c
+        done = await self.conn.execute(
+            update(t.customers).where(c.tenant_id == tenant_id, c.id == customer_id).values(**values, updated_at=now)
+        )
+        return bool(done.rowcount)
+
+    async def open_conversations(self, tenant_id: str, customer_id: str) -> list[str]:
+        family = await erasure.customer_family(self.conn, tenant_id, customer_id)
+        c = t.conversations.c
+        rows = await self.conn.execute(
+            select(c.id).where(c.tenant_id == tenant_id, c.customer_id.in_(family), c.status == "open")
+        )
+        return [r.id for r in rows]

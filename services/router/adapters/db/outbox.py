@@ -1,0 +1,39 @@
+"""The transactional outbox (the ``Outbox`` port)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from shared.bus import Outgoing
+
+
+class SqlOutbox:
+    """Outbox rows of one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def add(self, records: Sequence[Outgoing], now: datetime) -> None:
+        if records:
+            await self.conn.execute(
+                insert(t.outbox),
+                [dict(topic=r.topic, key=r.key, value=r.value, created_at=now) for r in records],
+            )
+
+    async def claim(self, limit: int) -> list[tuple[int, Outgoing]]:
+        """Oldest unpublished rows, locked so two relays never publish the same row at once."""
+        o = t.outbox.c
+        rows = await self.conn.execute(
+            select(o.seq, o.topic, o.key, o.value).order_by(o.seq).limit(limit).with_for_update(skip_locked=True)
+        )
+        return [(r.seq, Outgoing(topic=r.topic, key=r.key, value=r.value)) for r in rows]
+
+    async def delete(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            await self.conn.execute(delete(t.outbox).where(t.outbox.c.seq.in_(seqs)))

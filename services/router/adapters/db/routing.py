@@ -1,0 +1,251 @@
+"""What a routing transaction reads and writes (the ``Routing`` port): the tenant's lock and version, queues,
+agents, assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.statements import add_lifecycle, routing_attrs
+from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
+from services.router.handlers.ports.records import (
+    Lifecycle,
+)
+from shared.ids import new_id
+
+
+class SqlRouting:
+    """The routing side of one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def lock_tenants(self, tenant_ids: Iterable[str]) -> None:
+        """Serialize identity resolution per tenant across router replicas (PostgreSQL advisory lock, held to
+        the end of the transaction). Routing locks the tenant's agents anyway; this lock also makes merges
+        and "new identity, verified claim" links race-free. SQLite has a single writer already."""
+        if self.dialect != "postgresql":
+            return
+        for tenant_id in sorted(set(tenant_ids)):
+            await self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"switchboard:{tenant_id}"))))
+
+    async def routing_version(self, tenant_id: str) -> int:
+        """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
+        tn = t.tenants.c
+        row = (await self.conn.execute(select(tn.routing_version).where(tn.id == tenant_id).with_for_update())).first()
+        return int(row.routing_version) if row else 0
+
+    async def bump_routing_version(self, tenant_id: str) -> None:
+        """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached)."""
+        tn = t.tenants.c
+        await self.conn.execute(
+            update(t.tenants).where(tn.id == tenant_id).values(routing_version=tn.routing_version + 1)
+        )
+
+    async def tenants_with_due_routing(self, now: datetime) -> list[str]:
+        """Tenants with offers past their expiry: after a replica died, nobody else's timer would end them.
+        (Waiting work is routed by the next event of its tenant: a message, a presence change, a resolve.)"""
+        s = t.assignments.c
+        rows = await self.conn.execute(
+            select(s.tenant_id).where(s.ended_at.is_(None), s.offer_expires_at <= now).distinct()
+        )
+        return sorted({r[0] for r in rows})
+
+    async def queue_rules(self, tenant_id: str) -> list[QueueRule]:
+        q = t.queues.c
+        rows = await self.conn.execute(
+            select(q.id, q.name, q.channels, q.is_default, q.routing)
+            .where(q.tenant_id == tenant_id)
+            .order_by(q.created_at, q.id)
+        )
+        return [QueueRule(r.id, r.name, frozenset(r.channels), r.is_default, dict(r.routing or {})) for r in rows]
+
+    async def lock_agents(self, tenant_id: str) -> list[AgentRow]:
+        """The tenant's agents, rows locked (PostgreSQL) until the routing transaction ends."""
+        a = t.agents.c
+        rows = (
+            await self.conn.execute(
+                select(a.id, a.presence, a.capacity, a.queue_ids, a.last_assigned_at, a.skills, a.languages)
+                .where(a.tenant_id == tenant_id)
+                .order_by(a.id)
+                .with_for_update()
+            )
+        ).all()
+        return [
+            AgentRow(
+                id=r.id,
+                presence=Presence(r.presence),
+                capacity=dict(r.capacity),
+                queue_ids=frozenset(r.queue_ids),
+                last_assigned_at=r.last_assigned_at,
+                skills=dict(r.skills or {}),
+                languages=frozenset(r.languages or ()),
+            )
+            for r in rows
+        ]
+
+    async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language."""
+        c, cu, s = t.conversations.c, t.customers.c, t.assignments.c
+        rows = await self.conn.execute(
+            select(
+                c.id,
+                c.channel,
+                c.queue_id,
+                c.agent_id,
+                func.coalesce(c.queued_at, c.opened_at).label("since"),
+                cu.tier,
+                cu.language,
+                cu.tags,
+                cu.attributes,
+                s.offer_expires_at,
+                s.accepted_at,
+            )
+            .join(t.customers, cu.id == c.customer_id)
+            .outerjoin(t.assignments, (s.conversation_id == c.id) & s.ended_at.is_(None))
+            .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value)
+            .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
+        )
+        return [
+            {
+                "id": r.id,
+                "channel": r.channel,
+                "queue_id": r.queue_id,
+                "agent_id": r.agent_id,
+                "enqueued_at": r.since,
+                "offer_expires_at": r.offer_expires_at if r.accepted_at is None else None,
+                "attrs": routing_attrs(r),
+            }
+            for r in rows
+        ]
+
+    async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
+        """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
+        if not conversation_ids:
+            return
+        s, c = t.assignments.c, t.conversations.c
+        await self.conn.execute(
+            update(t.assignments)
+            .where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+        await self.conn.execute(
+            update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
+        )
+
+    async def set_queues(self, queued: dict[str, str | None], now: datetime) -> None:
+        """Where each conversation waits now (routing decided it); the first queueing time is kept, since
+        the wait is the customer's, whichever queue it moves to."""
+        c = t.conversations.c
+        rows = [dict(b_id=cid, b_queue=qid, b_at=now) for cid, qid in queued.items() if qid is not None]
+        if rows:
+            await self.conn.execute(
+                update(t.conversations)
+                .where(c.id == bindparam("b_id"))
+                .values(queue_id=bindparam("b_queue"), queued_at=func.coalesce(c.queued_at, bindparam("b_at"))),
+                rows,
+            )
+
+    async def record_assignments(self, tenant_id: str, assignments: Sequence[Assignment]) -> list[dict[str, Any]]:
+        """Insert the assignments and point their conversations and agents at them. Returns the stored rows
+        (with their feed sequence numbers)."""
+        if not assignments:
+            return []
+        rows = [
+            dict(
+                id=new_id(),
+                tenant_id=tenant_id,
+                conversation_id=a.conversation_id,
+                agent_id=a.agent_id,
+                queue_id=a.queue_id,
+                channel=a.channel,
+                assigned_at=a.assigned_at,
+                offer_expires_at=a.offer_expires_at,
+                accepted_at=None if a.offer_expires_at else a.assigned_at,
+            )
+            for a in assignments
+        ]
+        await self.conn.execute(insert(t.assignments), rows)
+        c = t.conversations.c
+        await self.conn.execute(
+            update(t.conversations)
+            .where(c.id == bindparam("b_id"))
+            .values(agent_id=bindparam("b_agent"), assigned_at=bindparam("b_at")),
+            [dict(b_id=a.conversation_id, b_agent=a.agent_id, b_at=a.assigned_at) for a in assignments],
+        )
+        latest: dict[str, datetime] = {}
+        for a in assignments:
+            latest[a.agent_id] = a.assigned_at
+        await self.conn.execute(
+            update(t.agents).where(t.agents.c.id == bindparam("b_id")).values(last_assigned_at=bindparam("b_at")),
+            [dict(b_id=k, b_at=v) for k, v in latest.items()],
+        )
+        s = t.assignments.c
+        stored = await self.conn.execute(
+            select(
+                s.seq,
+                s.id,
+                s.conversation_id,
+                s.agent_id,
+                s.queue_id,
+                s.channel,
+                s.assigned_at,
+                s.offer_expires_at,
+                c.customer_id,
+            )
+            .join(t.conversations, c.id == s.conversation_id)
+            .where(s.id.in_([r["id"] for r in rows]))
+        )
+        out = [dict(r._mapping) for r in stored]
+        await add_lifecycle(
+            self.conn,
+            [
+                Lifecycle(
+                    tenant_id,
+                    r["customer_id"],
+                    r["conversation_id"],
+                    "offered" if r["offer_expires_at"] else "assigned",
+                    r["assigned_at"],
+                    {"agent_id": r["agent_id"], "queue_id": r["queue_id"]},
+                )
+                for r in out
+            ],
+        )
+        return out
+
+    async def accept_offers(self, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+        """Offers accepted: the live assignment stays (same row), now held for good."""
+        if not conversation_ids:
+            return
+        s, c = t.assignments.c, t.conversations.c
+        await self.conn.execute(
+            update(t.assignments)
+            .where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
+            .values(accepted_at=now, offer_expires_at=None)
+        )
+        await self.conn.execute(update(t.conversations).where(c.id.in_(conversation_ids)).values(assigned_at=now))
+        rows = await self.conn.execute(
+            select(c.id, c.customer_id, c.agent_id).where(c.id.in_(conversation_ids), c.tenant_id == tenant_id)
+        )
+        await add_lifecycle(
+            self.conn,
+            [Lifecycle(tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows],
+        )
+
+    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool:
+        a = t.agents.c
+        result = await self.conn.execute(
+            update(t.agents).where(a.tenant_id == tenant_id, a.id == agent_id).values(presence=presence.value)
+        )
+        return bool(result.rowcount)
+
+    async def agent_exists(self, tenant_id: str, agent_id: str) -> bool:
+        a = t.agents.c
+        row = (await self.conn.execute(select(a.id).where(a.tenant_id == tenant_id, a.id == agent_id))).first()
+        return row is not None

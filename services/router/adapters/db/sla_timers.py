@@ -1,0 +1,163 @@
+"""SLA timers in ``sla_timers`` (the ``SlaTimers`` port). ``warned_at`` / ``breached_at`` are set in the
+transaction that publishes the event, on rows claimed with SKIP LOCKED, so none fires twice and none is lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from services.router.domain.sla import TimerKind
+from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
+
+
+def _warn_due(now: datetime) -> Any:
+    s = t.sla_timers.c
+    return and_(s.stopped_at.is_(None), s.paused_at.is_(None), s.warned_at.is_(None), s.warn_at <= now)
+
+
+def _breach_due(now: datetime) -> Any:
+    s = t.sla_timers.c
+    return and_(s.stopped_at.is_(None), s.paused_at.is_(None), s.breached_at.is_(None), s.due_at <= now)
+
+
+class SqlSlaTimers:
+    """The SLA clocks touched by one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def start(self, timers: Sequence[NewSlaTimer]) -> None:
+        """Start these clocks (one multi-row insert for the batch)."""
+        if timers:
+            await self.conn.execute(insert(t.sla_timers), [fields_of(timer) for timer in timers])
+
+    async def conversations_with_clock(self, conversation_ids: Iterable[str], kind: TimerKind) -> set[str]:
+        """Which of these conversations already have a clock of this kind not stopped (running or paused)."""
+        ids = list(conversation_ids)
+        if not ids:
+            return set()
+        s = t.sla_timers.c
+        rows = await self.conn.execute(
+            select(s.conversation_id).where(s.conversation_id.in_(ids), s.kind == kind.value, s.stopped_at.is_(None))
+        )
+        return {r.conversation_id for r in rows}
+
+    async def paused(self, conversation_ids: Iterable[str]) -> list[LiveSlaTimer]:
+        """The paused clocks of these conversations (pending on the customer)."""
+        ids = list(conversation_ids)
+        if not ids:
+            return []
+        s = t.sla_timers.c
+        rows = await self.conn.execute(
+            select(s.id, s.tenant_id, s.queue_id, s.target_s, s.due_at, s.remaining_s).where(
+                s.conversation_id.in_(ids), s.paused_at.is_not(None), s.stopped_at.is_(None)
+            )
+        )
+        return [LiveSlaTimer(*r) for r in rows]
+
+    async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
+        """Paused clocks run again, towards their recounted deadlines (one statement for the batch)."""
+        if not timers:
+            return
+        s = t.sla_timers.c
+        await self.conn.execute(
+            update(t.sla_timers)
+            .where(s.id == bindparam("b_id"))
+            .values(paused_at=None, remaining_s=None, warn_at=bindparam("b_warn_at"), due_at=bindparam("b_due_at")),
+            [dict(b_id=d.id, b_warn_at=d.warn_at, b_due_at=d.due_at) for d in timers],
+        )
+
+    async def running(self, conversation_ids: Iterable[str], kind: TimerKind) -> list[LiveSlaTimer]:
+        """The clocks of this kind that run on these conversations (neither stopped nor paused)."""
+        ids = list(conversation_ids)
+        if not ids:
+            return []
+        s = t.sla_timers.c
+        rows = await self.conn.execute(
+            select(s.id, s.tenant_id, s.queue_id, s.target_s, s.due_at, s.remaining_s).where(
+                s.conversation_id.in_(ids), s.kind == kind.value, s.stopped_at.is_(None), s.paused_at.is_(None)
+            )
+        )
+        return [LiveSlaTimer(*r) for r in rows]
+
+    async def pause(self, remaining: dict[str, float], now: datetime) -> None:
+        """Timer id → seconds it has left (one statement for the batch)."""
+        if not remaining:
+            return
+        s = t.sla_timers.c
+        await self.conn.execute(
+            update(t.sla_timers)
+            .where(s.id == bindparam("b_id"))
+            .values(paused_at=bindparam("b_at"), remaining_s=bindparam("b_left")),
+            [dict(b_id=timer_id, b_at=now, b_left=left) for timer_id, left in remaining.items()],
+        )
+
+    async def stop(self, conversation_ids: Iterable[str], kinds: Sequence[TimerKind], now: datetime) -> None:
+        """Met first (answered before the deadline, or paused: a paused clock cannot break), then the rest missed."""
+        ids = list(conversation_ids)
+        if not ids:
+            return
+        s = t.sla_timers.c
+        base = (
+            update(t.sla_timers)
+            .where(
+                s.conversation_id.in_(ids),
+                s.kind.in_([k.value for k in kinds]),
+                s.stopped_at.is_(None),
+            )
+            .values(stopped_at=now)
+        )
+        await self.conn.execute(base.where(or_(s.paused_at.is_not(None), s.due_at >= now)).values(met=True))
+        await self.conn.execute(base.values(met=False))
+
+    async def tenants_due(self, now: datetime) -> list[str]:
+        """Tenants with a warning or a breach to fire, sorted."""
+        s = t.sla_timers.c
+        # two index range scans (partial indexes on warn_at / due_at of live timers), not a table scan
+        return sorted(
+            {
+                r.tenant_id
+                for stage in (_warn_due(now), _breach_due(now))
+                for r in await self.conn.execute(select(s.tenant_id).where(stage).distinct())
+            }
+        )
+
+    async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueSlaTimer]:
+        """The tenant's due clocks, earliest deadline first, rows locked (SKIP LOCKED on PostgreSQL)."""
+        s, c = t.sla_timers.c, t.conversations.c
+        rows = await self.conn.execute(
+            select(
+                s.id,
+                s.conversation_id,
+                s.kind,
+                s.queue_id,
+                s.due_at,
+                s.warn_at,
+                s.warned_at,
+                s.breached_at,
+                c.agent_id,
+                c.customer_id,
+            )
+            .join(t.conversations, c.id == s.conversation_id)
+            .where(or_(_warn_due(now), _breach_due(now)), s.tenant_id == tenant_id)
+            .order_by(s.due_at)
+            .limit(limit)
+            .with_for_update(of=t.sla_timers, skip_locked=True)
+        )
+        return [DueSlaTimer(**r._mapping) for r in rows]
+
+    async def mark_warned(self, timer_ids: Sequence[str], now: datetime) -> None:
+        if timer_ids:
+            s = t.sla_timers.c
+            await self.conn.execute(update(t.sla_timers).where(s.id.in_(list(timer_ids))).values(warned_at=now))
+
+    async def mark_breached(self, timer_ids: Sequence[str], now: datetime) -> None:
+        if timer_ids:
+            s = t.sla_timers.c
+            await self.conn.execute(update(t.sla_timers).where(s.id.in_(list(timer_ids))).values(breached_at=now))

@@ -1,0 +1,49 @@
+"""Statements several repositories share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.adapters.db import tables as t
+from services.router.handlers.ports.records import Lifecycle
+
+
+def insert_ignore(dialect: str, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, on either dialect."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> None:
+    """Timeline entries that are not messages (opened, assigned, resolved...)."""
+    if rows:
+        await conn.execute(
+            insert(t.timeline),
+            [
+                dict(
+                    tenant_id=e.tenant_id,
+                    customer_id=e.customer_id,
+                    conversation_id=e.conversation_id,
+                    kind=e.kind,
+                    at=e.at,
+                    data=e.data,
+                )
+                for e in rows
+            ],
+        )
+
+
+def routing_attrs(row: Any) -> dict[str, Any]:
+    """What queue rules and the engine see of a customer."""
+    return {
+        "tier": row.tier,
+        "language": row.language,
+        "tags": list(row.tags or []),
+        "attributes": dict(row.attributes or {}),
+    }

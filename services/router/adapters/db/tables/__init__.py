@@ -1,0 +1,60 @@
+"""PostgreSQL / SQLite schema of the router (SQLAlchemy Core), one module per area; ``tables.<name>`` reaches
+every table. Migrations in migrations/versions/ follow it; tests/integration/test_migrations.py checks they agree."""
+
+from __future__ import annotations
+
+from services.router.adapters.db.tables.context import (
+    conversations,
+    customers,
+    identities,
+    merges,
+    messages,
+    suggestions,
+    tenants,
+    timeline,
+)
+from services.router.adapters.db.tables.operations import (
+    api_keys,
+    audit_log,
+    deadletters,
+    erasures,
+    sla_timers,
+    surveys,
+)
+from services.router.adapters.db.tables.routing import (
+    agent_events,
+    agents,
+    assignments,
+    outbox,
+    queues,
+    routing_commands,
+)
+from services.router.adapters.db.tables.types import TS, Id, Seq, UtcDateTime, metadata
+
+__all__ = [
+    "TS",
+    "Id",
+    "Seq",
+    "UtcDateTime",
+    "agent_events",
+    "agents",
+    "api_keys",
+    "assignments",
+    "audit_log",
+    "conversations",
+    "customers",
+    "deadletters",
+    "erasures",
+    "identities",
+    "merges",
+    "messages",
+    "metadata",
+    "outbox",
+    "queues",
+    "routing_commands",
+    "sla_timers",
+    "suggestions",
+    "surveys",
+    "tenants",
+    "timeline",
+]

@@ -1,0 +1,185 @@
+"""Customers, their identities, conversations, messages and the timeline."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from services.router.adapters.db.tables.types import TS, Id, Seq, metadata
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", TS, nullable=False),
+    # Fences the in-memory routing state: bumped by every routing transaction; a process whose cached state
+    # carries another number rebuilds it from the database first.
+    Column("routing_version", BigInteger, nullable=False, server_default=text("0")),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(256)),
+    Column("email", String(320)),
+    Column("phone", String(32)),
+    Column("language", String(35)),  # BCP 47 tag
+    Column("tier", String(16), nullable=False, server_default="standard"),
+    Column("tags", JSON, nullable=False, server_default=text("'[]'")),
+    Column("consent", JSON, nullable=False, server_default=text("'{}'")),
+    Column("attributes", JSON, nullable=False, server_default=text("'{}'")),
+    Column("merged_into", Id),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS),
+    Column("erased_at", TS),  # GDPR erasure: personal data removed, the row kept for counts
+    Index(None, "tenant_id", "created_at"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(512), nullable=False),
+    Column("verified", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    # One owner per identity: the database, not luck, keeps two consumers from creating two customers.
+    UniqueConstraint("tenant_id", "kind", "value"),
+    Index(None, "customer_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("queue_id", Id),
+    Column("agent_id", Id),
+    Column("opened_at", TS, nullable=False),
+    Column("queued_at", TS),
+    Column("assigned_at", TS),
+    Column("last_message_at", TS, nullable=False),
+    Column("resolved_at", TS),
+    Column("resolution_note", Text),
+    Column("reopened_at", TS),
+    Column("previous_conversation_id", Id),
+    Column("merged_into", Id),
+    # The lifecycle the KPIs are computed from.
+    Column("first_response_at", TS),
+    Column("awaiting", String(16)),  # agent | customer: whose turn it is
+    Column("pending_since", TS),  # waiting on the customer: the resolution clock is paused
+    Column("escalated_at", TS),
+    Column("abandoned_at", TS),  # a caller hung up while waiting
+    Column("erased_at", TS),  # personal data blanked (erasure or retention)
+    # By default one open conversation per customer across channels.
+    Index(
+        "uq_conversations_open_per_customer",
+        "tenant_id",
+        "customer_id",
+        unique=True,
+        postgresql_where=text("status = 'open'"),
+        sqlite_where=text("status = 'open'"),
+    ),
+    Index(None, "tenant_id", "queue_id", "queued_at"),
+    Index(None, "customer_id", "status", "resolved_at"),
+    Index(None, "tenant_id", "opened_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("event_id", String(512), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("channel_message_id", String(512)),
+    Column("sender_kind", String(32), nullable=False),
+    Column("thread_ref", String(512)),
+    Column("author", String(64)),  # outbound: who wrote it (an agent id or key prefix)
+    Column("status", String(16)),  # outbound: queued, sent, delivered, failed
+    Column("error", Text),  # outbound: why delivery failed
+    Column("subject", Text),
+    Column("text", Text, nullable=False),
+    # references to what came with it (blobs, provider URLs such as a voicemail's recording), never bytes
+    Column("attachments", JSON, nullable=False, server_default=text("'[]'")),
+    Column("sent_at", TS),
+    Column("received_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    # What the edge changed so the store could hold it (shared/events.py Sanitized): NULs removed, a sent_at
+    # outside the plausible window replaced. NULL when nothing changed.
+    Column("sanitized", JSON),
+    # The idempotency key: a redelivered event is recognised, never stored twice.
+    UniqueConstraint("tenant_id", "event_id"),
+    Index(None, "conversation_id", "seq"),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    # One customer's history across channels: messages and lifecycle events in one totally ordered stream,
+    # so keyset pagination by seq is stable while new entries arrive.
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("conversation_id", Id),
+    Column("kind", String(32), nullable=False),
+    Column("message_id", Id),
+    Column("channel", String(16)),
+    Column("at", TS, nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+    Index(None, "customer_id", "seq"),
+)
+
+suggestions = Table(
+    "suggestions",
+    metadata,
+    # "These two may be one person": from unverified claims, never merged automatically.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("other_customer_id", Id, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(512), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("customer_id", "other_customer_id", "kind", "value"),
+    Index(None, "other_customer_id"),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    # What a merge moved, exactly, so that unmerge can move it back.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("survivor_id", Id, nullable=False),
+    Column("merged_id", Id, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("undone_at", TS),
+    Index(None, "survivor_id", "merged_id"),
+)

@@ -1,0 +1,144 @@
+"""SLA timers, surveys, API keys, the audit log, erasures and dead letters."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from services.router.adapters.db.tables.types import TS, Id, Seq, metadata
+
+sla_timers = Table(
+    "sla_timers",
+    metadata,
+    # One promise on one conversation. Durable: a restart loses none, and warned_at / breached_at are set in
+    # the transaction that publishes the event, so none fires twice.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("queue_id", Id),
+    Column("target_s", Float, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("warn_at", TS, nullable=False),
+    Column("due_at", TS, nullable=False),
+    Column("paused_at", TS),
+    Column("remaining_s", Float),
+    Column("warned_at", TS),
+    Column("breached_at", TS),
+    Column("stopped_at", TS),
+    Column("met", Boolean),
+    Index(None, "conversation_id"),
+    Index(
+        "ix_sla_timers_live_warn_at",
+        "warn_at",
+        postgresql_where=text("stopped_at IS NULL"),
+        sqlite_where=text("stopped_at IS NULL"),
+    ),
+    Index(
+        "ix_sla_timers_live_due_at",
+        "due_at",
+        postgresql_where=text("stopped_at IS NULL"),
+        sqlite_where=text("stopped_at IS NULL"),
+    ),
+)
+
+surveys = Table(
+    "surveys",
+    metadata,
+    # CSAT / NPS / CES, sent on resolve on the customer's channel; the token is the answer link's credential.
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("agent_id", Id),
+    Column("kind", String(8), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("sent_at", TS, nullable=False),
+    Column("score", Integer),
+    Column("comment", Text),
+    Column("answered_at", TS),
+    Index(None, "customer_id", "sent_at"),
+    Index(None, "conversation_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("agent_id", Id),  # role agent: whom the key acts as
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who read or changed what: every authenticated API call but message ingestion, with the route (a template,
+    # never a query string) and the ids in its path.
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("route", String(255), nullable=False),
+    Column("target", JSON, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Index(None, "tenant_id", "seq"),
+)
+
+erasures = Table(
+    "erasures",
+    metadata,
+    # Keyed hashes of erased customers' identifiers: events from them received before erased_at are dropped,
+    # so replaying Kafka cannot bring an erased customer back. Never the identifiers themselves.
+    Column("tenant_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("erased_at", TS, nullable=False),
+)
+
+deadletters = Table(
+    "deadletters",
+    metadata,
+    # The dead-letter topic as people read it: every record a consumer could never apply (or a schema refused),
+    # its original bytes and why, per tenant, until an admin redrives it after a fix or it ages out
+    # (SWITCHBOARD_DEADLETTER_RETENTION_DAYS).
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),  # "" when no tenant can be read from the record
+    Column("topic", String(255), nullable=False),  # where it came from (a topic, or a connector's webhook)
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("deadlettered_at", TS, nullable=False),
+    Column("redriven_at", TS),
+    Column("redrives", Integer, nullable=False, server_default=text("0")),
+    # where it sits on the dead-letter topic: a redelivered dead-letter record is stored once
+    Column("dl_topic", String(255), nullable=False),
+    Column("dl_partition", Integer, nullable=False),
+    Column("dl_offset", BigInteger, nullable=False),
+    UniqueConstraint("dl_topic", "dl_partition", "dl_offset"),
+    Index(None, "tenant_id", "deadlettered_at"),
+)

@@ -1,0 +1,118 @@
+"""Queues, agents, assignments, agents' feeds, the outbox and routing command outcomes."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+
+from services.router.adapters.db.tables.types import TS, Id, Seq, metadata
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    # How the queue routes: rule, strategy, offers, overflow, business hours, required skills
+    # (see entrypoints/http/configuration.py).
+    Column("routing", JSON, nullable=False, server_default=text("'{}'")),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("presence", String(16), nullable=False),
+    Column("capacity", JSON, nullable=False),
+    Column("queue_ids", JSON, nullable=False),
+    Column("skills", JSON, nullable=False, server_default=text("'{}'")),  # skill → level
+    Column("languages", JSON, nullable=False, server_default=text("'[]'")),
+    # Where a phone call is put through to: "client:<identity>" (Twilio Client / softphone) or an E.164 number.
+    Column("voice_endpoint", String(128)),
+    Column("last_assigned_at", TS),
+    Column("created_at", TS, nullable=False),
+    Index(None, "tenant_id"),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
+    Column("queue_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("assigned_at", TS, nullable=False),
+    # An offer holds the agent's capacity until it is accepted (accepted_at) or declined / times out (ended).
+    Column("offer_expires_at", TS),
+    Column("accepted_at", TS),
+    Column("ended_at", TS),
+    # Never assigned twice: at most one live assignment per conversation.
+    Index(
+        "uq_assignments_live_per_conversation",
+        "conversation_id",
+        unique=True,
+        postgresql_where=text("ended_at IS NULL"),
+        sqlite_where=text("ended_at IS NULL"),
+    ),
+    Index(None, "agent_id", "seq"),
+)
+
+agent_events = Table(
+    "agent_events",
+    metadata,
+    # An agent's feed, in order: offers, assignments, unassignments, new messages in their conversations.
+    # seq is the SSE/WebSocket event id a console resumes from.
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("agent_id", Id, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("conversation_id", Id),
+    Column("data", JSON, nullable=False, default=dict),
+    Column("at", TS, nullable=False),
+    Index(None, "agent_id", "seq"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("topic", String(255), nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+routing_commands = Table(
+    "routing_commands",
+    metadata,
+    # The outcome of each command applied from the routing command log, written in the transaction that
+    # applied it: a redelivered command is not applied twice, and whoever submitted it reads its result here.
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index(None, "created_at"),
+)

@@ -1,0 +1,57 @@
+"""Who may take a piece of work, and who of those gets it: eligibility (declines, language, skills, a sticky
+hold) and the queue's strategy over its room index. Time and the round-robin cursor are passed in, so the
+choice is a function of its arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from services.router.domain.routing.specs import QueueSpec, Strategy, Work
+from services.router.domain.routing.state import AgentState
+
+
+def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: bool = False) -> bool:
+    """Whether the agent may be given the work at ``now``, room aside."""
+    if work.declined_by and agent.spec.id in work.declined_by:
+        return False
+    if work.language and agent.spec.languages and work.language not in agent.spec.languages:
+        return False
+    if work.skills and any(agent.spec.skills.get(s, 0) < lvl for s, lvl in work.skills.items()):
+        return False
+    # sticky: while the previous agent's hold lasts, nobody else takes it
+    return not (
+        not ignore_reservation
+        and work.previous_agent
+        and work.previous_agent != agent.spec.id
+        and work.reserved_until > 0
+        and work.reserved_until > now
+    )
+
+
+def best_agent(
+    room: Iterable[tuple[int, float, str]],
+    agents: Mapping[str, AgentState],
+    work: Work,
+    queue: QueueSpec,
+    rr_cursor: dict[str, str],
+    now: float,
+) -> AgentState | None:
+    """The eligible agent with room who gets the work under the queue's strategy. ``room`` is the queue's room
+    index for the work's channel, ordered (load, last assigned, id): its head is least-loaded, longest-idle.
+    Round robin rotates by agent id from ``rr_cursor[queue.id]`` and moves that cursor."""
+    if queue.strategy is Strategy.ROUND_ROBIN:
+        by_id = sorted(rank[2] for rank in room)  # the rotation order
+        if not by_id:
+            return None
+        start = next((i for i, a in enumerate(by_id) if a > rr_cursor.get(queue.id, "")), 0)
+        for agent_id in by_id[start:] + by_id[:start]:
+            agent = agents[agent_id]
+            if eligible(agent, work, now):
+                rr_cursor[queue.id] = agent_id
+                return agent
+        return None
+    for _, _, agent_id in room:
+        agent = agents[agent_id]
+        if eligible(agent, work, now):
+            return agent
+    return None

@@ -1,0 +1,80 @@
+"""What routing works with: a queue's and an agent's configuration, and the unit of work it moves between them.
+Kept apart from the engine so adapters and the configuration parser can build them without the engine's state.
+
+Priority is *virtual time* = arrival - boost (tier, urgency, escalation): ordering waiting work by it is aging
+built in, so higher tiers go first but nothing waits more than its boost behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from services.router.domain.routing.hours import BusinessHours
+from services.router.domain.routing.rules import Rule
+
+# Seconds of head start per tier: a gold customer is served as if they had arrived 5 minutes earlier.
+TIER_BOOST_S: dict[str, float] = {"standard": 0.0, "silver": 60.0, "gold": 300.0, "platinum": 900.0}
+ESCALATION_BOOST_S = 600.0
+
+
+class Strategy(StrEnum):
+    LEAST_LOADED = "least_loaded"
+    ROUND_ROBIN = "round_robin"
+    STICKY = "sticky"
+    MANUAL = "manual"
+
+
+@dataclass
+class QueueSpec:
+    id: str
+    name: str = ""
+    rule: Rule = field(default_factory=dict)
+    order: int = 0  # lower is tried first when several queues match
+    is_default: bool = False
+    strategy: Strategy = Strategy.LEAST_LOADED
+    sticky_wait_s: float = 60.0
+    offer_timeout_s: float | None = None  # None: assign directly, no offer
+    max_declines: int = 3
+    overflow_after_s: float | None = None
+    overflow_to: str | None = None
+    hours: BusinessHours | None = None
+    skills: Mapping[str, int] | None = None  # what an agent needs (skill → minimum level) for this queue's work
+    sla: Mapping[str, Any] | None = None  # target overrides and escalation actions (domain/sla.py); not routing
+
+
+@dataclass
+class AgentSpec:
+    id: str
+    queues: frozenset[str]
+    capacity: dict[str, int]
+    skills: dict[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Work:
+    """One conversation needing (or having) an agent. Kept small: 500k of these may wait."""
+
+    conversation_id: str
+    channel: str
+    queue_id: str
+    enqueued_at: float
+    virtual_time: float
+    seq: int
+    language: str | None = None
+    skills: Mapping[str, int] | None = None
+    previous_agent: str | None = None
+    reserved_until: float = 0.0  # sticky: held for previous_agent until then
+    agent_id: str | None = None
+    offer_expires: float | None = None
+    declined_by: set[str] | None = None
+    declines: int = 0
+    overflowed: bool = False
+    acknowledged: bool = False
+
+    @property
+    def key(self) -> tuple[float, int, str]:
+        return (self.virtual_time, self.seq, self.conversation_id)

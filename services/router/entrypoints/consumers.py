@@ -1,0 +1,107 @@
+"""What the router consumes, each topic with its consumer group and failure policy (``shared/consumer_loop.py``:
+a poison record is dead-lettered, an unavailable broker or database retried)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from services.router.adapters.feeds import FeedHub
+from services.router.adapters.webhooks import WebhookDispatcher
+from services.router.handlers.deadletters import DeadLetters
+from services.router.handlers.replies import StatusStage
+from services.router.handlers.tenant_log import TenantLog
+from shared import feed_events
+from shared.bus import Bus, Record
+from shared.consumer_loop import consume
+from shared.events import InvalidEvent
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Consumers:
+    bus: Bus
+    topics: Topics
+    group: str  # SWITCHBOARD_CONSUMER_GROUP: the router's own groups are named after it
+    stop: asyncio.Event
+
+    async def tenant_log(self, handler: TenantLog, batch_max: int) -> None:
+        """Events and routing commands of the tenants this replica owns (one writer per tenant)."""
+        await consume(
+            self.bus,
+            [self.topics.events, self.topics.routing_commands],
+            self.group,
+            handler.handle,
+            self.stop,
+            deadletter_topic=self.topics.deadletter,
+            max_records=batch_max,
+            on_assignment=handler.owned,
+        )
+
+    async def statuses(self, stage: StatusStage) -> None:
+        """Delivery statuses of replies, from the connectors."""
+        await consume(
+            self.bus,
+            [self.topics.status],
+            f"{self.group}-status",
+            stage.handle,
+            self.stop,
+            deadletter_topic=self.topics.deadletter,
+        )
+
+    async def deadletters(self, handler: DeadLetters) -> None:
+        """Dead letters into their table, for admins to list and redrive. A dead letter this consumer cannot
+        store is dead-lettered again with that reason (and so stored next time, as an unparsed record)."""
+        await consume(
+            self.bus,
+            [self.topics.deadletter],
+            f"{self.group}-deadletters",
+            handler.handle,
+            self.stop,
+            deadletter_topic=self.topics.deadletter,
+        )
+
+    async def webhooks(self, dispatcher: WebhookDispatcher, joined: asyncio.Event) -> None:
+        """Routing decisions to the tenant's webhook receivers (one shared group: each sent once)."""
+        try:
+            await consume(
+                self.bus,
+                [self.topics.assignments],
+                f"{self.group}-webhooks",
+                dispatcher.handle,
+                self.stop,
+                deadletter_topic=self.topics.deadletter,
+                from_beginning=False,
+                joined=joined,
+            )
+        finally:
+            await dispatcher.close()
+
+    async def live_feeds(self, hub: FeedHub, instance_id: str, joined: asyncio.Event) -> None:
+        """Every instance sees every feed event (a group of its own, from now on) for the consoles connected to
+        it: live only, a reconnect replays from the database."""
+
+        async def handle(records: list[Record]) -> None:
+            for record in records:
+                try:
+                    event = feed_events.decode(record.value)
+                except InvalidEvent as exc:
+                    # Logged and skipped, not dead-lettered: every instance reads with a group of its own, so each
+                    # would file a copy; the webhook dispatcher's shared group dead-letters it once.
+                    log.warning("feed.bad_record", extra={"offset": record.offset, "reason": exc.reason[:300]})
+                    continue
+                hub.publish(event)
+
+        await consume(
+            self.bus,
+            [self.topics.assignments],
+            f"feeds-{instance_id}",
+            handle,
+            self.stop,
+            deadletter_topic=self.topics.deadletter,
+            from_beginning=False,
+            joined=joined,
+        )

@@ -1,0 +1,69 @@
+"""What the HTTP layer needs of the running router, as a Protocol: the composition root (``bootstrap.py``)
+provides it, and routes depend on this, never on the root itself (it sits above them)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from services.router.adapters.db.api_keys import KeyVerifier
+from services.router.adapters.db.unit_of_work import SqlStore
+from services.router.adapters.feeds import FeedHub
+from services.router.adapters.jwt_tokens import JwtVerifier
+from services.router.domain.rate_limits import RateLimiter
+from services.router.handlers.access import AccessKeys
+from services.router.handlers.audit import AuditLog
+from services.router.handlers.command_log import RoutingCommandLog
+from services.router.handlers.configuration import Configuration
+from services.router.handlers.customer_commands import CustomerCommands
+from services.router.handlers.deadletters import DeadLetters
+from services.router.handlers.ingress import Ingress
+from services.router.handlers.ports import Clock
+from services.router.handlers.replies import ReplyCommands
+from services.router.handlers.surveys import Surveys
+from shared.settings import Settings
+
+
+class Services(Protocol):
+    # what routes read (views open plain read connections on the store)
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def repo(self) -> SqlStore: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def ready(self) -> bool: ...
+
+    # who may call (credentials, rate limits) and what they may see live
+    @property
+    def keys(self) -> KeyVerifier: ...
+    @property
+    def tokens(self) -> JwtVerifier: ...
+    @property
+    def limiter(self) -> RateLimiter: ...
+    @property
+    def hub(self) -> FeedHub: ...
+
+    # the handlers every write goes through
+    @property
+    def ingress(self) -> Ingress: ...
+    @property
+    def commands(self) -> RoutingCommandLog: ...
+    @property
+    def replies(self) -> ReplyCommands: ...
+    @property
+    def customers(self) -> CustomerCommands: ...
+    @property
+    def surveys(self) -> Surveys: ...
+    @property
+    def configuration(self) -> Configuration: ...
+    @property
+    def access(self) -> AccessKeys: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def deadletters(self) -> DeadLetters: ...
+
+    async def start(self, *, consume_events: bool = True) -> None: ...
+
+    async def stop(self) -> None: ...

@@ -1,0 +1,43 @@
+"""Work on a clock rather than on a message: the outbox relay's safety net and the routing timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.router.handlers.outbox import OutboxRelay
+from services.router.handlers.routing_timers import RoutingTimers
+
+log = logging.getLogger(__name__)
+
+
+async def relay_outbox(relay: OutboxRelay, stop: asyncio.Event, every_s: float = 1.0) -> None:
+    """Whatever a transaction left in the outbox (its own flush failed, or the process died) goes out here."""
+    while not await _wait(stop, every_s):
+        try:
+            await relay.flush()
+        except Exception as exc:  # the relay retries next round; nothing is lost while the rows stay
+            log.warning("outbox.flush_failed", extra={"error": repr(exc)})
+
+
+async def routing_timers(timers: RoutingTimers, stop: asyncio.Event, tick_s: float, sweep_s: float) -> None:
+    """``timers.tick`` every ``tick_s`` (SWITCHBOARD_ROUTING_TICK_S), ``timers.sweep`` every ``sweep_s``."""
+    loop = asyncio.get_running_loop()
+    last_sweep = 0.0
+    while not await _wait(stop, tick_s):
+        try:
+            if loop.time() - last_sweep >= sweep_s:
+                last_sweep = loop.time()
+                await timers.sweep()
+            await timers.tick()
+        except Exception as exc:  # one failed round must not stop the timers; the next round catches up
+            log.warning("routing.tick_failed", extra={"error": repr(exc)[:300]})
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` or until stopped; True if stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False

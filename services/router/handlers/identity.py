@@ -1,0 +1,140 @@
+"""Who wrote: each event's sender (and what they claim) resolved to one customer, creating, linking and merging
+customers as the identity graph decides (``domain/identity``), in the context stage's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.router.domain.errors import InvalidIdentity
+from services.router.domain.identity.graph import Ident, resolve
+from services.router.domain.identity.normalize import normalize_identity
+from services.router.domain.model import Tier
+from services.router.handlers.ports import UnitOfWork
+from services.router.handlers.ports.records import NewCustomer, NewIdentity
+from shared.events import ConversationEvent, IdentityKind
+from shared.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    event: ConversationEvent
+    sender: Ident
+    claims: tuple[Ident, ...]
+
+
+def claims_of(event: ConversationEvent) -> tuple[Ident, ...]:
+    out: list[Ident] = []
+    for claim in event.sender.claims:
+        try:
+            out.append(Ident(claim.kind.value, normalize_identity(claim.kind, claim.value), claim.verified))
+        except InvalidIdentity:
+            continue  # a bad claim does not make the message bad; it is just not evidence
+    return tuple(out)
+
+
+def profile_of(event: ConversationEvent) -> dict[str, Any]:
+    """What an app vouched for about its user: only from verified senders."""
+    if not event.sender.verified:
+        return {}
+    attrs = dict(event.sender.attributes)
+    values: dict[str, Any] = {}
+    if attrs.get("tier") in set(Tier):
+        values["tier"] = attrs.pop("tier")
+    if "language" in attrs:
+        values["language"] = attrs.pop("language")[:35]
+    if event.sender.display_name:
+        values["name"] = event.sender.display_name
+    if attrs:
+        values["attributes"] = attrs
+    return values
+
+
+async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) -> list[str]:
+    """The customer of each event, in order, creating, linking and merging per the identity graph."""
+    keys = {(i.event.tenant, ident.kind, ident.value) for i in batch for ident in (i.sender, *i.claims)}
+    owners: dict[str, dict[tuple[str, str], str]] = {}
+    for (tenant, kind, value), cid in (await u.customers.customers_by_identity(keys)).items():
+        owners.setdefault(tenant, {})[(kind, value)] = cid
+    # A reply to our reply+<conversation>@ address names its conversation: an unknown sender address
+    # joins that conversation's customer (the token is in the address only the thread has seen).
+    tokens = {
+        (i.event.tenant, i.event.thread_ref.removeprefix("conversation:"))
+        for i in batch
+        if i.event.thread_ref and i.event.thread_ref.startswith("conversation:")
+    }
+    token_owner = await u.customers.customers_of_conversations(tokens)
+    seniority: dict[str, object] = dict(
+        await u.customers.customer_ages({c for o in owners.values() for c in o.values()})
+    )
+    new: dict[str, NewCustomer] = {}
+    attach: list[NewIdentity] = []
+    merges: list[tuple[str, str, str]] = []
+    suggestions: list[tuple[str, str, str, str, str]] = []
+    profiles: dict[str, dict[str, Any]] = {}
+    customer_of: list[str] = []
+    for n, item in enumerate(batch):
+        tenant, event = item.event.tenant, item.event
+        known = owners.setdefault(tenant, {})
+        decision = resolve(item.sender, item.claims, known, seniority)
+        hint = token_owner.get((event.thread_ref or "").removeprefix("conversation:"))
+        if decision.customer_id is None and hint is not None:
+            cid = hint
+        elif decision.customer_id is None:
+            cid = new_id()
+            seniority[cid] = (now, f"~{n:08d}")  # newer than everyone already stored
+            new[cid] = new_customer(item)
+        else:
+            cid = decision.customer_id
+        for other in decision.merge:
+            merges.append((tenant, cid, other))
+            for key, owner in known.items():
+                if owner == other:
+                    known[key] = cid
+        for ident in decision.attach:
+            known[ident.key] = cid
+            attach.append(NewIdentity(tenant, cid, ident.kind, ident.value, ident.verified))
+        suggestions += [(tenant, cid, other, claim.kind, claim.value) for other, claim in decision.suggest]
+        if cid not in new and (profile := profile_of(event)):
+            profiles.setdefault(cid, {}).update(profile)
+        customer_of.append(cid)
+
+    await u.customers.insert_customers(new, now)
+    await u.customers.attach_identities(attach, now)
+    merged_into: dict[str, str] = {}
+    for tenant, survivor, merged in merges:
+        await u.customers.merge(tenant, survivor, merged, reason="verified_identifier", actor="router", now=now)
+        await u.routing.bump_routing_version(tenant)
+        merged_into[merged] = survivor
+
+    def final(cid: str) -> str:
+        while cid in merged_into:
+            cid = merged_into[cid]
+        return cid
+
+    await u.customers.add_suggestions(
+        [(t, final(c), final(o), k, v) for t, c, o, k, v in suggestions if final(c) != final(o)], now
+    )
+    await u.customers.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
+    return [final(c) for c in customer_of]
+
+
+def new_customer(item: Inbound) -> NewCustomer:
+    """A new customer's profile from what the message says (contact details shown, not yet identities)."""
+    event, sender = item.event, item.sender
+    contact = {c.kind: c.value for c in item.claims}
+    contact.setdefault(sender.kind, sender.value)
+    profile = profile_of(event)
+    return NewCustomer(
+        tenant_id=event.tenant,
+        kind=sender.kind,
+        value=sender.value,
+        verified=sender.verified,
+        name=event.sender.display_name,
+        email=contact.get(IdentityKind.EMAIL.value),
+        phone=contact.get(IdentityKind.PHONE.value),
+        language=profile.get("language"),
+        tier=profile.get("tier", Tier.STANDARD.value),
+        attributes=profile.get("attributes", {}),
+    )

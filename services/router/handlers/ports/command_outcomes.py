@@ -1,0 +1,26 @@
+"""Outcomes of routing commands: written in the transaction that applied the command, so a redelivered command
+is answered, never applied twice, and whoever submitted it can read how it went."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+Outcome = tuple[int, dict[str, Any]]  # HTTP-like status, body ({"events": n} or {"error", "detail"})
+
+
+class AlreadyApplied(Exception):
+    """The command's outcome is stored already: another writer (a replica that still thought it owned the
+    tenant) applied it first. The transaction rolls back; the stored outcome stands."""
+
+
+class CommandOutcomes(Protocol):
+    async def get(self, command_id: str) -> Outcome | None: ...
+
+    async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
+        """Raises ``AlreadyApplied`` if the command has an outcome already."""
+        ...
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        """Drop outcomes older than ``cutoff``; returns how many."""
+        ...

@@ -1,0 +1,51 @@
+"""Conversations, their messages and their timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from services.router.handlers.ports.records import Lifecycle, NewMessage, OpenConversation
+
+
+class Conversations(Protocol):
+    async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+    async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]: ...
+
+    async def open_missing_conversations(
+        self, wanted: dict[str, tuple[str, str]], now: datetime, reopen_within: timedelta | None = None
+    ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
+        """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer and the
+        lifecycle entries it caused. Without an open one, the customer's latest resolved conversation reopens
+        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous.
+        The partial unique index keeps it to one open conversation per customer even under races."""
+        ...
+
+    async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
+        """conversation id → (channel the customer last used, time): replies go back on that channel."""
+        ...
+
+    async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
+        """Messages and their timeline entries, two multi-row statements for the whole batch."""
+        ...
+
+    async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None: ...
+
+    async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None: ...
+
+    async def add_conversation_notes(
+        self, tenant_id: str, notes: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
+    ) -> None:
+        """Lifecycle entries known by conversation (escalated, auto-acknowledged): on their customer's timeline."""
+        ...
+
+    async def resolve_conversation(
+        self, tenant_id: str, conversation_id: str, note: str | None, now: datetime
+    ) -> str | None:
+        """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
+        agent who held it, if one did."""
+        ...
+
+    async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool: ...

@@ -1,0 +1,19 @@
+"""The transactional outbox: records published once their transaction committed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from shared.bus import Outgoing
+
+
+class Outbox(Protocol):
+    async def add(self, records: Sequence[Outgoing], now: datetime) -> None: ...
+
+    async def claim(self, limit: int) -> list[tuple[int, Outgoing]]:
+        """Oldest unpublished rows, locked so two relays never publish the same row at once."""
+        ...
+
+    async def delete(self, seqs: Sequence[int]) -> None: ...

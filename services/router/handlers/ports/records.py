@@ -1,0 +1,240 @@
+"""The values handlers hand to the store and get back from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+IdentityKey = tuple[str, str, str]  # tenant, kind, normalized value
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    tenant_id: str
+    kind: str
+    value: str
+    verified: bool
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    language: str | None = None
+    tier: str = "standard"
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewIdentity:
+    tenant_id: str
+    customer_id: str
+    kind: str
+    value: str
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A timeline entry that is not a message: opened, reopened, assigned, resolved, merged..."""
+
+    tenant_id: str
+    customer_id: str
+    conversation_id: str | None
+    kind: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConversation:
+    id: str
+    tenant_id: str
+    customer_id: str
+    channel: str
+    queue_id: str | None
+    agent_id: str | None
+    awaiting: str | None = None  # "customer" once an agent has answered
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    id: str
+    tenant_id: str
+    event_id: str
+    conversation_id: str
+    customer_id: str
+    channel: str
+    direction: str
+    channel_message_id: str | None
+    sender_kind: str
+    subject: str | None
+    text: str
+    sent_at: datetime | None
+    received_at: datetime
+    thread_ref: str | None = None
+    author: str | None = None
+    status: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # references (name, type, size, ref)
+    sanitized: dict[str, Any] | None = None  # what the edge changed so it could be stored (shared/events.py)
+
+
+def fields_of(row: Any) -> dict[str, Any]:
+    """A record's fields as a dict (for a multi-row insert)."""
+    return {k: getattr(row, k) for k in row.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """What a reply needs to know about its conversation: whose it is and where the customer last wrote."""
+
+    customer_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class LastInbound:
+    """The customer's latest message on a channel, which a reply threads under."""
+
+    channel_message_id: str | None
+    thread_ref: str | None
+    subject: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundState:
+    """Where one of our outbound messages stands, as a delivery status report finds it."""
+
+    id: str
+    tenant_id: str
+    customer_id: str
+    conversation_id: str
+    status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """A connector's report on an outbound message; None leaves what is stored as it was."""
+
+    message_id: str
+    status: str
+    channel_message_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyedConversation:
+    """Who a survey on a conversation goes to, on which channel, and which agent it rates."""
+
+    customer_id: str
+    channel: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSurvey:
+    id: str
+    tenant_id: str
+    conversation_id: str
+    customer_id: str
+    agent_id: str | None
+    kind: str
+    channel: str
+    token: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SentSurvey:
+    id: str
+    tenant_id: str
+    conversation_id: str
+    customer_id: str
+    kind: str
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswer:
+    survey_id: str
+    score: int
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSlaTimer:
+    """A promise starting on a conversation, its deadlines counted already (in the queue's business hours)."""
+
+    id: str
+    tenant_id: str
+    conversation_id: str
+    kind: str
+    queue_id: str | None
+    target_s: float
+    started_at: datetime
+    warn_at: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSlaTimer:
+    """A clock not yet stopped: what pausing or resuming it needs."""
+
+    id: str
+    tenant_id: str
+    queue_id: str | None
+    target_s: float
+    due_at: datetime
+    remaining_s: float | None  # set while paused
+
+
+@dataclass(frozen=True, slots=True)
+class SlaDeadlines:
+    """A resumed clock's new deadlines."""
+
+    id: str
+    warn_at: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DueSlaTimer:
+    """A clock due to warn or breach, with who hears of it (the conversation's agent and customer)."""
+
+    id: str
+    conversation_id: str
+    kind: str
+    queue_id: str | None
+    due_at: datetime
+    warn_at: datetime
+    warned_at: datetime | None
+    breached_at: datetime | None
+    agent_id: str | None
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallConversation:
+    """The conversation a call came in on, as its progress events find it."""
+
+    id: str
+    customer_id: str
+    status: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCall:
+    conversation_id: str
+    customer_id: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceRequest:
+    """A customer's latest voice message on a conversation: a call (its sid), a callback request or a voicemail
+    (``thread_ref`` says which)."""
+
+    conversation_id: str
+    customer_id: str
+    call_sid: str | None
+    thread_ref: str | None
+    text: str

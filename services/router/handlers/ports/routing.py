@@ -1,0 +1,62 @@
+"""What a routing transaction reads and writes: the tenant's lock and version, queues, agents, assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.router.domain.model import AgentRow, Assignment, Presence, QueueRule
+
+
+class Routing(Protocol):
+    async def lock_tenants(self, tenant_ids: Iterable[str]) -> None:
+        """Serialize identity resolution per tenant across router replicas (PostgreSQL advisory lock, held to
+        the end of the transaction). Routing locks the tenant's agents anyway; this lock also makes merges
+        and "new identity, verified claim" links race-free. SQLite has a single writer already."""
+        ...
+
+    async def routing_version(self, tenant_id: str) -> int:
+        """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
+        ...
+
+    async def bump_routing_version(self, tenant_id: str) -> None:
+        """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached)."""
+        ...
+
+    async def tenants_with_due_routing(self, now: datetime) -> list[str]:
+        """Tenants with offers past their expiry: after a replica died, nobody else's timer would end them.
+        (Waiting work is routed by the next event of its tenant: a message, a presence change, a resolve.)"""
+        ...
+
+    async def queue_rules(self, tenant_id: str) -> list[QueueRule]: ...
+
+    async def lock_agents(self, tenant_id: str) -> list[AgentRow]:
+        """The tenant's agents, rows locked (PostgreSQL) until the routing transaction ends."""
+        ...
+
+    async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language."""
+        ...
+
+    async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
+        """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
+        ...
+
+    async def set_queues(self, queued: dict[str, str | None], now: datetime) -> None:
+        """Where each conversation waits now (routing decided it); the first queueing time is kept, since
+        the wait is the customer's, whichever queue it moves to."""
+        ...
+
+    async def record_assignments(self, tenant_id: str, assignments: Sequence[Assignment]) -> list[dict[str, Any]]:
+        """Insert the assignments and point their conversations and agents at them. Returns the stored rows
+        (with their feed sequence numbers)."""
+        ...
+
+    async def accept_offers(self, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+        """Offers accepted: the live assignment stays (same row), now held for good."""
+        ...
+
+    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool: ...
+
+    async def agent_exists(self, tenant_id: str, agent_id: str) -> bool: ...
