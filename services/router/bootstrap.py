@@ -151,7 +151,7 @@ class RouterRuntime:
         )
         self.hub = FeedHub()
         self.keys = KeyVerifier(self.db)
-        self.configuration = Configuration(self.repo, self.clock)
+        self.configuration = Configuration(self.repo, self.clock, self.relay, self.topics)
         self.access = AccessKeys(self.repo, self.clock, self.keys, generate_key)
         self.audit = AuditLog(self.repo, self.clock)
         self.ingress = Ingress(self.bus, self.topics)

@@ -1,8 +1,12 @@
 """Supervisors' changes to the routing configuration: queues and agents, created, changed and deleted.
 
 Each change is one unit of work that also bumps the tenant's routing version, so every router rebuilds the
-tenant's routing state (``handlers/routing_owner.py``) before its next decision. Values arrive validated
-(the HTTP models and ``domain/routing/queue_config``); what needs the stored configuration is checked here."""
+tenant's routing state (``handlers/routing_owner.py``) before its next decision, and puts a tick for the
+tenant on the routing command log (through the outbox, in the same transaction): the tenant's owner applies it
+at once, so waiting work that the change lets an agent take (an agent created online, a capacity raised, an
+agent added to a queue, a queue's rule or hours changed) is offered or assigned without waiting for traffic.
+Values arrive validated (the HTTP models and ``domain/routing/queue_config``); what needs the stored
+configuration is checked here."""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
+from shared.routing_commands import Command, Tick
+from shared.topics import Topics
 
 
 def _referenced_queues(values: dict[str, Any]) -> list[str]:
@@ -25,9 +32,11 @@ def _referenced_queues(values: dict[str, Any]) -> list[str]:
 
 
 class Configuration:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, topics: Topics) -> None:
         self.store = store
         self.clock = clock
+        self.relay = relay
+        self.topics = topics
 
     @asynccontextmanager
     async def _changing(self, tenant_id: str) -> AsyncIterator[UnitOfWork]:
@@ -36,6 +45,8 @@ class Configuration:
         async with self.store.unit() as u:
             yield u
             await u.routing.bump_routing_version(tenant_id)
+            await u.outbox.add([Command.of(tenant_id, Tick()).record(self.topics)], self.clock())
+        await self.relay.flush()
 
     async def queue(self, tenant_id: str, queue_id: str) -> dict[str, Any]:
         async with self.store.reading() as u:

@@ -1,0 +1,109 @@
+"""Configuration changes route at once: waiting work that a change lets an agent take is assigned without any
+other traffic (no message, no presence change, no timer of the tenant's)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.router.domain.model import Presence
+from shared.routing_commands import SetPresence
+from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
+
+WITHIN_S = 2.0
+
+
+@pytest.fixture(params=["embedded", "production"])
+async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
+    servers = request.getfixturevalue("servers") if request.param == "production" else None
+    # a routing tick far away: only the change itself may route the waiting work
+    async with started_desk(settings_for(request.param, tmp_path, servers, routing_tick_s=3600)) as d:
+        yield d
+
+
+@pytest.fixture
+async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        serving(desk.router) as base,
+        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
+    ):
+        yield client
+
+
+async def assigned_to(desk: Desk, conversation_id: str, event_id: str, agent_id: str) -> None:
+    started = time.monotonic()
+
+    async def taken() -> bool:
+        conv = await conversation_of(desk, event_id)
+        return conv is not None and conv["agent_id"] == agent_id
+
+    await wait_for(taken, timeout_s=WITHIN_S)
+    assert time.monotonic() - started < WITHIN_S
+
+
+async def everyone_offline(desk: Desk) -> None:
+    for name in ("agent-ada", "agent-grace", "agent-alan"):
+        await desk.router.commands.run(desk.tenant, SetPresence(agent_id=desk.agent(name), presence=Presence.OFFLINE))
+
+
+async def test_an_agent_created_online_takes_waiting_work_at_once(desk: Desk, http: httpx.AsyncClient) -> None:
+    await everyone_offline(desk)
+    e = inbound(desk.tenant, "waits-for-a-new-agent", "hello?")
+    await publish(desk, e)
+    conv = await wait_for(lambda: conversation_of(desk, e.id))
+    assert conv["agent_id"] is None
+    r = await http.post(
+        "/v1/agents",
+        json={
+            "name": "Tess",
+            "queue_ids": [f"{desk.tenant}-q-messaging", f"{desk.tenant}-q-general"],
+            "capacity": {"default": 3},
+            "presence": "online",
+        },
+    )
+    assert r.status_code == 201, r.text
+    await assigned_to(desk, conv["id"], e.id, r.json()["id"])
+
+
+async def test_a_raised_capacity_takes_waiting_work_at_once(desk: Desk, http: httpx.AsyncClient) -> None:
+    ada = desk.agent("agent-ada")
+    await everyone_offline(desk)
+    r = await http.patch(f"/v1/agents/{ada}", json={"capacity": {"default": 1}})
+    assert r.status_code == 200, r.text
+    await desk.router.commands.run(desk.tenant, SetPresence(agent_id=ada, presence=Presence.ONLINE))
+    first = inbound(desk.tenant, "first-in-line", "one")
+    second = inbound(desk.tenant, "second-in-line", "two")
+    await publish(desk, first)
+    await wait_for(lambda: _held_by(desk, first.id, ada))
+    await publish(desk, second)
+    conv = await wait_for(lambda: conversation_of(desk, second.id))
+    assert conv["agent_id"] is None, "Ada is full"
+    r = await http.patch(f"/v1/agents/{ada}", json={"capacity": {"default": 2}})
+    assert r.status_code == 200, r.text
+    await assigned_to(desk, conv["id"], second.id, ada)
+
+
+async def test_an_agent_added_to_a_queue_takes_its_waiting_work_at_once(desk: Desk, http: httpx.AsyncClient) -> None:
+    grace = desk.agent("agent-grace")
+    await everyone_offline(desk)
+    r = await http.patch(f"/v1/agents/{grace}", json={"queue_ids": [f"{desk.tenant}-q-general"]})
+    assert r.status_code == 200, r.text
+    await desk.router.commands.run(desk.tenant, SetPresence(agent_id=grace, presence=Presence.ONLINE))
+    e = inbound(desk.tenant, "in-messaging", "hi")
+    await publish(desk, e)
+    conv = await wait_for(lambda: conversation_of(desk, e.id))
+    assert conv["agent_id"] is None and conv["queue_id"] == f"{desk.tenant}-q-messaging"
+    r = await http.patch(
+        f"/v1/agents/{grace}", json={"queue_ids": [f"{desk.tenant}-q-general", f"{desk.tenant}-q-messaging"]}
+    )
+    assert r.status_code == 200, r.text
+    await assigned_to(desk, conv["id"], e.id, grace)
+
+
+async def _held_by(desk: Desk, event_id: str, agent_id: str) -> bool:
+    conv = await conversation_of(desk, event_id)
+    return conv is not None and conv["agent_id"] == agent_id
