@@ -14,13 +14,12 @@ from sqlalchemy import func, select
 from services.router.adapters.db import tables as t
 from shared.bus import Outgoing
 from shared.routing_commands import Command
-from tests.support.runtime import Desk, serving, settings_for, started_desk, wait_for
+from tests.support.runtime import Desk, desk_on, serving, settings_for, started_desk, wait_for
 
 
 @pytest.fixture(params=["embedded", "production"])
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    servers = request.getfixturevalue("servers") if request.param == "production" else None
-    async with started_desk(settings_for(request.param, tmp_path, servers)) as d:
+    async with desk_on(request, tmp_path) as d:
         yield d
 
 

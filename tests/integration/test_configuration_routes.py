@@ -12,25 +12,29 @@ import pytest
 
 from services.router.domain.model import Presence
 from shared.routing_commands import SetPresence
-from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
+from tests.support.runtime import (
+    Desk,
+    admin_client,
+    conversation_of,
+    desk_on,
+    inbound,
+    publish,
+    wait_for,
+)
 
 WITHIN_S = 2.0
 
 
 @pytest.fixture(params=["embedded", "production"])
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    servers = request.getfixturevalue("servers") if request.param == "production" else None
     # a routing tick far away: only the change itself may route the waiting work
-    async with started_desk(settings_for(request.param, tmp_path, servers, routing_tick_s=3600)) as d:
+    async with desk_on(request, tmp_path, routing_tick_s=3600) as d:
         yield d
 
 
 @pytest.fixture
 async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
-    ):
+    async with admin_client(desk) as client:
         yield client
 
 

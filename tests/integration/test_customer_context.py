@@ -17,10 +17,11 @@ from shared.events import Channel, Claim, IdentityKind
 from shared.routing_commands import Resolve
 from tests.support.runtime import (
     Desk,
+    admin_client,
     conversation_of,
+    desk_on,
     inbound,
     publish,
-    serving,
     settings_for,
     started_desk,
     wait_for,
@@ -41,18 +42,13 @@ class Clock:
 
 @pytest.fixture(params=["embedded", "production"])
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    servers = request.getfixturevalue("servers") if request.param == "production" else None
-    settings = settings_for(request.param, tmp_path, servers, inapp_identity_secret=SECRET, reopen_window_hours=24)
-    async with started_desk(settings) as d:
+    async with desk_on(request, tmp_path, inapp_identity_secret=SECRET, reopen_window_hours=24) as d:
         yield d
 
 
 @pytest.fixture
 async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
-    ):
+    async with admin_client(desk) as client:
         yield client
 
 

@@ -15,7 +15,9 @@ from services.router.bootstrap import build_router
 from shared.bus_memory import MemoryBus
 from tests.support.runtime import (
     Desk,
+    admin_client,
     conversation_of,
+    desk_on,
     inbound,
     publish,
     serving,
@@ -30,18 +32,13 @@ SHAPES = ["embedded", "production"]
 
 @pytest.fixture(params=SHAPES)
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    servers = request.getfixturevalue("servers") if request.param == "production" else None
-    settings = settings_for(request.param, tmp_path, servers, routing_tick_s=0.1, routing_sweep_s=0.5)
-    async with started_desk(settings) as d:
+    async with desk_on(request, tmp_path, routing_tick_s=0.1, routing_sweep_s=0.5) as d:
         yield d
 
 
 @pytest.fixture
 async def api(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as http,
-    ):
+    async with admin_client(desk) as http:
         yield http
 
 

@@ -16,7 +16,7 @@ import pytest
 from services.router.adapters.views import queries
 from shared.bus import Outgoing, Record
 from shared.events import IdentityKind, encode_event
-from tests.support.runtime import Desk, conversation_of, inbound, serving, settings_for, started_desk, wait_for
+from tests.support.runtime import Desk, conversation_of, desk_on, inbound, serving, wait_for
 from tests.support.sse import sse_events
 
 SHAPES = ["embedded", "production"]
@@ -24,8 +24,7 @@ SHAPES = ["embedded", "production"]
 
 @pytest.fixture(params=SHAPES)
 async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    servers = request.getfixturevalue("servers") if request.param == "production" else None
-    async with started_desk(settings_for(request.param, tmp_path, servers)) as d:
+    async with desk_on(request, tmp_path) as d:
         yield d
 
 

@@ -19,10 +19,10 @@ from shared.events import Channel, IdentityKind
 from shared.settings import Settings
 from tests.support.runtime import (
     Desk,
+    admin_client,
     conversation_of,
     inbound,
     publish,
-    serving,
     settings_for,
     started_desk,
     wait_for,
@@ -66,10 +66,7 @@ async def clocked(settings: Settings) -> AsyncIterator[tuple[Desk, Clock]]:
 @pytest.fixture
 async def api(clocked: tuple[Desk, Clock]) -> AsyncIterator[httpx.AsyncClient]:
     desk, _ = clocked
-    async with (
-        serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as http,
-    ):
+    async with admin_client(desk) as http:
         yield http
 
 

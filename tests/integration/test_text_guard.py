@@ -13,7 +13,16 @@ import pytest
 
 from shared.events import Channel, IdentityKind
 from tests.conftest import random_name
-from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
+from tests.support.runtime import (
+    Desk,
+    admin_client,
+    conversation_of,
+    inbound,
+    publish,
+    settings_for,
+    started_desk,
+    wait_for,
+)
 
 NUL, SURROGATE = "\x00", "\ud800"
 BAD = pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
@@ -31,10 +40,7 @@ async def desk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 async def api(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
-    ):
+    async with admin_client(desk) as client:
         yield client
 
 

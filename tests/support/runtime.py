@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import uvicorn
 from aiokafka.partitioner import murmur2
 from sqlalchemy import select
@@ -84,6 +85,24 @@ async def started_desk(
         yield Desk(router, tenant, key)
     finally:
         await router.stop()
+
+
+@asynccontextmanager
+async def desk_on(request: Any, tmp_path: Any, **overrides: Any) -> AsyncIterator[Desk]:
+    """A desk on the shape a fixture is parametrized with ("embedded" or "production", the real servers)."""
+    servers = request.getfixturevalue("servers") if request.param == "production" else None
+    async with started_desk(settings_for(request.param, tmp_path, servers, **overrides)) as desk:
+        yield desk
+
+
+@asynccontextmanager
+async def admin_client(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
+    """The desk's HTTP API on a real socket, with its admin key."""
+    async with (
+        serving(desk.router) as base,
+        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
+    ):
+        yield client
 
 
 @asynccontextmanager
