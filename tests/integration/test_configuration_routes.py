@@ -3,6 +3,7 @@ other traffic (no message, no presence change, no timer of the tenant's)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,3 +112,19 @@ async def test_an_agent_added_to_a_queue_takes_its_waiting_work_at_once(desk: De
 async def _held_by(desk: Desk, event_id: str, agent_id: str) -> bool:
     conv = await conversation_of(desk, event_id)
     return conv is not None and conv["agent_id"] == agent_id
+
+
+async def test_changes_in_a_row_and_at_once_all_succeed_while_their_ticks_route(
+    desk: Desk, http: httpx.AsyncClient
+) -> None:
+    """Each change puts a routing pass on the log; the next change must not deadlock with it (a change and a
+    routing pass take the tenant's lock first, then rows)."""
+    ada = desk.agent("agent-ada")
+    for n in range(10):
+        r = await http.patch(f"/v1/agents/{ada}", json={"capacity": {"default": 1 + n % 3}})
+        assert r.status_code == 200, r.text
+    answers = await asyncio.gather(
+        *(http.patch(f"/v1/agents/{ada}", json={"capacity": {"default": 1 + n % 3}}) for n in range(10)),
+        *(http.post("/v1/agents", json={"name": f"Temp {n}", "presence": "online"}) for n in range(5)),
+    )
+    assert [r.status_code for r in answers] == [200] * 10 + [201] * 5, [r.text for r in answers if r.is_error]

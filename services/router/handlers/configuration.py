@@ -43,6 +43,9 @@ class Configuration:
         """The one place a configuration change invalidates the tenant's routing state, in its transaction
         (a change that fails rolls back and bumps nothing)."""
         async with self.store.unit() as u:
+            # the tenant's lock first, as every routing pass takes it: a change and a routing pass of the tenant
+            # (the tick the previous change put on the log, say) queue up instead of locking rows in opposite orders
+            await u.routing.lock_tenants([tenant_id])
             yield u
             await u.routing.bump_routing_version(tenant_id)
             await u.outbox.add([Command.of(tenant_id, Tick()).record(self.topics)], self.clock())
