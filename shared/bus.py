@@ -1,6 +1,6 @@
 """The bus interface: publish records durably, consume them in a group and commit after the work is durable.
 
-Two implementations pass the same contract suite (tests/contract/test_bus_contract.py): ``MemoryBus`` for the
+Two implementations pass the same contract suite (tests/integration/test_bus_contract.py): ``MemoryBus`` for the
 embedded desk and unit tests, ``KafkaBus`` (aiokafka) in production.
 """
 

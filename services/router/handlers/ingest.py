@@ -1,10 +1,12 @@
-"""Handlers: load what they need, call the domain, save, publish. One batch of events = one transaction.
+"""The context stage: conversation events in, each sender resolved to a customer, each thread to a
+conversation, the message stored and the conversation routed. One batch of events = one transaction.
 
-Failure policy of the context stage (what its consumer does with a batch):
+Failure policy (with the consume loop's, ``shared/consumer_loop.py``):
 - invalid event (bad JSON, unknown schema version, bad identity) → dead-letter topic with the reason, commit;
 - duplicate event id (redelivery) → skipped, commit;
-- retriable (bus or database unavailable, a lost race on a unique index) → raise; the consumer does not
-  commit and the batch is redelivered.
+- retriable (bus or database unavailable) → raise; nothing is committed and the batch is redelivered;
+- anything else (a value no store holds, a bug) → raise; the loop splits the batch down to the event at fault
+  and dead-letters it, the others are applied.
 """
 
 from __future__ import annotations
