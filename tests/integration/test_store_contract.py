@@ -18,6 +18,8 @@ from services.router.adapters.db.unit_of_work import SqlStore, SqlUnitOfWork
 from services.router.adapters.views import queries
 from services.router.domain.model import Assignment, Presence
 from services.router.domain.routing.decisions import Assigned
+from services.router.handlers.ports.command_outcomes import AlreadyApplied
+from services.router.handlers.ports.deadletters import DeadLetter
 from services.router.handlers.ports.records import IdentityKey, NewCustomer, NewIdentity, NewMessage
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
@@ -207,3 +209,64 @@ async def test_presence_is_tenant_scoped(repo: SqlStore, tenant: str) -> None:
         assert not await u.routing.set_presence("someone-else", f"{tenant}-agent-grace", Presence.OFFLINE)
         agents = {a.id: a for a in await u.routing.lock_agents(tenant)}
     assert agents[f"{tenant}-agent-grace"].presence is Presence.ONLINE
+
+
+async def test_a_command_outcome_is_recorded_once_and_forgotten_after_its_day(repo: SqlStore, tenant: str) -> None:
+    command_id = new_id()
+    async with repo.unit() as u:
+        assert await u.outcomes.get(command_id) is None
+        await u.outcomes.record(command_id, tenant, "accept", (409, {"error": "InvalidCommand"}), NOW)
+    with pytest.raises(AlreadyApplied):
+        async with repo.unit() as u:
+            await u.outcomes.record(command_id, tenant, "accept", (200, {"events": 1}), NOW)
+    async with repo.reading() as r:
+        assert await r.outcomes.get(command_id) == (409, {"error": "InvalidCommand"}), "the first outcome stands"
+    async with repo.unit() as u:
+        await u.outcomes.forget_before(NOW)  # kept: not older than the cutoff
+        assert await u.outcomes.get(command_id) is not None
+        await u.outcomes.forget_before(NOW + timedelta(seconds=1))
+        assert await u.outcomes.get(command_id) is None
+
+
+def dead_letter(tenant: str, dl_topic: str, dl_offset: int, source_offset: int, partition: int = 0) -> DeadLetter:
+    return DeadLetter(
+        id=new_id(),
+        tenant_id=tenant,
+        topic="conversation.events",
+        partition=partition,
+        offset=source_offset,
+        key=tenant.encode(),
+        value=b'{"tenant": "x"}',
+        reason="DataError [22021]: invalid byte sequence",
+        kind="DataError",
+        dl_topic=dl_topic,
+        dl_partition=0,
+        dl_offset=dl_offset,
+    )
+
+
+async def test_a_dead_letter_is_stored_once_per_place_and_per_source_until_redriven(
+    repo: SqlStore, tenant: str
+) -> None:
+    dl_topic = random_name("dl-")
+    first = dead_letter(tenant, dl_topic, dl_offset=0, source_offset=7)
+    async with repo.unit() as u:
+        assert await u.deadletters.add([first], NOW) == 1
+        # the same dead-letter record redelivered, and the same source record dead-lettered again
+        assert await u.deadletters.add([dead_letter(tenant, dl_topic, dl_offset=0, source_offset=7)], NOW) == 0
+        assert await u.deadletters.add([dead_letter(tenant, dl_topic, dl_offset=1, source_offset=7)], NOW) == 0
+    async with repo.reading() as r:
+        stored = await r.deadletters.one(tenant, first.id)
+        assert stored is not None and stored["value"] == first.value and stored["redrives"] == 0
+        assert await r.deadletters.one("another-tenant", first.id) is None
+    async with repo.unit() as u:
+        await u.deadletters.mark_redriven(first.id, NOW)
+        # once redriven, the same source record failing again is a new dead letter
+        assert await u.deadletters.add([dead_letter(tenant, dl_topic, dl_offset=2, source_offset=7)], NOW) == 1
+    async with repo.reading() as r:
+        again = await r.deadletters.one(tenant, first.id)
+        assert again is not None and again["redrives"] == 1 and again["redriven_at"] == NOW
+    async with repo.unit() as u:
+        await u.deadletters.forget_before(NOW + timedelta(seconds=1))
+    async with repo.reading() as r:
+        assert await r.deadletters.one(tenant, first.id) is None
