@@ -186,8 +186,12 @@ def utcnow() -> datetime:
 
 
 def encode_event(event: ConversationEvent) -> bytes:
-    """The event's JSON, sanitized (``sanitize``): what a connector produces can be stored by any router."""
-    return orjson.dumps(sanitize(event.model_dump(mode="json", exclude_none=True)))
+    """The event's JSON, sanitized (``sanitize``): what a connector produces can be stored by any router. An
+    event with nothing to sanitize (the usual one) is not walked: its JSON and its parsed times tell."""
+    raw = event.model_dump_json(exclude_none=True).encode()
+    if b"\\u0000" not in raw and storable_times(event):
+        return raw
+    return orjson.dumps(sanitize(orjson.loads(raw)))
 
 
 # The plausible window of a customer's ``sent_at``: a phone or mail client with a wrong clock, or an app's
@@ -195,16 +199,38 @@ def encode_event(event: ConversationEvent) -> bytes:
 # reorder a conversation. Outside it, the connector's receive time stands in for it.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
+SCHEDULE_SLACK = timedelta(days=366)  # a callback window may be set a year ahead
 _DATETIME = TypeAdapter(datetime)
+
+
+def as_utc(value: datetime) -> datetime | None:
+    """The UTC instant of ``value`` (a time without an offset read as UTC, as ISO 8601 APIs mean it), or None
+    when there is none: year 1 with a positive offset, year 9999 with a negative one."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        return None
 
 
 def plausible(value: datetime, received: datetime) -> bool:
     """Inside [2000-01-01, received + 1 day] and convertible to UTC (year 1 +14:00 is not)."""
-    try:
-        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    except OverflowError:
+    utc = as_utc(value)
+    return utc is not None and EARLIEST <= utc <= received + FUTURE_SLACK
+
+
+def storable_times(event: ConversationEvent) -> bool:
+    """Every time of a validated event is aware and as ``sanitize`` would leave it: nothing to replace."""
+    received = event.received_at
+    if event.time.tzinfo is None or received.tzinfo is None or as_utc(event.time) is None:
         return False
-    return EARLIEST <= utc <= received + FUTURE_SLACK
+    anchor = as_utc(received)
+    if anchor is None:
+        return False
+    sent = event.sent_at
+    if sent is not None and (sent.tzinfo is None or not plausible(sent, anchor)):
+        return False
+    windows = (event.call.window_start, event.call.window_end) if event.call else ()
+    return all(w is None or (w.tzinfo is not None and plausible(w, anchor + SCHEDULE_SLACK)) for w in windows)
 
 
 def sanitize(data: dict[str, Any], *, nul: bool = True) -> dict[str, Any]:
@@ -219,9 +245,7 @@ def sanitize(data: dict[str, Any], *, nul: bool = True) -> dict[str, Any]:
     A payload that is not event-shaped is returned as it is, for validation to refuse. ``nul=False``: the
     caller knows no string holds a NUL (the raw JSON has no ``\\u0000``), so the walk is skipped."""
     cleaned: list[str] = []
-    out = _without_nul(data, "", cleaned) if nul else dict(data)
-    if not isinstance(out, dict):
-        return data
+    out: dict[str, Any] = _without_nul(data, "", cleaned) if nul else dict(data)
     replaced: dict[str, str] = {}
     received = _instant(out, "received_at")
     _instant(out, "time")
@@ -236,7 +260,7 @@ def sanitize(data: dict[str, Any], *, nul: bool = True) -> dict[str, Any]:
         if isinstance(call, dict):
             for bound in ("window_start", "window_end"):
                 when = _parsed(call.get(bound))
-                if when is not None and not plausible(when, received + timedelta(days=366)):
+                if when is not None and not plausible(when, received + SCHEDULE_SLACK):
                     replaced[f"call.{bound}"] = str(call.pop(bound))[:64]
                 elif when is not None:
                     _instant(call, bound)
@@ -290,10 +314,9 @@ def _instant(holder: dict[str, Any], name: str) -> datetime | None:
     when = _parsed(value)
     if when is None:
         return None
-    try:
-        utc = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    except OverflowError:
-        raise InvalidEvent(f"{name}: {str(value)[:64]} cannot be converted to UTC") from None
+    utc = as_utc(when)
+    if utc is None:
+        raise InvalidEvent(f"{name}: {str(value)[:64]} cannot be converted to UTC")
     if when.tzinfo is None:
         holder[name] = utc.isoformat()
     return utc
@@ -315,8 +338,18 @@ def versioned_object(raw: bytes, supported: frozenset[int] = SUPPORTED_SCHEMA_VE
 
 def decode_event(raw: bytes) -> ConversationEvent:
     """Parse, sanitize and validate; raise ``InvalidEvent`` (with a human-readable reason) on anything else.
-    Sanitizing here too means an event from an older connector is as safe to store as a new one's."""
-    data = sanitize(versioned_object(raw), nul=b"\\u0000" in raw)
+    Sanitizing here too means an event from an older connector is as safe to store as a new one's; an event with
+    nothing to sanitize (the usual one) is validated once and not walked."""
+    nul = b"\\u0000" in raw
+    if not nul:
+        try:
+            event = ConversationEvent.model_validate(versioned_object(raw))
+        except ValidationError:
+            pass  # sanitizing may not mend it either: the error is reported below
+        else:
+            if storable_times(event):
+                return event
+    data = sanitize(versioned_object(raw), nul=nul)
     try:
         return ConversationEvent.model_validate(data)
     except ValidationError as exc:

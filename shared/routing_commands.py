@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -104,9 +104,7 @@ RoutingCommand = Annotated[
     SetPresence | Accept | Decline | Claim | Transfer | Resolve | Tick | Escalate, Field(discriminator="kind")
 ]
 _COMMAND: TypeAdapter[RoutingCommand] = TypeAdapter(RoutingCommand)
-KINDS = frozenset(
-    c.model_fields["kind"].default for c in (SetPresence, Accept, Decline, Claim, Transfer, Resolve, Tick, Escalate)
-)
+KINDS = frozenset(c.model_fields["kind"].default for c in get_args(get_args(RoutingCommand)[0]))
 
 
 class InvalidCommandRecord(InvalidEvent):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
@@ -26,21 +26,31 @@ class SqlDeadLetters:
             return 0
         placed = {(r.dl_topic, r.dl_partition, r.dl_offset) for r in rows}
         sources = {(r.topic, r.partition, r.offset) for r in rows if r.partition >= 0}
-        known: set[tuple[str, int, int]] = set()
-        for topic, partition, offset in placed | sources:
-            found = await self.conn.execute(
-                select(d.id).where(
-                    ((d.dl_topic == topic) & (d.dl_partition == partition) & (d.dl_offset == offset))
-                    | ((d.topic == topic) & (d.partition == partition) & (d.offset == offset) & d.redriven_at.is_(None))
+        stored = {
+            (x.dl_topic, x.dl_partition, x.dl_offset)
+            for x in await self.conn.execute(
+                select(d.dl_topic, d.dl_partition, d.dl_offset).where(
+                    tuple_(d.dl_topic, d.dl_partition, d.dl_offset).in_(list(placed))
                 )
             )
-            if found.first() is not None:
-                known.add((topic, partition, offset))
+        }
+        pending = (
+            {
+                (x.topic, x.partition, x.offset)
+                for x in await self.conn.execute(
+                    select(d.topic, d.partition, d.offset).where(
+                        tuple_(d.topic, d.partition, d.offset).in_(list(sources)), d.redriven_at.is_(None)
+                    )
+                )
+            }
+            if sources
+            else set()
+        )
         fresh = [
             r
             for r in rows
-            if (r.dl_topic, r.dl_partition, r.dl_offset) not in known
-            and (r.partition < 0 or (r.topic, r.partition, r.offset) not in known)
+            if (r.dl_topic, r.dl_partition, r.dl_offset) not in stored
+            and (r.partition < 0 or (r.topic, r.partition, r.offset) not in pending)
         ]
         if fresh:
             await self.conn.execute(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.statements import add_lifecycle, routing_attrs
+from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
 from services.router.handlers.ports.records import (
     Lifecycle,
@@ -246,6 +247,4 @@ class SqlRouting:
         return bool(result.rowcount)
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool:
-        a = t.agents.c
-        row = (await self.conn.execute(select(a.id).where(a.tenant_id == tenant_id, a.id == agent_id))).first()
-        return row is not None
+        return await queries.agent_exists(self.conn, tenant_id, agent_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
@@ -50,16 +50,8 @@ class SqlSlaTimers:
 
     async def paused(self, conversation_ids: Iterable[str]) -> list[LiveSlaTimer]:
         """The paused clocks of these conversations (pending on the customer)."""
-        ids = list(conversation_ids)
-        if not ids:
-            return []
         s = t.sla_timers.c
-        rows = await self.conn.execute(
-            select(s.id, s.tenant_id, s.queue_id, s.target_s, s.due_at, s.remaining_s).where(
-                s.conversation_id.in_(ids), s.paused_at.is_not(None), s.stopped_at.is_(None)
-            )
-        )
-        return [LiveSlaTimer(*r) for r in rows]
+        return await self._live(conversation_ids, s.paused_at.is_not(None))
 
     async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
         """Paused clocks run again, towards their recounted deadlines (one statement for the batch)."""
@@ -75,13 +67,18 @@ class SqlSlaTimers:
 
     async def running(self, conversation_ids: Iterable[str], kind: TimerKind) -> list[LiveSlaTimer]:
         """The clocks of this kind that run on these conversations (neither stopped nor paused)."""
+        s = t.sla_timers.c
+        return await self._live(conversation_ids, s.kind == kind.value, s.paused_at.is_(None))
+
+    async def _live(self, conversation_ids: Iterable[str], *where: ColumnElement[bool]) -> list[LiveSlaTimer]:
+        """The clocks not stopped on these conversations that also meet ``where``."""
         ids = list(conversation_ids)
         if not ids:
             return []
         s = t.sla_timers.c
         rows = await self.conn.execute(
             select(s.id, s.tenant_id, s.queue_id, s.target_s, s.due_at, s.remaining_s).where(
-                s.conversation_id.in_(ids), s.kind == kind.value, s.stopped_at.is_(None), s.paused_at.is_(None)
+                s.conversation_id.in_(ids), s.stopped_at.is_(None), *where
             )
         )
         return [LiveSlaTimer(*r) for r in rows]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from shared.events import plausible, utcnow
+from shared.events import as_utc, plausible, utcnow
 
 # Times a query can ask about: wide, but each one convertible to UTC with room for a week's arithmetic
 # around it (year 1 with a positive offset, or year 9999 with a negative one, are not).
@@ -40,10 +40,9 @@ def _schedulable(value: datetime | None) -> datetime | None:
 def _queryable(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    try:
-        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    except OverflowError:
-        raise ValueError("has no UTC instant (give a time between 1970 and 9000)") from None
+    utc = as_utc(value)
+    if utc is None:
+        raise ValueError("has no UTC instant (give a time between 1970 and 9000)")
     if not QUERY_EARLIEST <= utc <= QUERY_LATEST:
         raise ValueError("must be between 1970-01-01 and 9000-01-01")
     return value
