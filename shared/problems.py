@@ -138,26 +138,34 @@ class BodyLimit:
             return
         if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
             # Chunked body of unknown length: buffer it up to the limit (small by design), then replay it.
-            chunks: list[bytes] = []
-            seen = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # client went away
-                chunks.append(message.get("body", b""))
-                seen += len(chunks[-1])
-                more = message.get("more_body", False)
-                if seen > self.max_bytes:
-                    await self._too_large(scope, receive, send)
-                    return
-            await self.app(scope, replay(b"".join(chunks), receive), send)
+            body = await read_body(receive, self.max_bytes)
+            if body is None:
+                return  # client went away
+            if len(body) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            await self.app(scope, replay(body, receive), send)
             return
         await self.app(scope, receive, send)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
         response = problem(413, f"Request bodies are limited to {self.max_bytes} bytes.", slug="too-large")
         await response(scope, receive, send)
+
+
+async def read_body(receive: Any, limit: int | None = None) -> bytes | None:
+    """A request's body from an ASGI ``receive``; None if the client went away first. Reading stops as soon as
+    more than ``limit`` bytes came (the caller refuses the body then)."""
+    chunks: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        seen += len(chunks[-1])
+        if not message.get("more_body", False) or (limit is not None and seen > limit):
+            return b"".join(chunks)
 
 
 def replay(body: bytes, receive: Any) -> Any:

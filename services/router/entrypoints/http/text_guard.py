@@ -42,7 +42,7 @@ class TextGuard:
             return
         found = _in_path(scope) or _in_query(scope.get("query_string", b""))
         if not found and _body_checked(scope):
-            body = await _read(receive)
+            body = await problems.read_body(receive)
             if body is None:
                 return  # client went away
             found = _in_json(body)
@@ -138,14 +138,3 @@ def _refuse(found: list[tuple[Loc, str]]) -> Any:
     (loc, char), more = found[0], len(found) - 1
     detail = f"{_field(loc)} {_why(char)}" + (f" (and {more} more)" if more else "")
     return problems.problem(422, detail, slug="validation", errors=errors)
-
-
-async def _read(receive: Any) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
