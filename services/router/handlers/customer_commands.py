@@ -6,14 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from services.router.domain.errors import NotFound
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store
 from services.router.handlers.ports.records import Lifecycle
 from shared.bus import Outgoing
-from shared.customer_events import MERGE_EVENTS, CustomerErased, as_object, encode
+from shared.customer_events import MERGE_EVENTS, CustomerErased, encode
 from shared.ids import new_id
 from shared.topics import Topics
 
@@ -65,18 +63,16 @@ class CustomerCommands:
             if done is None:
                 raise NotFound(f"no customer {customer_id}")
             await u.routing.bump_routing_version(tenant_id)
-            body = as_object(
-                CustomerErased(
-                    id=new_id(),
-                    tenant=tenant_id,
-                    customer_ids=done["customers"],
-                    attachments=done["attachments"],  # blob references, for the connectors that store them
-                    actor=actor,
-                    time=now,
-                )
+            erased = CustomerErased(
+                id=new_id(),
+                tenant=tenant_id,
+                customer_ids=done["customers"],
+                attachments=done["attachments"],  # blob references, for the connectors that store them
+                actor=actor,
+                time=now,
             )
             key = f"{tenant_id}\x1f{customer_id}".encode()
-            await u.outbox.add([Outgoing(self.topics.customers, orjson.dumps(body), key=key)], now)
+            await u.outbox.add([Outgoing(self.topics.customers, encode(erased), key=key)], now)
         await self.relay.flush()
         log.info("customer.erased", extra={"tenant": tenant_id, "customer": customer_id})
         return done
