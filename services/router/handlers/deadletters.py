@@ -9,13 +9,13 @@ they came from. Redriving is safe: every event and command carries its own id an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 
 import orjson
 
 from services.router.domain.errors import InvalidCommand, NotFound
-from services.router.handlers.ports import Store
+from services.router.handlers.ports import Clock, Store
 from services.router.handlers.ports.deadletters import DeadLetter
 from shared.bus import Bus, Outgoing, Record
 from shared.ids import new_id
@@ -51,7 +51,7 @@ def _int(text: str) -> int:
 
 
 class DeadLetters:
-    def __init__(self, repo: Store, bus: Bus, topics: Topics, clock: Callable[[], datetime]) -> None:
+    def __init__(self, repo: Store, bus: Bus, topics: Topics, clock: Clock) -> None:
         self.repo = repo
         self.bus = bus
         self.topics = topics
