@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TypeVar
 
 from shared.bus import Bus, Record, deadletter
+from shared.events import InvalidEvent
 from shared.failures import is_retriable, reason_kind, reason_of
 from shared.metrics import CONSUMER_LAG
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 LAG_EVERY_S = 5.0
 Handler = Callable[[list[Record]], Awaitable[object]]
+T = TypeVar("T")
 
 
 async def consume(
@@ -133,3 +136,17 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
+
+
+def decodable(
+    records: Sequence[Record], decode: Callable[[bytes], T], logger: logging.Logger, event: str
+) -> Iterator[T]:
+    """What ``decode`` reads of the records, in order; a record it refuses is logged as ``event`` (offset and
+    reason) and skipped. For a consumer that must not dead-letter: another, shared group does that once."""
+    for record in records:
+        try:
+            decoded = decode(record.value)
+        except InvalidEvent as exc:
+            logger.warning(event, extra={"offset": record.offset, "reason": exc.reason[:300]})
+            continue
+        yield decoded

@@ -69,7 +69,7 @@ def refusal(exc: ValidationError, what: str) -> InvalidEvent:
     return InvalidEvent(f"invalid {what}: {errors}")
 
 
-FeedType = Literal["offer", "assignment", "unassignment", "message", "sla.warning", "sla.breach"]
+FeedType = Literal["offer", "assignment", "unassignment", "message", "sla.warning", "sla.breach", "presence"]
 TYPES: tuple[str, ...] = get_args(FeedType)
 
 
@@ -167,6 +167,17 @@ class SlaBreach(_FeedEvent):
     queue_id: Ref | None
 
 
+class PresenceChange(_FeedEvent):
+    """An agent's presence changed, on their own feed and the supervisors'. ``agent``: whose. ``reason``: agent
+    (they set it), supervisor, missed_offer (an offer ran out: set away until they are back online),
+    disconnected (their last console connection dropped and none came back within the grace time)."""
+
+    type: Literal["presence"] = "presence"
+    agent: Id
+    presence: Literal["online", "away", "offline"]
+    reason: Ref
+
+
 class Blanked(_FeedEvent):
     """An event of a conversation since erased (GDPR Art. 17) or past retention: the router blanks the stored
     event's fields (``services/router/adapters/db/erasure.py``), so a replay of it carries the envelope only."""
@@ -192,6 +203,7 @@ AgentFeedEvent = Annotated[
     | Annotated[Message, Tag("message")]
     | Annotated[SlaWarning, Tag("sla.warning")]
     | Annotated[SlaBreach, Tag("sla.breach")]
+    | Annotated[PresenceChange, Tag("presence")]
     | Annotated[Blanked, Tag("blanked")],
     Discriminator(_variant),
 ]

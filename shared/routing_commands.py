@@ -25,6 +25,8 @@ from shared.topics import Topics
 
 SCHEMA_VERSION = 1
 Ref = Annotated[str, Field(min_length=1, max_length=64)]
+# Optional fields added to a command after it first shipped, without a new schema version: encoded only when set.
+ADDED_IN_VERSION_1 = frozenset({"reason"})
 
 
 class _Command(BaseModel):
@@ -37,6 +39,8 @@ class SetPresence(_Command):
     kind: Literal["set_presence"] = "set_presence"
     agent_id: Ref
     presence: Literal["online", "away", "offline"]
+    # who or what set it: agent, supervisor, disconnected (inferred from connections); absent: agent
+    reason: Ref | None = None
 
 
 class Accept(_Command):
@@ -136,6 +140,9 @@ class Command:
 
     def encode(self) -> bytes:
         args = self.body.model_dump(mode="json", exclude={"kind"})
+        for name in ADDED_IN_VERSION_1:  # absent when unused, so a router of the release before reads it too
+            if args.get(name, ...) is None:
+                del args[name]
         return orjson.dumps(
             {"schema_version": SCHEMA_VERSION, "id": self.id, "tenant": self.tenant, "kind": self.kind, "args": args}
         )

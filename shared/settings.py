@@ -98,6 +98,24 @@ class Settings(BaseSettings):
     routing_sweep_s: float = Field(
         10.0, gt=0, description="Seconds between sweeps for tenants with expired offers no replica holds in memory."
     )
+    presence_grace_s: float = Field(
+        60.0,
+        gt=0,
+        description="An online agent whose last console connection (feed) dropped is set away if none returns "
+        "within this many seconds; their open offers go to someone else.",
+    )
+    presence_offline_s: float = Field(
+        900.0,
+        gt=0,
+        description="An agent with no console connection for this many seconds is set offline; their "
+        "conversations go back to their queues.",
+    )
+    presence_heartbeat_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between a replica's refreshes of its live connections; a replica silent for three "
+        "of these is taken for dead and its connections for dropped.",
+    )
 
     command_timeout_s: float = Field(
         15.0,

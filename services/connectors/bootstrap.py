@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -20,6 +19,7 @@ from shared import metrics, problems
 from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
+from shared.lifespan import lifespan
 from shared.settings import Settings
 from shared.topics import Topics
 
@@ -65,17 +65,7 @@ def mount(app: FastAPI, runtime: ConnectorRuntime) -> None:
 
 
 def create_app(runtime: ConnectorRuntime, *, manage_lifecycle: bool = True) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if manage_lifecycle:
-            await runtime.start()
-        try:
-            yield
-        finally:
-            if manage_lifecycle:
-                await runtime.stop()
-
-    app = FastAPI(title="Switchboard connectors", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Switchboard connectors", version="0.1.0", lifespan=lifespan(runtime, manage=manage_lifecycle))
     problems.install(app)
     metrics.install(app)
     mount(app, runtime)

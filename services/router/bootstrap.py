@@ -33,6 +33,7 @@ from services.router.handlers.ingest import ContextStage
 from services.router.handlers.ingress import Ingress
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock
+from services.router.handlers.presence import PresenceWatch
 from services.router.handlers.replies import ReplyCommands, StatusStage
 from services.router.handlers.routing_owner import RoutingStates
 from services.router.handlers.routing_timers import RoutingTimers
@@ -94,6 +95,7 @@ class RouterRuntime:
     limiter: RateLimiter = field(init=False)
     tenant_log: TenantLog = field(init=False)
     timers: RoutingTimers = field(init=False)
+    presence: PresenceWatch = field(init=False)
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
     admin_key: str | None = None
@@ -128,8 +130,19 @@ class RouterRuntime:
         )
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics, erasure_key)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
+        stale = timedelta(seconds=3 * self.settings.presence_heartbeat_s)
         self.executor = AgentCommands(
-            self.repo, self.relay, self.clock, self.routing, self.sla, self.surveys, self.settings.survey_kind
+            self.repo, self.relay, self.clock, self.routing, self.sla, self.surveys, self.settings.survey_kind, stale
+        )
+        self.presence = PresenceWatch(
+            self.repo,
+            self.relay,
+            self.clock,
+            self.topics,
+            self.instance_id,
+            self.settings.presence_grace_s,
+            self.settings.presence_offline_s,
+            self.settings.presence_heartbeat_s,
         )
         waiters = Waiters()
         self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)
@@ -172,6 +185,7 @@ class RouterRuntime:
         await asyncio.wait_for(feeds_joined.wait(), 60)
         self._spawn(timers.relay_outbox(self.relay, self._stop))
         self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))
+        self._spawn(timers.presence_watch(self.presence, self._stop, s.presence_heartbeat_s))
         urls = [u.strip() for u in s.webhook_urls.split(",") if u.strip()]
         if urls and s.webhook_secret is not None:
             webhooks_joined = asyncio.Event()

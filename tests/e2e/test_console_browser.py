@@ -120,6 +120,30 @@ async def test_widget_to_console_and_back_with_csat(desk: str, browser: Browser,
     await agent_ctx.close()
 
 
+async def test_the_console_says_why_routing_set_the_agent_away(desk: str, browser: Browser) -> None:
+    """An offer left to run out sets Ada away; her console tells her so and why, live."""
+    context = await browser.new_context()
+    console = await context.new_page()
+    await sign_in(console, desk)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=desk, headers=headers) as http:
+        r = await http.patch("/v1/queues/demo-q-messaging", json={"routing": {"offer_timeout_s": 1}})
+        assert r.status_code == 200, r.text
+        try:
+            r = await http.post(
+                "/v1/messages",
+                json={"customer": {"external_id": f"unanswered-{uuid.uuid4().hex[:6]}"}, "text": pii("anyone?")},
+            )
+            assert r.status_code == 202, r.text
+            await expect(console.locator("#who")).to_contain_text("away", timeout=15_000)
+            await expect(console.locator("#who")).to_contain_text("an offer ran out unanswered")
+            await expect(console.locator("#presence")).to_have_value("away")
+        finally:
+            await http.patch("/v1/queues/demo-q-messaging", json={"routing": {"offer_timeout_s": 60}})
+            await http.put("/v1/agents/agent-ada/presence", json={"presence": "online"})
+    await context.close()
+
+
 def test_the_console_and_widget_are_served_with_their_assets(desk: str) -> None:
     with httpx.Client(base_url=desk) as http:
         for path, kind in (

@@ -11,15 +11,7 @@ import pytest
 
 from services.router.adapters.db.api_keys import generate_key, store_key
 from shared.routing_commands import Resolve
-from tests.support.runtime import (
-    Desk,
-    admin_client,
-    conversation_of,
-    desk_on,
-    inbound,
-    publish,
-    wait_for,
-)
+from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
 
 
 @pytest.fixture(params=["embedded", "production"])

@@ -9,6 +9,7 @@ import pytest
 
 from shared.bus import Bus, Consumer, Outgoing, Record
 from tests.conftest import random_name
+from tests.support.consumers import drain
 
 
 @pytest.fixture
@@ -16,14 +17,6 @@ async def topic(bus: Bus) -> str:
     name = random_name("contract-")
     await bus.ensure_topics([name])
     return name
-
-
-async def drain(consumer: Consumer, want: int, timeout_s: float = 20.0) -> list[Record]:
-    got: list[Record] = []
-    async with asyncio.timeout(timeout_s):
-        while len(got) < want:
-            got.extend(await consumer.getmany(0.2, 1000))
-    return got
 
 
 async def quiet(consumer: Consumer, seconds: float = 1.5) -> list[Record]:

@@ -13,15 +13,7 @@ import pytest
 
 from services.router.domain.model import Presence
 from shared.routing_commands import SetPresence
-from tests.support.runtime import (
-    Desk,
-    admin_client,
-    conversation_of,
-    desk_on,
-    inbound,
-    publish,
-    wait_for,
-)
+from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
 
 WITHIN_S = 2.0
 

@@ -3,7 +3,6 @@ connector share its outbound topic and deliver each reply exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from shared.bus_kafka import KafkaBus
 from shared.events import Channel, IdentityKind, decode_event
 from shared.outbound import OutboundMessage, Recipient, decode_status, encode
 from shared.topics import Topics
-from tests.conftest import Servers, random_name
+from tests.conftest import Servers
+from tests.support.consumers import drain, reading
 from tests.support.providers import fake_providers
 from tests.support.runtime import serve_app, settings_for
 from tests.support.system import SECRETS
@@ -23,15 +23,8 @@ from tests.unit.connectors.test_normalize import TG_MESSAGE
 
 
 async def read(bus: KafkaBus, topic: str, want: int, seconds: float = 30) -> list[bytes]:
-    consumer = await bus.subscribe([topic], random_name("reader-"))
-    got: list[bytes] = []
-    try:
-        async with asyncio.timeout(seconds):
-            while len(got) < want:
-                got += [r.value for r in await consumer.getmany(0.2, 500)]
-    finally:
-        await consumer.close()
-    return got
+    async with reading(bus, topic) as consumer:
+        return [r.value for r in await drain(consumer, want, seconds, max_records=500)]
 
 
 async def test_a_connector_alone_produces_webhook_messages_to_kafka(servers: Servers, tmp_path: Path) -> None:

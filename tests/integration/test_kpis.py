@@ -22,6 +22,33 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 CHANNELS = ["email", "chat", "sms", "whatsapp", "in_app"]
 
 
+def outbound(
+    desk: Desk,
+    conv: str,
+    customer: str,
+    at: datetime,
+    id_: str,
+    event_id: str,
+    channel: str,
+    sender_kind: str,
+    text: str,
+) -> dict[str, Any]:
+    """A message row the desk sent on the conversation."""
+    return dict(
+        id=id_,
+        tenant_id=desk.tenant,
+        event_id=event_id,
+        conversation_id=conv,
+        customer_id=customer,
+        channel=channel,
+        direction="outbound",
+        sender_kind=sender_kind,
+        text=text,
+        received_at=at,
+        created_at=at,
+    )
+
+
 def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     rnd = random.Random(seed)
     queues = [f"{desk.tenant}-q-messaging", f"{desk.tenant}-q-email", f"{desk.tenant}-q-general"]
@@ -56,34 +83,14 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
         )
         for k in range(rnd.choice([0, 1, 1, 1, 2, 3]) if answered else 0):
             rows["messages"].append(
-                dict(
-                    id=f"{conv}-m{k}",
-                    tenant_id=desk.tenant,
-                    event_id=f"reply:{conv}-m{k}",
-                    conversation_id=conv,
-                    customer_id=customer,
-                    channel="email",
-                    direction="outbound",
-                    sender_kind="agent",
-                    text="an answer",
-                    received_at=opened,
-                    created_at=opened,
+                outbound(
+                    desk, conv, customer, opened, f"{conv}-m{k}", f"reply:{conv}-m{k}", "email", "agent", "an answer"
                 )
             )
         if rnd.random() < 0.3:  # survey answers from customers are inbound, not agent replies
             rows["messages"].append(
-                dict(
-                    id=f"{conv}-s",
-                    tenant_id=desk.tenant,
-                    event_id=f"survey:{conv}",
-                    conversation_id=conv,
-                    customer_id=customer,
-                    channel="sms",
-                    direction="outbound",
-                    sender_kind="survey",
-                    text="How would you rate",
-                    received_at=opened,
-                    created_at=opened,
+                outbound(
+                    desk, conv, customer, opened, f"{conv}-s", f"survey:{conv}", "sms", "survey", "How would you rate"
                 )
             )
         for kind in ("first_response", "resolution", "next_response")[: rnd.randint(0, 3)]:

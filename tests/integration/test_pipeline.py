@@ -16,6 +16,7 @@ import pytest
 from services.router.adapters.views import queries
 from shared.bus import Outgoing, Record
 from shared.events import IdentityKind, encode_event
+from tests.support.consumers import drain, reading
 from tests.support.runtime import Desk, conversation_of, desk_on, inbound, serving, wait_for
 from tests.support.sse import sse_events
 
@@ -84,15 +85,8 @@ async def assignments_of(desk: Desk) -> list[dict]:  # type: ignore[type-arg]
 
 
 async def read_topic(desk: Desk, topic: str, want: int) -> list[Record]:
-    consumer = await desk.bus.subscribe([topic], f"reader-{desk.tenant}")
-    got: list[Record] = []
-    try:
-        async with asyncio.timeout(20):
-            while len(got) < want:
-                got += await consumer.getmany(0.2, 100)
-    finally:
-        await consumer.close()
-    return got
+    async with reading(desk.bus, topic, f"reader-{desk.tenant}") as consumer:
+        return await drain(consumer, want, 20, max_records=100)
 
 
 async def test_malformed_and_unknown_version_events_are_deadlettered_and_later_messages_still_flow(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from shared.bus import Bus, Outgoing, Record
 from shared.consumer_loop import consume
 from tests.conftest import random_name
+from tests.support.consumers import drain, reading
 
 
 class _PgError(Exception):
@@ -53,16 +54,9 @@ async def _run_until(stop: asyncio.Event, task: asyncio.Task[None], done: asynci
 
 
 async def _everything(bus: Bus, topic: str, want: int, timeout_s: float = 20) -> list[Record]:
-    consumer = await bus.subscribe([topic], random_name("reader-"))
-    got: list[Record] = []
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(got) < want:
-                got += await consumer.getmany(0.2, 1000)
-        got += await consumer.getmany(0.5, 1000)  # and nothing more
-    finally:
-        await consumer.close()
-    return got
+    async with reading(bus, topic) as consumer:
+        got = await drain(consumer, want, timeout_s)
+        return got + await consumer.getmany(0.5, 1000)  # and nothing more
 
 
 async def _left_for(bus: Bus, topic: str, group: str) -> list[Record]:

@@ -20,7 +20,7 @@ from services.router.domain.model import Assignment, Presence
 from services.router.domain.routing.decisions import Assigned
 from services.router.handlers.ports.command_outcomes import AlreadyApplied
 from services.router.handlers.ports.deadletters import DeadLetter
-from services.router.handlers.ports.records import IdentityKey, NewCustomer, NewIdentity, NewMessage
+from services.router.handlers.ports.records import AgentFacts, IdentityKey, NewCustomer, NewIdentity, NewMessage
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
 from shared.ids import new_id
@@ -152,7 +152,6 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlStore, te
     # Ada (capacity 3 on chat) is full: a fourth chat waits, as Grace is away and Alan offline
     fourth = engine.arrive("fourth", "chat", {}, NOW.timestamp())
     assert not [d for d in fourth if isinstance(d, Assigned)]
-    assert agents[ada].last_assigned_at == NOW
     assert agents[f"{tenant}-agent-grace"].presence is Presence.AWAY
 
 
@@ -203,12 +202,76 @@ async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlStore) -> None:
         assert not [o for _, o in await u.outbox.claim(10_000) if o.topic == topic]
 
 
-async def test_presence_is_tenant_scoped(repo: SqlStore, tenant: str) -> None:
+async def test_presence_is_tenant_scoped_and_keeps_its_reason(repo: SqlStore, tenant: str) -> None:
+    grace = f"{tenant}-agent-grace"
     async with repo.unit() as u:
-        assert await u.routing.set_presence(tenant, f"{tenant}-agent-grace", Presence.ONLINE)
-        assert not await u.routing.set_presence("someone-else", f"{tenant}-agent-grace", Presence.OFFLINE)
+        await u.routing.store_agents(tenant, [AgentFacts(grace, Presence.ONLINE, NOW, "supervisor", NOW)])
+        await u.routing.store_agents("someone-else", [AgentFacts(grace, Presence.OFFLINE, None, "agent", NOW)])
+        # a later pass that only moves the last assignment keeps the reason of the last presence change
+        await u.routing.store_agents(tenant, [AgentFacts(grace, Presence.ONLINE, NOW + timedelta(seconds=5))])
         agents = {a.id: a for a in await u.routing.lock_agents(tenant)}
-    assert agents[f"{tenant}-agent-grace"].presence is Presence.ONLINE
+    assert agents[grace].presence is Presence.ONLINE
+    assert agents[grace].last_assigned_at == NOW + timedelta(seconds=5)
+    async with repo.reader() as conn:
+        a = t.agents.c
+        row = (await conn.execute(select(a.presence_reason, a.presence_changed_at).where(a.id == grace))).one()
+    assert (row.presence_reason, row.presence_changed_at) == ("supervisor", NOW)
+
+
+async def test_routing_facts_and_counters_come_back_exactly(repo: SqlStore, tenant: str) -> None:
+    fact = {
+        "v": 1,
+        "queue": f"{tenant}-q-general",
+        "channel": "chat",
+        "enqueued_at": 1795000000.123456,
+        "virtual_time": 1794999099.1000001,  # not a round number: floats survive the store exactly
+        "seq": 41,
+        "language": None,
+        "skills": {"billing": 2},
+        "previous_agent": None,
+        "reserved_until": -1.0,
+        "declined_by": {f"{tenant}-agent-ada": 1795000600.5},
+        "declines": 1,
+        "overflowed": True,
+        "acknowledged": False,
+    }
+    async with repo.unit() as u:
+        owners = await create_customers(u, [new_customer(tenant, "+14155550300")])
+        customer_id = next(iter(owners.values()))
+        conv = (await u.conversations.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[0][customer_id]
+        await u.routing.store_facts({conv.id: fact})
+        await u.routing.bump_routing_version(tenant, {"next_seq": 42, "rr_cursor": {"q": "a"}})
+    async with repo.unit() as u:
+        stored = {c["id"]: c["fact"] for c in await u.routing.open_conversations_for_routing(tenant)}
+        assert stored[conv.id] == fact
+        assert await u.routing.routing_state(tenant) == {"next_seq": 42, "rr_cursor": {"q": "a"}}
+        await u.routing.store_facts({conv.id: None})
+    async with repo.unit() as u:
+        stored = {c["id"]: c["fact"] for c in await u.routing.open_conversations_for_routing(tenant)}
+        assert stored[conv.id] is None
+
+
+async def test_connections_tell_who_is_disconnected_since_when(repo: SqlStore, tenant: str) -> None:
+    ada, grace = f"{tenant}-agent-ada", f"{tenant}-agent-grace"
+    replica_a, replica_b = random_name("ra-"), random_name("rb-")
+    later = NOW + timedelta(seconds=30)
+    first = new_id()
+    async with repo.unit() as u:
+        await u.connections.open(first, tenant, ada, replica_a, "sse", NOW)
+        await u.connections.open(new_id(), tenant, ada, replica_b, "websocket", NOW)
+        await u.connections.open(new_id(), tenant, grace, replica_b, "sse", NOW)
+        await u.connections.close(first, NOW + timedelta(seconds=1))
+        assert await u.connections.refresh(replica_a, later) == 0  # its only connection is closed
+    async with repo.unit() as u:
+        # replica b went silent at NOW: its connections count as dropped then; Ada's last was seen at NOW + 1
+        mine = {(d.agent_id, d.lost_at) for d in await u.connections.disconnected(later) if d.tenant_id == tenant}
+        assert mine == {(ada, NOW + timedelta(seconds=1)), (grace, NOW)}
+        assert await u.connections.live(tenant, grace, NOW)
+        assert not await u.connections.live(tenant, grace, later)
+        assert await u.connections.refresh(replica_b, later) == 2
+        assert not [d for d in await u.connections.disconnected(later) if d.tenant_id == tenant]
+        await u.connections.prune(later + timedelta(days=1))
+        assert not await u.connections.live(tenant, ada, NOW)
 
 
 async def test_a_command_outcome_is_recorded_once_and_forgotten_after_its_day(repo: SqlStore, tenant: str) -> None:

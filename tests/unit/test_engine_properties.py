@@ -13,6 +13,7 @@ from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
+from tests.support.routing import assert_nothing_waits_that_someone_could_take
 
 T0 = 1_795_000_000.0
 AGENTS = [f"a{i}" for i in range(4)]
@@ -138,13 +139,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def waiting_work_is_assigned_whenever_an_eligible_agent_has_room(self) -> None:
-        if not self.engine.queues:
-            return
-        for work in self.engine.waiting():
-            for agent in AGENTS:
-                assert not self.engine.can_take(agent, work.conversation_id, self.now), (
-                    f"{work.conversation_id} waits while {agent} could take it"
-                )
+        assert_nothing_waits_that_someone_could_take(self.engine, AGENTS, self.now)
 
 
 TestEngine = EngineMachine.TestCase

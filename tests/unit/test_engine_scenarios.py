@@ -9,7 +9,14 @@ import pytest
 
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
-from services.router.domain.routing.decisions import Assigned, AutoAcknowledged, Escalated, Offered, Unassigned
+from services.router.domain.routing.decisions import (
+    Assigned,
+    AutoAcknowledged,
+    Escalated,
+    Offered,
+    PresenceChanged,
+    Unassigned,
+)
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
@@ -310,3 +317,55 @@ def test_a_sticky_hold_does_not_stop_a_queue_that_is_not_sticky() -> None:
     decisions = e.transfer_to_queue("c2", "wide", t0)
     work = e.work("c2")
     assert work is not None and work.agent_id == "a3", decisions
+
+
+def _offers(decisions: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [(d.conversation_id, d.agent_id) for d in decisions if isinstance(d, Offered)]
+
+
+def test_a_missed_offer_sets_the_agent_away_and_they_get_it_again_once_back_online() -> None:
+    e = engine(QueueSpec("q", is_default=True, offer_timeout_s=30), agents=1, capacity=2)
+    assert _offers(e.arrive("c", "chat", {}, T0)) == [("c", "a0")]
+    out = e.tick(T0 + 30)
+    assert PresenceChanged("a0", "away", "missed_offer") in out
+    assert Unassigned("c", "a0", "offer_timeout") in out
+    assert e.presence("a0") is Presence.AWAY and _offers(out) == []
+    assert [w.conversation_id for w in e.waiting()] == ["c"]
+    out = e.set_presence("a0", Presence.ONLINE, T0 + 600)
+    assert _offers(out) == [("c", "a0")]
+
+
+def test_a_missed_offer_goes_to_the_next_agent_at_once() -> None:
+    e = engine(QueueSpec("q", is_default=True, offer_timeout_s=30), agents=2, capacity=1)
+    e.arrive("c", "chat", {}, T0)
+    out = e.tick(T0 + 30)
+    assert _offers(out) == [("c", "a1")] and e.presence("a0") is Presence.AWAY
+
+
+def test_going_away_withdraws_open_offers_but_keeps_accepted_work() -> None:
+    e = engine(QueueSpec("q", is_default=True, offer_timeout_s=30), agents=2, capacity=2)
+    e.arrive("held", "chat", {}, T0)  # a0
+    e.accept("a0", "held", T0 + 1)
+    e.arrive("x", "chat", {}, T0 + 2)  # a1 (least loaded)
+    e.arrive("open", "chat", {}, T0 + 3)  # a0 and a1 have one each: a0, idle longer
+    assert e.work("open").agent_id == "a0"  # type: ignore[union-attr]
+    out = e.set_presence("a0", Presence.AWAY, T0 + 4)
+    assert Unassigned("open", "a0", "offer_withdrawn") in out
+    assert _offers(out) == [("open", "a1")]
+    assert e.agent_work("a0") == {"held"}
+
+
+def test_missed_offers_may_count_as_declines_instead_and_a_decline_excludes_only_for_a_while() -> None:
+    e = engine(
+        QueueSpec("q", is_default=True, offer_timeout_s=30, on_missed_offer="decline", decline_exclusion_s=300),
+        agents=1,
+        capacity=1,
+    )
+    e.arrive("c", "chat", {}, T0)
+    out = e.tick(T0 + 30)
+    assert e.presence("a0") is Presence.ONLINE and _offers(out) == []  # excluded for now, still online
+    assert e.tick(T0 + 329) == []
+    assert _offers(e.tick(T0 + 330)) == [("c", "a0")]  # a one-agent shift never strands its queue
+    out = e.decline("a0", "c", T0 + 331)
+    assert _offers(out) == []
+    assert _offers(e.tick(T0 + 331 + 300)) == [("c", "a0")]

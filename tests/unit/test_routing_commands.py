@@ -23,6 +23,7 @@ GOLDEN = sorted((Path(__file__).parent / "golden" / "commands").glob("*.json"))
 EXPECTED_TYPES = {
     "accept": Accept,
     "set_presence": SetPresence,
+    "set_presence_reason": SetPresence,
     "transfer": Transfer,
     "resolve": Resolve,
     "escalate": Escalate,

@@ -199,6 +199,14 @@ PRODUCED: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"kind": "resolution", "stage": "breach", "due_at": _at("2026-11-24T09:15:02+00:00"), "queue_id": None},
         {},
     ),
+    "presence": (
+        {"agent": "5d2c9a4e-8f1b-4c3d-a6e7-1b2c3d4e5f60", "presence": "away", "reason": "missed_offer"},
+        {},
+    ),
+    "presence_supervisors": (
+        {"agent": "5d2c9a4e-8f1b-4c3d-a6e7-1b2c3d4e5f60", "presence": "away", "reason": "disconnected"},
+        {},
+    ),
 }
 
 

@@ -32,6 +32,7 @@ from services.connectors.channels.twilio_sms import verified_form
 from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, RecentIds
 from shared import feed_events
 from shared.bus import Record
+from shared.consumer_loop import decodable
 from shared.events import (
     Attachment,
     Call,
@@ -41,7 +42,6 @@ from shared.events import (
     ConversationEvent,
     EventType,
     IdentityKind,
-    InvalidEvent,
     Sender,
     utcnow,
 )
@@ -274,13 +274,9 @@ class TwilioVoiceConnector(ProviderApiConnector):
 
     async def _on_routing(self, records: list[Record]) -> None:
         """Offers and assignments of calls: put the call through to that agent (once per agent and call)."""
-        for record in records:
-            try:
-                event = feed_events.decode(record.value)
-            except InvalidEvent as exc:
-                # skipped here; the router's webhook dispatcher (one shared group) dead-letters it once
-                log.warning("voice.bad_feed_record", extra={"offset": record.offset, "reason": exc.reason[:300]})
-                continue
+        # a record that does not decode is skipped here; the router's webhook dispatcher (one shared group)
+        # dead-letters it once
+        for event in decodable(records, feed_events.decode, log, "voice.bad_feed_record"):
             if (
                 not isinstance(event, feed_events.Offer | feed_events.Assignment)
                 or event.channel is not Channel.VOICE

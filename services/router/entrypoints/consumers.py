@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.webhooks import WebhookDispatcher
@@ -14,8 +15,7 @@ from services.router.handlers.replies import StatusStage
 from services.router.handlers.tenant_log import TenantLog
 from shared import feed_events
 from shared.bus import Bus, Record
-from shared.consumer_loop import consume
-from shared.events import InvalidEvent
+from shared.consumer_loop import Handler, consume, decodable
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -28,52 +28,36 @@ class Consumers:
     group: str  # SWITCHBOARD_CONSUMER_GROUP: the router's own groups are named after it
     stop: asyncio.Event
 
+    async def _consume(self, topics: list[str], group: str, handle: Handler, **options: Any) -> None:
+        """Every consumer of the router dead-letters to the one dead-letter topic and stops with the router."""
+        await consume(self.bus, topics, group, handle, self.stop, deadletter_topic=self.topics.deadletter, **options)
+
     async def tenant_log(self, handler: TenantLog, batch_max: int) -> None:
         """Events and routing commands of the tenants this replica owns (one writer per tenant)."""
-        await consume(
-            self.bus,
+        await self._consume(
             [self.topics.events, self.topics.routing_commands],
             self.group,
             handler.handle,
-            self.stop,
-            deadletter_topic=self.topics.deadletter,
             max_records=batch_max,
             on_assignment=handler.owned,
         )
 
     async def statuses(self, stage: StatusStage) -> None:
         """Delivery statuses of replies, from the connectors."""
-        await consume(
-            self.bus,
-            [self.topics.status],
-            f"{self.group}-status",
-            stage.handle,
-            self.stop,
-            deadletter_topic=self.topics.deadletter,
-        )
+        await self._consume([self.topics.status], f"{self.group}-status", stage.handle)
 
     async def deadletters(self, handler: DeadLetters) -> None:
         """Dead letters into their table, for admins to list and redrive. A dead letter this consumer cannot
         store is dead-lettered again with that reason (and so stored next time, as an unparsed record)."""
-        await consume(
-            self.bus,
-            [self.topics.deadletter],
-            f"{self.group}-deadletters",
-            handler.handle,
-            self.stop,
-            deadletter_topic=self.topics.deadletter,
-        )
+        await self._consume([self.topics.deadletter], f"{self.group}-deadletters", handler.handle)
 
     async def webhooks(self, dispatcher: WebhookDispatcher, joined: asyncio.Event) -> None:
         """Routing decisions to the tenant's webhook receivers (one shared group: each sent once)."""
         try:
-            await consume(
-                self.bus,
+            await self._consume(
                 [self.topics.assignments],
                 f"{self.group}-webhooks",
                 dispatcher.handle,
-                self.stop,
-                deadletter_topic=self.topics.deadletter,
                 from_beginning=False,
                 joined=joined,
             )
@@ -85,23 +69,11 @@ class Consumers:
         it: live only, a reconnect replays from the database."""
 
         async def handle(records: list[Record]) -> None:
-            for record in records:
-                try:
-                    event = feed_events.decode(record.value)
-                except InvalidEvent as exc:
-                    # Logged and skipped, not dead-lettered: every instance reads with a group of its own, so each
-                    # would file a copy; the webhook dispatcher's shared group dead-letters it once.
-                    log.warning("feed.bad_record", extra={"offset": record.offset, "reason": exc.reason[:300]})
-                    continue
+            # Logged and skipped, not dead-lettered: every instance reads with a group of its own, so each would
+            # file a copy; the webhook dispatcher's shared group dead-letters it once.
+            for event in decodable(records, feed_events.decode, log, "feed.bad_record"):
                 hub.publish(event)
 
-        await consume(
-            self.bus,
-            [self.topics.assignments],
-            f"feeds-{instance_id}",
-            handle,
-            self.stop,
-            deadletter_topic=self.topics.deadletter,
-            from_beginning=False,
-            joined=joined,
+        await self._consume(
+            [self.topics.assignments], f"feeds-{instance_id}", handle, from_beginning=False, joined=joined
         )

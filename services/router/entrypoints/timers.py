@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from services.router.handlers.outbox import OutboxRelay
+from services.router.handlers.presence import PresenceWatch
 from services.router.handlers.routing_timers import RoutingTimers
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,15 @@ async def routing_timers(timers: RoutingTimers, stop: asyncio.Event, tick_s: flo
             await timers.tick()
         except Exception as exc:  # one failed round must not stop the timers; the next round catches up
             log.warning("routing.tick_failed", extra={"error": repr(exc)[:300]})
+
+
+async def presence_watch(watch: PresenceWatch, stop: asyncio.Event, every_s: float) -> None:
+    """``watch.beat`` every heartbeat (SWITCHBOARD_PRESENCE_HEARTBEAT_S)."""
+    while not await _wait(stop, every_s):
+        try:
+            await watch.beat()
+        except Exception as exc:  # the next beat catches up
+            log.warning("presence.beat_failed", extra={"error": repr(exc)[:300]})
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

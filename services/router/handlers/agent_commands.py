@@ -4,11 +4,12 @@ claim), transfers, resolutions, timer ticks and SLA escalations."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import Presence
+from services.router.domain.presence import DISCONNECTED
 from services.router.domain.routing.decisions import Decision
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.handlers.command_log import record_outcome
@@ -46,6 +47,7 @@ class AgentCommands:
         sla: SlaClock,
         surveys: Surveys,
         survey_kind: str,
+        connection_stale: timedelta = timedelta(seconds=30),
     ) -> None:
         self.repo = repo
         self.relay = relay
@@ -54,6 +56,7 @@ class AgentCommands:
         self.sla = sla
         self.surveys = surveys
         self.survey_kind = survey_kind
+        self.connection_stale = connection_stale
 
     async def apply(self, command: Command) -> int:
         """A command from the routing log (this router owns its tenant); its outcome is stored with it. Returns
@@ -74,18 +77,18 @@ class AgentCommands:
         command: Command | None = None,
     ) -> int:
         """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
-        feed events it produced."""
+        feed events about work it produced (presence changes aside)."""
         now = self.clock()
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])
             if check is not None:
                 await check(u, now)
-            outbox = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
-            await u.outbox.add(outbox, now)
+            routed = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
+            await u.outbox.add(routed.outbox, now)
             if command is not None:
-                await record_outcome(u, command, (200, {"events": len(outbox)}), now)
+                await record_outcome(u, command, (200, {"events": routed.work_events}), now)
         await self.relay.flush()
-        return len(outbox)
+        return routed.work_events
 
     def _agent_exists(self, tenant_id: str, agent_id: str) -> Callable[[UnitOfWork, datetime], Awaitable[None]]:
         async def check(u: UnitOfWork, now: datetime) -> None:
@@ -95,15 +98,21 @@ class AgentCommands:
         return check
 
     async def set_presence(self, tenant_id: str, c: SetPresence, command: Command) -> int:
+        """Routing stores the presence with its reason (who set it, or a lost connection) and tells the agent's
+        and the supervisors' feeds."""
         presence = Presence(c.presence)
+        reconnected = False
 
         async def check(u: UnitOfWork, now: datetime) -> None:
-            if not await u.routing.set_presence(tenant_id, c.agent_id, presence):
-                raise NotFound("agent")
+            nonlocal reconnected
+            await self._agent_exists(tenant_id, c.agent_id)(u, now)
+            if c.reason == DISCONNECTED:  # inferred by a sweep: stands only if no connection came back since
+                reconnected = await u.connections.live(tenant_id, c.agent_id, now - self.connection_stale)
 
-        return await self._run(
-            tenant_id, lambda engine, t: engine.set_presence(c.agent_id, presence, t), check, command=command
-        )
+        def change(engine: RoutingEngine, t: float) -> list[Decision]:
+            return [] if reconnected else engine.set_presence(c.agent_id, presence, t, c.reason or "agent")
+
+        return await self._run(tenant_id, change, check, command=command)
 
     async def accept(self, tenant_id: str, c: Accept, command: Command) -> int:
         return await self._agents_own(tenant_id, c, command, RoutingEngine.accept)

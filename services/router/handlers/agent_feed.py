@@ -12,6 +12,8 @@ from shared.bus import Outgoing
 from shared.feed_events import AgentFeedEvent
 from shared.ids import new_id
 
+SUPERVISORS = "supervisors"  # the desk-wide feed: /v1/supervisors/feed
+
 
 def agent_feed_event(tenant_id: str, row: dict[str, Any]) -> AgentFeedEvent:
     """A stored ``agent_events`` row (with its ``seq``) as the typed event (``shared/feed_events.py``): the

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.router.domain.errors import BY_NAME, CommandTimeout, DomainError, InvalidCommand
@@ -67,16 +68,16 @@ class Waiters:
             future.set_result(outcome)
 
 
+@dataclass(eq=False)
 class RoutingCommandLog:
     """The one way to run a routing command from anywhere (the API, on any replica): submit it to the log and
     wait for its outcome, which the tenant's owner stores in the transaction that applies it."""
 
-    def __init__(self, repo: Store, bus: Bus, topics: Topics, waiters: Waiters, timeout_s: float = 15.0) -> None:
-        self.repo = repo
-        self.bus = bus
-        self.topics = topics
-        self.waiters = waiters
-        self.timeout_s = timeout_s
+    repo: Store
+    bus: Bus
+    topics: Topics
+    waiters: Waiters
+    timeout_s: float = 15.0
 
     async def run(self, tenant_id: str, body: RoutingCommand, idempotency_key: str | None = None) -> int:
         """Submit ``body`` for the tenant; returns how many feed events it produced, or raises its error."""
@@ -119,16 +120,16 @@ class RoutingCommandLog:
 Apply = Callable[[Command], Awaitable[int]]
 
 
+@dataclass(eq=False)
 class CommandApplier:
     """The owner's side: apply each command of a batch in log order, each in its own transaction (one that
     fails does not undo the others), and settle whoever waits in this process."""
 
-    def __init__(self, repo: Store, bus: Bus, topics: Topics, waiters: Waiters, apply: Apply) -> None:
-        self.repo = repo
-        self.bus = bus
-        self.topics = topics
-        self.waiters = waiters
-        self.apply = apply
+    repo: Store
+    bus: Bus
+    topics: Topics
+    waiters: Waiters
+    apply: Apply
 
     async def handle(self, records: Sequence[Record], now: Callable[[], datetime]) -> None:
         for record in records:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from services.router.domain.errors import InvalidCommand, NotFound
@@ -31,12 +32,12 @@ def _referenced_queues(values: dict[str, Any]) -> list[str]:
     return [q for q in targets if q]
 
 
+@dataclass(eq=False)
 class Configuration:
-    def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, topics: Topics) -> None:
-        self.store = store
-        self.clock = clock
-        self.relay = relay
-        self.topics = topics
+    store: Store
+    clock: Clock
+    relay: OutboxRelay
+    topics: Topics
 
     @asynccontextmanager
     async def _changing(self, tenant_id: str) -> AsyncIterator[UnitOfWork]:

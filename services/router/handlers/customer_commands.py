@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +19,15 @@ from shared.topics import Topics
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class CustomerCommands:
     """Supervisors' merge and unmerge, recorded on the timeline and published as customer events."""
 
-    def __init__(self, repo: Store, relay: OutboxRelay, clock: Clock, topics: Topics, erasure_key: bytes) -> None:
-        self.repo = repo
-        self.relay = relay
-        self.clock = clock
-        self.topics = topics
-        self.erasure_key = erasure_key  # SWITCHBOARD_ERASURE_KEY
+    repo: Store
+    relay: OutboxRelay
+    clock: Clock
+    topics: Topics
+    erasure_key: bytes  # SWITCHBOARD_ERASURE_KEY
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, actor: str) -> str:
         now = self.clock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
@@ -50,12 +51,12 @@ def _int(text: str) -> int:
         return -1
 
 
+@dataclass(eq=False)
 class DeadLetters:
-    def __init__(self, repo: Store, bus: Bus, topics: Topics, clock: Clock) -> None:
-        self.repo = repo
-        self.bus = bus
-        self.topics = topics
-        self.clock = clock
+    repo: Store
+    bus: Bus
+    topics: Topics
+    clock: Clock
 
     async def handle(self, records: Sequence[Record]) -> None:
         """The dead-letter topic's consumer: one row per dead letter, under its tenant."""

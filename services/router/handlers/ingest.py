@@ -49,32 +49,20 @@ class BatchResult:
     assigned: int
 
 
+@dataclass(eq=False)
 class ContextStage:
     """Conversation events in: identity → customer, thread → conversation, store message, route."""
 
-    def __init__(
-        self,
-        repo: Store,
-        bus: Bus,
-        relay: OutboxRelay,
-        clock: Clock,
-        topics: Topics,
-        reopen_within: timedelta,
-        routing: RoutingStates,
-        sla: SlaClock,
-        surveys: Surveys,
-        erasure_key: bytes,
-    ) -> None:
-        self.routing = routing
-        self.repo = repo
-        self.bus = bus
-        self.relay = relay
-        self.clock = clock
-        self.topics = topics
-        self.reopen_within = reopen_within
-        self.sla = sla
-        self.surveys = surveys
-        self.erasure_key = erasure_key
+    repo: Store
+    bus: Bus
+    relay: OutboxRelay
+    clock: Clock
+    topics: Topics
+    reopen_within: timedelta
+    routing: RoutingStates
+    sla: SlaClock
+    surveys: Surveys
+    erasure_key: bytes
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing]]:
         events: list[Inbound] = []
@@ -239,7 +227,7 @@ class ContextStage:
                 ops.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
         for tenant_id in sorted(ops):
             await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
-            outbox += await self.routing.route(u, tenant_id, now, ops[tenant_id])
+            outbox += (await self.routing.route(u, tenant_id, now, ops[tenant_id])).outbox
             for conversation_id in abandoned.get(tenant_id, []):
                 await self.sla.resolved(u, conversation_id, now)
         opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}

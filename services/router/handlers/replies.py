@@ -9,6 +9,7 @@ delivered; failed is final) and a failure lands on the timeline, where the agent
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,13 +39,13 @@ RECIPIENT_KIND: dict[Channel, IdentityKind] = {
 _RANK = {DeliveryState.QUEUED: 0, DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 3}
 
 
+@dataclass(eq=False)
 class ReplyCommands:
-    def __init__(self, repo: Store, relay: OutboxRelay, clock: Clock, topics: Topics, sla: SlaClock) -> None:
-        self.repo = repo
-        self.relay = relay
-        self.clock = clock
-        self.topics = topics
-        self.sla = sla
+    repo: Store
+    relay: OutboxRelay
+    clock: Clock
+    topics: Topics
+    sla: SlaClock
 
     async def reply(
         self,
@@ -133,13 +134,13 @@ class ReplyCommands:
         return {"message_id": message_id, "channel": chosen.value, "to": {"kind": kind.value}, "status": "queued"}
 
 
+@dataclass(eq=False)
 class StatusStage:
     """Consumes conversation.status; invalid → dead letter; redelivery is harmless (states only move forward)."""
 
-    def __init__(self, repo: Store, bus: Bus, topics: Topics) -> None:
-        self.repo = repo
-        self.bus = bus
-        self.topics = topics
+    repo: Store
+    bus: Bus
+    topics: Topics
 
     async def handle(self, records: Sequence[Record]) -> None:
         statuses = []

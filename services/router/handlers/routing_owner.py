@@ -12,31 +12,43 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from services.router.domain.model import Assignment, Presence
+from services.router.domain.model import Assignment
 from services.router.domain.routing.decisions import (
     Assigned,
     AutoAcknowledged,
     Decision,
     Escalated,
     Offered,
+    PresenceChanged,
     Queued,
     Unassigned,
 )
 from services.router.domain.routing.engine import RoutingEngine
+from services.router.domain.routing.facts import work_fact
 from services.router.domain.routing.queue_config import queue_spec
+from services.router.domain.routing.restore import StoredAgent, StoredWork, restored
 from services.router.domain.routing.specs import AgentSpec
 from services.router.handlers import voice
-from services.router.handlers.agent_feed import feed_record, new_agent_event
+from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
 from services.router.handlers.metrics import QUEUE_WAITING, ROUTING_DECISIONS, ROUTING_OWNED, ROUTING_REBUILDS
 from services.router.handlers.ports import UnitOfWork
+from services.router.handlers.ports.records import AgentFacts
 from shared.bus import Outgoing
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
 Operation = Callable[[RoutingEngine, float], list[Decision]]
+
+
+class Routed(NamedTuple):
+    """What a routing pass publishes, and how many of those events are about work (offers, assignments,
+    unassignments; not presence changes)."""
+
+    outbox: list[Outgoing]
+    work_events: int
 
 
 class RoutingStates:
@@ -84,7 +96,7 @@ class RoutingStates:
         now: datetime,
         operations: list[Operation],
         released: Sequence[tuple[str, str]] = (),
-    ) -> list[Outgoing]:
+    ) -> Routed:
         """``released``: (conversation, agent) this transaction took from an agent in the database already (a
         resolve). An engine rebuilt from the database never holds them, so it cannot announce the release:
         it is announced here, before anything the rebuild decides, so feeds never show an agent over capacity."""
@@ -106,60 +118,63 @@ class RoutingStates:
         decisions += engine.tick(t)
         for operation in operations:
             decisions += operation(engine, t)
-        outbox = await self._persist(u, tenant_id, decisions, now)
+        outbox = await self._persist(u, tenant_id, engine, decisions, now)
         for d in decisions:
             ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
         for queue_id, count in engine.waiting_counts().items():
             QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
-        await u.routing.bump_routing_version(tenant_id)
+        next_seq, cursor = engine.counters()
+        await u.routing.bump_routing_version(tenant_id, {"next_seq": next_seq, "rr_cursor": cursor})
         u.after_commit(lambda: self._keep(tenant_id, engine, version + 1))
-        return outbox
+        presence = sum(2 for d in decisions if isinstance(d, PresenceChanged))  # the agent's feed, the supervisors'
+        return Routed(outbox, len(outbox) - presence)
 
     def _keep(self, tenant_id: str, engine: RoutingEngine, version: int) -> None:
         self._cache[tenant_id] = (engine, version)
         ROUTING_OWNED.set(len(self._cache))
 
     async def rebuild(self, u: UnitOfWork, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
-        """The tenant's engine from what PostgreSQL holds: queues, agents, and every open conversation (an
-        agent's load is the conversations it holds or is offered); waiting ones are routed as they would
-        have been."""
+        """The tenant's engine from what the store holds: queues, agents, the engine's counters, and every open
+        conversation restored from its routing fact (``domain/routing/facts.py``) exactly as the lost engine
+        had it. Work without a fact (never routed yet) arrives now."""
         self.rebuilds += 1
         ROUTING_REBUILDS.inc()
-        engine = RoutingEngine()
-        for order, q in enumerate(await u.routing.queue_rules(tenant_id)):
-            engine.upsert_queue(queue_spec(q.id, q.name, q.channels, q.is_default, order, q.routing))
-        agents = await u.routing.lock_agents(tenant_id)
-        for a in agents:
-            engine.upsert_agent(AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages))
-        decisions: list[Decision] = []
+        queues = [
+            queue_spec(q.id, q.name, q.channels, q.is_default, order, q.routing)
+            for order, q in enumerate(await u.routing.queue_rules(tenant_id))
+        ]
+        agents = [
+            StoredAgent(
+                AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages),
+                a.presence,
+                a.last_assigned_at.timestamp() if a.last_assigned_at else 0.0,
+            )
+            for a in await u.routing.lock_agents(tenant_id)
+        ]
+        counters = await u.routing.routing_state(tenant_id)
         conversations = await u.routing.open_conversations_for_routing(tenant_id)
-        for c in conversations:
-            if c["agent_id"] is not None and c["agent_id"] in engine.agents():
-                expires = c["offer_expires_at"]
-                engine.restore_assignment(
-                    c["id"],
-                    c["channel"],
-                    c["queue_id"],
-                    c["agent_id"],
-                    c["attrs"],
-                    c["enqueued_at"].timestamp(),
-                    offer_expires=expires.timestamp() if expires else None,
-                )
-        for a in agents:
-            if a.presence is not Presence.OFFLINE:
-                last = a.last_assigned_at.timestamp() if a.last_assigned_at else 0.0
-                engine.restore_agent(a.id, a.presence, last)
-        t = now.timestamp()
-        for c in conversations:
-            if c["agent_id"] is None:
-                decisions += engine.arrive(
-                    c["id"], c["channel"], c["attrs"], t, enqueued_at=c["enqueued_at"].timestamp()
-                )
+        works = [
+            StoredWork(
+                c["id"],
+                c["channel"],
+                c["queue_id"],
+                c["attrs"],
+                c["enqueued_at"].timestamp(),
+                c["fact"],
+                c["agent_id"],
+                c["offer_expires_at"].timestamp() if c["offer_expires_at"] else None,
+            )
+            for c in conversations
+        ]
+        engine, decisions = restored(queues, agents, counters, works, now.timestamp())
         log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
         return engine, decisions
 
-    async def _persist(self, u: UnitOfWork, tenant_id: str, decisions: list[Decision], now: datetime) -> list[Outgoing]:
-        """The net effect of the decisions in a few set-wise writes, and every step on the agents' feeds."""
+    async def _persist(
+        self, u: UnitOfWork, tenant_id: str, engine: RoutingEngine, decisions: list[Decision], now: datetime
+    ) -> list[Outgoing]:
+        """The net effect of the decisions in a few set-wise writes, the facts the engine changed, and every step
+        on the agents' feeds."""
         queued: dict[str, str | None] = {}
         fresh: dict[str, Assignment] = {}  # made in this pass
         accepted: list[str] = []
@@ -167,6 +182,7 @@ class RoutingStates:
         feed: list[dict[str, Any]] = []
         notes: list[tuple[str, str, dict[str, Any]]] = []
         escalated: list[str] = []
+        presence: dict[str, str] = {}
         for d in decisions:
             if isinstance(d, Queued):
                 queued[d.conversation_id] = d.queue_id
@@ -222,6 +238,21 @@ class RoutingStates:
                         {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
                     )
                 )
+            elif isinstance(d, PresenceChanged):
+                presence[d.agent_id] = d.reason
+                for feed_id in (d.agent_id, SUPERVISORS):
+                    feed.append(
+                        new_agent_event(
+                            tenant_id,
+                            feed_id,
+                            "presence",
+                            None,
+                            now,
+                            agent=d.agent_id,
+                            presence=d.presence,
+                            reason=d.reason,
+                        )
+                    )
             elif isinstance(d, AutoAcknowledged):
                 expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
                 notes.append(
@@ -233,6 +264,7 @@ class RoutingStates:
         await u.routing.record_assignments(tenant_id, list(fresh.values()))
         await u.conversations.add_conversation_notes(tenant_id, notes, now)
         await u.conversations.mark_escalated(escalated, now)
+        await self._store_facts(u, tenant_id, engine, presence, now)
         extra: list[Outgoing] = []
         if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
             await self._voice_details(u, feed)
@@ -247,6 +279,26 @@ class RoutingStates:
             )
         stored = await u.feeds.add(feed)
         return [feed_record(self.topic, tenant_id, row) for row in stored] + extra
+
+    async def _store_facts(
+        self, u: UnitOfWork, tenant_id: str, engine: RoutingEngine, presence: dict[str, str], now: datetime
+    ) -> None:
+        """What the engine changed, so a rebuild restores exactly this engine."""
+        work, agents = engine.changes()
+        await u.routing.store_facts({cid: work_fact(w) if w is not None else None for cid, w in work.items()})
+        await u.routing.store_agents(
+            tenant_id,
+            [
+                AgentFacts(
+                    agent_id,
+                    state,
+                    datetime.fromtimestamp(last, UTC) if last else None,
+                    presence.get(agent_id),
+                    now if agent_id in presence else None,
+                )
+                for agent_id, (state, last) in agents.items()
+            ],
+        )
 
     def _channel_of(self, conversation_id: str, tenant_id: str) -> str | None:
         engine = self._current.get(tenant_id)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
 from services.router.domain.sla import Started, TimerKind, actions, deadlines, remaining_s, resumed, target_s
-from services.router.handlers.agent_feed import feed_record, new_agent_event
+from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
 from services.router.handlers.metrics import SLA_EVENTS
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
@@ -31,18 +32,15 @@ from shared.ids import new_id
 from shared.routing_commands import Command, Escalate
 
 log = logging.getLogger(__name__)
-SUPERVISORS = "supervisors"  # the desk-wide feed: /v1/supervisors/feed
 
 
+@dataclass(eq=False)
 class SlaClock:
-    def __init__(
-        self, repo: Store, relay: OutboxRelay, clock: Clock, routing: RoutingStates, warning_fraction: float
-    ) -> None:
-        self.repo = repo
-        self.relay = relay
-        self.clock = clock
-        self.routing = routing
-        self.warning_fraction = warning_fraction
+    repo: Store
+    relay: OutboxRelay
+    clock: Clock
+    routing: RoutingStates
+    warning_fraction: float
 
     async def _queues(self, u: UnitOfWork, tenant_id: str) -> dict[str, QueueSpec]:
         engine = self.routing.current(tenant_id)

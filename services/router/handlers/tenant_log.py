@@ -5,7 +5,7 @@ tenants hashed to *p* — their customer context and their routing — until the
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from services.router.handlers.command_log import CommandApplier
 from services.router.handlers.ingest import ContextStage
@@ -18,15 +18,13 @@ from shared.topics import Topics
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class TenantLog:
-    def __init__(
-        self, topics: Topics, stage: ContextStage, applier: CommandApplier, routing: RoutingStates, clock: Clock
-    ) -> None:
-        self.topics = topics
-        self.stage = stage
-        self.applier = applier
-        self.routing = routing
-        self.clock = clock
+    topics: Topics
+    stage: ContextStage
+    applier: CommandApplier
+    routing: RoutingStates
+    clock: Clock
 
     async def handle(self, records: list[Record]) -> None:
         """A batch in log order: events as one transaction, then each command in its own."""

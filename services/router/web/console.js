@@ -112,6 +112,12 @@ function onFeed(type, data) {
     const mine = state.mine.get(id);
     if (mine) mine.unread = state.open !== id;
     if (state.open === id) loadTimeline();
+  } else if (type === "presence" && data.agent === state.agent) {
+    // routing may change it too: say why, so an agent set away knows what to do
+    const why = { missed_offer: " — an offer ran out unanswered; set yourself online to get work again",
+      disconnected: " — your console lost its connection", supervisor: " — set by a supervisor" }[data.reason] || "";
+    $("who").textContent = `${state.agentName} · ${data.presence}${why}`;
+    $("presence").value = data.presence;
   } else if (type.startsWith("sla.")) {
     const mine = state.mine.get(id);
     if (mine) mine.note = `SLA ${data.stage}: ${data.kind.replace("_", " ")}`;
@@ -122,7 +128,7 @@ function onFeed(type, data) {
 function connectFeed() {
   // EventSource reconnects by itself and sends Last-Event-ID: the router replays exactly what was missed.
   const feed = new EventSource(`/v1/agents/${encodeURIComponent(state.agent)}/feed?access_token=${encodeURIComponent(state.key)}`);
-  for (const type of ["offer", "assignment", "unassignment", "message", "sla.warning", "sla.breach"]) {
+  for (const type of ["offer", "assignment", "unassignment", "message", "sla.warning", "sla.breach", "presence"]) {
     feed.addEventListener(type, (e) => onFeed(type, JSON.parse(e.data)));
   }
   feed.onopen = () => document.body.setAttribute("data-feed", "open");

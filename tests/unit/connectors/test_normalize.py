@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -14,62 +15,51 @@ def eid(channel: object, provider_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{channel}:{provider_id}"))
 
 
-MESSENGER = {
-    "object": "page",
-    "entry": [
-        {
-            "id": "PAGE_ID",
-            "time": 1700000000000,
-            "messaging": [
-                {
-                    "sender": {"id": "PSID_1"},
-                    "recipient": {"id": "PAGE_ID"},
-                    "timestamp": 1700000000000,
-                    "message": {"mid": "m_1", "text": "hello, world!"},
-                },
-                {
-                    "sender": {"id": "PSID_1"},
-                    "recipient": {"id": "PAGE_ID"},
-                    "timestamp": 1700000000100,
-                    "message": {"mid": "m_2", "text": "Red", "quick_reply": {"payload": "COLOR_RED"}},
-                },
-                {
-                    "sender": {"id": "PSID_1"},
-                    "recipient": {"id": "PAGE_ID"},
-                    "timestamp": 1700000000200,
-                    "message": {
-                        "mid": "m_3",
-                        "attachments": [{"type": "image", "payload": {"url": "https://cdn.example/x.jpg"}}],
-                    },
-                },
-                {
-                    "sender": {"id": "PSID_1"},
-                    "recipient": {"id": "PAGE_ID"},
-                    "timestamp": 1700000000300,
-                    "postback": {"mid": "m_4", "title": "Get Started", "payload": "GET_STARTED"},
-                },
-                {
-                    "sender": {"id": "PAGE_ID"},
-                    "recipient": {"id": "PSID_1"},
-                    "timestamp": 1700000000400,
-                    "message": {"mid": "m_5", "is_echo": True, "app_id": 1, "text": "our own reply"},
-                },
-                {
-                    "sender": {"id": "PSID_1"},
-                    "recipient": {"id": "PAGE_ID"},
-                    "timestamp": 1700000000500,
-                    "delivery": {"mids": ["m_5"], "watermark": 1700000000400},
-                },
-                {
-                    "sender": {"id": "PSID_1"},
-                    "recipient": {"id": "PAGE_ID"},
-                    "timestamp": 1700000000600,
-                    "read": {"watermark": 1700000000400},
-                },
-            ],
-        }
-    ],
-}
+def meta_webhook(object_: str, page_id: str, time: int, *messaging: dict[str, Any]) -> dict[str, Any]:
+    """A Messenger Platform webhook body (Messenger and Instagram): one entry with its messaging items."""
+    return {"object": object_, "entry": [{"id": page_id, "time": time, "messaging": list(messaging)}]}
+
+
+def messaging(sender: str, recipient: str, timestamp: int, **event: Any) -> dict[str, Any]:
+    """One messaging item: ``event`` is its message, postback, delivery or read."""
+    return {"sender": {"id": sender}, "recipient": {"id": recipient}, "timestamp": timestamp, **event}
+
+
+MESSENGER = meta_webhook(
+    "page",
+    "PAGE_ID",
+    1700000000000,
+    messaging("PSID_1", "PAGE_ID", 1700000000000, message={"mid": "m_1", "text": "hello, world!"}),
+    messaging(
+        "PSID_1",
+        "PAGE_ID",
+        1700000000100,
+        message={"mid": "m_2", "text": "Red", "quick_reply": {"payload": "COLOR_RED"}},
+    ),
+    messaging(
+        "PSID_1",
+        "PAGE_ID",
+        1700000000200,
+        message={
+            "mid": "m_3",
+            "attachments": [{"type": "image", "payload": {"url": "https://cdn.example/x.jpg"}}],
+        },
+    ),
+    messaging(
+        "PSID_1",
+        "PAGE_ID",
+        1700000000300,
+        postback={"mid": "m_4", "title": "Get Started", "payload": "GET_STARTED"},
+    ),
+    messaging(
+        "PAGE_ID",
+        "PSID_1",
+        1700000000400,
+        message={"mid": "m_5", "is_echo": True, "app_id": 1, "text": "our own reply"},
+    ),
+    messaging("PSID_1", "PAGE_ID", 1700000000500, delivery={"mids": ["m_5"], "watermark": 1700000000400}),
+    messaging("PSID_1", "PAGE_ID", 1700000000600, read={"watermark": 1700000000400}),
+)
 
 WHATSAPP = {
     "object": "whatsapp_business_account",
@@ -151,23 +141,9 @@ def test_messenger_text_quick_reply_media_and_postback_become_events_and_echoes_
     assert events[0].id == eid(Channel.MESSENGER, "m_1")
 
 
-INSTAGRAM = {
-    "object": "instagram",
-    "entry": [
-        {
-            "id": "IG",
-            "time": 1,
-            "messaging": [
-                {
-                    "sender": {"id": "IGSID"},
-                    "recipient": {"id": "IG"},
-                    "timestamp": 1700000000000,
-                    "message": {"mid": "ig_1", "text": "hey"},
-                }
-            ],
-        }
-    ],
-}
+INSTAGRAM = meta_webhook(
+    "instagram", "IG", 1, messaging("IGSID", "IG", 1700000000000, message={"mid": "ig_1", "text": "hey"})
+)
 
 
 def test_instagram_uses_its_own_channel_and_identity_kind() -> None:

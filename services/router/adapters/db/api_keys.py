@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 from shared.ids import new_id
 from shared.store import Database
 
@@ -69,11 +69,8 @@ k = t.api_keys.c
 LISTED = (k.id, k.name, k.prefix, k.role, k.agent_id, k.created_at, k.revoked_at)
 
 
-class SqlApiKeys:
+class SqlApiKeys(SqlRepository):
     """The ``ApiKeys`` port: keys stored as their SHA-256 hash and a prefix."""
-
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
 
     async def add(
         self, tenant_id: str, key: str, role: str, name: str, now: datetime, agent_id: str | None = None

@@ -5,16 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 from services.router.handlers.ports.audit import AuditEntry
 
 
-class SqlAudit:
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-
+class SqlAudit(SqlRepository):
     async def record(self, entry: AuditEntry, at: datetime) -> None:
         """Cut to the columns' widths: an over-long path id is recorded in part rather than refused."""
         await self.conn.execute(

@@ -7,20 +7,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import rows_in
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.records import CallConversation, VoiceRequest, WaitingCall
 from shared.events import IdentityKind
 
 
-class SqlCalls:
+class SqlCalls(SqlRepository):
     """What the voice flow reads and writes in one transaction."""
-
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
 
     async def conversations_of_calls(self, calls: Iterable[tuple[str, str]]) -> dict[tuple[str, str], CallConversation]:
         """(tenant, call sid) → the conversation the call came in on."""
@@ -91,7 +88,13 @@ class SqlCalls:
         await self.conn.execute(
             update(t.conversations)
             .where(c.id.in_(list(conversation_ids)))
-            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, abandoned_at=now, resolution_note=note)
+            .values(
+                status=ConversationStatus.RESOLVED.value,
+                resolved_at=now,
+                abandoned_at=now,
+                resolution_note=note,
+                routing=None,
+            )
         )
 
     async def latest_requests(self, conversation_ids: Iterable[str]) -> list[VoiceRequest]:
@@ -114,27 +117,15 @@ class SqlCalls:
         return [VoiceRequest(*r) for r in rows]
 
     async def phone_identities(self, customer_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(set(customer_ids))
-        if not ids:
-            return {}
         i = t.identities.c
-        rows = await self.conn.execute(
-            select(i.customer_id, i.value).where(i.customer_id.in_(ids), i.kind == IdentityKind.PHONE.value)
-        )
-        return {r.customer_id: r.value for r in rows}
+        phones = select(i.customer_id, i.value).where(i.kind == IdentityKind.PHONE.value)
+        return {r.customer_id: r.value for r in await rows_in(self.conn, phones, i.customer_id, customer_ids)}
 
     async def profile_phones(self, customer_ids: Iterable[str]) -> dict[str, str | None]:
-        ids = list(set(customer_ids))
-        if not ids:
-            return {}
         cu = t.customers.c
-        rows = await self.conn.execute(select(cu.id, cu.phone).where(cu.id.in_(ids)))
-        return {r.id: r.phone for r in rows}
+        return {r.id: r.phone for r in await rows_in(self.conn, select(cu.id, cu.phone), cu.id, customer_ids)}
 
     async def voice_endpoints(self, agent_ids: Iterable[str]) -> dict[str, str | None]:
-        ids = list(set(agent_ids))
-        if not ids:
-            return {}
         a = t.agents.c
-        rows = await self.conn.execute(select(a.id, a.voice_endpoint).where(a.id.in_(ids)))
+        rows = await rows_in(self.conn, select(a.id, a.voice_endpoint), a.id, agent_ids)
         return {r.id: r.voice_endpoint for r in rows}

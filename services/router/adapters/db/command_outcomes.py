@@ -7,18 +7,15 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
 
 c = t.routing_commands.c
 
 
-class SqlCommandOutcomes:
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-
+class SqlCommandOutcomes(SqlRepository):
     async def get(self, command_id: str) -> Outcome | None:
         row = (await self.conn.execute(select(c.status, c.body).where(c.id == command_id))).first()
         return (row.status, row.body) if row else None

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import ConversationStatus
 from shared.ids import new_id
@@ -20,6 +20,8 @@ AGENT_FIELDS = (
     "id",
     "name",
     "presence",
+    "presence_reason",
+    "presence_changed_at",
     "capacity",
     "queue_ids",
     "skills",
@@ -33,19 +35,19 @@ q = t.queues.c
 a = t.agents.c
 
 
-class SqlConfiguration:
+class SqlConfiguration(SqlRepository):
     """Queues and agents in one transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-
-    async def queue(self, tenant_id: str, queue_id: str) -> dict[str, Any] | None:
+    async def _one(self, table: Table, fields: tuple[str, ...], tenant_id: str, id_: str) -> dict[str, Any] | None:
+        """The tenant's row of that id, as these fields."""
+        c = table.c
         row = (
-            await self.conn.execute(
-                select(*(q[f] for f in QUEUE_FIELDS)).where(q.tenant_id == tenant_id, q.id == queue_id)
-            )
+            await self.conn.execute(select(*(c[f] for f in fields)).where(c.tenant_id == tenant_id, c.id == id_))
         ).first()
         return dict(row._mapping) if row is not None else None
+
+    async def queue(self, tenant_id: str, queue_id: str) -> dict[str, Any] | None:
+        return await self._one(t.queues, QUEUE_FIELDS, tenant_id, queue_id)
 
     async def unknown_queues(self, tenant_id: str, queue_ids: list[str]) -> list[str]:
         known = {
@@ -81,22 +83,30 @@ class SqlConfiguration:
         await self.conn.execute(delete(t.queues).where(q.id == queue_id))
 
     async def waiting(self, tenant_id: str, queue_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """The queue as a supervisor sees it: who waits, in the order they will be served, and for how long."""
+        """The queue as a supervisor sees it: who waits, in the order they will be served (the routing facts'
+        virtual time: arrival less tier, urgency and escalation boosts), and for how long."""
         c = t.conversations.c
-        rows = await self.conn.execute(
-            select(c.id, c.customer_id, c.channel, c.queued_at, c.opened_at)
-            .where(
-                c.tenant_id == tenant_id,
-                c.queue_id == queue_id,
-                c.status == ConversationStatus.OPEN.value,
-                c.agent_id.is_(None),
+        rows = (
+            await self.conn.execute(
+                select(c.id, c.customer_id, c.channel, c.queued_at, c.opened_at, c.routing).where(
+                    c.tenant_id == tenant_id,
+                    c.queue_id == queue_id,
+                    c.status == ConversationStatus.OPEN.value,
+                    c.agent_id.is_(None),
+                )
             )
-            .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
-            .limit(limit)
-        )
+        ).all()
+
+        def served(r: Any) -> tuple[float, int, str]:
+            fact = r.routing or {}
+            since = (r.queued_at or r.opened_at).timestamp()
+            return (float(fact.get("virtual_time", since)), int(fact.get("seq", 1 << 62)), r.id)
+
         out = []
-        for position, r in enumerate(rows, start=1):
+        for position, r in enumerate(sorted(rows, key=served)[:limit], start=1):
             since = r.queued_at or r.opened_at
+            fact = r.routing or {}
+            boost = float(fact["enqueued_at"]) - float(fact["virtual_time"]) if fact else 0.0
             out.append(
                 {
                     "position": position,
@@ -105,17 +115,13 @@ class SqlConfiguration:
                     "channel": r.channel,
                     "queued_at": since,
                     "waiting_s": round(max(0.0, (now - since).total_seconds()), 1),
+                    "priority_boost_s": round(boost, 3),
                 }
             )
         return out
 
     async def agent(self, tenant_id: str, agent_id: str) -> dict[str, Any] | None:
-        row = (
-            await self.conn.execute(
-                select(*(a[f] for f in AGENT_FIELDS)).where(a.tenant_id == tenant_id, a.id == agent_id)
-            )
-        ).first()
-        return dict(row._mapping) if row is not None else None
+        return await self._one(t.agents, AGENT_FIELDS, tenant_id, agent_id)
 
     async def add_agent(self, tenant_id: str, values: dict[str, Any], now: datetime) -> str:
         agent_id = new_id()

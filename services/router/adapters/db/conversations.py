@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, func, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.statements import add_lifecycle, insert_ignore
+from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import add_lifecycle, insert_ignore, rows_in, update_by_id
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.records import (
@@ -23,12 +23,8 @@ from services.router.handlers.ports.records import (
 from shared.ids import new_id
 
 
-class SqlConversations:
+class SqlConversations(SqlRepository):
     """Conversations, messages and timeline entries in one transaction."""
-
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
 
     async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         keys = list(keys)
@@ -42,24 +38,16 @@ class SqlConversations:
         return {(r[0], r[1]) for r in rows}
 
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]:
-        customer_ids = list(set(customer_ids))
-        if not customer_ids:
-            return {}
         c = t.conversations.c
-        rows = await self.conn.execute(
-            select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id, c.awaiting).where(
-                c.customer_id.in_(customer_ids), c.status == ConversationStatus.OPEN.value
-            )
+        open_ = select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id, c.awaiting).where(
+            c.status == ConversationStatus.OPEN.value
         )
+        rows = await rows_in(self.conn, open_, c.customer_id, customer_ids)
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def open_missing_conversations(
         self, wanted: dict[str, tuple[str, str]], now: datetime, reopen_within: timedelta | None = None
     ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
-        """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer and the
-        lifecycle entries it caused. Without an open one, the customer's latest resolved conversation reopens
-        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous.
-        The partial unique index keeps it to one open conversation per customer even under races."""
         existing = await self.open_conversations(wanted)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
         events: list[Lifecycle] = []
@@ -84,7 +72,12 @@ class SqlConversations:
                 update(t.conversations)
                 .where(c.id.in_(list(reopen.values())))
                 .values(
-                    status=ConversationStatus.OPEN.value, reopened_at=now, agent_id=None, queue_id=None, queued_at=None
+                    status=ConversationStatus.OPEN.value,
+                    reopened_at=now,
+                    agent_id=None,
+                    queue_id=None,
+                    queued_at=None,
+                    routing=None,
                 )
             )
             events += [Lifecycle(missing[cid][0], cid, conv, "reopened", now) for cid, conv in reopen.items()]
@@ -113,21 +106,17 @@ class SqlConversations:
         return existing, [e for e in events if e.conversation_id in live]
 
     async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
-        """conversation id → (channel the customer last used, time): replies go back on that channel."""
-        if not last:
-            return
-        c = t.conversations.c
-        stmt = (
-            update(t.conversations)
-            .where(c.id == bindparam("b_id"))
-            .values(
-                channel=bindparam("b_channel"), last_message_at=bindparam("b_at"), awaiting="agent", pending_since=None
-            )
+        await update_by_id(
+            self.conn,
+            t.conversations,
+            [dict(b_id=cid, b_channel=ch, b_at=at) for cid, (ch, at) in last.items()],
+            channel=bindparam("b_channel"),
+            last_message_at=bindparam("b_at"),
+            awaiting="agent",
+            pending_since=None,
         )
-        await self.conn.execute(stmt, [dict(b_id=cid, b_channel=ch, b_at=at) for cid, (ch, at) in last.items()])
 
     async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
-        """Messages and their timeline entries, two multi-row statements for the whole batch."""
         if not rows:
             return
         await self.conn.execute(
@@ -165,7 +154,6 @@ class SqlConversations:
     async def add_conversation_notes(
         self, tenant_id: str, notes: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
     ) -> None:
-        """Lifecycle entries known by conversation (escalated, auto-acknowledged): on their customer's timeline."""
         if not notes:
             return
         c = t.conversations.c
@@ -186,8 +174,6 @@ class SqlConversations:
     async def resolve_conversation(
         self, tenant_id: str, conversation_id: str, note: str | None, now: datetime
     ) -> str | None:
-        """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
-        agent who held it, if one did."""
         c = t.conversations.c
         row = (
             await self.conn.execute(
@@ -203,7 +189,7 @@ class SqlConversations:
         await self.conn.execute(
             update(t.conversations)
             .where(c.id == conversation_id)
-            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, resolution_note=note)
+            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, resolution_note=note, routing=None)
         )
         s = t.assignments.c
         await self.conn.execute(

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import erasure, merges
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.statements import insert_ignore, routing_attrs
+from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import insert_ignore, routing_attrs, rows_in
 from services.router.handlers.ports.records import (
     IdentityKey,
     NewCustomer,
@@ -21,40 +21,24 @@ from services.router.handlers.ports.records import (
 from shared.ids import new_id
 
 
-class SqlCustomers:
+class SqlCustomers(SqlRepository):
     """Customers and identities in one transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-
     async def customers_by_identity(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, str]:
-        keys = list(set(keys))
-        if not keys:
-            return {}
         i = t.identities.c
-        rows = await self.conn.execute(
-            select(i.tenant_id, i.kind, i.value, i.customer_id).where(tuple_(i.tenant_id, i.kind, i.value).in_(keys))
+        rows = await rows_in(
+            self.conn, select(i.tenant_id, i.kind, i.value, i.customer_id), tuple_(i.tenant_id, i.kind, i.value), keys
         )
         return {(r[0], r[1], r[2]): r[3] for r in rows}
 
     async def customers_of_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, str]:
-        """(tenant, conversation id) → customer id, for replies that name their conversation."""
-        keys = list(set(keys))
-        if not keys:
-            return {}
         c = t.conversations.c
-        rows = await self.conn.execute(
-            select(c.id, c.customer_id).where(tuple_(c.tenant_id, c.id).in_(keys), c.status != "merged")
-        )
-        return {r.id: r.customer_id for r in rows}
+        unmerged = select(c.id, c.customer_id).where(c.status != "merged")
+        return {r.id: r.customer_id for r in await rows_in(self.conn, unmerged, tuple_(c.tenant_id, c.id), keys)}
 
     async def customer_ages(self, customer_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]:
-        ids = list(set(customer_ids))
-        if not ids:
-            return {}
         c = t.customers.c
-        rows = await self.conn.execute(select(c.id, c.created_at).where(c.id.in_(ids)))
+        rows = await rows_in(self.conn, select(c.id, c.created_at), c.id, customer_ids)
         return {r.id: (r.created_at, r.id) for r in rows}
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
@@ -80,7 +64,6 @@ class SqlCustomers:
             )
 
     async def attach_identities(self, rows: Sequence[NewIdentity], now: datetime) -> None:
-        """Identities in key order (no lock-order deadlocks); one owner each, the unique index decides."""
         if rows:
             ordered = sorted(rows, key=lambda r: (r.tenant_id, r.kind, r.value))
             await self.conn.execute(
@@ -89,7 +72,6 @@ class SqlCustomers:
             )
 
     async def add_suggestions(self, rows: Sequence[tuple[str, str, str, str, str]], now: datetime) -> None:
-        """(tenant, customer, other customer, kind, value): "may be the same person", for a human to decide."""
         if rows:
             await self.conn.execute(
                 insert_ignore(self.dialect, t.suggestions),
@@ -100,19 +82,15 @@ class SqlCustomers:
             )
 
     async def apply_verified_profile(self, updates: dict[str, dict[str, Any]], now: datetime) -> None:
-        """customer id → profile fields an app vouched for (tier, language, name)."""
         c = t.customers.c
         for cid, values in updates.items():
             if values:
                 await self.conn.execute(update(t.customers).where(c.id == cid).values(**values, updated_at=now))
 
     async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = list(set(customer_ids))
-        if not ids:
-            return {}
         cu = t.customers.c
-        rows = await self.conn.execute(
-            select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes).where(cu.id.in_(ids))
+        rows = await rows_in(
+            self.conn, select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes), cu.id, customer_ids
         )
         return {r.id: routing_attrs(r) for r in rows}
 

@@ -10,15 +10,13 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 from services.router.handlers.ports.deadletters import DeadLetter
 
 d = t.deadletters.c
 
 
-class SqlDeadLetters:
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-
+class SqlDeadLetters(SqlRepository):
     async def add(self, rows: Sequence[DeadLetter], now: datetime) -> int:
         """Store dead letters not stored yet: a redelivered dead-letter record (same place on the dead-letter topic)
         or a record dead-lettered again before it was redriven (same source position) is kept once."""

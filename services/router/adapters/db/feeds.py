@@ -6,20 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 
 
-class SqlFeeds:
+class SqlFeeds(SqlRepository):
     """Appends to agents' feeds."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-
     async def add(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Append to agents' feeds; returns the rows with their feed sequence numbers, in order."""
         if not rows:
             return []
         e = t.agent_events.c

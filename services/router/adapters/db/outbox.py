@@ -6,18 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
 from shared.bus import Outgoing
 
 
-class SqlOutbox:
+class SqlOutbox(SqlRepository):
     """Outbox rows of one transaction."""
-
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
 
     async def add(self, records: Sequence[Outgoing], now: datetime) -> None:
         if records:
@@ -27,7 +23,6 @@ class SqlOutbox:
             )
 
     async def claim(self, limit: int) -> list[tuple[int, Outgoing]]:
-        """Oldest unpublished rows, locked so two relays never publish the same row at once."""
         o = t.outbox.c
         rows = await self.conn.execute(
             select(o.seq, o.topic, o.key, o.value).order_by(o.seq).limit(limit).with_for_update(skip_locked=True)

@@ -7,22 +7,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import rows_in, update_by_id
 from services.router.handlers.ports.records import DeliveryUpdate, LastInbound, OutboundState, ReplyTarget
 
 
-class SqlReplies:
+class SqlReplies(SqlRepository):
     """Replies and delivery statuses in one transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-
     async def reply_target(self, tenant_id: str, conversation_id: str) -> ReplyTarget | None:
-        """The conversation's customer and the channel they last wrote on: a reply goes there unless the agent
-        picks another. None if the tenant has no such conversation."""
         c = t.conversations.c
         row = (
             await self.conn.execute(
@@ -32,8 +27,6 @@ class SqlReplies:
         return ReplyTarget(row.customer_id, row.channel) if row else None
 
     async def last_inbound(self, conversation_id: str, channel: str) -> LastInbound | None:
-        """The customer's latest message in the conversation on that channel: a reply on it continues that
-        thread (RFC 5322 §3.6.4 In-Reply-To and References for email, the thread for Telegram)."""
         m = t.messages.c
         row = (
             await self.conn.execute(
@@ -46,8 +39,6 @@ class SqlReplies:
         return LastInbound(row.channel_message_id, row.thread_ref, row.subject) if row else None
 
     async def newest_identity(self, customer_id: str, kind: str) -> str | None:
-        """The value of the customer's most recently added identity of that kind: the address a reply on a
-        channel reaches them at. None if they have none."""
         i = t.identities.c
         row = (
             await self.conn.execute(
@@ -60,8 +51,6 @@ class SqlReplies:
         return str(row.value) if row else None
 
     async def record_agent_reply(self, conversation_id: str, now: datetime, *, pending: bool) -> None:
-        """An agent answered: the first response time is kept once set (the KPI measures the first answer),
-        it is now the customer's turn, and ``pending`` pauses the resolution clock until they write."""
         c = t.conversations.c
         await self.conn.execute(
             update(t.conversations)
@@ -74,35 +63,18 @@ class SqlReplies:
         )
 
     async def outbound_states(self, message_ids: Iterable[str]) -> dict[str, OutboundState]:
-        """Our outbound messages among ``message_ids`` with their delivery state, by id. Inbound ids are left
-        out: a delivery status can only concern what we sent."""
-        ids = list(set(message_ids))
-        if not ids:
-            return {}
         m = t.messages.c
-        rows = await self.conn.execute(
-            select(m.id, m.tenant_id, m.customer_id, m.conversation_id, m.status).where(
-                m.id.in_(ids), m.direction == "outbound"
-            )
+        outbound = select(m.id, m.tenant_id, m.customer_id, m.conversation_id, m.status).where(
+            m.direction == "outbound"
         )
+        rows = await rows_in(self.conn, outbound, m.id, message_ids)
         return {r.id: OutboundState(r.id, r.tenant_id, r.customer_id, r.conversation_id, r.status) for r in rows}
 
     async def set_delivery_states(self, updates: Sequence[DeliveryUpdate]) -> None:
-        """Store delivery states in the given order (one statement for the batch); a provider id or error of
-        None keeps the stored one, so a later "delivered" does not erase the id "sent" brought."""
-        if not updates:
-            return
         m = t.messages.c
-        await self.conn.execute(
-            update(t.messages)
-            .where(m.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                channel_message_id=func.coalesce(
-                    bindparam("b_channel_message_id", type_=m.channel_message_id.type), m.channel_message_id
-                ),
-                error=func.coalesce(bindparam("b_error", type_=m.error.type), m.error),
-            ),
+        await update_by_id(
+            self.conn,
+            t.messages,
             [
                 dict(
                     b_id=u.message_id,
@@ -113,4 +85,9 @@ class SqlReplies:
                 )
                 for u in updates
             ],
+            status=bindparam("b_status"),
+            channel_message_id=func.coalesce(
+                bindparam("b_channel_message_id", type_=m.channel_message_id.type), m.channel_message_id
+            ),
+            error=func.coalesce(bindparam("b_error", type_=m.error.type), m.error),
         )

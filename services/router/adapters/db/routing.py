@@ -3,7 +3,7 @@ agents, assignments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +14,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.statements import add_lifecycle, routing_attrs
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
-from services.router.handlers.ports.records import (
-    Lifecycle,
-)
+from services.router.handlers.ports.records import AgentFacts, Lifecycle
 from shared.ids import new_id
 
 
@@ -42,11 +40,50 @@ class SqlRouting:
         row = (await self.conn.execute(select(tn.routing_version).where(tn.id == tenant_id).with_for_update())).first()
         return int(row.routing_version) if row else 0
 
-    async def bump_routing_version(self, tenant_id: str) -> None:
-        """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached)."""
+    async def bump_routing_version(self, tenant_id: str, state: Mapping[str, Any] | None = None) -> None:
         tn = t.tenants.c
+        values: dict[str, Any] = {"routing_version": tn.routing_version + 1}
+        if state is not None:
+            values["routing_state"] = dict(state)
+        await self.conn.execute(update(t.tenants).where(tn.id == tenant_id).values(**values))
+
+    async def routing_state(self, tenant_id: str) -> dict[str, Any]:
+        tn = t.tenants.c
+        row = (await self.conn.execute(select(tn.routing_state).where(tn.id == tenant_id))).first()
+        return dict(row.routing_state or {}) if row else {}
+
+    async def store_facts(self, facts: Mapping[str, Mapping[str, Any] | None]) -> None:
+        if not facts:
+            return
+        c = t.conversations.c
         await self.conn.execute(
-            update(t.tenants).where(tn.id == tenant_id).values(routing_version=tn.routing_version + 1)
+            update(t.conversations).where(c.id == bindparam("b_id")).values(routing=bindparam("b_fact")),
+            [dict(b_id=cid, b_fact=dict(fact) if fact is not None else None) for cid, fact in facts.items()],
+        )
+
+    async def store_agents(self, tenant_id: str, agents: Sequence[AgentFacts]) -> None:
+        if not agents:
+            return
+        a = t.agents.c
+        await self.conn.execute(
+            update(t.agents)
+            .where(a.id == bindparam("b_id"), a.tenant_id == tenant_id)
+            .values(
+                presence=bindparam("b_presence"),
+                last_assigned_at=bindparam("b_last"),
+                presence_reason=func.coalesce(bindparam("b_reason"), a.presence_reason),
+                presence_changed_at=func.coalesce(bindparam("b_changed"), a.presence_changed_at),
+            ),
+            [
+                dict(
+                    b_id=f.agent_id,
+                    b_presence=f.presence.value,
+                    b_last=f.last_assigned_at,
+                    b_reason=f.reason,
+                    b_changed=f.changed_at,
+                )
+                for f in agents
+            ],
         )
 
     async def tenants_with_due_routing(self, now: datetime) -> list[str]:
@@ -107,6 +144,7 @@ class SqlRouting:
                 cu.attributes,
                 s.offer_expires_at,
                 s.accepted_at,
+                c.routing,
             )
             .join(t.customers, cu.id == c.customer_id)
             .outerjoin(t.assignments, (s.conversation_id == c.id) & s.ended_at.is_(None))
@@ -122,6 +160,7 @@ class SqlRouting:
                 "enqueued_at": r.since,
                 "offer_expires_at": r.offer_expires_at if r.accepted_at is None else None,
                 "attrs": routing_attrs(r),
+                "fact": r.routing,
             }
             for r in rows
         ]
@@ -180,13 +219,6 @@ class SqlRouting:
             .values(agent_id=bindparam("b_agent"), assigned_at=bindparam("b_at")),
             [dict(b_id=a.conversation_id, b_agent=a.agent_id, b_at=a.assigned_at) for a in assignments],
         )
-        latest: dict[str, datetime] = {}
-        for a in assignments:
-            latest[a.agent_id] = a.assigned_at
-        await self.conn.execute(
-            update(t.agents).where(t.agents.c.id == bindparam("b_id")).values(last_assigned_at=bindparam("b_at")),
-            [dict(b_id=k, b_at=v) for k, v in latest.items()],
-        )
         s = t.assignments.c
         stored = await self.conn.execute(
             select(
@@ -238,13 +270,6 @@ class SqlRouting:
             self.conn,
             [Lifecycle(tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows],
         )
-
-    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool:
-        a = t.agents.c
-        result = await self.conn.execute(
-            update(t.agents).where(a.tenant_id == tenant_id, a.id == agent_id).values(presence=presence.value)
-        )
-        return bool(result.rowcount)
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool:
         return await queries.agent_exists(self.conn, tenant_id, agent_id)

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import update_by_id
 from services.router.domain.sla import TimerKind
 from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
 
@@ -25,15 +26,10 @@ def _breach_due(now: datetime) -> Any:
     return and_(s.stopped_at.is_(None), s.paused_at.is_(None), s.breached_at.is_(None), s.due_at <= now)
 
 
-class SqlSlaTimers:
+class SqlSlaTimers(SqlRepository):
     """The SLA clocks touched by one transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-
     async def start(self, timers: Sequence[NewSlaTimer]) -> None:
-        """Start these clocks (one multi-row insert for the batch)."""
         if timers:
             await self.conn.execute(insert(t.sla_timers), [fields_of(timer) for timer in timers])
 
@@ -55,18 +51,17 @@ class SqlSlaTimers:
 
     async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
         """Paused clocks run again, towards their recounted deadlines (one statement for the batch)."""
-        if not timers:
-            return
-        s = t.sla_timers.c
-        await self.conn.execute(
-            update(t.sla_timers)
-            .where(s.id == bindparam("b_id"))
-            .values(paused_at=None, remaining_s=None, warn_at=bindparam("b_warn_at"), due_at=bindparam("b_due_at")),
+        await update_by_id(
+            self.conn,
+            t.sla_timers,
             [dict(b_id=d.id, b_warn_at=d.warn_at, b_due_at=d.due_at) for d in timers],
+            paused_at=None,
+            remaining_s=None,
+            warn_at=bindparam("b_warn_at"),
+            due_at=bindparam("b_due_at"),
         )
 
     async def running(self, conversation_ids: Iterable[str], kind: TimerKind) -> list[LiveSlaTimer]:
-        """The clocks of this kind that run on these conversations (neither stopped nor paused)."""
         s = t.sla_timers.c
         return await self._live(conversation_ids, s.kind == kind.value, s.paused_at.is_(None))
 
@@ -85,14 +80,12 @@ class SqlSlaTimers:
 
     async def pause(self, remaining: dict[str, float], now: datetime) -> None:
         """Timer id → seconds it has left (one statement for the batch)."""
-        if not remaining:
-            return
-        s = t.sla_timers.c
-        await self.conn.execute(
-            update(t.sla_timers)
-            .where(s.id == bindparam("b_id"))
-            .values(paused_at=bindparam("b_at"), remaining_s=bindparam("b_left")),
+        await update_by_id(
+            self.conn,
+            t.sla_timers,
             [dict(b_id=timer_id, b_at=now, b_left=left) for timer_id, left in remaining.items()],
+            paused_at=bindparam("b_at"),
+            remaining_s=bindparam("b_left"),
         )
 
     async def stop(self, conversation_ids: Iterable[str], kinds: Sequence[TimerKind], now: datetime) -> None:

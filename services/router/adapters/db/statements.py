@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +18,21 @@ def insert_ignore(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+async def update_by_id(conn: AsyncConnection, table: Table, params: Sequence[dict[str, Any]], **values: Any) -> None:
+    """One UPDATE ... WHERE id = :b_id for the whole batch (executemany), ``values`` naming the ``b_*``
+    parameters each row of ``params`` binds; nothing for an empty batch."""
+    if params:
+        await conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(**values), params)
+
+
+async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[Any], keys: Iterable[Any]) -> list[Any]:
+    """The rows of ``query`` whose ``key`` is one of ``keys`` (each asked for once); no query for no keys."""
+    wanted = list(set(keys))
+    if not wanted:
+        return []
+    return list(await conn.execute(query.where(key.in_(wanted))))
 
 
 async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> None:

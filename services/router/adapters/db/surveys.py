@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, insert, select
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import rows_in, update_by_id
 from services.router.handlers.ports.records import (
     NewSurvey,
     SentSurvey,
@@ -19,16 +20,10 @@ from services.router.handlers.ports.records import (
 )
 
 
-class SqlSurveys:
+class SqlSurveys(SqlRepository):
     """Surveys of one transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-
     async def surveyed_conversation(self, tenant_id: str, conversation_id: str) -> SurveyedConversation | None:
-        """Who a survey on the conversation goes to and which agent it rates. None if the tenant has no such
-        conversation."""
         c = t.conversations.c
         row = (
             await self.conn.execute(
@@ -41,7 +36,6 @@ class SqlSurveys:
         await self.conn.execute(insert(t.surveys).values(**fields_of(survey)))
 
     async def survey_by_token(self, token: str) -> SentSurvey | None:
-        """The survey an answer link opens: the token is the only credential, so it is looked up alone."""
         s = t.surveys.c
         row = (
             await self.conn.execute(
@@ -53,27 +47,21 @@ class SqlSurveys:
         return SentSurvey(*row) if row else None
 
     async def latest_open_surveys(self, customer_ids: Iterable[str], sent_since: datetime) -> dict[str, SentSurvey]:
-        """customer id → their latest unanswered survey sent since ``sent_since``: a bare number the customer
-        sends answers that one, and an older survey has expired for that purpose."""
-        ids = list(set(customer_ids))
-        if not ids:
-            return {}
         s = t.surveys.c
-        rows = await self.conn.execute(
+        open_ = (
             select(s.id, s.tenant_id, s.conversation_id, s.customer_id, s.kind, s.answered_at)
-            .where(s.customer_id.in_(ids), s.answered_at.is_(None), s.sent_at >= sent_since)
+            .where(s.answered_at.is_(None), s.sent_at >= sent_since)
             .order_by(s.sent_at)
         )
+        rows = await rows_in(self.conn, open_, s.customer_id, customer_ids)
         return {r.customer_id: SentSurvey(*r) for r in rows}  # in sending order: the latest wins
 
     async def record_answers(self, answers: Sequence[SurveyAnswer], now: datetime) -> None:
-        """Store the scores and comments, answered now (one statement for the batch)."""
-        if not answers:
-            return
-        s = t.surveys.c
-        await self.conn.execute(
-            update(t.surveys)
-            .where(s.id == bindparam("b_id"))
-            .values(score=bindparam("b_score"), comment=bindparam("b_comment"), answered_at=bindparam("b_at")),
+        await update_by_id(
+            self.conn,
+            t.surveys,
             [dict(b_id=a.survey_id, b_score=a.score, b_comment=a.comment, b_at=now) for a in answers],
+            score=bindparam("b_score"),
+            comment=bindparam("b_comment"),
+            answered_at=bindparam("b_at"),
         )

@@ -14,6 +14,7 @@ from services.router.adapters.db.audit import SqlAudit
 from services.router.adapters.db.calls import SqlCalls
 from services.router.adapters.db.command_outcomes import SqlCommandOutcomes
 from services.router.adapters.db.configuration import SqlConfiguration
+from services.router.adapters.db.connections import SqlConnections
 from services.router.adapters.db.conversations import SqlConversations
 from services.router.adapters.db.customers import SqlCustomers
 from services.router.adapters.db.deadletters import SqlDeadLetters
@@ -47,6 +48,7 @@ class SqlUnitOfWork:
         self.surveys = SqlSurveys(conn, dialect)
         self.sla_timers = SqlSlaTimers(conn, dialect)
         self.calls = SqlCalls(conn, dialect)
+        self.connections = SqlConnections(conn, dialect)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -53,4 +53,14 @@ class AutoAcknowledged:
     expected_response_at: float | None
 
 
-Decision = Queued | Offered | Assigned | Unassigned | Escalated | AutoAcknowledged
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    """The agent's presence changed: by the agent, a supervisor, or routing itself (a missed offer, a lost
+    connection), ``reason`` says which."""
+
+    agent_id: str
+    presence: str
+    reason: str
+
+
+Decision = Queued | Offered | Assigned | Unassigned | Escalated | AutoAcknowledged | PresenceChanged

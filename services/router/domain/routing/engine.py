@@ -5,163 +5,55 @@ Strategies per queue: least_loaded (longest idle on a tie), round_robin, sticky 
 first, held for ``sticky_wait_s`` if that agent is online but busy), manual (agents claim). Offers (accept /
 decline / timeout → next agent; ``max_declines`` → escalate), overflow after a wait threshold, business hours,
 transfers, and presence changes (offline unassigns; the work keeps its original priority). Waiting work is
-served in virtual-time order (``routing/specs.py``): priority with aging built in.
+served in virtual-time order (``routing/specs.py``): priority with aging built in. How work is placed is
+``routing/placement.py``; everything the engine holds is stored as facts (``routing/facts.py``) so a rebuild
+restores it exactly.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import Presence
-from services.router.domain.routing.decisions import (
-    Assigned,
-    AutoAcknowledged,
-    Decision,
-    Escalated,
-    Offered,
-    Queued,
-    Unassigned,
-)
-from services.router.domain.routing.selection import best_agent, eligible
-from services.router.domain.routing.specs import ESCALATION_BOOST_S, TIER_BOOST_S, QueueSpec, Strategy, Work
-from services.router.domain.routing.state import AgentState, RoutingState
+from services.router.domain.routing.decisions import Assigned, Decision, Escalated, Unassigned
+from services.router.domain.routing.placement import Placement, ts
+from services.router.domain.routing.selection import eligible
+from services.router.domain.routing.specs import ESCALATION_BOOST_S, Strategy, Work
+from services.router.domain.routing.state import AgentState
 
 
-def _ts(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
-class RoutingEngine(RoutingState):
-    # -- arrivals ---------------------------------------------------------------------------------------------
-    def arrive(
-        self,
-        conversation_id: str,
-        channel: str,
-        attrs: Mapping[str, Any],
-        now: float,
-        *,
-        previous_agent: str | None = None,
-        enqueued_at: float | None = None,
-    ) -> list[Decision]:
-        """A conversation needs an agent: queue it by rule and assign it if someone eligible has room."""
-        if conversation_id in self._work:
-            return []
-        queue = self.select_queue({**attrs, "channel": channel})
-        if queue is None:
-            raise InvalidCommand("no queue takes this conversation and there is no default queue")
-        arrived = now if enqueued_at is None else enqueued_at
-        tier = str(attrs.get("tier") or "standard")
-        work = Work(
-            conversation_id=conversation_id,
-            channel=channel,
-            queue_id=queue.id,
-            enqueued_at=arrived,
-            virtual_time=arrived - TIER_BOOST_S.get(tier, 0.0) - float(attrs.get("urgency_s") or 0.0),
-            seq=next(self._seq),
-            language=attrs.get("language"),
-            skills=attrs.get("skills") or queue.skills or None,
-            previous_agent=previous_agent,
-        )
-        self._channels.add(channel)
-        self._work[conversation_id] = work
-        return self._place(work, now)
-
-    def _place(self, work: Work, now: float) -> list[Decision]:
-        queue = self.queues[work.queue_id]
-        out: list[Decision] = [Queued(work.conversation_id, queue.id)]
-        self._waiting_list(queue.id, work.channel).add(work.key)
-        if queue.overflow_after_s is not None and queue.overflow_to and not work.overflowed:
-            self._timer(work.enqueued_at + queue.overflow_after_s, "overflow", work.conversation_id)
-        if not self._is_open(queue, now):
-            if not work.acknowledged:
-                work.acknowledged = True
-                nxt = queue.hours.next_open(_ts(now)) if queue.hours else None
-                out.append(AutoAcknowledged(work.conversation_id, queue.id, nxt.timestamp() if nxt else None))
-            return out
-        if queue.strategy is Strategy.MANUAL:
-            return out
-        agent = self._sticky_agent(work, queue, now)
-        if agent is None and queue.strategy is Strategy.STICKY and work.reserved_until > now:
-            return out  # held for the previous agent a little longer (only a sticky queue holds work)
-        agent = agent or self._best_agent(work, queue, now)
-        if agent is not None:
-            out += self._give(work, agent, now, "sticky" if agent.spec.id == work.previous_agent else "routed")
-        return out
-
-    def _sticky_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
-        if queue.strategy is not Strategy.STICKY or not work.previous_agent:
-            return None
-        agent = self._agents.get(work.previous_agent)
-        if agent is None or agent.presence is not Presence.ONLINE or queue.id not in agent.spec.queues:
-            return None
-        if agent.has_room(work.channel) and eligible(agent, work, now):
-            return agent
-        if work.reserved_until == 0.0 and work.enqueued_at + queue.sticky_wait_s > now:
-            work.reserved_until = work.enqueued_at + queue.sticky_wait_s
-            self._timer(work.reserved_until, "sticky", work.conversation_id)
-        return None
-
-    def _best_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
-        room = self._room_list(queue.id, work.channel)
-        return best_agent(room, self._agents, work, queue, self._rr_cursor, now)
-
-    # -- giving work to agents ----------------------------------------------------------------------------------
-    def _give(self, work: Work, agent: AgentState, now: float, reason: str) -> list[Decision]:
-        queue = self.queues[work.queue_id]
-        self._take(agent, work, now)
-        if queue.offer_timeout_s is not None and reason != "claimed":
-            work.offer_expires = now + queue.offer_timeout_s
-            self._timer(work.offer_expires, "offer", work.conversation_id)
-            return [Offered(work.conversation_id, agent.spec.id, queue.id, work.channel, work.offer_expires)]
-        return [Assigned(work.conversation_id, agent.spec.id, queue.id, work.channel, now, reason)]
-
-    def _fill(self, agent: AgentState, now: float) -> list[Decision]:
-        """The agent has room: give them the earliest waiting work they can take, until full or none fits."""
-        out: list[Decision] = []
-        while agent.presence is Presence.ONLINE:
-            best: Work | None = None
-            for queue_id in agent.spec.queues:
-                queue = self.queues.get(queue_id)
-                if queue is None or queue.strategy is Strategy.MANUAL or not self._is_open(queue, now):
-                    continue
-                for channel in self._channels:
-                    if not agent.has_room(channel):
-                        continue
-                    waiting = self._waiting.get((queue_id, channel))
-                    if not waiting:
-                        continue
-                    for key in waiting:
-                        if best is not None and key >= best.key:
-                            break
-                        work = self._work[key[2]]
-                        if eligible(agent, work, now):
-                            best = work
-                            break
-            if best is None:
-                return out
-            out += self._give(best, agent, now, "sticky" if agent.spec.id == best.previous_agent else "routed")
-        return out
-
+class RoutingEngine(Placement):
     # -- agent commands -------------------------------------------------------------------------------------------
-    def set_presence(self, agent_id: str, presence: Presence, now: float) -> list[Decision]:
+    def set_presence(self, agent_id: str, presence: Presence, now: float, reason: str = "agent") -> list[Decision]:
+        """``reason``: who or what changed it (the agent, a supervisor, a missed offer, a lost connection). Offline
+        hands the agent's conversations back to their queues at their priority; away withdraws open offers;
+        online pulls waiting work at once."""
         agent = self._agent(agent_id)
-        self._unindex(agent)
-        agent.presence = presence
-        self._index(agent)
-        out: list[Decision] = []
+        if agent.presence is presence:
+            return self._fill(agent, now)
+        out = self._change_presence(agent, presence, reason)
         if presence is Presence.OFFLINE:
-            # their conversations go back to the queue at their original priority
             for conversation_id in sorted(agent.work):
                 work = self._work[conversation_id]
                 self._release(agent, work)
                 out.append(Unassigned(conversation_id, agent_id, "agent_offline"))
                 out += self._place(work, now)
-        elif presence is Presence.ONLINE:
+        elif presence is Presence.AWAY:
+            out += self._withdraw_offers(agent, now)
+        else:
             out += self._fill(agent, now)
+        return out
+
+    def _withdraw_offers(self, agent: AgentState, now: float) -> list[Decision]:
+        """Offers the agent has not accepted go to someone else (what they accepted stays theirs)."""
+        out: list[Decision] = []
+        for conversation_id in sorted(agent.work):
+            work = self._work[conversation_id]
+            if work.offer_expires is not None:
+                self._release(agent, work)
+                out.append(Unassigned(conversation_id, agent.spec.id, "offer_withdrawn"))
+                out += self._place(work, now)
         return out
 
     def accept(self, agent_id: str, conversation_id: str, now: float) -> list[Decision]:
@@ -169,32 +61,55 @@ class RoutingEngine(RoutingState):
         if work.offer_expires is None:
             raise InvalidCommand("there is no open offer of this conversation to this agent")
         work.offer_expires = None
+        self._touched_work.add(conversation_id)
         return [Assigned(conversation_id, agent_id, work.queue_id, work.channel, now, "accepted")]
 
     def decline(
-        self, agent_id: str, conversation_id: str, now: float, reason: str = "declined", *, offered_only: bool = True
+        self,
+        agent_id: str,
+        conversation_id: str,
+        now: float,
+        reason: str = "declined",
+        *,
+        offered_only: bool = True,
+        exclude: bool = True,
     ) -> list[Decision]:
         """The agent does not take it (declined, offer timed out, or — ``offered_only=False`` — a call put
-        through to them rang out): the next eligible agent gets it; after ``max_declines`` it escalates."""
+        through to them rang out): the next eligible agent gets it; after ``max_declines`` it escalates.
+        ``exclude``: the agent is not offered it again for the queue's ``decline_exclusion_s``."""
         work = self._owned(agent_id, conversation_id)
         if offered_only and work.offer_expires is None:
             raise InvalidCommand("there is no open offer of this conversation to this agent")
         agent = self._agents[agent_id]
+        queue = self.queues[work.queue_id]
         self._release(agent, work)
-        work.declined_by = (work.declined_by or set()) | {agent_id}
+        if exclude:
+            self._exclude(work, agent_id, now + queue.decline_exclusion_s)
         work.declines += 1
         out: list[Decision] = [Unassigned(conversation_id, agent_id, reason)]
-        queue = self.queues[work.queue_id]
         if work.declines >= queue.max_declines:
             out += self._escalate(work, "declined_too_often")
         out += self._place(work, now)
         out += self._fill(agent, now)
         return out
 
+    def _offer_missed(self, work: Work, now: float) -> list[Decision]:
+        """An offer ran out. By default the agent is set away (they are not at their desk: TaskRouter moves such
+        a worker to a timeout activity) and the work goes to the next agent; they may be offered it again once
+        they set themselves online."""
+        assert work.agent_id is not None
+        agent = self._agents[work.agent_id]
+        if self.queues[work.queue_id].on_missed_offer != "away" or agent.presence is not Presence.ONLINE:
+            return self.decline(agent.spec.id, work.conversation_id, now, reason="offer_timeout")
+        out = self._change_presence(agent, Presence.AWAY, "missed_offer")
+        out += self.decline(agent.spec.id, work.conversation_id, now, reason="offer_timeout", exclude=False)
+        return out + self._withdraw_offers(agent, now)
+
     def resolve(self, conversation_id: str, now: float) -> list[Decision]:
         work = self._work.pop(conversation_id, None)
         if work is None:
             raise NotFound(f"no routed conversation {conversation_id}")
+        self._touched_work.add(conversation_id)
         out: list[Decision] = []
         if work.agent_id is not None:
             agent = self._agents[work.agent_id]
@@ -251,7 +166,9 @@ class RoutingEngine(RoutingState):
         else:
             self._waiting_list(work.queue_id, work.channel).discard(work.key)
         work.queue_id = queue_id
-        work.declined_by = {source.spec.id} if source else None
+        work.declined_by = None
+        if source is not None:  # not straight back to whoever passed it on
+            self._exclude(work, source.spec.id, now + self.queues[queue_id].decline_exclusion_s)
         out += self._place(work, now)
         if source is not None:
             out += self._fill(source, now)
@@ -302,14 +219,21 @@ class RoutingEngine(RoutingState):
             work.declined_by = None
         return out + self._place(work, now)
 
+    def settle(self, now: float) -> list[Decision]:
+        """After a rebuild: waiting work that an online agent with room may take goes to them now (work restored
+        from its facts never needs this; work that had none, or whose agent is gone, does)."""
+        out: list[Decision] = []
+        for agent_id in sorted(self._agents):
+            out += self._fill(self._agents[agent_id], now)
+        return out
+
     # -- time ----------------------------------------------------------------------------------------------------
     def due(self, now: float) -> bool:
         """Whether ``tick(now)`` has anything to do: a timer fell due or a queue opened or closed."""
         if self._timers and self._timers[0][0] <= now:
             return True
         return any(
-            q.hours is not None and q.hours.is_open(_ts(now)) != self._open.get(q.id, True)
-            for q in self.queues.values()
+            q.hours is not None and q.hours.is_open(ts(now)) != self._open.get(q.id, True) for q in self.queues.values()
         )
 
     def tick(self, now: float) -> list[Decision]:
@@ -318,45 +242,42 @@ class RoutingEngine(RoutingState):
         for queue in self.queues.values():
             if queue.hours is None:
                 continue
-            was, is_open = self._open.get(queue.id, True), queue.hours.is_open(_ts(now))
+            was, is_open = self._open.get(queue.id, True), queue.hours.is_open(ts(now))
             self._open[queue.id] = is_open
             if is_open and not was:
                 for agent in list(self._agents.values()):
                     if queue.id in agent.spec.queues:
                         out += self._fill(agent, now)
         while self._timers and self._timers[0][0] <= now:
-            _, _, kind, conversation_id = heapq.heappop(self._timers)
+            due, _, kind, conversation_id = heapq.heappop(self._timers)
             work = self._work.get(conversation_id)
-            if work is None:
-                continue
-            if kind == "offer" and work.offer_expires is not None and work.offer_expires <= now and work.agent_id:
-                out += self.decline(work.agent_id, conversation_id, now, reason="offer_timeout")
-            elif kind == "overflow" and work.agent_id is None and not work.overflowed:
-                queue = self.queues[work.queue_id]
-                if queue.overflow_to in self.queues:
-                    self._waiting_list(work.queue_id, work.channel).discard(work.key)
-                    out += self._escalate(work, "waited_too_long")
-                    out += self._place(work, now)
-            elif kind == "sticky" and work.agent_id is None and work.reserved_until > 0:
-                work.reserved_until = -1.0  # the hold is over for good: anyone may take it now
-                self._waiting_list(work.queue_id, work.channel).discard(work.key)
-                out += self._place(work, now)
+            if work is not None:
+                out += self._timer_due(work, kind, due, now)
         return out
 
-    # -- escalation and opening hours ------------------------------------------------------------------------------
-    def _escalate(self, work: Work, reason: str) -> list[Decision]:
-        queue = self.queues[work.queue_id]
-        target = queue.overflow_to if queue.overflow_to in self.queues else queue.id
-        work.overflowed = True
-        work.virtual_time -= ESCALATION_BOOST_S
-        if target != queue.id:
-            work.declined_by = None  # a wider team gets a fresh chance
-            work.declines = 0
-        work.queue_id = target
-        return [Escalated(work.conversation_id, queue.id, target, reason)]
+    def _timer_due(self, work: Work, kind: str, due: float, now: float) -> list[Decision]:
+        """A timer acts only if it is the one the work's facts imply now (``due`` matches): a stale timer, left
+        from an offer since declined or an exclusion since renewed, does nothing, so an engine restored from
+        facts (which has only the current timers) fires the same ones in the same order."""
+        if kind == "offer" and work.agent_id and work.offer_expires == due:
+            return self._offer_missed(work, now)
+        if kind == "exclusion" and work.declined_by and due in work.declined_by.values():
+            work.declined_by = {a: until for a, until in work.declined_by.items() if until != due} or None
+            self._touched_work.add(work.conversation_id)
+            return self._replace(work, now) if work.agent_id is None else []  # whoever it excluded may take it
+        overflow_to = self.queues[work.queue_id].overflow_to
+        if kind == "overflow" and work.agent_id is None and not work.overflowed and overflow_to in self.queues:
+            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            return self._escalate(work, "waited_too_long") + self._place(work, now)
+        if kind == "sticky" and work.reserved_until == due:
+            work.reserved_until = -1.0  # the hold is over for good: anyone may take it now
+            self._touched_work.add(work.conversation_id)
+            return self._replace(work, now) if work.agent_id is None else []
+        return []
 
-    def _is_open(self, queue: QueueSpec, now: float) -> bool:
-        return queue.hours is None or queue.hours.is_open(_ts(now))
+    def _replace(self, work: Work, now: float) -> list[Decision]:
+        self._waiting_list(work.queue_id, work.channel).discard(work.key)
+        return self._place(work, now)
 
     # -- views -----------------------------------------------------------------------------------------------------
     def can_take(self, agent_id: str, conversation_id: str, now: float) -> bool:

@@ -2,6 +2,7 @@
 saves it, so routing never meets a malformed rule or time zone.
 
     {"rule": {...}, "strategy": "sticky", "sticky_wait_s": 60, "offer_timeout_s": 30, "max_declines": 3,
+     "decline_exclusion_s": 600, "on_missed_offer": "away",
      "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
      "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]}}
 """
@@ -14,7 +15,7 @@ from typing import Any
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.routing.rules import InvalidRule, Rule, validate
-from services.router.domain.routing.specs import QueueSpec, Strategy
+from services.router.domain.routing.specs import MissedOffer, QueueSpec, Strategy
 
 
 def hours_of(config: Mapping[str, Any]) -> BusinessHours | None:
@@ -24,11 +25,21 @@ def hours_of(config: Mapping[str, Any]) -> BusinessHours | None:
     return BusinessHours.parse(hours["timezone"], hours.get("week", {}), hours.get("holidays"))
 
 
+def missed_offer(config: Mapping[str, Any]) -> MissedOffer:
+    value = config.get("on_missed_offer", "away")
+    if value not in ("away", "decline"):
+        raise ValueError(f"on_missed_offer must be 'away' or 'decline', not {value!r}")
+    return "away" if value == "away" else "decline"
+
+
 def check(config: Mapping[str, Any]) -> None:
     """Refuse what routing could not use (InvalidCommand → 422 at the API)."""
     try:
         validate(config.get("rule") or {})
         hours_of(config)
+        missed_offer(config)
+        if float(config.get("decline_exclusion_s", 0)) < 0:
+            raise ValueError("decline_exclusion_s must not be negative")
     except (InvalidRule, ValueError, KeyError, LookupError) as exc:
         raise InvalidCommand(f"invalid routing configuration: {exc}") from exc
 
@@ -53,6 +64,8 @@ def queue_spec(
         sticky_wait_s=float(config.get("sticky_wait_s", 60.0)),
         offer_timeout_s=config.get("offer_timeout_s"),
         max_declines=int(config.get("max_declines", 3)),
+        decline_exclusion_s=float(config.get("decline_exclusion_s", 600.0)),
+        on_missed_offer=missed_offer(config),
         overflow_after_s=config.get("overflow_after_s"),
         overflow_to=config.get("overflow_to"),
         hours=hours_of(config),

@@ -12,7 +12,7 @@ from services.router.domain.routing.state import AgentState
 
 def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: bool = False) -> bool:
     """Whether the agent may be given the work at ``now``, room aside."""
-    if work.declined_by and agent.spec.id in work.declined_by:
+    if work.declined_by and work.declined_by.get(agent.spec.id, 0.0) > now:
         return False
     if work.language and agent.spec.languages and work.language not in agent.spec.languages:
         return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.routing.rules import Rule
@@ -18,6 +18,9 @@ from services.router.domain.routing.rules import Rule
 # Seconds of head start per tier: a gold customer is served as if they had arrived 5 minutes earlier.
 TIER_BOOST_S: dict[str, float] = {"standard": 0.0, "silver": 60.0, "gold": 300.0, "platinum": 900.0}
 ESCALATION_BOOST_S = 600.0
+
+
+MissedOffer = Literal["away", "decline"]
 
 
 class Strategy(StrEnum):
@@ -38,6 +41,11 @@ class QueueSpec:
     sticky_wait_s: float = 60.0
     offer_timeout_s: float | None = None  # None: assign directly, no offer
     max_declines: int = 3
+    # A decline keeps the work from that agent this long (then they may be offered it again).
+    decline_exclusion_s: float = 600.0
+    # An offer let run out: "away" sets the agent away (back in rotation when they set themselves online);
+    # "decline" counts it as a decline and leaves the agent online.
+    on_missed_offer: MissedOffer = "away"
     overflow_after_s: float | None = None
     overflow_to: str | None = None
     hours: BusinessHours | None = None
@@ -70,7 +78,7 @@ class Work:
     reserved_until: float = 0.0  # sticky: held for previous_agent until then
     agent_id: str | None = None
     offer_expires: float | None = None
-    declined_by: set[str] | None = None
+    declined_by: dict[str, float] | None = None  # agent → until when they are not offered it again
     declines: int = 0
     overflowed: bool = False
     acknowledged: bool = False

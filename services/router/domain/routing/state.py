@@ -21,7 +21,7 @@ from sortedcontainers import SortedList
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import Presence
 from services.router.domain.routing.rules import matches
-from services.router.domain.routing.specs import TIER_BOOST_S, AgentSpec, QueueSpec, Work
+from services.router.domain.routing.specs import AgentSpec, QueueSpec, Work
 
 
 @dataclass(slots=True)
@@ -56,9 +56,14 @@ class RoutingState:
         self._waiting: dict[tuple[str, str], SortedList] = {}
         self._channels: set[str] = set()
         self._rr_cursor: dict[str, str] = {}
-        self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, kind, conversation id)
-        self._seq = itertools.count()
+        # (due, work seq, kind, conversation id): ordered by the work's own numbers, so an engine restored from
+        # stored facts fires its timers in the same order as the one that made them
+        self._timers: list[tuple[float, int, str, str]] = []
+        self._next_seq = 0
         self._open: dict[str, bool] = {}
+        # what changed since the last ``changes()``: the facts the caller must store with the decisions
+        self._touched_work: set[str] = set()
+        self._touched_agents: set[str] = set()
 
     # -- configuration ------------------------------------------------------------------------------------
     def upsert_queue(self, spec: QueueSpec) -> None:
@@ -117,52 +122,81 @@ class RoutingState:
     def _reindex_all(self) -> None:
         self._room.clear()
 
-    # -- rebuilding from stored state ------------------------------------------------------------------------
+    # -- rebuilding from stored facts ----------------------------------------------------------------------------
     def restore_agent(self, agent_id: str, presence: Presence, last_assigned: float) -> None:
-        """Set what the database says about an agent, without routing anything (rebuilds only)."""
+        """Set what the store says about an agent, without routing anything (rebuilds only)."""
         agent = self._agent(agent_id)
         self._unindex(agent)
         agent.presence = presence
         agent.last_assigned = last_assigned
         self._index(agent)
 
-    def restore_assignment(
-        self,
-        conversation_id: str,
-        channel: str,
-        queue_id: str | None,
-        agent_id: str,
-        attrs: Mapping[str, Any],
-        enqueued_at: float,
-        offer_expires: float | None = None,
-    ) -> None:
-        """A conversation the database says an agent holds (or is offered, until ``offer_expires``): it takes
-        that agent's capacity (rebuilds only)."""
-        queue = self.queues.get(queue_id or "") or self.select_queue({**attrs, "channel": channel})
-        if queue is None or conversation_id in self._work:
+    def restore_work(self, work: Work) -> None:
+        """Put back a piece of work exactly as stored (``routing/facts.py``): in its queue's line, or held by its
+        agent, with its timers (rebuilds only; restore agents' presence first or after, either way)."""
+        if work.conversation_id in self._work:
             return
-        tier = str(attrs.get("tier") or "standard")
-        work = Work(
-            conversation_id,
-            channel,
-            queue.id,
-            enqueued_at,
-            enqueued_at - TIER_BOOST_S.get(tier, 0.0),
-            next(self._seq),
-            language=attrs.get("language"),
-        )
-        self._channels.add(channel)
-        self._work[conversation_id] = work
-        agent = self._agent(agent_id)
-        last = agent.last_assigned
-        self._take(agent, work, last)
-        if offer_expires is not None:
-            work.offer_expires = offer_expires
-            self._timer(offer_expires, "offer", conversation_id)
+        if work.queue_id not in self.queues:
+            raise InvalidCommand(f"no queue {work.queue_id}")
+        self._channels.add(work.channel)
+        self._work[work.conversation_id] = work
+        self._next_seq = max(self._next_seq, work.seq + 1)
+        agent = self._agents.get(work.agent_id or "")
+        if agent is None:
+            work.agent_id = None
+            work.offer_expires = None
+            self._waiting_list(work.queue_id, work.channel).add(work.key)
+        else:
+            self._unindex(agent)
+            agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
+            agent.work.add(work.conversation_id)
+            self._index(agent)
+        self._arm(work)
+
+    def restore_counters(self, next_seq: int, rr_cursor: Mapping[str, str]) -> None:
+        self._next_seq = max(self._next_seq, next_seq)
+        self._rr_cursor = dict(rr_cursor)
+
+    def _arm(self, work: Work) -> None:
+        """Every timer the work's facts imply (a timer that has nothing to do when it fires does nothing)."""
+        queue = self.queues[work.queue_id]
+        if work.offer_expires is not None:
+            self._timer(work.offer_expires, "offer", work)
+        if queue.overflow_after_s is not None and queue.overflow_to and not work.overflowed:
+            self._timer(work.enqueued_at + queue.overflow_after_s, "overflow", work)
+        if work.reserved_until > 0:
+            self._timer(work.reserved_until, "sticky", work)
+        for until in (work.declined_by or {}).values():
+            self._timer(until, "exclusion", work)
+
+    # -- what to store -------------------------------------------------------------------------------------------
+    def changes(self) -> tuple[dict[str, Work | None], dict[str, tuple[Presence, float]]]:
+        """What changed since the last call, to be stored with the decisions: each touched work as it is now
+        (None: it left routing), and each touched agent's presence and last assignment time."""
+        work = {cid: self._work.get(cid) for cid in sorted(self._touched_work)}
+        agents = {
+            aid: (self._agents[aid].presence, self._agents[aid].last_assigned)
+            for aid in sorted(self._touched_agents)
+            if aid in self._agents
+        }
+        self._touched_work.clear()
+        self._touched_agents.clear()
+        return work, agents
+
+    def counters(self) -> tuple[int, dict[str, str]]:
+        """The engine-wide facts: the next work sequence number and the round-robin cursors."""
+        return self._next_seq, dict(self._rr_cursor)
+
+    def _new_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
 
     # -- taking and releasing capacity ---------------------------------------------------------------------------
     def _take(self, agent: AgentState, work: Work, now: float) -> None:
         """Agent takes the work: capacity is consumed now (an offer reserves it)."""
+        self._touched_work.add(work.conversation_id)
+        self._touched_agents.add(agent.spec.id)
         self._waiting_list(work.queue_id, work.channel).discard(work.key)
         self._unindex(agent)
         agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
@@ -172,6 +206,7 @@ class RoutingState:
         work.agent_id = agent.spec.id
 
     def _release(self, agent: AgentState, work: Work) -> None:
+        self._touched_work.add(work.conversation_id)
         self._unindex(agent)
         agent.load[work.channel] = max(0, agent.load.get(work.channel, 0) - 1)
         agent.work.discard(work.conversation_id)
@@ -179,8 +214,8 @@ class RoutingState:
         work.agent_id = None
         work.offer_expires = None
 
-    def _timer(self, due: float, kind: str, conversation_id: str) -> None:
-        heapq.heappush(self._timers, (due, next(self._seq), kind, conversation_id))
+    def _timer(self, due: float, kind: str, work: Work) -> None:
+        heapq.heappush(self._timers, (due, work.seq, kind, work.conversation_id))
 
     def _agent(self, agent_id: str) -> AgentState:
         agent = self._agents.get(agent_id)

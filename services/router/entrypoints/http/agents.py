@@ -29,8 +29,7 @@ from services.router.entrypoints.http.deps import (
 )
 from services.router.entrypoints.http.services import Services
 from services.router.entrypoints.http.visibility import acting_as
-from services.router.handlers.agent_feed import feed_event
-from services.router.handlers.slas import SUPERVISORS
+from services.router.handlers.agent_feed import SUPERVISORS, feed_event
 from shared.routing_commands import Accept, Claim, Decline, Ref, SetPresence
 
 router = APIRouter(tags=["agents"])
@@ -51,8 +50,9 @@ async def put_presence(
     agent_id: str, body: PresenceIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> PresenceOut:
     acting_as(principal, agent_id)
+    reason = "agent" if principal.agent_id == agent_id else "supervisor"
     assigned = await router_.commands.run(
-        principal.tenant_id, SetPresence(agent_id=agent_id, presence=body.presence.value), key
+        principal.tenant_id, SetPresence(agent_id=agent_id, presence=body.presence.value, reason=reason), key
     )
     return PresenceOut(agent_id=agent_id, presence=body.presence, assigned=assigned)
 
@@ -73,18 +73,39 @@ async def agent_feed(
     async with router_.repo.reader() as conn:
         if not await queries.agent_exists(conn, tenant_id, agent_id):
             raise NotFound(f"no agent {agent_id}")
-    return _sse(router_, tenant_id, agent_id, last_event_id)
+    return _sse(router_, tenant_id, agent_id, last_event_id, connected=principal.agent_id == agent_id)
 
 
-def _sse(router_: Services, tenant_id: str, feed: str, last_event_id: str | None) -> EventSourceResponse:
-    """A feed as Server-Sent Events: ``id`` is the feed position a reconnect resumes from (Last-Event-ID)."""
+def _sse(
+    router_: Services, tenant_id: str, feed: str, last_event_id: str | None, *, connected: bool = False
+) -> EventSourceResponse:
+    """A feed as Server-Sent Events: ``id`` is the feed position a reconnect resumes from (Last-Event-ID).
+    ``connected``: the agent's own console (their own credentials), whose connection tells their presence; a
+    supervisor watching an agent's feed is not that agent at their desk."""
     after = _position(last_event_id)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in feed_events(router_, tenant_id, feed, after):
-            yield ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
+        async with _connection(router_, tenant_id, feed, "sse", connected):
+            async for event in feed_events(router_, tenant_id, feed, after):
+                yield ServerSentEvent(data=orjson.dumps(event).decode(), event=event["type"], id=str(event["seq"]))
 
     return EventSourceResponse(stream(), ping=int(router_.settings.feed_keepalive_s))
+
+
+@contextlib.asynccontextmanager
+async def _connection(
+    router_: Services, tenant_id: str, agent_id: str, kind: str, connected: bool
+) -> AsyncIterator[None]:
+    """While the block runs the agent has a live connection here (``handlers/presence.py``)."""
+    if not connected:
+        yield
+        return
+    connection_id = await router_.presence.opened(tenant_id, agent_id, kind)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a close that fails is a connection that goes stale: same outcome
+            await asyncio.shield(router_.presence.closed(connection_id))
 
 
 @router.websocket("/v1/agents/{agent_id}/feed/ws")
@@ -113,7 +134,11 @@ async def agent_feed_ws(
             await websocket.close(code=4404, reason="no such agent")
             return
     after = _position(last_event_id)
-    events = feed_events(router_, principal.tenant_id, agent_id, after)
+    async with _connection(router_, principal.tenant_id, agent_id, "websocket", principal.agent_id == agent_id):
+        await _send_feed(websocket, feed_events(router_, principal.tenant_id, agent_id, after))
+
+
+async def _send_feed(websocket: WebSocket, events: AsyncGenerator[dict[str, Any], None]) -> None:
     closed = asyncio.create_task(_until_closed(websocket))
     try:
         while True:

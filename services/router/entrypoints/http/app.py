@@ -3,8 +3,7 @@ the router runtime (consumers, relay) around the server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
@@ -30,24 +29,15 @@ from services.router.entrypoints.http.deps import RouterDep
 from services.router.entrypoints.http.services import Services
 from services.router.entrypoints.http.text_guard import TextGuard
 from shared import metrics, problems
+from shared.lifespan import lifespan
 
 
 def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if manage_lifecycle:
-            await router.start()
-        try:
-            yield
-        finally:
-            if manage_lifecycle:
-                await router.stop()
-
     app = FastAPI(
         title="Switchboard",
         version="0.1.0",
         summary="Omnichannel message router for customer care",
-        lifespan=lifespan,
+        lifespan=lifespan(router, manage=manage_lifecycle),
     )
     app.state.router = router
     problems.install(app, PROBLEMS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -76,6 +76,14 @@ class RoutingIn(BaseModel):
         None, description="Offer to the agent and wait this long for accept; none: assign directly."
     )
     max_declines: Annotated[int, Field(ge=1, le=100)] = 3
+    decline_exclusion_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = Field(
+        600.0, description="After a decline, the agent is not offered that conversation again for this long."
+    )
+    on_missed_offer: Literal["away", "decline"] = Field(
+        "away",
+        description="An offer left to time out: away sets the agent away (offered work again once they are back "
+        "online); decline counts it as a decline and leaves them online.",
+    )
     overflow_after_s: Annotated[float, Field(gt=0, le=7 * 86_400)] | None = None
     overflow_to: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None

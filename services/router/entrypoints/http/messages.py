@@ -8,7 +8,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.exceptions import HTTPException
 
 from services.router.entrypoints.http.deps import AppPrincipal, RouterDep
@@ -106,8 +106,7 @@ async def post_message(
     settings = router_.settings
     if len(body.text) > settings.max_text_chars:
         raise HTTPException(413, f"Message text is limited to {settings.max_text_chars} characters.")
-    secret = settings.inapp_identity_secret
-    verified = _verified(body.customer, secret.get_secret_value() if secret else None)
+    verified = _verified(body.customer, settings.inapp_identity_secret)
     key = idempotency_key or body.idempotency_key
     event_id = event_id_for(principal.tenant_id, key) if key else new_event_id()
     now = router_.clock()
@@ -126,20 +125,25 @@ async def post_message(
         tenant=principal.tenant_id,
         channel=Channel.IN_APP,
         channel_message_id=key,
-        sender=Sender(
-            kind=IdentityKind.APP_USER,
-            value=body.customer.external_id,
-            verified=verified,
-            display_name=body.customer.name,
-            claims=claims,
-            attributes=_attributes(body.customer),
-        ),
+        sender=_app_user(body.customer, verified, claims),
         content=Content(text=body.text),
         sent_at=body.sent_at,
         received_at=now,
     )
     await router_.ingress.accept(event)
     return MessageAccepted(event_id=event_id)
+
+
+def _app_user(customer: CustomerIn, verified: bool, claims: list[Claim]) -> Sender:
+    """The customer as the tenant's app knows them; tier and language go along as attributes (for routing)."""
+    return Sender(
+        kind=IdentityKind.APP_USER,
+        value=customer.external_id,
+        verified=verified,
+        display_name=customer.name,
+        claims=claims,
+        attributes=_attributes(customer),
+    )
 
 
 def _attributes(customer: CustomerIn) -> dict[str, str]:
@@ -151,7 +155,8 @@ def _attributes(customer: CustomerIn) -> dict[str, str]:
     return attrs
 
 
-def _verified(customer: CustomerIn, secret: str | None) -> bool:
+def _verified(customer: CustomerIn, secret_setting: SecretStr | None) -> bool:
+    secret = secret_setting.get_secret_value() if secret_setting else None
     if customer.user_hash is None or not secret:
         return False
     external_id = customer.external_id.encode("utf-8", "surrogatepass")  # JSON may carry a lone surrogate
@@ -179,8 +184,7 @@ async def request_callback(body: CallbackIn, router_: RouterDep, principal: AppP
         raise HTTPException(422, "customer.phone is needed to call back.")
     if body.window_start and body.window_end and body.window_end <= body.window_start:
         raise HTTPException(422, "window_end must be after window_start.")
-    secret = router_.settings.inapp_identity_secret
-    verified = _verified(body.customer, secret.get_secret_value() if secret else None)
+    verified = _verified(body.customer, router_.settings.inapp_identity_secret)
     event_id = (
         event_id_for(principal.tenant_id, f"callback:{body.idempotency_key}")
         if body.idempotency_key
@@ -200,13 +204,8 @@ async def request_callback(body: CallbackIn, router_: RouterDep, principal: AppP
         tenant=principal.tenant_id,
         channel=Channel.VOICE,
         thread_ref="callback",
-        sender=Sender(
-            kind=IdentityKind.APP_USER,
-            value=body.customer.external_id,
-            verified=verified,
-            display_name=body.customer.name,
-            claims=[Claim(kind=IdentityKind.PHONE, value=body.customer.phone, verified=verified)],
-            attributes=_attributes(body.customer),
+        sender=_app_user(
+            body.customer, verified, [Claim(kind=IdentityKind.PHONE, value=body.customer.phone, verified=verified)]
         ),
         content=Content(text=text),
         received_at=now,

@@ -18,6 +18,7 @@ from services.router.handlers.customer_commands import CustomerCommands
 from services.router.handlers.deadletters import DeadLetters
 from services.router.handlers.ingress import Ingress
 from services.router.handlers.ports import Clock
+from services.router.handlers.presence import PresenceWatch
 from services.router.handlers.replies import ReplyCommands
 from services.router.handlers.surveys import Surveys
 from shared.settings import Settings
@@ -43,6 +44,8 @@ class Services(Protocol):
     def limiter(self) -> RateLimiter: ...
     @property
     def hub(self) -> FeedHub: ...
+    @property
+    def presence(self) -> PresenceWatch: ...
 
     # the handlers every write goes through
     @property

@@ -13,6 +13,7 @@ from services.router.handlers.ports.audit import Audit
 from services.router.handlers.ports.calls import Calls
 from services.router.handlers.ports.command_outcomes import CommandOutcomes
 from services.router.handlers.ports.configuration import Configuration
+from services.router.handlers.ports.connections import Connections
 from services.router.handlers.ports.conversations import Conversations
 from services.router.handlers.ports.customers import Customers
 from services.router.handlers.ports.deadletters import DeadLetters
@@ -57,6 +58,8 @@ class UnitOfWork(Protocol):
     def sla_timers(self) -> SlaTimers: ...
     @property
     def calls(self) -> Calls: ...
+    @property
+    def connections(self) -> Connections: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never after a rollback)."""

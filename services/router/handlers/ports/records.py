@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.router.domain.model import Presence
+
 IdentityKey = tuple[str, str, str]  # tenant, kind, normalized value
 
 
@@ -238,3 +240,14 @@ class VoiceRequest:
     call_sid: str | None
     thread_ref: str | None
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFacts:
+    """An agent as routing left them: presence, when last given work; why and when presence changed, if it did."""
+
+    agent_id: str
+    presence: Presence
+    last_assigned_at: datetime | None
+    reason: str | None = None
+    changed_at: datetime | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.router.domain.model import AgentRow, Assignment, Presence, QueueRule
+from services.router.domain.model import AgentRow, Assignment, QueueRule
+from services.router.handlers.ports.records import AgentFacts
 
 
 class Routing(Protocol):
@@ -20,8 +21,22 @@ class Routing(Protocol):
         """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
         ...
 
-    async def bump_routing_version(self, tenant_id: str) -> None:
-        """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached)."""
+    async def bump_routing_version(self, tenant_id: str, state: Mapping[str, Any] | None = None) -> None:
+        """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached); a routing
+        transaction also stores the engine's counters (``state``) with it."""
+        ...
+
+    async def routing_state(self, tenant_id: str) -> dict[str, Any]:
+        """The engine's counters as last stored (empty if never)."""
+        ...
+
+    async def store_facts(self, facts: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Each conversation's routing fact as it is now (None: it left routing)."""
+        ...
+
+    async def store_agents(self, tenant_id: str, agents: Sequence[AgentFacts]) -> None:
+        """Agents' presence and last assignment time as routing has them; the reason and time of a presence
+        change where there was one."""
         ...
 
     async def tenants_with_due_routing(self, now: datetime) -> list[str]:
@@ -36,7 +51,8 @@ class Routing(Protocol):
         ...
 
     async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
-        """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language."""
+        """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language,
+        and its routing fact (``fact``; None if it has none yet)."""
         ...
 
     async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
@@ -56,7 +72,5 @@ class Routing(Protocol):
     async def accept_offers(self, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
         """Offers accepted: the live assignment stays (same row), now held for good."""
         ...
-
-    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence) -> bool: ...
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool: ...

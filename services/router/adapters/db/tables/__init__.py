@@ -22,6 +22,7 @@ from services.router.adapters.db.tables.operations import (
     surveys,
 )
 from services.router.adapters.db.tables.routing import (
+    agent_connections,
     agent_events,
     agents,
     assignments,
@@ -36,6 +37,7 @@ __all__ = [
     "Id",
     "Seq",
     "UtcDateTime",
+    "agent_connections",
     "agent_events",
     "agents",
     "api_keys",

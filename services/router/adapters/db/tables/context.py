@@ -27,6 +27,9 @@ tenants = Table(
     # Fences the in-memory routing state: bumped by every routing transaction; a process whose cached state
     # carries another number rebuilds it from the database first.
     Column("routing_version", BigInteger, nullable=False, server_default=text("0")),
+    # The routing engine's own counters (next work sequence number, round-robin cursors), stored with each
+    # routing transaction so a rebuild continues exactly (services/router/domain/routing/facts.py).
+    Column("routing_state", JSON),
 )
 
 customers = Table(
@@ -90,6 +93,9 @@ conversations = Table(
     Column("escalated_at", TS),
     Column("abandoned_at", TS),  # a caller hung up while waiting
     Column("erased_at", TS),  # personal data blanked (erasure or retention)
+    # The open conversation's routing state as a fact (queue, priority, declines, holds, overflow): the
+    # routing engine is a projection of these (services/router/domain/routing/facts.py). Null once resolved.
+    Column("routing", JSON),
     # By default one open conversation per customer across channels.
     Index(
         "uq_conversations_open_per_customer",

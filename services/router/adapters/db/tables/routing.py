@@ -40,6 +40,9 @@ agents = Table(
     Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("name", String(256), nullable=False),
     Column("presence", String(16), nullable=False),
+    # Who or what set it (agent, supervisor, missed_offer, disconnected) and when.
+    Column("presence_reason", String(32)),
+    Column("presence_changed_at", TS),
     Column("capacity", JSON, nullable=False),
     Column("queue_ids", JSON, nullable=False),
     Column("skills", JSON, nullable=False, server_default=text("'{}'")),  # skill → level
@@ -49,6 +52,24 @@ agents = Table(
     Column("last_assigned_at", TS),
     Column("created_at", TS, nullable=False),
     Index(None, "tenant_id"),
+)
+
+agent_connections = Table(
+    "agent_connections",
+    metadata,
+    # Live feeds (SSE, WebSocket) per agent, across replicas: each replica refreshes last_seen_at of its own
+    # open connections; a replica that died leaves rows that stop being refreshed. Presence is inferred from
+    # these (services/router/handlers/presence.py).
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("agent_id", Id, nullable=False),
+    Column("replica", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("closed_at", TS),
+    Index(None, "tenant_id", "agent_id"),
+    Index(None, "replica", "closed_at"),
 )
 
 assignments = Table(

@@ -1,0 +1,187 @@
+"""Where work goes: arrivals queued by rule, and the queue's strategy choosing among eligible agents with room
+(sticky holds, offers, business hours, escalation to a wider queue). The engine's commands
+(``routing/engine.py``) change state through these steps; the indexes they keep are ``routing/state.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from services.router.domain.errors import InvalidCommand
+from services.router.domain.model import Presence
+from services.router.domain.routing.decisions import (
+    Assigned,
+    AutoAcknowledged,
+    Decision,
+    Escalated,
+    Offered,
+    PresenceChanged,
+    Queued,
+)
+from services.router.domain.routing.selection import best_agent, eligible
+from services.router.domain.routing.specs import ESCALATION_BOOST_S, TIER_BOOST_S, QueueSpec, Strategy, Work
+from services.router.domain.routing.state import AgentState, RoutingState
+
+
+def ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class Placement(RoutingState):
+    # -- arrivals ---------------------------------------------------------------------------------------------
+    def arrive(
+        self,
+        conversation_id: str,
+        channel: str,
+        attrs: Mapping[str, Any],
+        now: float,
+        *,
+        previous_agent: str | None = None,
+        enqueued_at: float | None = None,
+    ) -> list[Decision]:
+        """A conversation needs an agent: queue it by rule and assign it if someone eligible has room."""
+        if conversation_id in self._work:
+            return []
+        work = self._new_work(conversation_id, channel, None, attrs, now if enqueued_at is None else enqueued_at)
+        work.previous_agent = previous_agent
+        self._channels.add(channel)
+        self._work[conversation_id] = work
+        return self._place(work, now)
+
+    def adopt(
+        self,
+        conversation_id: str,
+        channel: str,
+        queue_id: str | None,
+        attrs: Mapping[str, Any],
+        enqueued_at: float,
+        agent_id: str,
+    ) -> None:
+        """Work the store says an agent holds but has no routing fact for (stored before facts were): it takes
+        that agent's capacity, in its stored queue (rebuilds only)."""
+        work = self._new_work(conversation_id, channel, queue_id, attrs, enqueued_at)
+        work.agent_id = agent_id
+        self.restore_work(work)
+
+    def _new_work(
+        self, conversation_id: str, channel: str, queue_id: str | None, attrs: Mapping[str, Any], arrived: float
+    ) -> Work:
+        queue = self.queues.get(queue_id or "") or self.select_queue({**attrs, "channel": channel})
+        if queue is None:
+            raise InvalidCommand("no queue takes this conversation and there is no default queue")
+        tier = str(attrs.get("tier") or "standard")
+        return Work(
+            conversation_id=conversation_id,
+            channel=channel,
+            queue_id=queue.id,
+            enqueued_at=arrived,
+            virtual_time=arrived - TIER_BOOST_S.get(tier, 0.0) - float(attrs.get("urgency_s") or 0.0),
+            seq=self._new_seq(),
+            language=attrs.get("language"),
+            skills=attrs.get("skills") or queue.skills or None,
+        )
+
+    def _place(self, work: Work, now: float) -> list[Decision]:
+        queue = self.queues[work.queue_id]
+        out: list[Decision] = [Queued(work.conversation_id, queue.id)]
+        self._touched_work.add(work.conversation_id)
+        self._waiting_list(queue.id, work.channel).add(work.key)
+        if queue.overflow_after_s is not None and queue.overflow_to and not work.overflowed:
+            self._timer(work.enqueued_at + queue.overflow_after_s, "overflow", work)
+        if not self._is_open(queue, now):
+            if not work.acknowledged:
+                work.acknowledged = True
+                nxt = queue.hours.next_open(ts(now)) if queue.hours else None
+                out.append(AutoAcknowledged(work.conversation_id, queue.id, nxt.timestamp() if nxt else None))
+            return out
+        if queue.strategy is Strategy.MANUAL:
+            return out
+        agent = self._sticky_agent(work, queue, now)
+        if agent is None and queue.strategy is Strategy.STICKY and work.reserved_until > now:
+            return out  # held for the previous agent a little longer (only a sticky queue holds work)
+        agent = agent or self._best_agent(work, queue, now)
+        if agent is not None:
+            out += self._give(work, agent, now, "sticky" if agent.spec.id == work.previous_agent else "routed")
+        return out
+
+    def _sticky_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
+        if queue.strategy is not Strategy.STICKY or not work.previous_agent:
+            return None
+        agent = self._agents.get(work.previous_agent)
+        if agent is None or agent.presence is not Presence.ONLINE or queue.id not in agent.spec.queues:
+            return None
+        if agent.has_room(work.channel) and eligible(agent, work, now):
+            return agent
+        if work.reserved_until == 0.0 and work.enqueued_at + queue.sticky_wait_s > now:
+            work.reserved_until = work.enqueued_at + queue.sticky_wait_s
+            self._timer(work.reserved_until, "sticky", work)
+        return None
+
+    def _best_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
+        room = self._room_list(queue.id, work.channel)
+        return best_agent(room, self._agents, work, queue, self._rr_cursor, now)
+
+    # -- giving work to agents ----------------------------------------------------------------------------------
+    def _give(self, work: Work, agent: AgentState, now: float, reason: str) -> list[Decision]:
+        queue = self.queues[work.queue_id]
+        self._take(agent, work, now)
+        if queue.offer_timeout_s is not None and reason != "claimed":
+            work.offer_expires = now + queue.offer_timeout_s
+            self._timer(work.offer_expires, "offer", work)
+            return [Offered(work.conversation_id, agent.spec.id, queue.id, work.channel, work.offer_expires)]
+        return [Assigned(work.conversation_id, agent.spec.id, queue.id, work.channel, now, reason)]
+
+    def _fill(self, agent: AgentState, now: float) -> list[Decision]:
+        """The agent has room: give them the earliest waiting work they can take, until full or none fits."""
+        out: list[Decision] = []
+        while agent.presence is Presence.ONLINE:
+            best: Work | None = None
+            for queue_id in agent.spec.queues:
+                queue = self.queues.get(queue_id)
+                if queue is None or queue.strategy is Strategy.MANUAL or not self._is_open(queue, now):
+                    continue
+                for channel in self._channels:
+                    if not agent.has_room(channel):
+                        continue
+                    waiting = self._waiting.get((queue_id, channel))
+                    if not waiting:
+                        continue
+                    for key in waiting:
+                        if best is not None and key >= best.key:
+                            break
+                        work = self._work[key[2]]
+                        if eligible(agent, work, now):
+                            best = work
+                            break
+            if best is None:
+                return out
+            out += self._give(best, agent, now, "sticky" if agent.spec.id == best.previous_agent else "routed")
+        return out
+
+    def _change_presence(self, agent: AgentState, presence: Presence, reason: str) -> list[Decision]:
+        self._unindex(agent)
+        agent.presence = presence
+        self._index(agent)
+        self._touched_agents.add(agent.spec.id)
+        return [PresenceChanged(agent.spec.id, presence.value, reason)]
+
+    def _exclude(self, work: Work, agent_id: str, until: float) -> None:
+        work.declined_by = {**(work.declined_by or {}), agent_id: until}
+        self._timer(until, "exclusion", work)
+
+    # -- escalation and opening hours ------------------------------------------------------------------------------
+    def _escalate(self, work: Work, reason: str) -> list[Decision]:
+        queue = self.queues[work.queue_id]
+        target = queue.overflow_to if queue.overflow_to in self.queues else queue.id
+        work.overflowed = True
+        work.virtual_time -= ESCALATION_BOOST_S
+        if target != queue.id:
+            work.declined_by = None  # a wider team gets a fresh chance
+            work.declines = 0
+        work.queue_id = target
+        return [Escalated(work.conversation_id, queue.id, target, reason)]
+
+    def _is_open(self, queue: QueueSpec, now: float) -> bool:
+        return queue.hours is None or queue.hours.is_open(ts(now))

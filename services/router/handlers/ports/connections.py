@@ -1,0 +1,46 @@
+"""Agents' live console connections (feeds), across replicas: what presence is inferred from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from services.router.domain.model import Presence
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """An agent with no live connection: since when none was seen, and their presence as stored."""
+
+    tenant_id: str
+    agent_id: str
+    lost_at: datetime
+    presence: Presence
+    reason: str | None
+    changed_at: datetime
+
+
+class Connections(Protocol):
+    async def open(
+        self, connection_id: str, tenant_id: str, agent_id: str, replica: str, kind: str, now: datetime
+    ) -> None: ...
+
+    async def close(self, connection_id: str, now: datetime) -> None: ...
+
+    async def refresh(self, replica: str, now: datetime) -> int:
+        """This replica's open connections are alive at ``now``; returns how many."""
+        ...
+
+    async def live(self, tenant_id: str, agent_id: str, stale_before: datetime) -> bool:
+        """Whether the agent has an open connection refreshed since ``stale_before``."""
+        ...
+
+    async def disconnected(self, stale_before: datetime) -> list[Disconnected]:
+        """Agents not offline that once had a connection and have no live one now (open ones not refreshed since
+        ``stale_before`` count as dropped when last refreshed: their replica died)."""
+        ...
+
+    async def prune(self, before: datetime) -> None:
+        """Forget connections that ended before ``before``."""
+        ...
