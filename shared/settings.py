@@ -182,7 +182,15 @@ class Settings(BaseSettings):
         "switchboard.localhost", description="Domain of reply+<conversation>@ addresses and Message-IDs."
     )
     email_webhook_signing_key: SecretStr | None = Field(
-        None, description="Key of the inbound-parse webhook's HMAC-SHA256 signature (timestamp + token)."
+        None,
+        description="Key of the inbound-parse webhook's HMAC-SHA256 signature (timestamp + token, or "
+        "X-Switchboard-Signature over the body).",
+    )
+    email_webhook_max_age_s: float = Field(
+        300.0,
+        gt=0,
+        description="An inbound-parse webhook whose signed timestamp is further than this from now is refused "
+        "(403); each signed token is accepted for one message only.",
     )
     imap_host: str | None = Field(None, description="IMAP server to poll; unset: no IMAP polling.")
     imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")

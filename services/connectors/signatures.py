@@ -44,6 +44,28 @@ def telegram_valid(secret_token: str, header: str | None) -> bool:
     return same(secret_token, header)
 
 
+def fresh(timestamp: str, now: float, max_age_s: float) -> bool:
+    """A signed timestamp (Unix seconds) within ``max_age_s`` of ``now``, either way: an old capture is refused."""
+    try:
+        return abs(now - float(timestamp)) <= max_age_s
+    except ValueError:
+        return False
+
+
+def switchboard_body_valid(signing_key: str, raw_body: bytes, header: str | None, now: float, max_age_s: float) -> bool:
+    """Our scheme for relays that can sign what they forward (the provider's own does not cover the body):
+    ``X-Switchboard-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`` with the signing key,
+    the same form as Switchboard's outgoing webhooks; ``t`` within ``max_age_s``."""
+    if not signing_key or not header:
+        return False
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    t, v1 = parts.get("t", ""), parts.get("v1", "")
+    if not fresh(t, now, max_age_s) or not v1:
+        return False
+    expected = hmac.new(signing_key.encode(), t.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+    return same(expected, v1.lower())
+
+
 def email_webhook_valid(signing_key: str, timestamp: str, token: str, signature: str) -> bool:
     """Inbound-parse webhooks (Mailgun's scheme): hex HMAC-SHA256 of timestamp + token with the signing key."""
     if not signing_key or not signature:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import smtplib
+import time
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,11 +19,12 @@ import orjson
 import pytest
 from twilio.request_validator import RequestValidator
 
+from services.connectors.replay import ReplayCache
 from services.router.adapters.views import queries
 from shared.bus_memory import MemoryBus
 from shared.events import Channel
 from tests.support.runtime import conversation_of, wait_for
-from tests.support.system import SECRETS, System, system
+from tests.support.system import SECRETS, System, signed_email_fields, system
 from tests.unit.connectors.test_normalize import MESSENGER, TG_MESSAGE, WHATSAPP
 
 
@@ -326,27 +328,20 @@ async def test_a_reply_from_another_address_to_our_reply_token_joins_the_convers
 
 async def test_inbound_parse_webhook_accepts_signed_mime_and_refuses_unsigned(embedded: System) -> None:
     raw = customer_mail("Via webhook", "Hello from the parse API", "<wh1@mail.example.com>").as_bytes()
-    ts, token = "1700000000", "tok-1"
-    sig = hmac.new(SECRETS["email_webhook_signing_key"].encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
+    signed, again = signed_email_fields(), signed_email_fields()
     async with httpx.AsyncClient(base_url=embedded.base) as http:
         unsigned = await http.post("/webhooks/email/inbound", data={"body-mime": raw.decode()})
         assert unsigned.status_code == 401
         forged = await http.post(
-            "/webhooks/email/inbound",
-            data={"timestamp": ts, "token": token, "signature": "0" * 64, "body-mime": raw.decode()},
+            "/webhooks/email/inbound", data={**signed, "signature": "0" * 64, "body-mime": raw.decode()}
         )
         assert forged.status_code == 403
-        ok = await http.post(
-            "/webhooks/email/inbound",
-            data={"timestamp": ts, "token": token, "signature": sig, "body-mime": raw.decode()},
-        )
+        ok = await http.post("/webhooks/email/inbound", data={**signed, "body-mime": raw.decode()})
         assert ok.json() == {"status": "accepted"}
         parsed = await http.post(
             "/webhooks/email/inbound",
             data={
-                "timestamp": ts,
-                "token": token,
-                "signature": sig,
+                **again,
                 "sender": "pat@example.com",
                 "recipient": "support@acme.test",
                 "subject": "Fields mode",
@@ -355,14 +350,87 @@ async def test_inbound_parse_webhook_accepts_signed_mime_and_refuses_unsigned(em
             },
         )
         assert parsed.json() == {"status": "accepted"}
-    conv = await wait_for(
-        lambda: conversation_of(embedded.desk, embedded.connectors.event_id(Channel.EMAIL, "<wh1@mail.example.com>"))
-    )
+    conv = await wait_for(lambda: conversation_of(embedded.desk, email_event(embedded, signed)))
     assert conv["messages"][0]["text"] == "Hello from the parse API"
-    conv2 = await wait_for(
-        lambda: conversation_of(embedded.desk, embedded.connectors.event_id(Channel.EMAIL, "<wh2@mail.example.com>"))
-    )
+    conv2 = await wait_for(lambda: conversation_of(embedded.desk, email_event(embedded, again)))
     assert conv2["messages"][0]["subject"] == "Fields mode"
+
+
+async def test_a_captured_inbound_parse_request_cannot_be_replayed(embedded: System) -> None:
+    """Mailgun's signature covers timestamp + token only: a capture must not carry another body, nor work later."""
+    raw = customer_mail("Original", "The real message", "<orig@mail.example.com>").as_bytes()
+    forged = customer_mail("Forged", "Wire the refund to me", "<forged@mail.example.com>").as_bytes()
+    signed = signed_email_fields()
+    async with httpx.AsyncClient(base_url=embedded.base) as http:
+        assert (
+            await http.post("/webhooks/email/inbound", data={**signed, "body-mime": raw.decode()})
+        ).status_code == 200
+        # the provider retries the same delivery: answered, not stored twice
+        retry = await http.post("/webhooks/email/inbound", data={**signed, "body-mime": raw.decode()})
+        assert retry.json() == {"status": "duplicate"}
+        # the captured signature with another body: refused
+        replay = await http.post("/webhooks/email/inbound", data={**signed, "body-mime": forged.decode()})
+        assert replay.status_code == 403
+        # a signature older than the window: refused, whatever the body
+        stale = signed_email_fields(timestamp=str(int(time.time()) - 301))
+        late = await http.post("/webhooks/email/inbound", data={**stale, "body-mime": forged.decode()})
+        assert late.status_code == 403
+        # another connector replica (its own cache) takes the replay: the event id is the token's, and the router
+        # stores an event id once, so the forged body never reaches the desk
+        (email,) = [c for c in embedded.connectors.connectors if c.name == "email"]
+        email._tokens = ReplayCache(600)  # type: ignore[attr-defined]
+        other = await http.post("/webhooks/email/inbound", data={**signed, "body-mime": forged.decode()})
+        assert other.json() == {"status": "accepted"}
+        await wait_for(lambda: _all_processed(embedded))
+    conv = await wait_for(lambda: conversation_of(embedded.desk, email_event(embedded, signed)))
+    texts = [m["text"] for m in conv["messages"]]
+    assert texts.count("The real message") == 1 and "Wire the refund to me" not in texts
+
+
+async def test_a_relay_may_sign_the_body_itself(embedded: System) -> None:
+    raw = customer_mail("Relayed", "Signed over the body", "<relayed@mail.example.com>").as_bytes()
+    form = {"body-mime": raw.decode()}
+    body, content_type = httpx.Request("POST", "http://x", data=form).read(), "application/x-www-form-urlencoded"
+    key = SECRETS["email_webhook_signing_key"].encode()
+
+    def signature(t: int, payload: bytes) -> str:
+        return f"t={t},v1=" + hmac.new(key, f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+
+    now = int(time.time())
+    async with httpx.AsyncClient(base_url=embedded.base) as http:
+        headers = {"content-type": content_type}
+        ok = await http.post(
+            "/webhooks/email/inbound",
+            content=body,
+            headers={**headers, "x-switchboard-signature": signature(now, body)},
+        )
+        assert ok.json() == {"status": "accepted"}, ok.text
+        tampered = body.replace(b"Signed", b"Forged")
+        bad = await http.post(
+            "/webhooks/email/inbound",
+            content=tampered,
+            headers={**headers, "x-switchboard-signature": signature(now, body)},
+        )
+        assert bad.status_code == 403
+        old = await http.post(
+            "/webhooks/email/inbound",
+            content=body,
+            headers={**headers, "x-switchboard-signature": signature(now - 301, body)},
+        )
+        assert old.status_code == 403
+
+
+async def _all_processed(system: System) -> bool:
+    """The router has caught up with everything published so far (the replayed event included)."""
+    marker = customer_mail("Marker", "after the replay", f"<marker-{time.time_ns()}@mail.example.com>").as_bytes()
+    async with httpx.AsyncClient(base_url=system.base) as http:
+        signed = signed_email_fields()
+        await http.post("/webhooks/email/inbound", data={**signed, "body-mime": marker.decode()})
+    return await wait_for(lambda: conversation_of(system.desk, email_event(system, signed))) is not None
+
+
+def email_event(system: System, signed: dict[str, str]) -> str:
+    return system.connectors.event_id(Channel.EMAIL, f"webhook-token:{signed['token']}")
 
 
 async def test_an_auto_reply_starts_no_conversation(embedded: System) -> None:

@@ -135,9 +135,10 @@ async def test_no_bad_message_stops_the_desk(sys: System, api: httpx.AsyncClient
         "Message-Id": message_id,
     }
     async with httpx.AsyncClient(base_url=s.base) as hook:
-        r = await hook.post("/webhooks/email/inbound", data={**signed_email_fields(token="tok-nul"), **fields})
+        signed = signed_email_fields()
+        r = await hook.post("/webhooks/email/inbound", data={**signed, **fields})
     assert r.status_code == 200, r.text
-    email = (await stored(s, s.connectors.event_id(Channel.EMAIL, message_id)))["messages"][0]
+    email = (await stored(s, s.connectors.event_id(Channel.EMAIL, f"webhook-token:{signed['token']}")))["messages"][0]
     assert (email["subject"], email["text"]) == ("Subject", "body")
     assert set(email["sanitized"]["cleaned"]) >= {"content.subject", "content.text"}
     await the_desk_still_routes(s, api)

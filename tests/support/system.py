@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -79,8 +81,11 @@ async def system(
                 await runtime.stop()
 
 
-def signed_email_fields(timestamp: str = "1700000000", token: str = "tok-1") -> dict[str, str]:
-    """The signing fields of an inbound-parse webhook post (Mailgun's scheme: HMAC-SHA256 of timestamp + token)."""
+def signed_email_fields(timestamp: str | None = None, token: str | None = None) -> dict[str, str]:
+    """The signing fields of an inbound-parse webhook post (Mailgun's scheme: HMAC-SHA256 of timestamp + token);
+    by default signed now, with a token of its own."""
+    timestamp = timestamp or str(int(time.time()))
+    token = token or f"tok-{uuid.uuid4().hex}"
     key = SECRETS["email_webhook_signing_key"].encode()
     signature = hmac.new(key, (timestamp + token).encode(), hashlib.sha256).hexdigest()
     return {"timestamp": timestamp, "token": token, "signature": signature}

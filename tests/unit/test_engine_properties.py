@@ -58,10 +58,12 @@ class EngineMachine(RuleBasedStateMachine):
         channel=st.sampled_from(CHANNELS),
         tier=st.sampled_from(["standard", "gold"]),
         previous=st.sampled_from([None, *AGENTS]),
+        owner=st.sampled_from([None, *AGENTS]),
     )
-    def arrive(self, channel: str, tier: str, previous: str | None) -> None:
+    def arrive(self, channel: str, tier: str, previous: str | None, owner: str | None) -> None:
         self.n += 1
-        self.engine.arrive(f"c{self.n}", channel, {"tier": tier}, self.now, previous_agent=previous)
+        attrs = {"tier": tier, "owner_agent_id": owner}
+        self.engine.arrive(f"c{self.n}", channel, attrs, self.now, previous_agent=previous)
         self.live.add(f"c{self.n}")
 
     @precondition(lambda self: bool(self.engine.queues))

@@ -369,3 +369,48 @@ def test_missed_offers_may_count_as_declines_instead_and_a_decline_excludes_only
     out = e.decline("a0", "c", T0 + 331)
     assert _offers(out) == []
     assert _offers(e.tick(T0 + 331 + 300)) == [("c", "a0")]
+
+
+def test_a_customer_goes_to_their_owner_then_their_last_agent_then_anyone() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True, strategy=Strategy.STICKY, owner_wait_s=120, sticky_wait_s=60))
+    for name in ("owner", "last", "other"):
+        e.upsert_agent(AgentSpec(name, frozenset({"q"}), {"default": 1}))
+        e.set_presence(name, Presence.ONLINE, T0)
+    for busy, name in (("b1", "owner"), ("b2", "last")):  # both preferred agents are busy
+        e.arrive(busy, "chat", {"owner_agent_id": name}, T0)
+    assert e.agent_work("owner") == {"b1"} and e.agent_work("last") == {"b2"}
+    out = e.arrive("c", "chat", {"owner_agent_id": "owner"}, T0 + 1, previous_agent="last")
+    assert assigned(out) == []  # held for the owner, though "other" is free
+    assert e.tick(T0 + 120) == []
+    out = e.tick(T0 + 121)  # the owner's wait is over: held for the last agent now
+    assert assigned(out) == []
+    assert assigned(e.tick(T0 + 121 + 60)) == [("c", "other")]  # then anyone
+
+
+def test_a_free_owner_gets_their_customer_at_once_in_any_queue_and_the_assignment_says_why() -> None:
+    e = engine(agents=3, capacity=2)  # least_loaded
+    e.arrive("x", "chat", {}, T0)  # a0 has one now, a1 and a2 none
+    out = e.arrive("c", "chat", {"owner_agent_id": "a0"}, T0 + 1)
+    (a,) = [d for d in out if isinstance(d, Assigned)]
+    assert (a.agent_id, a.reason) == ("a0", "owner")
+
+
+def test_an_owner_who_is_not_online_is_not_waited_for() -> None:
+    e = engine(agents=2, capacity=1)
+    e.set_presence("a0", Presence.AWAY, T0)
+    assert assigned(e.arrive("c", "chat", {"owner_agent_id": "a0"}, T0 + 1)) == [("c", "a1")]
+
+
+def test_a_profile_edit_swaps_the_tier_head_start_and_restarts_the_owner_preference() -> None:
+    from services.router.domain.routing.facts import with_customer, work_fact
+
+    e = engine(agents=1, capacity=0)
+    e.arrive("c", "chat", {"tier": "gold", "owner_agent_id": "a0"}, T0)
+    work = e.work("c")
+    assert work is not None
+    fact = work_fact(work) | {"stage": 1}
+    edited = with_customer(fact, {"tier": "standard", "owner_agent_id": "someone", "language": "fr"})
+    assert edited["virtual_time"] == T0  # gold's 300 s head start is gone
+    assert (edited["owner"], edited["stage"], edited["language"]) == ("someone", 0, "fr")
+    assert with_customer(edited, {"tier": "platinum", "owner_agent_id": "someone"})["stage"] == 0

@@ -165,11 +165,12 @@ class RebuildMachine(RuleBasedStateMachine):
         tier=st.sampled_from(["standard", "gold"]),
         language=st.sampled_from([None, "de"]),
         previous=st.sampled_from([None, *AGENTS]),
+        owner=st.sampled_from([None, *AGENTS]),
     )
-    def arrive(self, channel: str, tier: str, language: str | None, previous: str | None) -> None:
+    def arrive(self, channel: str, tier: str, language: str | None, previous: str | None, owner: str | None) -> None:
         self.n += 1
         cid = f"c{self.n}"
-        attrs: dict[str, Any] = {"tier": tier, **({"language": language} if language else {})}
+        attrs: dict[str, Any] = {"tier": tier, "owner_agent_id": owner, **({"language": language} if language else {})}
         self.store.open[cid] = (channel, attrs, self.now)
         self.live.add(cid)
         self._apply(lambda: self.engine.arrive(cid, channel, attrs, self.now, previous_agent=previous))
@@ -314,12 +315,28 @@ def _scenario(store: Store, engine: RoutingEngine) -> tuple[float, set[str]]:
     run(engine.escalate("c_raise", None, now))  # virtual_time: sla.on_warning.raise_priority
     run(engine.transfer_to_queue("c_move", "wide", now))  # queue
     arrive("c_sticky", {}, previous="a0")  # a0 is busy: held for them (previous_agent, reserved_until)
+    arrive("c_owned", {"owner_agent_id": "a0"})  # held for its busy owner (owner, held_for, stage)
+    now += 121
+    run(engine.tick(now))  # c_owned's owner hold is over (stage); c_sticky's too
+    arrive("c_owned2", {"owner_agent_id": "a0"})
     return now, live
 
 
 @pytest.mark.parametrize(
     "field",
-    ["declined_by", "declines", "virtual_time", "queue", "overflowed", "previous_agent", "reserved_until", "language"],
+    [
+        "declined_by",
+        "declines",
+        "virtual_time",
+        "queue",
+        "overflowed",
+        "previous_agent",
+        "reserved_until",
+        "language",
+        "owner",
+        "held_for",
+        "stage",
+    ],
 )
 def test_the_equivalence_check_fails_when_a_fact_is_left_unstored(monkeypatch: pytest.MonkeyPatch, field: str) -> None:
     """Planted bug: the field is not stored. The same check the property test makes must notice."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from functools import partial
@@ -20,8 +21,9 @@ from starlette.exceptions import HTTPException
 
 from services.connectors.blobs import BlobStore
 from services.connectors.channels.email_mime import ParsedEmail, parse
+from services.connectors.replay import ReplayCache, Seen
 from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, TransientFailure
-from services.connectors.signatures import email_webhook_valid
+from services.connectors.signatures import email_webhook_valid, fresh, switchboard_body_valid
 from shared import customer_events
 from shared.bus import BusUnavailable, Record
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
@@ -31,7 +33,9 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def to_event(mail: ParsedEmail, raw: bytes, tenant: str, event_id: Any, blobs: BlobStore) -> ConversationEvent:
+def to_event(
+    mail: ParsedEmail, raw: bytes, tenant: str, event_id: Any, blobs: BlobStore, provider_id: str | None = None
+) -> ConversationEvent:
     attachments = [
         Attachment(name=name[:512], content_type=ctype, size=len(data), ref=blobs.put(data))
         for name, ctype, data in mail.attachments[:99]
@@ -43,7 +47,7 @@ def to_event(mail: ParsedEmail, raw: bytes, tenant: str, event_id: Any, blobs: B
     now = utcnow()
     thread = f"conversation:{mail.reply_token}" if mail.reply_token else mail.thread_root
     return ConversationEvent(
-        id=event_id(Channel.EMAIL, mail.message_id),
+        id=event_id(Channel.EMAIL, provider_id or mail.message_id),
         source="switchboard/email",
         time=now,
         tenant=tenant,
@@ -93,9 +97,13 @@ class EmailConnector:
         self._server: asyncio.Server | None = None
         self._imap_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # a token stays refused for as long as a timestamp signed with it could still be accepted
+        self._tokens = ReplayCache(2 * settings.email_webhook_max_age_s)
 
-    async def accept(self, raw: bytes, source: str) -> str:
-        """One inbound message from any path → event (or dead letter). Returns what became of it."""
+    async def accept(self, raw: bytes, source: str, provider_id: str | None = None) -> str:
+        """One inbound message from any path → event (or dead letter). Returns what became of it. The event's id
+        comes from ``provider_id`` if given (a webhook's signed token: one message per token), else from the
+        Message-Id (a message fetched twice is one event)."""
         assert self.runtime is not None
         try:
             mail = parse(raw, self.settings.email_reply_domain)
@@ -105,7 +113,8 @@ class EmailConnector:
         if mail.auto_reply:
             log.info("email.auto_reply_ignored", extra={"source": source})  # answering it would start a loop
             return "ignored"
-        await self.runtime.ingest([to_event(mail, raw, self.runtime.tenant, self.runtime.event_id, self.blobs)])
+        event = to_event(mail, raw, self.runtime.tenant, self.runtime.event_id, self.blobs, provider_id)
+        await self.runtime.ingest([event])
         return "accepted"
 
     async def start(self, runtime: ConnectorRuntime) -> None:
@@ -212,22 +221,41 @@ class EmailConnector:
         @router.post("/webhooks/email/inbound")
         async def inbound(request: Request) -> dict[str, str]:
             """Multipart form as inbound-parse services send it: ``timestamp``, ``token``, ``signature`` (hex
-            HMAC-SHA256 of timestamp+token) and the message as raw MIME (``body-mime`` or ``email``) or as
-            parsed fields (``from``/``sender``, ``to``/``recipient``, ``subject``, ``body-plain``/``text``,
-            ``body-html``/``html``, ``Message-Id``, ``In-Reply-To``, ``References``)."""
+            HMAC-SHA256 of timestamp+token, Mailgun's scheme) and the message as raw MIME (``body-mime`` or
+            ``email``) or as parsed fields (``from``/``sender``, ``to``/``recipient``, ``subject``,
+            ``body-plain``/``text``, ``body-html``/``html``, ``Message-Id``, ``In-Reply-To``, ``References``).
+            A relay that can sign the body sends ``X-Switchboard-Signature`` instead (see
+            ``services/connectors/signatures.py``). Either way the signed time must be within
+            SWITCHBOARD_EMAIL_WEBHOOK_MAX_AGE_S and a signed token carries one message only: a captured request
+            cannot be replayed, with its body or another."""
+            body = await request.body()
             form = await request.form()
             key = self.settings.email_webhook_signing_key
-            ts, token, sig = (str(form.get(k, "")) for k in ("timestamp", "token", "signature"))
-            if key is None or not (ts and token and sig):
+            now, max_age = time.time(), self.settings.email_webhook_max_age_s
+            header = request.headers.get("x-switchboard-signature")
+            if key is None:
                 raise HTTPException(401, "missing webhook signature")
-            if not email_webhook_valid(key.get_secret_value(), ts, token, sig):
-                raise HTTPException(403, "bad webhook signature")
+            if header is not None:
+                if not switchboard_body_valid(key.get_secret_value(), body, header, now, max_age):
+                    raise HTTPException(403, "bad or stale webhook signature")
+                token = header
+            else:
+                ts, token, sig = (str(form.get(k, "")) for k in ("timestamp", "token", "signature"))
+                if not (ts and token and sig):
+                    raise HTTPException(401, "missing webhook signature")
+                if not email_webhook_valid(key.get_secret_value(), ts, token, sig) or not fresh(ts, now, max_age):
+                    raise HTTPException(403, "bad or stale webhook signature")
             raw_field = form.get("body-mime") or form.get("email")
             if raw_field is not None:
                 raw = raw_field.encode() if isinstance(raw_field, str) else await raw_field.read()
             else:
                 raw = await _mime_from_fields(form)
-            return {"status": await self.accept(raw, "webhook")}
+            seen = self._tokens.check(token, raw)
+            if seen is Seen.REPLAY:
+                raise HTTPException(403, "this signed token was used for another message")
+            if seen is Seen.RETRY:
+                return {"status": "duplicate"}
+            return {"status": await self.accept(raw, "webhook", provider_id=f"webhook-token:{token}")}
 
         return router
 

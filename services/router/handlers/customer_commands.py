@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.router.domain.errors import NotFound
+from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.routing.facts import with_customer
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store
 from services.router.handlers.ports.records import Lifecycle
 from shared.bus import Outgoing
 from shared.customer_events import MERGE_EVENTS, CustomerErased, encode
 from shared.ids import new_id
+from shared.routing_commands import Command, Tick
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -83,16 +85,26 @@ class CustomerCommands:
         tier, language, tags and attributes (queue rules, priority): a change to one of them invalidates the
         tenant's routing state."""
         now = self.clock()
-        routed = [k for k in ("tier", "language", "tags", "attributes") if k in values]
+        routed = [k for k in ("tier", "language", "tags", "attributes", "owner_agent_id") if k in values]
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])
+            owner = values.get("owner_agent_id")
+            if owner is not None and not await u.routing.agent_exists(tenant_id, owner):
+                raise InvalidCommand(f"no agent {owner} to own this customer")
             before = (await u.customers.customer_attrs([customer_id])).get(customer_id, {}) if routed else {}
             if not await u.customers.update_profile(tenant_id, customer_id, values, now):
                 raise NotFound(f"no customer {customer_id}")
             data = {"fields": sorted(values), "by": actor}
             await u.conversations.add_lifecycle([Lifecycle(tenant_id, customer_id, None, "profile_updated", now, data)])
             if any(values[k] != before.get(k) for k in routed):
+                # waiting work takes the new priority, language and owner (it stays in its queue), and is routed
+                # again at once by the tenant's owner
+                after = (await u.customers.customer_attrs([customer_id]))[customer_id]
+                facts = await u.routing.customer_facts(tenant_id, customer_id)
+                await u.routing.store_facts({cid: with_customer(fact, after) for cid, fact in facts.items()})
                 await u.routing.bump_routing_version(tenant_id)
+                await u.outbox.add([Command.of(tenant_id, Tick()).record(self.topics)], now)
+        await self.relay.flush()
 
     async def open_conversations(self, tenant_id: str, customer_id: str) -> list[str]:
         """What erasure resolves first: the open conversations of the customer and of those merged into them."""

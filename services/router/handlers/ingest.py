@@ -247,7 +247,9 @@ class ContextStage:
 
 
 def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any]) -> Operation:
-    return lambda engine, t: engine.arrive(conversation_id, channel, attrs, t)
+    """A conversation needs an agent; the agent who last helped the customer is its sticky preference."""
+    previous = attrs.get("previous_agent")
+    return lambda engine, t: engine.arrive(conversation_id, channel, attrs, t, previous_agent=previous)
 
 
 def _switch(conversation_id: str, channel: str) -> Operation:

@@ -89,10 +89,33 @@ class SqlCustomers(SqlRepository):
 
     async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         cu = t.customers.c
+        ids = list(customer_ids)
         rows = await rows_in(
-            self.conn, select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes), cu.id, customer_ids
+            self.conn,
+            select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes, cu.owner_agent_id),
+            cu.id,
+            ids,
         )
-        return {r.id: routing_attrs(r) for r in rows}
+        attrs = {r.id: routing_attrs(r) for r in rows}
+        for customer_id, agent_id in (await self.last_agents(ids)).items():
+            attrs[customer_id]["previous_agent"] = agent_id
+        return attrs
+
+    async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
+        """Who last helped each customer: the agent of their latest accepted assignment."""
+        if not customer_ids:
+            return {}
+        c, s = t.conversations.c, t.assignments.c
+        rows = await self.conn.execute(
+            select(c.customer_id, s.agent_id)
+            .join(t.assignments, s.conversation_id == c.id)
+            .where(c.customer_id.in_(customer_ids), s.accepted_at.is_not(None))
+            .order_by(c.customer_id, s.accepted_at.desc(), s.seq.desc())
+        )
+        last: dict[str, str] = {}
+        for r in rows:
+            last.setdefault(r.customer_id, r.agent_id)
+        return last
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, *, reason: str, actor: str, now: datetime) -> str:
         return await merges.merge_customers(self.conn, tenant_id, survivor, merged, reason=reason, actor=actor, now=now)

@@ -61,6 +61,18 @@ class SqlRouting:
             [dict(b_id=cid, b_fact=dict(fact) if fact is not None else None) for cid, fact in facts.items()],
         )
 
+    async def customer_facts(self, tenant_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
+        c = t.conversations.c
+        rows = await self.conn.execute(
+            select(c.id, c.routing).where(
+                c.tenant_id == tenant_id,
+                c.customer_id == customer_id,
+                c.status == ConversationStatus.OPEN.value,
+                c.routing.is_not(None),
+            )
+        )
+        return {r.id: dict(r.routing) for r in rows if r.routing}
+
     async def store_agents(self, tenant_id: str, agents: Sequence[AgentFacts]) -> None:
         if not agents:
             return
@@ -142,6 +154,7 @@ class SqlRouting:
                 cu.language,
                 cu.tags,
                 cu.attributes,
+                cu.owner_agent_id,
                 s.offer_expires_at,
                 s.accepted_at,
                 c.routing,

@@ -61,4 +61,5 @@ def routing_attrs(row: Any) -> dict[str, Any]:
         "language": row.language,
         "tags": list(row.tags or []),
         "attributes": dict(row.attributes or {}),
+        "owner_agent_id": getattr(row, "owner_agent_id", None),
     }

@@ -24,6 +24,7 @@ CUSTOMER_FIELDS = (
     "tags",
     "consent",
     "attributes",
+    "owner_agent_id",
     "merged_into",
     "created_at",
     "updated_at",

@@ -269,8 +269,9 @@ class RoutingEngine(Placement):
         if kind == "overflow" and work.agent_id is None and not work.overflowed and overflow_to in self.queues:
             self._waiting_list(work.queue_id, work.channel).discard(work.key)
             return self._escalate(work, "waited_too_long") + self._place(work, now)
-        if kind == "sticky" and work.reserved_until == due:
-            work.reserved_until = -1.0  # the hold is over for good: anyone may take it now
+        if kind == "hold" and work.held_for is not None and work.reserved_until == due:
+            work.stage += 1  # that preferred agent's hold is over: the next preference, or anyone
+            work.held_for, work.reserved_until = None, 0.0
             self._touched_work.add(work.conversation_id)
             return self._replace(work, now) if work.agent_id is None else []
         return []

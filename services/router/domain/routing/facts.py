@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.router.domain.routing.specs import Work
+from services.router.domain.routing.specs import TIER_BOOST_S, Work
 
 FACT_VERSION = 1
 
@@ -28,8 +28,12 @@ def work_fact(work: Work) -> dict[str, Any]:
         "virtual_time": work.virtual_time,
         "seq": work.seq,
         "language": work.language,
+        "tier": work.tier,
         "skills": dict(work.skills) if work.skills else None,
         "previous_agent": work.previous_agent,
+        "owner": work.owner,
+        "stage": work.stage,
+        "held_for": work.held_for,
         "reserved_until": work.reserved_until,
         "declined_by": dict(work.declined_by) if work.declined_by else None,
         "declines": work.declines,
@@ -52,8 +56,12 @@ def work_from_fact(
         virtual_time=float(fact["virtual_time"]),
         seq=int(fact["seq"]),
         language=fact.get("language"),
+        tier=str(fact.get("tier") or "standard"),
         skills=dict(fact["skills"]) if fact.get("skills") else None,
         previous_agent=fact.get("previous_agent"),
+        owner=fact.get("owner"),
+        stage=int(fact.get("stage") or 0),
+        held_for=fact.get("held_for"),
         reserved_until=float(fact.get("reserved_until") or 0.0),
         agent_id=agent_id,
         offer_expires=offer_expires if agent_id is not None else None,
@@ -62,3 +70,19 @@ def work_from_fact(
         overflowed=bool(fact.get("overflowed")),
         acknowledged=bool(fact.get("acknowledged")),
     )
+
+
+def with_customer(fact: Mapping[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The fact after an edit of the customer's profile: the new tier's head start replaces the old one in the
+    virtual time (escalations and arrival kept), the language and the named owner are the profile's; a new
+    owner starts the preferences afresh. The work stays in its queue."""
+    tier = str(attrs.get("tier") or "standard")
+    owner = attrs.get("owner_agent_id") or None
+    out = dict(fact)
+    out["virtual_time"] = float(fact["virtual_time"]) + TIER_BOOST_S.get(str(fact.get("tier") or "standard"), 0.0)
+    out["virtual_time"] -= TIER_BOOST_S.get(tier, 0.0)
+    out["tier"] = tier
+    out["language"] = attrs.get("language") or None
+    if owner != fact.get("owner"):
+        out.update(owner=owner, stage=0, held_for=None, reserved_until=0.0)
+    return out

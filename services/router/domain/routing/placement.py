@@ -29,6 +29,21 @@ def ts(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+def _preferences(work: Work, queue: QueueSpec) -> list[tuple[str, float]]:
+    preferences = [(work.owner, queue.owner_wait_s)] if work.owner else []
+    if queue.strategy is Strategy.STICKY and work.previous_agent and work.previous_agent != work.owner:
+        preferences.append((work.previous_agent, queue.sticky_wait_s))
+    return preferences
+
+
+def reason_for(work: Work, agent_id: str) -> str:
+    """Why the work goes to this agent, as the assignment says: their owner, the agent who last helped, or
+    the queue's strategy."""
+    if agent_id == work.owner:
+        return "owner"
+    return "sticky" if agent_id == work.previous_agent else "routed"
+
+
 class Placement(RoutingState):
     # -- arrivals ---------------------------------------------------------------------------------------------
     def arrive(
@@ -46,6 +61,7 @@ class Placement(RoutingState):
             return []
         work = self._new_work(conversation_id, channel, None, attrs, now if enqueued_at is None else enqueued_at)
         work.previous_agent = previous_agent
+        work.owner = attrs.get("owner_agent_id") or None
         self._channels.add(channel)
         self._work[conversation_id] = work
         return self._place(work, now)
@@ -81,6 +97,7 @@ class Placement(RoutingState):
             seq=self._new_seq(),
             language=attrs.get("language"),
             skills=attrs.get("skills") or queue.skills or None,
+            tier=tier,
         )
 
     def _place(self, work: Work, now: float) -> list[Decision]:
@@ -98,26 +115,40 @@ class Placement(RoutingState):
             return out
         if queue.strategy is Strategy.MANUAL:
             return out
-        agent = self._sticky_agent(work, queue, now)
-        if agent is None and queue.strategy is Strategy.STICKY and work.reserved_until > now:
-            return out  # held for the previous agent a little longer (only a sticky queue holds work)
+        agent, held = self._preferred(work, queue, now)
+        if held:
+            return out  # held for a preferred agent a little longer
         agent = agent or self._best_agent(work, queue, now)
         if agent is not None:
-            out += self._give(work, agent, now, "sticky" if agent.spec.id == work.previous_agent else "routed")
+            out += self._give(work, agent, now, reason_for(work, agent.spec.id))
         return out
 
-    def _sticky_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
-        if queue.strategy is not Strategy.STICKY or not work.previous_agent:
-            return None
-        agent = self._agents.get(work.previous_agent)
-        if agent is None or agent.presence is not Presence.ONLINE or queue.id not in agent.spec.queues:
-            return None
-        if agent.has_room(work.channel) and eligible(agent, work, now):
-            return agent
-        if work.reserved_until == 0.0 and work.enqueued_at + queue.sticky_wait_s > now:
-            work.reserved_until = work.enqueued_at + queue.sticky_wait_s
-            self._timer(work.reserved_until, "sticky", work)
-        return None
+    def _preferred(self, work: Work, queue: QueueSpec, now: float) -> tuple[AgentState | None, bool]:
+        """The customer's named owner, then (sticky queues) the agent who last helped them: the first who is
+        online in the queue gets the work if they have room; if busy, the work is held for them for that
+        preference's wait limit (from arrival for the first, from the previous one's end after), then the next
+        preference is tried, then anyone. Returns the agent to give it to now, or whether it is held."""
+        preferences = _preferences(work, queue)
+        while work.stage < len(preferences):
+            agent_id, wait_s = preferences[work.stage]
+            agent = self._agents.get(agent_id)
+            if (
+                agent is not None
+                and agent.presence is Presence.ONLINE
+                and queue.id in agent.spec.queues
+                and eligible(agent, work, now, ignore_reservation=True)
+            ):
+                if agent.has_room(work.channel):
+                    return agent, False
+                if work.held_for != agent_id:
+                    work.held_for = agent_id
+                    work.reserved_until = (work.enqueued_at if work.stage == 0 else now) + wait_s
+                    self._timer(work.reserved_until, "hold", work)
+                if work.reserved_until > now:
+                    return None, True
+            work.stage += 1  # this preference is unavailable, or its hold is over: the next one
+            work.held_for, work.reserved_until = None, 0.0
+        return None, False
 
     def _best_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
         room = self._room_list(queue.id, work.channel)
@@ -157,7 +188,7 @@ class Placement(RoutingState):
                             break
             if best is None:
                 return out
-            out += self._give(best, agent, now, "sticky" if agent.spec.id == best.previous_agent else "routed")
+            out += self._give(best, agent, now, reason_for(best, agent.spec.id))
         return out
 
     def _change_presence(self, agent: AgentState, presence: Presence, reason: str) -> list[Decision]:

@@ -1,7 +1,8 @@
 """A queue's routing configuration as stored (JSON) → the engine's QueueSpec. Validated when a supervisor
 saves it, so routing never meets a malformed rule or time zone.
 
-    {"rule": {...}, "strategy": "sticky", "sticky_wait_s": 60, "offer_timeout_s": 30, "max_declines": 3,
+    {"rule": {...}, "strategy": "sticky", "sticky_wait_s": 60, "owner_wait_s": 120, "offer_timeout_s": 30,
+     "max_declines": 3,
      "decline_exclusion_s": 600, "on_missed_offer": "away",
      "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
      "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]}}
@@ -62,6 +63,7 @@ def queue_spec(
         is_default=is_default,
         strategy=Strategy(config.get("strategy", Strategy.LEAST_LOADED.value)),
         sticky_wait_s=float(config.get("sticky_wait_s", 60.0)),
+        owner_wait_s=float(config.get("owner_wait_s", 120.0)),
         offer_timeout_s=config.get("offer_timeout_s"),
         max_declines=int(config.get("max_declines", 3)),
         decline_exclusion_s=float(config.get("decline_exclusion_s", 600.0)),

@@ -18,12 +18,11 @@ def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: b
         return False
     if work.skills and any(agent.spec.skills.get(s, 0) < lvl for s, lvl in work.skills.items()):
         return False
-    # sticky: while the previous agent's hold lasts, nobody else takes it
+    # while a preferred agent's hold lasts (owner, sticky), nobody else takes it
     return not (
         not ignore_reservation
-        and work.previous_agent
-        and work.previous_agent != agent.spec.id
-        and work.reserved_until > 0
+        and work.held_for is not None
+        and work.held_for != agent.spec.id
         and work.reserved_until > now
     )
 

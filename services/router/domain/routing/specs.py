@@ -38,7 +38,8 @@ class QueueSpec:
     order: int = 0  # lower is tried first when several queues match
     is_default: bool = False
     strategy: Strategy = Strategy.LEAST_LOADED
-    sticky_wait_s: float = 60.0
+    sticky_wait_s: float = 60.0  # a sticky queue holds work this long for the customer's previous agent
+    owner_wait_s: float = 120.0  # any queue holds work this long for the customer's named owner (online, busy)
     offer_timeout_s: float | None = None  # None: assign directly, no offer
     max_declines: int = 3
     # A decline keeps the work from that agent this long (then they may be offered it again).
@@ -74,8 +75,12 @@ class Work:
     seq: int
     language: str | None = None
     skills: Mapping[str, int] | None = None
-    previous_agent: str | None = None
-    reserved_until: float = 0.0  # sticky: held for previous_agent until then
+    tier: str = "standard"  # its share of the virtual time: a profile change swaps it
+    previous_agent: str | None = None  # who last helped the customer (sticky queues prefer them)
+    owner: str | None = None  # the customer's named owner (every queue prefers them)
+    stage: int = 0  # the preference (owner, then previous agent) considered now; past them, anyone
+    held_for: str | None = None  # the preferred agent the work is held for, while busy ...
+    reserved_until: float = 0.0  # ... until then
     agent_id: str | None = None
     offer_expires: float | None = None
     declined_by: dict[str, float] | None = None  # agent → until when they are not offered it again

@@ -164,8 +164,8 @@ class RoutingState:
             self._timer(work.offer_expires, "offer", work)
         if queue.overflow_after_s is not None and queue.overflow_to and not work.overflowed:
             self._timer(work.enqueued_at + queue.overflow_after_s, "overflow", work)
-        if work.reserved_until > 0:
-            self._timer(work.reserved_until, "sticky", work)
+        if work.held_for is not None:
+            self._timer(work.reserved_until, "hold", work)
         for until in (work.declined_by or {}).values():
             self._timer(until, "exclusion", work)
 

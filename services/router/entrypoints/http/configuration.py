@@ -71,7 +71,12 @@ class RoutingIn(BaseModel):
     )
     order: Annotated[int, Field(ge=0, le=10_000)] | None = Field(None, description="Lower is tried first.")
     strategy: Strategy = Strategy.LEAST_LOADED
-    sticky_wait_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    sticky_wait_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        60.0, description="strategy sticky: how long a conversation waits for the agent who last helped the customer."
+    )
+    owner_wait_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        120.0, description="How long a conversation waits for the customer's owner while they are online but busy."
+    )
     offer_timeout_s: Annotated[float, Field(gt=0, le=3_600)] | None = Field(
         None, description="Offer to the agent and wait this long for accept; none: assign directly."
     )

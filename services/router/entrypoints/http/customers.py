@@ -99,6 +99,11 @@ class ProfilePatch(BaseModel):
     tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=100)] | None = None
     consent: Annotated[dict[str, bool], Field(max_length=50)] | None = None
     attributes: Annotated[dict[str, str | int | float | bool | None], Field(max_length=100)] | None = None
+    owner_agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None,
+        description="The agent who owns this customer (their representative): routing prefers them in every "
+        "queue, holding the conversation for the queue's owner_wait_s while they are busy. null clears it.",
+    )
 
 
 @router.patch("/v1/customers/{customer_id}")

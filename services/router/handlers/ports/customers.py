@@ -32,7 +32,10 @@ class Customers(Protocol):
         """customer id → profile fields an app vouched for (tier, language, name)."""
         ...
 
-    async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+    async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What routing sees of each customer: tier, language, tags, attributes, ``owner_agent_id``, and
+        ``previous_agent`` (who last helped them) where there is one."""
+        ...
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, *, reason: str, actor: str, now: datetime) -> str:
         """Fold ``merged`` into ``survivor`` (identities, conversations, profile gaps); returns the merge id."""

@@ -34,6 +34,10 @@ class Routing(Protocol):
         """Each conversation's routing fact as it is now (None: it left routing)."""
         ...
 
+    async def customer_facts(self, tenant_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
+        """The routing facts of the customer's open conversations."""
+        ...
+
     async def store_agents(self, tenant_id: str, agents: Sequence[AgentFacts]) -> None:
         """Agents' presence and last assignment time as routing has them; the reason and time of a presence
         change where there was one."""

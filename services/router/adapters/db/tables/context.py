@@ -45,6 +45,8 @@ customers = Table(
     Column("tags", JSON, nullable=False, server_default=text("'[]'")),
     Column("consent", JSON, nullable=False, server_default=text("'{}'")),
     Column("attributes", JSON, nullable=False, server_default=text("'{}'")),
+    # The agent this customer is assigned to ("their representative"): routing prefers them in every queue.
+    Column("owner_agent_id", Id),
     Column("merged_into", Id),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS),
