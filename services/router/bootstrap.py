@@ -18,6 +18,7 @@ from services.router.adapters.db.seed import DEMO_TENANT, seed_demo
 from services.router.adapters.db.unit_of_work import SqlStore
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.jwt_tokens import JwtVerifier
+from services.router.adapters.language import LanguageDetector
 from services.router.adapters.webhooks import WebhookDispatcher
 from services.router.domain.rate_limits import RateLimiter
 from services.router.entrypoints import timers
@@ -127,6 +128,7 @@ class RouterRuntime:
             self.sla,
             self.surveys,
             erasure_key,
+            LanguageDetector(),
         )
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics, erasure_key)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
@@ -143,6 +145,7 @@ class RouterRuntime:
             self.settings.presence_grace_s,
             self.settings.presence_offline_s,
             self.settings.presence_heartbeat_s,
+            f"{self.settings.topic_prefix}{self.settings.consumer_group}",
         )
         waiters = Waiters()
         self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)

@@ -127,7 +127,9 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
                 now,
             )
             deadletter_id = (await deadletter_views.page(u.conn, desk.tenant, 1, None))[0]["id"]
+        profile = await desk.router.configuration.create_profile(desk.tenant, "Matrix", {"capacity": 3})
         ids = {
+            "profile_id": profile["id"],
             "deadletter_id": deadletter_id,
             "conversation_id": conv["id"],
             "customer_id": conv["customer_id"],

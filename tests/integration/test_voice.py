@@ -5,6 +5,7 @@ hours, and callback requests. Outbound REST calls go to a local server that reco
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -22,6 +23,7 @@ from tests.support.runtime import conversation_of, inbound, publish, serving, wa
 from tests.support.system import SECRETS, System, system
 
 CALLER = "+14155550123"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @pytest.fixture(params=["embedded", "production"])
@@ -281,3 +283,79 @@ async def test_a_callback_request_is_routed_as_a_voice_task(embedded: System) ->
     (data,) = await wait_for(task)
     assert data["channel"] == "voice" and data["task"] == "callback" and data["phone"] == "+14155550777"
     assert "about the invoice" in data["request"] and "2026-11-24T09:00:00+00:00" in data["request"]
+
+
+async def test_an_answered_call_stops_its_first_response_clock(embedded: System) -> None:
+    s = embedded
+    sid = "CA" + "f" * 32
+    verbs(await twilio(s, "", call_form(sid)))
+    (twiml,) = await call_updates(s, sid)
+    (dial,) = list(twiml)
+    (noun,) = list(dial)
+    assert noun.attrib["statusCallbackEvent"] == "answered"
+    answered_url = noun.attrib["statusCallback"]
+    path, _, query = answered_url.partition("?")
+    assert path == "/webhooks/twilio/voice/agent-answered"
+    conv = await conv_of_call(s, sid)
+
+    async def clock() -> list[tuple[str, Any]]:
+        async with s.desk.router.repo.reader() as conn:
+            st = t.sla_timers.c
+            rows = await conn.execute(
+                select(st.kind, st.stopped_at).where(st.conversation_id == conv["id"], st.kind == "first_response")
+            )
+            return [(r.kind, r.stopped_at) for r in rows]
+
+    assert [stopped for _, stopped in await clock()] == [None]  # ringing the agent is no answer yet
+    leg = call_form("CA" + "9" * 32, CallStatus="in-progress", ParentCallSid=sid)
+    verbs(await twilio(s, "/agent-answered", leg, query=query))
+
+    async def stopped() -> bool:
+        return all(at is not None for _, at in await clock())
+
+    await wait_for(stopped)
+    async with s.desk.router.repo.reader() as conn:
+        c = t.conversations.c
+        first = (await conn.execute(select(c.first_response_at).where(c.id == conv["id"]))).scalar_one()
+    assert first is not None  # the KPI's first response: the agent picked up
+
+
+async def test_a_callback_for_tomorrow_waits_for_its_window_and_holds_no_voice_slot(embedded: System) -> None:
+    s = embedded
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=14, minute=0, second=0, microsecond=0)
+    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post(
+            "/v1/callbacks",
+            json={
+                "customer": {"external_id": "u-later", "phone": "+1 415 555 0778"},
+                "window_start": tomorrow.isoformat(),
+                "window_end": (tomorrow + timedelta(hours=1)).isoformat(),
+            },
+            headers={"Authorization": f"Bearer {s.desk.key}"},
+        )
+        assert r.status_code == 202, r.text
+    conv = await wait_for(lambda: conversation_of(s.desk, r.json()["event_id"]))
+    assert conv["agent_id"] is None
+    # Ada's one voice slot is free: a call now goes to her
+    sid = "CA" + "7" * 32
+    verbs(await twilio(s, "", call_form(sid, caller="+14155550779")))
+    (twiml,) = await call_updates(s, sid)
+    assert dialed(twiml)[0] == f"client:{s.desk.agent('agent-ada')}"
+    assert (await conversation_of(s.desk, r.json()["event_id"]))["agent_id"] is None
+
+
+async def test_a_closed_queue_tells_callers_its_opening_time_in_its_own_time_zone(embedded: System) -> None:
+    s = embedded
+    paris = {"timezone": "Europe/Paris", "week": {d: ["03:00-03:01"] for d in DAYS}}
+    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.patch(
+            f"/v1/queues/{s.tenant}-q-general",
+            json={"routing": {"hours": paris}},
+            headers={"Authorization": f"Bearer {s.desk.key}"},
+        )
+        assert r.status_code == 200, r.text
+    sid = "CA" + "6" * 32
+    verbs(await twilio(s, "", call_form(sid, caller="+14155550780")))
+    (twiml,) = await call_updates(s, sid)
+    say, *_ = list(twiml)
+    assert say.tag == "Say" and "at 03:00." in (say.text or ""), say.text  # Paris time, not UTC (02:00 or 01:00)

@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
+from services.router.domain.routing.capacity import Profile
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
 from tests.support.routing import assert_nothing_waits_that_someone_could_take
@@ -27,14 +28,26 @@ class EngineMachine(RuleBasedStateMachine):
         self.now = T0
         self.n = 0
         self.live: set[str] = set()
+        self.profiles: dict[str, Profile] = {}
 
     @rule(
         offers=st.sampled_from([None, 30.0]),
         strategy=st.sampled_from([Strategy.LEAST_LOADED, Strategy.ROUND_ROBIN, Strategy.STICKY]),
         caps=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 1)), min_size=4, max_size=4),
+        profiles=st.lists(
+            st.tuples(st.sampled_from([1.0, 2.0, 3.0]), st.sampled_from([0.5, 1.0]), st.booleans(), st.integers(1, 3)),
+            min_size=2,
+            max_size=2,
+        ),
     )
     @precondition(lambda self: not self.engine.queues)
-    def configure(self, offers: float | None, strategy: Strategy, caps: list[tuple[int, int, int]]) -> None:
+    def configure(
+        self,
+        offers: float | None,
+        strategy: Strategy,
+        caps: list[tuple[int, int, int]],
+        profiles: list[tuple[float, float, bool, int]],
+    ) -> None:
         self.engine.upsert_queue(
             QueueSpec(
                 "main",
@@ -47,10 +60,21 @@ class EngineMachine(RuleBasedStateMachine):
             )
         )
         self.engine.upsert_queue(QueueSpec("wide", rule={"attr": "never", "exists": True}))
-        for agent, (chat, email, voice) in zip(AGENTS, caps, strict=True):
+        for i, (agent, (chat, email, voice)) in enumerate(zip(AGENTS, caps, strict=True)):
             queues = {"main", "wide"} if agent == "a3" else {"main"}
+            profile = None
+            if i >= 2:  # a2 and a3 work to a routing profile: units, a maximum of email, a call alone or not
+                units, email_weight, voice_alone, email_max = profiles[i - 2]
+                profile = Profile(
+                    f"p{i}",
+                    capacity=units,
+                    weights={"default": 1.0, "email": email_weight},
+                    max_per_channel={"email": email_max},
+                    exclusive=frozenset({"voice"}) if voice_alone else frozenset(),
+                )
+                self.profiles[agent] = profile
             self.engine.upsert_agent(
-                AgentSpec(agent, frozenset(queues), {"chat": chat, "email": email, "voice": voice})
+                AgentSpec(agent, frozenset(queues), {"chat": chat, "email": email, "voice": voice}, profile=profile)
             )
 
     @precondition(lambda self: bool(self.engine.queues))
@@ -59,10 +83,11 @@ class EngineMachine(RuleBasedStateMachine):
         tier=st.sampled_from(["standard", "gold"]),
         previous=st.sampled_from([None, *AGENTS]),
         owner=st.sampled_from([None, *AGENTS]),
+        window=st.sampled_from([0.0, 0.0, 45.0]),
     )
-    def arrive(self, channel: str, tier: str, previous: str | None, owner: str | None) -> None:
+    def arrive(self, channel: str, tier: str, previous: str | None, owner: str | None, window: float) -> None:
         self.n += 1
-        attrs = {"tier": tier, "owner_agent_id": owner}
+        attrs = {"tier": tier, "owner_agent_id": owner, "not_before": self.now + window if window else None}
         self.engine.arrive(f"c{self.n}", channel, attrs, self.now, previous_agent=previous)
         self.live.add(f"c{self.n}")
 
@@ -124,8 +149,19 @@ class EngineMachine(RuleBasedStateMachine):
             counts = Counter(channel for _, channel in items)
             load = {c: n for c, n in self.engine.agent_load(agent).items() if n}
             assert load == dict(counts)
-            spec_caps = self.engine._agents[agent].spec.capacity
-            assert all(n <= spec_caps.get(c, 0) for c, n in counts.items())
+            profile = self.profiles.get(agent)
+            if profile is None:
+                spec_caps = self.engine._agents[agent].spec.capacity
+                assert all(n <= spec_caps.get(c, 0) for c, n in counts.items())
+                continue
+            # a profile: weighted units within capacity, per-channel maxima, and a call (exclusive) alone
+            weights = {"chat": 1.0, "email": profile.weights["email"]}
+            if "voice" in profile.exclusive and counts["voice"]:
+                assert dict(counts) == {"voice": 1}, f"{agent} holds more than the call: {counts}"
+                continue
+            units = sum(weights.get(c, 1.0) * n for c, n in counts.items())
+            assert units <= profile.capacity + 1e-9, f"{agent}: {units} units > {profile.capacity}"
+            assert counts["email"] <= profile.max_per_channel["email"]
 
     @invariant()
     def never_to_two_agents_and_never_to_an_offline_one(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
+from services.router.domain.routing.capacity import Profile
 from services.router.domain.routing.decisions import (
     Assigned,
     AutoAcknowledged,
@@ -19,7 +20,7 @@ from services.router.domain.routing.decisions import (
 )
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.hours import BusinessHours
-from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
+from services.router.domain.routing.specs import AgentSpec, QueueSpec, Step, Strategy
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 
@@ -414,3 +415,88 @@ def test_a_profile_edit_swaps_the_tier_head_start_and_restarts_the_owner_prefere
     assert edited["virtual_time"] == T0  # gold's 300 s head start is gone
     assert (edited["owner"], edited["stage"], edited["language"]) == ("someone", 0, "fr")
     assert with_customer(edited, {"tier": "platinum", "owner_agent_id": "someone"})["stage"] == 0
+
+
+def _profiled(profile: Profile) -> RoutingEngine:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    e.upsert_agent(AgentSpec("a", frozenset({"q"}), {}, profile=profile))
+    e.set_presence("a", Presence.ONLINE, T0)
+    return e
+
+
+def test_an_agent_on_a_call_gets_no_chat_under_the_default_profile() -> None:
+    e = _profiled(Profile("standard"))
+    assert assigned(e.arrive("call", "voice", {}, T0)) == [("call", "a")]
+    assert assigned(e.arrive("chat", "chat", {}, T0 + 1)) == []
+    assert assigned(e.resolve("call", T0 + 60)) == [("chat", "a")]  # the call over, the chat goes to them
+
+
+def test_a_profile_may_allow_chats_during_a_call() -> None:
+    e = _profiled(Profile("blended", capacity=3, exclusive=frozenset()))
+    e.arrive("call", "voice", {}, T0)
+    assert assigned(e.arrive("chat", "chat", {}, T0 + 1)) == [("chat", "a")]
+
+
+def test_capacity_is_in_weighted_units_across_channels() -> None:
+    """3 units: two emails (0.5 each) and two chats fit; a third chat does not; an email maximum holds."""
+    e = _profiled(Profile("standard", capacity=3, max_per_channel={"email": 2}))
+    for i in range(2):
+        assert assigned(e.arrive(f"e{i}", "email", {}, T0 + i)) == [(f"e{i}", "a")]
+    assert assigned(e.arrive("e2", "email", {}, T0 + 2)) == []  # the email maximum
+    for i in range(2):
+        assert assigned(e.arrive(f"c{i}", "chat", {}, T0 + 3 + i)) == [(f"c{i}", "a")]
+    assert assigned(e.arrive("c2", "chat", {}, T0 + 5)) == []  # 1 + 2 = 3 units held
+    assert e.agent_units("a") == 3.0
+    assert assigned(e.resolve("e0", T0 + 6)) == [("e2", "a")]  # half a unit free: the waiting email fits
+
+
+def test_a_callback_for_tomorrow_waits_for_its_window_without_holding_anyone() -> None:
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True))
+    e.upsert_agent(AgentSpec("a", frozenset({"q"}), {"default": 3, "voice": 1}))
+    e.set_presence("a", Presence.ONLINE, T0)
+    tomorrow = T0 + 86_400 + 4 * 3600
+    assert assigned(e.arrive("callback", "voice", {"not_before": tomorrow}, T0)) == []
+    assert e.agent_load("a") == {}  # the agent's only voice slot stays free
+    assert assigned(e.arrive("call", "voice", {}, T0 + 1)) == [("call", "a")]
+    e.resolve("call", T0 + 600)
+    assert e.tick(tomorrow - 1) == []
+    assert assigned(e.tick(tomorrow)) == [("callback", "a")]
+
+
+def test_a_deadline_queue_serves_the_nearest_promise_first_and_nothing_starves() -> None:
+    """Chat's first response is due in 2 minutes, email's in 24 hours: a new chat goes before a new email, but
+    an email close to its deadline goes before a new chat."""
+    e = RoutingEngine()
+    e.upsert_queue(QueueSpec("q", is_default=True, priority="deadline"))
+    one_at_a_time = Profile("one", capacity=1, weights={"default": 1})
+    e.upsert_agent(AgentSpec("a", frozenset({"q"}), {}, profile=one_at_a_time))
+    day = 24 * 3600.0
+    e.arrive("old-email", "email", {}, T0 - day + 60)  # due in a minute
+    e.arrive("email", "email", {}, T0)
+    e.arrive("chat", "chat", {}, T0 + 1)
+    assert [w.conversation_id for w in e.waiting()] == ["old-email", "chat", "email"]
+    out = e.set_presence("a", Presence.ONLINE, T0 + 2)
+    assert assigned(out) == [("old-email", "a")]
+    assert assigned(e.resolve("old-email", T0 + 3)) == [("chat", "a")]
+
+
+def test_a_three_step_queue_widens_at_its_times_and_keeps_the_conversations_place() -> None:
+    """Preferred agents for a minute, then billing ≥ 3 until three minutes, then anyone in the queue."""
+    e = RoutingEngine()
+    steps = (Step(0, agents=frozenset({"pref"})), Step(60, skills={"billing": 3}), Step(180))
+    e.upsert_queue(QueueSpec("q", is_default=True, steps=steps))
+    for name, skills in (("pref", {}), ("expert", {"billing": 3}), ("novice", {"billing": 1})):
+        e.upsert_agent(AgentSpec(name, frozenset({"q"}), {"default": 1}, skills=skills))
+    e.set_presence("pref", Presence.ONLINE, T0)
+    e.arrive("busy", "chat", {}, T0)  # the preferred agent is busy from now on
+    e.set_presence("expert", Presence.ONLINE, T0)
+    e.set_presence("novice", Presence.ONLINE, T0)
+    e.arrive("first", "chat", {}, T0 + 1)
+    e.arrive("second", "chat", {}, T0 + 2)
+    assert [w.conversation_id for w in e.waiting()] == ["first", "second"]  # nobody but "pref" yet
+    assert e.tick(T0 + 60) == []
+    assert assigned(e.tick(T0 + 61)) == [("first", "expert")]  # the skill step: the expert, the first in line
+    assert assigned(e.tick(T0 + 181)) == []  # "second" reached the skill step too: nobody free has it
+    assert assigned(e.tick(T0 + 182)) == [("second", "novice")]  # anyone now; "second" kept its place

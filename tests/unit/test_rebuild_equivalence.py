@@ -27,7 +27,7 @@ from services.router.domain.routing import facts
 from services.router.domain.routing.decisions import Assigned, Decision, Offered, Unassigned
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.restore import StoredAgent, StoredWork, restored
-from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
+from services.router.domain.routing.specs import AgentSpec, QueueSpec, Step, Strategy
 from tests.support.routing import assert_nothing_waits_that_someone_could_take
 
 T0 = 1_795_000_000.0
@@ -137,8 +137,18 @@ class RebuildMachine(RuleBasedStateMachine):
         strategy=st.sampled_from([Strategy.LEAST_LOADED, Strategy.ROUND_ROBIN, Strategy.STICKY]),
         missed=st.sampled_from(["away", "decline"]),
         caps=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 1)), min_size=4, max_size=4),
+        by_deadline=st.booleans(),
+        stepped=st.booleans(),
     )
-    def configure(self, offers: float | None, strategy: Strategy, missed: str, caps: list[tuple[int, ...]]) -> None:
+    def configure(
+        self,
+        offers: float | None,
+        strategy: Strategy,
+        missed: str,
+        caps: list[tuple[int, ...]],
+        by_deadline: bool,
+        stepped: bool,
+    ) -> None:
         self._queue(
             QueueSpec(
                 "main",
@@ -151,6 +161,8 @@ class RebuildMachine(RuleBasedStateMachine):
                 on_missed_offer="away" if missed == "away" else "decline",
                 overflow_after_s=90,
                 overflow_to="wide",
+                priority="deadline" if by_deadline else "arrival",
+                steps=(Step(0, agents=frozenset({"a0", "a1"})), Step(40)) if stepped else (),
             )
         )
         self._queue(QueueSpec("wide", rule={"attr": "never", "exists": True}, offer_timeout_s=offers))
@@ -166,11 +178,16 @@ class RebuildMachine(RuleBasedStateMachine):
         language=st.sampled_from([None, "de"]),
         previous=st.sampled_from([None, *AGENTS]),
         owner=st.sampled_from([None, *AGENTS]),
+        window=st.sampled_from([0.0, 0.0, 45.0]),
     )
-    def arrive(self, channel: str, tier: str, language: str | None, previous: str | None, owner: str | None) -> None:
+    def arrive(
+        self, channel: str, tier: str, language: str | None, previous: str | None, owner: str | None, window: float
+    ) -> None:
         self.n += 1
         cid = f"c{self.n}"
         attrs: dict[str, Any] = {"tier": tier, "owner_agent_id": owner, **({"language": language} if language else {})}
+        if window:
+            attrs["not_before"] = self.now + window  # a callback for later
         self.store.open[cid] = (channel, attrs, self.now)
         self.live.add(cid)
         self._apply(lambda: self.engine.arrive(cid, channel, attrs, self.now, previous_agent=previous))
@@ -280,6 +297,11 @@ def _scenario(store: Store, engine: RoutingEngine) -> tuple[float, set[str]]:
             overflow_to="wide",
         ),
         QueueSpec("wide", rule={"attr": "never", "exists": True}),
+        QueueSpec(
+            "stepped",
+            rule={"attr": "never", "exists": True},
+            steps=(Step(0, agents=frozenset({"a2"})), Step(60, agents=frozenset({"a1"})), Step(900)),
+        ),
     ):
         store.queues[queue.id] = queue
         engine.upsert_queue(queue)
@@ -319,6 +341,11 @@ def _scenario(store: Store, engine: RoutingEngine) -> tuple[float, set[str]]:
     now += 121
     run(engine.tick(now))  # c_owned's owner hold is over (stage); c_sticky's too
     arrive("c_owned2", {"owner_agent_id": "a0"})
+    arrive("c_callback", {"not_before": now + 3600})  # a callback for within the hour (not_before)
+    arrive("c_stepped", {})
+    run(engine.transfer_to_queue("c_stepped", "stepped", now))  # for a2 only, for a minute
+    now += 61
+    run(engine.tick(now))  # then for a1 only (only, step)
     return now, live
 
 
@@ -336,6 +363,9 @@ def _scenario(store: Store, engine: RoutingEngine) -> tuple[float, set[str]]:
         "owner",
         "held_for",
         "stage",
+        "not_before",
+        "only",
+        "step",
     ],
 )
 def test_the_equivalence_check_fails_when_a_fact_is_left_unstored(monkeypatch: pytest.MonkeyPatch, field: str) -> None:

@@ -11,6 +11,8 @@ Inbound (every webhook verified with X-Twilio-Signature over the public URL and 
 - ``…/status`` — the call's status callbacks (ringing, in-progress, completed, no-answer, busy...);
 - ``…/dial-result`` — the agent it was put through to did not answer: an event (the router offers the call to
   the next agent) and the caller goes back on hold;
+- ``…/agent-answered`` — the agent picked up (the dialed leg's status callback): an event that stops the
+  conversation's first-response clock;
 - ``…/recording``, ``…/transcription`` — the voicemail's recording URL and transcription text, as messages.
 
 Outbound: the connector follows ``routing.assignments``; an offer or assignment of a call puts it through to
@@ -224,6 +226,19 @@ class TwilioVoiceConnector(ProviderApiConnector):
             await self.runtime.ingest([self._event(form, key, text="agent no answer", call=call)])
             return self.hold("Sorry, let's try someone else. Please hold.")
 
+        @router.post(f"{BASE}/agent-answered", response_class=Response)
+        async def agent_answered(request: Request) -> Response:
+            """The agent's leg of a call was answered (the <Dial> noun's status callback): an event on the
+            caller's call, which stops the conversation's response clocks."""
+            form = await self._verified(request)
+            sid, agent = request.query_params.get("call", ""), request.query_params.get("agent", "")
+            if sid:
+                call = Call(sid=sid, status=CallStatus.IN_PROGRESS, agent_id=agent or None)
+                event = self._event(form, f"{sid}:answered:{agent}", text="answered by the agent", call=call)
+                assert self.runtime is not None
+                await self.runtime.ingest([event])
+            return twiml()
+
         @router.post(f"{BASE}/recording", response_class=Response)
         async def recording(request: Request) -> Response:
             form = await self._verified(request)
@@ -295,10 +310,13 @@ class TwilioVoiceConnector(ProviderApiConnector):
 
     async def put_through(self, call_sid: str, agent_id: str, conversation_id: str, endpoint: str | None) -> None:
         target = endpoint or f"client:{agent_id}"
+        # the agent picking up is the caller's first response: Twilio tells /agent-answered
+        answered = quoteattr(self.url("/agent-answered", call=call_sid, agent=agent_id))
+        callback = f'statusCallbackEvent="answered" statusCallback={answered}'
         noun = (
-            f"<Client>{escape(target.removeprefix('client:'))}</Client>"
+            f"<Client {callback}>{escape(target.removeprefix('client:'))}</Client>"
             if target.startswith("client:")
-            else f"<Number>{escape(target)}</Number>"
+            else f"<Number {callback}>{escape(target)}</Number>"
         )
         action = self.url("/dial-result", conversation=conversation_id, agent=agent_id)
         dial = (

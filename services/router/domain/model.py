@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from services.router.domain.routing.capacity import Profile
+
 
 class Presence(StrEnum):
     ONLINE = "online"
@@ -53,6 +55,7 @@ class AgentRow:
     last_assigned_at: datetime | None = None
     skills: dict[str, int] = field(default_factory=dict)
     languages: frozenset[str] = frozenset()
+    profile: Profile | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.routing.capacity import profile_from
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from shared.routing_commands import Command, Tick
@@ -93,13 +94,42 @@ class Configuration:
             await u.configuration.remove_queue(queue_id)
 
     async def agent(self, tenant_id: str, agent_id: str) -> dict[str, Any]:
+        """The agent, with what they hold now: per channel, and in units of their profile."""
         async with self.store.reading() as u:
-            return await _agent(u, tenant_id, agent_id)
+            found = await _agent(u, tenant_id, agent_id)
+            channels = await u.configuration.agent_loads(tenant_id, agent_id)
+            row = await u.configuration.profile(tenant_id, found["profile_id"]) if found.get("profile_id") else None
+            profile = profile_from(row["id"], row["name"], row["config"]) if row else None
+            units = profile.units(channels) if profile else float(sum(channels.values()))
+            load = {"channels": channels, "units": units, "capacity_units": profile.capacity if profile else None}
+            return found | {"load": load}
+
+    async def profiles(self, tenant_id: str) -> list[dict[str, Any]]:
+        async with self.store.reading() as u:
+            return await u.configuration.profiles(tenant_id)
+
+    async def profile(self, tenant_id: str, profile_id: str) -> dict[str, Any]:
+        async with self.store.reading() as u:
+            return await _profile(u, tenant_id, profile_id)
+
+    async def create_profile(self, tenant_id: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
+        async with self._changing(tenant_id) as u:
+            profile_id = await u.configuration.add_profile(tenant_id, name, config, self.clock())
+            return await _profile(u, tenant_id, profile_id)
+
+    async def update_profile(self, tenant_id: str, profile_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """A changed profile applies to every agent who has it, at once (the routing state is rebuilt)."""
+        async with self._changing(tenant_id) as u:
+            await _profile(u, tenant_id, profile_id)
+            if values:
+                await u.configuration.update_profile(profile_id, values)
+            return await _profile(u, tenant_id, profile_id)
 
     async def create_agent(self, tenant_id: str, values: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         async with self._changing(tenant_id) as u:
             await _known_queues(u, tenant_id, values["queue_ids"])
+            await _known_profile(u, tenant_id, values)
             agent_id = await u.configuration.add_agent(tenant_id, values, now)
             return await _agent(u, tenant_id, agent_id)
 
@@ -108,6 +138,7 @@ class Configuration:
             await _agent(u, tenant_id, agent_id)
             if "queue_ids" in values:
                 await _known_queues(u, tenant_id, values["queue_ids"])
+            await _known_profile(u, tenant_id, values)
             if values:
                 await u.configuration.update_agent(agent_id, values)
             return await _agent(u, tenant_id, agent_id)
@@ -138,6 +169,18 @@ async def _agent(u: UnitOfWork, tenant_id: str, agent_id: str) -> dict[str, Any]
     if found is None:
         raise NotFound(f"no agent {agent_id}")
     return found
+
+
+async def _profile(u: UnitOfWork, tenant_id: str, profile_id: str) -> dict[str, Any]:
+    found = await u.configuration.profile(tenant_id, profile_id)
+    if found is None:
+        raise NotFound(f"no profile {profile_id}")
+    return found
+
+
+async def _known_profile(u: UnitOfWork, tenant_id: str, values: dict[str, Any]) -> None:
+    if values.get("profile_id") and await u.configuration.profile(tenant_id, values["profile_id"]) is None:
+        raise InvalidCommand(f"unknown profile: {values['profile_id']}")
 
 
 async def _known_queues(u: UnitOfWork, tenant_id: str, queue_ids: list[str]) -> None:

@@ -92,7 +92,8 @@ class CustomerCommands:
             if owner is not None and not await u.routing.agent_exists(tenant_id, owner):
                 raise InvalidCommand(f"no agent {owner} to own this customer")
             before = (await u.customers.customer_attrs([customer_id])).get(customer_id, {}) if routed else {}
-            if not await u.customers.update_profile(tenant_id, customer_id, values, now):
+            stored = {**values, "language_confidence": None} if "language" in values else values  # set, not guessed
+            if not await u.customers.update_profile(tenant_id, customer_id, stored, now):
                 raise NotFound(f"no customer {customer_id}")
             data = {"fields": sorted(values), "by": actor}
             await u.conversations.add_lifecycle([Lifecycle(tenant_id, customer_id, None, "profile_updated", now, data)])

@@ -12,7 +12,7 @@ Failure policy (with the consume loop's, ``shared/consumer_loop.py``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from services.router.handlers.routing_owner import Operation, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from shared.bus import Bus, Outgoing, Record, deadletter
-from shared.events import Channel, EventType, InvalidEvent, decode_event
+from shared.events import CallStatus, Channel, EventType, InvalidEvent, decode_event
 from shared.ids import new_id
 from shared.topics import Topics
 
@@ -63,6 +63,7 @@ class ContextStage:
     sla: SlaClock
     surveys: Surveys
     erasure_key: bytes
+    detect_language: Callable[[str], tuple[str, float] | None] | None = None
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing]]:
         events: list[Inbound] = []
@@ -150,6 +151,8 @@ class ContextStage:
         await u.conversations.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
+        windows: dict[str, float] = {}  # callbacks: not before the start of their window
+        written: dict[str, str] = {}  # customer → what they wrote in this batch (their language, if unknown)
         holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
         for n, (item, customer_id) in enumerate(zip(fresh, customers, strict=True)):
             if n in calls:
@@ -179,6 +182,10 @@ class ContextStage:
             )
             if answer is None:
                 last[conversation_id] = (e.channel.value, e.received_at)
+                if e.content.text:
+                    written[customer_id] = e.content.text
+            if e.call is not None and e.call.status is CallStatus.CALLBACK_REQUESTED and e.call.window_start:
+                windows[conversation_id] = e.call.window_start.timestamp()
         await u.conversations.insert_messages(messages, now)
         await u.conversations.touch_conversations(last)
         feed = [
@@ -210,14 +217,19 @@ class ContextStage:
         answered = [c for c in convs.values() if c.awaiting == "customer"]
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
         attrs = await u.customers.customer_attrs(c.customer_id for c in (*waiting, *answered))
+        await self._detect_languages(u, attrs, {c.customer_id for c in waiting}, written, now)
         ops: dict[str, list[Operation]] = {}
         for c in waiting:
             channel = last[c.id][0] if c.id in last else c.channel
-            ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, attrs.get(c.customer_id, {})))
+            wanted_attrs = {**attrs.get(c.customer_id, {}), "not_before": windows.get(c.id)}
+            ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, wanted_attrs))
         for c in on_phone:
             ops.setdefault(c.tenant_id, []).append(_switch(c.id, Channel.VOICE.value))
         abandoned: dict[str, list[str]] = {}
         for o in outcomes:
+            if o.answered:  # a call picked up is the first response (the clocks stop, the KPI counts it)
+                await u.replies.record_agent_reply(o.conversation_id, now, pending=False)
+                await self.sla.agent_replied(u, o.tenant_id, o.conversation_id, now, pending=False)
             if o.abandoned:
                 abandoned.setdefault(o.tenant_id, []).append(o.conversation_id)
                 ops.setdefault(o.tenant_id, []).append(_leave(o.conversation_id))
@@ -227,7 +239,8 @@ class ContextStage:
                 ops.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
         for tenant_id in sorted(ops):
             await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
-            outbox += (await self.routing.route(u, tenant_id, now, ops[tenant_id])).outbox
+            arriving = {c.id for c in waiting if c.tenant_id == tenant_id}
+            outbox += (await self.routing.route(u, tenant_id, now, ops[tenant_id], arriving=arriving)).outbox
             for conversation_id in abandoned.get(tenant_id, []):
                 await self.sla.resolved(u, conversation_id, now)
         opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
@@ -237,6 +250,27 @@ class ContextStage:
         for m in messages:
             INGESTED.labels(channel=m.channel).inc()
         return outbox
+
+    async def _detect_languages(
+        self,
+        u: UnitOfWork,
+        attrs: dict[str, dict[str, Any]],
+        customers: set[str],
+        written: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """A waiting customer whose language nobody set: detected from what they wrote, if confidently, and
+        routed by it from now on (never over a language the app or an agent set)."""
+        if self.detect_language is None:
+            return
+        detected: dict[str, tuple[str, float]] = {}
+        for customer_id in customers & written.keys():
+            if customer_id in attrs and not attrs[customer_id].get("language"):
+                found = self.detect_language(written[customer_id])
+                if found is not None:
+                    detected[customer_id] = found
+                    attrs[customer_id]["language"] = found[0]
+        await u.customers.set_detected_languages(detected, now)
 
     def _started(self, c: OpenConversation, attrs: dict[str, dict[str, Any]], last: dict[str, Any]) -> Started:
         engine = self.routing.current(c.tenant_id)

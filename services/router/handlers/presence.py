@@ -30,6 +30,7 @@ class PresenceWatch:
     grace_s: float
     offline_s: float
     heartbeat_s: float
+    deployment: str = ""  # the routers sharing this routing log: presence is inferred from their connections
 
     @property
     def stale(self) -> timedelta:
@@ -40,7 +41,9 @@ class PresenceWatch:
         """An agent's feed connected to this replica: returns the connection's id for ``closed``."""
         connection_id = new_id()
         async with self.store.unit() as u:
-            await u.connections.open(connection_id, tenant_id, agent_id, self.replica, kind, self.clock())
+            await u.connections.open(
+                connection_id, tenant_id, agent_id, self.replica, kind, self.clock(), self.deployment
+            )
         return connection_id
 
     async def closed(self, connection_id: str) -> None:
@@ -54,7 +57,7 @@ class PresenceWatch:
         async with self.store.unit() as u:
             await u.connections.refresh(self.replica, now)
             commands = []
-            for d in await u.connections.disconnected(now - self.stale):
+            for d in await u.connections.disconnected(now - self.stale, self.deployment):
                 target = inferred(d.presence, d.reason, d.changed_at, d.lost_at, now, self.grace_s, self.offline_s)
                 if target is None:
                     continue

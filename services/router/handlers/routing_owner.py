@@ -10,7 +10,7 @@ never leave the cache ahead of the database."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -96,17 +96,20 @@ class RoutingStates:
         now: datetime,
         operations: list[Operation],
         released: Sequence[tuple[str, str]] = (),
+        arriving: Collection[str] = (),
     ) -> Routed:
-        """``released``: (conversation, agent) this transaction took from an agent in the database already (a
-        resolve). An engine rebuilt from the database never holds them, so it cannot announce the release:
-        it is announced here, before anything the rebuild decides, so feeds never show an agent over capacity."""
+        """``arriving``: conversations the operations arrive (a rebuild leaves them to them: they know more, a
+        callback's window, the previous agent). ``released``: (conversation, agent) this transaction took from
+        an agent in the database already (a resolve). An engine rebuilt from the database never holds them, so
+        it cannot announce the release: it is announced here, before anything the rebuild decides, so feeds
+        never show an agent over capacity."""
         version = await u.routing.routing_version(tenant_id)
         cached = self._cache.pop(tenant_id, None)
         rebuilt: list[Decision] = []
         if cached is not None and cached[1] == version:
             engine = cached[0]
         else:
-            engine, rebuilt = await self.rebuild(u, tenant_id, now)
+            engine, rebuilt = await self.rebuild(u, tenant_id, now, arriving)
         decisions: list[Decision] = [
             Unassigned(conversation_id, agent, "resolved")
             for conversation_id, agent in released
@@ -133,7 +136,9 @@ class RoutingStates:
         self._cache[tenant_id] = (engine, version)
         ROUTING_OWNED.set(len(self._cache))
 
-    async def rebuild(self, u: UnitOfWork, tenant_id: str, now: datetime) -> tuple[RoutingEngine, list[Decision]]:
+    async def rebuild(
+        self, u: UnitOfWork, tenant_id: str, now: datetime, arriving: Collection[str] = ()
+    ) -> tuple[RoutingEngine, list[Decision]]:
         """The tenant's engine from what the store holds: queues, agents, the engine's counters, and every open
         conversation restored from its routing fact (``domain/routing/facts.py``) exactly as the lost engine
         had it. Work without a fact (never routed yet) arrives now."""
@@ -145,7 +150,7 @@ class RoutingStates:
         ]
         agents = [
             StoredAgent(
-                AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages),
+                AgentSpec(a.id, a.queue_ids, a.capacity, a.skills, a.languages, a.profile),
                 a.presence,
                 a.last_assigned_at.timestamp() if a.last_assigned_at else 0.0,
             )
@@ -165,6 +170,7 @@ class RoutingStates:
                 c["offer_expires_at"].timestamp() if c["offer_expires_at"] else None,
             )
             for c in conversations
+            if c["fact"] or c["agent_id"] or c["id"] not in arriving  # those this pass arrives with what it knows
         ]
         engine, decisions = restored(queues, agents, counters, works, now.timestamp())
         log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
@@ -269,7 +275,10 @@ class RoutingStates:
         if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
             await self._voice_details(u, feed)
         closed = {
-            d.conversation_id: d.expected_response_at
+            d.conversation_id: (
+                d.expected_response_at,
+                hours.timezone if (hours := engine.queues[d.queue_id].hours) else "UTC",
+            )
             for d in decisions
             if isinstance(d, AutoAcknowledged) and self._channel_of(d.conversation_id, tenant_id) == "voice"
         }

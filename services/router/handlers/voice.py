@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports import UnitOfWork
@@ -44,6 +45,7 @@ class CallOutcome:
     no_answer_agent: str | None = None  # for agent-no-answer: who did not pick up
     back_to: str | None = None  # a finished call: the channel the customer wrote on before
     abandoned: bool = False
+    answered: bool = False  # the agent picked up: the customer has been responded to
 
 
 def describe(event: ConversationEvent) -> str:
@@ -107,6 +109,8 @@ async def store_call_statuses(
             outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id))
         elif call.status is CallStatus.AGENT_NO_ANSWER:
             outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id, call.agent_id))
+        elif call.status is CallStatus.IN_PROGRESS and not waiting:
+            outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id, answered=True))
     await u.conversations.insert_messages(messages, now)
     if ended_with_agent:
         before = await u.calls.last_written_channels(ended_with_agent)
@@ -171,10 +175,11 @@ async def agent_endpoints(u: UnitOfWork, agent_ids: Iterable[str]) -> dict[str, 
 
 
 async def closed_prompts(
-    u: UnitOfWork, topics: Topics, tenant_id: str, waiting: dict[str, float | None], now: datetime
+    u: UnitOfWork, topics: Topics, tenant_id: str, waiting: dict[str, tuple[float | None, str]], now: datetime
 ) -> list[Outgoing]:
-    """Callers waiting in a closed queue are told when it opens and offered voicemail (the voice connector
-    says the text and records). ``waiting``: conversation id → when the queue opens (epoch s) or None."""
+    """Callers waiting in a closed queue are told when it opens, in the queue's time zone, and offered voicemail
+    (the voice connector says the text and records). ``waiting``: conversation id → (when the queue opens, epoch
+    s, or None; the queue's IANA time zone)."""
     requests = {r.conversation_id: r for r in await u.calls.latest_requests(waiting)}
     details = await _details(u, list(requests.values()))
     keys = {  # the prompt's event id: one per call
@@ -185,13 +190,13 @@ async def closed_prompts(
     told = await u.conversations.known_event_ids((tenant_id, key) for key in keys.values())
     messages: list[NewMessage] = []
     out: list[Outgoing] = []
-    for conv_id, opens in waiting.items():
+    for conv_id, (opens, zone) in waiting.items():
         key = keys.get(conv_id)
         if key is None or (tenant_id, key) in told:
             continue  # not a live call, or told already (a rebuild acknowledges again)
         d = details[conv_id]
         customer = requests[conv_id].customer_id
-        when = datetime.fromtimestamp(opens, now.tzinfo).strftime("%A at %H:%M %Z") if opens else "soon"
+        when = datetime.fromtimestamp(opens, ZoneInfo(zone)).strftime("%A at %H:%M") if opens else "soon"
         text = f"We are closed right now and open again {when}. Please leave a message after the tone."
         message_id = new_id()
         outbound = OutboundMessage(

@@ -23,6 +23,7 @@ AGENT_FIELDS = (
     "presence_reason",
     "presence_changed_at",
     "capacity",
+    "profile_id",
     "queue_ids",
     "skills",
     "languages",
@@ -31,8 +32,11 @@ AGENT_FIELDS = (
     "created_at",
 )
 
+PROFILE_FIELDS = ("id", "name", "config", "created_at")
+
 q = t.queues.c
 a = t.agents.c
+rp = t.routing_profiles.c
 
 
 class SqlConfiguration(SqlRepository):
@@ -143,3 +147,39 @@ class SqlConfiguration(SqlRepository):
 
     async def remove_agent(self, agent_id: str) -> None:
         await self.conn.execute(delete(t.agents).where(a.id == agent_id))
+
+    async def profile(self, tenant_id: str, profile_id: str) -> dict[str, Any] | None:
+        return await self._one(t.routing_profiles, PROFILE_FIELDS, tenant_id, profile_id)
+
+    async def profiles(self, tenant_id: str) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(
+            select(*(rp[f] for f in PROFILE_FIELDS)).where(rp.tenant_id == tenant_id).order_by(rp.name)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def add_profile(self, tenant_id: str, name: str, config: dict[str, Any], now: datetime) -> str:
+        profile_id = new_id()
+        try:
+            await self.conn.execute(
+                insert(t.routing_profiles).values(
+                    id=profile_id, tenant_id=tenant_id, name=name, config=config, created_at=now
+                )
+            )
+        except IntegrityError as exc:
+            raise InvalidCommand(f"a profile named {name!r} exists") from exc
+        return profile_id
+
+    async def update_profile(self, profile_id: str, values: dict[str, Any]) -> None:
+        try:
+            await self.conn.execute(update(t.routing_profiles).where(rp.id == profile_id).values(**values))
+        except IntegrityError as exc:
+            raise InvalidCommand("another profile has that name") from exc
+
+    async def agent_loads(self, tenant_id: str, agent_id: str) -> dict[str, int]:
+        s = t.assignments.c
+        rows = await self.conn.execute(
+            select(s.channel, func.count())
+            .where(s.tenant_id == tenant_id, s.agent_id == agent_id, s.ended_at.is_(None))
+            .group_by(s.channel)
+        )
+        return {channel: int(n) for channel, n in rows}

@@ -16,7 +16,14 @@ c = t.agent_connections.c
 
 class SqlConnections(SqlRepository):
     async def open(
-        self, connection_id: str, tenant_id: str, agent_id: str, replica: str, kind: str, now: datetime
+        self,
+        connection_id: str,
+        tenant_id: str,
+        agent_id: str,
+        replica: str,
+        kind: str,
+        now: datetime,
+        deployment: str = "",
     ) -> None:
         await self.conn.execute(
             insert(t.agent_connections).values(
@@ -24,6 +31,7 @@ class SqlConnections(SqlRepository):
                 tenant_id=tenant_id,
                 agent_id=agent_id,
                 replica=replica,
+                deployment=deployment,
                 kind=kind,
                 opened_at=now,
                 last_seen_at=now,
@@ -54,7 +62,7 @@ class SqlConnections(SqlRepository):
         )
         return row.first() is not None
 
-    async def disconnected(self, stale_before: datetime) -> list[Disconnected]:
+    async def disconnected(self, stale_before: datetime, deployment: str = "") -> list[Disconnected]:
         a = t.agents.c
         is_live = and_(c.closed_at.is_(None), c.last_seen_at >= stale_before)
         per_agent = (
@@ -64,6 +72,7 @@ class SqlConnections(SqlRepository):
                 func.max(case((is_live, 1), else_=0)).label("live"),
                 func.max(func.coalesce(c.closed_at, c.last_seen_at)).label("lost_at"),
             )
+            .where(c.deployment == deployment)
             .group_by(c.tenant_id, c.agent_id)
             .subquery()
         )

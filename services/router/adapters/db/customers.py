@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 
 from services.router.adapters.db import erasure, merges
 from services.router.adapters.db import tables as t
@@ -100,6 +100,17 @@ class SqlCustomers(SqlRepository):
         for customer_id, agent_id in (await self.last_agents(ids)).items():
             attrs[customer_id]["previous_agent"] = agent_id
         return attrs
+
+    async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
+        if not detected:
+            return
+        c = t.customers.c
+        await self.conn.execute(
+            update(t.customers)
+            .where(c.id == bindparam("b_id"), c.language.is_(None))  # never over one the app or an agent set
+            .values(language=bindparam("b_language"), language_confidence=bindparam("b_confidence"), updated_at=now),
+            [dict(b_id=k, b_language=lang, b_confidence=conf) for k, (lang, conf) in detected.items()],
+        )
 
     async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
         """Who last helped each customer: the agent of their latest accepted assignment."""

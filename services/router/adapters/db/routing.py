@@ -14,6 +14,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.statements import add_lifecycle, routing_attrs
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
+from services.router.domain.routing.capacity import profile_from
 from services.router.handlers.ports.records import AgentFacts, Lifecycle
 from shared.ids import new_id
 
@@ -118,13 +119,25 @@ class SqlRouting:
 
     async def lock_agents(self, tenant_id: str) -> list[AgentRow]:
         """The tenant's agents, rows locked (PostgreSQL) until the routing transaction ends."""
-        a = t.agents.c
+        a, p = t.agents.c, t.routing_profiles.c
         rows = (
             await self.conn.execute(
-                select(a.id, a.presence, a.capacity, a.queue_ids, a.last_assigned_at, a.skills, a.languages)
+                select(
+                    a.id,
+                    a.presence,
+                    a.capacity,
+                    a.queue_ids,
+                    a.last_assigned_at,
+                    a.skills,
+                    a.languages,
+                    p.id.label("profile_id"),
+                    p.name.label("profile_name"),
+                    p.config.label("profile_config"),
+                )
+                .outerjoin(t.routing_profiles, p.id == a.profile_id)
                 .where(a.tenant_id == tenant_id)
                 .order_by(a.id)
-                .with_for_update()
+                .with_for_update(of=t.agents)
             )
         ).all()
         return [
@@ -136,6 +149,7 @@ class SqlRouting:
                 last_assigned_at=r.last_assigned_at,
                 skills=dict(r.skills or {}),
                 languages=frozenset(r.languages or ()),
+                profile=profile_from(r.profile_id, r.profile_name, r.profile_config) if r.profile_id else None,
             )
             for r in rows
         ]

@@ -11,6 +11,8 @@ from services.router.domain.model import DEFAULT_CAPACITY, Presence
 from shared.store import Database
 
 DEMO_TENANT = "demo"
+# Three units: three chats, or six emails, or a mix; a call alone (routing/capacity.py).
+STANDARD_PROFILE = {"capacity": 3, "weights": {"default": 1, "email": 0.5}, "max": {}, "exclusive": ["voice"]}
 MESSAGING = ["chat", "in_app", "messenger", "instagram", "whatsapp", "telegram", "sms"]
 
 DEMO_QUEUES = [
@@ -49,6 +51,14 @@ async def seed_demo(db: Database, now: datetime, tenant_id: str = DEMO_TENANT) -
                 for qid, name, channels, default, routing in DEMO_QUEUES
             ],
         )
+        profile = None
+        if tenant_id == DEMO_TENANT:  # the demo desk protects its agents; test desks count per channel
+            profile = "standard"
+            await conn.execute(
+                insert(t.routing_profiles).values(
+                    id=profile, tenant_id=tenant_id, name="Standard", config=STANDARD_PROFILE, created_at=now
+                )
+            )
         await conn.execute(
             insert(t.agents),
             [
@@ -58,6 +68,7 @@ async def seed_demo(db: Database, now: datetime, tenant_id: str = DEMO_TENANT) -
                     name=name,
                     presence=presence.value,
                     capacity=DEFAULT_CAPACITY,
+                    profile_id=profile,
                     queue_ids=[f"{tenant_id}-{q}" for q in qids],
                     created_at=now,
                 )

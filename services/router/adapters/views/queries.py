@@ -20,6 +20,7 @@ CUSTOMER_FIELDS = (
     "email",
     "phone",
     "language",
+    "language_confidence",
     "tier",
     "tags",
     "consent",

@@ -166,6 +166,7 @@ class RoutingEngine(Placement):
         else:
             self._waiting_list(work.queue_id, work.channel).discard(work.key)
         work.queue_id = queue_id
+        self._requirements_of(work, self.queues[queue_id])
         work.declined_by = None
         if source is not None:  # not straight back to whoever passed it on
             self._exclude(work, source.spec.id, now + self.queues[queue_id].decline_exclusion_s)
@@ -216,6 +217,7 @@ class RoutingEngine(Placement):
         work.virtual_time -= ESCALATION_BOOST_S
         if target != work.queue_id:
             work.queue_id = target
+            self._requirements_of(work, self.queues[target])
             work.declined_by = None
         return out + self._place(work, now)
 
@@ -269,6 +271,17 @@ class RoutingEngine(Placement):
         if kind == "overflow" and work.agent_id is None and not work.overflowed and overflow_to in self.queues:
             self._waiting_list(work.queue_id, work.channel).discard(work.key)
             return self._escalate(work, "waited_too_long") + self._place(work, now)
+        if kind == "step":
+            queue = self.queues[work.queue_id]
+            nxt = work.step + 1
+            if nxt < len(queue.steps) and work.enqueued_at + queue.steps[nxt].after_s == due:
+                self._enter(work, queue, nxt)  # widen: the next step's requirements replace these
+                return self._replace(work, now) if work.agent_id is None else []
+            return []
+        if kind == "window" and work.not_before == due:
+            work.not_before = 0.0  # the callback's window opened: routed like any call from now on
+            self._touched_work.add(work.conversation_id)
+            return self._replace(work, now) if work.agent_id is None else []
         if kind == "hold" and work.held_for is not None and work.reserved_until == due:
             work.stage += 1  # that preferred agent's hold is over: the next preference, or anyone
             work.held_for, work.reserved_until = None, 0.0

@@ -23,6 +23,7 @@ from services.router.domain.routing.decisions import (
 from services.router.domain.routing.selection import best_agent, eligible
 from services.router.domain.routing.specs import ESCALATION_BOOST_S, TIER_BOOST_S, QueueSpec, Strategy, Work
 from services.router.domain.routing.state import AgentState, RoutingState
+from services.router.domain.sla import TimerKind, target_s
 
 
 def ts(t: float) -> datetime:
@@ -62,6 +63,9 @@ class Placement(RoutingState):
         work = self._new_work(conversation_id, channel, None, attrs, now if enqueued_at is None else enqueued_at)
         work.previous_agent = previous_agent
         work.owner = attrs.get("owner_agent_id") or None
+        if float(attrs.get("not_before") or 0.0) > now:  # a callback for later: it waits for its window
+            work.not_before = float(attrs["not_before"])
+            self._timer(work.not_before, "window", work)
         self._channels.add(channel)
         self._work[conversation_id] = work
         return self._place(work, now)
@@ -88,17 +92,39 @@ class Placement(RoutingState):
         if queue is None:
             raise InvalidCommand("no queue takes this conversation and there is no default queue")
         tier = str(attrs.get("tier") or "standard")
-        return Work(
+        if queue.priority == "deadline":  # the promise to keep first: the tier's is in its target already
+            start = arrived + target_s(TimerKind.FIRST_RESPONSE, channel, tier, queue.sla)
+        else:
+            start = arrived - TIER_BOOST_S.get(tier, 0.0)
+        work = Work(
             conversation_id=conversation_id,
             channel=channel,
             queue_id=queue.id,
             enqueued_at=arrived,
-            virtual_time=arrived - TIER_BOOST_S.get(tier, 0.0) - float(attrs.get("urgency_s") or 0.0),
+            virtual_time=start - float(attrs.get("urgency_s") or 0.0),
             seq=self._new_seq(),
             language=attrs.get("language"),
             skills=attrs.get("skills") or queue.skills or None,
             tier=tier,
         )
+        if queue.steps:
+            self._enter(work, queue, 0)
+        return work
+
+    def _enter(self, work: Work, queue: QueueSpec, step: int) -> None:
+        """The work is at this step of its queue's widening: its requirements are the step's, and the next
+        step has a timer (from arrival: the work keeps its place)."""
+        current = queue.steps[step]
+        work.step, work.only, work.skills = step, current.agents, current.skills or None
+        self._touched_work.add(work.conversation_id)
+        if step + 1 < len(queue.steps):
+            self._timer(work.enqueued_at + queue.steps[step + 1].after_s, "step", work)
+
+    def _requirements_of(self, work: Work, queue: QueueSpec) -> None:
+        """Moved to another queue: its requirements are that queue's (its first step's), not the old queue's."""
+        work.step, work.only, work.skills = 0, None, queue.skills or None
+        if queue.steps:
+            self._enter(work, queue, 0)
 
     def _place(self, work: Work, now: float) -> list[Decision]:
         queue = self.queues[work.queue_id]
@@ -113,7 +139,7 @@ class Placement(RoutingState):
                 nxt = queue.hours.next_open(ts(now)) if queue.hours else None
                 out.append(AutoAcknowledged(work.conversation_id, queue.id, nxt.timestamp() if nxt else None))
             return out
-        if queue.strategy is Strategy.MANUAL:
+        if queue.strategy is Strategy.MANUAL or work.not_before > now:
             return out
         agent, held = self._preferred(work, queue, now)
         if held:
@@ -212,6 +238,8 @@ class Placement(RoutingState):
             work.declined_by = None  # a wider team gets a fresh chance
             work.declines = 0
         work.queue_id = target
+        if target != queue.id:
+            self._requirements_of(work, self.queues[target])
         return [Escalated(work.conversation_id, queue.id, target, reason)]
 
     def _is_open(self, queue: QueueSpec, now: float) -> bool:

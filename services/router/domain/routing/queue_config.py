@@ -3,7 +3,8 @@ saves it, so routing never meets a malformed rule or time zone.
 
     {"rule": {...}, "strategy": "sticky", "sticky_wait_s": 60, "owner_wait_s": 120, "offer_timeout_s": 30,
      "max_declines": 3,
-     "decline_exclusion_s": 600, "on_missed_offer": "away",
+     "decline_exclusion_s": 600, "on_missed_offer": "away", "priority": "arrival",
+     "steps": [{"after_s": 0, "agents": ["<agent id>"]}, {"after_s": 60, "skills": {"billing": 3}}, {"after_s": 180}],
      "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
      "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]}}
 """
@@ -11,12 +12,13 @@ saves it, so routing never meets a malformed rule or time zone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.routing.rules import InvalidRule, Rule, validate
-from services.router.domain.routing.specs import MissedOffer, QueueSpec, Strategy
+from services.router.domain.routing.specs import MissedOffer, QueueSpec, Step, Strategy
 
 
 def hours_of(config: Mapping[str, Any]) -> BusinessHours | None:
@@ -33,12 +35,31 @@ def missed_offer(config: Mapping[str, Any]) -> MissedOffer:
     return "away" if value == "away" else "decline"
 
 
+def steps_of(config: Mapping[str, Any]) -> tuple[Step, ...]:
+    """``steps``: ``[{"after_s": 0, "agents": [...]}, {"after_s": 60, "skills": {"billing": 3}}, {"after_s": 180}]``,
+    the first at 0 s, each later than the one before."""
+    steps = tuple(
+        Step(
+            float(raw.get("after_s", 0.0)),
+            frozenset(raw["agents"]) if raw.get("agents") else None,
+            {str(k): int(v) for k, v in raw["skills"].items()} if raw.get("skills") else None,
+        )
+        for raw in config.get("steps") or ()
+    )
+    if steps and steps[0].after_s != 0:
+        raise ValueError("the first step starts at 0 s")
+    if any(b.after_s <= a.after_s for a, b in pairwise(steps)):
+        raise ValueError("each step starts later than the one before")
+    return steps
+
+
 def check(config: Mapping[str, Any]) -> None:
     """Refuse what routing could not use (InvalidCommand → 422 at the API)."""
     try:
         validate(config.get("rule") or {})
         hours_of(config)
         missed_offer(config)
+        steps_of(config)
         if float(config.get("decline_exclusion_s", 0)) < 0:
             raise ValueError("decline_exclusion_s must not be negative")
     except (InvalidRule, ValueError, KeyError, LookupError) as exc:
@@ -70,7 +91,9 @@ def queue_spec(
         on_missed_offer=missed_offer(config),
         overflow_after_s=config.get("overflow_after_s"),
         overflow_to=config.get("overflow_to"),
+        priority="deadline" if config.get("priority") == "deadline" else "arrival",
         hours=hours_of(config),
         skills=dict(config["skills"]) if config.get("skills") else None,
+        steps=steps_of(config),
         sla=dict(config["sla"]) if config.get("sla") else None,
     )

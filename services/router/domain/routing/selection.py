@@ -12,9 +12,13 @@ from services.router.domain.routing.state import AgentState
 
 def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: bool = False) -> bool:
     """Whether the agent may be given the work at ``now``, room aside."""
+    if work.not_before > now:
+        return False  # a callback before its window: nobody yet
     if work.declined_by and work.declined_by.get(agent.spec.id, 0.0) > now:
         return False
     if work.language and agent.spec.languages and work.language not in agent.spec.languages:
+        return False
+    if work.only is not None and agent.spec.id not in work.only:
         return False
     if work.skills and any(agent.spec.skills.get(s, 0) < lvl for s, lvl in work.skills.items()):
         return False
@@ -28,7 +32,7 @@ def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: b
 
 
 def best_agent(
-    room: Iterable[tuple[int, float, str]],
+    room: Iterable[tuple[float, float, str]],
     agents: Mapping[str, AgentState],
     work: Work,
     queue: QueueSpec,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from services.router.domain.routing.capacity import Profile
 from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.routing.rules import Rule
 
@@ -21,6 +22,7 @@ ESCALATION_BOOST_S = 600.0
 
 
 MissedOffer = Literal["away", "decline"]
+Priority = Literal["arrival", "deadline"]
 
 
 class Strategy(StrEnum):
@@ -28,6 +30,17 @@ class Strategy(StrEnum):
     ROUND_ROBIN = "round_robin"
     STICKY = "sticky"
     MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a queue's widening: from ``after_s`` after arrival, who may take the work: these agents only
+    (``agents``), or agents with these skills at these minimum levels (``skills``), or (neither) anyone of the
+    queue. A step's requirements replace the previous step's."""
+
+    after_s: float = 0.0
+    agents: frozenset[str] | None = None
+    skills: Mapping[str, int] | None = None
 
 
 @dataclass
@@ -49,8 +62,12 @@ class QueueSpec:
     on_missed_offer: MissedOffer = "away"
     overflow_after_s: float | None = None
     overflow_to: str | None = None
+    # "arrival": served by arrival less the tier's head start; "deadline": by first-response deadline (the
+    # SLA target of the channel and tier), so a chat goes before an email, until the email's promise is nearer
+    priority: Priority = "arrival"
     hours: BusinessHours | None = None
     skills: Mapping[str, int] | None = None  # what an agent needs (skill → minimum level) for this queue's work
+    steps: tuple[Step, ...] = ()  # widening in steps (the first at 0 s); none: the queue's skills throughout
     sla: Mapping[str, Any] | None = None  # target overrides and escalation actions (domain/sla.py); not routing
 
 
@@ -58,9 +75,10 @@ class QueueSpec:
 class AgentSpec:
     id: str
     queues: frozenset[str]
-    capacity: dict[str, int]
+    capacity: dict[str, int]  # conversations at once per channel ("default" for the rest), if no profile
     skills: dict[str, int] = field(default_factory=dict)
     languages: frozenset[str] = frozenset()
+    profile: Profile | None = None  # capacity in weighted units, maxima, exclusive channels (routing/capacity.py)
 
 
 @dataclass(slots=True)
@@ -75,10 +93,13 @@ class Work:
     seq: int
     language: str | None = None
     skills: Mapping[str, int] | None = None
+    only: frozenset[str] | None = None  # the current step names who may take it
+    step: int = 0  # the queue's widening step it is at
     tier: str = "standard"  # its share of the virtual time: a profile change swaps it
     previous_agent: str | None = None  # who last helped the customer (sticky queues prefer them)
     owner: str | None = None  # the customer's named owner (every queue prefers them)
     stage: int = 0  # the preference (owner, then previous agent) considered now; past them, anyone
+    not_before: float = 0.0  # a callback's window: nobody is given it before then (0: no window)
     held_for: str | None = None  # the preferred agent the work is held for, while busy ...
     reserved_until: float = 0.0  # ... until then
     agent_id: str | None = None

@@ -39,11 +39,18 @@ class AgentState:
         return cap.get(channel, cap.get("default", 0))
 
     def has_room(self, channel: str) -> bool:
+        if self.spec.profile is not None:
+            return self.spec.profile.has_room(self.load, channel)
         return self.load.get(channel, 0) < self.capacity_for(channel)
 
+    def units(self) -> float:
+        """The load as the agent's profile weighs it (without one: a conversation is a unit)."""
+        profile = self.spec.profile
+        return profile.units(self.load) if profile is not None else float(sum(self.load.values()))
+
     @property
-    def rank(self) -> tuple[int, float, str]:
-        return (sum(self.load.values()), self.last_assigned, self.spec.id)
+    def rank(self) -> tuple[float, float, str]:
+        return (self.units(), self.last_assigned, self.spec.id)
 
 
 class RoutingState:
@@ -166,6 +173,10 @@ class RoutingState:
             self._timer(work.enqueued_at + queue.overflow_after_s, "overflow", work)
         if work.held_for is not None:
             self._timer(work.reserved_until, "hold", work)
+        if work.not_before > 0:
+            self._timer(work.not_before, "window", work)
+        if work.step + 1 < len(queue.steps):
+            self._timer(work.enqueued_at + queue.steps[work.step + 1].after_s, "step", work)
         for until in (work.declined_by or {}).values():
             self._timer(until, "exclusion", work)
 
@@ -248,6 +259,9 @@ class RoutingState:
 
     def agent_load(self, agent_id: str) -> dict[str, int]:
         return dict(self._agent(agent_id).load)
+
+    def agent_units(self, agent_id: str) -> float:
+        return self._agent(agent_id).units()
 
     def agent_work(self, agent_id: str) -> set[str]:
         return set(self._agent(agent_id).work)

@@ -21,6 +21,7 @@ from services.router.entrypoints.http import (
     feedback,
     keys_and_audit,
     messages,
+    profiles,
     stats,
     web,
 )
@@ -46,6 +47,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         conversations,
         customers,
         configuration,
+        profiles,
         agents,
         feedback,
         stats,

@@ -60,6 +60,16 @@ class SlaIn(BaseModel):
     on_breach: SlaActionIn | None = None
 
 
+class StepIn(BaseModel):
+    """Who may take the work from ``after_s`` after arrival: these agents, or these skills at these levels, or
+    (neither) anyone of the queue."""
+
+    model_config = ConfigDict(extra="forbid")
+    after_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = 0.0
+    agents: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=100)] | None = None
+    skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None
+
+
 class RoutingIn(BaseModel):
     """How a queue routes (all optional): who it takes, how it picks an agent, what happens when nobody takes."""
 
@@ -88,6 +98,16 @@ class RoutingIn(BaseModel):
         "away",
         description="An offer left to time out: away sets the agent away (offered work again once they are back "
         "online); decline counts it as a decline and leaves them online.",
+    )
+    priority: Literal["arrival", "deadline"] = Field(
+        "arrival",
+        description="arrival: first come first served, higher tiers a head start; deadline: the nearest "
+        "first-response promise first (a chat before an email, until the email's is nearer).",
+    )
+    steps: Annotated[list[StepIn], Field(max_length=10)] | None = Field(
+        None,
+        description="Widening in steps: the first at 0 s, each later one replacing the requirements of the one "
+        "before (preferred agents → a skill level → anyone). The conversation keeps its place throughout.",
     )
     overflow_after_s: Annotated[float, Field(gt=0, le=7 * 86_400)] | None = None
     overflow_to: Annotated[str, Field(min_length=1, max_length=64)] | None = None
@@ -133,6 +153,9 @@ class AgentIn(BaseModel):
     presence: Presence = Presence.OFFLINE
     skills: Skills = Field(default_factory=dict, description='Skill → level (0-10): {"billing": 3}.')
     languages: Languages = Field(default_factory=list, description="BCP 47 tags; empty: any language.")
+    profile_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="A routing profile (POST /v1/profiles): capacity in weighted units across channels."
+    )
     voice_endpoint: VoiceEndpoint | None = None
 
 
@@ -143,6 +166,9 @@ class AgentPatch(BaseModel):
     capacity: dict[str, Annotated[int, Field(ge=0, le=1000)]] | None = None
     skills: Skills | None = None
     languages: Languages | None = None
+    profile_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="A routing profile (POST /v1/profiles): capacity in weighted units across channels."
+    )
     voice_endpoint: VoiceEndpoint | None = None
 
 

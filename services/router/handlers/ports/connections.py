@@ -23,7 +23,14 @@ class Disconnected:
 
 class Connections(Protocol):
     async def open(
-        self, connection_id: str, tenant_id: str, agent_id: str, replica: str, kind: str, now: datetime
+        self,
+        connection_id: str,
+        tenant_id: str,
+        agent_id: str,
+        replica: str,
+        kind: str,
+        now: datetime,
+        deployment: str = "",
     ) -> None: ...
 
     async def close(self, connection_id: str, now: datetime) -> None: ...
@@ -36,9 +43,9 @@ class Connections(Protocol):
         """Whether the agent has an open connection refreshed since ``stale_before``."""
         ...
 
-    async def disconnected(self, stale_before: datetime) -> list[Disconnected]:
-        """Agents not offline that once had a connection and have no live one now (open ones not refreshed since
-        ``stale_before`` count as dropped when last refreshed: their replica died)."""
+    async def disconnected(self, stale_before: datetime, deployment: str = "") -> list[Disconnected]:
+        """Agents not offline that once had a connection of this deployment and have no live one now (open ones
+        not refreshed since ``stale_before`` count as dropped when last refreshed: their replica died)."""
         ...
 
     async def prune(self, before: datetime) -> None:

@@ -32,6 +32,10 @@ class Customers(Protocol):
         """customer id → profile fields an app vouched for (tier, language, name)."""
         ...
 
+    async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
+        """Customer → (language, confidence) detected from their messages; stored only where none is set."""
+        ...
+
     async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """What routing sees of each customer: tier, language, tags, attributes, ``owner_agent_id``, and
         ``previous_agent`` (who last helped them) where there is one."""

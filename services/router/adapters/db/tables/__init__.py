@@ -29,6 +29,7 @@ from services.router.adapters.db.tables.routing import (
     outbox,
     queues,
     routing_commands,
+    routing_profiles,
 )
 from services.router.adapters.db.tables.types import TS, Id, Seq, UtcDateTime, metadata
 
@@ -54,6 +55,7 @@ __all__ = [
     "outbox",
     "queues",
     "routing_commands",
+    "routing_profiles",
     "sla_timers",
     "suggestions",
     "surveys",

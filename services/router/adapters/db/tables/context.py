@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -41,6 +42,8 @@ customers = Table(
     Column("email", String(320)),
     Column("phone", String(32)),
     Column("language", String(35)),  # BCP 47 tag
+    # set when routing detected the language from the customer's messages (null: the app or an agent set it)
+    Column("language_confidence", Float),
     Column("tier", String(16), nullable=False, server_default="standard"),
     Column("tags", JSON, nullable=False, server_default=text("'[]'")),
     Column("consent", JSON, nullable=False, server_default=text("'{}'")),

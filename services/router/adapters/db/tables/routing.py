@@ -33,6 +33,19 @@ queues = Table(
     UniqueConstraint("tenant_id", "name"),
 )
 
+routing_profiles = Table(
+    "routing_profiles",
+    metadata,
+    # What an agent may hold at once, shared by agents: capacity in units, weights and maxima per channel,
+    # exclusive channels (services/router/domain/routing/capacity.py).
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
 agents = Table(
     "agents",
     metadata,
@@ -44,6 +57,7 @@ agents = Table(
     Column("presence_reason", String(32)),
     Column("presence_changed_at", TS),
     Column("capacity", JSON, nullable=False),
+    Column("profile_id", Id),  # a routing profile, or none: per-channel counts (capacity)
     Column("queue_ids", JSON, nullable=False),
     Column("skills", JSON, nullable=False, server_default=text("'{}'")),  # skill → level
     Column("languages", JSON, nullable=False, server_default=text("'[]'")),
@@ -64,6 +78,8 @@ agent_connections = Table(
     Column("tenant_id", String(64), nullable=False),
     Column("agent_id", Id, nullable=False),
     Column("replica", String(128), nullable=False),
+    # the routers sharing one routing log (topic prefix + consumer group): each infers from its own rows only
+    Column("deployment", String(255), nullable=False, server_default=""),
     Column("kind", String(16), nullable=False),
     Column("opened_at", TS, nullable=False),
     Column("last_seen_at", TS, nullable=False),
