@@ -162,7 +162,7 @@ class RebuildMachine(RuleBasedStateMachine):
                 overflow_after_s=90,
                 overflow_to="wide",
                 priority="deadline" if by_deadline else "arrival",
-                steps=(Step(0, agents=frozenset({"a0", "a1"})), Step(40)) if stepped else (),
+                steps=(Step(0, agents=frozenset({"a0", "a1"})), Step(600)) if stepped else (),
             )
         )
         self._queue(QueueSpec("wide", rule={"attr": "never", "exists": True}, offer_timeout_s=offers))

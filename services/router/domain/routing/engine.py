@@ -117,7 +117,7 @@ class RoutingEngine(Placement):
             out.append(Unassigned(conversation_id, agent.spec.id, "resolved"))
             out += self._fill(agent, now)
         else:
-            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            self._line(work).discard(work.key)
         return out
 
     def claim(self, agent_id: str, conversation_id: str, now: float) -> list[Decision]:
@@ -146,7 +146,7 @@ class RoutingEngine(Placement):
             out.append(Unassigned(conversation_id, source.spec.id, "transferred"))
             out += self._fill(source, now)
         else:
-            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            self._line(work).discard(work.key)
         self._take(target, work, now)
         out.append(Assigned(conversation_id, to_agent, work.queue_id, work.channel, now, "transferred"))
         return out
@@ -164,7 +164,7 @@ class RoutingEngine(Placement):
             self._release(source, work)
             out.append(Unassigned(conversation_id, source.spec.id, "transferred"))
         else:
-            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            self._line(work).discard(work.key)
         work.queue_id = queue_id
         self._requirements_of(work, self.queues[queue_id])
         work.declined_by = None
@@ -184,7 +184,7 @@ class RoutingEngine(Placement):
             return []
         self._channels.add(channel)
         if work.agent_id is None:
-            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            self._line(work).discard(work.key)
             work.channel = channel
             return self._place(work, now)
         agent = self._agents[work.agent_id]
@@ -212,7 +212,7 @@ class RoutingEngine(Placement):
             if target != work.queue_id:
                 out += self.transfer_to_queue(conversation_id, target, now)
             return out
-        self._waiting_list(work.queue_id, work.channel).discard(work.key)
+        self._line(work).discard(work.key)
         out = [Escalated(conversation_id, work.queue_id, target, reason)]
         work.virtual_time -= ESCALATION_BOOST_S
         if target != work.queue_id:
@@ -269,14 +269,17 @@ class RoutingEngine(Placement):
             return self._replace(work, now) if work.agent_id is None else []  # whoever it excluded may take it
         overflow_to = self.queues[work.queue_id].overflow_to
         if kind == "overflow" and work.agent_id is None and not work.overflowed and overflow_to in self.queues:
-            self._waiting_list(work.queue_id, work.channel).discard(work.key)
+            self._line(work).discard(work.key)
             return self._escalate(work, "waited_too_long") + self._place(work, now)
         if kind == "step":
             queue = self.queues[work.queue_id]
             nxt = work.step + 1
             if nxt < len(queue.steps) and work.enqueued_at + queue.steps[nxt].after_s == due:
+                waiting = work.agent_id is None
+                if waiting:
+                    self._line(work).discard(work.key)  # its line is its requirements': leave it before they change
                 self._enter(work, queue, nxt)  # widen: the next step's requirements replace these
-                return self._replace(work, now) if work.agent_id is None else []
+                return self._place(work, now) if waiting else []
             return []
         if kind == "window" and work.not_before == due:
             work.not_before = 0.0  # the callback's window opened: routed like any call from now on
@@ -290,7 +293,7 @@ class RoutingEngine(Placement):
         return []
 
     def _replace(self, work: Work, now: float) -> list[Decision]:
-        self._waiting_list(work.queue_id, work.channel).discard(work.key)
+        self._line(work).discard(work.key)
         return self._place(work, now)
 
     # -- views -----------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from services.router.domain.routing.decisions import (
     PresenceChanged,
     Queued,
 )
-from services.router.domain.routing.selection import best_agent, eligible
+from services.router.domain.routing.selection import best_agent, eligible, meets
 from services.router.domain.routing.specs import ESCALATION_BOOST_S, TIER_BOOST_S, QueueSpec, Strategy, Work
 from services.router.domain.routing.state import AgentState, RoutingState
 from services.router.domain.sla import TimerKind, target_s
@@ -130,7 +130,7 @@ class Placement(RoutingState):
         queue = self.queues[work.queue_id]
         out: list[Decision] = [Queued(work.conversation_id, queue.id)]
         self._touched_work.add(work.conversation_id)
-        self._waiting_list(queue.id, work.channel).add(work.key)
+        self._line(work).add(work.key)
         if queue.overflow_after_s is not None and queue.overflow_to and not work.overflowed:
             self._timer(work.enqueued_at + queue.overflow_after_s, "overflow", work)
         if not self._is_open(queue, now):
@@ -195,23 +195,21 @@ class Placement(RoutingState):
         out: list[Decision] = []
         while agent.presence is Presence.ONLINE:
             best: Work | None = None
-            for queue_id in agent.spec.queues:
+            for (queue_id, channel, wanted), line in self._waiting.items():
+                if not line or queue_id not in agent.spec.queues or not agent.has_room(channel):
+                    continue
                 queue = self.queues.get(queue_id)
                 if queue is None or queue.strategy is Strategy.MANUAL or not self._is_open(queue, now):
                     continue
-                for channel in self._channels:
-                    if not agent.has_room(channel):
-                        continue
-                    waiting = self._waiting.get((queue_id, channel))
-                    if not waiting:
-                        continue
-                    for key in waiting:
-                        if best is not None and key >= best.key:
-                            break
-                        work = self._work[key[2]]
-                        if eligible(agent, work, now):
-                            best = work
-                            break
+                if not meets(agent, wanted):
+                    continue  # the whole line asks for someone else
+                for key in line:
+                    if best is not None and key >= best.key:
+                        break
+                    work = self._work[key[2]]
+                    if eligible(agent, work, now):
+                        best = work
+                        break
             if best is None:
                 return out
             out += self._give(best, agent, now, reason_for(best, agent.spec.id))

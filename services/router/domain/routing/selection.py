@@ -4,10 +4,22 @@ choice is a function of its arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from services.router.domain.routing.specs import QueueSpec, Strategy, Work
+from sortedcontainers import SortedList
+
+from services.router.domain.routing.specs import Needs, QueueSpec, Strategy, Work
 from services.router.domain.routing.state import AgentState
+
+
+def meets(agent: AgentState, wanted: Needs) -> bool:
+    """Whether the agent is someone a line of waiting work asks for (its step's agents, skills, language)."""
+    only, skills, language = wanted
+    if only is not None and agent.spec.id not in only:
+        return False
+    if language and agent.spec.languages and language not in agent.spec.languages:
+        return False
+    return all(agent.spec.skills.get(s, 0) >= lvl for s, lvl in skills)
 
 
 def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: bool = False) -> bool:
@@ -32,7 +44,7 @@ def eligible(agent: AgentState, work: Work, now: float, *, ignore_reservation: b
 
 
 def best_agent(
-    room: Iterable[tuple[float, float, str]],
+    room: SortedList,
     agents: Mapping[str, AgentState],
     work: Work,
     queue: QueueSpec,
@@ -53,6 +65,9 @@ def best_agent(
                 rr_cursor[queue.id] = agent_id
                 return agent
         return None
+    if work.only is not None and len(work.only) < len(room):  # a step naming a few agents: look at them only
+        named = [agents[a] for a in work.only if a in agents and agents[a].rank in room]
+        return min((a for a in named if eligible(a, work, now)), key=lambda a: a.rank, default=None)
     for _, _, agent_id in room:
         agent = agents[agent_id]
         if eligible(agent, work, now):

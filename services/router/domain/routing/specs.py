@@ -112,3 +112,13 @@ class Work:
     @property
     def key(self) -> tuple[float, int, str]:
         return (self.virtual_time, self.seq, self.conversation_id)
+
+
+# Who may take a piece of work, as far as it depends on the work alone: the agents its step names, the skills
+# it needs, its language. Waiting lines are kept per value (routing/state.py).
+Needs = tuple[frozenset[str] | None, tuple[tuple[str, int], ...], str | None]
+
+
+def needs(work: Work) -> Needs:
+    skills = tuple(sorted(work.skills.items())) if work.skills else ()
+    return (work.only, skills, work.language)

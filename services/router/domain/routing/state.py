@@ -5,7 +5,8 @@ nothing (``routing/engine.py`` does, on top of it).
 Indexes, per (queue, channel):
 - ``_room``: online agents with room on that channel, ordered (total load, last assignment, id): the head is
   the least-loaded, longest-idle agent.
-- ``_waiting``: waiting conversations ordered by virtual time (``Work.key``, see ``routing/specs.py``).
+- ``_waiting``: waiting conversations ordered by virtual time (``Work.key``, see ``routing/specs.py``), one line
+  per (queue, channel, who may take it): the step's agents, skills and language (``routing/selection.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sortedcontainers import SortedList
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import Presence
 from services.router.domain.routing.rules import matches
-from services.router.domain.routing.specs import AgentSpec, QueueSpec, Work
+from services.router.domain.routing.specs import AgentSpec, Needs, QueueSpec, Work, needs
 
 
 @dataclass(slots=True)
@@ -60,7 +61,7 @@ class RoutingState:
         self._agents: dict[str, AgentState] = {}
         self._work: dict[str, Work] = {}
         self._room: dict[tuple[str, str], SortedList] = {}
-        self._waiting: dict[tuple[str, str], SortedList] = {}
+        self._waiting: dict[tuple[str, str, Needs], SortedList] = {}
         self._channels: set[str] = set()
         self._rr_cursor: dict[str, str] = {}
         # (due, work seq, kind, conversation id): ordered by the work's own numbers, so an engine restored from
@@ -105,12 +106,14 @@ class RoutingState:
                     room.add(agent.rank)
         return room
 
-    def _waiting_list(self, queue_id: str, channel: str) -> SortedList:
-        key = (queue_id, channel)
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            waiting = self._waiting[key] = SortedList()
-        return waiting
+    def _line(self, work: Work) -> SortedList:
+        """The waiting line the work belongs in: its queue and channel, and who may take it (``needs``), so an
+        agent who may not take any of a line skips it whole instead of looking at each piece of work."""
+        key = (work.queue_id, work.channel, needs(work))
+        line = self._waiting.get(key)
+        if line is None:
+            line = self._waiting[key] = SortedList()
+        return line
 
     def _indexable(self, agent: AgentState, queue_id: str) -> bool:
         return agent.presence is Presence.ONLINE and queue_id in agent.spec.queues
@@ -152,7 +155,7 @@ class RoutingState:
         if agent is None:
             work.agent_id = None
             work.offer_expires = None
-            self._waiting_list(work.queue_id, work.channel).add(work.key)
+            self._line(work).add(work.key)
         else:
             self._unindex(agent)
             agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
@@ -208,7 +211,7 @@ class RoutingState:
         """Agent takes the work: capacity is consumed now (an offer reserves it)."""
         self._touched_work.add(work.conversation_id)
         self._touched_agents.add(agent.spec.id)
-        self._waiting_list(work.queue_id, work.channel).discard(work.key)
+        self._line(work).discard(work.key)
         self._unindex(agent)
         agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
         agent.last_assigned = now
@@ -243,14 +246,14 @@ class RoutingState:
     # -- views -----------------------------------------------------------------------------------------------------
     def waiting(self, queue_id: str | None = None) -> list[Work]:
         """Waiting work, in the order it will be served (per queue if given)."""
-        lists = [w for (q, _), w in self._waiting.items() if queue_id is None or q == queue_id]
+        lists = [w for (q, _, _), w in self._waiting.items() if queue_id is None or q == queue_id]
         keys = sorted(itertools.chain.from_iterable(lists))
         return [self._work[k[2]] for k in keys]
 
     def waiting_counts(self) -> dict[str, int]:
         """How many wait in each queue (every queue listed, empty ones as 0)."""
         counts = dict.fromkeys(self.queues, 0)
-        for (queue_id, _), waiting in self._waiting.items():
+        for (queue_id, _, _), waiting in self._waiting.items():
             counts[queue_id] = counts.get(queue_id, 0) + len(waiting)
         return counts
 
