@@ -22,8 +22,8 @@ import tracemalloc
 from pathlib import Path
 
 from services.router.domain.model import Presence
-from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.capacity import Profile
+from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.specs import AgentSpec, QueueSpec, Step
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
