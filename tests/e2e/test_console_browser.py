@@ -83,6 +83,8 @@ async def test_widget_to_console_and_back_with_csat(desk: str, browser: Browser,
     # the offer arrives live on the console; the agent accepts and opens it
     offer = console.locator("#offers li[data-conversation]")
     await expect(offer).to_have_count(1, timeout=10_000)
+    # the offer holds a chat's unit of Ada's "Standard" profile (3 units)
+    await expect(console.locator("#load")).to_have_text("Load: 1 of 3 units", timeout=10_000)
     await offer.get_by_role("button", name="Accept").click()
     mine = console.locator("#mine li[data-conversation]")
     await expect(mine).to_have_count(1, timeout=10_000)

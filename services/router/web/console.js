@@ -99,6 +99,7 @@ async function decide(offer, verb) {
 
 function onFeed(type, data) {
   const id = data.conversation_id;
+  if (type === "offer" || type === "assignment" || type === "unassignment") refreshLoad();
   if (type === "offer") state.offers.set(id, data);
   else if (type === "assignment") { state.offers.delete(id); state.mine.set(id, { ...data, unread: false }); }
   else if (type === "unassignment") {
@@ -218,6 +219,16 @@ $("transfer-form").addEventListener("submit", async (event) => {
 });
 
 // -- queues (supervisors) --------------------------------------------------------------------------------------
+async function refreshLoad() {
+  // what the agent holds now, in the units of their routing profile (or conversations without one)
+  try {
+    const load = (await api("GET", `/v1/agents/${state.agent}`)).load;
+    $("load").textContent = load.capacity_units == null
+      ? `Load: ${load.units} conversations`
+      : `Load: ${load.units} of ${load.capacity_units} units`;
+  } catch (_) { /* shown again at the next refresh */ }
+}
+
 async function refreshQueues() {
   try {
     const stats = await api("GET", "/v1/stats/queues");
@@ -254,7 +265,8 @@ async function start() {
   renderLists();
   connectFeed();
   refreshQueues();
-  setInterval(refreshQueues, 5000);
+  refreshLoad();
+  setInterval(() => { refreshQueues(); refreshLoad(); }, 5000);
 }
 
 start();
