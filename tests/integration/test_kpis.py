@@ -111,7 +111,7 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
                 )
             )
         if resolved and rnd.random() < 0.5:
-            kind = "csat" if rnd.random() < 0.9 else "nps"
+            kind = rnd.choice(["csat"] * 8 + ["nps", "ces"])
             done = rnd.random() < 0.6
             rows["surveys"].append(
                 dict(
@@ -123,7 +123,7 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
                     channel="chat",
                     token=f"{conv}-token-0000000000",
                     sent_at=opened,
-                    score=rnd.randint(1, 5) if done else None,
+                    score=rnd.randint(*{"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}[kind]) if done else None,
                     answered_at=opened if done else None,
                 )
             )
@@ -173,6 +173,16 @@ def expected(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[Any, dict[
         sent = [v for v in csat if v["conversation_id"] in ids]
         answers = [v["score"] for v in sent if v["answered_at"] is not None]
         total_clocks = sum(finished[i] for i in ids)
+        nps = [
+            v["score"]
+            for v in rows["surveys"]
+            if v["kind"] == "nps" and v["conversation_id"] in ids and v["answered_at"]
+        ]
+        ces = [
+            v["score"]
+            for v in rows["surveys"]
+            if v["kind"] == "ces" and v["conversation_id"] in ids and v["answered_at"]
+        ]
         out[k] = {
             "conversations": len(convs),
             "first_response_s": {"median": pct(fr, 0.5), "p90": pct(fr, 0.9)},
@@ -183,6 +193,9 @@ def expected(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[Any, dict[
             "fcr_rate": len(fcr) / len(resolved) if resolved else None,
             "csat_avg": sum(answers) / len(answers) if answers else None,
             "csat_response_rate": len(answers) / len(sent) if sent else None,
+            # Net Promoter Score: % answering 9-10 minus % answering 0-6
+            "nps": 100 * (sum(x >= 9 for x in nps) - sum(x <= 6 for x in nps)) / len(nps) if nps else None,
+            "ces_avg": sum(ces) / len(ces) if ces else None,
         }
     return out
 
@@ -231,5 +244,7 @@ async def test_kpis_equal_a_straightforward_computation(
                         ("fcr_rate", 1e-4),
                         ("csat_avg", 1e-3),
                         ("csat_response_rate", 1e-4),
+                        ("nps", 0.01),
+                        ("ces_avg", 1e-3),
                     ):
                         assert close(g[name], w[name], tol), (group, key, name, g[name], w[name])

@@ -10,6 +10,7 @@ KPI definitions — over the conversations *opened* in [from, to), merged ones e
 - reopen_rate: reopened / conversations;
 - fcr_rate (first-contact resolution): resolved, never reopened, one agent reply / resolved;
 - csat_avg: mean CSAT score answered; csat_response_rate: CSAT surveys answered / sent;
+- nps: % promoters (9-10) - % detractors (0-6) among NPS answers; ces_avg: mean CES answer (1-7, lower is easier);
 - abandon_rate: calls the caller hung up on while waiting / conversations with a call; time_to_abandon_s:
   queued -> hang-up (median, p90).
 """
@@ -75,6 +76,12 @@ async def kpis(
     csat_sum = (
         select(func.coalesce(func.sum(v.score), 0)).where(v.conversation_id == c.id, v.kind == "csat")
     ).scalar_subquery()
+    answered = and_(v.conversation_id == c.id, v.answered_at.is_not(None))
+    nps_answered = select(func.count()).where(answered, v.kind == "nps").scalar_subquery()
+    nps_promoters = select(func.count()).where(answered, v.kind == "nps", v.score >= 9).scalar_subquery()
+    nps_detractors = select(func.count()).where(answered, v.kind == "nps", v.score <= 6).scalar_subquery()
+    ces_answered = select(func.count()).where(answered, v.kind == "ces").scalar_subquery()
+    ces_sum = select(func.coalesce(func.sum(v.score), 0)).where(answered, v.kind == "ces").scalar_subquery()
     had_call = (
         select(func.count())
         .where(
@@ -104,6 +111,11 @@ async def kpis(
             csat_sent.label("csat_sent"),
             csat_answered.label("csat_answered"),
             csat_sum.label("csat_sum"),
+            nps_answered.label("nps_answered"),
+            nps_promoters.label("nps_promoters"),
+            nps_detractors.label("nps_detractors"),
+            ces_answered.label("ces_answered"),
+            ces_sum.label("ces_sum"),
         )
         .select_from(t.conversations)
         .where(
@@ -128,6 +140,16 @@ async def kpis(
         func.sum(p.csat_sent).label("csat_sent"),
         func.sum(p.csat_answered).label("csat_answered"),
         func.sum(p.csat_sum).label("csat_sum"),
+        *(
+            func.sum(col).label(name)
+            for name, col in (
+                ("nps_answered", p.nps_answered),
+                ("nps_promoters", p.nps_promoters),
+                ("nps_detractors", p.nps_detractors),
+                ("ces_answered", p.ces_answered),
+                ("ces_sum", p.ces_sum),
+            )
+        ),
     ]
     if dialect == "postgresql":
         pcts = [
@@ -179,6 +201,10 @@ def _kpi_row(r: dict[str, Any]) -> dict[str, Any]:
         "fcr_rate": _ratio(r["fcr"], r["resolved"]),
         "csat_avg": round(float(r["csat_sum"]) / float(r["csat_answered"]), 3) if r["csat_answered"] else None,
         "csat_response_rate": _ratio(r["csat_answered"], r["csat_sent"]),
+        "nps": round(100 * (float(r["nps_promoters"]) - float(r["nps_detractors"])) / float(r["nps_answered"]), 2)
+        if r["nps_answered"]
+        else None,
+        "ces_avg": round(float(r["ces_sum"]) / float(r["ces_answered"]), 3) if r["ces_answered"] else None,
         "abandon_rate": _ratio(r["abandoned"], r["calls"]),
         "time_to_abandon_s": {"median": secs("time_to_abandon_s_median"), "p90": secs("time_to_abandon_s_p90")},
     }
