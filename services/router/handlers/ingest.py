@@ -218,11 +218,12 @@ class ContextStage:
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
         attrs = await u.customers.customer_attrs(c.customer_id for c in (*waiting, *answered))
         await self._detect_languages(u, attrs, {c.customer_id for c in waiting}, written, now)
+        previous = await u.customers.last_agents([c.customer_id for c in waiting])  # sticky: who helped last
         ops: dict[str, list[Operation]] = {}
         for c in waiting:
             channel = last[c.id][0] if c.id in last else c.channel
             wanted_attrs = {**attrs.get(c.customer_id, {}), "not_before": windows.get(c.id)}
-            ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, wanted_attrs))
+            ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, wanted_attrs, previous.get(c.customer_id)))
         for c in on_phone:
             ops.setdefault(c.tenant_id, []).append(_switch(c.id, Channel.VOICE.value))
         abandoned: dict[str, list[str]] = {}
@@ -280,9 +281,8 @@ class ContextStage:
         return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
 
 
-def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any]) -> Operation:
+def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any], previous: str | None) -> Operation:
     """A conversation needs an agent; the agent who last helped the customer is its sticky preference."""
-    previous = attrs.get("previous_agent")
     return lambda engine, t: engine.arrive(conversation_id, channel, attrs, t, previous_agent=previous)
 
 

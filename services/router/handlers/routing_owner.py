@@ -280,7 +280,7 @@ class RoutingStates:
                 hours.timezone if (hours := engine.queues[d.queue_id].hours) else "UTC",
             )
             for d in decisions
-            if isinstance(d, AutoAcknowledged) and self._channel_of(d.conversation_id, tenant_id) == "voice"
+            if isinstance(d, AutoAcknowledged) and (work := engine.work(d.conversation_id)) and work.channel == "voice"
         }
         if closed:
             extra = await voice.closed_prompts(
@@ -308,11 +308,6 @@ class RoutingStates:
                 for agent_id, (state, last) in agents.items()
             ],
         )
-
-    def _channel_of(self, conversation_id: str, tenant_id: str) -> str | None:
-        engine = self._current.get(tenant_id)
-        work = engine.work(conversation_id) if engine else None
-        return work.channel if work else None
 
     async def _voice_details(self, u: UnitOfWork, feed: list[dict[str, Any]]) -> None:
         """Offers and assignments of calls carry the call id and where to put it through; of callback requests,

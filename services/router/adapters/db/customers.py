@@ -96,10 +96,7 @@ class SqlCustomers(SqlRepository):
             cu.id,
             ids,
         )
-        attrs = {r.id: routing_attrs(r) for r in rows}
-        for customer_id, agent_id in (await self.last_agents(ids)).items():
-            attrs[customer_id]["previous_agent"] = agent_id
-        return attrs
+        return {r.id: routing_attrs(r) for r in rows}
 
     async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
         if not detected:
@@ -113,7 +110,6 @@ class SqlCustomers(SqlRepository):
         )
 
     async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
-        """Who last helped each customer: the agent of their latest accepted assignment."""
         if not customer_ids:
             return {}
         c, s = t.conversations.c, t.assignments.c

@@ -37,8 +37,11 @@ class Customers(Protocol):
         ...
 
     async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """What routing sees of each customer: tier, language, tags, attributes, ``owner_agent_id``, and
-        ``previous_agent`` (who last helped them) where there is one."""
+        """What routing sees of each customer: tier, language, tags, attributes, ``owner_agent_id``."""
+        ...
+
+    async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
+        """Who last helped each customer: the agent of their latest accepted assignment (none: not listed)."""
         ...
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, *, reason: str, actor: str, now: datetime) -> str:
