@@ -35,6 +35,7 @@ from shared.store import Database
 from shared.topics import Topics
 from tests.bench.bench_routing import RESULTS, machine, percentile
 from tests.conftest import random_name
+from tests.support.databases import create_database
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
 from tests.support.runtime import free_port, inbound
 from tests.support.servers import ensure_servers
@@ -162,24 +163,9 @@ def plot(latency: dict[str, dict[str, float]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-async def fresh_database(url: str, name: str = "switchboard_bench") -> str:
-    """A database of the benchmark's own, made anew each run: the shared test database holds every test run's
-    tenants, whose timers and waiting work a router would serve meanwhile."""
-    import asyncpg  # the driver itself: CREATE DATABASE cannot run inside a transaction
-
-    base = url.replace("postgresql+asyncpg://", "postgresql://")
-    admin = await asyncpg.connect(base.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
 async def run(loads: Sequence[int], seconds: float, saturation: int) -> dict[str, object]:
     db_url, kafka = ensure_servers()
-    db_url = await fresh_database(db_url)
+    db_url = await create_database(db_url, "switchboard_bench")  # the shared test database holds other runs' tenants
     tenant, topics = random_name("bench"), Topics(random_name("bench-") + ".")
     db = Database(db_url)
     await upgrade(db)

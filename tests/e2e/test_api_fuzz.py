@@ -7,11 +7,10 @@ dates); afterwards the desk must still route a new message. Bounded in CI by SWI
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +27,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import random_name
+from tests.support.databases import fresh_database
 from tests.support.processes import SWITCHBOARD, dev_desk
 
 KEY = "sb_fuzz-" + os.urandom(12).hex()
 EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "25"))
-
-
-@contextmanager
-def fresh_database(url: str) -> Iterator[str]:
-    """A database of the run's own on the real server, dropped after: `switchboard dev` seeds the fixed tenant
-    `demo`, which the fuzz changes at will, and its routing sweep would serve every tenant of the shared test
-    database (other tests', whose own routers would race it)."""
-    import asyncpg  # type: ignore[import-untyped]  # the driver itself: CREATE DATABASE is no transaction
-
-    name = random_name("switchboard_fuzz_")
-    server, _ = url.rsplit("/", 1)
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(server.replace("postgresql+asyncpg://", "postgresql://") + "/postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{server}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module", params=["embedded", "production"])
@@ -66,7 +42,7 @@ def desk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         if request.param == "production":
             servers = request.getfixturevalue("servers")
             settings |= {
-                "database_url": stack.enter_context(fresh_database(servers.database_url)),
+                "database_url": stack.enter_context(fresh_database(servers.database_url, "switchboard_fuzz_")),
                 "kafka_bootstrap": servers.kafka_bootstrap,
                 "topic_prefix": random_name("fuzz-") + ".",
                 "consumer_group": random_name("fuzz-g-"),

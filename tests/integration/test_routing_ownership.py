@@ -23,6 +23,7 @@ from shared.events import encode_event
 from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
+from tests.support.databases import create_database, drop_database
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
 from tests.support.runtime import free_port, inbound, tenants_on_every_partition
 
@@ -48,7 +49,10 @@ async def scrape(client: httpx.AsyncClient, base: str) -> tuple[float, float, fl
 async def test_each_tenant_has_one_writer_and_a_killed_owner_hands_its_tenants_over(
     servers: Servers, tmp_path: Path
 ) -> None:
-    db = Database(servers.database_url)
+    # a database of its own: each replica's routing sweep serves every tenant with due timers in its database,
+    # and the shared test database holds other tests' tenants, which would count as owned here
+    database_url = await create_database(servers.database_url, random_name("switchboard_owners_"))
+    db = Database(database_url)
     await upgrade(db)
     tenants = tenants_on_every_partition(PARTITIONS)  # each replica owns two
     keys = {tenant: f"sk_{random_name('k')}" for tenant in tenants}
@@ -65,15 +69,12 @@ async def test_each_tenant_has_one_writer_and_a_killed_owner_hands_its_tenants_o
     ports = [free_port(), free_port()]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     env = dict(
-        database_url=servers.database_url,
+        database_url=database_url,
         kafka_bootstrap=servers.kafka_bootstrap,
         topic_prefix=topics.prefix,
         consumer_group=random_name("g-"),
         kafka_partitions=str(PARTITIONS),
         command_timeout_s="60",  # covers a failover: Kafka's session timeout is 10 s
-        # the sweep for expired offers reads the whole database, which other tests share: their tenants must
-        # not count as this deployment's (a takeover is driven by the tenant's next event, not by the sweep)
-        routing_sweep_s="3600",
         log_level="WARNING",
     )
     logs = [tmp_path / f"router-{i}.log" for i in range(2)]
@@ -156,3 +157,4 @@ async def test_each_tenant_has_one_writer_and_a_killed_owner_hands_its_tenants_o
             replicas[0].wait()
         assert stop(replicas[1]) == 0
         await db.close()
+        await drop_database(database_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.presence import PresenceWatch
@@ -24,7 +25,7 @@ async def relay_outbox(relay: OutboxRelay, stop: asyncio.Event, every_s: float =
 async def routing_timers(timers: RoutingTimers, stop: asyncio.Event, tick_s: float, sweep_s: float) -> None:
     """``timers.tick`` every ``tick_s`` (SWITCHBOARD_ROUTING_TICK_S), ``timers.sweep`` every ``sweep_s``."""
     loop = asyncio.get_running_loop()
-    last_sweep = 0.0
+    last_sweep = -math.inf  # the first tick sweeps: timers that fell due while no router ran are found at once
     while not await _wait(stop, tick_s):
         try:
             if loop.time() - last_sweep >= sweep_s:
