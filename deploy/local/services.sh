@@ -73,6 +73,9 @@ postgres_up() {
     log "creating PostgreSQL cluster in $pg_dir/data"
     as_pg "$bin/initdb" -D "$pg_dir/data" -U switchboard --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
+  # per-statement counts for the tests that bound the statements of a batch (tests/integration/test_batch_cost.py)
+  grep -q "^shared_preload_libraries = 'pg_stat_statements'" "$pg_dir/data/postgresql.conf" \
+    || echo "shared_preload_libraries = 'pg_stat_statements'" | as_pg tee -a "$pg_dir/data/postgresql.conf" >/dev/null
   log "starting PostgreSQL on 127.0.0.1:$pg_port"
   as_pg "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t 60 \
     -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c fsync=on" start >/dev/null

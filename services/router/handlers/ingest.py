@@ -142,12 +142,14 @@ class ContextStage:
             now,
         )
         calls = {n for n, i in enumerate(fresh) if i.event.type is EventType.CALL_STATUS}
-        wanted = {
-            cid: (i.event.tenant, i.event.channel.value)
-            for n, (i, cid) in enumerate(zip(fresh, customers, strict=True))
-            if n not in answers and n not in calls
-        }
-        convs, lifecycle = await u.conversations.open_missing_conversations(wanted, now, self.reopen_within)
+        wanted: dict[str, tuple[str, str]] = {}
+        last_at: dict[str, datetime] = {}  # a conversation opened now is written touched by its customer's message
+        for n, (i, cid) in enumerate(zip(fresh, customers, strict=True)):
+            if n not in answers and n not in calls:
+                wanted[cid] = (i.event.tenant, i.event.channel.value)
+                last_at[cid] = i.event.received_at
+        convs, lifecycle = await u.conversations.open_missing_conversations(wanted, now, self.reopen_within, last_at)
+        started = {e.conversation_id for e in lifecycle if e.kind == "opened"}
         await u.conversations.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
@@ -187,7 +189,7 @@ class ContextStage:
             if e.call is not None and e.call.status is CallStatus.CALLBACK_REQUESTED and e.call.window_start:
                 windows[conversation_id] = e.call.window_start.timestamp()
         await u.conversations.insert_messages(messages, now)
-        await u.conversations.touch_conversations(last)
+        await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
         feed = [
             new_agent_event(
                 m.tenant_id,

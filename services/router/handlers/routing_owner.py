@@ -264,13 +264,12 @@ class RoutingStates:
                 notes.append(
                     (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
                 )
-        await u.routing.set_queues(queued, now)
         await u.routing.end_assignments(released, now)
         await u.routing.accept_offers(tenant_id, accepted, now)
         await u.routing.record_assignments(tenant_id, list(fresh.values()))
         await u.conversations.add_conversation_notes(tenant_id, notes, now)
         await u.conversations.mark_escalated(escalated, now)
-        await self._store_facts(u, tenant_id, engine, presence, now)
+        await self._store_facts(u, tenant_id, engine, presence, queued, now)
         extra: list[Outgoing] = []
         if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
             await self._voice_details(u, feed)
@@ -290,11 +289,18 @@ class RoutingStates:
         return [feed_record(self.topic, tenant_id, row) for row in stored] + extra
 
     async def _store_facts(
-        self, u: UnitOfWork, tenant_id: str, engine: RoutingEngine, presence: dict[str, str], now: datetime
+        self,
+        u: UnitOfWork,
+        tenant_id: str,
+        engine: RoutingEngine,
+        presence: dict[str, str],
+        queued: dict[str, str | None],
+        now: datetime,
     ) -> None:
-        """What the engine changed, so a rebuild restores exactly this engine."""
+        """What the engine changed, so a rebuild restores exactly this engine; where conversations wait now."""
         work, agents = engine.changes()
-        await u.routing.store_facts({cid: work_fact(w) if w is not None else None for cid, w in work.items()})
+        facts = {cid: work_fact(w) if w is not None else None for cid, w in work.items()}
+        await u.routing.store_facts(facts, queued, now)
         await u.routing.store_agents(
             tenant_id,
             [

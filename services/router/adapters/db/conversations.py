@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import add_lifecycle, insert_ignore, rows_in, update_by_id
+from services.router.adapters.db.statements import add_lifecycle, rows_in
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.records import (
@@ -46,7 +47,11 @@ class SqlConversations(SqlRepository):
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def open_missing_conversations(
-        self, wanted: dict[str, tuple[str, str]], now: datetime, reopen_within: timedelta | None = None
+        self,
+        wanted: dict[str, tuple[str, str]],
+        now: datetime,
+        reopen_within: timedelta | None = None,
+        last_at: Mapping[str, datetime] | None = None,
     ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
         existing = await self.open_conversations(wanted)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
@@ -91,12 +96,13 @@ class SqlConversations(SqlRepository):
                     status=ConversationStatus.OPEN.value,
                     channel=channel,
                     opened_at=now,
-                    last_message_at=now,
+                    last_message_at=(last_at or {}).get(cid, now),
+                    awaiting="agent" if last_at and cid in last_at else None,
                     previous_conversation_id=latest.get(cid, (None, None))[0],
                 )
                 for cid, (tenant, channel) in fresh.items()
             ]
-            await self.conn.execute(insert_ignore(self.dialect, t.conversations), new_rows)
+            await insert_rows(self.conn, t.conversations, new_rows, ignore_conflicts=True)
             events += [
                 Lifecycle(r["tenant_id"], r["customer_id"], r["id"], "opened", now, {"channel": r["channel"]})
                 for r in new_rows
@@ -106,12 +112,10 @@ class SqlConversations(SqlRepository):
         return existing, [e for e in events if e.conversation_id in live]
 
     async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
-        await update_by_id(
+        await update_rows(
             self.conn,
             t.conversations,
-            [dict(b_id=cid, b_channel=ch, b_at=at) for cid, (ch, at) in last.items()],
-            channel=bindparam("b_channel"),
-            last_message_at=bindparam("b_at"),
+            [dict(id=cid, channel=ch, last_message_at=at) for cid, (ch, at) in last.items()],
             awaiting="agent",
             pending_since=None,
         )
@@ -119,11 +123,12 @@ class SqlConversations(SqlRepository):
     async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
         if not rows:
             return
-        await self.conn.execute(
-            insert_ignore(self.dialect, t.messages), [dict(created_at=now, **fields_of(m)) for m in rows]
+        await insert_rows(
+            self.conn, t.messages, [dict(created_at=now, **fields_of(m)) for m in rows], ignore_conflicts=True
         )
-        await self.conn.execute(
-            insert(t.timeline),
+        await insert_rows(
+            self.conn,
+            t.timeline,
             [
                 dict(
                     tenant_id=m.tenant_id,

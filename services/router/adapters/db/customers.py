@@ -6,10 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 
 from services.router.adapters.db import erasure, merges
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import insert_ignore, routing_attrs, rows_in
 from services.router.handlers.ports.records import (
@@ -43,8 +44,9 @@ class SqlCustomers(SqlRepository):
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
         if new:
-            await self.conn.execute(
-                insert(t.customers),
+            await insert_rows(
+                self.conn,
+                t.customers,
                 [
                     dict(
                         id=cid,
@@ -66,9 +68,11 @@ class SqlCustomers(SqlRepository):
     async def attach_identities(self, rows: Sequence[NewIdentity], now: datetime) -> None:
         if rows:
             ordered = sorted(rows, key=lambda r: (r.tenant_id, r.kind, r.value))
-            await self.conn.execute(
-                insert_ignore(self.dialect, t.identities),
+            await insert_rows(
+                self.conn,
+                t.identities,
                 [dict(id=new_id(), created_at=now, **fields_of(r)) for r in ordered],
+                ignore_conflicts=True,
             )
 
     async def add_suggestions(self, rows: Sequence[tuple[str, str, str, str, str]], now: datetime) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
 from shared.bus import Outgoing
 
@@ -17,9 +18,8 @@ class SqlOutbox(SqlRepository):
 
     async def add(self, records: Sequence[Outgoing], now: datetime) -> None:
         if records:
-            await self.conn.execute(
-                insert(t.outbox),
-                [dict(topic=r.topic, key=r.key, value=r.value, created_at=now) for r in records],
+            await insert_rows(
+                self.conn, t.outbox, [dict(topic=r.topic, key=r.key, value=r.value, created_at=now) for r in records]
             )
 
     async def claim(self, limit: int) -> list[tuple[int, Outgoing]]:

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.statements import add_lifecycle, routing_attrs
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
@@ -53,14 +54,21 @@ class SqlRouting:
         row = (await self.conn.execute(select(tn.routing_state).where(tn.id == tenant_id))).first()
         return dict(row.routing_state or {}) if row else {}
 
-    async def store_facts(self, facts: Mapping[str, Mapping[str, Any] | None]) -> None:
-        if not facts:
-            return
-        c = t.conversations.c
-        await self.conn.execute(
-            update(t.conversations).where(c.id == bindparam("b_id")).values(routing=bindparam("b_fact")),
-            [dict(b_id=cid, b_fact=dict(fact) if fact is not None else None) for cid, fact in facts.items()],
-        )
+    async def store_facts(
+        self,
+        facts: Mapping[str, Mapping[str, Any] | None],
+        queued: Mapping[str, str | None] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        queues = {cid: qid for cid, qid in (queued or {}).items() if qid is not None}
+        keep = frozenset({"queued_at"})
+        rows = [(cid, dict(fact) if fact is not None else None) for cid, fact in facts.items()]
+        # one UPDATE per shape of row (the arrays of one statement are columns of equal length)
+        both = [dict(id=cid, routing=fact, queue_id=queues[cid], queued_at=now) for cid, fact in rows if cid in queues]
+        await update_rows(self.conn, t.conversations, both, keep=keep)
+        await update_rows(self.conn, t.conversations, [dict(id=c, routing=f) for c, f in rows if c not in queues])
+        only_queue = [dict(id=cid, queue_id=qid, queued_at=now) for cid, qid in queues.items() if cid not in facts]
+        await update_rows(self.conn, t.conversations, only_queue, keep=keep)
 
     async def customer_facts(self, tenant_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
         c = t.conversations.c
@@ -206,19 +214,6 @@ class SqlRouting:
             update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
         )
 
-    async def set_queues(self, queued: dict[str, str | None], now: datetime) -> None:
-        """Where each conversation waits now (routing decided it); the first queueing time is kept, since
-        the wait is the customer's, whichever queue it moves to."""
-        c = t.conversations.c
-        rows = [dict(b_id=cid, b_queue=qid, b_at=now) for cid, qid in queued.items() if qid is not None]
-        if rows:
-            await self.conn.execute(
-                update(t.conversations)
-                .where(c.id == bindparam("b_id"))
-                .values(queue_id=bindparam("b_queue"), queued_at=func.coalesce(c.queued_at, bindparam("b_at"))),
-                rows,
-            )
-
     async def record_assignments(self, tenant_id: str, assignments: Sequence[Assignment]) -> list[dict[str, Any]]:
         """Insert the assignments and point their conversations and agents at them. Returns the stored rows
         (with their feed sequence numbers)."""
@@ -238,13 +233,12 @@ class SqlRouting:
             )
             for a in assignments
         ]
-        await self.conn.execute(insert(t.assignments), rows)
+        await insert_rows(self.conn, t.assignments, rows)
         c = t.conversations.c
-        await self.conn.execute(
-            update(t.conversations)
-            .where(c.id == bindparam("b_id"))
-            .values(agent_id=bindparam("b_agent"), assigned_at=bindparam("b_at")),
-            [dict(b_id=a.conversation_id, b_agent=a.agent_id, b_at=a.assigned_at) for a in assignments],
+        await update_rows(
+            self.conn,
+            t.conversations,
+            [dict(id=a.conversation_id, agent_id=a.agent_id, assigned_at=a.assigned_at) for a in assignments],
         )
         s = t.assignments.c
         stored = await self.conn.execute(

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import update_by_id
 from services.router.domain.sla import TimerKind
@@ -31,7 +32,7 @@ class SqlSlaTimers(SqlRepository):
 
     async def start(self, timers: Sequence[NewSlaTimer]) -> None:
         if timers:
-            await self.conn.execute(insert(t.sla_timers), [fields_of(timer) for timer in timers])
+            await insert_rows(self.conn, t.sla_timers, [fields_of(timer) for timer in timers])
 
     async def conversations_with_clock(self, conversation_ids: Iterable[str], kind: TimerKind) -> set[str]:
         """Which of these conversations already have a clock of this kind not stopped (running or paused)."""

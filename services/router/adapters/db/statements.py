@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.handlers.ports.records import Lifecycle
 
 
@@ -38,8 +39,9 @@ async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[
 async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> None:
     """Timeline entries that are not messages (opened, assigned, resolved...)."""
     if rows:
-        await conn.execute(
-            insert(t.timeline),
+        await insert_rows(
+            conn,
+            t.timeline,
             [
                 dict(
                     tenant_id=e.tenant_id,

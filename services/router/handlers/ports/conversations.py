@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -15,11 +15,16 @@ class Conversations(Protocol):
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]: ...
 
     async def open_missing_conversations(
-        self, wanted: dict[str, tuple[str, str]], now: datetime, reopen_within: timedelta | None = None
+        self,
+        wanted: dict[str, tuple[str, str]],
+        now: datetime,
+        reopen_within: timedelta | None = None,
+        last_at: Mapping[str, datetime] | None = None,
     ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
         """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer and the
         lifecycle entries it caused. Without an open one, the customer's latest resolved conversation reopens
-        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous.
+        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous, already
+        touched (``touch_conversations``) by the customer's message received at ``last_at[customer]``.
         The partial unique index keeps it to one open conversation per customer even under races."""
         ...
 

@@ -30,8 +30,15 @@ class Routing(Protocol):
         """The engine's counters as last stored (empty if never)."""
         ...
 
-    async def store_facts(self, facts: Mapping[str, Mapping[str, Any] | None]) -> None:
-        """Each conversation's routing fact as it is now (None: it left routing)."""
+    async def store_facts(
+        self,
+        facts: Mapping[str, Mapping[str, Any] | None],
+        queued: Mapping[str, str | None] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Each conversation's routing fact as it is now (None: it left routing) and, for those ``queued``, the
+        queue where it waits now (routing decided it) and since ``now`` (the first queueing time is kept, since
+        the wait is the customer's, whichever queue it moves to): each conversation's row written once."""
         ...
 
     async def customer_facts(self, tenant_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
@@ -61,11 +68,6 @@ class Routing(Protocol):
 
     async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
-        ...
-
-    async def set_queues(self, queued: dict[str, str | None], now: datetime) -> None:
-        """Where each conversation waits now (routing decided it); the first queueing time is kept, since
-        the wait is the customer's, whichever queue it moves to."""
         ...
 
     async def record_assignments(self, tenant_id: str, assignments: Sequence[Assignment]) -> list[dict[str, Any]]:

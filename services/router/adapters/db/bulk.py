@@ -1,0 +1,132 @@
+"""Set-based writes: a whole batch of rows in one statement.
+
+On PostgreSQL a batch goes in as one array per column, ``INSERT ... SELECT FROM unnest(...)`` or
+``UPDATE ... FROM unnest(...)``: one statement and one plan whatever the batch size (the text depends only on
+the table and the columns, so asyncpg's prepared-statement cache serves it), where an executemany runs the
+statement once per row. SQLite, in process, keeps the executemany: a statement there costs no round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table, bindparam, func, insert, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # the dialect only compiles type names here
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool = False
+) -> None:
+    """Inserts ``rows`` (dicts with the same keys); with ``ignore_conflicts`` a row that would break a unique
+    constraint is skipped (``ON CONFLICT DO NOTHING``), as a redelivered batch needs."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        statement = sqlite.insert(table).on_conflict_do_nothing() if ignore_conflicts else insert(table)
+        await conn.execute(statement, list(rows))
+        return
+    columns = tuple(rows[0])
+    await conn.execute(_insert_sql(table, columns, ignore_conflicts), _arrays(table, columns, rows))
+
+
+async def update_rows(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str = "id",
+    keep: frozenset[str] = frozenset(),
+    **constants: Any,
+) -> None:
+    """Updates one row per item of ``rows``, found by its ``key`` column, to the item's other values; columns
+    in ``keep`` are set only where still NULL; ``constants`` are the same for every row."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    if conn.dialect.name != "postgresql":
+        values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in columns if c != key}
+        for c in keep & values.keys():
+            values[c] = _coalesce(table, c)
+        statement = update(table).where(table.c[key] == bindparam(f"b_{key}")).values(**values, **constants)
+        await conn.execute(statement, [{f"b_{c}": row[c] for c in columns} for row in rows])
+        return
+    sql = _update_sql(table, columns, key, keep, tuple(sorted(constants)))
+    params = _arrays(table, columns, rows)
+    params.update({f"k_{name}": _bound(table, name, value) for name, value in constants.items()})
+    await conn.execute(sql, params)
+
+
+def _coalesce(table: Table, column: str) -> Any:
+    return func.coalesce(table.c[column], bindparam(f"b_{column}"))
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool) -> Any:
+    names = ", ".join(f'"{c}"' for c in columns)
+    picked = ", ".join(_read(table, c) for c in columns)
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return text(f'INSERT INTO "{table.name}" ({names}) SELECT {picked} FROM {_unnest(table, columns)}{conflict}')
+
+
+@lru_cache(maxsize=256)
+def _update_sql(
+    table: Table, columns: tuple[str, ...], key: str, keep: frozenset[str], constants: tuple[str, ...]
+) -> Any:
+    sets = []
+    for c in columns:
+        if c == key:
+            continue
+        value = _read(table, c)
+        sets.append(f'"{c}" = coalesce(t."{c}", {value})' if c in keep else f'"{c}" = {value}')
+    for c in constants:
+        value = f"CAST(:k_{c} AS {_sql_type(table.c[c].type)})"
+        sets.append(f'"{c}" = CAST({value} AS JSON)' if _is_json(table.c[c].type) else f'"{c}" = {value}')
+    return text(
+        f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_unnest(table, columns)} WHERE t."{key}" = v."{key}"'
+    )
+
+
+def _unnest(table: Table, columns: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"CAST(:a_{c} AS {_array_type(table.c[c].type)})" for c in columns)
+    return f"unnest({arrays}) AS v({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)})"
+
+
+def _read(table: Table, column: str) -> str:
+    """The column as read from the unnested arrays: JSON travels as text and is parsed by the server."""
+    if _is_json(table.c[column].type):
+        return f'CAST(v."{column}" AS JSON)'
+    return f'v."{column}"'
+
+
+def _arrays(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {f"a_{c}": [_bound(table, c, row[c]) for row in rows] for c in columns}
+
+
+def _bound(table: Table, column: str, value: Any) -> Any:
+    """A value as the driver takes it: the column type's own conversion (aware UTC datetimes), JSON as text."""
+    kind = table.c[column].type
+    if isinstance(kind, TypeDecorator):
+        value = kind.process_bind_param(value, _PG)
+    if _is_json(kind):
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # None is JSON null, as SQLAlchemy's
+    return value
+
+
+def _is_json(kind: TypeEngine[Any]) -> bool:
+    impl = kind.impl if isinstance(kind, TypeDecorator) else kind
+    return isinstance(impl, JSON)
+
+
+def _sql_type(kind: TypeEngine[Any]) -> str:
+    return "TEXT" if _is_json(kind) else kind.compile(dialect=_PG)
+
+
+def _array_type(kind: TypeEngine[Any]) -> str:
+    return f"{_sql_type(kind)}[]"

@@ -1,0 +1,126 @@
+"""What one batch costs PostgreSQL, counted by the database itself (``pg_stat_statements``, loaded by
+deploy/local/services.sh): a batch of 500 messages from new customers, then a batch of 500 follow-ups in their
+open conversations. A statement added back per message (a lookup, an update in a loop) multiplies a count by
+the batch size and fails here; no timing is involved."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from services.router.adapters.db.seed import seed_demo
+from services.router.bootstrap import RouterRuntime, build_router
+from shared.bus import Record
+from shared.bus_memory import MemoryBus
+from shared.events import encode_event
+from shared.store import Database
+from tests.conftest import Servers, random_name
+from tests.support.databases import create_database, drop_database
+from tests.support.runtime import inbound, settings_for
+
+BATCH = 500
+TENANTS = 4
+PER_BATCH = 20  # statements whatever the batch size and the number of tenants in it
+PER_TENANT = 4
+
+
+@dataclass(frozen=True)
+class Cost:
+    statements: int  # SELECT, INSERT, UPDATE, DELETE (transaction control apart)
+    inserted: int  # rows written by INSERT
+    updated: int  # rows changed by UPDATE
+    deleted: int
+    by_statement: list[tuple[int, int, str]]  # calls, rows, query: what to look at when a bound breaks
+
+    def report(self) -> str:
+        return "\n".join(f"{calls:6d} calls {rows:7d} rows  {query[:150]}" for calls, rows, query in self.by_statement)
+
+
+async def cost_of(db: Database, name: str) -> Cost:
+    """What the database ``name`` ran since the last reset."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT s.calls, s.rows, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                    "WHERE d.datname = :name AND s.query !~* '^\\s*(begin|commit|rollback|savepoint|release|set|show)'"
+                    " AND s.query !~* 'pg_stat_statements' ORDER BY s.calls DESC"
+                ),
+                {"name": name},
+            )
+        ).all()
+    by = [(int(r[0]), int(r[1]), " ".join(str(r[2]).split())) for r in rows]
+
+    def rows_of(verb: str) -> int:
+        return sum(r for _, r, q in by if q.lstrip("( ").upper().startswith(verb))
+
+    return Cost(sum(c for c, _, _ in by), rows_of("INSERT"), rows_of("UPDATE"), rows_of("DELETE"), by)
+
+
+async def reset(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(text("SELECT pg_stat_statements_reset()"))
+
+
+@pytest.fixture
+async def router(servers: Servers, tmp_path: Path) -> AsyncIterator[tuple[RouterRuntime, str, list[str]]]:
+    name = random_name("switchboard_cost_")
+    url = await create_database(servers.database_url, name)
+    settings = settings_for("production", tmp_path, servers, database_url=url)
+    runtime = build_router(settings, bus=MemoryBus())  # the statements counted are PostgreSQL's; no broker needed
+    await runtime.start(consume_events=False)
+    try:
+        async with runtime.db.transaction() as conn:
+            await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        tenants = [random_name("tn") for _ in range(TENANTS)]
+        for tenant in tenants:
+            await seed_demo(runtime.db, datetime.now(UTC), tenant_id=tenant)
+        yield runtime, name, tenants
+    finally:
+        await runtime.stop()
+        await drop_database(url)
+
+
+def records(runtime: RouterRuntime, tenants: list[str], round_: int, who: str = "user") -> list[Record]:
+    """BATCH messages, customers spread over the tenants; round 0 from new customers, later rounds follow-ups."""
+    out = []
+    for n in range(BATCH):
+        tenant = tenants[n % len(tenants)]
+        event = inbound(tenant, f"{who}-{n}", f"message {round_} of customer {n}")
+        out.append(Record(runtime.topics.events, 0, round_ * BATCH + n, event.partition_key(), encode_event(event)))
+    return out
+
+
+async def test_a_batch_costs_a_bounded_number_of_statements_and_rows(
+    router: tuple[RouterRuntime, str, list[str]],
+) -> None:
+    runtime, name, tenants = router
+    await runtime.stage.handle(records(runtime, tenants, 0, "warm"))  # engines built, connections introspected
+    await reset(runtime.db)
+    result = await runtime.stage.handle(records(runtime, tenants, 0))
+    assert result.stored == BATCH
+    new = await cost_of(runtime.db, name)
+    print(f"new customers: {new.statements} statements, {new.inserted} rows inserted, {new.updated} updated")
+    print(new.report())
+    # per batch: each table written once, each read once; per tenant its lock, version, counters and facts
+    assert new.statements <= PER_BATCH + PER_TENANT * TENANTS, new.report()
+    # customer, identity, conversation, message, two timeline entries (opened, message), two SLA clocks
+    assert new.inserted <= 8 * BATCH, new.report()
+    assert new.updated <= BATCH + TENANTS, new.report()  # the routing fact and queue, once; the tenants' counters
+    assert new.deleted == 0
+
+    await reset(runtime.db)
+    result = await runtime.stage.handle(records(runtime, tenants, 1))
+    assert result.stored == BATCH
+    follow = await cost_of(runtime.db, name)
+    print(f"follow-ups: {follow.statements} statements, {follow.inserted} rows inserted, {follow.updated} updated")
+    print(follow.report())
+    assert follow.statements <= PER_BATCH + PER_TENANT * TENANTS, follow.report()
+    assert follow.inserted <= 2 * BATCH, follow.report()  # the message and its timeline entry
+    assert follow.updated <= BATCH + TENANTS, follow.report()  # the conversation touched once
+    assert follow.deleted == 0
