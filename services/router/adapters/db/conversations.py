@@ -28,14 +28,8 @@ class SqlConversations(SqlRepository):
     """Conversations, messages and timeline entries in one transaction."""
 
     async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        keys = list(keys)
-        if not keys:
-            return set()
-        rows = await self.conn.execute(
-            select(t.messages.c.tenant_id, t.messages.c.event_id).where(
-                tuple_(t.messages.c.tenant_id, t.messages.c.event_id).in_(keys)
-            )
-        )
+        m = t.messages.c
+        rows = await rows_in(self.conn, select(m.tenant_id, m.event_id), tuple_(m.tenant_id, m.event_id), keys)
         return {(r[0], r[1]) for r in rows}
 
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]:

@@ -117,11 +117,14 @@ class SqlCustomers(SqlRepository):
         if not customer_ids:
             return {}
         c, s = t.conversations.c, t.assignments.c
-        rows = await self.conn.execute(
+        rows = await rows_in(
+            self.conn,
             select(c.customer_id, s.agent_id)
             .join(t.assignments, s.conversation_id == c.id)
-            .where(c.customer_id.in_(customer_ids), s.accepted_at.is_not(None))
-            .order_by(c.customer_id, s.accepted_at.desc(), s.seq.desc())
+            .where(s.accepted_at.is_not(None))
+            .order_by(c.customer_id, s.accepted_at.desc(), s.seq.desc()),
+            c.customer_id,
+            customer_ids,
         )
         last: dict[str, str] = {}
         for r in rows:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import deadletters
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.statements import rows_in
 
 ERASED = "[erased]"
 # What stays of an erased message: its ids, channel, direction and times (counts and KPIs), nothing personal.
@@ -142,7 +143,7 @@ async def erased_senders(
     if not by_digest:
         return {}
     er = t.erasures.c
-    rows = await conn.execute(select(er.digest, er.erased_at).where(er.digest.in_(list(by_digest))))
+    rows = await rows_in(conn, select(er.digest, er.erased_at), er.digest, by_digest)
     return {by_digest[r.digest]: r.erased_at for r in rows}
 
 

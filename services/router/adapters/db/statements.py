@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, update
+from sqlalchemy import ColumnElement, Select, Table, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import Tuple
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
@@ -29,11 +30,24 @@ async def update_by_id(conn: AsyncConnection, table: Table, params: Sequence[dic
 
 
 async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[Any], keys: Iterable[Any]) -> list[Any]:
-    """The rows of ``query`` whose ``key`` is one of ``keys`` (each asked for once); no query for no keys."""
+    """The rows of ``query`` whose ``key`` (a column or a ``tuple_`` of columns) is one of ``keys`` (each asked
+    for once); no query for no keys. On PostgreSQL the keys travel as one array per column (``= ANY($1)``,
+    ``IN (SELECT FROM unnest(...))``): the statement's text, and so its prepared plan, is the same for every
+    batch size, where an IN list has one placeholder per key."""
     wanted = list(set(keys))
     if not wanted:
         return []
-    return list(await conn.execute(query.where(key.in_(wanted))))
+    if conn.dialect.name != "postgresql":
+        return list(await conn.execute(query.where(key.in_(wanted))))
+    if isinstance(key, Tuple):
+        columns = list(key.clauses)
+        arrays = [
+            bindparam(f"k{n}", [k[n] for k in wanted], type_=postgresql.ARRAY(c.type)) for n, c in enumerate(columns)
+        ]
+        pairs = func.unnest(*arrays).table_valued(*(f"k{n}" for n in range(len(columns)))).render_derived()
+        return list(await conn.execute(query.where(key.in_(select(*pairs.c)))))
+    array = bindparam("keys", wanted, type_=postgresql.ARRAY(key.type))
+    return list(await conn.execute(query.where(key == any_(array))))
 
 
 async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> None:
