@@ -2,28 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+SUM := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+# One stamp per install: `make run` needs the runtime dependencies only, the test and lint tools come with
+# `make test`, `make lint` and `make bench`. Each is redone when pyproject.toml changes.
+RUN_STAMP := $(VENV)/.installed-run-$(SUM)
+DEV_STAMP := $(VENV)/.installed-dev-$(SUM)
 SERVICES := deploy/local/services.sh
 
-.PHONY: install run test test-unit services services-down lint format bench faults
+.PHONY: install install-dev run test test-unit services services-down lint format bench faults
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e ".[dev]"
-	@rm -f $(VENV)/.installed-*; touch $@
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Switchboard and its runtime dependencies into $(VENV) (first run only)..."
+	$(PIP) install -e .
+	@rm -f $(VENV)/.installed-run-*; touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Switchboard with its test and lint tools into $(VENV) (once per pyproject.toml change)..."
+	$(PIP) install -e ".[dev]"
+	@rm -f $(VENV)/.installed-dev-* $(VENV)/.installed-run-*; touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 ## The embedded desk: router, connectors and an in-process bus on SQLite, demo tenant seeded.
+## `make run ARGS=--reset` starts the demo desk afresh.
 run: install
-	$(BIN)/switchboard dev
+	$(BIN)/switchboard dev $(ARGS)
 
 ## Unit + integration + e2e. Starts (or reuses) the real PostgreSQL and Kafka first.
-test: install
+test: install-dev
 	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" && $(BIN)/pytest
 
-test-unit: install
+test-unit: install-dev
 	$(BIN)/pytest tests/unit
 
 ## Local real servers: PostgreSQL (Debian packages) and Apache Kafka (KRaft, jars from Maven Central).
@@ -33,22 +49,22 @@ services:
 services-down:
 	@$(SERVICES) down
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 ## Benchmarks (results in tests/bench/results/): the routing engine at 15,000 agents / 500,000 waiting, then
 ## end-to-end throughput and latency on the real servers against the bare Kafka → PostgreSQL pipeline.
-bench: install
+bench: install-dev
 	$(BIN)/python -m tests.bench.bench_routing
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_pipeline
 
 ## The fault suite: 100,000 messages through kills, broker and database restarts, latency and loss.
-faults: install
+faults: install-dev
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.faults.run

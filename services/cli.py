@@ -1,4 +1,4 @@
-"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`."""
+"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`, `settings`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 
+from services import dev_desk
 from services.connectors import bootstrap as connector_bootstrap
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import DEMO_TENANT
@@ -21,25 +24,45 @@ from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.settings_doc import settings_markdown
 from shared.store import Database
+from shared.version import VERSION
 
 
-def _banner(settings: Settings, key: str | None) -> str:
+def _banner(settings: Settings, key: str | None, kept_in: Path | None) -> str:
+    """What `switchboard dev` prints once it serves. ``kept_in``: the file the key is kept in, None when it
+    came from SWITCHBOARD_BOOTSTRAP_API_KEY (then the banner does not repeat it)."""
     base = f"http://{settings.http_host}:{settings.http_port}"
-    shown = key if not settings.bootstrap_api_key else "<SWITCHBOARD_BOOTSTRAP_API_KEY>"
+    shown = key if kept_in is not None else "<SWITCHBOARD_BOOTSTRAP_API_KEY>"
+    kept = f"   (kept in {kept_in}; `switchboard dev --reset` starts afresh)" if kept_in is not None else ""
     bus = f"kafka {settings.kafka_bootstrap}" if settings.kafka_bootstrap else "in-process"
     store = settings.database_url.split("@")[-1]  # never print a password
     body = '{"customer": {"external_id": "u-42", "name": "Sam"}, "text": "Hello!"}'
     return f"""
-Switchboard demo desk (tenant '{DEMO_TENANT}') on {base}   bus: {bus}   store: {store}
-  export KEY={shown}
+Switchboard {VERSION} demo desk (tenant '{DEMO_TENANT}') on {base}   bus: {bus}   store: {store}
+  console:    {base}/console   (sign in with the key, pick Ada)
+  demo page:  {base}/demo      (a shop page with the chat widget)
+  API docs:   {base}/docs      (Authorize with the key; also {base}/redoc)
+  export KEY={shown}{kept}
   watch Ada's feed:  curl -N -H "Authorization: Bearer $KEY" {base}/v1/agents/agent-ada/feed
   post a message:    curl -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
                        -d '{body}' {base}/v1/messages
-  API docs: {base}/docs
 """
 
 
-async def _serve(settings: Settings, *, demo: bool) -> None:
+def _dev_settings(reset: bool) -> tuple[Settings, Path | None]:
+    """The demo desk's settings, its admin key from SWITCHBOARD_BOOTSTRAP_API_KEY or else kept in the desk's key
+    file (returned, for the banner); ``reset`` first removes the desk's files."""
+    settings = Settings(seed_demo=True)
+    desk = dev_desk.dev_desk(settings)
+    if reset:
+        for path in dev_desk.reset(desk, settings):
+            print(f"removed {path}", flush=True)
+    if settings.bootstrap_api_key is not None:
+        return settings, None
+    key = dev_desk.bootstrap_key(desk)
+    return settings.model_copy(update={"bootstrap_api_key": SecretStr(key)}), desk.key_file
+
+
+async def _serve(settings: Settings, *, demo: bool, key_file: Path | None = None) -> None:
     router = build_router(settings)
     app = create_app(router, manage_lifecycle=False)
     # In dev every connector runs in the same process, on the same bus, behind the same HTTP server.
@@ -50,7 +73,7 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     if connectors is not None:
         await connectors.start()
     if demo:
-        print(_banner(settings, router.admin_key), flush=True)
+        print(_banner(settings, router.admin_key, key_file), flush=True)
     try:
         await _http(app, settings)
     finally:
@@ -102,8 +125,14 @@ async def _migrate(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"switchboard {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("dev", help="everything in one process with the demo desk (embedded store and bus by default)")
+    dev = sub.add_parser("dev", help="everything in one process with the demo desk (embedded store and bus by default)")
+    dev.add_argument(
+        "--reset",
+        action="store_true",
+        help="start the demo desk afresh: remove its embedded database, its admin key and its attachments first",
+    )
     sub.add_parser("router", help="the router service (HTTP API + consumers)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("settings", help="print the settings reference (Markdown)")
@@ -120,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         print(settings_markdown(), end="")
         return 0
 
+    key_file: Path | None = None
     if args.command == "dev":
-        settings = Settings(seed_demo=True)
+        try:
+            settings, key_file = _dev_settings(args.reset)
+        except dev_desk.NotEmbedded as exc:
+            parser.error(str(exc))
     else:
         settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -132,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_connectors(settings, args.names))
         return 0
     try:
-        asyncio.run(_serve(settings, demo=args.command == "dev"))
+        asyncio.run(_serve(settings, demo=args.command == "dev", key_file=key_file))
     except KeyboardInterrupt:
         pass
     return 0

@@ -112,13 +112,16 @@ async def test_body_over_the_size_limit_gets_413(http: httpx.AsyncClient, desk: 
     assert events_on_bus(desk) == 0
 
 
-async def test_text_over_the_length_limit_gets_413(http: httpx.AsyncClient, desk: Desk) -> None:
+async def test_text_over_the_length_limit_gets_422_naming_the_field(http: httpx.AsyncClient, desk: Desk) -> None:
     r = await http.post(
         "/v1/messages",
         json={"customer": {"external_id": "u"}, "text": "y" * 501},
         headers={"Authorization": f"Bearer {desk.key}"},
     )
-    assert_problem(r, 413)
+    problem = assert_problem(r, 422)
+    assert problem["type"] == "/problems/validation" and problem["detail"].startswith("body.text: ")
+    assert [e["loc"] for e in problem["errors"]] == [["body", "text"]]
+    assert events_on_bus(desk) == 0
 
 
 async def test_a_valid_message_gets_202_with_its_event_id_and_idempotency_key_makes_retries_one_event(

@@ -49,6 +49,8 @@ class PresenceOut(BaseModel):
 async def put_presence(
     agent_id: str, body: PresenceIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
 ) -> PresenceOut:
+    """Set an agent's presence (online, away, offline); an agent sets their own, a supervisor anyone's. Going
+    online routes waiting work to them at once (`assigned` counts it); going away hands open offers on."""
     acting_as(principal, agent_id)
     reason = "agent" if principal.agent_id == agent_id else "supervisor"
     assigned = await router_.commands.run(
@@ -68,6 +70,10 @@ async def agent_feed(
     principal: StaffPrincipal,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
+    """The agent's live feed as Server-Sent Events: offers, assignments, unassignments, new messages, presence.
+    Each event has an `id`; reconnect with `Last-Event-ID` to get what was missed, each event exactly once.
+    Browsers' EventSource may authenticate with `?access_token=`. The agent's own connection counts as them
+    being at their desk."""
     acting_as(principal, agent_id)
     tenant_id = principal.tenant_id
     async with router_.repo.reader() as conn:

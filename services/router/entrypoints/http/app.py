@@ -29,16 +29,24 @@ from services.router.entrypoints.http.audit_trail import AuditTrail
 from services.router.entrypoints.http.deps import RouterDep
 from services.router.entrypoints.http.services import Services
 from services.router.entrypoints.http.text_guard import TextGuard
-from shared import metrics, problems
+from shared import api_docs, metrics, problems
 from shared.lifespan import lifespan
+from shared.version import VERSION
+
+DESCRIPTION = """Switchboard's REST API. Every `/v1` call needs `Authorization: Bearer <api key or JWT>` (the
+**Authorize** button); each operation lists the roles it admits as `x-roles`. Errors are RFC 9457 problems
+(`application/problem+json`) whose `type`, `/problems/<slug>`, explains itself: see [/problems](/problems)."""
 
 
 def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
     app = FastAPI(
         title="Switchboard",
-        version="0.1.0",
+        version=VERSION,
         summary="Omnichannel message router for customer care",
+        description=DESCRIPTION,
         lifespan=lifespan(router, manage=manage_lifecycle),
+        docs_url=None,  # api_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.router = router
     problems.install(app, PROBLEMS)
@@ -77,6 +85,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         return {"status": "ready"}
 
     web.install(app)
+    api_docs.install(app)
     app.add_middleware(AuditTrail, router=router)
     app.add_middleware(TextGuard)  # inside BodyLimit: the bodies it reads are bounded
     app.add_middleware(problems.BodyLimit, max_bytes=router.settings.max_body_bytes)

@@ -178,11 +178,14 @@ def _values(body: BaseModel) -> dict[str, Any]:
 
 @router.post("/v1/queues", status_code=201, tags=["queues"])
 async def create_queue(body: QueueIn, router_: RouterDep, principal: SupervisorPrincipal) -> dict[str, Any]:
+    """A queue: the channels it takes and how it routes (rule, strategy, offers, overflow, skills, hours, SLA).
+    Waiting work it can take is routed at once."""
     return await router_.configuration.create_queue(principal.tenant_id, _values(body))
 
 
 @router.get("/v1/queues/{queue_id}", tags=["queues"])
 async def get_queue(queue_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """One queue with its channels and routing settings."""
     return await router_.configuration.queue(principal.tenant_id, queue_id)
 
 
@@ -190,11 +193,13 @@ async def get_queue(queue_id: str, router_: RouterDep, principal: StaffPrincipal
 async def patch_queue(
     queue_id: str, body: QueuePatch, router_: RouterDep, principal: SupervisorPrincipal
 ) -> dict[str, Any]:
+    """Change the fields given (name, channels, default, routing); waiting work is routed again at once."""
     return await router_.configuration.update_queue(principal.tenant_id, queue_id, _values(body))
 
 
 @router.delete("/v1/queues/{queue_id}", status_code=204, tags=["queues"])
 async def delete_queue(queue_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> Response:
+    """Delete a queue; one that still holds open conversations cannot be deleted (409)."""
     await router_.configuration.delete_queue(principal.tenant_id, queue_id)
     return Response(status_code=204)
 
@@ -210,11 +215,14 @@ async def queue_waiting(
 
 @router.post("/v1/agents", status_code=201, tags=["agents"])
 async def create_agent(body: AgentIn, router_: RouterDep, principal: SupervisorPrincipal) -> dict[str, Any]:
+    """An agent with their queues, capacity (or routing profile), skills, languages and presence. An agent
+    created online is offered waiting work at once."""
     return await router_.configuration.create_agent(principal.tenant_id, _values(body))
 
 
 @router.get("/v1/agents/{agent_id}", tags=["agents"])
 async def get_agent(agent_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """One agent with presence (and why it last changed), load and capacity."""
     return await router_.configuration.agent(principal.tenant_id, agent_id)
 
 
@@ -228,5 +236,7 @@ async def patch_agent(
 
 @router.delete("/v1/agents/{agent_id}", status_code=204, tags=["agents"])
 async def delete_agent(agent_id: str, router_: RouterDep, principal: SupervisorPrincipal) -> Response:
+    """Delete an agent who holds no conversation (409 otherwise: transfer or resolve them first). An agent with
+    past assignments is retired instead (offline, in no queue), so their history keeps pointing at them."""
     await router_.configuration.delete_agent(principal.tenant_id, agent_id)
     return Response(status_code=204)

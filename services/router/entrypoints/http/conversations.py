@@ -20,6 +20,8 @@ router = APIRouter(tags=["context"])
 
 @router.get("/v1/conversations/{conversation_id}")
 async def get_conversation(conversation_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """A conversation with its customer, channel, status, queue, assigned agent, SLA clocks and every message
+    (with each reply's delivery status). An agent sees only the conversations assigned or transferred to them."""
     await may_see_conversation(router_, principal, conversation_id)
     async with router_.repo.reader() as conn:
         found = await queries.conversation(conn, principal.tenant_id, conversation_id)
@@ -95,11 +97,13 @@ async def transfer(
 
 @router.get("/v1/agents", tags=["agents"])
 async def list_agents(router_: RouterDep, principal: StaffPrincipal) -> list[dict[str, Any]]:
+    """The tenant's agents with their queues, capacity, skills, languages and presence."""
     async with router_.repo.reader() as conn:
         return await queries.agents(conn, principal.tenant_id)
 
 
 @router.get("/v1/queues", tags=["queues"])
 async def list_queues(router_: RouterDep, principal: StaffPrincipal) -> list[dict[str, Any]]:
+    """The tenant's queues with their channels and routing settings."""
     async with router_.repo.reader() as conn:
         return await queries.queues(conn, principal.tenant_id)

@@ -45,6 +45,8 @@ async def search_customers(
 
 @router.get("/v1/customers/{customer_id}")
 async def get_customer(customer_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """The unified customer: profile (name, tier, language, tags, attributes, owner, consent) and every
+    identity on every channel. An agent sees only the customers of their conversations."""
     await may_see_customer(router_, principal, customer_id)
     async with router_.repo.reader() as conn:
         found = await queries.customer(conn, principal.tenant_id, customer_id)
@@ -110,6 +112,8 @@ class ProfilePatch(BaseModel):
 async def patch_customer(
     customer_id: str, body: ProfilePatch, router_: RouterDep, principal: StaffPrincipal
 ) -> dict[str, Any]:
+    """Edit the profile: fields present are replaced, absent ones kept; recorded on the customer's timeline. A
+    change to tier, language, tags, attributes or owner updates the routing of their waiting work at once."""
     await may_see_customer(router_, principal, customer_id)
     values = body.model_dump(exclude_unset=True)
     if any(v is None for k, v in values.items() if k in ("tier", "tags", "consent", "attributes")):

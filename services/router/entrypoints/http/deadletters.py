@@ -53,6 +53,7 @@ async def list_deadletters(
 
 @router.get("/v1/deadletters/{deadletter_id}")
 async def get_deadletter(deadletter_id: str, router_: RouterDep, principal: AdminPrincipal) -> dict[str, Any]:
+    """One dead letter: the original record, where it came from and why it could not be applied."""
     async with router_.repo.reader() as conn:
         row = await store.one(conn, principal.tenant_id, deadletter_id)
     if row is None:

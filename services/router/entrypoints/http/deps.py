@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from services.router.adapters.db.api_keys import Principal
@@ -22,6 +23,14 @@ def get_router(request: Request) -> Services:
 RouterDep = Annotated[Services, Depends(get_router)]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchboard"'}
+# Declares the scheme in the OpenAPI (components.securitySchemes.bearerAuth, and `security` on every operation
+# that authenticates), so the API reference's Authorize button sends the key. It refuses nothing itself:
+# get_principal reads the header and words each refusal.
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="An API key of the tenant (sb_…) or, when configured, a JWT from the identity provider.",
+    auto_error=False,
+)
 
 
 async def authenticate(router: Services, token: str) -> Principal | None:
@@ -34,11 +43,12 @@ async def authenticate(router: Services, token: str) -> Principal | None:
 async def get_principal(
     request: Request,
     router: RouterDep,
-    authorization: Annotated[str | None, Header()] = None,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Principal:
     """``Authorization: Bearer <key or token>``. Browsers' EventSource cannot set headers, so the SSE feed
     also takes ``?access_token=`` (the OAuth 2.0 bearer-token query convention, RFC 6750 §2.3)."""
+    authorization = request.headers.get("authorization")
     token: str | None = None
     if authorization:
         scheme, _, value = authorization.partition(" ")

@@ -8,6 +8,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Header
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.exceptions import HTTPException
 
@@ -101,11 +102,17 @@ async def post_message(
     body: MessageIn,
     router_: RouterDep,
     principal: AppPrincipal,
-    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=256, description="Retries with the same key become the same event.")
+    ] = None,
 ) -> MessageAccepted:
+    """A customer's message from your app or frontend. It becomes a conversation event: the router finds or
+    creates the customer (by `external_id`, and the email and phone given), opens or continues their
+    conversation and routes it to an agent. Answers 202 with the event id once the event is durably on the
+    bus. The text is limited to `SWITCHBOARD_MAX_TEXT_CHARS` characters (422 naming `text` beyond)."""
     settings = router_.settings
     if len(body.text) > settings.max_text_chars:
-        raise HTTPException(413, f"Message text is limited to {settings.max_text_chars} characters.")
+        raise _too_long("text", settings.max_text_chars)
     verified = _verified(body.customer, settings.inapp_identity_secret)
     key = idempotency_key or body.idempotency_key
     event_id = event_id_for(principal.tenant_id, key) if key else new_event_id()
@@ -132,6 +139,14 @@ async def post_message(
     )
     await router_.ingress.accept(event)
     return MessageAccepted(event_id=event_id)
+
+
+def _too_long(field: str, limit: int) -> RequestValidationError:
+    """A limit the tenant's settings set, refused like the schema's own limits: 422, the field named."""
+    msg = f"String should have at most {limit} characters"
+    return RequestValidationError(
+        [{"type": "string_too_long", "loc": ("body", field), "msg": msg, "ctx": {"max_length": limit}}]
+    )
 
 
 def _app_user(customer: CustomerIn, verified: bool, claims: list[Claim]) -> Sender:

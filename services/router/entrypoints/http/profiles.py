@@ -56,11 +56,13 @@ async def create_profile(body: ProfileIn, router_: RouterDep, principal: Supervi
 
 @router.get("/v1/profiles")
 async def list_profiles(router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """The tenant's routing profiles."""
     return {"items": await router_.configuration.profiles(principal.tenant_id)}
 
 
 @router.get("/v1/profiles/{profile_id}")
 async def get_profile(profile_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
+    """One routing profile: capacity in units, each channel's weight and maximum, the exclusive channels."""
     return await router_.configuration.profile(principal.tenant_id, profile_id)
 
 
