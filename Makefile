@@ -63,6 +63,7 @@ format: install-dev
 ## end-to-end throughput and latency on the real servers against the bare Kafka → PostgreSQL pipeline.
 bench: install-dev
 	$(BIN)/python -m tests.bench.bench_routing
+	$(BIN)/python -m tests.bench.bench_simulation
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_pipeline
 
 ## The fault suite: 100,000 messages through kills, broker and database restarts, latency and loss.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from services.cli import _banner, main
+from services.cli import _banner, main, run_async
 from shared.settings import Settings
 
 
@@ -30,3 +31,10 @@ def test_a_key_from_the_environment_is_not_printed() -> None:
     settings = Settings(_env_file=None, bootstrap_api_key="sb_from-the-environment")
     banner = _banner(settings, "sb_from-the-environment", None)
     assert "sb_from-the-environment" not in banner and "<SWITCHBOARD_BOOTSTRAP_API_KEY>" in banner
+
+
+def test_the_services_run_on_uvloop() -> None:
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_async(loop_module()).startswith("uvloop")
