@@ -86,7 +86,26 @@ class _FeedEvent(BaseModel):
     at: Instant
 
 
-class _Work(_FeedEvent):
+class _Caused(_FeedEvent):
+    """Events a customer's message brought about carry it: the conversation event's ``event_id`` and when it was
+    ``received_at`` (by the connector or the API), so a reader measures the time from the customer to the agent
+    without asking the router. Fields of this kind are on the wire only when the router set them: events stored
+    before they existed, or not caused by a message (a transfer, a timer), go out as before."""
+
+    event_id: Ref | None = None
+    received_at: Instant | None = None
+
+    ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"event_id", "received_at"})
+
+    @model_serializer(mode="wrap")
+    def _as_sent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self.ONLY_WHEN_SET - self.model_fields_set:
+            data.pop(name, None)
+        return data
+
+
+class _Work(_Caused):
     """Offers and assignments. Of voice work they also carry what the voice connector and the console need to
     put it through (``services/router/handlers/voice.py``): a call's ``call_sid``, or a callback's ``request``,
     the customer's ``phone`` and the agent's ``voice_endpoint``. Those fields are on the wire only when the router
@@ -100,14 +119,13 @@ class _Work(_FeedEvent):
     phone: Ref | None = None
     voice_endpoint: Ref | None = None
 
-    ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"task", "call_sid", "request", "phone", "voice_endpoint"})
-
-    @model_serializer(mode="wrap")
-    def _as_sent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for name in self.ONLY_WHEN_SET - self.model_fields_set:
-            data.pop(name, None)
-        return data
+    ONLY_WHEN_SET: ClassVar[frozenset[str]] = _Caused.ONLY_WHEN_SET | {
+        "task",
+        "call_sid",
+        "request",
+        "phone",
+        "voice_endpoint",
+    }
 
 
 class Offer(_Work):
@@ -133,7 +151,7 @@ class Unassignment(_FeedEvent):
     reason: Ref
 
 
-class Message(_FeedEvent):
+class Message(_Caused):
     """A new message in a conversation the agent holds."""
 
     type: Literal["message"] = "message"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,15 @@ async def test_posted_message_is_assigned_and_reaches_the_agent_feed_within_a_se
         assignment = first.json()
         assert assignment["agent_id"] == ada and assignment["tenant"] == desk.tenant
         assert first.id == str(assignment["seq"])
+        # the assignment names the message that brought it and when it was received: time to agent, from outside
+        assert assignment["event_id"] == event_id
+        assert (
+            0
+            <= (
+                datetime.fromisoformat(assignment["at"]) - datetime.fromisoformat(assignment["received_at"])
+            ).total_seconds()
+            < 1
+        )
 
         conv = (await http.get(f"/v1/conversations/{assignment['conversation_id']}", headers=auth)).json()
         assert conv["agent_id"] == ada and conv["status"] == "open" and conv["channel"] == "in_app"

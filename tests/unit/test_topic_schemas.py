@@ -156,6 +156,17 @@ PRODUCED: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
         {},
     ),
+    "assignment_caused": (
+        {
+            "queue_id": "demo-q-messaging",
+            "channel": "chat",
+            "assigned_at": _at("2026-11-23T09:15:09.100000+00:00"),
+            "reason": "routed",
+            "event_id": "whatsapp:wamid.HBgLMTQxNTU1NTAxMjMVAgASGBQzQUZCRjA",
+            "received_at": _at("2026-11-23T09:15:09.061532+00:00"),
+        },
+        {},
+    ),
     "assignment_voice_callback": (
         {
             "queue_id": "demo-q-voice",
@@ -183,6 +194,18 @@ PRODUCED: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "direction": "inbound",
             "text": "are you there?",
             "subject": None,
+        },
+        {},
+    ),
+    "message_caused": (
+        {
+            "message_id": "8b9c0d1e-2f3a-4b4c-8d5e-6f7a8b9c0d1e",
+            "channel": "chat",
+            "direction": "inbound",
+            "text": "are you there?",
+            "subject": None,
+            "event_id": "chat:8b9c0d1e-2f3a",
+            "received_at": _at("2026-11-23T09:17:04.981210+00:00"),
         },
         {},
     ),

@@ -202,6 +202,8 @@ class ContextStage:
                 direction=m.direction,
                 text=m.text,
                 subject=m.subject,
+                event_id=m.event_id,
+                received_at=m.received_at,
             )
             for m in messages
             if (holder := holders.get(m.conversation_id)) is not None
@@ -228,6 +230,9 @@ class ContextStage:
             ops.setdefault(c.tenant_id, []).append(_arrive(c.id, channel, wanted_attrs, previous.get(c.customer_id)))
         for c in on_phone:
             ops.setdefault(c.tenant_id, []).append(_switch(c.id, Channel.VOICE.value))
+        causes = {  # the last message of each conversation routed now: its offer or assignment names it
+            m.conversation_id: {"event_id": m.event_id, "received_at": m.received_at.isoformat()} for m in messages
+        }
         abandoned: dict[str, list[str]] = {}
         for o in outcomes:
             if o.answered:  # a call picked up is the first response (the clocks stop, the KPI counts it)
@@ -243,7 +248,8 @@ class ContextStage:
         for tenant_id in sorted(ops):
             await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
             arriving = {c.id for c in waiting if c.tenant_id == tenant_id}
-            outbox += (await self.routing.route(u, tenant_id, now, ops[tenant_id], arriving=arriving)).outbox
+            routed = await self.routing.route(u, tenant_id, now, ops[tenant_id], arriving=arriving, causes=causes)
+            outbox += routed.outbox
             for conversation_id in abandoned.get(tenant_id, []):
                 await self.sla.resolved(u, conversation_id, now)
         opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}

@@ -10,7 +10,7 @@ never leave the cache ahead of the database."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -97,9 +97,12 @@ class RoutingStates:
         operations: list[Operation],
         released: Sequence[tuple[str, str]] = (),
         arriving: Collection[str] = (),
+        causes: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Routed:
         """``arriving``: conversations the operations arrive (a rebuild leaves them to them: they know more, a
-        callback's window, the previous agent). ``released``: (conversation, agent) this transaction took from
+        callback's window, the previous agent). ``causes``: conversation → the message that brought it here
+        (``event_id``, ``received_at``), carried on its offer or assignment so a feed reader can tell how long
+        the customer's message took to reach an agent. ``released``: (conversation, agent) this transaction took from
         an agent in the database already (a resolve). An engine rebuilt from the database never holds them, so
         it cannot announce the release: it is announced here, before anything the rebuild decides, so feeds
         never show an agent over capacity."""
@@ -121,7 +124,7 @@ class RoutingStates:
         decisions += engine.tick(t)
         for operation in operations:
             decisions += operation(engine, t)
-        outbox = await self._persist(u, tenant_id, engine, decisions, now)
+        outbox = await self._persist(u, tenant_id, engine, decisions, now, causes or {})
         for d in decisions:
             ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
         for queue_id, count in engine.waiting_counts().items():
@@ -177,7 +180,13 @@ class RoutingStates:
         return engine, decisions
 
     async def _persist(
-        self, u: UnitOfWork, tenant_id: str, engine: RoutingEngine, decisions: list[Decision], now: datetime
+        self,
+        u: UnitOfWork,
+        tenant_id: str,
+        engine: RoutingEngine,
+        decisions: list[Decision],
+        now: datetime,
+        causes: Mapping[str, Mapping[str, str]],
     ) -> list[Outgoing]:
         """The net effect of the decisions in a few set-wise writes, the facts the engine changed, and every step
         on the agents' feeds."""
@@ -207,6 +216,7 @@ class RoutingStates:
                         queue_id=d.queue_id,
                         channel=d.channel,
                         expires_at=expires,
+                        **causes.get(d.conversation_id, {}),
                     )
                 )
             elif isinstance(d, Assigned):
@@ -225,6 +235,7 @@ class RoutingStates:
                         channel=d.channel,
                         assigned_at=now,
                         reason=d.reason,
+                        **causes.get(d.conversation_id, {}),
                     )
                 )
             elif isinstance(d, Unassigned):
