@@ -8,7 +8,7 @@ statement once per row. SQLite, in process, keeps the executemany: a statement t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -106,7 +106,24 @@ def _read(table: Table, column: str) -> str:
 
 
 def _arrays(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return {f"a_{c}": [_bound(table, c, row[c]) for row in rows] for c in columns}
+    arrays: dict[str, Any] = {}
+    for c in columns:
+        convert = _converter(table, c)
+        values = [row[c] for row in rows]
+        arrays[f"a_{c}"] = values if convert is None else [convert(v) for v in values]
+    return arrays
+
+
+@lru_cache(maxsize=1024)
+def _converter(table: Table, column: str) -> Callable[[Any], Any] | None:
+    """What a value of the column goes through on its way to the driver; None for most columns: nothing."""
+    kind = table.c[column].type
+    if _is_json(kind):
+        return lambda value: _bound(table, column, value)
+    if isinstance(kind, TypeDecorator):
+        process = kind.process_bind_param
+        return lambda value: process(value, _PG)
+    return None
 
 
 def _bound(table: Table, column: str, value: Any) -> Any:
