@@ -41,10 +41,12 @@ async def consume(
     max_backoff_s: float = 5.0,
     joined: asyncio.Event | None = None,
     on_assignment: Callable[[frozenset[tuple[str, int]]], None] | None = None,
+    lanes: int = 1,
 ) -> None:
     """``joined`` is set once the group has given this member its partitions (and start positions);
     ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none
-    once it has left the group."""
+    once it has left the group. With ``lanes`` > 1 a batch is split by partition number into that many lanes
+    handled concurrently (``handle_in_lanes``)."""
     backoff = 0.1
     while not stop.is_set():
         try:
@@ -70,7 +72,7 @@ async def consume(
                         CONSUMER_LAG.labels(topic=topic, group=group).set(lag)
                 if not records:
                     continue
-                await apply_isolating_poison(bus, records, handle, deadletter_topic, group)
+                await handle_in_lanes(bus, records, handle, deadletter_topic, group, lanes)
                 await consumer.commit()
                 backoff = 0.1
         except asyncio.CancelledError:
@@ -89,6 +91,34 @@ async def consume(
                 await consumer.close()
             except Exception as exc:
                 log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
+
+
+async def handle_in_lanes(
+    bus: Bus, records: list[Record], handle: Handler, deadletter_topic: str, group: str, lanes: int
+) -> None:
+    """The batch's records in ``lanes`` groups by partition number, each handled (``apply_isolating_poison``) at
+    the same time as the others: while one lane waits on the database, another's Python runs, and the database
+    works on several transactions at once. Records of one partition number stay in one lane and in their order,
+    and topics keyed alike (a tenant's events and routing commands) share their partition numbers, so everything
+    of one key is handled by one lane, in order. The batch is done, to be committed, when every lane is; the
+    first failure of any lane is raised once all have finished (a retriable one brings the whole batch again,
+    and what the other lanes applied is recognised as already done)."""
+    if lanes <= 1:
+        await apply_isolating_poison(bus, records, handle, deadletter_topic, group)
+        return
+    split: dict[int, list[Record]] = {}
+    for record in records:
+        split.setdefault(record.partition % lanes, []).append(record)
+    if len(split) == 1:
+        await apply_isolating_poison(bus, records, handle, deadletter_topic, group)
+        return
+    outcomes = await asyncio.gather(
+        *(apply_isolating_poison(bus, lane, handle, deadletter_topic, group) for lane in split.values()),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def apply_isolating_poison(

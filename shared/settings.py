@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Prefix of every topic name, to share a Kafka cluster.")
     consumer_group: str = Field("switchboard-router", description="Consumer group of the router's context stage.")
     consumer_batch_max: int = Field(500, ge=1, description="Most events the router handles in one batch.")
+    consumer_lanes: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Transactions the router runs at once per batch on PostgreSQL, split by partition (a tenant "
+        "stays in one lane, in order); the embedded store takes one writer at a time and uses 1.",
+    )
     bootstrap_api_key: SecretStr | None = Field(
         None,
         description="Admin API key for the demo tenant in `switchboard dev`; generated and printed if unset.",
@@ -201,6 +208,19 @@ class Settings(BaseSettings):
     imap_poll_s: float = Field(30.0, gt=0, description="Seconds between polls when the server has no IDLE.")
     chat_token_secret: SecretStr | None = Field(
         None, description="Signs web-chat visitor tokens; set the same on every chat connector instance."
+    )
+    inapp_delivery_url: str | None = Field(
+        None,
+        description="The app backend's endpoint that receives in-app replies (POST, JSON; docs/in-app.md). "
+        "Unset: in-app replies fail with the reason on the timeline.",
+    )
+    inapp_delivery_secret: SecretStr | None = Field(
+        None,
+        description="Key of the Switchboard-Signature on in-app deliveries (HMAC-SHA256 over timestamp and body); "
+        "needed with SWITCHBOARD_INAPP_DELIVERY_URL. Keep it apart from the identity secret.",
+    )
+    inapp_delivery_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds the app backend has to answer a delivery before it is retried."
     )
 
     @model_validator(mode="before")

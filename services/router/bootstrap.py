@@ -196,7 +196,8 @@ class RouterRuntime:
             self._spawn(consumers.webhooks(self.webhooks, webhooks_joined))
             await asyncio.wait_for(webhooks_joined.wait(), 60)
         if consume_events:
-            self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max))
+            lanes = 1 if self.db.is_sqlite else s.consumer_lanes
+            self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max, lanes))
             self._spawn(consumers.statuses(self.statuses))
             self._spawn(consumers.deadletters(self.deadletters))
         self.ready = True
