@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     routing_tick_s: float = Field(
         1.0, gt=0, description="Seconds between runs of routing timers (offer timeouts, overflow, opening hours)."
     )
+    role: Literal["all", "api", "router"] = Field(
+        "all",
+        description="What this router process does. `api`: the REST API, agents' live feeds and presence, without "
+        "joining the consumer group (scale HTTP ingest on its own); `router`: consumes the tenants' events and "
+        "routing commands and runs the routing timers (its HTTP port serves the same API); `all`: both.",
+    )
     routing_sweep_s: float = Field(
         10.0, gt=0, description="Seconds between sweeps for tenants with expired offers no replica holds in memory."
     )

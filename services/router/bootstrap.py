@@ -187,21 +187,23 @@ class RouterRuntime:
         self._spawn(consumers.live_feeds(self.hub, self.instance_id, feeds_joined))
         await asyncio.wait_for(feeds_joined.wait(), 60)
         self._spawn(timers.relay_outbox(self.relay, self._stop))
-        self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))
+        routes = s.role != "api"  # an API-only replica owns no tenant: no engines to tick, nothing to sweep for
+        if routes:
+            self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))
         self._spawn(timers.presence_watch(self.presence, self._stop, s.presence_heartbeat_s))
         urls = [u.strip() for u in s.webhook_urls.split(",") if u.strip()]
-        if urls and s.webhook_secret is not None:
+        if urls and s.webhook_secret is not None and routes:
             webhooks_joined = asyncio.Event()
             self.webhooks = WebhookDispatcher(urls, s.webhook_secret.get_secret_value())
             self._spawn(consumers.webhooks(self.webhooks, webhooks_joined))
             await asyncio.wait_for(webhooks_joined.wait(), 60)
-        if consume_events:
+        if consume_events and routes:
             lanes = 1 if self.db.is_sqlite else s.consumer_lanes
             self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max, lanes))
             self._spawn(consumers.statuses(self.statuses))
             self._spawn(consumers.deadletters(self.deadletters))
         self.ready = True
-        log.info("router.started", extra={"instance": self.instance_id})
+        log.info("router.started", extra={"instance": self.instance_id, "role": s.role})
 
     async def stop(self) -> None:
         """Graceful: stop taking batches, finish and commit the one in flight, close connections."""
