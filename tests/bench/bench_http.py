@@ -1,0 +1,160 @@
+"""HTTP ingest on one API-only router replica (SWITCHBOARD_ROLE=api) on the real servers, driven by wrk.
+
+    python -m tests.bench.bench_http [--seconds 20] [--connections 32] [--threads 1]
+
+- The replica: `switchboard router` with role `api` (takes messages over REST, publishes them to Kafka, joins no
+  consumer group), on a database and topics of its own, rate limits raised out of the way.
+- The load: wrk (Debian's package; installed if missing and possible) in a process of its own, POSTing
+  `/v1/messages` with a Lua script that gives every request its own customer, so nothing is deduplicated.
+- Reported: requests/s, latency p50/p90/p99 (wrk's own histogram), non-2xx answers, the CPU the replica used
+  (utime + stime from /proc) and so requests/s per core of the replica, and the CPU of wrk itself.
+Merges its figures into tests/bench/results/latest.json under "http_ingest"."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.router.adapters.db.api_keys import generate_key, store_key
+from services.router.adapters.db.migrate import upgrade
+from services.router.adapters.db.seed import seed_demo
+from shared.store import Database
+from tests.bench.bench_routing import RESULTS, machine
+from tests.conftest import random_name
+from tests.support.databases import create_database, drop_database
+from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
+from tests.support.runtime import free_port
+from tests.support.servers import ensure_servers
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+LUA = r"""
+local n = 0
+local tag = "%(tag)s"
+request = function()
+  n = n + 1
+  local body = '{"customer":{"external_id":"' .. tag .. '-' .. n .. '"},"text":"Where is my order ' .. n .. '?"}'
+  return wrk.format("POST", "/v1/messages", {["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer %(key)s"}, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH p50=%%d p90=%%d p99=%%d requests=%%d errors=%%d\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
+        if found := shutil.which("wrk"):
+            return found
+    raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
+
+
+async def prepare(db_url: str) -> tuple[str, str]:
+    tenant, key = random_name("bench"), generate_key()
+    db = Database(db_url)
+    try:
+        await upgrade(db)
+        await seed_demo(db, datetime.now(UTC), tenant_id=tenant)
+        await store_key(db, tenant, key, "admin", "bench", datetime.now(UTC))
+    finally:
+        await db.close()
+    return tenant, key
+
+
+def run(seconds: float, connections: int, threads: int) -> dict[str, object]:
+    wrk = ensure_wrk()
+    db_url, kafka = ensure_servers()
+    db_url = asyncio.run(create_database(db_url, random_name("switchboard_http_")))
+    try:
+        _, key = asyncio.run(prepare(db_url))
+        port = free_port()
+        env = clean_env(
+            database_url=db_url,
+            kafka_bootstrap=kafka,
+            topic_prefix=random_name("http-") + ".",
+            consumer_group=random_name("g-"),
+            role="api",
+            http_port=str(port),
+            rate_limit_per_s="1000000",
+            rate_limit_burst="1000000",
+            log_level="WARNING",
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "router.log"
+            router = start([SWITCHBOARD, "router"], env, log)
+            try:
+                wait_ready(f"http://127.0.0.1:{port}", router, log)
+                script = Path(tmp) / "post.lua"
+                script.write_text(LUA % {"tag": random_name("c"), "key": key})
+                args = [wrk, f"-t{threads}", f"-c{connections}", "-d2s", "-s", str(script)]
+                subprocess.run([*args, f"http://127.0.0.1:{port}"], check=True, capture_output=True)  # warm-up
+                before, spent = cpu_seconds(router.pid), _children_cpu()
+                load = subprocess.Popen(
+                    [*args[:3], f"-d{seconds:g}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                out, _ = load.communicate()
+                wrk_cpu = _children_cpu() - spent
+                router_cpu = cpu_seconds(router.pid) - before
+            finally:
+                stop(router)
+    finally:
+        asyncio.run(drop_database(db_url))
+    rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    figures = dict(re.findall(r"(\w+)=(\d+)", out.split("BENCH", 1)[1]))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    cores_used = router_cpu / seconds
+    return {
+        "workload": f"POST /v1/messages, a new customer per request, {connections} connections, {seconds:g} s",
+        "requests_per_s": round(rate),
+        "latency_ms": {k: int(figures[k]) / 1000 for k in ("p50", "p90", "p99")},
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": int(figures["errors"]),
+        "replica_cores_used": round(cores_used, 2),
+        "requests_per_s_per_replica_core": round(rate / cores_used) if cores_used else None,
+        "load_generator_cpu_s": round(wrk_cpu, 2),
+        "targets": "≥ 2,500 req/s per core of the replica, p99 < 25 ms",
+    }
+
+
+def _children_cpu() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    result = run(args.seconds, args.connections, args.threads)
+    print(json.dumps(result, indent=2))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["http_ingest"] = {**result, "machine": machine(), "at": datetime.now(UTC).isoformat()}
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
