@@ -66,6 +66,7 @@ bench: install-dev
 	$(BIN)/python -m tests.bench.bench_simulation
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_pipeline
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_http
+	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_takeover
 
 ## The fault suite: 100,000 messages through kills, broker and database restarts, latency and loss.
 faults: install-dev

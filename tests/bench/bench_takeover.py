@@ -1,0 +1,116 @@
+"""A tenant with many open conversations taken over by another replica: how long from "this partition is mine"
+to routing again, on the real PostgreSQL.
+
+    python -m tests.bench.bench_takeover [--conversations 50000]
+
+- Setup: a fresh database, the demo desk seeded for one tenant, and N conversations from N customers brought in
+  through the context stage itself (batches of 500), so each has the routing fact a live router wrote.
+- Measured: a second, cold router runtime (no engine in memory, as a replica taking the partition over) runs the
+  tenant's first routing pass: lock, rebuild from PostgreSQL (queues, agents, counters, every open conversation
+  restored from its fact) and route, in one transaction; three times, each on a cold runtime. The figure is the
+  median wall time, with the rebuild's CPU beside it.
+Merges its figures into tests/bench/results/latest.json under "takeover" (target: < 2 s at 50,000)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.router.adapters.db.seed import seed_demo
+from services.router.bootstrap import RouterRuntime, build_router
+from shared.bus import Record
+from shared.bus_memory import MemoryBus
+from shared.events import encode_event
+from tests.bench.bench_routing import RESULTS, machine
+from tests.conftest import random_name
+from tests.support.databases import create_database, drop_database
+from tests.support.runtime import inbound, settings_for
+from tests.support.servers import ensure_servers
+
+BATCH = 500
+
+
+class _Servers:
+    def __init__(self, database_url: str, kafka_bootstrap: str) -> None:
+        self.database_url = database_url
+        self.kafka_bootstrap = kafka_bootstrap
+
+
+def _runtime(servers: _Servers, url: str, home: Path) -> RouterRuntime:
+    quiet = dict(routing_tick_s=3600, routing_sweep_s=3600, presence_heartbeat_s=3600)
+    return build_router(settings_for("production", home, servers, database_url=url, **quiet), bus=MemoryBus())
+
+
+async def _fill(runtime: RouterRuntime, tenant: str, n: int) -> None:
+    started = time.monotonic()
+    for first in range(0, n, BATCH):
+        records = []
+        for i in range(first, min(n, first + BATCH)):
+            event = inbound(tenant, f"customer-{i}", f"message of customer {i}")
+            records.append(Record(runtime.topics.events, 0, i, event.partition_key(), encode_event(event)))
+        await runtime.stage.handle(records)
+        print(f"\r  {min(n, first + BATCH):,}/{n:,} conversations ({time.monotonic() - started:.0f} s)", end="")
+    print()
+
+
+async def _takeover(servers: _Servers, url: str, home: Path, tenant: str) -> tuple[float, float, int]:
+    runtime = _runtime(servers, url, home)
+    await runtime.start(consume_events=False)
+    try:
+        cpu, wall = time.process_time(), time.perf_counter()
+        async with runtime.repo.unit() as u:
+            await u.routing.lock_tenants([tenant])
+            routed = await runtime.routing.route(u, tenant, datetime.now(UTC), [])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        engine = runtime.routing.current(tenant)
+        assert engine is not None and runtime.routing.rebuilds == 1
+        return wall, cpu, len(routed.outbox)
+    finally:
+        await runtime.stop()
+
+
+async def run(n: int, repeats: int) -> dict[str, object]:
+    db_url, kafka = ensure_servers()
+    servers = _Servers(db_url, kafka)
+    url = await create_database(db_url, random_name("switchboard_takeover_"))
+    tenant = random_name("bench")
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            filler = _runtime(servers, url, Path(home))
+            await filler.start(consume_events=False)
+            await seed_demo(filler.db, datetime.now(UTC), tenant_id=tenant)
+            await _fill(filler, tenant, n)
+            await filler.stop()
+            runs = [await _takeover(servers, url, Path(home), tenant) for _ in range(repeats)]
+    finally:
+        await drop_database(url)
+    walls = [w for w, _, _ in runs]
+    return {
+        "workload": f"one tenant, {n:,} open conversations (demo desk's agents at capacity), cold replica",
+        "takeover_s_median": round(statistics.median(walls), 3),
+        "takeover_s_runs": [round(w, 3) for w in walls],
+        "router_cpu_s_median": round(statistics.median(c for _, c, _ in runs), 3),
+        "target": "< 2 s at 50,000 open conversations",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.conversations, args.repeats))
+    print(json.dumps(result, indent=2))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["takeover"] = {**result, "machine": machine(), "at": datetime.now(UTC).isoformat()}
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
