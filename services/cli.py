@@ -1,4 +1,4 @@
-"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`, `settings`."""
+"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`, `settings`, `simulate`, `history`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from services import dev_desk
 from services.connectors import bootstrap as connector_bootstrap
+from services.router.adapters.db import history
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import DEMO_TENANT
 from services.router.bootstrap import build_router
@@ -159,9 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"one of: {', '.join(connector_bootstrap.ALL)}",
     )
     simulation_cli.add_parser(sub)
+    history.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "simulate":  # offline: needs no settings, no store, no bus
         return simulation_cli.run(args)
+    if args.command == "history":  # reads the store only
+        return history.run(args, Settings())
     if args.command == "settings":
         print(settings_markdown(), end="")
         return 0

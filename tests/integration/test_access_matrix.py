@@ -136,6 +136,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
             "agent_id": desk.agent("agent-ada"),
             "queue_id": f"{desk.tenant}-q-messaging",
             "key_id": key_id,
+            "simulation_id": "f6a1c0de-0000-4000-8000-000000000000",  # none of this tenant's: 404 to everyone
         }
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             yield World(desk, base, http, keys, other_admin, ids, jwks[1])

@@ -22,6 +22,7 @@ from services.router.entrypoints.http import (
     keys_and_audit,
     messages,
     profiles,
+    simulations,
     stats,
     web,
 )
@@ -61,6 +62,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         stats,
         keys_and_audit,
         deadletters,
+        simulations,
     ):
         _document_roles(module.router.routes)
         problems.document_problems(module.router.routes)
