@@ -63,4 +63,4 @@ class Topics:
 
 # Channels with a connector that delivers agents' replies. (conversation.outbound.voice also exists: the router
 # sends what to say to a caller it cannot put through, e.g. when the queue is closed.)
-OUTBOUND_CHANNELS = ("email", "chat", "messenger", "instagram", "whatsapp", "telegram", "sms")
+OUTBOUND_CHANNELS = ("email", "chat", "messenger", "instagram", "whatsapp", "telegram", "sms", "in_app")

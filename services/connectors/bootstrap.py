@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from services.connectors.channels.chat import ChatConnector
 from services.connectors.channels.email import EmailConnector
+from services.connectors.channels.in_app import InAppConnector
 from services.connectors.channels.meta import MetaConnector
 from services.connectors.channels.telegram import TelegramConnector
 from services.connectors.channels.twilio_sms import TwilioSmsConnector
@@ -30,6 +31,7 @@ FACTORIES = {
     "telegram": TelegramConnector,
     "twilio": TwilioSmsConnector,
     "voice": TwilioVoiceConnector,
+    "inapp": InAppConnector,
 }
 ALL = tuple(FACTORIES)
 

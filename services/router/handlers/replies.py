@@ -2,9 +2,11 @@
 
 A reply is stored (direction outbound, status queued) and its OutboundMessage written to the outbox in one
 transaction; the relay puts it on ``conversation.outbound.<channel>`` for that channel's connectors. It goes
-where the customer last wrote unless the agent picks another channel the customer is reachable on. Statuses
-reported by connectors on ``conversation.status`` update the message (never backwards: queued < sent <
-delivered; failed is final) and a failure lands on the timeline, where the agent sees it."""
+where the customer last wrote unless the agent picks another channel the customer is reachable on, and never to
+a channel the customer withdrew consent for (domain/consent.py): that reply is refused (409) and the refusal is
+on the timeline. Statuses reported by connectors on ``conversation.status`` update the message (never
+backwards: queued < sent < delivered; failed is final) and a failure lands on the timeline, where the agent
+sees it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.router.domain import consent
+from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
@@ -60,10 +64,17 @@ class ReplyCommands:
         """An agent's answer: out on the customer's channel; it stops the response clocks, and ``pending``
         (waiting on the customer) pauses the resolution clock until they write."""
         now = self.clock()
-        async with self.repo.unit() as u:
-            sent = await self.send(u, tenant_id, conversation_id, text, channel, author, now)
-            await u.replies.record_agent_reply(conversation_id, now, pending=pending)
-            await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
+        try:
+            async with self.repo.unit() as u:
+                sent = await self.send(u, tenant_id, conversation_id, text, channel, author, now)
+                await u.replies.record_agent_reply(conversation_id, now, pending=pending)
+                await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
+        except ConsentWithdrawn as refused:
+            # the reply's transaction is rolled back; the refusal still belongs on the timeline
+            note = {**refused.refusal.timeline_data(), "author": author}
+            async with self.repo.unit() as u:
+                await u.conversations.add_conversation_notes(tenant_id, [(conversation_id, "reply_refused", note)], now)
+            raise
         await self.relay.flush()
         return sent
 
@@ -77,12 +88,17 @@ class ReplyCommands:
         author: str,
         now: datetime,
         survey: SurveyCard | None = None,
+        purpose: Purpose = Purpose.REPLY,
     ) -> dict[str, Any]:
-        """Store the outbound message and put it in the outbox, in the caller's transaction."""
+        """Store the outbound message and put it in the outbox, in the caller's transaction. ``ConsentWithdrawn``
+        (nothing written) if the customer withdrew consent for the channel."""
         conv = await u.replies.reply_target(tenant_id, conversation_id)
         if conv is None:
             raise NotFound(f"no conversation {conversation_id}")
         chosen = channel or Channel(conv.channel)
+        refused = consent.refusal(conv.consent, chosen.value, purpose)
+        if refused is not None:
+            raise ConsentWithdrawn(refused.among(await self.reachable(u, conv.customer_id)))
         if chosen.value not in OUTBOUND_CHANNELS:
             raise InvalidCommand(f"no connector delivers {chosen.value} replies")
         kind = RECIPIENT_KIND[chosen]
@@ -132,6 +148,19 @@ class ReplyCommands:
             [Outgoing(self.topics.outbound(chosen.value), encode(outbound), conversation_id.encode())], now
         )
         return {"message_id": message_id, "channel": chosen.value, "to": {"kind": kind.value}, "status": "queued"}
+
+    @staticmethod
+    async def reachable(u: UnitOfWork, customer_id: str) -> list[str]:
+        """The channels a connector delivers on where the customer has an address."""
+        found: dict[IdentityKind, bool] = {}
+        out = []
+        for name in OUTBOUND_CHANNELS:
+            kind = RECIPIENT_KIND[Channel(name)]
+            if kind not in found:
+                found[kind] = await u.replies.newest_identity(customer_id, kind.value) is not None
+            if found[kind]:
+                out.append(name)
+        return out
 
 
 @dataclass(eq=False)

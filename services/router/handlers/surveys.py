@@ -1,8 +1,9 @@
 """Customer feedback: on resolve, a CSAT (or NPS, CES) question goes out on the customer's channel — a rating
 card in web chat, a link in email, a "reply with a number" text on SMS and social — and the answer is stored
 on the conversation. Answers arrive by the link (``POST /v1/surveys/{token}``, the token is the credential)
-or as a bare number the customer sends back on a messaging channel, which answers the survey instead of
-reopening the conversation."""
+or as a bare number the customer sends back on a messaging channel (in-app included), which answers the survey
+instead of reopening the conversation. A survey that cannot go out (consent withdrawn for the channel, no
+connector for it, no address there) is skipped, and the timeline says why."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.ports.records import NewSurvey, SentSurvey, SurveyAnswer
@@ -34,7 +36,15 @@ ANSWER_WINDOW = timedelta(days=7)
 # where a customer answers by sending a number back
 TEXT_CHANNELS = frozenset(
     c.value
-    for c in (Channel.SMS, Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM, Channel.TELEGRAM, Channel.CHAT)
+    for c in (
+        Channel.SMS,
+        Channel.WHATSAPP,
+        Channel.MESSENGER,
+        Channel.INSTAGRAM,
+        Channel.TELEGRAM,
+        Channel.CHAT,
+        Channel.IN_APP,
+    )
 )
 
 
@@ -54,9 +64,14 @@ class Surveys:
         self.public_url = (public_url or "").rstrip("/")
 
     async def send(self, u: UnitOfWork, tenant_id: str, conversation_id: str, kind: str, now: datetime) -> str | None:
-        """Ask the question on the channel the customer last used. None if it cannot reach them there."""
+        """Ask the question on the channel the customer last used. None if it cannot go there (the timeline
+        records why)."""
         conv = await u.surveys.surveyed_conversation(tenant_id, conversation_id)
-        if conv is None or conv.channel not in OUTBOUND_CHANNELS:
+        if conv is None:
+            return None
+        skipped = {"kind": kind, "channel": conv.channel}
+        if conv.channel not in OUTBOUND_CHANNELS:
+            await self._skipped(u, tenant_id, conversation_id, {**skipped, "reason": "no_connector"}, now)
             return None
         token = secrets.token_urlsafe(24)
         lo, hi = SCALES[kind]
@@ -71,9 +86,15 @@ class Surveys:
             text = f"{question} Reply with a number from {lo} to {hi}."
         card = SurveyCard(token=token, kind=kind, question=question, min=lo, max=hi, answer_url=url)
         try:
-            await self.replies.send(u, tenant_id, conversation_id, text, channel, "survey", now, survey=card)
-        except InvalidCommand:
-            return None  # no identity on that channel: no survey rather than no resolve
+            await self.replies.send(
+                u, tenant_id, conversation_id, text, channel, "survey", now, survey=card, purpose=Purpose.SURVEY
+            )
+        except ConsentWithdrawn as refused:
+            await self._skipped(u, tenant_id, conversation_id, {**refused.refusal.timeline_data(), "kind": kind}, now)
+            return None
+        except InvalidCommand:  # no address on that channel: no survey rather than no resolve
+            await self._skipped(u, tenant_id, conversation_id, {**skipped, "reason": "unreachable"}, now)
+            return None
         survey_id = new_id()
         await u.surveys.add_survey(
             NewSurvey(
@@ -89,6 +110,10 @@ class Surveys:
             )
         )
         return survey_id
+
+    @staticmethod
+    async def _skipped(u: UnitOfWork, tenant_id: str, conversation_id: str, why: dict[str, Any], now: datetime) -> None:
+        await u.conversations.add_conversation_notes(tenant_id, [(conversation_id, "survey_skipped", why)], now)
 
     async def find(self, token: str) -> SentSurvey:
         """The survey a link's token names (404 if none), for its answer page."""

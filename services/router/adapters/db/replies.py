@@ -18,13 +18,15 @@ class SqlReplies(SqlRepository):
     """Replies and delivery statuses in one transaction."""
 
     async def reply_target(self, tenant_id: str, conversation_id: str) -> ReplyTarget | None:
-        c = t.conversations.c
+        c, cu = t.conversations.c, t.customers.c
         row = (
             await self.conn.execute(
-                select(c.customer_id, c.channel).where(c.tenant_id == tenant_id, c.id == conversation_id)
+                select(c.customer_id, c.channel, cu.consent)
+                .outerjoin(t.customers, cu.id == c.customer_id)
+                .where(c.tenant_id == tenant_id, c.id == conversation_id)
             )
         ).first()
-        return ReplyTarget(row.customer_id, row.channel) if row else None
+        return ReplyTarget(row.customer_id, row.channel, dict(row.consent or {})) if row else None
 
     async def last_inbound(self, conversation_id: str, channel: str) -> LastInbound | None:
         m = t.messages.c

@@ -86,10 +86,12 @@ def fields_of(row: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ReplyTarget:
-    """What a reply needs to know about its conversation: whose it is and where the customer last wrote."""
+    """What a reply needs to know about its conversation: whose it is, where the customer last wrote, and the
+    customer's consent map (channel → bool, see domain/consent.py)."""
 
     customer_id: str
     channel: str
+    consent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from services.router.handlers.ports.records import DeliveryUpdate, LastInbound, 
 
 class Replies(Protocol):
     async def reply_target(self, tenant_id: str, conversation_id: str) -> ReplyTarget | None:
-        """The conversation's customer and the channel they last wrote on: a reply goes there unless the agent
-        picks another. None if the tenant has no such conversation."""
+        """The conversation's customer, the channel they last wrote on (a reply goes there unless the agent
+        picks another) and the customer's ``consent`` map. None if the tenant has no such conversation."""
         ...
 
     async def last_inbound(self, conversation_id: str, channel: str) -> LastInbound | None:
