@@ -1,5 +1,7 @@
-// Switchboard chat widget: <script src="/web/widget.js" data-chat="ws://host/chat/ws" data-api="https://router"></script>
-// A launcher button opens a chat panel; the conversation survives page reloads (visitor token, transcript and
+// Switchboard chat widget: <script src="/web/widget.js" data-chat="ws://host/chat/ws" data-api="https://router"
+//   data-title="Support" data-greeting="Hi! How can we help?"></script>
+// A launcher button opens a chat panel (the launcher steps aside while it is open); a greeting opens the log;
+// each message shows who wrote it and when; the conversation survives page reloads (visitor token, transcript and
 // the last reply seen are kept in localStorage, and the server replays replies after it); a satisfaction card
 // arrives after the agent resolves.
 (function () {
@@ -7,6 +9,8 @@
   const script = document.currentScript;
   const wsUrl = (script && script.dataset.chat) || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/chat/ws`;
   const apiBase = (script && script.dataset.api) || "";
+  const title = (script && script.dataset.title) || "Support";
+  const greeting = (script && script.dataset.greeting) || "Hi! How can we help? Write us here and someone from our team will answer.";
   const store = {
     get(k, d) { try { return JSON.parse(localStorage.getItem(`switchboard.chat.${k}`)) ?? d; } catch (_) { return d; } },
     set(k, v) { localStorage.setItem(`switchboard.chat.${k}`, JSON.stringify(v)); },
@@ -14,7 +18,7 @@
 
   const css = `
   .sbw-launch{position:fixed;right:1rem;bottom:1rem;z-index:9999;font:15px system-ui,sans-serif;padding:.7rem 1.1rem;border-radius:999px;border:0;background:#0b5cad;color:#fff;cursor:pointer}
-  .sbw-panel{position:fixed;right:1rem;bottom:4.5rem;z-index:9999;width:min(22rem,calc(100vw - 2rem));height:min(30rem,calc(100vh - 6rem));display:flex;flex-direction:column;background:#fff;border:1px solid #d6dbe1;border-radius:10px;box-shadow:0 8px 24px rgba(0,0,0,.15);font:15px/1.4 system-ui,sans-serif;color:#1b1f24}
+  .sbw-panel{position:fixed;right:1rem;bottom:1rem;z-index:9999;width:min(22rem,calc(100vw - 2rem));height:min(32rem,calc(100vh - 2rem));display:flex;flex-direction:column;background:#fff;border:1px solid #d6dbe1;border-radius:10px;box-shadow:0 8px 24px rgba(0,0,0,.15);font:15px/1.4 system-ui,sans-serif;color:#1b1f24}
   .sbw-panel[hidden]{display:none}
   .sbw-head{padding:.6rem .8rem;border-bottom:1px solid #d6dbe1;display:flex;justify-content:space-between;align-items:center}
   .sbw-head h2{font-size:1rem;margin:0}
@@ -22,6 +26,9 @@
   .sbw-log li{margin:.3rem 0;padding:.4rem .6rem;border-radius:8px;max-width:85%;word-wrap:break-word}
   .sbw-me{background:#0b5cad;color:#fff;margin-left:auto!important}
   .sbw-them{background:#eef1f4}
+  .sbw-launch[hidden]{display:none}
+  .sbw-meta{display:block;font-size:.72rem;opacity:.75;margin-bottom:.1rem}
+  .sbw-greet{background:#f4f8fd;border:1px solid #d9e6f5}
   .sbw-form{display:flex;gap:.4rem;padding:.6rem;border-top:1px solid #d6dbe1}
   .sbw-form input{flex:1;font:inherit;padding:.4rem;border:1px solid #d6dbe1;border-radius:6px}
   .sbw-form button,.sbw-card button{font:inherit;padding:.35rem .7rem;border:1px solid #0b5cad;border-radius:6px;background:#0b5cad;color:#fff;cursor:pointer}
@@ -46,12 +53,13 @@
   panel.hidden = true;
   panel.setAttribute("aria-label", "Chat with support");
   panel.innerHTML = `
-    <div class="sbw-head"><h2>Support</h2><button type="button" class="sbw-close" aria-label="Close chat">×</button></div>
+    <div class="sbw-head"><h2></h2><button type="button" class="sbw-close" aria-label="Close chat">×</button></div>
     <ol class="sbw-log" aria-live="polite" aria-label="Messages"></ol>
     <form class="sbw-form"><label for="sbw-text" style="position:absolute;left:-9999px">Your message</label>
       <input id="sbw-text" name="text" autocomplete="off" placeholder="Write a message…" required maxlength="20000">
       <button type="submit">Send</button></form>`;
   document.body.append(launch, panel);
+  panel.querySelector(".sbw-head h2").textContent = title;
   const log = panel.querySelector(".sbw-log");
   const input = panel.querySelector("#sbw-text");
 
@@ -59,13 +67,26 @@
   let ws = null;
   let pending = store.get("pending", []);  // sent, not acknowledged yet: resent after a reconnect
 
+  function time(iso) {
+    const d = iso ? new Date(iso) : null;
+    return d && !isNaN(d) ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+  }
+
+  function bubble(className, who, at, text) {
+    const li = document.createElement("li");
+    li.className = className;
+    const meta = document.createElement("span");
+    meta.className = "sbw-meta";
+    meta.textContent = [who, time(at)].filter(Boolean).join(" · ");
+    li.append(meta, document.createTextNode(text));
+    return li;
+  }
+
   function render() {
-    log.replaceChildren(...transcript.map((m) => {
-      const li = document.createElement("li");
-      if (m.survey) return surveyCard(li, m);
-      li.className = m.me ? "sbw-me" : "sbw-them";
-      li.textContent = m.text;
-      return li;
+    const greet = bubble("sbw-them sbw-greet", title, null, greeting);
+    log.replaceChildren(greet, ...transcript.map((m) => {
+      if (m.survey) return surveyCard(document.createElement("li"), m);
+      return m.me ? bubble("sbw-me", "You", m.at, m.text) : bubble("sbw-them", m.agent || title, m.at, m.text);
     }));
     log.scrollTop = log.scrollHeight;
   }
@@ -128,7 +149,9 @@
         store.set("pending", pending);
       } else if (frame.type === "reply") {
         if (!transcript.some((m) => m.id === frame.id)) {
-          transcript.push({ id: frame.id, text: frame.text, me: false, survey: frame.survey || null });
+          // the agent's name when the channel sends one (agent_name), else the desk's title
+          transcript.push({ id: frame.id, text: frame.text, me: false, survey: frame.survey || null,
+            at: frame.at || new Date().toISOString(), agent: frame.agent_name || null });
           store.set("transcript", transcript);
         }
         store.set("lastSeen", frame.id);
@@ -143,7 +166,7 @@
     const text = input.value.trim();
     if (!text) return;
     const id = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
-    const m = { id, text, me: true };
+    const m = { id, text, me: true, at: new Date().toISOString() };
     transcript.push(m);
     pending.push(m);
     store.set("transcript", transcript);
@@ -155,6 +178,7 @@
 
   function toggle(open) {
     panel.hidden = !open;
+    launch.hidden = open;  // the panel has its own close button; the launcher would cover the page for nothing
     launch.setAttribute("aria-expanded", String(open));
     store.set("open", open);
     if (open) input.focus();

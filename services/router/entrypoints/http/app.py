@@ -18,6 +18,7 @@ from services.router.entrypoints.http import (
     conversations,
     customers,
     deadletters,
+    desk_views,
     feedback,
     keys_and_audit,
     messages,
@@ -63,6 +64,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         keys_and_audit,
         deadletters,
         simulations,
+        desk_views,
     ):
         _document_roles(module.router.routes)
         problems.document_problems(module.router.routes)
