@@ -1,148 +1,424 @@
-"""End-to-end throughput and latency on the real servers (Kafka + PostgreSQL on this machine), and the bare
-pipeline limit for comparison.
+"""End to end on the real servers (Kafka + PostgreSQL on this machine), against the bare pipeline measured in
+the same run: a benchmark that cannot fool itself (issue 20, item 1).
 
-    python -m tests.bench.bench_pipeline [--loads 500,1000,2000] [--seconds 10] [--saturation 20000]
+    python -m tests.bench.bench_pipeline [--runs 3] [--quick] [--loads 250,500,1000] [--ramp ...]
 
-- A `switchboard router` process consumes conversation events; the benchmark produces them at fixed offered
-  loads (every message from a new customer, so every one opens, queues and assigns a conversation) and
-  listens on routing.assignments, the topic agent feeds are served from: latency = ingest → assignment
-  visible to the feeds (p50/p95/p99 per load).
-- Saturation: N messages produced at once; throughput = N / (last assignment - first produce).
-- Bare limit: the same messages through aiokafka produce → consume → batched PostgreSQL insert, no logic.
-Merges its figures into tests/bench/results/latest.json and draws tests/bench/results/latency.png."""
+Per run, on a database and topics of its own:
+- Workload (tests/bench/workload.py): 4 tenants (one per partition, each seeded with ``seed_demo`` plus online
+  agents of finite capacity; every other tenant's messaging queue offers work instead of assigning it), ~70%
+  follow-ups from customers whose conversation is open. A process of agents (tests/bench/resolver.py) accepts
+  offers and resolves each conversation ``--handle-s`` after it was assigned, through the routing command log.
+- Load (tests/bench/load.py): a process of its own, payloads encoded before the clock starts, produced in
+  batches with the producer settings of every Switchboard process.
+- Router: ``switchboard router``. Latency at fixed offered loads (``--loads``) below saturation, read from the
+  feed itself: each offer, assignment or message event on routing.assignments names the conversation event that
+  caused it (``event_id``, ``received_at``); the listener takes seen - produced and seen - received_at.
+  Throughput at saturation: a ramp of offered loads (``--ramp``, ``--step-s`` each) until the router commits
+  less than 90% of what is offered; throughput = events committed by its consumer group per second.
+- Bare pipeline (tests/bench/bare.py), router stopped, fresh topics: the same topology with no logic, the same
+  loads and a ramp of its own.
+- Per phase: CPU µs per message of each process (router or bare consumer, PostgreSQL backends of the run's
+  database, PostgreSQL's shared processes, the Kafka broker, the load generator, the agents, this listener),
+  statements and transactions per batch (pg_stat_statements, pg_stat_database) and the batch-size distribution
+  (the consumer group's commits in Kafka's __consumer_offsets: the router has no batch-size metric).
+Merges its figures into tests/bench/results/latest.json (``pipeline`` holds every run in detail) and draws
+tests/bench/results/latency.png. ``--quick`` (about a minute, to check it works) writes results/quick.json
+instead. The machine's other work counts too: run it on a quiet machine."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import statistics
+import multiprocessing
+import os
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-import orjson
-from sqlalchemy import select, text, update
+import httpx
+from sqlalchemy import insert, update
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
-from shared.bus import Outgoing
 from shared.bus_kafka import KafkaBus
-from shared.events import encode_event
+from shared.settings import Settings
 from shared.store import Database
 from shared.topics import Topics
-from tests.bench.bench_routing import RESULTS, machine, percentile
+from tests.bench import bare, load, pipeline_stats, resolver
+from tests.bench.bench_routing import RESULTS, machine
+from tests.bench.observe import Commits, Listener, PgStats
+from tests.bench.proc_cpu import CpuMeter, kafka_pids, postgres_backends, postgres_shared
+from tests.bench.workload import Workload
 from tests.conftest import random_name
-from tests.support.databases import create_database
+from tests.support.databases import create_database, drop_database
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
-from tests.support.runtime import free_port, inbound
+from tests.support.runtime import free_port, tenants_on_every_partition
 from tests.support.servers import ensure_servers
 
-
-class Listener:
-    """Receives assignment events as the feeds do and stamps when each conversation's arrived."""
-
-    def __init__(self, bus: KafkaBus, topic: str) -> None:
-        self.bus, self.topic = bus, topic
-        self.seen: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-
-    async def start(self) -> None:
-        consumer = await self.bus.subscribe([self.topic], random_name("bench-"), from_beginning=False)
-
-        async def run() -> None:
-            try:
-                while not self._stop.is_set():
-                    for record in await consumer.getmany(0.05, 5000):
-                        self.seen.setdefault(orjson.loads(record.value)["conversation_id"], time.time())
-            finally:
-                await consumer.close()
-
-        self._task = asyncio.create_task(run())
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task:
-            await self._task
+PARTITIONS = 4
+BATCH_MAX = Settings.model_fields["consumer_batch_max"].default  # the router's, as it runs here
+SATURATED_BELOW = 0.9  # committed / offered under this: the consumer no longer keeps up
+SPAWN = multiprocessing.get_context("spawn")  # lean children: nothing of this process's state or loop
 
 
-async def produce_at(
-    bus: KafkaBus, topics: Topics, tenant: str, rate: int, seconds: float, tag: str
-) -> dict[str, float]:
-    """Offered load: ``rate`` messages a second for ``seconds``, in 20 ms ticks. Returns event id → produce time."""
-    sent: dict[str, float] = {}
-    tick = 0.02
-    per_tick = max(1, round(rate * tick))
-    started = time.monotonic()
-    n = 0
-    while time.monotonic() - started < seconds:
-        events = [inbound(tenant, f"{tag}-{n + i}", f"{tag} message {n + i}") for i in range(per_tick)]
-        n += per_tick
-        stamp = time.time()
-        await bus.publish([Outgoing(topics.events, encode_event(e), e.partition_key()) for e in events])
-        for e in events:
-            sent[e.id] = stamp
-        target = started + (n / rate)
-        await asyncio.sleep(max(0.0, target - time.monotonic()))
-    return sent
+@dataclass(frozen=True)
+class Options:
+    loads: list[int]
+    seconds: float
+    ramp: list[int]
+    bare_ramp: list[int]
+    step_s: float
+    agents: int
+    capacity: int
+    handle_s: float
+    runs: int
+    quick: bool
+    drain_s: float  # longest wait for the consumer to catch up after a phase
 
 
-async def latencies(
-    db: Database, tenant: str, sent: dict[str, float], listener: Listener, timeout_s: float
-) -> list[float]:
-    deadline = time.monotonic() + timeout_s
-    m = t.messages.c
-    while True:
-        async with db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(m.event_id, m.conversation_id).where(m.tenant_id == tenant, m.event_id.in_(list(sent)))
-                )
-            ).all()
-        done = [(sent[e], listener.seen[c]) for e, c in rows if c in listener.seen]
-        if len(done) == len(sent) or time.monotonic() > deadline:
-            return [(seen - produced) * 1000 for produced, seen in done]
-        await asyncio.sleep(0.5)
+class Child:
+    """A process of the benchmark's, driven over a pipe."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        self.conn, theirs = SPAWN.Pipe()
+        self.process = SPAWN.Process(target=target, args=(theirs, *args), daemon=True)
+        self.process.start()
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    async def reply(self, timeout_s: float = 120) -> Any:
+        conn: Connection = self.conn
+        if not await asyncio.to_thread(conn.poll, timeout_s):
+            raise TimeoutError(f"no answer from {self.process.name} within {timeout_s}s")
+        return conn.recv()
+
+    async def ask(self, *message: Any, timeout_s: float = 120) -> Any:
+        self.conn.send(message)
+        return await self.reply(timeout_s)
+
+    async def finish(self) -> Any:
+        try:
+            return await self.ask("stop", timeout_s=30)
+        finally:
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.kill()
 
 
-async def bare_limit(db_url: str, kafka: str, n: int) -> float:
-    """aiokafka produce → consume → batched INSERT, nothing else: the ceiling for this machine."""
-    db = Database(db_url)
-    async with db.transaction() as conn:
-        await conn.execute(text("CREATE TABLE IF NOT EXISTS bench_bare (id text PRIMARY KEY, body bytea NOT NULL)"))
-    topic = random_name("bench-bare-")
-    bus = KafkaBus(kafka, partitions=4, topics=[topic])
-    await bus.start()
-    payloads = [encode_event(inbound("bench", f"bare-{i}", f"bare {i}")) for i in range(n)]
-    consumer = await bus.subscribe([topic], random_name("bare-"))
-    started = time.monotonic()
-    for i in range(0, n, 1000):
-        await bus.publish([Outgoing(topic, p, str(j).encode()) for j, p in enumerate(payloads[i : i + 1000], i)])
-    stored = 0
-    while stored < n:
-        records = await consumer.getmany(0.2, 500)
-        if not records:
-            continue
+@dataclass
+class Target:
+    """What a phase measures: the router or the bare pipeline, its consumer group and whose CPU counts."""
+
+    name: str
+    group: str
+    topic: str
+    pid: int
+    database: str
+    listener: Listener
+    produced: int = 0  # events offered to ``topic`` so far (the group has committed them all once drained)
+    metrics_url: str | None = None
+    phases: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Bench:
+    options: Options
+    workload: Workload
+    loader: Child
+    commits: Commits
+    pg: PgStats
+    agents_pid: int | None = None
+
+    def meter(self, target: Target) -> CpuMeter:
+        groups = {
+            target.name: lambda: [target.pid],
+            "postgres_backends": lambda: postgres_backends(target.database),
+            "postgres_shared": postgres_shared,
+            "kafka": kafka_pids,
+            "load": lambda: [self.loader.pid],
+            "listener": lambda: [os.getpid()],
+        }
+        if self.agents_pid is not None and target.name == "router":
+            agents = self.agents_pid
+            groups["agents"] = lambda: [agents]
+        return CpuMeter(groups)
+
+    async def drained(self, target: Target, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self.commits.total(target.group, target.topic) < target.produced:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    async def phase(self, target: Target, tag: str, rate: int, seconds: float, ramp: bool) -> dict[str, Any]:
+        """One offered load: encode, then measure from the first send until drained (a latency phase) or until
+        the last send (a ramp step, whose throughput skips the first fifth while queues fill)."""
+        _, count = await self.loader.ask("build", tag, rate, seconds, target.topic, timeout_s=600)
+        follow_up = [f for _, _, f in self.workload.schedule(tag, rate, seconds)]
+        meter = self.meter(target)
+        calls0, xacts0 = await self.pg.snapshot()
+        ingested0 = await ingested(target.metrics_url)
+        meter.start()
+        began = time.time()
+        _, stamps, elapsed, failed = await self.loader.ask("go", timeout_s=seconds * 4 + 60)
+        sent_until = time.time()
+        target.produced += count
+        drained = await self.drained(target, 0.0 if ramp else self.options.drain_s)
+        await asyncio.sleep(0.5)  # feed records are produced before the offsets commit; let the listener fetch
+        spent = meter.stop()
+        ended = time.time()
+        calls1, xacts1 = await self.pg.snapshot()
+        found = self.commits.between(target.group, began, ended)
+        processed = sum(b.sizes.get(target.topic, 0) for b in found)
+        # throughput: what the group committed while the load was on, past the first fifth (queues filling)
+        steady = began + (sent_until - began) / 5
+        rate_now = pipeline_stats.commit_rate([b for b in found if steady < b.at <= sent_until], target.topic)
+        committed = rate_now if rate_now is not None else 0.0
+        out: dict[str, Any] = {
+            "offered_msgs_per_s": rate,
+            "produced": count,
+            "produced_msgs_per_s": round(count / elapsed),
+            "produce_failures": failed,
+            "committed_msgs_per_s": round(committed),
+            "drained": drained,
+            "latency": pipeline_stats.latency(tag, stamps, follow_up, target.listener.seen),
+            "batches": pipeline_stats.batches(found, target.topic),
+            "statements": pipeline_stats.statements(calls0, calls1, len(found)),
+            "transactions_per_batch": round((xacts1 - xacts0 - 2) / max(1, len(found)), 1),
+            "cpu_us_per_msg": pipeline_stats.cpu_per_message(spent, processed),
+            "cpu_cores": {k: round(v / max(ended - began, 1e-3), 2) for k, v in spent.items()},
+        }
+        if meter.lost:
+            out["cpu_processes_lost"] = sorted(meter.lost)
+        if target.metrics_url:
+            out["ingested_by_metrics"] = (await ingested(target.metrics_url)) - ingested0
+        lat = out["latency"].get("produce_to_feed_ms", {})
+        print(
+            f"  {target.name} {'ramp' if ramp else 'load'} {rate:>6}/s: produced {out['produced_msgs_per_s']}/s, "
+            f"committed {out['committed_msgs_per_s']}/s, p50/p99 {lat.get('p50')}/{lat.get('p99')} ms, "
+            f"seen {out['latency']['seen_share']:.0%}, batch mean {out['batches'].get('mean')}, "
+            f"statements/batch {out['statements']['per_batch']}",
+            flush=True,
+        )
+        return out
+
+    async def measure(self, target: Target, ramp: list[int], run: int) -> None:
+        tag = f"r{run}{target.name[0]}"
+        await self.phase(target, f"{tag}w", min(200, self.options.loads[0]), 2, ramp=False)  # warm-up, not kept
+        target.phases["latency"] = {
+            str(rate): await self.phase(target, f"{tag}l{rate}", rate, self.options.seconds, ramp=False)
+            for rate in self.options.loads
+        }
+        steps: dict[str, Any] = {}
+        for rate in ramp:
+            step = await self.phase(target, f"{tag}s{rate}", rate, self.options.step_s, ramp=True)
+            steps[str(rate)] = step
+            if step["committed_msgs_per_s"] < SATURATED_BELOW * step["produced_msgs_per_s"]:
+                break
+            await self.drained(target, self.options.drain_s)
+        target.phases["ramp"] = steps
+        best = max(steps.values(), key=lambda s: s["committed_msgs_per_s"])
+        target.phases["saturation"] = {
+            "msgs_per_s": best["committed_msgs_per_s"],
+            "at_offered": best["offered_msgs_per_s"],
+            "saturated": any(
+                s["committed_msgs_per_s"] < SATURATED_BELOW * s["produced_msgs_per_s"] for s in steps.values()
+            ),
+            "cpu_us_per_msg": best["cpu_us_per_msg"],
+        }
+        print(f"  {target.name} saturation: {target.phases['saturation']['msgs_per_s']} msg/s", flush=True)
+        await self.drained(target, self.options.drain_s)
+
+
+async def ingested(metrics_url: str | None) -> int:
+    """Messages the router stored (its switchboard_ingested_messages_total), a cross-check of the commits."""
+    if not metrics_url:
+        return 0
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(metrics_url)).text
+    return round(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("switchboard_ingested_messages_total{")
+        )
+    )
+
+
+async def seed(db: Database, tenants: tuple[str, ...], agents: int, capacity: int) -> None:
+    now = datetime.now(UTC)
+    for n, tenant in enumerate(tenants):
+        await seed_demo(db, now, tenant_id=tenant)
         async with db.transaction() as conn:
             await conn.execute(
-                text("INSERT INTO bench_bare (id, body) VALUES (:id, :body) ON CONFLICT DO NOTHING"),
-                [{"id": f"{topic}-{r.partition}-{r.offset}", "body": r.value} for r in records],
+                insert(t.agents),
+                [
+                    dict(
+                        id=f"{tenant}-bench-{k}",
+                        tenant_id=tenant,
+                        name=f"Agent {k}",
+                        presence="online",
+                        capacity={"default": capacity},
+                        queue_ids=[f"{tenant}-q-messaging", f"{tenant}-q-general"],
+                        created_at=now,
+                    )
+                    for k in range(agents)
+                ],
             )
-        await consumer.commit()
-        stored += len(records)
-    elapsed = time.monotonic() - started
-    await consumer.close()
-    await bus.close()
-    async with db.transaction() as conn:
-        await conn.execute(text("DROP TABLE bench_bare"))
+            if n % 2:  # half the desks offer work for agents to accept, as the demo desk does
+                await conn.execute(
+                    update(t.queues)
+                    .where(t.queues.c.id == f"{tenant}-q-messaging")
+                    .values(routing={"offer_timeout_s": 60})
+                )
+
+
+async def run_once(options: Options, run: int, db_url: str, kafka: str) -> dict[str, Any]:
+    database = random_name(f"switchboard_bench_{run}_")
+    db_url = await create_database(db_url, database)  # the shared test database holds other runs' tenants
+    db = Database(db_url)
+    await upgrade(db)
+    tenants = tuple(tenants_on_every_partition(PARTITIONS))
+    workload = Workload(tenants)
+    await seed(db, tenants, options.agents, options.capacity)
     await db.close()
-    return n / elapsed
+    pg = PgStats(db_url)
+    await pg.start()
+    commits = Commits(kafka)
+    await commits.start()
+    loader = Child(load.serve, kafka, tenants, workload.follow_ups, workload.window_s)
+    bench = Bench(options, workload, loader, commits, pg)
+    out: dict[str, Any] = {}
+    try:
+        out["router"] = await measure_router(bench, db_url, kafka, database, run)
+        out["bare"] = await measure_bare(bench, db_url, kafka, database, run)
+    finally:
+        for cleanup in (loader.finish, commits.stop, pg.close, lambda: drop_database(db_url)):
+            try:
+                await cleanup()
+            except Exception as exc:  # the servers may have gone away: the rest is cleaned up all the same
+                print(f"  cleanup: {exc!r}", flush=True)
+    router, bare_ = out["router"]["saturation"]["msgs_per_s"], out["bare"]["saturation"]["msgs_per_s"]
+    out["ratio_to_bare"] = round(router / bare_, 3) if bare_ else None
+    return out
 
 
-def plot(latency: dict[str, dict[str, float]], path: Path) -> None:
+async def measure_router(bench: Bench, db_url: str, kafka: str, database: str, run: int) -> dict[str, Any]:
+    topics = Topics(random_name("bench-") + ".")
+    bus = KafkaBus(kafka, client_id="bench-listener", partitions=PARTITIONS, topics=topics.all())
+    await bus.start()
+    agents = Child(resolver.serve, kafka, topics.prefix, PARTITIONS, bench.options.handle_s)
+    await agents.reply()
+    bench.agents_pid = agents.pid
+    port, group = free_port(), random_name("bench-g-")
+    env = clean_env(
+        database_url=db_url,
+        kafka_bootstrap=kafka,
+        topic_prefix=topics.prefix,
+        consumer_group=group,
+        kafka_partitions=str(PARTITIONS),
+        http_port=str(port),
+        log_level="WARNING",
+    )
+    log = Path("/tmp") / f"{topics.prefix}router.log"
+    bench.commits.groups.add(group)
+    router = start([SWITCHBOARD, "router"], env, log)
+    listener = Listener(bus, topics.assignments)
+    try:
+        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", router, log)
+        await listener.start()
+        target = Target("router", group, topics.events, router.pid, database, listener)
+        target.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        await bench.measure(target, bench.options.ramp, run)
+    finally:
+        try:
+            stop(router, grace_s=60)  # first: a router left behind would go on loading the machine
+        except AssertionError as exc:
+            print(f"  router: {exc} (killed)", flush=True)
+        await listener.stop()
+        _, accepted, resolved = await agents.finish()
+        bench.agents_pid = None
+        await bus.close()
+    return {**target.phases, "agents": {"accepted": accepted, "resolved": resolved}, "log": str(log)}
+
+
+async def measure_bare(bench: Bench, db_url: str, kafka: str, database: str, run: int) -> dict[str, Any]:
+    prefix = random_name("bench-bare-") + "."
+    events, results, group = f"{prefix}conversation.events", f"{prefix}results", random_name("bench-bare-g-")
+    bus = KafkaBus(kafka, client_id="bench-listener", partitions=PARTITIONS, topics=[events, results])
+    await bus.start()
+    bench.commits.groups.add(group)
+    consumer = Child(bare.serve, kafka, db_url, events, results, group, PARTITIONS, BATCH_MAX)
+    listener = Listener(bus, results)
+    try:
+        await consumer.reply()
+        await listener.start()
+        target = Target("bare", group, events, consumer.pid, database, listener)
+        await bench.measure(target, bench.options.bare_ramp, run)
+    finally:
+        await listener.stop()
+        _, batches, records = await consumer.finish()
+        await bus.close()
+    return {**target.phases, "consumer": {"batches": batches, "records": records}}
+
+
+def summary(runs: list[dict[str, Any]], options: Options) -> dict[str, Any]:
+    """The median run's figures under the keys the README reads, every run under ``pipeline``."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i]["router"]["saturation"]["msgs_per_s"])
+    middle = runs[order[len(order) // 2]]
+    latency = {
+        rate: {
+            "p50": phase["latency"].get("produce_to_feed_ms", {}).get("p50"),
+            "p95": phase["latency"].get("produce_to_feed_ms", {}).get("p95"),
+            "p99": phase["latency"].get("produce_to_feed_ms", {}).get("p99"),
+            "messages": phase["latency"]["messages"],
+            "seen": phase["latency"]["seen"],
+        }
+        for rate, phase in middle["router"]["latency"].items()
+    }
+    spread = {
+        "e2e_msgs_per_s": pipeline_stats.run_spread([r["router"]["saturation"]["msgs_per_s"] for r in runs]),
+        "bare_msgs_per_s": pipeline_stats.run_spread([r["bare"]["saturation"]["msgs_per_s"] for r in runs]),
+    }
+    for rate in options.loads:
+        p99 = [r["router"]["latency"][str(rate)]["latency"].get("produce_to_feed_ms", {}).get("p99", 0.0) for r in runs]
+        spread[f"p99_ms_at_{rate}"] = pipeline_stats.run_spread(p99)
+    return {
+        "e2e_msgs_per_s": middle["router"]["saturation"]["msgs_per_s"],
+        "bare_msgs_per_s": middle["bare"]["saturation"]["msgs_per_s"],
+        "ratio_to_bare": middle["ratio_to_bare"],
+        "latency_ms": latency,
+        "pipeline": {
+            "workload": {
+                "tenants": PARTITIONS,
+                "partitions": PARTITIONS,
+                "follow_up_share": Workload(()).follow_ups,
+                "follow_up_window_s": Workload(()).window_s,
+                "agents_per_tenant": options.agents,
+                "agent_capacity": options.capacity,
+                "handle_s": options.handle_s,
+                "offers": "every other tenant's messaging queue",
+                "consumer_batch_max": BATCH_MAX,
+                "loads": options.loads,
+                "seconds_per_load": options.seconds,
+                "ramp_step_s": options.step_s,
+            },
+            "spread": spread,
+            "runs": runs,
+        },
+    }
+
+
+def plot(latency: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,7 +430,7 @@ def plot(latency: dict[str, dict[str, float]], path: Path) -> None:
     for key in ("p50", "p95", "p99"):
         ax.plot(xs, [latency[x][key] for x in loads], marker="o", label=key)
     ax.set_xlabel("offered load (messages/s)")
-    ax.set_ylabel("ingest → assignment on the feed topic (ms)")
+    ax.set_ylabel("produce → offer, assignment or message on the feed (ms)")
     ax.set_yscale("log")
     ax.set_title("Switchboard end-to-end latency (2 cores, Kafka + PostgreSQL)")
     ax.grid(True, which="both", alpha=0.3)
@@ -163,87 +439,61 @@ def plot(latency: dict[str, dict[str, float]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-async def run(loads: Sequence[int], seconds: float, saturation: int) -> dict[str, object]:
-    db_url, kafka = ensure_servers()
-    db_url = await create_database(db_url, "switchboard_bench")  # the shared test database holds other runs' tenants
-    tenant, topics = random_name("bench"), Topics(random_name("bench-") + ".")
-    db = Database(db_url)
-    await upgrade(db)
-    await seed_demo(db, datetime.now(UTC), tenant_id=tenant)
-    async with db.transaction() as conn:  # capacity is not what this measures
-        await conn.execute(update(t.agents).where(t.agents.c.tenant_id == tenant).values(capacity={"default": 10**7}))
-    port = free_port()
-    env = clean_env(
-        database_url=db_url,
-        kafka_bootstrap=kafka,
-        topic_prefix=topics.prefix,
-        consumer_group=random_name("bench-g-"),
-        kafka_partitions="4",
-        http_port=str(port),
-        log_level="WARNING",
+def parse(argv: list[str] | None = None) -> Options:
+    ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1, help="repeat the whole run and report the spread (default 1)")
+    parser.add_argument("--quick", action="store_true", help="about a minute, to check it works; writes quick.json")
+    parser.add_argument("--loads", type=ints, help="offered loads for latency, msg/s (default 250,500,1000)")
+    parser.add_argument("--seconds", type=float, help="seconds per latency load (default 20)")
+    parser.add_argument("--ramp", type=ints, help="router ramp, msg/s (default 500,1000,...,10000)")
+    parser.add_argument("--bare-ramp", type=ints, help="bare pipeline ramp, msg/s (default 2000,...,30000)")
+    parser.add_argument("--step-s", type=float, help="seconds per ramp step (default 15; 300 to hold each 5 min)")
+    parser.add_argument("--agents", type=int, default=40, help="online agents per tenant (default 40)")
+    parser.add_argument("--capacity", type=int, default=10, help="conversations an agent holds at once (default 10)")
+    parser.add_argument("--handle-s", type=float, default=2.0, help="agents resolve this long after assignment")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    return Options(
+        loads=args.loads or ([100, 250] if quick else [250, 500, 1000]),
+        seconds=args.seconds or (4.0 if quick else 20.0),
+        ramp=args.ramp or ([500, 1000] if quick else [500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000]),
+        bare_ramp=args.bare_ramp or ([4000, 12000] if quick else [2000, 4000, 6000, 8000, 12000, 16000, 20000, 30000]),
+        step_s=args.step_s or (3.0 if quick else 15.0),
+        drain_s=10.0 if quick else 60.0,
+        agents=args.agents,
+        capacity=args.capacity,
+        handle_s=args.handle_s,
+        runs=args.runs,
+        quick=quick,
     )
-    log = Path("/tmp") / f"{topics.prefix}router.log"
-    bus = KafkaBus(kafka, partitions=4, topics=topics.all())
-    await bus.start()
-    router = start([SWITCHBOARD, "router"], env, log)
-    await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", router, log)
-    listener = Listener(bus, topics.assignments)
-    await listener.start()
-    results: dict[str, object] = {}
-    try:
-        latency: dict[str, dict[str, float]] = {}
-        for load in loads:
-            sent = await produce_at(bus, topics, tenant, load, seconds, f"l{load}")
-            ms = await latencies(db, tenant, sent, listener, timeout_s=120)
-            latency[str(load)] = {
-                "p50": round(statistics.median(ms), 1),
-                "p95": round(percentile(ms, 0.95), 1),
-                "p99": round(percentile(ms, 0.99), 1),
-                "messages": len(sent),
-                "assigned": len(ms),
-            }
-            print(f"offered {load:>5}/s: {latency[str(load)]}", flush=True)
-        events = [inbound(tenant, f"sat-{i}", f"saturation {i}") for i in range(saturation)]
-        first = time.time()
-        for i in range(0, saturation, 1000):
-            await bus.publish(
-                [Outgoing(topics.events, encode_event(e), e.partition_key()) for e in events[i : i + 1000]]
-            )
-        sent = {e.id: first for e in events}
-        ms = await latencies(db, tenant, sent, listener, timeout_s=300)
-        e2e = len(ms) / (max(ms) / 1000) if ms else 0.0
-        print(f"saturation: {len(ms)} of {saturation} assigned, {e2e:.0f} msg/s", flush=True)
-        bare = await bare_limit(db_url, kafka, saturation)
-        print(f"bare pipeline: {bare:.0f} msg/s", flush=True)
-        results = {
-            "e2e_msgs_per_s": round(e2e),
-            "bare_msgs_per_s": round(bare),
-            "ratio_to_bare": round(e2e / bare, 3) if bare else None,
-            "latency_ms": latency,
-            "e2e_messages": saturation,
-        }
-    finally:
-        await listener.stop()
-        stop(router)
-        await bus.close()
-        await db.close()
-    return results
+
+
+async def run(options: Options) -> list[dict[str, Any]]:
+    db_url, kafka = ensure_servers()
+    runs = []
+    for n in range(options.runs):
+        print(f"run {n + 1} of {options.runs}", flush=True)
+        runs.append(await run_once(options, n, db_url, kafka))
+    return runs
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--loads", default="500,1000,2000")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--saturation", type=int, default=20_000)
-    args = parser.parse_args()
-    figures = asyncio.run(run([int(x) for x in args.loads.split(",")], args.seconds, args.saturation))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    options = parse()
+    started = time.time()
+    figures = summary(asyncio.run(run(options)), options)
+    path = RESULTS.with_name("quick.json") if options.quick else RESULTS
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.pop("e2e_messages", None)  # the burst of the benchmark before this one
     results.update(figures)
     results["machine"] = machine()
-    results["e2e_measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    plot(results["latency_ms"], RESULTS.with_name("latency.png"))  # type: ignore[arg-type]
-    print(json.dumps({k: results[k] for k in ("e2e_msgs_per_s", "bare_msgs_per_s", "ratio_to_bare")}))
+    results["e2e_measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if not options.quick:
+        plot(results["latency_ms"], RESULTS.with_name("latency.png"))
+    print(json.dumps({k: figures[k] for k in ("e2e_msgs_per_s", "bare_msgs_per_s", "ratio_to_bare", "latency_ms")}))
+    print(json.dumps(figures["pipeline"]["spread"]), "->", path)
 
 
 if __name__ == "__main__":
