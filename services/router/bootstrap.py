@@ -109,7 +109,7 @@ class RouterRuntime:
         self.instance_id = self.settings.instance_id or f"router-{uuid.uuid4().hex[:8]}"
         self.topics = Topics(self.settings.topic_prefix)
         self.repo = SqlStore(self.db)
-        self.relay = OutboxRelay(self.repo, self.bus)
+        self.relay = OutboxRelay(self.repo, self.bus, topic_prefix=self.settings.topic_prefix)
         self.routing = RoutingStates(self.topics)
         erasure_key = (
             self.settings.erasure_key.get_secret_value().encode() if self.settings.erasure_key else DEFAULT_KEY
@@ -149,7 +149,7 @@ class RouterRuntime:
         )
         waiters = Waiters()
         self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)
-        self.applier = CommandApplier(self.repo, self.bus, self.topics, waiters, self.executor.apply)
+        self.applier = CommandApplier(self.repo, self.bus, self.topics, waiters, self.executor.apply, self.relay)
         self.deadletters = DeadLetters(self.repo, self.bus, self.topics, self.clock)
         self.tenant_log = TenantLog(self.topics, self.stage, self.applier, self.routing, self.clock)
         self.timers = RoutingTimers(

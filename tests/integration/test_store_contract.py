@@ -202,6 +202,22 @@ async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlStore) -> None:
         assert not [o for _, o in await u.outbox.claim(10_000) if o.topic == topic]
 
 
+async def test_a_relay_claims_only_its_deployments_topics(repo: SqlStore) -> None:
+    base = random_name("dep-")
+    mine, theirs = f"{base}_a.", random_name("dep-") + "."
+    like = f"{base}Za."  # what the prefix's "_" would match as a LIKE wildcard: another deployment's
+    async with repo.unit() as u:
+        await u.outbox.add(
+            [Outgoing(f"{theirs}routing.assignments", b"theirs", None), Outgoing(f"{like}x", b"like", None)], NOW
+        )
+        await u.outbox.add([Outgoing(f"{mine}routing.assignments", b"mine", None)], NOW)
+    async with repo.unit() as u:
+        assert [o.value for _, o in await u.outbox.claim(10_000, mine)] == [b"mine"]
+        everything = [o.value for _, o in await u.outbox.claim(10_000) if o.value in (b"mine", b"theirs", b"like")]
+        assert sorted(everything) == [b"like", b"mine", b"theirs"], "no prefix: the whole outbox"
+        await u.outbox.delete([s for s, o in await u.outbox.claim(10_000) if o.value in (b"mine", b"theirs", b"like")])
+
+
 async def test_presence_is_tenant_scoped_and_keeps_its_reason(repo: SqlStore, tenant: str) -> None:
     grace = f"{tenant}-agent-grace"
     async with repo.unit() as u:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.router.domain.errors import BY_NAME, CommandTimeout, DomainError, InvalidCommand
+from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Store, UnitOfWork
 from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
 from shared.bus import Bus, Record, deadletter
@@ -130,22 +131,31 @@ class CommandApplier:
     topics: Topics
     waiters: Waiters
     apply: Apply
+    relay: OutboxRelay
 
     async def handle(self, records: Sequence[Record], now: Callable[[], datetime]) -> None:
+        commands: list[Command] = []
         for record in records:
             try:
-                command = Command.decode(record.value)
+                commands.append(Command.decode(record.value))
             except InvalidEvent as exc:
                 log.warning("command.rejected", extra={"reason": str(exc), "offset": record.offset})
                 await self.bus.publish([deadletter(record, f"bad routing command: {exc}", self.topics.deadletter)])
-                continue
-            self.waiters.settle(command.id, await self._apply_once(command, now))
+        if not commands:
+            return
+        async with self.repo.reading() as r:  # redelivered after a crash between commit and offset commit
+            done = await r.outcomes.get_many([c.id for c in commands])
+        outcomes: list[tuple[str, Outcome]] = []
+        async with self.relay.deferred():  # what the commands committed goes out once, at the batch's end
+            for command in commands:
+                known = done.get(command.id)  # or a copy earlier in this batch (a redelivery)
+                if known is None:
+                    known = done[command.id] = await self._apply_once(command, now)
+                outcomes.append((command.id, known))
+        for command_id, outcome in outcomes:  # answered once their feed events are out, as before
+            self.waiters.settle(command_id, outcome)
 
     async def _apply_once(self, command: Command, now: Callable[[], datetime]) -> Outcome:
-        async with self.repo.reading() as r:
-            done = await r.outcomes.get(command.id)
-        if done is not None:
-            return done  # redelivered after a crash between commit and offset commit
         try:
             events = await self.apply(command)
             return 200, {"events": events}

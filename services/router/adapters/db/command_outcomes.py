@@ -3,6 +3,7 @@ command's id, so a second application of the same command fails on insert and ro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import rows_in
 from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
 
 c = t.routing_commands.c
@@ -19,6 +21,10 @@ class SqlCommandOutcomes(SqlRepository):
     async def get(self, command_id: str) -> Outcome | None:
         row = (await self.conn.execute(select(c.status, c.body).where(c.id == command_id))).first()
         return (row.status, row.body) if row else None
+
+    async def get_many(self, command_ids: Sequence[str]) -> dict[str, Outcome]:
+        rows = await rows_in(self.conn, select(c.id, c.status, c.body), c.id, command_ids)
+        return {r.id: (r.status, r.body) for r in rows}
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
         try:

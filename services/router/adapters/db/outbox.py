@@ -22,10 +22,15 @@ class SqlOutbox(SqlRepository):
                 self.conn, t.outbox, [dict(topic=r.topic, key=r.key, value=r.value, created_at=now) for r in records]
             )
 
-    async def claim(self, limit: int) -> list[tuple[int, Outgoing]]:
+    async def claim(self, limit: int, topic_prefix: str = "") -> list[tuple[int, Outgoing]]:
         o = t.outbox.c
+        mine = o.topic.startswith(topic_prefix, autoescape=True)
         rows = await self.conn.execute(
-            select(o.seq, o.topic, o.key, o.value).order_by(o.seq).limit(limit).with_for_update(skip_locked=True)
+            select(o.seq, o.topic, o.key, o.value)
+            .where(mine)
+            .order_by(o.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
         return [(r.seq, Outgoing(topic=r.topic, key=r.key, value=r.value)) for r in rows]
 

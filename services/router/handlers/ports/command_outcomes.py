@@ -3,6 +3,7 @@ is answered, never applied twice, and whoever submitted it can read how it went.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,6 +17,10 @@ class AlreadyApplied(Exception):
 
 class CommandOutcomes(Protocol):
     async def get(self, command_id: str) -> Outcome | None: ...
+
+    async def get_many(self, command_ids: Sequence[str]) -> dict[str, Outcome]:
+        """The stored outcomes of those of ``command_ids`` that have one."""
+        ...
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
         """Raises ``AlreadyApplied`` if the command has an outcome already."""

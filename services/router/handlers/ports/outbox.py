@@ -12,8 +12,10 @@ from shared.bus import Outgoing
 class Outbox(Protocol):
     async def add(self, records: Sequence[Outgoing], now: datetime) -> None: ...
 
-    async def claim(self, limit: int) -> list[tuple[int, Outgoing]]:
-        """Oldest unpublished rows, locked so two relays never publish the same row at once."""
+    async def claim(self, limit: int, topic_prefix: str = "") -> list[tuple[int, Outgoing]]:
+        """Oldest unpublished rows for topics under ``topic_prefix`` (the deployment's: a database shared by
+        two deployments never has one publish the other's), locked so two relays never publish the same row
+        at once."""
         ...
 
     async def delete(self, seqs: Sequence[int]) -> None: ...
