@@ -1,36 +1,34 @@
 """The fault suite: real PostgreSQL and Kafka, two router replicas and a Telegram connector as processes, traffic
 flowing (REST messages, signed Telegram webhooks with duplicate replays, agents replying and resolving), while
-faults are injected in turn: kill -9 of each router replica and of the connector (restarted), a stop and
-restart of the Kafka broker and of PostgreSQL, latency and dropped connections between the routers and
-PostgreSQL (a TCP proxy in this process). Afterwards everything is checked against what was sent:
+faults are injected round after round, placed by messages actually sent (schedule.py):
 
-- lost: messages a client got accepted (202 / 200) that are not stored;
-- duplicated: messages stored more than once;
-- double_assigned: a conversation held by two agents at once, replaying every agent's feed in order;
-- capacity_violations: an agent holding more conversations on a channel than its capacity, same replay;
-- replies_delivered_twice: replies the provider received more than once (replies_lost: accepted, never sent).
+- router_a_sigkill, router_b_sigkill, connector_sigkill: kill -9 of a process, restarted;
+- postgres_latency, postgres_connection_drops: between the routers and PostgreSQL (a TCP proxy in this process);
+- kafka_sigkill: the broker killed with SIGKILL, port verified closed, restarted, port verified open;
+- postgres_immediate_stop: ``pg_ctl -m immediate``, verified the same way (server_crashes.py).
 
-Run: ``make faults`` (100,000 messages) or ``python -m tests.faults.run --messages 3000``; the CI test runs a
-small count and fails on any non-zero count."""
+Afterwards everything is checked from outside (outside_checks.py): the assignments table by SQL, the messages
+stored, the replies the fake provider received, every answer the clients got.
+
+Run: ``make faults`` (100,000 messages, each kind 3 times) or ``python -m tests.faults.run --messages 3000
+--rounds 1``; the CI test runs one round on a small count. Any count in ``MUST_BE_ZERO`` fails the run."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import random
 import subprocess
-import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import insert, update
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.api_keys import generate_key, store_key
@@ -38,85 +36,52 @@ from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
 from tests.conftest import random_name
+from tests.faults import outside_checks, traffic
+from tests.faults.schedule import FaultRecord, plan, summarize
+from tests.faults.server_crashes import KafkaBroker, PostgresServer, port_open
+from tests.faults.tcp_proxy import Proxy
+from tests.support.databases import create_database, drop_database
 from tests.support.processes import ROOT, SWITCHBOARD, clean_env, start, wait_ready
-from tests.support.providers import FakeProviders, fake_providers
+from tests.support.providers import fake_providers
 from tests.support.runtime import free_port
 
-SERVICES = str(ROOT / "deploy/local/services.sh")
-SECRET = "tg-fault-secret"
 BOT = "123456:FAULTS"
-CAPACITY = {"default": 4}
+# Agents hold work in units of a routing profile (routing/capacity.py): 4 chats, or 6 Telegram chats and a
+# chat, never more than 6 on Telegram. The outside check recomputes the load in these units.
+PROFILE = {"capacity": 4, "weights": {"default": 1, "telegram": 0.5}, "max": {"telegram": 6}, "exclusive": ["voice"]}
+EXTRA_AGENTS = 3  # beside the demo desk's three: more conversations held at once, more replies in flight
+SERVER_DOWN_S = 3.0  # how long Kafka and PostgreSQL stay down before they are started again
+
+KINDS = {
+    "router_a_sigkill": "kill -9 of router-a, restarted",
+    "router_b_sigkill": "kill -9 of router-b, restarted",
+    "connector_sigkill": "kill -9 of the Telegram connector, restarted",
+    "postgres_latency": "50 ms each way between the routers and PostgreSQL for 4 s",
+    "postgres_connection_drops": "every connection between the routers and PostgreSQL cut, 3 times 0.7 s apart",
+    "kafka_sigkill": f"Kafka broker SIGKILL, down {SERVER_DOWN_S:.0f} s, restarted (port closed, then open)",
+    "postgres_immediate_stop": f"PostgreSQL pg_ctl -m immediate, down {SERVER_DOWN_S:.0f} s, restarted",
+}
+
+MUST_BE_ZERO = (
+    "lost",
+    "duplicated",
+    "gave_up",
+    "unexpected_answers",
+    "double_assigned",
+    "capacity_violations",
+    "feeds_disagree",
+    "replies_lost",
+    "replies_delivered_twice",
+    "replies_stored_twice",
+    "fault_kinds_short",
+    "faults_without_traffic",
+    "faults_failed",
+    "faults_not_recovered",
+)
 
 
 def say(line: str) -> None:
     print(f"faults: {line}", flush=True)
-
-
-# -- a TCP proxy between the routers and PostgreSQL: latency and dropped connections on demand ---------------
-
-
-class Proxy:
-    """Runs in a thread of its own with its own event loop, so the load generator cannot starve it."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self.delay_s = 0.0
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="pg-proxy", daemon=True)
-
-    async def start(self) -> None:
-        self._thread.start()
-        await asyncio.to_thread(self._ready.wait, 10)
-
-    async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-
-    def drop_all(self) -> None:
-        """Loss: every open connection is cut (clients see resets mid-transaction)."""
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._drop)
-
-    def _drop(self) -> None:
-        for w in list(self._writers):
-            w.transport.abort()
-        self._writers.clear()
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
-        self._ready.set()
-        loop.run_forever()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    if self.delay_s:
-                        await asyncio.sleep(self.delay_s)
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                dst.transport.abort()
-                self._writers.discard(dst)
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
-# -- the processes ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -136,10 +101,14 @@ class Service:
         self.proc = start(self.args, self.env, self.log)
         wait_ready(self.base, self.proc, self.log, timeout_s=120)
 
-    def kill9(self) -> None:
+    def kill9(self) -> dict[str, Any]:
         assert self.proc is not None
+        pid = self.proc.pid
         self.proc.kill()
-        self.proc.wait()
+        code = self.proc.wait()
+        if code != -9:
+            raise AssertionError(f"{self.name} exited with {code} before its SIGKILL")
+        return {"pid": pid, "exit": code}
 
     def down(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -150,60 +119,32 @@ class Service:
                 self.proc.kill()
 
 
-def services_sh(action: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    subprocess.run([SERVICES, action], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
-# -- the run ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Tally:
-    accepted: set[str] = field(default_factory=set)  # message tokens a client got accepted
-    replies_accepted: set[str] = field(default_factory=set)
-    duplicate_webhooks: int = 0
-    client_retries: int = 0
-
-
-@dataclass
-class Fault:
-    at: float  # fraction of the traffic sent
-    name: str
-    run: Callable[[], Awaitable[None]]
-
-
 async def run(
     database_url: str,
     kafka_bootstrap: str,
     messages: int,
     work_dir: Path,
     *,
-    rate: float = 300.0,
-    min_seconds: float = 70.0,
+    rate: float,
+    rounds: int,
+    kinds: Sequence[str] = tuple(KINDS),
 ) -> dict[str, Any]:
-    """Traffic lasts ``messages / rate`` seconds, at least ``min_seconds`` so that every fault (restarts take
-    seconds each) happens while messages flow; faults are spread over that time."""
-    rate = min(rate, messages / min_seconds)
+    """``messages`` offered at ``rate`` per second; ``rounds`` faults of every kind spread over them (``kinds``
+    narrows them for a look at the harness alone: the suite, `make faults` and CI, always runs every kind)."""
+    schedule = plan(kinds, rounds, messages)
+    kafka, postgres = KafkaBroker(kafka_bootstrap, work_dir), PostgresServer(database_url)
+    kafka.check()  # both crashes can be done here, or the run fails now: never one left out
+    postgres.check()
+    # A database of the run's own on the server given: routers relay the whole outbox and sweep every tenant of
+    # their database, so on a shared one another test's router (on an in-memory bus) takes this run's replies.
+    database_url = await create_database(database_url, random_name("switchboard_faults_"))
     db = Database(database_url)
-    await upgrade(db)
-    tenant = random_name("fx")
-    now = datetime.now(UTC)
-    await seed_demo(db, now, tenant_id=tenant)
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(t.agents).where(t.agents.c.tenant_id == tenant).values(capacity=CAPACITY, presence="online")
-        )
-    key = generate_key()
-    await store_key(db, tenant, key, "admin", "faults", now)
-    prefix = random_name("f-") + "."
-    group = random_name("g-")
-
+    tenant, key = await _desk(db)
+    prefix, group = random_name("f-") + ".", random_name("g-")
     pg = urlparse(database_url.replace("postgresql+asyncpg", "postgresql"))
     proxy = Proxy(pg.hostname or "127.0.0.1", pg.port or 5432)
     await proxy.start()
     proxied = database_url.replace(f"{pg.hostname}:{pg.port}", f"127.0.0.1:{proxy.port}")
-    ours = pg.port == 15432 and kafka_bootstrap.endswith(":19092")  # the servers deploy/local/services.sh runs
 
     def router(name: str) -> Service:
         port = free_port()
@@ -219,7 +160,8 @@ async def run(
         )
         return Service(name, [SWITCHBOARD, "router"], env, port, work_dir / f"{name}.log")
 
-    tally = Tally()
+    tally = traffic.Tally()
+    records: list[FaultRecord] = []
     async with fake_providers() as fake:
         connector_port = free_port()
         connector = Service(
@@ -230,7 +172,7 @@ async def run(
                 topic_prefix=prefix,
                 http_port=str(connector_port),
                 connector_tenant=tenant,
-                telegram_secret_token=SECRET,
+                telegram_secret_token=traffic.TELEGRAM_SECRET,
                 telegram_bot_token=BOT,
                 telegram_api_base_url=fake.base,
                 kafka_partitions="4",
@@ -242,295 +184,231 @@ async def run(
             work_dir / "connector.log",
         )
         routers = [router("router-a"), router("router-b")]
-        for s in (*routers, connector):
-            await asyncio.to_thread(s.up)
-        say(f"2 routers and a Telegram connector up; tenant {tenant}; {messages} messages at ~{rate:.0f}/s")
+        services = [*routers, connector]
+        await asyncio.gather(*(asyncio.to_thread(s.up) for s in services))
+        say(
+            f"2 routers and a Telegram connector up; tenant {tenant}; {messages} messages offered at {rate:.0f}/s; "
+            f"{len(schedule)} faults ({rounds} of each of {len(kinds)} kinds)"
+        )
 
-        async def restart(service: Service) -> None:
-            service.kill9()
+        async def sigkill(service: Service) -> dict[str, Any]:
+            killed = service.kill9()
             await asyncio.sleep(1.0)
             await asyncio.to_thread(service.up)
+            assert service.proc is not None
+            return killed | {"new_pid": service.proc.pid}
 
-        async def server_outage(what: str, seconds: float) -> None:
-            await asyncio.to_thread(services_sh, f"{what}-down")
-            await asyncio.sleep(seconds)
-            await asyncio.to_thread(services_sh, f"{what}-up")
+        async def crash(server: KafkaBroker | PostgresServer) -> dict[str, Any]:
+            down = await asyncio.to_thread(server.crash)
+            await asyncio.sleep(SERVER_DOWN_S)
+            return down | await asyncio.to_thread(server.restart)
 
-        async def latency(seconds: float) -> None:
+        async def latency() -> dict[str, Any]:
             proxy.delay_s = 0.05
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(4.0)
             proxy.delay_s = 0.0
+            return {"delay_ms_each_way": 50, "seconds": 4}
 
-        async def loss() -> None:
+        async def drops() -> dict[str, Any]:
+            cut = []
             for _ in range(3):
-                proxy.drop_all()
+                cut.append(proxy.drop_all())
                 await asyncio.sleep(0.7)
+            return {"connections_cut": cut}
 
-        faults = [
-            Fault(0.05, "kill -9 router-a, restart", lambda: restart(routers[0])),
-            Fault(0.18, "kill -9 router-b, restart", lambda: restart(routers[1])),
-            Fault(0.30, "kill -9 connector-telegram, restart", lambda: restart(connector)),
-            Fault(0.42, "50 ms latency each way between routers and PostgreSQL for 4 s", lambda: latency(4.0)),
-            Fault(0.52, "connections between routers and PostgreSQL dropped, 3 times", loss),
-        ]
-        if ours:
-            faults += [
-                Fault(0.62, "Kafka broker stopped for 4 s, restarted", lambda: server_outage("kafka", 4.0)),
-                Fault(0.78, "PostgreSQL stopped for 3 s, restarted", lambda: server_outage("postgres", 3.0)),
-            ]
-        else:
-            say("servers given by URL: the Kafka and PostgreSQL restarts are left out (not ours to stop)")
-        injected: list[dict[str, Any]] = []
+        inject: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+            "router_a_sigkill": lambda: sigkill(routers[0]),
+            "router_b_sigkill": lambda: sigkill(routers[1]),
+            "connector_sigkill": lambda: sigkill(connector),
+            "postgres_latency": latency,
+            "postgres_connection_drops": drops,
+            "kafka_sigkill": lambda: crash(kafka),
+            "postgres_immediate_stop": lambda: crash(postgres),
+        }
         started = time.monotonic()
+        started_at = datetime.now(UTC)
+        stop_desk = asyncio.Event()
+        desk = asyncio.create_task(traffic.desk(db, tenant, routers, key, tally, stop_desk))
+        customers = asyncio.create_task(
+            traffic.customers(messages, rate, routers, connector, key, tally, max_pending=max(256, int(rate * 20)))
+        )
         try:
-            sent = {"n": 0}
-            stop_agents = asyncio.Event()
-            agents = asyncio.create_task(_agents(db, tenant, routers, key, tally, stop_agents))
-            traffic = asyncio.create_task(_traffic(messages, rate, routers, connector, key, tally, sent))
-            duration = messages / rate
-            for fault in faults:
-                while time.monotonic() - started < fault.at * duration and not traffic.done():
+            for planned in schedule:
+                while tally.sent < planned.at_message and not customers.done():
                     await asyncio.sleep(0.05)
-                if traffic.done():
-                    say(f"traffic ended before: {fault.name}")
-                t0 = time.monotonic()
-                say(f"fault at {sent['n']} sent: {fault.name}")
-                await fault.run()
-                injected.append(
-                    {"fault": fault.name, "at_message": sent["n"], "took_s": round(time.monotonic() - t0, 1)}
+                record = FaultRecord(planned.kind, KINDS[planned.kind], planned.at_message)
+                records.append(record)
+                await _inject(record, inject[planned.kind], tally, started)
+                say(
+                    f"{record.kind} at message {record.sent_at_start} (planned {planned.at_message}): "
+                    f"{record.ended_s - record.started_s:.1f} s, {record.messages_sent_during} messages sent during"
+                    + (f"; FAILED: {record.error}" if record.error else "")
                 )
-            await traffic
-            say(
-                f"traffic done: {len(tally.accepted)} accepted, {tally.duplicate_webhooks} duplicate webhooks "
-                f"replayed, {tally.client_retries} client retries"
-            )
-            stored = await _settle(db, tenant, tally)
-            stop_agents.set()
-            await agents
-            await _drain_replies(fake, tally)
-            result = await _check(db, tenant, tally, fake, stored)
+                record.recovered_s = await _recovered(services, tally, customers, time.monotonic())
+            await customers
+            traffic_s = time.monotonic() - started
+            say(f"traffic done: {len(tally.accepted)} of {tally.sent} accepted in {traffic_s:.0f} s")
+            await _settle(db, tenant, tally)
+            stop_desk.set()
+            await desk
+            stored_replies = await outside_checks.stored_tokens(db, tenant, "outbound", "r%")
+            delivered = await _drain_replies(fake.requests, tally.replies_accepted | set(stored_replies))
+            result = await outside_checks.check(db, tenant, tally, delivered)
         finally:
-            for s in (*routers, connector):
+            stop_desk.set()
+            customers.cancel()
+            desk.cancel()
+            for s in services:
                 await asyncio.to_thread(s.down)
             await proxy.stop()
             await db.close()
-    result.update(
-        faults=injected,
-        seconds=round(time.monotonic() - started, 1),
-        machine={"cores": os.cpu_count(), "commit": _commit()},
-    )
-    return result
+            await asyncio.to_thread(_servers_back, kafka, postgres)
+    faults = summarize(records, kinds, rounds)
+    per_kind = faults.pop("per_kind")
+    counts = {**result, **faults}
+    samples = counts.pop("samples")
+    database = database_url.rsplit("/", 1)[1]
+    if any(counts[name] for name in MUST_BE_ZERO):
+        say(f"database {database} kept for a look at what went wrong")
+    else:
+        await drop_database(database_url)
+    return {
+        **{name: counts.pop(name) for name in MUST_BE_ZERO},
+        **counts,
+        "faults_per_kind": per_kind,
+        "faults": [r.as_json() for r in records],
+        "samples": samples,
+        "run": {
+            "database": database,
+            "tenant": tenant,
+            "started_at": started_at.isoformat(),
+            "seconds": round(time.monotonic() - started, 1),
+            "traffic_seconds": round(traffic_s, 1),
+            "offered_rate": rate,
+            "achieved_rate": round(tally.sent / traffic_s, 1),
+            "rounds": rounds,
+            "servers": {"kafka_port": kafka.port, "postgres_port": postgres.port},
+            "cores": os.cpu_count(),
+            **_commit(),
+        },
+    }
 
 
-async def _post(http: httpx.AsyncClient, urls: list[str], json: Any, headers: dict[str, str], tally: Tally) -> bool:
-    """POST until one replica accepts it (clients retry; the idempotency key makes a retry the same event)."""
-    for attempt in range(200):
-        url = urls[attempt % len(urls)]
-        try:
-            r = await http.post(url, json=json, headers=headers)
-            if r.status_code < 300:
-                return True
-            if r.status_code < 500 and r.status_code != 429:
-                return False
-        except httpx.HTTPError:
-            pass
-        tally.client_retries += 1
-        await asyncio.sleep(min(2.0, 0.05 * (attempt + 1)))
-    return False
-
-
-async def _traffic(
-    n: int, rate: float, routers: list[Service], connector: Service, key: str, tally: Tally, sent: dict[str, int]
-) -> None:
-    rnd = random.Random(11)
-    customers = max(1, n // 8)
-    auth = {"Authorization": f"Bearer {key}"}
-    hook = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as http:
-        pending: set[asyncio.Task[None]] = set()
-
-        async def one(i: int) -> None:
-            token = f"m{i:07d}"
-            customer = rnd.randrange(customers)
-            if i % 2 == 0:
-                body = {"customer": {"external_id": f"c{customer}"}, "text": f"{token} hello", "idempotency_key": token}
-                urls = [f"{r.base}/v1/messages" for r in (routers if i % 4 == 0 else routers[::-1])]
-                ok = await _post(http, urls, body, auth, tally)
-            else:
-                update_ = {
-                    "update_id": 100_000_000 + i,
-                    "message": {
-                        "message_id": i,
-                        "from": {"id": 5_000_000 + customer, "is_bot": False, "first_name": "Fx"},
-                        "chat": {"id": 5_000_000 + customer, "type": "private"},
-                        "date": int(time.time()),
-                        "text": f"{token} hello",
-                    },
-                }
-                url = f"{connector.base}/webhooks/telegram"
-                ok = await _post(http, [url], update_, hook, tally)
-                if ok and rnd.random() < 0.05:  # the provider delivers it again
-                    tally.duplicate_webhooks += 1
-                    await _post(http, [url], update_, hook, tally)
-            if ok:
-                tally.accepted.add(token)
-
-        interval = 1.0 / rate
-        next_at = time.monotonic()
-        in_flight = asyncio.Semaphore(48)  # a closed loop past this: clients wait for answers, as real ones do
-
-        async def bounded(i: int) -> None:
-            async with in_flight:
-                await one(i)
-
-        for i in range(n):
-            while in_flight.locked():
-                await asyncio.sleep(0.01)
-            task = asyncio.create_task(bounded(i))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            sent["n"] = i + 1
-            next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        await asyncio.gather(*pending)
-
-
-async def _agents(
-    db: Database, tenant: str, routers: list[Service], key: str, tally: Tally, stop: asyncio.Event
-) -> None:
-    """The desk at work: agents answer Telegram conversations and resolve what they hold, freeing capacity."""
-    auth = {"Authorization": f"Bearer {key}"}
-    n = 0
-    async with httpx.AsyncClient(timeout=10) as http:
-        while not stop.is_set():
-            try:
-                async with db.read() as conn:
-                    c = t.conversations.c
-                    rows = (
-                        await conn.execute(
-                            select(c.id, c.channel)
-                            .where(c.tenant_id == tenant, c.status == "open", c.agent_id.is_not(None))
-                            .limit(30)
-                        )
-                    ).all()
-            except Exception:
-                await asyncio.sleep(0.5)
-                continue
-            for row in rows:
-                base = routers[n % 2].base
-                n += 1
-                try:
-                    if row.channel == "telegram":
-                        token = f"r{n:07d}"
-                        r = await http.post(
-                            f"{base}/v1/conversations/{row.id}/reply", json={"text": f"{token} on it"}, headers=auth
-                        )
-                        if r.status_code == 202:
-                            tally.replies_accepted.add(token)
-                    await http.post(f"{base}/v1/conversations/{row.id}/resolve", json={"survey": "none"}, headers=auth)
-                except httpx.HTTPError:
-                    pass  # a replica is down: the work is picked up again next round
-            await asyncio.sleep(0.3)
-
-
-async def _settle(db: Database, tenant: str, tally: Tally, timeout_s: float = 240) -> set[str]:
-    """Wait until every accepted message is stored (or the time is up): what is stored."""
-    deadline = time.monotonic() + timeout_s
-    stored: set[str] = set()
-    while time.monotonic() < deadline:
-        async with db.read() as conn:
-            m = t.messages.c
-            rows = await conn.execute(
-                select(m.text).where(m.tenant_id == tenant, m.direction == "inbound", m.text.like("m%"))
-            )
-            stored = {r.text.split(" ", 1)[0] for r in rows}
-        if tally.accepted <= stored:
-            break
-        await asyncio.sleep(1.0)
-    return stored
-
-
-async def _drain_replies(fake: FakeProviders, tally: Tally, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        seen = {str((r.json or {}).get("text", "")).split(" ", 1)[0] for r in fake.requests}
-        if tally.replies_accepted <= seen:
-            return
-        await asyncio.sleep(1.0)
-
-
-async def _check(db: Database, tenant: str, tally: Tally, fake: FakeProviders, stored: set[str]) -> dict[str, Any]:
-    async with db.read() as conn:
-        m, e, a = t.messages.c, t.agent_events.c, t.agents.c
-        texts = Counter(
-            r.text.split(" ", 1)[0]
-            for r in await conn.execute(
-                select(m.text).where(m.tenant_id == tenant, m.direction == "inbound", m.text.like("m%"))
+async def _desk(db: Database) -> tuple[str, str]:
+    """A desk of its own: the demo queues, six agents online on one routing profile, an admin key."""
+    await upgrade(db)
+    tenant = random_name("fx")
+    now = datetime.now(UTC)
+    await seed_demo(db, now, tenant_id=tenant)
+    profile = f"{tenant}-faults"
+    async with db.transaction() as conn:
+        await conn.execute(
+            insert(t.routing_profiles).values(
+                id=profile, tenant_id=tenant, name="Faults", config=PROFILE, created_at=now
             )
         )
-        capacity = {
-            r.id: dict(r.capacity) for r in await conn.execute(select(a.id, a.capacity).where(a.tenant_id == tenant))
-        }
-        feed = (
-            await conn.execute(
-                select(e.agent_id, e.type, e.conversation_id, e.data)
-                .where(e.tenant_id == tenant, e.type.in_(("offer", "assignment", "unassignment")))
-                .order_by(e.seq)
-            )
-        ).all()
-        live = (
-            await conn.execute(
-                select(t.assignments.c.conversation_id)
-                .where(t.assignments.c.tenant_id == tenant, t.assignments.c.ended_at.is_(None))
-                .group_by(t.assignments.c.conversation_id)
-                .having(t.assignments.c.conversation_id.is_not(None))
-            )
-        ).all()
-    # Replay every agent's feed in order: who holds what, on which channel.
-    holder: dict[str, tuple[str, str]] = {}
-    held: dict[tuple[str, str], set[str]] = defaultdict(set)
-    double_assigned = capacity_violations = 0
-    for row in feed:
-        conv, agent = row.conversation_id, row.agent_id
-        if row.type in ("offer", "assignment"):
-            channel = row.data.get("channel", "?")
-            current = holder.get(conv)
-            if current is not None and current[0] != agent:
-                double_assigned += 1
-            if current is not None:
-                held[current].discard(conv)
-            holder[conv] = (agent, channel)
-            held[(agent, channel)].add(conv)
-            cap = capacity.get(agent, {})
-            if len(held[(agent, channel)]) > int(cap.get(channel, cap.get("default", 0)) or 0):
-                capacity_violations += 1
-        elif holder.get(conv, ("", ""))[0] == agent:
-            held[holder.pop(conv)].discard(conv)
-    sends = Counter(str((r.json or {}).get("text", "")).split(" ", 1)[0] for r in fake.requests)
-    replies_twice = sum(1 for token, count in sends.items() if token.startswith("r") and count > 1)
-    result = {
-        "messages": len(tally.accepted),
-        "stored": len(stored),
-        "lost": len(tally.accepted - stored),
-        "duplicated": sum(count - 1 for count in texts.values() if count > 1),
-        "double_assigned": double_assigned,
-        "capacity_violations": capacity_violations,
-        "replies": len(tally.replies_accepted),
-        "replies_delivered_twice": replies_twice,
-        "replies_lost": len(tally.replies_accepted - set(sends)),
-        "duplicate_webhooks_replayed": tally.duplicate_webhooks,
-        "client_retries": tally.client_retries,
-        "assignment_events_replayed": len(feed),
-        "live_assignments": len(live),
-    }
-    return result
+        await conn.execute(
+            insert(t.agents),
+            [
+                dict(
+                    id=f"{tenant}-agent-x{i}",
+                    tenant_id=tenant,
+                    name=f"Extra {i}",
+                    presence="online",
+                    capacity={"default": 4},
+                    queue_ids=[f"{tenant}-q-messaging", f"{tenant}-q-general"],
+                    created_at=now,
+                )
+                for i in range(EXTRA_AGENTS)
+            ],
+        )
+        await conn.execute(
+            update(t.agents).where(t.agents.c.tenant_id == tenant).values(profile_id=profile, presence="online")
+        )
+    key = generate_key()
+    await store_key(db, tenant, key, "admin", "faults", now)
+    return tenant, key
 
 
-def _commit() -> str:
+async def _inject(
+    record: FaultRecord, fault: Callable[[], Awaitable[dict[str, Any]]], tally: traffic.Tally, started: float
+) -> None:
+    accepted = len(tally.accepted)
+    record.sent_at_start = tally.sent
+    record.started_at = datetime.now(UTC).isoformat()
+    record.started_s = round(time.monotonic() - started, 2)
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        record.details = await fault()
+    except Exception as exc:  # recorded, and the run fails on it (faults_failed)
+        record.error = f"{type(exc).__name__}: {exc}"
+    record.sent_at_end = tally.sent
+    record.ended_at = datetime.now(UTC).isoformat()
+    record.ended_s = round(time.monotonic() - started, 2)
+    record.messages_sent_during = record.sent_at_end - record.sent_at_start
+    record.accepted_during = len(tally.accepted) - accepted
+
+
+async def _recovered(
+    services: list[Service], tally: traffic.Tally, customers: asyncio.Task[None], since: float, timeout_s: float = 180
+) -> float | None:
+    """Seconds until every process answers ready and a message is accepted again (None: not within the time)."""
+    accepted = len(tally.accepted)
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() - since < timeout_s:
+            ready = True
+            for s in services:
+                try:
+                    ready = ready and (await http.get(f"{s.base}/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    ready = False
+            if ready and (len(tally.accepted) > accepted or customers.done()):
+                return round(time.monotonic() - since, 2)
+            await asyncio.sleep(0.2)
+    return None
+
+
+async def _settle(db: Database, tenant: str, tally: traffic.Tally, timeout_s: float = 240) -> None:
+    """Wait until every accepted message is stored, or the time is up (the check then counts what is lost)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with suppress(Exception):
+            if tally.accepted <= set(await outside_checks.stored_tokens(db, tenant, "inbound", "m%")):
+                return
+        await asyncio.sleep(1.0)
+
+
+async def _drain_replies(requests: list[Any], expected: set[str], timeout_s: float = 120) -> list[str]:
+    """Wait until every reply accepted or stored reached the fake Bot API (or the time is up); the texts it
+    received."""
+
+    def texts() -> list[str]:
+        return [str(r.json.get("text", "")) for r in requests if "/bot" in r.path and isinstance(r.json, dict)]
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if expected <= {text.split(" ", 1)[0] for text in texts()}:
+            break
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(2.0)  # a late second delivery still counts
+    return texts()
+
+
+def _servers_back(kafka: KafkaBroker, postgres: PostgresServer) -> None:
+    """Whatever happened, the shared servers are left up: a crash whose restart failed is restarted again."""
+    for server in (kafka, postgres):
+        if not port_open(server.port):
+            with suppress(AssertionError):
+                server.restart()
+            if not port_open(server.port):
+                say(f"server on port {server.port} is still down: run deploy/local/services.sh up")
+
+
+def _commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        changed = git("status", "--porcelain").splitlines()
+        return {"commit": git("rev-parse", "HEAD"), "tree_clean": not changed, "files_changed": len(changed)}
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return {"commit": "unknown", "tree_clean": False, "files_changed": None}
