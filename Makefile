@@ -67,6 +67,7 @@ bench: install-dev
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_pipeline
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_http
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_takeover
+	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_sla
 
 ## The fault suite: 100,000 messages, every fault kind 3 times placed by messages sent (kill -9 of routers and
 ## connector, Kafka SIGKILL, PostgreSQL immediate stop, latency, dropped connections), checked from outside.

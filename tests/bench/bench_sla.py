@@ -1,0 +1,86 @@
+"""SLA timers fired per second on the real PostgreSQL: warnings and breaches, each on the agent's and the
+supervisors' feeds, on the customer's timeline, and published.
+
+    python -m tests.bench.bench_sla [--conversations 20000]
+
+- Setup: a fresh database, the demo desk seeded for one tenant, and N conversations brought in through the
+  context stage (each starts a first-response and a resolution clock), then every first-response clock is
+  made due (its warning and deadline moved into the past) in one UPDATE.
+- Measured: ``SlaClock.tick`` called until nothing is due, on the router's own code path (claim up to 1,000
+  due clocks per tenant transaction, fire, publish through the outbox). The figure is fired events (a breach
+  counts once, with the warning it implies) per second of wall time, with the router's CPU beside it.
+Merges its figures into tests/bench/results/latest.json under "sla_timers" (target: ≥ 5,000 fired/s)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.seed import seed_demo
+from tests.bench.bench_routing import RESULTS, machine
+from tests.bench.bench_takeover import _fill, _runtime, _Servers
+from tests.conftest import random_name
+from tests.support.databases import create_database, drop_database
+from tests.support.servers import ensure_servers
+
+
+async def run(n: int) -> dict[str, object]:
+    db_url, kafka = ensure_servers()
+    servers = _Servers(db_url, kafka)
+    url = await create_database(db_url, random_name("switchboard_sla_"))
+    tenant = random_name("bench")
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            runtime = _runtime(servers, url, Path(home))
+            await runtime.start(consume_events=False)
+            try:
+                await seed_demo(runtime.db, datetime.now(UTC), tenant_id=tenant)
+                await _fill(runtime, tenant, n)
+                past = datetime.now(UTC) - timedelta(minutes=1)
+                async with runtime.db.transaction() as conn:
+                    s = t.sla_timers.c
+                    await conn.execute(
+                        update(t.sla_timers)
+                        .where(s.tenant_id == tenant, s.kind == "first_response")
+                        .values(warn_at=past, due_at=past)
+                    )
+                cpu, wall = time.process_time(), time.perf_counter()
+                fired = 0
+                while (done := await runtime.sla.tick()) > 0:
+                    fired += done
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            finally:
+                await runtime.stop()
+    finally:
+        await drop_database(url)
+    return {
+        "workload": f"one tenant, {n:,} first-response clocks due at once (warning and breach each)",
+        "fired": fired,
+        "fired_per_s": round(fired / wall),
+        "seconds": round(wall, 2),
+        "router_cpu_us_per_fired": round(cpu / fired * 1e6) if fired else None,
+        "target": "≥ 5,000 fired/s",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=20_000)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.conversations))
+    print(json.dumps(result, indent=2))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["sla_timers"] = {**result, "machine": machine(), "at": datetime.now(UTC).isoformat()}
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
