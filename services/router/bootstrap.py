@@ -149,7 +149,9 @@ class RouterRuntime:
         )
         waiters = Waiters()
         self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)
-        self.applier = CommandApplier(self.repo, self.bus, self.topics, waiters, self.executor.apply, self.relay)
+        self.applier = CommandApplier(
+            self.repo, self.bus, self.topics, waiters, self.executor.apply, self.relay, self.executor.apply_many
+        )
         self.deadletters = DeadLetters(self.repo, self.bus, self.topics, self.clock)
         self.tenant_log = TenantLog(self.topics, self.stage, self.applier, self.routing, self.clock)
         self.timers = RoutingTimers(

@@ -4,17 +4,20 @@ claim), transfers, resolutions, timer ticks and SLA escalations."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.errors import DomainError, InvalidCommand, NotFound
 from services.router.domain.model import Presence
 from services.router.domain.presence import DISCONNECTED
-from services.router.domain.routing.decisions import Decision
+from services.router.domain.routing.decisions import Assigned, Decision, Offered, Unassigned
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.handlers.command_log import record_outcome
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.ports.command_outcomes import AlreadyApplied
 from services.router.handlers.routing_owner import Operation, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
@@ -30,6 +33,22 @@ from shared.routing_commands import (
     Tick,
     Transfer,
 )
+
+Check = Callable[[UnitOfWork, datetime], Awaitable[None]]
+
+
+@dataclass
+class _Plan:
+    """One command as ``_run`` would run it: what it checks and writes first, then what it asks the engine."""
+
+    operation: Operation | None
+    check: Check | None
+    released: Sequence[tuple[str, str]]
+    command: Command | None
+
+
+# Set while ``apply_many`` collects its commands' plans: ``_run`` then records instead of running.
+_planning: ContextVar[list[_Plan] | None] = ContextVar("agent_commands_planning", default=None)
 
 
 class AgentCommands:
@@ -64,6 +83,48 @@ class AgentCommands:
         handler: Handler[Any] = HANDLERS[type(command.body)]
         return await handler(self, command.tenant, command.body, command)
 
+    async def apply_many(self, tenant_id: str, commands: Sequence[Command]) -> dict[str, int] | None:
+        """Several commands of one tenant in one routing transaction: each one's checks and writes in log order,
+        then one engine pass running their operations in log order, saved with every outcome. Returns each
+        command's feed event count; None, with nothing written, if any of them failed (refused, or applied
+        already by another writer): the caller then applies them one by one, each failure on its own."""
+        plans: list[_Plan] = []
+        token = _planning.set(plans)
+        try:
+            for command in commands:
+                await self.apply(command)  # recorded by _run, not run
+        finally:
+            _planning.reset(token)
+        counts = [0] * len(plans)
+
+        def counted(n: int, operation: Operation | None) -> Operation:
+            def run(engine: RoutingEngine, t: float) -> list[Decision]:
+                decisions = operation(engine, t) if operation is not None else []
+                counts[n] = sum(1 for d in decisions if isinstance(d, Offered | Assigned | Unassigned))
+                return decisions
+
+            return run
+
+        now = self.clock()
+        try:
+            async with self.repo.unit() as u:
+                await u.routing.lock_tenants([tenant_id])
+                for plan in plans:
+                    if plan.check is not None:
+                        await plan.check(u, now)
+                released = [r for plan in plans for r in plan.released]
+                operations = [counted(n, plan.operation) for n, plan in enumerate(plans)]
+                routed = await self.routing.route(u, tenant_id, now, operations, released)
+                await u.outbox.add(routed.outbox, now)
+                counts[0] += routed.work_events - sum(counts)  # the pass's own: due timers, releases announced
+                for plan, events in zip(plans, counts, strict=True):
+                    if plan.command is not None:
+                        await record_outcome(u, plan.command, (200, {"events": events}), now)
+        except (DomainError, AlreadyApplied):
+            return None  # rolled back; the engine this pass changed is dropped and rebuilt by the next
+        await self.relay.flush()
+        return {plan.command.id: events for plan, events in zip(plans, counts, strict=True) if plan.command}
+
     async def tick(self, tenant_id: str) -> int:
         """The owner's own timer pass (no command on the log: nothing waits for it)."""
         return await self._run(tenant_id, None)
@@ -72,12 +133,16 @@ class AgentCommands:
         self,
         tenant_id: str,
         operation: Operation | None,
-        check: Callable[[UnitOfWork, datetime], Awaitable[None]] | None = None,
+        check: Check | None = None,
         released: Sequence[tuple[str, str]] = (),
         command: Command | None = None,
     ) -> int:
         """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
-        feed events about work it produced (presence changes aside)."""
+        feed events about work it produced (presence changes aside). Within ``apply_many``: only recorded."""
+        plans = _planning.get()
+        if plans is not None:
+            plans.append(_Plan(operation, check, released, command))
+            return 0
         now = self.clock()
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])

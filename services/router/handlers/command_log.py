@@ -119,6 +119,7 @@ class RoutingCommandLog:
 
 
 Apply = Callable[[Command], Awaitable[int]]
+ApplyMany = Callable[[str, Sequence[Command]], Awaitable[dict[str, int] | None]]
 
 
 @dataclass(eq=False)
@@ -132,6 +133,7 @@ class CommandApplier:
     waiters: Waiters
     apply: Apply
     relay: OutboxRelay
+    apply_many: ApplyMany | None = None  # a tenant's commands of a batch in one transaction, when they all apply
 
     async def handle(self, records: Sequence[Record], now: Callable[[], datetime]) -> None:
         commands: list[Command] = []
@@ -145,15 +147,29 @@ class CommandApplier:
             return
         async with self.repo.reading() as r:  # redelivered after a crash between commit and offset commit
             done = await r.outcomes.get_many([c.id for c in commands])
-        outcomes: list[tuple[str, Outcome]] = []
         async with self.relay.deferred():  # what the commands committed goes out once, at the batch's end
+            if self.apply_many is not None:
+                await self._apply_together(commands, done)
             for command in commands:
-                known = done.get(command.id)  # or a copy earlier in this batch (a redelivery)
-                if known is None:
-                    known = done[command.id] = await self._apply_once(command, now)
-                outcomes.append((command.id, known))
-        for command_id, outcome in outcomes:  # answered once their feed events are out, as before
-            self.waiters.settle(command_id, outcome)
+                if command.id not in done:  # one at a time: a copy earlier in this batch counts as done
+                    done[command.id] = await self._apply_once(command, now)
+        for command in commands:  # answered once their feed events are out, as before
+            self.waiters.settle(command.id, done[command.id])
+
+    async def _apply_together(self, commands: Sequence[Command], done: dict[str, Outcome]) -> None:
+        """Each tenant's commands not applied yet, in one transaction (log order kept within the tenant); a
+        tenant whose batch does not apply as a whole is left to the one-by-one path."""
+        assert self.apply_many is not None
+        by_tenant: dict[str, dict[str, Command]] = {}
+        for command in commands:
+            if command.id not in done:
+                by_tenant.setdefault(command.tenant, {}).setdefault(command.id, command)
+        for tenant_id, pending in by_tenant.items():
+            if len(pending) < 2:
+                continue
+            applied = await self.apply_many(tenant_id, list(pending.values()))
+            if applied is not None:
+                done.update({command_id: (200, {"events": n}) for command_id, n in applied.items()})
 
     async def _apply_once(self, command: Command, now: Callable[[], datetime]) -> Outcome:
         try:
