@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.router.adapters.db import tables as t
-from shared.bus import Outgoing
+from shared.bus import Outgoing, Record
 from shared.routing_commands import Command
 from tests.support.runtime import Desk, desk_on, serving, settings_for, started_desk, wait_for
 
@@ -107,3 +107,60 @@ async def test_a_malformed_command_is_dead_lettered_and_the_next_one_applied(tmp
         dead = desk.bus.records(topics.deadletter)  # type: ignore[attr-defined]
         reasons = [dict(r.headers)["reason"].decode() for r in dead]
         assert any("not JSON" in r for r in reasons) and any("unknown kind 'reboot'" in r for r in reasons)
+
+
+async def _statuses(desk: Desk, commands: list[Command]) -> list[int | None]:
+    async with desk.router.repo.reader() as conn:
+        c = t.routing_commands.c
+        rows = dict((await conn.execute(select(c.id, c.status).where(c.id.in_([x.id for x in commands])))).all())
+    return [rows.get(x.id) for x in commands]
+
+
+async def _presence(desk: Desk, agent_id: str) -> str:
+    async with desk.router.repo.reader() as conn:
+        a = t.agents.c
+        return str((await conn.execute(select(a.presence).where(a.id == agent_id))).scalar_one())
+
+
+async def test_a_batch_of_commands_applies_together_and_a_refused_one_alone_fails(desk: Desk) -> None:
+    """A tenant's commands of one batch: all valid, one transaction for them all; one refused among them, that
+    one gets its error and the others apply, each exactly once, with nothing of the refused one kept."""
+    ada, grace = desk.agent("agent-ada"), desk.agent("agent-grace")
+    together: list[dict[str, int] | None] = []
+    apply_many = desk.router.applier.apply_many
+    assert apply_many is not None
+
+    async def watching(tenant_id: str, commands: Sequence[Command]) -> dict[str, int] | None:
+        together.append(await apply_many(tenant_id, commands))
+        return together[-1]
+
+    desk.router.applier.apply_many = watching
+    ran = count_applied(desk)
+
+    def records(*commands: Command) -> list[Record]:
+        return [
+            Record(desk.router.topics.routing_commands, 0, n, c.tenant.encode(), c.encode())
+            for n, c in enumerate(commands)
+        ]
+
+    valid = [
+        Command.new(desk.tenant, "set_presence", agent_id=grace, presence="away"),
+        Command.new(desk.tenant, "set_presence", agent_id=ada, presence="away"),
+    ]
+    await desk.router.applier.handle(records(*valid), desk.router.clock)
+    assert together and together[-1] is not None, "applied in one transaction"
+    assert await _statuses(desk, valid) == [200, 200]
+    assert (await _presence(desk, grace), await _presence(desk, ada)) == ("away", "away")
+
+    mixed = [
+        Command.new(desk.tenant, "set_presence", agent_id=grace, presence="online"),
+        Command.new(desk.tenant, "accept", agent_id=grace, conversation_id="nothing-offered"),
+        Command.new(desk.tenant, "set_presence", agent_id=ada, presence="offline"),
+    ]
+    ran.clear()
+    await desk.router.applier.handle(records(*mixed), desk.router.clock)
+    assert together[-1] is None, "the refused one fails the batch as a whole"
+    statuses = await _statuses(desk, mixed)
+    assert statuses[0] == statuses[2] == 200 and statuses[1] is not None and statuses[1] >= 400
+    assert ran == [c.id for c in mixed], "then each once, in log order"
+    assert (await _presence(desk, grace), await _presence(desk, ada)) == ("online", "offline")
