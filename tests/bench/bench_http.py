@@ -28,13 +28,12 @@ from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
 from tests.bench.bench_routing import RESULTS, machine
+from tests.bench.proc_cpu import cpu_s
 from tests.conftest import random_name
 from tests.support.databases import create_database, drop_database
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
 from tests.support.runtime import free_port
 from tests.support.servers import ensure_servers
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 LUA = r"""
 local n = 0
@@ -54,8 +53,9 @@ end
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    spent = cpu_s(pid)
+    assert spent is not None, f"process {pid} is gone"
+    return spent
 
 
 def ensure_wrk() -> str:
