@@ -123,6 +123,17 @@ class Call(_Strict):
     window_end: datetime | None = None
 
 
+class Automated(StrEnum):
+    """Why no person wrote a message (RFC 3834 §5 ``Auto-Submitted``, and the headers mail systems use instead):
+    the desk never answers it automatically."""
+
+    AUTO_REPLIED = "auto_replied"  # a responder's answer (vacation, out of office)
+    AUTO_GENERATED = "auto_generated"  # a system wrote it (notifications, reports)
+    BOUNCE = "bounce"  # a delivery or disposition report (RFC 3464, RFC 8098), or sent with a null reverse path
+    BULK = "bulk"  # mass mail (Precedence: bulk / junk)
+    LIST = "list"  # a mailing list's (Precedence: list, List-Id: RFC 2919)
+
+
 class Sanitized(_Strict):
     """What the edge changed so that every store can hold the event (``sanitize``), kept with the message."""
 
@@ -151,6 +162,7 @@ class ConversationEvent(_Strict):
     received_at: datetime
     call: Call | None = None
     sanitized: Sanitized | None = None  # absent when nothing had to change
+    automated: Automated | None = None  # absent when a person wrote it (or the channel cannot tell)
 
     def partition_key(self) -> bytes:
         """Kafka key: the tenant. One router owns a tenant's partition (its events and routing commands, see

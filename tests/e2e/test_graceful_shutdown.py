@@ -43,7 +43,11 @@ async def test_router_drains_on_sigterm_under_traffic_and_loses_nothing(servers:
     async def count() -> int:
         async with db.read() as conn:
             m = t.messages.c
-            return int((await conn.execute(select(func.count()).where(m.tenant_id == tenant))).scalar_one())
+            return int(
+                (
+                    await conn.execute(select(func.count()).where(m.tenant_id == tenant, m.direction == "inbound"))
+                ).scalar_one()
+            )
 
     proc = start([SWITCHBOARD, "router"], env, log)
     await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", proc, log)

@@ -83,7 +83,9 @@ async def test_readme_curl_message_is_assigned_to_the_online_demo_agent_on_its_f
         conv = (
             await http.get(f"/v1/conversations/{data['conversation_id']}", headers={"Authorization": f"Bearer {KEY}"})
         ).json()
-    assert conv["messages"][-1]["text"] == "Hello!"
+    # the curl's message, then the desk's acknowledgement telling Sam when to expect an answer
+    assert [(m["direction"], m["text"]) for m in conv["messages"]][0] == ("inbound", "Hello!")
+    assert [m["author"] for m in conv["messages"][1:]] == ["system"], conv["messages"]
 
 
 def test_the_demo_desk_has_two_queues_and_three_agents_one_online(desk) -> None:  # type: ignore[no-untyped-def]

@@ -106,7 +106,11 @@ async def test_signed_meta_payloads_become_conversations_and_replies_go_out_thro
     m1 = await wait_for(lambda: conversation_of(sys.desk, sys.connectors.event_id(Channel.MESSENGER, "m_1")))
     wa = await wait_for(lambda: conversation_of(sys.desk, sys.connectors.event_id(Channel.WHATSAPP, "wamid.C")))
     assert [m["text"] for m in m1["messages"]][:2] == ["hello, world!", "Red"]
-    assert [m["text"] for m in wa["messages"]] == ["Hi, any update?", "the box", "Yes please"]
+    assert [m["text"] for m in wa["messages"] if m["direction"] == "inbound"] == [
+        "Hi, any update?",
+        "the box",
+        "Yes please",
+    ]
 
     sent = await reply(sys, m1["id"], "We are on it")
     await message_status(sys, m1["id"], sent["message_id"], "sent")
@@ -154,7 +158,7 @@ async def test_duplicate_deliveries_of_one_provider_message_make_one_event(embed
     conv = await wait_for(
         lambda: conversation_of(embedded.desk, embedded.connectors.event_id(Channel.MESSENGER, "m_4"))
     )
-    assert len(conv["messages"]) == 4
+    assert len([m for m in conv["messages"] if m["direction"] == "inbound"]) == 4
 
 
 async def test_a_verified_payload_that_cannot_be_normalized_is_dead_lettered_with_200(embedded: System) -> None:
@@ -208,7 +212,7 @@ async def test_twilio_sms_signed_with_the_official_validator_round_trips(sys: Sy
     assert conv["messages"][0]["text"] == "hello by sms"
     sent = await reply(sys, conv["id"], "Got it")
     await message_status(sys, conv["id"], sent["message_id"], "sent")
-    (api,) = [r for r in sys.fake.requests if r.path.endswith("/Messages.json")]
+    (api,) = [r for r in sys.fake.requests if r.path.endswith("/Messages.json") and r.form["Body"] == "Got it"]
     assert api.path == f"/2010-04-01/Accounts/{SECRETS['twilio_account_sid']}/Messages.json"
     assert sys.fake.basic_auth(api) == (SECRETS["twilio_account_sid"], SECRETS["twilio_auth_token"])
     assert api.form == {"From": "+15550001111", "To": "+14155550100", "Body": "Got it"}

@@ -74,7 +74,9 @@ async def test_concurrent_channels_of_100_customers_make_exactly_100_customers(
         async with asyncio.timeout(120):
             while True:
                 async with db.read() as conn:
-                    n = (await conn.execute(select(func.count()).where(m.tenant_id == tenant))).scalar_one()
+                    n = (
+                        await conn.execute(select(func.count()).where(m.tenant_id == tenant, m.direction == "inbound"))
+                    ).scalar_one()
                 if n >= len(events):
                     break
                 await asyncio.sleep(0.2)
@@ -94,7 +96,11 @@ async def test_concurrent_channels_of_100_customers_make_exactly_100_customers(
                 await conn.execute(select(func.count()).where(cv.tenant_id == tenant, cv.status == "open"))
             ).scalar_one()
             rows = (
-                await conn.execute(select(m.text, m.customer_id, m.conversation_id).where(m.tenant_id == tenant))
+                await conn.execute(
+                    select(m.text, m.customer_id, m.conversation_id).where(
+                        m.tenant_id == tenant, m.direction == "inbound"
+                    )
+                )
             ).all()
         assert len(live) == CUSTOMERS
         assert n_open == CUSTOMERS and set(open_convs) == set(live)

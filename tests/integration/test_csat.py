@@ -64,6 +64,8 @@ async def test_csat_on_web_chat_is_a_rating_card_answered_by_the_widget(sys: Sys
         conv = await wait_for(
             lambda: conversation_of(sys.desk, sys.connectors.event_id(Channel.CHAT, f"{visitor}:{first}"))
         )
+        acknowledgement = json.loads(await asyncio.wait_for(ws.recv(), 5))  # docs/acknowledgements.md
+        assert acknowledgement["text"].startswith("Thank you for your message.")
         await sys.desk.router.replies.reply(sys.tenant, conv["id"], "Fixed in 2.1", None, "agent")
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["text"] == "Fixed in 2.1"
         await sys.desk.router.commands.run(sys.tenant, Resolve(conversation_id=conv["id"], note="updated the app"))

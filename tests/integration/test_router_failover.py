@@ -75,7 +75,11 @@ async def test_killing_one_of_two_replicas_loses_nothing_and_assigns_nothing_twi
     async def stored() -> int:
         async with db.read() as conn:
             m = t.messages.c
-            return int((await conn.execute(select(func.count()).where(m.tenant_id.in_(tenants)))).scalar_one())
+            return int(
+                (
+                    await conn.execute(select(func.count()).where(m.tenant_id.in_(tenants), m.direction == "inbound"))
+                ).scalar_one()
+            )
 
     await bus.publish([Outgoing(topics.events, encode_event(e), e.partition_key()) for e in first])
     async with asyncio.timeout(90):
@@ -95,7 +99,9 @@ async def test_killing_one_of_two_replicas_loses_nothing_and_assigns_nothing_twi
         await asyncio.sleep(2)
         async with db.read() as conn:
             c, s, m = t.conversations.c, t.assignments.c, t.messages.c
-            messages = (await conn.execute(select(func.count()).where(m.tenant_id.in_(tenants)))).scalar_one()
+            messages = (
+                await conn.execute(select(func.count()).where(m.tenant_id.in_(tenants), m.direction == "inbound"))
+            ).scalar_one()
             conversations = (await conn.execute(select(func.count()).where(c.tenant_id.in_(tenants)))).scalar_one()
             twice = (
                 await conn.execute(

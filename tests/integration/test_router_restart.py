@@ -28,9 +28,13 @@ async def counts(db: Database, tenant: str) -> tuple[int, int, int, int]:
     async with db.read() as conn:
         m = t.messages.c
         a = t.assignments.c
-        messages = (await conn.execute(select(func.count()).where(m.tenant_id == tenant))).scalar_one()
+        messages = (
+            await conn.execute(select(func.count()).where(m.tenant_id == tenant, m.direction == "inbound"))
+        ).scalar_one()
         distinct_events = (
-            await conn.execute(select(func.count(func.distinct(m.event_id))).where(m.tenant_id == tenant))
+            await conn.execute(
+                select(func.count(func.distinct(m.event_id))).where(m.tenant_id == tenant, m.direction == "inbound")
+            )
         ).scalar_one()
         assigned = (await conn.execute(select(func.count()).where(a.tenant_id == tenant))).scalar_one()
         distinct_convs = (

@@ -109,7 +109,13 @@ async def test_each_tenant_has_one_writer_and_a_killed_owner_hands_its_tenants_o
         async def stored() -> int:
             async with db.read() as conn:
                 m = t.messages.c
-                return int((await conn.execute(select(func.count()).where(m.tenant_id.in_(tenants)))).scalar_one())
+                return int(
+                    (
+                        await conn.execute(
+                            select(func.count()).where(m.tenant_id.in_(tenants), m.direction == "inbound")
+                        )
+                    ).scalar_one()
+                )
 
         await traffic(0, bases)
         async with asyncio.timeout(60):

@@ -53,6 +53,8 @@ async def test_chat_message_reply_while_away_and_resume_delivers_each_reply_exac
             conv = await wait_for(
                 lambda: conversation_of(s.desk, s.connectors.event_id(Channel.CHAT, f"{visitor}:{first_id}"))
             )
+            acknowledgement = await recv(ws)  # docs/acknowledgements.md
+            assert acknowledgement["type"] == "reply" and acknowledgement["text"].startswith("Thank you")
             live = await s.desk.router.replies.reply(s.tenant, conv["id"], "Hello Robin!", None, "agent")
             got = await recv(ws)
             assert (got["type"], got["id"], got["text"]) == ("reply", live["message_id"], "Hello Robin!")
@@ -76,7 +78,7 @@ async def test_chat_message_reply_while_away_and_resume_delivers_each_reply_exac
         assert stored is not None
         assert [m["text"] for m in stored["messages"] if m["direction"] == "inbound"] == ["Hi, I need help"]
         statuses = await wait_for(lambda: _statuses(s, conv["id"], {"delivered"}))
-        assert statuses == ["delivered", "delivered"]
+        assert statuses == ["delivered", "delivered", "delivered"]  # the acknowledgement and two replies
 
 
 async def _statuses(s: Any, conversation_id: str, want: set[str]) -> list[str] | None:

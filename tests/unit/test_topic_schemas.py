@@ -3,18 +3,21 @@ producers' output is exactly the samples (the JSON consumers read today, plus ``
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
-import httpx
 import orjson
 import pytest
 
-from services.router.adapters.webhooks import WebhookDispatcher
+from services.router.domain.webhook_retry import RetryPolicy
 from services.router.handlers.agent_feed import feed_event, feed_record, new_agent_event
 from services.router.handlers.customer_commands import CustomerCommands
+from services.router.handlers.ports.webhook_deliveries import NewDelivery
+from services.router.handlers.webhook_deliveries import WebhookDeliveries
 from shared import customer_events, feed_events
 from shared.bus import Outgoing, Record
 from shared.consumer_loop import apply_isolating_poison
@@ -313,22 +316,31 @@ async def test_erasure_is_announced_exactly_as_the_golden_sample() -> None:
 
 
 # -- consumers ---------------------------------------------------------------------------------------------------
-async def test_webhooks_post_each_valid_event_once_and_leave_an_invalid_one_to_the_dead_letter_split() -> None:
-    posted: list[str] = []
+async def test_webhooks_queue_each_valid_event_once_and_leave_an_invalid_one_to_the_dead_letter_split() -> None:
+    queued: list[str] = []
 
-    async def receiver(request: httpx.Request) -> httpx.Response:
-        posted.append(orjson.loads(request.content)["id"])
-        return httpx.Response(200)
+    class Store:
+        @asynccontextmanager
+        async def unit(self) -> AsyncIterator[MagicMock]:
+            u = MagicMock()
 
-    hooks = WebhookDispatcher(["http://hooks.test/a"], "secret", attempts=1)
-    hooks.http = httpx.AsyncClient(transport=httpx.MockTransport(receiver))
+            async def add(deployment: str, rows: list[NewDelivery], now: datetime) -> int:
+                queued.extend(r.event_id for r in rows)
+                return len(rows)
+
+            u.webhook_deliveries.add = add
+            yield u
+
+    store: Any = Store()
+    hooks = WebhookDeliveries(
+        store, lambda: datetime(2026, 11, 30), "t.g", ["http://hooks.test/a"], None, RetryPolicy(), timedelta(1)
+    )
     values = [p.read_bytes() for p in FEED[:3]]
     values.insert(1, orjson.dumps({**_doc(FEED[0]), "schema_version": 2}))
     records = [Record(TOPICS.assignments, 0, n, b"agent", v) for n, v in enumerate(values)]
     bus = AsyncMock()
-    await apply_isolating_poison(bus, records, hooks.handle, TOPICS.deadletter, "webhooks")
-    await hooks.close()
-    assert posted == [_doc(p)["id"] for p in FEED[:3]]  # in order, none twice
+    await apply_isolating_poison(bus, records, hooks.accept, TOPICS.deadletter, "webhooks")
+    assert sorted(queued) == sorted(_doc(p)["id"] for p in FEED[:3])  # none twice
     (dead,) = bus.publish.call_args.args[0]
     assert dead.topic == TOPICS.deadletter and dead.value == values[1]
     assert b"schema_version" in dict(dead.headers)["reason"]

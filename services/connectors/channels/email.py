@@ -65,6 +65,7 @@ def to_event(
         ),
         sent_at=mail.date,
         received_at=now,
+        automated=mail.automated,  # list mail: an agent may read it, nothing answers it automatically
     )
 
 

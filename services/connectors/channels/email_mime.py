@@ -17,6 +17,8 @@ from html.parser import HTMLParser
 
 from mailparser_reply import EmailReplyParser
 
+from shared.events import Automated
+
 _MSGID = re.compile(r"<[^<>\s]+>")
 _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "hr"}
 
@@ -34,9 +36,10 @@ class ParsedEmail:
     in_reply_to: str | None
     references: list[str]
     date: datetime | None
-    auto_reply: bool
+    auto_reply: bool  # machine mail the connector drops
     reply_token: str | None  # from a reply+<token>@<our domain> recipient
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # name, content type, bytes
+    automated: Automated | None = None  # why no person wrote it, or why it must not be answered automatically
 
     @property
     def thread_root(self) -> str | None:
@@ -90,14 +93,30 @@ def _ids(value: str | None) -> list[str]:
     return _MSGID.findall(value or "")
 
 
-def is_auto_reply(msg: EmailMessage) -> bool:
-    """RFC 3834 Auto-Submitted, plus the de-facto headers of vacation responders and bulk mail."""
+# Mail a person may have written but that must not be answered automatically: carried to the desk, marked.
+# Everything else ``automated`` finds is machine mail an agent has nothing to do with: dropped at the edge.
+CARRIED = frozenset({Automated.LIST})
+
+
+def automated(msg: EmailMessage) -> Automated | None:
+    """Why no person wrote this mail, or why it must not be answered automatically: RFC 3834 Auto-Submitted,
+    delivery and disposition reports (RFC 3464 / 8098 multipart/report, or a null reverse path: RFC 5321
+    §4.5.5), the de-facto headers of vacation responders, bulk and list mail (Precedence, RFC 2919 List-Id)."""
     auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
-    if auto and auto != "no":
-        return True
-    if any(h in msg for h in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")):
-        return True
-    return str(msg.get("Precedence", "")).strip().lower() in ("auto_reply", "bulk", "junk")
+    if msg.get_content_type() == "multipart/report" or str(msg.get("Return-Path", "")).strip() == "<>":
+        return Automated.BOUNCE
+    if auto.startswith("auto-replied") or any(h in msg for h in ("X-Autoreply", "X-Autorespond")):
+        return Automated.AUTO_REPLIED
+    if (auto and auto != "no") or "X-Auto-Response-Suppress" in msg:
+        return Automated.AUTO_GENERATED
+    precedence = str(msg.get("Precedence", "")).strip().lower()
+    if precedence == "auto_reply":
+        return Automated.AUTO_REPLIED
+    if precedence in ("bulk", "junk"):
+        return Automated.BULK
+    if precedence == "list" or "List-Id" in msg:
+        return Automated.LIST
+    return None
 
 
 def parse(raw: bytes, reply_domain: str = "") -> ParsedEmail:
@@ -151,6 +170,7 @@ def parse(raw: bytes, reply_domain: str = "") -> ParsedEmail:
     if date is not None and date.tzinfo is None:
         date = None
     subject = str(msg.get("Subject", "")).strip() or None
+    kind = automated(msg)
     return ParsedEmail(
         message_id=message_id,
         from_address=address,
@@ -163,7 +183,8 @@ def parse(raw: bytes, reply_domain: str = "") -> ParsedEmail:
         in_reply_to=next(iter(_ids(str(msg.get("In-Reply-To", "")))), None),
         references=_ids(str(msg.get("References", ""))),
         date=date,
-        auto_reply=is_auto_reply(msg),
+        auto_reply=kind is not None and kind not in CARRIED,
         reply_token=token,
         attachments=attachments,
+        automated=kind,
     )

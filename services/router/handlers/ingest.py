@@ -24,6 +24,7 @@ from services.router.domain.routing.decisions import Decision
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.sla import Started
 from services.router.handlers import voice
+from services.router.handlers.acknowledgements import Acknowledgements, Opened
 from services.router.handlers.agent_feed import feed_record, new_agent_event
 from services.router.handlers.identity import Inbound, claims_of, resolve_customers
 from services.router.handlers.metrics import INGESTED
@@ -64,6 +65,11 @@ class ContextStage:
     surveys: Surveys
     erasure_key: bytes
     detect_language: Callable[[str], tuple[str, float] | None] | None = None
+    acknowledgements: Acknowledgements | None = None  # default: through the surveys' reply path
+
+    def __post_init__(self) -> None:
+        if self.acknowledgements is None:
+            self.acknowledgements = Acknowledgements(self.surveys.replies, self.routing)
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing]]:
         events: list[Inbound] = []
@@ -155,6 +161,7 @@ class ContextStage:
         last: dict[str, tuple[str, datetime]] = {}
         windows: dict[str, float] = {}  # callbacks: not before the start of their window
         written: dict[str, str] = {}  # customer → what they wrote in this batch (their language, if unknown)
+        automated: dict[str, set[str | None]] = {}  # conversation → who wrote this batch's messages (None: a person)
         holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
         for n, (item, customer_id) in enumerate(zip(fresh, customers, strict=True)):
             if n in calls:
@@ -184,6 +191,7 @@ class ContextStage:
             )
             if answer is None:
                 last[conversation_id] = (e.channel.value, e.received_at)
+                automated.setdefault(conversation_id, set()).add(e.automated.value if e.automated else None)
                 if e.content.text:
                     written[customer_id] = e.content.text
             if e.call is not None and e.call.status is CallStatus.CALLBACK_REQUESTED and e.call.window_start:
@@ -256,6 +264,9 @@ class ContextStage:
         by_id = {c.id: c for c in convs.values()}
         await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
         await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
+        assert self.acknowledgements is not None
+        new = [c for i, c in by_id.items() if i in started and i in last]
+        await self.acknowledgements.acknowledge(u, [_opened(c, attrs, last, automated) for c in new], now)
         for m in messages:
             INGESTED.labels(channel=m.channel).inc()
         return outbox
@@ -287,6 +298,23 @@ class ContextStage:
         channel = last[c.id][0] if c.id in last else c.channel
         tier = attrs.get(c.customer_id, {}).get("tier")
         return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
+
+
+def _opened(
+    c: OpenConversation, attrs: dict[str, dict[str, Any]], last: dict[str, Any], automated: dict[str, set[str | None]]
+) -> Opened:
+    """What a new conversation's acknowledgement depends on; ``automated`` only if no person wrote any of it."""
+    kinds = automated.get(c.id, {None})
+    customer = attrs.get(c.customer_id, {})
+    return Opened(
+        c.tenant_id,
+        c.id,
+        last[c.id][0],
+        None if None in kinds else min(k for k in kinds if k is not None),
+        customer.get("language"),
+        customer.get("tier"),
+        c.queue_id,
+    )
 
 
 def _arrive(conversation_id: str, channel: str, attrs: dict[str, Any], previous: str | None) -> Operation:

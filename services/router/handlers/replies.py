@@ -40,6 +40,8 @@ RECIPIENT_KIND: dict[Channel, IdentityKind] = {
     Channel.VOICE: IdentityKind.PHONE,
     Channel.IN_APP: IdentityKind.APP_USER,
 }
+# Who the message is from, for what the desk sends itself (an agent's reply counts as a response in the KPIs).
+SENDER_KIND: dict[Purpose, str] = {Purpose.ACKNOWLEDGEMENT: "system", Purpose.FOLLOW_UP: "system"}
 _RANK = {DeliveryState.QUEUED: 0, DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 3}
 
 
@@ -89,9 +91,11 @@ class ReplyCommands:
         now: datetime,
         survey: SurveyCard | None = None,
         purpose: Purpose = Purpose.REPLY,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """Store the outbound message and put it in the outbox, in the caller's transaction. ``ConsentWithdrawn``
-        (nothing written) if the customer withdrew consent for the channel."""
+        (nothing written) if the customer withdrew consent for the channel. ``key``: the message's idempotency
+        key (``messages`` holds one per tenant), for what the desk sends at most once (an acknowledgement)."""
         conv = await u.replies.reply_target(tenant_id, conversation_id)
         if conv is None:
             raise NotFound(f"no conversation {conversation_id}")
@@ -127,13 +131,13 @@ class ReplyCommands:
                 NewMessage(
                     message_id,
                     tenant_id,
-                    f"reply:{message_id}",
+                    key or f"reply:{message_id}",
                     conversation_id,
                     conv.customer_id,
                     chosen.value,
                     "outbound",
                     None,
-                    "agent" if survey is None else "survey",
+                    "survey" if survey is not None else SENDER_KIND.get(purpose, "agent"),
                     outbound.subject,
                     text,
                     now,

@@ -294,3 +294,14 @@ class SqlRouting:
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool:
         return await queries.agent_exists(self.conn, tenant_id, agent_id)
+
+    async def average_handle_s(self, tenant_id: str, last: int = 200) -> float | None:
+        s = t.assignments.c
+        rows = await self.conn.execute(
+            select(s.assigned_at, s.ended_at)
+            .where(s.tenant_id == tenant_id, s.ended_at.is_not(None))
+            .order_by(s.seq.desc())
+            .limit(last)
+        )
+        spans = [(r.ended_at - r.assigned_at).total_seconds() for r in rows]
+        return sum(spans) / len(spans) if spans else None

@@ -95,7 +95,10 @@ async def summaries(
     ids = list(out)
     if not ids:
         return out
-    last_seq = select(func.max(m.seq)).where(m.conversation_id.in_(ids)).group_by(m.conversation_id)
+    # what the desk sent by itself (an acknowledgement: sender "system") is neither the news nor an answer
+    last_seq = (
+        select(func.max(m.seq)).where(m.conversation_id.in_(ids), m.sender_kind != "system").group_by(m.conversation_id)
+    )
     for last in await conn.execute(
         select(m.conversation_id, m.direction, m.text, m.author, m.received_at).where(m.seq.in_(last_seq))
     ):
@@ -108,7 +111,11 @@ async def summaries(
     answered = aliased(t.messages)
     last_reply = (
         select(func.coalesce(func.max(answered.c.seq), 0))
-        .where(answered.c.conversation_id == m.conversation_id, answered.c.direction == "outbound")
+        .where(
+            answered.c.conversation_id == m.conversation_id,
+            answered.c.direction == "outbound",
+            answered.c.sender_kind != "system",
+        )
         .scalar_subquery()
     )
     for unanswered in await conn.execute(

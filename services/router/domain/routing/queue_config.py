@@ -6,7 +6,8 @@ saves it, so routing never meets a malformed rule or time zone.
      "decline_exclusion_s": 600, "on_missed_offer": "away", "priority": "arrival",
      "steps": [{"after_s": 0, "agents": ["<agent id>"]}, {"after_s": 60, "skills": {"billing": 3}}, {"after_s": 180}],
      "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
-     "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]}}
+     "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]},
+     "acknowledgement": {"enabled": true, "channels": {"chat": false}, "templates": {"de": {"by": "… {by}"}}}}
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
+from services.router.domain.acknowledgement import options_of
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.hours import BusinessHours
 from services.router.domain.routing.rules import InvalidRule, Rule, validate
@@ -60,6 +62,7 @@ def check(config: Mapping[str, Any]) -> None:
         hours_of(config)
         missed_offer(config)
         steps_of(config)
+        options_of(config.get("acknowledgement"))
         if float(config.get("decline_exclusion_s", 0)) < 0:
             raise ValueError("decline_exclusion_s must not be negative")
     except (InvalidRule, ValueError, KeyError, LookupError) as exc:
@@ -96,4 +99,5 @@ def queue_spec(
         skills=dict(config["skills"]) if config.get("skills") else None,
         steps=steps_of(config),
         sla=dict(config["sla"]) if config.get("sla") else None,
+        acknowledgement=config.get("acknowledgement"),
     )

@@ -69,6 +69,7 @@ class QueueSpec:
     skills: Mapping[str, int] | None = None  # what an agent needs (skill → minimum level) for this queue's work
     steps: tuple[Step, ...] = ()  # widening in steps (the first at 0 s); none: the queue's skills throughout
     sla: Mapping[str, Any] | None = None  # target overrides and escalation actions (domain/sla.py); not routing
+    acknowledgement: Mapping[str, Any] | bool | None = None  # options of domain/acknowledgement.py; not routing
 
 
 @dataclass

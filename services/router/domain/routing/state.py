@@ -260,6 +260,15 @@ class RoutingState:
     def work(self, conversation_id: str) -> Work | None:
         return self._work.get(conversation_id)
 
+    def online_counts(self) -> dict[str, int]:
+        """How many agents are online in each queue (every queue listed): the servers of its expected wait."""
+        counts = dict.fromkeys(self.queues, 0)
+        for agent in self._agents.values():
+            if agent.presence is Presence.ONLINE:
+                for queue_id in agent.spec.queues:
+                    counts[queue_id] = counts.get(queue_id, 0) + 1
+        return counts
+
     def agent_load(self, agent_id: str) -> dict[str, int]:
         return dict(self._agent(agent_id).load)
 

@@ -60,6 +60,28 @@ class SlaIn(BaseModel):
     on_breach: SlaActionIn | None = None
 
 
+AckKind = Literal["within", "by", "closed"]
+
+
+class AcknowledgementIn(BaseModel):
+    """What a new conversation is told first: that the message arrived and when to expect an answer (on by
+    default; domain/acknowledgement.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    channels: dict[Channel, bool] | None = Field(
+        None, description='Channels turned on or off (a channel not named is on; voice never): {"chat": false}.'
+    )
+    templates: (
+        dict[Annotated[str, Field(pattern="^[a-z]{2,3}$")], dict[AckKind, Annotated[str, Field(max_length=2000)]]]
+        | None
+    ) = Field(
+        None,
+        description="The queue's own texts per language (ISO 639-1): within ({within}), by ({by}), closed "
+        '({opens}, {by}): {"de": {"by": "Danke! Antwort bis {by}."}}.',
+    )
+
+
 class StepIn(BaseModel):
     """Who may take the work from ``after_s`` after arrival: these agents, or these skills at these levels, or
     (neither) anyone of the queue."""
@@ -114,6 +136,7 @@ class RoutingIn(BaseModel):
     skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None
     hours: HoursIn | None = None
     sla: SlaIn | None = None
+    acknowledgement: AcknowledgementIn | None = None
 
     @model_validator(mode="after")
     def _usable(self) -> RoutingIn:
