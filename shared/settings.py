@@ -142,6 +142,25 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="Key of the webhooks' Switchboard-Signature (HMAC-SHA256 over timestamp and body)."
     )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer one POST.")
+    webhook_retry_first_s: float = Field(
+        1.0, gt=0, description="A webhook's first retry comes 0.5-1x this many seconds after it failed; each doubles."
+    )
+    webhook_retry_max_s: float = Field(
+        3600.0, gt=0, description="Longest step between two attempts of a webhook, in seconds (at least the first)."
+    )
+    webhook_retry_window_h: float = Field(
+        24.0, gt=0, description="Hours a webhook is retried before it is given up and listed as failed."
+    )
+    webhook_delivery_tick_s: float = Field(
+        1.0, gt=0, description="Seconds between two looks for webhooks due (new ones are sent at once)."
+    )
+    webhook_retention_days: float = Field(
+        14,
+        gt=0,
+        description="Keep delivered and failed webhooks (GET /v1/webhook-deliveries; they hold routing events) "
+        "this many days.",
+    )
 
     # -- connectors ---------------------------------------------------------------------------------------
     connector_mode: Literal["all", "inbound", "outbound"] = Field(
@@ -192,7 +211,9 @@ class Settings(BaseSettings):
     smtp_relay_starttls: bool = Field(False, description="Use STARTTLS to the relay.")
     email_from: str = Field("support@switchboard.localhost", description="From address of email replies.")
     email_reply_domain: str = Field(
-        "switchboard.localhost", description="Domain of reply+<conversation>@ addresses and Message-IDs."
+        "switchboard.localhost",
+        description="Domain of the Reply-To addresses (<local part of SWITCHBOARD_EMAIL_FROM>+<conversation>@) "
+        "and of Message-IDs.",
     )
     email_webhook_signing_key: SecretStr | None = Field(
         None,

@@ -19,8 +19,9 @@ from services.router.adapters.db.unit_of_work import SqlStore
 from services.router.adapters.feeds import FeedHub
 from services.router.adapters.jwt_tokens import JwtVerifier
 from services.router.adapters.language import LanguageDetector
-from services.router.adapters.webhooks import WebhookDispatcher
+from services.router.adapters.webhooks import HttpWebhookSender
 from services.router.domain.rate_limits import RateLimiter
+from services.router.domain.webhook_retry import RetryPolicy
 from services.router.entrypoints import timers
 from services.router.entrypoints.consumers import Consumers
 from services.router.handlers.access import AccessKeys
@@ -41,6 +42,7 @@ from services.router.handlers.routing_timers import RoutingTimers
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from services.router.handlers.tenant_log import TenantLog
+from services.router.handlers.webhook_deliveries import WebhookDeliveries
 from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
@@ -87,6 +89,7 @@ class RouterRuntime:
     sla: SlaClock = field(init=False)
     surveys: Surveys = field(init=False)
     deadletters: DeadLetters = field(init=False)
+    webhook_deliveries: WebhookDeliveries = field(init=False)  # outgoing webhooks, queued until taken
     configuration: Configuration = field(init=False)  # queues and agents
     access: AccessKeys = field(init=False)  # API keys
     audit: AuditLog = field(init=False)
@@ -100,7 +103,6 @@ class RouterRuntime:
     instance_id: str = field(init=False)
     topics: Topics = field(init=False)
     admin_key: str | None = None
-    webhooks: WebhookDispatcher | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: bool = False
@@ -153,6 +155,7 @@ class RouterRuntime:
             self.repo, self.bus, self.topics, waiters, self.executor.apply, self.relay, self.executor.apply_many
         )
         self.deadletters = DeadLetters(self.repo, self.bus, self.topics, self.clock)
+        self.webhook_deliveries = self._webhook_deliveries()
         self.tenant_log = TenantLog(self.topics, self.stage, self.applier, self.routing, self.clock)
         self.timers = RoutingTimers(
             self.repo,
@@ -193,12 +196,11 @@ class RouterRuntime:
         if routes:
             self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))
         self._spawn(timers.presence_watch(self.presence, self._stop, s.presence_heartbeat_s))
-        urls = [u.strip() for u in s.webhook_urls.split(",") if u.strip()]
-        if urls and s.webhook_secret is not None and routes:
+        if self.webhook_deliveries.sender is not None:
             webhooks_joined = asyncio.Event()
-            self.webhooks = WebhookDispatcher(urls, s.webhook_secret.get_secret_value())
-            self._spawn(consumers.webhooks(self.webhooks, webhooks_joined))
+            self._spawn(consumers.webhooks(self.webhook_deliveries, webhooks_joined))
             await asyncio.wait_for(webhooks_joined.wait(), 60)
+            self._spawn(timers.deliver_webhooks(self.webhook_deliveries, self._stop, s.webhook_delivery_tick_s))
         if consume_events and routes:
             lanes = 1 if self.db.is_sqlite else s.consumer_lanes
             self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max, lanes))
@@ -214,6 +216,27 @@ class RouterRuntime:
         await self.bus.close()
         await self.db.close()
         log.info("router.stopped", extra={"instance": self.instance_id})
+
+    def _webhook_deliveries(self) -> WebhookDeliveries:
+        """Sent by routing replicas only, when receivers and the signing secret are configured; listed and
+        redelivered through every replica's API."""
+        s = self.settings
+        urls = [u.strip() for u in s.webhook_urls.split(",") if u.strip()]
+        secret = s.webhook_secret
+        sends = urls and secret is not None and s.role != "api"
+        first = timedelta(seconds=s.webhook_retry_first_s)
+        return WebhookDeliveries(
+            self.repo,
+            self.clock,
+            f"{s.topic_prefix}{s.consumer_group}",
+            urls,
+            HttpWebhookSender(secret.get_secret_value(), timeout_s=s.webhook_timeout_s) if sends and secret else None,
+            RetryPolicy(
+                first, max(first, timedelta(seconds=s.webhook_retry_max_s)), timedelta(hours=s.webhook_retry_window_h)
+            ),
+            timedelta(days=s.webhook_retention_days),
+            lease=timedelta(seconds=2 * s.webhook_timeout_s + 30),
+        )
 
     def _spawn(self, run: Coroutine[None, None, None]) -> None:
         self._tasks.append(asyncio.create_task(run, name=getattr(run, "__qualname__", "task")))

@@ -27,6 +27,7 @@ from services.router.adapters.db.seed import seed_demo
 from services.router.adapters.views import deadletters as deadletter_views
 from services.router.entrypoints.http.app import create_app
 from services.router.handlers.ports.deadletters import DeadLetter
+from services.router.handlers.ports.webhook_deliveries import Attempted, NewDelivery
 from shared.events import encode_event
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
@@ -127,10 +128,24 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
                 now,
             )
             deadletter_id = (await deadletter_views.page(u.conn, desk.tenant, 1, None))[0]["id"]
+        delivery = NewDelivery(
+            id=str(uuid.uuid4()),
+            tenant_id=desk.tenant,
+            url="http://receiver.test/hook",
+            event_id=str(uuid.uuid4()),
+            event_type="assignment",
+            conversation_id=conv["id"],
+            ordering_key=f"conversation:{conv['id']}",
+            body=b"{}",
+        )
+        async with desk.router.repo.unit() as u:
+            await u.webhook_deliveries.add("matrix", [delivery], now)
+            await u.webhook_deliveries.record([Attempted(delivery.id, "failed", 503, "gave up", None)], now)
         profile = await desk.router.configuration.create_profile(desk.tenant, "Matrix", {"capacity": 3})
         ids = {
             "profile_id": profile["id"],
             "deadletter_id": deadletter_id,
+            "delivery_id": delivery.id,
             "conversation_id": conv["id"],
             "customer_id": conv["customer_id"],
             "agent_id": desk.agent("agent-ada"),
@@ -237,8 +252,8 @@ async def test_foreign_ids_answer_404_even_with_a_valid_body(world: World) -> No
 
 # The desk's access policy, written down here rather than read from the app: who may call what. Apps post
 # customers' messages; agents work conversations and their own presence but configure nothing; supervisors run
-# the desk (queues, agents, profiles, merges, stats, simulations); admins also hold keys, audit, dead letters,
-# export and erasure. A route added to the app without a line here fails the test below.
+# the desk (queues, agents, profiles, merges, stats, simulations, outgoing webhook deliveries); admins also hold
+# keys, audit, dead letters, export and erasure. A route added to the app without a line here fails the test below.
 A, S, G, P = "admin", "supervisor", "agent", "app"
 POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/messages"): {A, P},
@@ -287,6 +302,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/deadletters"): {A},
     ("GET", "/v1/deadletters/{deadletter_id}"): {A},
     ("POST", "/v1/deadletters/{deadletter_id}/redrive"): {A},
+    ("GET", "/v1/webhook-deliveries"): {A, S},
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/redeliver"): {A, S},
     ("GET", "/v1/desk/agents/{agent_id}/conversations"): {A, S, G},
     ("GET", "/v1/desk/queues/{queue_id}/waiting"): {A, S, G},
     ("GET", "/v1/desk/sla"): {A, S},

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.router.adapters.feeds import FeedHub
-from services.router.adapters.webhooks import WebhookDispatcher
 from services.router.handlers.deadletters import DeadLetters
 from services.router.handlers.replies import StatusStage
 from services.router.handlers.tenant_log import TenantLog
+from services.router.handlers.webhook_deliveries import WebhookDeliveries
 from shared import feed_events
 from shared.bus import Bus, Record
 from shared.consumer_loop import Handler, consume, decodable
@@ -53,18 +53,16 @@ class Consumers:
         store is dead-lettered again with that reason (and so stored next time, as an unparsed record)."""
         await self._consume([self.topics.deadletter], f"{self.group}-deadletters", handler.handle)
 
-    async def webhooks(self, dispatcher: WebhookDispatcher, joined: asyncio.Event) -> None:
-        """Routing decisions to the tenant's webhook receivers (one shared group: each sent once)."""
-        try:
-            await self._consume(
-                [self.topics.assignments],
-                f"{self.group}-webhooks",
-                dispatcher.handle,
-                from_beginning=False,
-                joined=joined,
-            )
-        finally:
-            await dispatcher.close()
+    async def webhooks(self, deliveries: WebhookDeliveries, joined: asyncio.Event) -> None:
+        """Routing events into the webhook delivery queue (one shared group: each queued once per receiver). The
+        offset is committed once the batch is queued in the database; the delivery loop sends it from there."""
+        await self._consume(
+            [self.topics.assignments],
+            f"{self.group}-webhooks",
+            deliveries.accept,
+            from_beginning=False,
+            joined=joined,
+        )
 
     async def live_feeds(self, hub: FeedHub, instance_id: str, joined: asyncio.Event) -> None:
         """Every instance sees every feed event (a group of its own, from now on) for the consoles connected to

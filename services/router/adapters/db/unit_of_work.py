@@ -24,6 +24,7 @@ from services.router.adapters.db.replies import SqlReplies
 from services.router.adapters.db.routing import SqlRouting
 from services.router.adapters.db.sla_timers import SqlSlaTimers
 from services.router.adapters.db.surveys import SqlSurveys
+from services.router.adapters.db.webhook_deliveries import SqlWebhookDeliveries
 from shared.store import Database
 
 
@@ -49,6 +50,7 @@ class SqlUnitOfWork:
         self.sla_timers = SqlSlaTimers(conn, dialect)
         self.calls = SqlCalls(conn, dialect)
         self.connections = SqlConnections(conn, dialect)
+        self.webhook_deliveries = SqlWebhookDeliveries(conn, dialect)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:

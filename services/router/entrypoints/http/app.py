@@ -26,6 +26,7 @@ from services.router.entrypoints.http import (
     simulations,
     stats,
     web,
+    webhook_deliveries,
 )
 from services.router.entrypoints.http.audit_trail import AuditTrail
 from services.router.entrypoints.http.deps import RouterDep
@@ -65,6 +66,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         deadletters,
         simulations,
         desk_views,
+        webhook_deliveries,
     ):
         _document_roles(module.router.routes)
         problems.document_problems(module.router.routes)

@@ -23,6 +23,7 @@ from services.router.handlers.ports.replies import Replies
 from services.router.handlers.ports.routing import Routing
 from services.router.handlers.ports.sla_timers import SlaTimers
 from services.router.handlers.ports.surveys import SurveyRecords
+from services.router.handlers.ports.webhook_deliveries import WebhookDeliveries
 
 Clock = Callable[[], datetime]
 
@@ -60,6 +61,8 @@ class UnitOfWork(Protocol):
     def calls(self) -> Calls: ...
     @property
     def connections(self) -> Connections: ...
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveries: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never after a rollback)."""

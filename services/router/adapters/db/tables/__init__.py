@@ -20,6 +20,7 @@ from services.router.adapters.db.tables.operations import (
     erasures,
     sla_timers,
     surveys,
+    webhook_deliveries,
 )
 from services.router.adapters.db.tables.routing import (
     agent_connections,
@@ -61,4 +62,5 @@ __all__ = [
     "surveys",
     "tenants",
     "timeline",
+    "webhook_deliveries",
 ]

@@ -1,4 +1,4 @@
-"""SLA timers, surveys, API keys, the audit log, erasures and dead letters."""
+"""SLA timers, surveys, API keys, the audit log, erasures, dead letters and outgoing webhook deliveries."""
 
 from __future__ import annotations
 
@@ -141,4 +141,54 @@ deadletters = Table(
     Column("dl_offset", BigInteger, nullable=False),
     UniqueConstraint("dl_topic", "dl_partition", "dl_offset"),
     Index(None, "tenant_id", "deadlettered_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    # One routing event to one webhook receiver, from the moment the router consumed it until the receiver took
+    # it, or it was given up and waits in the dead-letter list (state "failed") for a supervisor to redeliver.
+    # Durable: a router restart loses none (services/router/handlers/webhook_deliveries.py).
+    Column("seq", Seq, primary_key=True, autoincrement=True),  # the order they were queued in
+    Column("id", Id, nullable=False, unique=True),
+    Column("deployment", String(255), nullable=False),  # topic prefix + consumer group: whose loop sends it
+    Column("tenant_id", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("event_id", String(64), nullable=False),  # the Switchboard-Event-Id header: receivers dedupe by it
+    Column("event_type", String(32), nullable=False),
+    Column("conversation_id", String(64)),
+    # deliveries of one key to one receiver go out one at a time, in seq order: the conversation, or the agent
+    # for events of none (presence)
+    Column("ordering_key", String(128), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the record's bytes as produced, signed at each attempt
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", TS, nullable=False),
+    Column("window_from", TS, nullable=False),  # the retry window's start: queued, or last redelivered
+    Column("next_attempt_at", TS),  # pending only
+    Column("lease_until", TS),  # a loop is sending it: no other takes it before then
+    Column("last_attempt_at", TS),
+    Column("last_status", Integer),  # the receiver's HTTP status; NULL when none came
+    Column("last_error", Text),
+    Column("finished_at", TS),  # delivered or failed
+    Column("redeliveries", Integer, nullable=False, server_default=text("0")),
+    UniqueConstraint("deployment", "url", "event_id"),  # a record consumed twice is queued once
+    Index(
+        "ix_webhook_deliveries_due",
+        "deployment",
+        "next_attempt_at",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
+    Index(
+        "ix_webhook_deliveries_pending_chain",
+        "deployment",
+        "url",
+        "ordering_key",
+        "seq",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
+    Index(None, "tenant_id", "state", "created_at"),
+    Index(None, "finished_at"),
 )
