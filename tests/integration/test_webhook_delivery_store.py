@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from services.router.adapters.db.erasure import blank_conversations
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.unit_of_work import SqlStore
 from services.router.handlers.ports.webhook_deliveries import Attempted, NewDelivery
@@ -137,3 +138,14 @@ async def test_a_redelivered_delivery_is_due_at_once_with_a_fresh_window_and_old
     async with repo.reading() as r:
         assert await r.webhook_deliveries.one(tenant, gone.id) is None
         assert await r.webhook_deliveries.one(tenant, kept.id) is not None  # pending again: not finished
+
+
+async def test_blanking_a_conversation_drops_the_webhook_events_held_for_it(repo: SqlStore) -> None:
+    """Erasure and retention: a delivery's body holds the message text; none is kept (nor sent) after."""
+    deployment, tenant = random_name("d-"), random_name("tn")
+    erased, kept = random_name("conv-"), random_name("conv-")
+    async with repo.unit() as u:
+        await u.webhook_deliveries.add(deployment, [delivery(tenant, erased, "e1"), delivery(tenant, kept, "k1")], NOW)
+    async with repo.db.transaction() as conn:
+        await blank_conversations(conn, [erased], NOW)
+    assert await claim(repo, deployment) == ["k1"]

@@ -59,6 +59,9 @@ async def blank_conversations(conn: AsyncConnection, conversation_ids: list[str]
     await conn.execute(update(t.agent_events).where(e.conversation_id.in_(conversation_ids)).values(data={}))
     await conn.execute(update(t.surveys).where(s.conversation_id.in_(conversation_ids)).values(comment=None))
     await conn.execute(update(t.timeline).where(tl.conversation_id.in_(conversation_ids)).values(data={}))
+    # webhook events still held for their receivers carry the messages' text: they are not sent any more
+    wd = t.webhook_deliveries.c
+    await conn.execute(delete(t.webhook_deliveries).where(wd.conversation_id.in_(conversation_ids)))
     await conn.execute(
         update(t.conversations).where(c.id.in_(conversation_ids)).values(resolution_note=None, erased_at=now)
     )
