@@ -84,7 +84,8 @@ async def test_readme_curl_message_is_assigned_to_the_online_demo_agent_on_its_f
             await http.get(f"/v1/conversations/{data['conversation_id']}", headers={"Authorization": f"Bearer {KEY}"})
         ).json()
     # the curl's message, then the desk's acknowledgement telling Sam when to expect an answer
-    assert [(m["direction"], m["text"]) for m in conv["messages"]][0] == ("inbound", "Hello!")
+    first = conv["messages"][0]
+    assert (first["direction"], first["text"]) == ("inbound", "Hello!")
     assert [m["author"] for m in conv["messages"][1:]] == ["system"], conv["messages"]
 
 
