@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -27,8 +26,8 @@ from services.router.adapters.db.api_keys import generate_key, store_key
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
-from tests.bench.bench_routing import RESULTS, machine
 from tests.bench.proc_cpu import cpu_s
+from tests.bench.record import record
 from tests.conftest import random_name
 from tests.support.databases import create_database, drop_database
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
@@ -150,10 +149,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     result = run(args.seconds, args.connections, args.threads)
-    print(json.dumps(result, indent=2))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["http_ingest"] = {**result, "machine": machine(), "at": datetime.now(UTC).isoformat()}
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    record("http_ingest", result)
 
 
 if __name__ == "__main__":

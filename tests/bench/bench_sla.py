@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,8 +24,8 @@ from sqlalchemy import update
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.seed import seed_demo
-from tests.bench.bench_routing import RESULTS, machine
 from tests.bench.bench_takeover import _fill, _runtime, _Servers
+from tests.bench.record import record
 from tests.conftest import random_name
 from tests.support.databases import create_database, drop_database
 from tests.support.servers import ensure_servers
@@ -76,10 +75,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=20_000)
     args = parser.parse_args()
     result = asyncio.run(run(args.conversations))
-    print(json.dumps(result, indent=2))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["sla_timers"] = {**result, "machine": machine(), "at": datetime.now(UTC).isoformat()}
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    record("sla_timers", result)
 
 
 if __name__ == "__main__":

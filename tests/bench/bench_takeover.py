@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -27,7 +26,7 @@ from services.router.bootstrap import RouterRuntime, build_router
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event
-from tests.bench.bench_routing import RESULTS, machine
+from tests.bench.record import record
 from tests.conftest import random_name
 from tests.support.databases import create_database, drop_database
 from tests.support.runtime import inbound, settings_for
@@ -106,10 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     result = asyncio.run(run(args.conversations, args.repeats))
-    print(json.dumps(result, indent=2))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["takeover"] = {**result, "machine": machine(), "at": datetime.now(UTC).isoformat()}
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    record("takeover", result)
 
 
 if __name__ == "__main__":
