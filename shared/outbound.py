@@ -36,6 +36,36 @@ class SurveyCard(_Strict):
     answer_url: str | None = None
 
 
+class WhatsAppTemplate(_Strict):
+    """An approved WhatsApp message template (created and approved in WhatsApp Manager), the one kind of message
+    that reaches a customer outside WhatsApp's 24-hour customer service window. ``parameters`` fill the body's
+    variables in order ({{1}}, {{2}}...); the connector sends it in the Cloud API's template shape."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z0-9_]{1,512}$",
+            description="The template's name as approved: lowercase letters, digits and underscores.",
+        ),
+    ]
+    language: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$",
+            description="The language code of the approved translation, e.g. `en`, `en_US`, `pt_BR`.",
+        ),
+    ]
+    parameters: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=1024)]],
+        Field(max_length=100, description="The body's variables in order, as text."),
+    ] = []
+
+    def as_text(self) -> str:
+        """What the timeline shows for it: the desk does not hold the approved body, only what fills it."""
+        filled = f": {' | '.join(self.parameters)}" if self.parameters else ""
+        return f"[WhatsApp template {self.name} ({self.language})]{filled}"
+
+
 class OutboundMessage(_Strict):
     type: Literal["switchboard.message.outbound"] = "switchboard.message.outbound"
     schema_version: Literal[1] = 1
@@ -52,6 +82,8 @@ class OutboundMessage(_Strict):
     thread_ref: Annotated[str, Field(max_length=512)] | None = None  # e.g. the Telegram chat id
     created_at: datetime
     survey: SurveyCard | None = None
+    # WhatsApp only: send this template instead of ``text`` (which then says what the timeline shows)
+    template: WhatsAppTemplate | None = None
 
 
 class DeliveryState(StrEnum):

@@ -154,7 +154,8 @@ async def test_retention_blanks_closed_conversations_older_than_the_setting(tmp_
             return bool(gone) and set(gone) == {"[erased]"}
 
         await wait_for(blanked, timeout_s=15)
-        assert await texts(current["id"]) == ["a current problem"], "open conversations are kept"
+        kept = await texts(current["id"])  # the customer's message, and the desk's acknowledgement of it
+        assert "a current problem" in kept and "[erased]" not in kept, "open conversations are kept"
         async with desk.router.repo.reader() as conn:
             c = t.conversations.c
             row = (await conn.execute(select(c.erased_at, c.resolution_note).where(c.id == conv["id"]))).one()

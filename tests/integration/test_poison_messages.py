@@ -213,11 +213,13 @@ async def test_an_event_the_router_cannot_apply_is_deadlettered_listed_and_redri
     assert r.status_code == 202, r.text
     assert r.json()["redrives"] == 1
     conv = await stored(s, bad.id)
-    assert [m["text"] for m in conv["messages"]] == ["trips the bug"]
+    assert [m["text"] for m in conv["messages"] if m["direction"] == "inbound"] == ["trips the bug"]
     again = await api.post(f"/v1/deadletters/{letter['id']}/redrive")  # a second redrive: still one message
     assert again.status_code == 202
     await asyncio.sleep(1)
-    assert [m["text"] for m in (await stored(s, bad.id))["messages"]] == ["trips the bug"]
+    assert [m["text"] for m in (await stored(s, bad.id))["messages"] if m["direction"] == "inbound"] == [
+        "trips the bug"
+    ]
     shown = (await api.get(f"/v1/deadletters/{letter['id']}")).json()
     assert shown["redrives"] == 2 and shown["redriven_at"] is not None
     assert (await api.get(f"/v1/deadletters/{uuid.uuid4()}")).status_code == 404

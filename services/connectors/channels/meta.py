@@ -2,7 +2,9 @@
 
 Inbound: GET is the hub.challenge handshake; POST is verified with X-Hub-Signature-256 over the raw body,
 then normalized. Echoes of our own messages, delivery and read receipts, and WhatsApp status callbacks are
-acknowledged and ignored. Outbound: the Send API (Messenger/Instagram) and the Cloud API (WhatsApp)."""
+acknowledged and ignored. Outbound: the Send API (Messenger/Instagram) and the Cloud API (WhatsApp): free
+text, or an approved template, which the router sends once WhatsApp's 24-hour customer service window has
+closed."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from services.connectors.runtime import Delivered, PermanentFailure
 from services.connectors.signatures import meta_valid
 from shared.constant_time import same
 from shared.events import Attachment, Channel, Content, ConversationEvent, IdentityKind, Sender, utcnow
-from shared.outbound import OutboundMessage
+from shared.outbound import OutboundMessage, WhatsAppTemplate
 
 EventId = Any  # (channel, provider id) -> event id
 
@@ -143,6 +145,17 @@ def _whatsapp(m: dict[str, Any], names: dict[Any, Any], tenant: str, event_id: E
     )
 
 
+def template_content(template: WhatsAppTemplate) -> dict[str, Any]:
+    """A template message's part of a Cloud API send request: the approved template by name and language, its
+    body variables as text parameters in order (no ``components`` for a template without variables)."""
+    content: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if template.parameters:
+        content["components"] = [
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in template.parameters]}
+        ]
+    return {"type": "template", "template": content}
+
+
 class MetaConnector(ProviderApiConnector):
     name = "meta"
     provider = "graph api"
@@ -196,8 +209,11 @@ class MetaConnector(ProviderApiConnector):
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
                 "to": message.to.value.lstrip("+"),
-                "type": "text",
-                "text": {"preview_url": False, "body": message.text},
+                **(
+                    template_content(message.template)
+                    if message.template is not None
+                    else {"type": "text", "text": {"preview_url": False, "body": message.text}}
+                ),
             }
         else:
             token = self.settings.meta_page_access_token

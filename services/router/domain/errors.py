@@ -27,6 +27,14 @@ class InvalidCommand(DomainError):
     """A well-formed request the current state does not allow."""
 
 
+class InvalidRequest(DomainError):
+    """A request whose schema is met but whose values the operation cannot use (a WhatsApp template for a
+    reply on another channel): a validation problem. Fix the request: sent again unchanged it gets the same
+    answer."""
+
+    status, slug, title = 422, "validation", "Validation failed"
+
+
 class CommandTimeout(DomainError):
     """The tenant's routing owner did not apply a command in time (a failover in progress). It stays in the log
     and will be applied; a retry with the same Idempotency-Key returns its outcome instead of applying it twice."""
@@ -35,6 +43,6 @@ class CommandTimeout(DomainError):
     status, slug, title = 503, "routing-busy", "The tenant's routing owner did not answer in time, retry"
 
 
-ERRORS: tuple[type[DomainError], ...] = (NotFound, InvalidIdentity, InvalidCommand, CommandTimeout)
+ERRORS: tuple[type[DomainError], ...] = (NotFound, InvalidIdentity, InvalidCommand, InvalidRequest, CommandTimeout)
 PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {cls: (cls.status, cls.slug, cls.title) for cls in ERRORS}
 BY_NAME: dict[str, type[DomainError]] = {cls.__name__: cls for cls in ERRORS}

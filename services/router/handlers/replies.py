@@ -4,9 +4,11 @@ A reply is stored (direction outbound, status queued) and its OutboundMessage wr
 transaction; the relay puts it on ``conversation.outbound.<channel>`` for that channel's connectors. It goes
 where the customer last wrote unless the agent picks another channel the customer is reachable on, and never to
 a channel the customer withdrew consent for (domain/consent.py): that reply is refused (409) and the refusal is
-on the timeline. Statuses reported by connectors on ``conversation.status`` update the message (never
-backwards: queued < sent < delivered; failed is final) and a failure lands on the timeline, where the agent
-sees it."""
+on the timeline. On WhatsApp, free text goes only inside the 24-hour customer service window
+(domain/whatsapp_window.py): outside it free text is refused the same way, and an approved template goes
+instead (templates are WhatsApp's: on another channel one is refused, 422). Statuses reported by connectors on
+``conversation.status`` update the message (never backwards: queued < sent < delivered; failed is final) and
+a failure lands on the timeline, where the agent sees it."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.router.domain import consent
+from services.router.domain import consent, whatsapp_window
 from services.router.domain.consent import ConsentWithdrawn, Purpose
-from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.errors import InvalidCommand, InvalidRequest, NotFound
+from services.router.domain.whatsapp_window import WindowClosed
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.ports.records import DeliveryUpdate, Lifecycle, NewMessage
@@ -25,7 +28,15 @@ from services.router.handlers.slas import SlaClock
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import Channel, IdentityKind, InvalidEvent
 from shared.ids import new_id
-from shared.outbound import DeliveryState, OutboundMessage, Recipient, SurveyCard, decode_status, encode
+from shared.outbound import (
+    DeliveryState,
+    OutboundMessage,
+    Recipient,
+    SurveyCard,
+    WhatsAppTemplate,
+    decode_status,
+    encode,
+)
 from shared.topics import OUTBOUND_CHANNELS, Topics
 
 # Which identity of the customer a channel reaches.
@@ -57,23 +68,32 @@ class ReplyCommands:
         self,
         tenant_id: str,
         conversation_id: str,
-        text: str,
+        text: str | None,
         channel: Channel | None,
         author: str,
         *,
         pending: bool = False,
+        template: WhatsAppTemplate | None = None,
     ) -> dict[str, Any]:
         """An agent's answer: out on the customer's channel; it stops the response clocks, and ``pending``
-        (waiting on the customer) pauses the resolution clock until they write."""
+        (waiting on the customer) pauses the resolution clock until they write. Either ``text`` or a WhatsApp
+        ``template``, which the message's text then describes."""
+        if template is None and text is not None:
+            body = text
+        elif template is not None and text is None:
+            body = template.as_text()
+        else:
+            raise InvalidRequest("give exactly one of text and template")
         now = self.clock()
         try:
             async with self.repo.unit() as u:
-                sent = await self.send(u, tenant_id, conversation_id, text, channel, author, now)
+                sent = await self.send(u, tenant_id, conversation_id, body, channel, author, now, template=template)
                 await u.replies.record_agent_reply(conversation_id, now, pending=pending)
                 await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
-        except ConsentWithdrawn as refused:
+        except (ConsentWithdrawn, WindowClosed) as refused:
             # the reply's transaction is rolled back; the refusal still belongs on the timeline
-            note = {**refused.refusal.timeline_data(), "author": author}
+            data = refused.refusal.timeline_data() if isinstance(refused, ConsentWithdrawn) else refused.timeline_data()
+            note = {**data, "author": author}
             async with self.repo.unit() as u:
                 await u.conversations.add_conversation_notes(tenant_id, [(conversation_id, "reply_refused", note)], now)
             raise
@@ -92,14 +112,19 @@ class ReplyCommands:
         survey: SurveyCard | None = None,
         purpose: Purpose = Purpose.REPLY,
         key: str | None = None,
+        template: WhatsAppTemplate | None = None,
     ) -> dict[str, Any]:
         """Store the outbound message and put it in the outbox, in the caller's transaction. ``ConsentWithdrawn``
-        (nothing written) if the customer withdrew consent for the channel. ``key``: the message's idempotency
-        key (``messages`` holds one per tenant), for what the desk sends at most once (an acknowledgement)."""
+        (nothing written) if the customer withdrew consent for the channel, ``WindowClosed`` (nothing written)
+        for free text on WhatsApp outside the customer service window: both ``InvalidCommand``s, which a sender
+        of its own accord (a survey, an acknowledgement) skips. ``key``: the message's idempotency key
+        (``messages`` holds one per tenant), for what the desk sends at most once (an acknowledgement)."""
         conv = await u.replies.reply_target(tenant_id, conversation_id)
         if conv is None:
             raise NotFound(f"no conversation {conversation_id}")
         chosen = channel or Channel(conv.channel)
+        if template is not None and chosen is not Channel.WHATSAPP:
+            raise InvalidRequest(f"templates are WhatsApp's: a reply on {chosen.value} is text")
         refused = consent.refusal(conv.consent, chosen.value, purpose)
         if refused is not None:
             raise ConsentWithdrawn(refused.among(await self.reachable(u, conv.customer_id)))
@@ -107,6 +132,11 @@ class ReplyCommands:
             raise InvalidCommand(f"no connector delivers {chosen.value} replies")
         kind = RECIPIENT_KIND[chosen]
         last_in = await u.replies.last_inbound(conversation_id, chosen.value)
+        if chosen is Channel.WHATSAPP and template is None:
+            opened = whatsapp_window.opened_at(last_in.received_at, last_in.stored_at) if last_in else None
+            window = whatsapp_window.window(opened, now)
+            if not window.open:
+                raise WindowClosed(window, purpose.value)
         to = await u.replies.newest_identity(conv.customer_id, kind.value)
         if to is None:
             raise InvalidCommand(f"the customer cannot be reached on {chosen.value}")
@@ -125,6 +155,7 @@ class ReplyCommands:
             thread_ref=last_in.thread_ref if last_in and chosen is Channel.TELEGRAM else None,
             created_at=now,
             survey=survey,
+            template=template,
         )
         await u.conversations.insert_messages(
             [

@@ -609,15 +609,319 @@ function dismiss(item) {
   refreshSuggestions();
 }
 
+// -- the simulations screen: what if (POST /v1/simulations, then GET /v1/simulations/{id} until done) ----------
+// The shipped example (docs/examples/simulation/), so a supervisor can run one at once and edit from there.
+const SIM_EXAMPLE = {
+  desk: `{
+  "timezone": "Europe/Paris",
+  "profiles": [{"id": "chat", "name": "Chat", "capacity": 2, "weights": {"default": 1, "email": 1}}],
+  "queues": [
+    {"id": "billing", "name": "Billing", "channels": ["chat"],
+     "routing": {"rule": {"attr": "tags", "has": "billing"}, "sla": {"first_response_s": {"chat": 60}}}},
+    {"id": "care", "name": "Care", "is_default": true,
+     "routing": {"sla": {"first_response_s": {"chat": 120, "email": 3600}}}}
+  ],
+  "agents": [
+    {"id": "billing", "name": "Billing team", "count": 2, "queue_ids": ["billing"], "profile_id": "chat",
+     "shifts": ["08:00-18:00"]},
+    {"id": "care", "name": "Care team", "count": 4, "queue_ids": ["care"], "profile_id": "chat",
+     "shifts": ["07:00-20:00"]}
+  ]
+}`,
+  proposal: `{
+  "timezone": "Europe/Paris",
+  "profiles": [{"id": "chat", "name": "Chat", "capacity": 2, "weights": {"default": 1, "email": 1}}],
+  "queues": [
+    {"id": "billing", "name": "Billing", "channels": ["chat"],
+     "routing": {"rule": {"attr": "tags", "has": "billing"}, "sla": {"first_response_s": {"chat": 60}},
+                 "overflow_after_s": 60, "overflow_to": "care"}},
+    {"id": "care", "name": "Care", "is_default": true,
+     "routing": {"sla": {"first_response_s": {"chat": 120, "email": 3600}}}}
+  ],
+  "agents": [
+    {"id": "billing", "name": "Billing team", "count": 2, "queue_ids": ["billing"], "profile_id": "chat",
+     "shifts": ["08:00-18:00"]},
+    {"id": "care", "name": "Care team", "count": 5, "queue_ids": ["care"], "profile_id": "chat",
+     "shifts": ["07:00-20:00"]}
+  ]
+}`,
+  traffic: `{
+  "start": "2026-01-05T00:00:00+01:00",
+  "hours": 24,
+  "streams": [
+    {"channel": "chat", "tags": ["billing"],
+     "per_hour": [0, 0, 0, 0, 0, 0, 0, 0, 10, 20, 28, 30, 26, 22, 26, 28, 22, 14, 6, 0, 0, 0, 0, 0],
+     "handle": {"distribution": "lognormal", "mean_s": 420, "sd_s": 300},
+     "patience": {"distribution": "exponential", "mean_s": 600}},
+    {"channel": "chat",
+     "per_hour": [0, 0, 0, 0, 0, 0, 0, 6, 24, 40, 50, 48, 40, 36, 44, 48, 40, 30, 18, 10, 0, 0, 0, 0],
+     "handle": {"distribution": "lognormal", "mean_s": 360, "sd_s": 240},
+     "patience": {"distribution": "exponential", "mean_s": 600}},
+    {"channel": "email",
+     "per_hour": [0, 0, 0, 0, 0, 0, 0, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 0, 0, 0, 0, 0],
+     "handle": 600}
+  ]
+}`,
+};
+const SIM_FILES = ["desk", "proposal", "traffic"];
+// The figures compared per queue, and which way is better: SLA up, waits and abandonment down. Occupancy is
+// shown without a verdict: busier agents are cheaper and more tired.
+const SIM_FIGURES = [
+  { key: "sla_attainment", label: "SLA attainment", kind: "share", better: 1 },
+  { key: "wait_p50_s", label: "Wait p50", kind: "seconds", better: -1 },
+  { key: "wait_p90_s", label: "Wait p90", kind: "seconds", better: -1 },
+  { key: "abandonment_rate", label: "Abandonment", kind: "share", better: -1 },
+  { key: "occupancy", label: "Occupancy", kind: "share", better: 0 },
+];
+const sim = { gen: 0, inputs: null, report: null, started: false };
+
+function percent(x) { return x == null ? "–" : `${(100 * x).toFixed(1)}%`; }
+function simValue(x, kind) { return x == null ? "–" : kind === "share" ? percent(x) : duration(x); }
+function simDifference(d, kind) {
+  if (d == null) return "–";
+  const sign = d > 0 ? "+" : d < 0 ? "−" : "±";
+  return kind === "share" ? `${sign}${Math.abs(100 * d).toFixed(1)} pts` : `${sign}${duration(d)}`;
+}
+
+function showSimulations() {
+  if (!sim.started) { sim.started = true; resetSimulation(); }
+  if (sim.report) drawSimChart();  // drawn at the screen's width, which is 0 while it is hidden
+}
+
+function resetSimulation() {
+  for (const name of SIM_FILES) { $(`sim-${name}`).value = SIM_EXAMPLE[name]; $(`sim-${name}`).removeAttribute("aria-invalid"); }
+  $("sim-seed").value = "1";
+  $("sim-error").textContent = "";
+}
+$("sim-reset").addEventListener("click", resetSimulation);
+
+// The request body from the three text areas; a text that is not JSON is named before anything is sent.
+function simulationBody() {
+  const body = { seed: Number($("sim-seed").value || 1) };
+  for (const name of SIM_FILES) {
+    const area = $(`sim-${name}`);
+    area.removeAttribute("aria-invalid");
+    const text = area.value.trim();
+    if (!text && name === "proposal") continue;
+    let value;
+    try { value = JSON.parse(text); } catch (e) {
+      area.setAttribute("aria-invalid", "true");
+      throw new ApiError(0, `The ${name} is not valid JSON: ${text ? e.message : "it is empty"}.`);
+    }
+    body[name] = value;
+  }
+  if (!Number.isInteger(body.seed)) throw new ApiError(0, "The seed is a whole number.");
+  return body;
+}
+
+// A 422 names the field first ("desk: agents[0].queue_ids: …", or "body.traffic: …"): mark that text area.
+function markRefusedInput(message) {
+  const found = /(?:^|[\s.])(desk|proposal|traffic)[:.[]/.exec(message);
+  if (!found) return;
+  $(`sim-${found[1]}`).setAttribute("aria-invalid", "true");
+}
+
+$("sim-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const gen = ++sim.gen;
+  $("sim-error").textContent = "";
+  $("sim-status").textContent = "";
+  let body;
+  try { body = simulationBody(); } catch (e) { $("sim-error").textContent = e.message; return; }
+  $("sim-run").disabled = true;
+  $("sim-results").hidden = true;  // the last run's figures are not this one's
+  sim.report = null;
+  const began = Date.now();  // the page's clock, not the server's created_at: a skewed clock would show here
+  try {
+    const run = await api("POST", "/v1/simulations", body);
+    $("sim-status").textContent = "Queued…";
+    const done = await pollSimulation(run.id, gen, began);
+    if (!done || gen !== sim.gen) return;
+    if (done.status === "failed") { $("sim-error").textContent = `The run failed. ${done.error || ""}`.trim(); $("sim-status").textContent = ""; return; }
+    sim.inputs = body;
+    sim.report = done.report;
+    $("sim-status").textContent = `Done in ${duration((Date.now() - began) / 1000)}.`;
+    renderSimulation();
+  } catch (e) {
+    if (gen !== sim.gen) return;
+    markRefusedInput(e.message);
+    $("sim-error").textContent = `The simulation did not run. ${e.message}`;
+    $("sim-status").textContent = "";
+  } finally {
+    if (gen === sim.gen) $("sim-run").disabled = false;
+  }
+});
+
+// Polls quickly at first (the example takes well under a second), then every 2 s; a network blip is retried.
+async function pollSimulation(id, gen, since) {
+  let wait = 300, blips = 0;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    if (gen !== sim.gen) return null;
+    let run;
+    try { run = await api("GET", `/v1/simulations/${encodeURIComponent(id)}`); } catch (e) {
+      if (e.status === 0 && ++blips < 5) continue;
+      if (e.status === 404) throw new ApiError(404, "The run is gone: the router restarted, or another replica answered. Run it again.");
+      throw e;
+    }
+    if (run.status === "done" || run.status === "failed") return run;
+    const label = run.status === "running" ? "Running" : "Queued behind other runs";
+    $("sim-status").textContent = `${label}… ${duration((Date.now() - since) / 1000)}`;
+    wait = Math.min(2000, wait * 1.5);
+  }
+}
+
+// Queues carry no occupancy: it is their agents'. Each agent of the lines serving the queue (ids `<line>` or
+// `<line>-<n>`, docs/simulation.md), weighted by their hours at work.
+function queueOccupancy(report, desk, queueId) {
+  const lines = ((desk && desk.agents) || []).filter((a) => (a.queue_ids || []).includes(queueId)).map((a) => String(a.id));
+  let held = 0, hours = 0;
+  for (const [id, agent] of Object.entries(report.agents || {})) {
+    const ofLine = lines.some((line) => id === line || (id.startsWith(`${line}-`) && /^\d+$/.test(id.slice(line.length + 1))));
+    if (!ofLine || agent.occupancy == null || !agent.at_work_h) continue;
+    held += agent.occupancy * agent.at_work_h;
+    hours += agent.at_work_h;
+  }
+  return hours ? held / hours : null;
+}
+
+function simScopes() {
+  const { baseline, proposal } = sim.report;
+  const names = new Map();
+  for (const desk of [sim.inputs.desk, sim.inputs.proposal]) {
+    for (const q of (desk && desk.queues) || []) if (!names.has(q.id)) names.set(q.id, q.name || q.id);
+  }
+  const ids = [...new Set([...Object.keys(baseline.queues || {}), ...Object.keys((proposal && proposal.queues) || {})])];
+  return [
+    { id: "", name: "All queues", figures: (r) => r.total, hours: (r) => r.hours || [] },
+    ...ids.map((id) => ({
+      id, name: names.get(id) || id,
+      figures: (r, desk) => r.queues && r.queues[id] ? { ...r.queues[id], occupancy: queueOccupancy(r, desk, id) } : null,
+      hours: (r) => (r.queue_hours && r.queue_hours[id]) || [],
+    })),
+  ];
+}
+
+function renderSimulation() {
+  const { baseline, proposal } = sim.report;
+  const scopes = simScopes();
+  const total = baseline.total;
+  const unrouted = baseline.unrouted ? ` ${baseline.unrouted} conversation(s) matched no queue.` : "";
+  $("sim-summary").textContent = `${total.arrived} conversations over ${baseline.window.hours} h.` + (proposal
+    ? ` All queues: SLA attainment ${percent(total.sla_attainment)} now, ${percent(proposal.total.sla_attainment)} with the proposal.`
+    : " No proposal: the desk alone.") + unrouted;
+  $("sim-queues").replaceChildren(...scopes.map((scope) => simCard(scope, baseline, proposal)));
+  const picked = $("sim-scope").value;
+  $("sim-scope").replaceChildren(...scopes.map((s) => el("option", { value: s.id }, s.name)));
+  if (scopes.some((s) => s.id === picked)) $("sim-scope").value = picked;
+  $("sim-results").hidden = false;
+  drawSimChart();
+}
+
+function simCard(scope, baseline, proposal) {
+  const a = scope.figures(baseline, sim.inputs.desk) || {};
+  const b = proposal ? scope.figures(proposal, sim.inputs.proposal) || {} : null;
+  const rows = SIM_FIGURES.map((f) => {
+    const cells = [el("th", { scope: "row" }, f.label), el("td", { class: "num" }, simValue(a[f.key], f.kind))];
+    if (b) {
+      const d = a[f.key] == null || b[f.key] == null ? null : Math.round((b[f.key] - a[f.key]) * 1e4) / 1e4;
+      // a change too small to show in the figures' own precision is no change
+      const shown = d == null || Math.abs(d) < (f.kind === "share" ? 0.0005 : 0.5) ? 0 : Math.sign(d) * f.better;
+      const verdict = d == null ? "" : shown > 0 ? "better" : shown < 0 ? "worse" : "same";
+      cells.push(el("td", { class: "num" }, simValue(b[f.key], f.kind)),
+        el("td", { class: `num diff ${verdict}`, "data-figure": f.key },
+          simDifference(d, f.kind), verdict === "better" || verdict === "worse" ? el("span", { class: "visually-hidden" }, ` (${verdict})`) : null));
+    }
+    return el("tr", { "data-figure": f.key }, cells);
+  });
+  const arrived = a.arrived == null ? "" : `${a.arrived} conversations`;
+  return el("section", { class: "sim-card", "data-scope": scope.id || "total", "aria-label": scope.name },
+    el("h3", {}, scope.name, " ", el("span", { class: "meta" }, arrived)),
+    el("div", { class: "scroll" }, el("table", {},
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Figure")),
+        el("th", { scope: "col" }, "Baseline"), b ? [el("th", { scope: "col" }, "Proposal"), el("th", { scope: "col" }, "Change")] : null)),
+      el("tbody", {}, rows))));
+}
+
+function hourLabel(at, timeZone) {
+  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  try { return new Date(at).toLocaleTimeString([], { ...options, timeZone: timeZone || "UTC" }); }
+  catch (_) { return new Date(at).toLocaleTimeString([], { ...options, timeZone: "UTC" }); }  // an unknown zone
+}
+
+// A line per run over the hours of the window, in inline SVG drawn at the screen's width; an hour without
+// arrivals (no figure) breaks the line.
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function drawSimChart() {
+  const box = $("sim-chart");
+  if (!sim.report || $("simulations").hidden) return;
+  const { baseline, proposal } = sim.report;
+  const scope = simScopes().find((s) => s.id === $("sim-scope").value) || simScopes()[0];
+  const metric = SIM_FIGURES.find((f) => f.key === $("sim-metric").value);
+  const runs = [{ name: "Baseline", cls: "baseline", hours: scope.hours(baseline) }];
+  if (proposal) runs.push({ name: "Proposal", cls: "proposal", hours: scope.hours(proposal) });
+  const n = Math.max(...runs.map((r) => r.hours.length), 1);
+  const values = runs.flatMap((r) => r.hours.map((h) => h[metric.key])).filter((v) => v != null);
+  const top = metric.kind === "share" ? (metric.key === "sla_attainment" ? 1 : Math.max(0.05, Math.ceil(20 * Math.max(0, ...values)) / 20))
+    : Math.max(60, Math.ceil(Math.max(0, ...values) / 60) * 60);
+  const width = Math.max(280, box.clientWidth), height = width < 500 ? 200 : 240;
+  const pad = { left: 52, right: 10, top: 10, bottom: 26 };
+  const x = (i) => pad.left + (i + 0.5) * (width - pad.left - pad.right) / n;
+  const y = (v) => pad.top + (1 - v / top) * (height - pad.top - pad.bottom);
+  const zone = sim.inputs.desk && sim.inputs.desk.timezone;
+  const at = (i) => (baseline.hours[i] || {}).at;
+  const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": `${metric.label} per hour, ${scope.name}: ${runs.map((r) => r.name.toLowerCase()).join(" and ")}` });
+  for (let k = 0; k <= 4; k++) {
+    const v = top * k / 4;
+    chart.append(svg("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v) }),
+      svg("text", { class: "tick", x: pad.left - 6, y: y(v) + 4, "text-anchor": "end" }, simValue(v, metric.kind).replace(".0%", "%")));
+  }
+  const every = width < 500 ? 6 : 3;
+  for (let i = 0; i < n; i += every) {
+    if (at(i)) chart.append(svg("text", { class: "tick", x: x(i), y: height - 8, "text-anchor": "middle" }, hourLabel(at(i), zone)));
+  }
+  for (const run of runs) {
+    let d = "", pen = "M";
+    const dots = [];
+    run.hours.forEach((h, i) => {
+      const v = h[metric.key];
+      if (v == null) { pen = "M"; return; }
+      d += `${pen}${x(i).toFixed(1)},${y(Math.min(v, top)).toFixed(1)} `;
+      pen = "L";
+      dots.push(svg("circle", { class: run.cls, cx: x(i).toFixed(1), cy: y(Math.min(v, top)).toFixed(1), r: 3 },
+        svg("title", {}, `${at(i) ? hourLabel(at(i), zone) : `hour ${i}`} · ${run.name}: ${simValue(v, metric.kind)}`)));
+    });
+    chart.append(svg("path", { class: `line ${run.cls}`, d: d.trim() || "M0,0" }), ...dots);
+  }
+  box.replaceChildren(chart);
+  $("sim-legend").replaceChildren(...runs.map((r) => el("span", { class: `key ${r.cls}` }, r.name)));
+}
+$("sim-metric").addEventListener("change", drawSimChart);
+$("sim-scope").addEventListener("change", drawSimChart);
+let simResize = null;
+window.addEventListener("resize", () => { clearTimeout(simResize); simResize = setTimeout(drawSimChart, 150); });
+
 // -- screens --------------------------------------------------------------------------------------------------
 function route() {
-  const supervisor = state.supervisor && location.hash === "#supervisor";
-  $("desk").hidden = supervisor;
-  $("supervisor").hidden = !supervisor;
-  $("nav-inbox").toggleAttribute("aria-current", !supervisor);
-  if (!supervisor) $("nav-inbox").setAttribute("aria-current", "page");
-  $("nav-supervisor").toggleAttribute("aria-current", supervisor);
-  if (supervisor) { $("nav-supervisor").setAttribute("aria-current", "page"); refreshSupervisor(); }
+  const wanted = location.hash.slice(1);
+  const screen = state.supervisor && ["supervisor", "simulations"].includes(wanted) ? wanted : "inbox";
+  $("desk").hidden = screen !== "inbox";
+  $("supervisor").hidden = screen !== "supervisor";
+  $("simulations").hidden = screen !== "simulations";
+  for (const name of ["inbox", "supervisor", "simulations"]) {
+    if (name === screen) $(`nav-${name}`).setAttribute("aria-current", "page");
+    else $(`nav-${name}`).removeAttribute("aria-current");
+  }
+  if (screen === "supervisor") refreshSupervisor();
+  if (screen === "simulations") showSimulations();
 }
 window.addEventListener("hashchange", route);
 
@@ -647,6 +951,7 @@ async function start() {
   $("sign-in").hidden = true;
   $("views").hidden = false;
   $("nav-supervisor").hidden = !state.supervisor;
+  $("nav-simulations").hidden = !state.supervisor;  // POST /v1/simulations is for supervisors and admins
   $("presence-form").hidden = false;
   $("sign-out").hidden = false;
   route();

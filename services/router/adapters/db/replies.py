@@ -18,39 +18,45 @@ class SqlReplies(SqlRepository):
     """Replies and delivery statuses in one transaction."""
 
     async def reply_target(self, tenant_id: str, conversation_id: str) -> ReplyTarget | None:
+        return (await self.reply_targets(tenant_id, [conversation_id])).get(conversation_id)
+
+    async def reply_targets(self, tenant_id: str, conversation_ids: Sequence[str]) -> dict[str, ReplyTarget]:
         c, cu = t.conversations.c, t.customers.c
-        row = (
-            await self.conn.execute(
-                select(c.customer_id, c.channel, cu.consent)
-                .outerjoin(t.customers, cu.id == c.customer_id)
-                .where(c.tenant_id == tenant_id, c.id == conversation_id)
-            )
-        ).first()
-        return ReplyTarget(row.customer_id, row.channel, dict(row.consent or {})) if row else None
+        query = (
+            select(c.id, c.customer_id, c.channel, cu.consent)
+            .outerjoin(t.customers, cu.id == c.customer_id)
+            .where(c.tenant_id == tenant_id)
+        )
+        rows = await rows_in(self.conn, query, c.id, conversation_ids)
+        return {r.id: ReplyTarget(r.customer_id, r.channel, dict(r.consent or {})) for r in rows}
 
     async def last_inbound(self, conversation_id: str, channel: str) -> LastInbound | None:
+        return (await self.last_inbounds([(conversation_id, channel)])).get((conversation_id, channel))
+
+    async def last_inbounds(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LastInbound]:
         m = t.messages.c
-        row = (
-            await self.conn.execute(
-                select(m.channel_message_id, m.thread_ref, m.subject)
-                .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == channel)
-                .order_by(m.seq.desc())
-                .limit(1)
-            )
-        ).first()
-        return LastInbound(row.channel_message_id, row.thread_ref, row.subject) if row else None
+        wanted = set(keys)
+        query = select(
+            m.conversation_id, m.channel, m.channel_message_id, m.thread_ref, m.subject, m.received_at, m.created_at
+        ).where(m.direction == "inbound")
+        last: dict[tuple[str, str], LastInbound] = {}
+        # oldest first: the newest of each pair is the one left
+        for r in await rows_in(self.conn, query.order_by(m.seq), m.conversation_id, {c for c, _ in wanted}):
+            if (r.conversation_id, r.channel) in wanted:
+                last[(r.conversation_id, r.channel)] = LastInbound(
+                    r.channel_message_id, r.thread_ref, r.subject, r.received_at, r.created_at
+                )
+        return last
 
     async def newest_identity(self, customer_id: str, kind: str) -> str | None:
+        return (await self.newest_identities([(customer_id, kind)])).get((customer_id, kind))
+
+    async def newest_identities(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         i = t.identities.c
-        row = (
-            await self.conn.execute(
-                select(i.value)
-                .where(i.customer_id == customer_id, i.kind == kind)
-                .order_by(i.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-        return str(row.value) if row else None
+        wanted = set(keys)
+        query = select(i.customer_id, i.kind, i.value).order_by(i.created_at)  # the newest of each pair last
+        rows = await rows_in(self.conn, query, i.customer_id, {c for c, _ in wanted})
+        return {(r.customer_id, r.kind): str(r.value) for r in rows if (r.customer_id, r.kind) in wanted}
 
     async def record_agent_reply(self, conversation_id: str, now: datetime, *, pending: bool) -> None:
         c = t.conversations.c

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.domain import whatsapp_window
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -180,14 +181,31 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
         .where(m.conversation_id == conversation_id)
         .order_by(m.seq)
     )
+    messages = [_row(r) for r in msgs]
     i = t.identities.c
     reachable = await conn.execute(select(i.kind).where(i.customer_id == row.customer_id).distinct())
+    window: dict[str, Any] = {}
+    if row.channel == "whatsapp" or any(
+        msg["channel"] == "whatsapp" and msg["direction"] == "inbound" for msg in messages
+    ):
+        # until when free text goes on WhatsApp, a template after (null: the customer has not written there)
+        latest = (
+            await conn.execute(
+                select(m.received_at, m.created_at)
+                .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == "whatsapp")
+                .order_by(m.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        opened = whatsapp_window.opened_at(latest.received_at, latest.created_at) if latest else None
+        window["whatsapp_window_closes_at"] = whatsapp_window.closes_at(opened)
     return {
         **_row(row),
         # replies go back where the customer last wrote, unless the agent picks another of these
         "reply_channel": row.channel,
         "reachable_by": sorted(r.kind for r in reachable),
-        "messages": [_row(r) for r in msgs],
+        **window,
+        "messages": messages,
     }
 
 

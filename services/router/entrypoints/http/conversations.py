@@ -13,6 +13,7 @@ from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.entrypoints.http.deps import IdempotencyKey, RouterDep, StaffPrincipal
 from services.router.entrypoints.http.visibility import may_see_conversation
 from shared.events import Channel
+from shared.outbound import WhatsAppTemplate
 from shared.routing_commands import Resolve, Transfer
 
 router = APIRouter(tags=["context"])
@@ -55,7 +56,14 @@ async def resolve_conversation(
 
 
 class ReplyIn(BaseModel):
-    text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    text: (
+        Annotated[str, Field(min_length=1, max_length=20_000, description="The reply; give it or `template`.")] | None
+    ) = None
+    template: WhatsAppTemplate | None = Field(
+        None,
+        description="WhatsApp only, instead of `text`: an approved template, the one message that reaches the "
+        "customer once WhatsApp's 24-hour customer service window has closed (`whatsapp_window_closes_at`).",
+    )
     channel: Channel | None = Field(
         None, description="Another channel the customer is reachable on; default: where they last wrote."
     )
@@ -67,10 +75,19 @@ class ReplyIn(BaseModel):
 @router.post("/v1/conversations/{conversation_id}/reply", status_code=202)
 async def reply(conversation_id: str, body: ReplyIn, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
     """Queue an agent's reply for delivery on the customer's channel; its status (sent, delivered, failed)
-    shows on the message in GET /v1/conversations/{id}."""
+    shows on the message in GET /v1/conversations/{id}. Exactly one of `text` and `template`. On WhatsApp,
+    free text goes only within 24 hours of the customer's last message there: later it is refused (409, the
+    detail says when the window closed, the timeline records it) and a `template` goes instead; a template on
+    any other channel is refused (422). A channel the customer withdrew consent for is refused (409)."""
     await may_see_conversation(router_, principal, conversation_id)
     return await router_.replies.reply(
-        principal.tenant_id, conversation_id, body.text, body.channel, principal.key_prefix, pending=body.pending
+        principal.tenant_id,
+        conversation_id,
+        body.text,
+        body.channel,
+        principal.key_prefix,
+        pending=body.pending,
+        template=body.template,
     )
 
 

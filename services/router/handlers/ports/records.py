@@ -96,11 +96,14 @@ class ReplyTarget:
 
 @dataclass(frozen=True, slots=True)
 class LastInbound:
-    """The customer's latest message on a channel, which a reply threads under."""
+    """The customer's latest message on a channel, which a reply threads under; when it arrived opens WhatsApp's
+    customer service window (domain/whatsapp_window.py)."""
 
     channel_message_id: str | None
     thread_ref: str | None
     subject: str | None
+    received_at: datetime | None = None  # by the connector's clock
+    stored_at: datetime | None = None  # by the router's
 
 
 @dataclass(frozen=True, slots=True)

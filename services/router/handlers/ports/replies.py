@@ -26,6 +26,18 @@ class Replies(Protocol):
         channel reaches them at. None if they have none."""
         ...
 
+    async def reply_targets(self, tenant_id: str, conversation_ids: Sequence[str]) -> dict[str, ReplyTarget]:
+        """``reply_target`` of many conversations in one read (those the tenant has)."""
+        ...
+
+    async def last_inbounds(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LastInbound]:
+        """``last_inbound`` of many (conversation, channel) pairs in one read (those with one)."""
+        ...
+
+    async def newest_identities(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """``newest_identity`` of many (customer, kind) pairs in one read (those with one)."""
+        ...
+
     async def record_agent_reply(self, conversation_id: str, now: datetime, *, pending: bool) -> None:
         """An agent answered: the first response time is kept once set (the KPI measures the first answer),
         it is now the customer's turn, and ``pending`` pauses the resolution clock until they write."""
