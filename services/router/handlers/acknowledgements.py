@@ -28,7 +28,7 @@ from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
 from services.router.domain.sla import TimerKind, target_s
 from services.router.handlers.ports import UnitOfWork
-from services.router.handlers.replies import ReplyCommands
+from services.router.handlers.replies import ReplyCommands, Send
 from services.router.handlers.routing_owner import RoutingStates
 from shared.events import Channel
 
@@ -81,6 +81,7 @@ class Acknowledgements:
         queues = engine.queues if engine is not None else await _stored_queues(u, tenant_id)
         waits = _Waits(u, tenant_id, engine)
         notes: list[tuple[str, str, dict[str, Any]]] = []
+        planned: list[tuple[Opened, Send, str, ack.Promise, float | None, str | None]] = []
         sent = 0
         for o in opened:
             work = engine.work(o.conversation_id) if engine is not None else None
@@ -106,26 +107,36 @@ class Acknowledgements:
             promise = ack.promise(now, target, hours, wait)
             language = ack.language_for(o.language, options)
             body = ack.text(promise, language, options)
-            try:
-                out = await self.replies.send(
-                    u,
-                    tenant_id,
-                    o.conversation_id,
-                    body,
-                    Channel(o.channel),
-                    AUTHOR,
-                    now,
-                    purpose=Purpose.ACKNOWLEDGEMENT,
-                    key=key_of(o.conversation_id),
+            planned.append(
+                (
+                    o,
+                    Send(
+                        o.conversation_id,
+                        body,
+                        Channel(o.channel),
+                        AUTHOR,
+                        None,
+                        Purpose.ACKNOWLEDGEMENT,
+                        key_of(o.conversation_id),
+                    ),
+                    language,
+                    promise,
+                    wait,
+                    queue.id if queue else None,
                 )
-            except ConsentWithdrawn as refused:
-                notes.append((o.conversation_id, "acknowledgement_skipped", refused.refusal.timeline_data()))
+            )
+        outcomes = await self.replies.send_many(u, tenant_id, [send for _, send, *_ in planned], now)
+        for (o, _, language, promise, wait, queue_id), out in zip(planned, outcomes, strict=True):
+            if isinstance(out, ConsentWithdrawn):
+                notes.append((o.conversation_id, "acknowledgement_skipped", out.refusal.timeline_data()))
                 continue
-            except InvalidCommand as exc:  # no connector for the channel, or no address on it
+            if isinstance(out, InvalidCommand):  # no connector for the channel, or no address on it
                 notes.append(
-                    (o.conversation_id, "acknowledgement_skipped", {"reason": "unreachable", "detail": str(exc)})
+                    (o.conversation_id, "acknowledgement_skipped", {"reason": "unreachable", "detail": str(out)})
                 )
                 continue
+            if isinstance(out, Exception):
+                raise out
             sent += 1
             notes.append(
                 (
@@ -138,7 +149,7 @@ class Acknowledgements:
                         "promised_at": promise.due_at.astimezone(UTC).isoformat(),
                         "opens_at": promise.opens_at.astimezone(UTC).isoformat() if promise.opens_at else None,
                         "expected_wait_s": wait,
-                        "queue_id": queue.id if queue else None,
+                        "queue_id": queue_id,
                     },
                 )
             )

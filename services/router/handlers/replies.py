@@ -19,7 +19,7 @@ from typing import Any
 
 from services.router.domain import consent, whatsapp_window
 from services.router.domain.consent import ConsentWithdrawn, Purpose
-from services.router.domain.errors import InvalidCommand, InvalidRequest, NotFound
+from services.router.domain.errors import DomainError, InvalidCommand, InvalidRequest, NotFound
 from services.router.domain.whatsapp_window import WindowClosed
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
@@ -54,6 +54,20 @@ RECIPIENT_KIND: dict[Channel, IdentityKind] = {
 # Who the message is from, for what the desk sends itself (an agent's reply counts as a response in the KPIs).
 SENDER_KIND: dict[Purpose, str] = {Purpose.ACKNOWLEDGEMENT: "system", Purpose.FOLLOW_UP: "system"}
 _RANK = {DeliveryState.QUEUED: 0, DeliveryState.SENT: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One outbound message, as ``ReplyCommands.send`` takes it."""
+
+    conversation_id: str
+    text: str
+    channel: Channel | None
+    author: str
+    survey: SurveyCard | None = None
+    purpose: Purpose = Purpose.REPLY
+    key: str | None = None
+    template: WhatsAppTemplate | None = None
 
 
 @dataclass(eq=False)
@@ -119,70 +133,104 @@ class ReplyCommands:
         for free text on WhatsApp outside the customer service window: both ``InvalidCommand``s, which a sender
         of its own accord (a survey, an acknowledgement) skips. ``key``: the message's idempotency key
         (``messages`` holds one per tenant), for what the desk sends at most once (an acknowledgement)."""
-        conv = await u.replies.reply_target(tenant_id, conversation_id)
-        if conv is None:
-            raise NotFound(f"no conversation {conversation_id}")
-        chosen = channel or Channel(conv.channel)
-        if template is not None and chosen is not Channel.WHATSAPP:
-            raise InvalidRequest(f"templates are WhatsApp's: a reply on {chosen.value} is text")
-        refused = consent.refusal(conv.consent, chosen.value, purpose)
-        if refused is not None:
-            raise ConsentWithdrawn(refused.among(await self.reachable(u, conv.customer_id)))
-        if chosen.value not in OUTBOUND_CHANNELS:
-            raise InvalidCommand(f"no connector delivers {chosen.value} replies")
-        kind = RECIPIENT_KIND[chosen]
-        last_in = await u.replies.last_inbound(conversation_id, chosen.value)
-        if chosen is Channel.WHATSAPP and template is None:
-            opened = whatsapp_window.opened_at(last_in.received_at, last_in.stored_at) if last_in else None
-            window = whatsapp_window.window(opened, now)
-            if not window.open:
-                raise WindowClosed(window, purpose.value)
-        to = await u.replies.newest_identity(conv.customer_id, kind.value)
-        if to is None:
-            raise InvalidCommand(f"the customer cannot be reached on {chosen.value}")
-        message_id = new_id()
-        references = [r for r in (last_in.thread_ref if last_in else None,) if r and r.startswith("<")]
-        outbound = OutboundMessage(
-            id=message_id,
-            tenant=tenant_id,
-            conversation_id=conversation_id,
-            channel=chosen,
-            to=Recipient(kind=kind, value=to),
-            text=text,
-            subject=last_in.subject if last_in else None,
-            in_reply_to=last_in.channel_message_id if last_in and chosen is Channel.EMAIL else None,
-            references=references,
-            thread_ref=last_in.thread_ref if last_in and chosen is Channel.TELEGRAM else None,
-            created_at=now,
-            survey=survey,
-            template=template,
+        send = Send(conversation_id, text, channel, author, survey, purpose, key, template)
+        (outcome,) = await self.send_many(u, tenant_id, [send], now)
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def send_many(
+        self, u: UnitOfWork, tenant_id: str, sends: Sequence[Send], now: datetime
+    ) -> list[dict[str, Any] | DomainError]:
+        """``send`` for many messages of one tenant: what they need read in one query per kind, the messages
+        and their outbox records written in one statement each, whatever their number. Each one's outcome in
+        order: what ``send`` returns, or the error ``send`` would raise for it (that one is not written)."""
+        targets = await u.replies.reply_targets(tenant_id, [x.conversation_id for x in sends])
+        outcomes: list[dict[str, Any] | DomainError | None] = [None] * len(sends)
+        chosen: dict[int, Channel] = {}
+        for n, x in enumerate(sends):
+            conv = targets.get(x.conversation_id)
+            if conv is None:
+                outcomes[n] = NotFound(f"no conversation {x.conversation_id}")
+                continue
+            channel = x.channel or Channel(conv.channel)
+            if x.template is not None and channel is not Channel.WHATSAPP:
+                outcomes[n] = InvalidRequest(f"templates are WhatsApp's: a reply on {channel.value} is text")
+                continue
+            refused = consent.refusal(conv.consent, channel.value, x.purpose)
+            if refused is not None:
+                outcomes[n] = ConsentWithdrawn(refused.among(await self.reachable(u, conv.customer_id)))
+                continue
+            if channel.value not in OUTBOUND_CHANNELS:
+                outcomes[n] = InvalidCommand(f"no connector delivers {channel.value} replies")
+                continue
+            chosen[n] = channel
+        lasts = await u.replies.last_inbounds([(sends[n].conversation_id, c.value) for n, c in chosen.items()])
+        addresses = await u.replies.newest_identities(
+            [(targets[sends[n].conversation_id].customer_id, RECIPIENT_KIND[c].value) for n, c in chosen.items()]
         )
-        await u.conversations.insert_messages(
-            [
+        messages: list[NewMessage] = []
+        records: list[Outgoing] = []
+        for n, channel in chosen.items():
+            x, conv = sends[n], targets[sends[n].conversation_id]
+            kind = RECIPIENT_KIND[channel]
+            last_in = lasts.get((x.conversation_id, channel.value))
+            if channel is Channel.WHATSAPP and x.template is None:
+                opened = whatsapp_window.opened_at(last_in.received_at, last_in.stored_at) if last_in else None
+                window = whatsapp_window.window(opened, now)
+                if not window.open:
+                    outcomes[n] = WindowClosed(window, x.purpose.value)
+                    continue
+            to = addresses.get((conv.customer_id, kind.value))
+            if to is None:
+                outcomes[n] = InvalidCommand(f"the customer cannot be reached on {channel.value}")
+                continue
+            message_id = new_id()
+            references = [r for r in (last_in.thread_ref if last_in else None,) if r and r.startswith("<")]
+            outbound = OutboundMessage(
+                id=message_id,
+                tenant=tenant_id,
+                conversation_id=x.conversation_id,
+                channel=channel,
+                to=Recipient(kind=kind, value=to),
+                text=x.text,
+                subject=last_in.subject if last_in else None,
+                in_reply_to=last_in.channel_message_id if last_in and channel is Channel.EMAIL else None,
+                references=references,
+                thread_ref=last_in.thread_ref if last_in and channel is Channel.TELEGRAM else None,
+                created_at=now,
+                survey=x.survey,
+                template=x.template,
+            )
+            messages.append(
                 NewMessage(
                     message_id,
                     tenant_id,
-                    key or f"reply:{message_id}",
-                    conversation_id,
+                    x.key or f"reply:{message_id}",
+                    x.conversation_id,
                     conv.customer_id,
-                    chosen.value,
+                    channel.value,
                     "outbound",
                     None,
-                    "survey" if survey is not None else SENDER_KIND.get(purpose, "agent"),
+                    "survey" if x.survey is not None else SENDER_KIND.get(x.purpose, "agent"),
                     outbound.subject,
-                    text,
+                    x.text,
                     now,
                     now,
-                    author=author,
+                    author=x.author,
                     status=DeliveryState.QUEUED.value,
                 )
-            ],
-            now,
-        )
-        await u.outbox.add(
-            [Outgoing(self.topics.outbound(chosen.value), encode(outbound), conversation_id.encode())], now
-        )
-        return {"message_id": message_id, "channel": chosen.value, "to": {"kind": kind.value}, "status": "queued"}
+            )
+            records.append(Outgoing(self.topics.outbound(channel.value), encode(outbound), x.conversation_id.encode()))
+            outcomes[n] = {
+                "message_id": message_id,
+                "channel": channel.value,
+                "to": {"kind": kind.value},
+                "status": "queued",
+            }
+        await u.conversations.insert_messages(messages, now)
+        await u.outbox.add(records, now)
+        return [o for o in outcomes if o is not None]
 
     @staticmethod
     async def reachable(u: UnitOfWork, customer_id: str) -> list[str]:
