@@ -97,7 +97,7 @@ class ReplyCommands:
         elif template is not None and text is None:
             body = template.as_text()
         else:
-            raise InvalidRequest("give exactly one of text and template")
+            raise InvalidRequest("invalid reply: give exactly one of text and template")
         now = self.clock()
         try:
             async with self.repo.unit() as u:
