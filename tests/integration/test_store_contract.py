@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
 from services.router.adapters.db.unit_of_work import SqlStore, SqlUnitOfWork
 from services.router.adapters.views import queries
@@ -24,25 +21,10 @@ from services.router.handlers.ports.records import AgentFacts, IdentityKey, NewC
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
 from shared.ids import new_id
-from shared.store import Database
 from shared.topics import Topics
 from tests.conftest import random_name
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/contract.db"
-    else:
-        url = request.getfixturevalue("servers").database_url
-    db = Database(url)
-    await upgrade(db)
-    try:
-        yield SqlStore(db)
-    finally:
-        await db.close()
 
 
 @pytest.fixture

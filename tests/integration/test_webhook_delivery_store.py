@@ -3,37 +3,17 @@ delivery at a time per receiver and conversation, never claimed by two loops at 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from services.router.adapters.db.erasure import blank_conversations
-from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.unit_of_work import SqlStore
 from services.router.handlers.ports.webhook_deliveries import Attempted, NewDelivery
 from shared.ids import new_id
-from shared.store import Database
 from tests.conftest import random_name
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(minutes=1)
 URL = "http://receiver.test/hook"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/deliveries.db"
-    else:
-        url = request.getfixturevalue("servers").database_url
-    db = Database(url)
-    await upgrade(db)
-    try:
-        yield SqlStore(db)
-    finally:
-        await db.close()
 
 
 def delivery(tenant: str, conversation: str, event_id: str | None = None, url: str = URL) -> NewDelivery:
