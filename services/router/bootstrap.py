@@ -31,6 +31,7 @@ from services.router.handlers.command_log import CommandApplier, RoutingCommandL
 from services.router.handlers.configuration import Configuration
 from services.router.handlers.customer_commands import CustomerCommands
 from services.router.handlers.deadletters import DeadLetters
+from services.router.handlers.follow_ups import FollowUpSender
 from services.router.handlers.ingest import ContextStage
 from services.router.handlers.ingress import Ingress
 from services.router.handlers.outbox import OutboxRelay
@@ -135,8 +136,17 @@ class RouterRuntime:
         self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics, erasure_key)
         self.statuses = StatusStage(self.repo, self.bus, self.topics)
         stale = timedelta(seconds=3 * self.settings.presence_heartbeat_s)
+        self.follow_ups = FollowUpSender(self.repo, self.relay, self.clock, self.routing, self.replies)
         self.executor = AgentCommands(
-            self.repo, self.relay, self.clock, self.routing, self.sla, self.surveys, self.settings.survey_kind, stale
+            self.repo,
+            self.relay,
+            self.clock,
+            self.routing,
+            self.sla,
+            self.surveys,
+            self.settings.survey_kind,
+            stale,
+            follow_ups=self.follow_ups,
         )
         self.presence = PresenceWatch(
             self.repo,
@@ -167,6 +177,7 @@ class RouterRuntime:
             self.sla,
             self.deadletters,
             self.customers,
+            self.follow_ups,
             deadletter_retention=timedelta(days=self.settings.deadletter_retention_days),
             retention=timedelta(days=self.settings.retention_days) if self.settings.retention_days > 0 else None,
         )

@@ -24,10 +24,10 @@ from services.router.domain import acknowledgement as ack
 from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.engine import RoutingEngine
-from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
 from services.router.domain.sla import TimerKind, target_s
 from services.router.handlers.ports import UnitOfWork
+from services.router.handlers.queues import tenant_queues
 from services.router.handlers.replies import ReplyCommands, Send
 from services.router.handlers.routing_owner import RoutingStates
 from shared.events import Channel
@@ -78,7 +78,7 @@ class Acknowledgements:
 
     async def _tenant(self, u: UnitOfWork, tenant_id: str, opened: list[Opened], now: datetime) -> int:
         engine = self.routing.current(tenant_id)
-        queues = engine.queues if engine is not None else await _stored_queues(u, tenant_id)
+        queues = await tenant_queues(u, self.routing, tenant_id)
         waits = _Waits(u, tenant_id, engine)
         notes: list[tuple[str, str, dict[str, Any]]] = []
         planned: list[tuple[Opened, Send, str, ack.Promise, float | None, str | None]] = []
@@ -189,8 +189,3 @@ def _options(queue: QueueSpec | None) -> ack.Options:
     except ValueError:  # checked when saved; a configuration from before the check gets the defaults
         log.warning("acknowledgements.invalid_options", extra={"queue_id": queue.id if queue else None})
         return ack.Options()
-
-
-async def _stored_queues(u: UnitOfWork, tenant_id: str) -> dict[str, QueueSpec]:
-    rules = await u.routing.queue_rules(tenant_id)
-    return {q.id: queue_spec(q.id, q.name, q.channels, q.is_default, n, q.routing) for n, q in enumerate(rules)}

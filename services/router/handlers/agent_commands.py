@@ -15,6 +15,7 @@ from services.router.domain.presence import DISCONNECTED
 from services.router.domain.routing.decisions import Assigned, Decision, Offered, Unassigned
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.handlers.command_log import record_outcome
+from services.router.handlers.follow_ups import FollowUpSender
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.ports.command_outcomes import AlreadyApplied
@@ -67,6 +68,7 @@ class AgentCommands:
         surveys: Surveys,
         survey_kind: str,
         connection_stale: timedelta = timedelta(seconds=30),
+        follow_ups: FollowUpSender | None = None,
     ) -> None:
         self.repo = repo
         self.relay = relay
@@ -76,6 +78,7 @@ class AgentCommands:
         self.surveys = surveys
         self.survey_kind = survey_kind
         self.connection_stale = connection_stale
+        self.follow_ups = follow_ups
 
     async def apply(self, command: Command) -> int:
         """A command from the routing log (this router owns its tenant); its outcome is stored with it. Returns
@@ -238,8 +241,8 @@ class AgentCommands:
 
     async def resolve(self, tenant_id: str, c: Resolve, command: Command) -> int:
         """Resolve with the documented resolution; the clocks stop, the customer is asked for feedback
-        (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND) and the freed capacity goes
-        to waiting work at once."""
+        (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND), a follow-up is scheduled if
+        the queue has one, and the freed capacity goes to waiting work at once."""
 
         released: list[tuple[str, str]] = []
 
@@ -251,6 +254,8 @@ class AgentCommands:
             kind = c.survey or self.survey_kind
             if kind != "none":
                 await self.surveys.send(u, tenant_id, c.conversation_id, kind, now)
+            if self.follow_ups is not None:
+                await self.follow_ups.schedule(u, tenant_id, c.conversation_id, now)
 
         def release(engine: RoutingEngine, t: float) -> list[Decision]:
             return engine.resolve(c.conversation_id, t) if engine.work(c.conversation_id) else []

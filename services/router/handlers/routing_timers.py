@@ -11,6 +11,7 @@ from services.router.handlers.agent_commands import AgentCommands
 from services.router.handlers.command_log import forget_old
 from services.router.handlers.customer_commands import CustomerCommands
 from services.router.handlers.deadletters import DeadLetters
+from services.router.handlers.follow_ups import FollowUpSender
 from services.router.handlers.ports import Clock, Store
 from services.router.handlers.routing_owner import RoutingStates
 from services.router.handlers.slas import SlaClock
@@ -31,6 +32,7 @@ class RoutingTimers:
         sla: SlaClock,
         deadletters: DeadLetters,
         customers: CustomerCommands,
+        follow_ups: FollowUpSender,
         *,
         deadletter_retention: timedelta,
         retention: timedelta | None,
@@ -44,6 +46,7 @@ class RoutingTimers:
         self.sla = sla
         self.deadletters = deadletters
         self.customers = customers
+        self.follow_ups = follow_ups
         self.deadletter_retention = deadletter_retention
         self.retention = retention
 
@@ -51,6 +54,7 @@ class RoutingTimers:
         for tenant_id in sorted(self.routing.cached_due(self.clock())):
             await self.executor.tick(tenant_id)
         await self.sla.tick()
+        await self.follow_ups.tick()
 
     async def sweep(self) -> None:
         now = self.clock()

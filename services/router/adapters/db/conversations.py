@@ -55,12 +55,14 @@ class SqlConversations(SqlRepository):
         c = t.conversations.c
         latest: dict[str, tuple[str, datetime | None]] = {}
         rows = await self.conn.execute(
-            select(c.customer_id, c.id, c.resolved_at)
+            select(c.customer_id, c.id, c.resolved_at, c.followed_up_at)
             .where(c.customer_id.in_(list(missing)), c.status == ConversationStatus.RESOLVED.value)
             .order_by(c.resolved_at.desc())
         )
         for r in rows:
-            latest.setdefault(r.customer_id, (r.id, r.resolved_at))
+            # a follow-up asked the customer to reply if anything is left: the window counts from it too
+            last = max(filter(None, (r.resolved_at, r.followed_up_at)), default=None)
+            latest.setdefault(r.customer_id, (r.id, last))
         reopen = {
             cid: conv_id
             for cid, (conv_id, resolved_at) in latest.items()
@@ -77,6 +79,7 @@ class SqlConversations(SqlRepository):
                     queue_id=None,
                     queued_at=None,
                     routing=None,
+                    follow_up_due_at=None,  # the customer is back before the check-in: it is not needed
                 )
             )
             events += [Lifecycle(missing[cid][0], cid, conv, "reopened", now) for cid, conv in reopen.items()]

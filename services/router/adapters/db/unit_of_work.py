@@ -19,6 +19,7 @@ from services.router.adapters.db.conversations import SqlConversations
 from services.router.adapters.db.customers import SqlCustomers
 from services.router.adapters.db.deadletters import SqlDeadLetters
 from services.router.adapters.db.feeds import SqlFeeds
+from services.router.adapters.db.follow_ups import SqlFollowUps
 from services.router.adapters.db.outbox import SqlOutbox
 from services.router.adapters.db.replies import SqlReplies
 from services.router.adapters.db.routing import SqlRouting
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
         self.replies = SqlReplies(conn, dialect)
         self.surveys = SqlSurveys(conn, dialect)
         self.sla_timers = SqlSlaTimers(conn, dialect)
+        self.follow_ups = SqlFollowUps(conn, dialect)
         self.calls = SqlCalls(conn, dialect)
         self.connections = SqlConnections(conn, dialect)
         self.webhook_deliveries = SqlWebhookDeliveries(conn, dialect)

@@ -7,7 +7,8 @@ saves it, so routing never meets a malformed rule or time zone.
      "steps": [{"after_s": 0, "agents": ["<agent id>"]}, {"after_s": 60, "skills": {"billing": 3}}, {"after_s": 180}],
      "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
      "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]},
-     "acknowledgement": {"enabled": true, "channels": {"chat": false}, "templates": {"de": {"by": "… {by}"}}}}
+     "acknowledgement": {"enabled": true, "channels": {"chat": false}, "templates": {"de": {"by": "… {by}"}}},
+     "follow_up": {"after_s": 172800, "channels": {"sms": false}, "templates": {"fr": "Tout est-il réglé ?"}}}
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
+from services.router.domain import follow_up
 from services.router.domain.acknowledgement import options_of
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.hours import BusinessHours
@@ -63,6 +65,7 @@ def check(config: Mapping[str, Any]) -> None:
         missed_offer(config)
         steps_of(config)
         options_of(config.get("acknowledgement"))
+        follow_up.options_of(config.get("follow_up"))
         if float(config.get("decline_exclusion_s", 0)) < 0:
             raise ValueError("decline_exclusion_s must not be negative")
     except (InvalidRule, ValueError, KeyError, LookupError) as exc:
@@ -100,4 +103,5 @@ def queue_spec(
         steps=steps_of(config),
         sla=dict(config["sla"]) if config.get("sla") else None,
         acknowledgement=config.get("acknowledgement"),
+        follow_up=config.get("follow_up"),
     )

@@ -70,6 +70,7 @@ class QueueSpec:
     steps: tuple[Step, ...] = ()  # widening in steps (the first at 0 s); none: the queue's skills throughout
     sla: Mapping[str, Any] | None = None  # target overrides and escalation actions (domain/sla.py); not routing
     acknowledgement: Mapping[str, Any] | bool | None = None  # options of domain/acknowledgement.py; not routing
+    follow_up: Mapping[str, Any] | bool | None = None  # options of domain/follow_up.py; not routing
 
 
 @dataclass

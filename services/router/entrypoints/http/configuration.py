@@ -82,6 +82,23 @@ class AcknowledgementIn(BaseModel):
     )
 
 
+class FollowUpIn(BaseModel):
+    """A check-in some time after a resolution ("is everything solved?"); the customer's reply reopens the
+    conversation (off unless given; domain/follow_up.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    after_s: Annotated[float, Field(ge=60, le=30 * 86_400)] = Field(
+        172_800.0, description="How long after the resolution (moved to the queue's next opening if closed then)."
+    )
+    channels: dict[Channel, bool] | None = Field(
+        None, description='Channels turned on or off (a channel not named is on; voice never): {"sms": false}.'
+    )
+    templates: dict[Annotated[str, Field(pattern="^[a-z]{2,3}$")], Annotated[str, Field(max_length=2000)]] | None = (
+        Field(None, description='The queue\'s own text per language (ISO 639-1): {"fr": "Tout est-il réglé ?"}.')
+    )
+
+
 class StepIn(BaseModel):
     """Who may take the work from ``after_s`` after arrival: these agents, or these skills at these levels, or
     (neither) anyone of the queue."""
@@ -137,6 +154,9 @@ class RoutingIn(BaseModel):
     hours: HoursIn | None = None
     sla: SlaIn | None = None
     acknowledgement: AcknowledgementIn | None = None
+    follow_up: FollowUpIn | bool | None = Field(
+        None, description="A check-in after a resolution: true for the defaults, or its options."
+    )
 
     @model_validator(mode="after")
     def _usable(self) -> RoutingIn:

@@ -18,6 +18,7 @@ from services.router.handlers.ports.conversations import Conversations
 from services.router.handlers.ports.customers import Customers
 from services.router.handlers.ports.deadletters import DeadLetters
 from services.router.handlers.ports.feeds import Feeds
+from services.router.handlers.ports.follow_ups import FollowUps
 from services.router.handlers.ports.outbox import Outbox
 from services.router.handlers.ports.replies import Replies
 from services.router.handlers.ports.routing import Routing
@@ -57,6 +58,8 @@ class UnitOfWork(Protocol):
     def surveys(self) -> SurveyRecords: ...
     @property
     def sla_timers(self) -> SlaTimers: ...
+    @property
+    def follow_ups(self) -> FollowUps: ...
     @property
     def calls(self) -> Calls: ...
     @property

@@ -98,6 +98,9 @@ conversations = Table(
     Column("escalated_at", TS),
     Column("abandoned_at", TS),  # a caller hung up while waiting
     Column("erased_at", TS),  # personal data blanked (erasure or retention)
+    # Follow-up after a resolution (domain/follow_up.py): when the check-in is due, and when it went.
+    Column("follow_up_due_at", TS),
+    Column("followed_up_at", TS),
     # The open conversation's routing state as a fact (queue, priority, declines, holds, overflow): the
     # routing engine is a projection of these (services/router/domain/routing/facts.py). Null once resolved.
     Column("routing", JSON),
@@ -113,6 +116,12 @@ conversations = Table(
     Index(None, "tenant_id", "queue_id", "queued_at"),
     Index(None, "customer_id", "status", "resolved_at"),
     Index(None, "tenant_id", "opened_at"),
+    Index(
+        "ix_conversations_follow_up_due",
+        "follow_up_due_at",
+        postgresql_where=text("follow_up_due_at IS NOT NULL"),
+        sqlite_where=text("follow_up_due_at IS NOT NULL"),
+    ),
 )
 
 messages = Table(

@@ -1,0 +1,71 @@
+"""Follow-ups after a resolution, as two columns of the conversation (``follow_up_due_at``, ``followed_up_at``):
+a reopened conversation drops its pending check-in in the same statement that reopens it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.repository import SqlRepository
+from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports.follow_ups import DueFollowUp
+
+
+class SqlFollowUps(SqlRepository):
+    async def target(self, tenant_id: str, conversation_id: str) -> tuple[str | None, str] | None:
+        c = t.conversations.c
+        row = (
+            await self.conn.execute(
+                select(c.queue_id, c.channel).where(c.tenant_id == tenant_id, c.id == conversation_id)
+            )
+        ).first()
+        return None if row is None else (row.queue_id, row.channel)
+
+    async def schedule(self, tenant_id: str, conversation_id: str, due_at: datetime) -> None:
+        c = t.conversations.c
+        await self.conn.execute(
+            update(t.conversations)
+            .where(c.tenant_id == tenant_id, c.id == conversation_id)
+            .values(follow_up_due_at=due_at)
+        )
+
+    async def tenants_due(self, now: datetime) -> list[str]:
+        c = t.conversations.c
+        # a range scan of the partial index on follow_up_due_at (only pending follow-ups are in it)
+        rows = await self.conn.execute(select(c.tenant_id).where(c.follow_up_due_at <= now).distinct())
+        return sorted(r.tenant_id for r in rows)
+
+    async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueFollowUp]:
+        c, k = t.conversations.c, t.customers.c
+        later = t.conversations.alias("later")
+        wrote_again = (
+            select(later.c.id).where(later.c.customer_id == c.customer_id, later.c.opened_at > c.resolved_at).exists()
+        )
+        rows = await self.conn.execute(
+            select(c.id, c.customer_id, c.channel, c.queue_id, c.resolved_at, k.language, wrote_again.label("again"))
+            .join(t.customers, k.id == c.customer_id)
+            .where(
+                c.follow_up_due_at <= now,
+                c.tenant_id == tenant_id,
+                c.status == ConversationStatus.RESOLVED.value,
+            )
+            .order_by(c.follow_up_due_at)
+            .limit(limit)
+            .with_for_update(of=t.conversations, skip_locked=True)
+        )
+        return [
+            DueFollowUp(r.id, r.customer_id, r.channel, r.queue_id, r.language, r.resolved_at, bool(r.again))
+            for r in rows
+        ]
+
+    async def finish(self, conversation_ids: Sequence[str], sent: Sequence[str], now: datetime) -> None:
+        c = t.conversations.c
+        if conversation_ids:
+            await self.conn.execute(
+                update(t.conversations).where(c.id.in_(list(conversation_ids))).values(follow_up_due_at=None)
+            )
+        if sent:
+            await self.conn.execute(update(t.conversations).where(c.id.in_(list(sent))).values(followed_up_at=now))

@@ -1,0 +1,45 @@
+"""Follow-ups after a resolution: durable, so a restart loses none and whichever replica ticks first sends each
+one, once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class DueFollowUp:
+    """A resolved conversation whose check-in is due, with what its text depends on."""
+
+    conversation_id: str
+    customer_id: str
+    channel: str
+    queue_id: str | None
+    language: str | None  # the customer's
+    resolved_at: datetime
+    wrote_again: bool  # the customer started another conversation since: no check-in
+
+
+class FollowUps(Protocol):
+    async def target(self, tenant_id: str, conversation_id: str) -> tuple[str | None, str] | None:
+        """The conversation's queue and channel; None if there is no such conversation."""
+        ...
+
+    async def schedule(self, tenant_id: str, conversation_id: str, due_at: datetime) -> None:
+        """Check in on this (resolved) conversation at ``due_at``."""
+        ...
+
+    async def tenants_due(self, now: datetime) -> list[str]:
+        """Tenants with a follow-up due, sorted."""
+        ...
+
+    async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueFollowUp]:
+        """The tenant's due follow-ups of conversations still resolved, earliest first, rows locked (SKIP LOCKED
+        on PostgreSQL) until the transaction ends."""
+        ...
+
+    async def finish(self, conversation_ids: Sequence[str], sent: Sequence[str], now: datetime) -> None:
+        """These follow-ups are done (none is due any more); ``sent`` ones went out ``now``."""
+        ...
