@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -60,10 +62,18 @@ def _dev_settings(reset: bool) -> tuple[Settings, Path | None]:
     if reset:
         for path in dev_desk.reset(desk, settings):
             print(f"removed {path}", flush=True)
-    if settings.bootstrap_api_key is not None:
-        return settings, None
-    key = dev_desk.bootstrap_key(desk)
-    return settings.model_copy(update={"bootstrap_api_key": SecretStr(key)}), desk.key_file
+    key_file = None
+    if settings.bootstrap_api_key is None:
+        key = dev_desk.bootstrap_key(desk)
+        settings, key_file = settings.model_copy(update={"bootstrap_api_key": SecretStr(key)}), desk.key_file
+    if settings.chat_token_secret is None:
+        # the widget's visitor tokens outlive a restart, and the router can check them (its place in the queue):
+        # a secret derived from the desk's key, the same for the chat connector and the router of this process
+        assert settings.bootstrap_api_key is not None
+        key = settings.bootstrap_api_key.get_secret_value()
+        derived = hmac.new(key.encode(), b"switchboard chat token secret", hashlib.sha256).hexdigest()
+        settings = settings.model_copy(update={"chat_token_secret": SecretStr(derived)})
+    return settings, key_file
 
 
 async def _serve(settings: Settings, *, demo: bool, key_file: Path | None = None) -> None:

@@ -12,8 +12,6 @@ per visitor for such resumes. Pre-chat name and email travel as unverified claim
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections import defaultdict, deque
@@ -23,8 +21,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.connectors.runtime import ConnectorRuntime, Delivered
+from shared import chat_tokens
 from shared.bus import BusUnavailable
-from shared.constant_time import same
 from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKind, Sender, utcnow
 from shared.outbound import DeliveryState, OutboundMessage
 from shared.settings import Settings
@@ -65,13 +63,10 @@ class ChatConnector:
 
     # -- visitor tokens ------------------------------------------------------------------------------------
     def issue_token(self, visitor_id: str) -> str:
-        mac = hmac.new(self._secret, visitor_id.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{visitor_id}.{mac}"
+        return chat_tokens.issue(self._secret, visitor_id)
 
     def visitor_of(self, token: str) -> str | None:
-        visitor_id, _, mac = token.rpartition(".")
-        expected = hmac.new(self._secret, visitor_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
-        return visitor_id if visitor_id and same(mac, expected) else None
+        return chat_tokens.visitor_of(self._secret, token)
 
     # -- the socket -----------------------------------------------------------------------------------------
     def routes(self) -> APIRouter:

@@ -3,7 +3,8 @@
 // A launcher button opens a chat panel (the launcher steps aside while it is open); a greeting opens the log;
 // each message shows who wrote it and when; the conversation survives page reloads (visitor token, transcript and
 // the last reply seen are kept in localStorage, and the server replays replies after it); a satisfaction card
-// arrives after the agent resolves.
+// arrives after the agent resolves. While the visitor waits for an agent, a line under the log tells their place in
+// the queue and the expected wait (or when the queue opens), asked of the router every few seconds.
 (function () {
   "use strict";
   const script = document.currentScript;
@@ -35,6 +36,8 @@
   .sbw-card{background:#fff8e6;border:1px solid #f0d9a8}
   .sbw-card fieldset{border:0;padding:0;margin:.3rem 0 0;display:flex;gap:.3rem;flex-wrap:wrap}
   .sbw-close{background:none;border:0;font-size:1.3rem;cursor:pointer}
+  .sbw-wait{margin:0;padding:.35rem .8rem;font-size:.8rem;background:#f4f8fd;border-top:1px solid #d9e6f5}
+  .sbw-wait[hidden]{display:none}
   .sbw-panel :focus-visible,.sbw-launch:focus-visible{outline:3px solid #7ab7ff;outline-offset:1px}`;
   const style = document.createElement("style");
   style.textContent = css;
@@ -55,6 +58,7 @@
   panel.innerHTML = `
     <div class="sbw-head"><h2></h2><button type="button" class="sbw-close" aria-label="Close chat">×</button></div>
     <ol class="sbw-log" aria-live="polite" aria-label="Messages"></ol>
+    <p class="sbw-wait" role="status" hidden></p>
     <form class="sbw-form"><label for="sbw-text" style="position:absolute;left:-9999px">Your message</label>
       <input id="sbw-text" name="text" autocomplete="off" placeholder="Write a message…" required maxlength="20000">
       <button type="submit">Send</button></form>`;
@@ -62,6 +66,9 @@
   panel.querySelector(".sbw-head h2").textContent = title;
   const log = panel.querySelector(".sbw-log");
   const input = panel.querySelector("#sbw-text");
+  const waitLine = panel.querySelector(".sbw-wait");
+  const WAIT_POLL_MS = 5000;
+  let waitTimer = null;
 
   let transcript = store.get("transcript", []);
   let ws = null;
@@ -132,6 +139,41 @@
     }
   }
 
+  function minutes(seconds) {
+    const m = Math.max(1, Math.round(seconds / 60));
+    return m === 1 ? "about 1 minute" : `about ${m} minutes`;
+  }
+
+  function waitText(w) {
+    if (w.state !== "waiting") return null;
+    if (w.queue_open === false && w.opens_at) {
+      const at = new Date(w.opens_at).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" });
+      return `We are closed now and open again ${at}. We will answer then.`;
+    }
+    const place = w.position ? (w.position === 1 ? "You are next in line" : `You are number ${w.position} in line`) : "You are in line";
+    return w.expected_wait_s != null ? `${place} · expected wait ${minutes(w.expected_wait_s)}` : place;
+  }
+
+  // Asks where the visitor stands until an agent has the conversation (or there is none), then stops; a new
+  // message from the visitor starts it again.
+  async function pollWait() {
+    clearTimeout(waitTimer);
+    waitTimer = null;
+    const token = store.get("token", null);
+    if (!token) return;
+    let w = null;
+    let again = true;
+    try {
+      const response = await fetch(`${apiBase}/v1/chat/wait?token=${encodeURIComponent(token)}`);
+      if (response.ok) w = await response.json();
+      else again = response.status >= 500 || response.status === 429;  // not set up here: stop asking
+    } catch (_) { /* offline: try again later */ }
+    const text = w ? waitText(w) : null;
+    waitLine.textContent = text || "";
+    waitLine.hidden = !text;
+    if (w ? w.state === "waiting" : again) waitTimer = setTimeout(pollWait, WAIT_POLL_MS);
+  }
+
   function connect() {
     const token = store.get("token", null);
     const lastSeen = store.get("lastSeen", null);
@@ -143,6 +185,7 @@
       const frame = JSON.parse(e.data);
       if (frame.type === "welcome") {
         store.set("token", frame.visitor_token);
+        if (transcript.length) pollWait();
         for (const m of pending) ws.send(JSON.stringify({ type: "message", id: m.id, text: m.text }));
       } else if (frame.type === "ack") {
         pending = pending.filter((m) => m.id !== frame.id);
@@ -156,6 +199,7 @@
         }
         store.set("lastSeen", frame.id);
         render();
+        pollWait();  // an answer: the line goes once an agent has the conversation
       }
     };
     ws.onclose = () => setTimeout(connect, 1500);
@@ -174,6 +218,7 @@
     render();
     input.value = "";
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "message", id, text }));
+    setTimeout(pollWait, 1000);  // once routing has placed the new conversation
   });
 
   function toggle(open) {

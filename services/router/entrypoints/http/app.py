@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from services.router.domain.errors import PROBLEMS
 from services.router.entrypoints.http import (
     agents,
+    chat_wait,
     configuration,
     conversations,
     customers,
@@ -61,6 +62,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         profiles,
         agents,
         feedback,
+        chat_wait,
         stats,
         keys_and_audit,
         deadletters,
