@@ -162,8 +162,9 @@ def operations(world: World) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (method.upper(), path, op)
         for path, ops in schema["paths"].items()
-        # a survey's token, and a chat visitor's, is the credential (test_csat.py, test_chat_wait.py)
-        if path.startswith("/v1/") and not path.startswith(("/v1/surveys/", "/v1/chat/wait"))
+        # a survey's token, a chat visitor's token, an app user's user_hash is the credential (test_csat.py,
+        # test_chat_wait.py, test_in_app_feed.py)
+        if path.startswith("/v1/") and not path.startswith(("/v1/surveys/", "/v1/chat/wait", "/v1/in-app/"))
         for method, op in ops.items()
     ]
 

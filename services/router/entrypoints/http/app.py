@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from services.router.domain.errors import PROBLEMS
 from services.router.entrypoints.http import (
     agents,
+    app_messages,
     chat_wait,
     configuration,
     conversations,
@@ -63,6 +64,7 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
         agents,
         feedback,
         chat_wait,
+        app_messages,
         stats,
         keys_and_audit,
         deadletters,
