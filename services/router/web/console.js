@@ -391,12 +391,22 @@ async function openConversation(id) {
 const KIND_CHANNEL = { email: "email", phone: "sms", chat_visitor: "chat", messenger_psid: "messenger",
   instagram_id: "instagram", telegram_id: "telegram" };
 
+// WhatsApp's 24-hour customer service window: how long free text can still go, or that only a template can.
+function whatsappWindow(closesAt, now = Date.now()) {
+  if (!closesAt) return null;
+  const left = new Date(closesAt).getTime() - now;
+  if (!(left > 0)) return "Closed: only an approved template can be sent";
+  const minutes = Math.floor(left / 60000);
+  return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min left` : `${minutes} min left`;
+}
+
 function renderProfile(customer, conv) {
   const facts = [
     ["Tier", customer.tier], ["Email", customer.email], ["Phone", customer.phone], ["Language", customer.language],
     ["Owner", customer.owner_agent_id ? agentName(customer.owner_agent_id) : "None"],
     ["Tags", (customer.tags || []).join(", ")],
     ["Customer since", day(customer.created_at)],
+    ["WhatsApp window", whatsappWindow(conv.whatsapp_window_closes_at)],
     ...Object.entries(customer.attributes || {}).slice(0, 6),
   ].filter(([, v]) => v != null && v !== "");
   $("profile").replaceChildren(...[
