@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Connectors: what came in on each channel (produced to the bus) and replies that failed for good.
 RECEIVED = Counter("switchboard_received_events_total", "Conversation events produced by connectors.", ["channel"])
@@ -19,9 +22,45 @@ DEADLETTERED = Counter(
 CONSUMER_LAG = Gauge(
     "switchboard_consumer_lag", "Records not yet consumed, per topic and consumer group.", ["topic", "group"]
 )
+HTTP_DURATION = Histogram(
+    "switchboard_http_request_duration_seconds",
+    "HTTP requests by method, route template (unmatched: no route) and status code; a stream (SSE) counts "
+    "until it closes.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class RequestTimer:
+    """Times each HTTP request into HTTP_DURATION. Pure ASGI (no BaseHTTPMiddleware): a streamed response is
+    not buffered, and the route template (``scope["route"]``, set by the router) keeps the label set bounded."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what a request that raised before answering ends as
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_DURATION.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(RequestTimer)
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus text exposition format (unauthenticated, like /healthz: keep it on the internal port)."""

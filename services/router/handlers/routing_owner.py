@@ -32,7 +32,13 @@ from services.router.domain.routing.restore import StoredAgent, StoredWork, rest
 from services.router.domain.routing.specs import AgentSpec
 from services.router.handlers import voice
 from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
-from services.router.handlers.metrics import QUEUE_WAITING, ROUTING_DECISIONS, ROUTING_OWNED, ROUTING_REBUILDS
+from services.router.handlers.metrics import (
+    QUEUE_WAITING,
+    ROUTING_DECISIONS,
+    ROUTING_OWNED,
+    ROUTING_REBUILDS,
+    observe_routing,
+)
 from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.records import AgentFacts
 from shared.bus import Outgoing
@@ -127,6 +133,7 @@ class RoutingStates:
         outbox = await self._persist(u, tenant_id, engine, decisions, now, causes or {})
         for d in decisions:
             ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
+        u.after_commit(lambda: observe_routing(engine, decisions, causes or {}, now))
         for queue_id, count in engine.waiting_counts().items():
             QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
         next_seq, cursor = engine.counters()
