@@ -94,8 +94,10 @@ class _Caused(_FeedEvent):
 
     event_id: Ref | None = None
     received_at: Instant | None = None
+    # the message's trace (W3C trace context) while tracing is on (shared/tracing.py): a reader continues it
+    traceparent: Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None = None
 
-    ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"event_id", "received_at"})
+    ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"event_id", "received_at", "traceparent"})
 
     @model_serializer(mode="wrap")
     def _as_sent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

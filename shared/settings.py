@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, ge=1, description="Longest accepted message text, in characters.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Structured JSON logs (one object a line).")
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL (e.g. http://otel-collector:4318/v1/traces): traces across REST, Kafka, "
+        "the router and the agents' feeds are exported there. Unset: no tracing.",
+    )
     auto_migrate: bool = Field(
         True,
         description="Apply database migrations at start-up (production may run `switchboard migrate` instead).",

@@ -16,7 +16,7 @@ from services.connectors.channels.telegram import TelegramConnector
 from services.connectors.channels.twilio_sms import TwilioSmsConnector
 from services.connectors.channels.twilio_voice import TwilioVoiceConnector
 from services.connectors.runtime import Connector, ConnectorRuntime
-from shared import metrics, problems
+from shared import metrics, problems, tracing
 from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
@@ -52,6 +52,7 @@ def build_runtime(settings: Settings, names: Sequence[str] = ALL, *, bus: Bus | 
     if unknown:
         raise ValueError(f"unknown connectors: {', '.join(sorted(unknown))} (known: {', '.join(ALL)})")
     connectors: list[Connector] = [FACTORIES[n](settings) for n in names]
+    tracing.configure(settings.otlp_endpoint, "switchboard-connectors")
     instance = settings.instance_id or f"connector-{uuid.uuid4().hex[:8]}"
     return ConnectorRuntime(settings, bus or make_bus(settings), connectors, instance, owns_bus=bus is None)
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from fastapi import APIRouter
 
+from shared import tracing
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.consumer_loop import consume
 from shared.events import Channel, ConversationEvent, InvalidEvent, encode_event, utcnow
@@ -112,7 +113,10 @@ class ConnectorRuntime:
         """Produce new events; returns once they are durably on the bus (so the caller may acknowledge)."""
         fresh = [e for e in events if e.id not in self._seen]
         if fresh:
-            await self.bus.publish([Outgoing(self.topics.events, encode_event(e), e.partition_key()) for e in fresh])
+            trace = tracing.headers()  # the webhook's request span: the router's work continues its trace
+            await self.bus.publish(
+                [Outgoing(self.topics.events, encode_event(e), e.partition_key(), trace) for e in fresh]
+            )
             for e in fresh:
                 self._seen.add(e.id)
                 RECEIVED.labels(channel=e.channel.value).inc()

@@ -44,6 +44,7 @@ from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from services.router.handlers.tenant_log import TenantLog
 from services.router.handlers.webhook_deliveries import WebhookDeliveries
+from shared import tracing
 from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
@@ -264,6 +265,7 @@ class RouterRuntime:
 def build_router(
     settings: Settings, *, bus: Bus | None = None, clock: Callable[[], datetime] = utcnow
 ) -> RouterRuntime:
+    tracing.configure(settings.otlp_endpoint, "switchboard-router")
     return RouterRuntime(
         settings=settings, db=Database(settings.database_url), bus=bus or make_bus(settings), clock=clock
     )

@@ -8,12 +8,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from services.router.adapters.feeds import FeedHub
 from services.router.handlers.deadletters import DeadLetters
 from services.router.handlers.replies import StatusStage
 from services.router.handlers.tenant_log import TenantLog
 from services.router.handlers.webhook_deliveries import WebhookDeliveries
-from shared import feed_events
+from shared import feed_events, tracing
 from shared.bus import Bus, Record
 from shared.consumer_loop import Handler, consume, decodable
 from shared.topics import Topics
@@ -72,7 +74,15 @@ class Consumers:
             # Logged and skipped, not dead-lettered: every instance reads with a group of its own, so each would
             # file a copy; the webhook dispatcher's shared group dead-letters it once.
             for event in decodable(records, feed_events.decode, log, "feed.bad_record"):
-                hub.publish(event)
+                caused = getattr(event, "traceparent", None) if tracing.enabled() else None
+                if caused:  # the last hop of the message's trace: onto the agent's live feed
+                    parent = tracing.context_of({"traceparent": caused})
+                    with tracing.tracer.start_as_current_span(
+                        "switchboard.feed", context=parent, kind=SpanKind.CONSUMER
+                    ):
+                        hub.publish(event)
+                else:
+                    hub.publish(event)
 
         await self._consume(
             [self.topics.assignments], f"feeds-{instance_id}", handle, from_beginning=False, joined=joined

@@ -12,10 +12,12 @@ Failure policy (with the consume loop's, ``shared/consumer_loop.py``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from opentelemetry.trace import Span, SpanKind
 
 from services.router.domain.errors import InvalidIdentity
 from services.router.domain.identity.graph import Ident
@@ -34,6 +36,7 @@ from services.router.handlers.ports.records import NewMessage, OpenConversation
 from services.router.handlers.routing_owner import Operation, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
+from shared import tracing
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import CallStatus, Channel, EventType, InvalidEvent, decode_event
 from shared.ids import new_id
@@ -71,8 +74,11 @@ class ContextStage:
         if self.acknowledgements is None:
             self.acknowledgements = Acknowledgements(self.surveys.replies, self.routing)
 
-    def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing]]:
+    def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing], dict[str, Span]]:
+        """The batch's valid events (each once), the dead letters of the others, and while tracing a span per
+        event continuing the trace its record carries."""
         events: list[Inbound] = []
+        spans: dict[str, Span] = {}
         rejects: list[Outgoing] = []
         seen: set[tuple[str, str]] = set()
         for record in records:
@@ -97,10 +103,22 @@ class ContextStage:
             seen.add((event.tenant, event.id))
             sender = Ident(event.sender.kind.value, identity, event.sender.verified)
             events.append(Inbound(event, sender, claims_of(event)))
-        return events, rejects
+            if tracing.enabled():
+                parent = tracing.context_of_headers(record.headers)
+                spans[event.id] = tracing.start(
+                    "switchboard.context", parent, SpanKind.CONSUMER, channel=event.channel.value
+                )
+        return events, rejects, spans
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
-        events, rejects = self._parse(records)
+        events, rejects, spans = self._parse(records)
+        try:
+            return await self._handle(events, rejects, {e: tracing.traceparent(s) or "" for e, s in spans.items()})
+        finally:
+            for span in spans.values():
+                span.end()
+
+    async def _handle(self, events: list[Inbound], rejects: list[Outgoing], traces: Mapping[str, str]) -> BatchResult:
         if rejects:
             await self.bus.publish(rejects)  # durable before the batch's offsets are committed
         now = self.clock()
@@ -112,7 +130,7 @@ class ContextStage:
                 known = await u.conversations.known_event_ids((i.event.tenant, i.event.id) for i in events)
                 fresh = await self._not_erased(u, [i for i in events if (i.event.tenant, i.event.id) not in known])
                 duplicates = len(events) - len(fresh)
-                outbox = await self._store(u, fresh, now)
+                outbox = await self._store(u, fresh, now, traces)
                 assigned = len(outbox)
                 await u.outbox.add(outbox, now)
             events = fresh
@@ -137,7 +155,9 @@ class ContextStage:
             kept.append(i)
         return kept
 
-    async def _store(self, u: UnitOfWork, fresh: list[Inbound], now: datetime) -> list[Outgoing]:
+    async def _store(
+        self, u: UnitOfWork, fresh: list[Inbound], now: datetime, traces: Mapping[str, str]
+    ) -> list[Outgoing]:
         if not fresh:
             return []
         customers = await resolve_customers(u, fresh, now)
@@ -212,6 +232,7 @@ class ContextStage:
                 subject=m.subject,
                 event_id=m.event_id,
                 received_at=m.received_at,
+                **_trace(traces, m.event_id),
             )
             for m in messages
             if (holder := holders.get(m.conversation_id)) is not None
@@ -239,7 +260,12 @@ class ContextStage:
         for c in on_phone:
             ops.setdefault(c.tenant_id, []).append(_switch(c.id, Channel.VOICE.value))
         causes = {  # the last message of each conversation routed now: its offer or assignment names it
-            m.conversation_id: {"event_id": m.event_id, "received_at": m.received_at.isoformat()} for m in messages
+            m.conversation_id: {
+                "event_id": m.event_id,
+                "received_at": m.received_at.isoformat(),
+                **_trace(traces, m.event_id),
+            }
+            for m in messages
         }
         abandoned: dict[str, list[str]] = {}
         for o in outcomes:
@@ -341,3 +367,9 @@ def _ring_out(agent_id: str, conversation_id: str) -> Operation:
         return engine.decline(agent_id, conversation_id, t, reason="no_answer", offered_only=False)
 
     return op
+
+
+def _trace(traces: Mapping[str, str], event_id: str) -> dict[str, str]:
+    """The ``traceparent`` a feed event caused by this message carries, while tracing."""
+    value = traces.get(event_id)
+    return {"traceparent": value} if value else {}

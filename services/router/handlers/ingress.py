@@ -4,6 +4,7 @@ the bus."""
 
 from __future__ import annotations
 
+from shared import tracing
 from shared.bus import Bus, Outgoing
 from shared.events import ConversationEvent, encode_event
 from shared.topics import Topics
@@ -15,4 +16,5 @@ class Ingress:
         self.topics = topics
 
     async def accept(self, event: ConversationEvent) -> None:
-        await self.bus.publish([Outgoing(self.topics.events, encode_event(event), key=event.partition_key())])
+        trace = tracing.headers()  # the request's span: the router's work on the event continues its trace
+        await self.bus.publish([Outgoing(self.topics.events, encode_event(event), event.partition_key(), trace)])
