@@ -5,8 +5,10 @@ reaches nothing but the service (an air-gapped desk, a laptop offline). Install 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -20,28 +22,30 @@ ASSETS_URL = "/docs-assets"
 SWAGGER_UI = {"persistAuthorization": True, "validatorUrl": None, "displayRequestDuration": True}
 
 
+# Each page's asset parameters (fastapi.openapi.docs) and the files of the wheel they point at.
+SWAGGER_UI_ASSETS = {
+    "swagger_js_url": "swagger-ui-bundle.js",
+    "swagger_css_url": "swagger-ui.css",
+    "swagger_favicon_url": "favicon.png",
+}
+REDOC_ASSETS = {"redoc_js_url": "redoc.standalone.js", "redoc_favicon_url": "favicon.png"}
+
+
 def install(app: FastAPI) -> None:
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
 
+    def page(
+        request: Request, render: Callable[..., HTMLResponse], assets: dict[str, str], **options: Any
+    ) -> HTMLResponse:
+        """``render``'s page with the spec's and the assets' URLs under the root path (a proxy's prefix)."""
+        root = request.scope.get("root_path", "")
+        urls = {parameter: f"{root}{ASSETS_URL}/{name}" for parameter, name in assets.items()}
+        return render(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API reference", **urls, **options)
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} API reference",
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            swagger_ui_parameters=SWAGGER_UI,
-        )
+        return page(request, get_swagger_ui_html, SWAGGER_UI_ASSETS, swagger_ui_parameters=SWAGGER_UI)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} API reference",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            with_google_fonts=False,
-        )
+        return page(request, get_redoc_html, REDOC_ASSETS, with_google_fonts=False)

@@ -8,11 +8,11 @@ is refused, a record without one (written before it existed) is read as version 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, TypeAdapter, ValidationError
 
+from shared import feed_events
 from shared.feed_events import Id, Instant, Ref, Tenant, refusal, versioned
 
 SCHEMA_VERSION = 1
@@ -65,14 +65,9 @@ MERGE_EVENTS: dict[str, type[CustomerMerged] | type[CustomerUnmerged]] = {
 _ADAPTER: TypeAdapter[CustomerEvent] = TypeAdapter(CustomerEvent)
 
 
-def as_object(event: CustomerEvent) -> dict[str, Any]:
-    """The event's JSON object."""
-    data: dict[str, Any] = event.model_dump(mode="json")
-    return data
-
-
 def encode(event: CustomerEvent) -> bytes:
-    return orjson.dumps(as_object(event))
+    """The event's record, written as the agent feed's are."""
+    return feed_events.encode(event)
 
 
 def decode(raw: bytes) -> CustomerEvent:

@@ -334,14 +334,20 @@ def _instant(holder: dict[str, Any], name: str) -> datetime | None:
     return utc
 
 
-def versioned_object(raw: bytes, supported: frozenset[int] = SUPPORTED_SCHEMA_VERSIONS) -> dict[str, Any]:
-    """A JSON object of a schema version we know, or ``InvalidEvent`` saying why not."""
+def json_object(raw: bytes, refused: type[InvalidEvent] = InvalidEvent) -> dict[str, Any]:
+    """A record's JSON object, or ``refused`` (an ``InvalidEvent``) saying why not."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from exc
+        raise refused(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise InvalidEvent("not a JSON object")
+        raise refused("not a JSON object")
+    return data
+
+
+def versioned_object(raw: bytes, supported: frozenset[int] = SUPPORTED_SCHEMA_VERSIONS) -> dict[str, Any]:
+    """A JSON object of a schema version we know, or ``InvalidEvent`` saying why not."""
+    data = json_object(raw)
     version = data.get("schema_version")
     if version not in supported:
         raise UnsupportedSchemaVersion(f"unsupported schema_version {version!r}")

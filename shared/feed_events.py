@@ -167,24 +167,28 @@ class Message(_Caused):
 SlaKind = Literal["first_response", "next_response", "resolution"]
 
 
-class SlaWarning(_FeedEvent):
+class _SlaStage(_FeedEvent):
+    """A stage an SLA promise's clock reached (``services/router/domain/sla.py``): which promise, when it is
+    due, and the queue of the conversation."""
+
+    kind: SlaKind
+    stage: Literal["warning", "breach"]
+    due_at: Instant
+    queue_id: Ref | None
+
+
+class SlaWarning(_SlaStage):
     """An SLA promise is close to due (``services/router/domain/sla.py``), to its agent and the supervisors."""
 
     type: Literal["sla.warning"] = "sla.warning"
-    kind: SlaKind
     stage: Literal["warning"] = "warning"
-    due_at: Instant
-    queue_id: Ref | None
 
 
-class SlaBreach(_FeedEvent):
+class SlaBreach(_SlaStage):
     """An SLA promise was missed."""
 
     type: Literal["sla.breach"] = "sla.breach"
-    kind: SlaKind
     stage: Literal["breach"] = "breach"
-    due_at: Instant
-    queue_id: Ref | None
 
 
 class PresenceChange(_FeedEvent):
@@ -238,13 +242,13 @@ def validate(data: dict[str, Any]) -> AgentFeedEvent:
         raise refusal(exc, "feed event") from exc
 
 
-def as_object(event: AgentFeedEvent) -> dict[str, Any]:
-    """The event's JSON object, as consoles are sent it."""
+def as_object(event: BaseModel) -> dict[str, Any]:
+    """The event's JSON object, as consoles are sent it (and customer events are written)."""
     data: dict[str, Any] = event.model_dump(mode="json")
     return data
 
 
-def encode(event: AgentFeedEvent) -> bytes:
+def encode(event: BaseModel) -> bytes:
     return orjson.dumps(as_object(event))
 
 

@@ -220,17 +220,31 @@ def _page(title: str, body: str) -> str:
     )
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+class HttpMiddleware:
+    """Pure ASGI middleware (no BaseHTTPMiddleware: a streamed response is not buffered) that acts on HTTP
+    requests only, in ``http``; lifespan and WebSocket scopes pass through untouched."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+
+class BodyLimit(HttpMiddleware):
+    """ASGI middleware: refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._too_large(scope, receive, send)

@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from shared.bus import Outgoing
-from shared.events import InvalidEvent, UnsupportedSchemaVersion
+from shared.events import InvalidEvent, UnsupportedSchemaVersion, json_object
 from shared.topics import Topics
 
 SCHEMA_VERSION = 1
@@ -43,28 +43,30 @@ class SetPresence(_Command):
     reason: Ref | None = None
 
 
-class Accept(_Command):
+class _AgentTakes(_Command):
+    """An agent's answer to an offer, or their pull of waiting work: who, and which conversation."""
+
+    kind: str  # each command's own literal; declared here so that it stays first on the wire
+    agent_id: Ref
+    conversation_id: Ref
+
+
+class Accept(_AgentTakes):
     """Accept an offer."""
 
     kind: Literal["accept"] = "accept"
-    agent_id: Ref
-    conversation_id: Ref
 
 
-class Decline(_Command):
+class Decline(_AgentTakes):
     """Decline an offer: offered to the next eligible agent."""
 
     kind: Literal["decline"] = "decline"
-    agent_id: Ref
-    conversation_id: Ref
 
 
-class Claim(_Command):
+class Claim(_AgentTakes):
     """Take a waiting conversation from a manual queue."""
 
     kind: Literal["claim"] = "claim"
-    agent_id: Ref
-    conversation_id: Ref
 
 
 class Transfer(_Command):
@@ -153,12 +155,7 @@ class Command:
 
     @classmethod
     def decode(cls, raw: bytes) -> Command:
-        try:
-            envelope = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidCommandRecord(f"not JSON: {exc}") from exc
-        if not isinstance(envelope, dict):
-            raise InvalidCommandRecord("not a JSON object")
+        envelope = json_object(raw, InvalidCommandRecord)
         version = envelope.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise UnsupportedSchemaVersion(f"unsupported schema_version {version!r}")

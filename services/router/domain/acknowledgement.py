@@ -33,6 +33,7 @@ from services.router.domain.acknowledgement_templates import (
     WORDS,
     Words,
 )
+from services.router.domain.message_options import channel_switches, check_language, texts_by_language
 from services.router.domain.routing.hours import BusinessHours
 
 # Up to this far ahead (wall time) an open queue's promise is a duration ("within 15 minutes"); beyond it, a
@@ -40,7 +41,6 @@ from services.router.domain.routing.hours import BusinessHours
 RELATIVE_UP_TO = timedelta(hours=2)
 # Channels no text acknowledgement goes to: a caller hears the closed-hours prompt instead (handlers/voice.py).
 NOT_ACKNOWLEDGED = frozenset({"voice"})
-CHANNELS = frozenset({"email", "chat", "messenger", "instagram", "whatsapp", "telegram", "sms", "in_app", "voice"})
 
 
 @dataclass(frozen=True)
@@ -77,22 +77,15 @@ def options_of(config: Mapping[str, Any] | bool | None) -> Options:
     enabled = config.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ValueError("acknowledgement.enabled must be true or false")
-    channels = config.get("channels") or {}
-    if not isinstance(channels, Mapping) or not all(
-        c in CHANNELS and isinstance(on, bool) for c, on in channels.items()
-    ):
-        raise ValueError("acknowledgement.channels maps channel names to true or false")
-    templates = config.get("templates") or {}
-    if not isinstance(templates, Mapping):
-        raise ValueError("acknowledgement.templates maps languages to texts")
+    channels = channel_switches(config, "acknowledgement")
+    templates = texts_by_language(config, "acknowledgement")
     for language, texts in templates.items():
-        if not (isinstance(language, str) and 2 <= len(language) <= 3 and language.isalpha() and language.islower()):
-            raise ValueError(f"acknowledgement.templates: {language!r} is not a language code (ISO 639-1, lower case)")
+        check_language("acknowledgement", language)
         if not isinstance(texts, Mapping):
             raise ValueError(f"acknowledgement.templates.{language} maps {', '.join(KINDS)} to texts")
         for kind, text in texts.items():
             _check_template(f"acknowledgement.templates.{language}.{kind}", kind, text)
-    return Options(enabled, dict(channels), {k: dict(v) for k, v in templates.items()})
+    return Options(enabled, channels, {k: dict(v) for k, v in templates.items()})
 
 
 def _check_template(where: str, kind: Any, text: Any) -> None:

@@ -205,6 +205,22 @@ class RoutingStates:
         notes: list[tuple[str, str, dict[str, Any]]] = []
         escalated: list[str] = []
         presence: dict[str, str] = {}
+
+        def work_event(d: Offered | Assigned, event_type: str, **data: Any) -> dict[str, Any]:
+            """An offer or assignment on the agent's feed, with the message that caused it (if one did)."""
+            caused = causes.get(d.conversation_id, {})
+            return new_agent_event(
+                tenant_id,
+                d.agent_id,
+                event_type,
+                d.conversation_id,
+                now,
+                queue_id=d.queue_id,
+                channel=d.channel,
+                **data,
+                **caused,
+            )
+
         for d in decisions:
             if isinstance(d, Queued):
                 queued[d.conversation_id] = d.queue_id
@@ -213,38 +229,13 @@ class RoutingStates:
                 fresh[d.conversation_id] = Assignment(
                     d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires
                 )
-                feed.append(
-                    new_agent_event(
-                        tenant_id,
-                        d.agent_id,
-                        "offer",
-                        d.conversation_id,
-                        now,
-                        queue_id=d.queue_id,
-                        channel=d.channel,
-                        expires_at=expires,
-                        **causes.get(d.conversation_id, {}),
-                    )
-                )
+                feed.append(work_event(d, "offer", expires_at=expires))
             elif isinstance(d, Assigned):
                 if d.reason == "accepted" and d.conversation_id not in fresh:
                     accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
                 else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
                     fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
-                feed.append(
-                    new_agent_event(
-                        tenant_id,
-                        d.agent_id,
-                        "assignment",
-                        d.conversation_id,
-                        now,
-                        queue_id=d.queue_id,
-                        channel=d.channel,
-                        assigned_at=now,
-                        reason=d.reason,
-                        **causes.get(d.conversation_id, {}),
-                    )
-                )
+                feed.append(work_event(d, "assignment", assigned_at=now, reason=d.reason))
             elif isinstance(d, Unassigned):
                 if d.reason != "resolved" and fresh.pop(d.conversation_id, None) is None:
                     released.append(d.conversation_id)

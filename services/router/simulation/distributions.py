@@ -7,10 +7,10 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Kind = Literal["exponential", "lognormal", "fixed"]
-KINDS: tuple[Kind, ...] = ("exponential", "lognormal", "fixed")
+KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True, slots=True)

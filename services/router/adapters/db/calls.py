@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select, update
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import rows_in
+from services.router.adapters.db.statements import resolution, rows_in
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.records import CallConversation, VoiceRequest, WaitingCall
 from shared.events import IdentityKind
@@ -88,13 +88,7 @@ class SqlCalls(SqlRepository):
         await self.conn.execute(
             update(t.conversations)
             .where(c.id.in_(list(conversation_ids)))
-            .values(
-                status=ConversationStatus.RESOLVED.value,
-                resolved_at=now,
-                abandoned_at=now,
-                resolution_note=note,
-                routing=None,
-            )
+            .values(abandoned_at=now, **resolution(now, note))
         )
 
     async def latest_requests(self, conversation_ids: Iterable[str]) -> list[VoiceRequest]:

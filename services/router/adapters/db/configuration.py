@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Executable, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
@@ -50,6 +50,14 @@ class SqlConfiguration(SqlRepository):
         ).first()
         return dict(row._mapping) if row is not None else None
 
+    async def _named(self, write: Executable, taken: str) -> None:
+        """Insert or update a row whose name is unique in the tenant; a name in use breaks the unique index,
+        which is refused as ``taken`` says."""
+        try:
+            await self.conn.execute(write)
+        except IntegrityError as exc:
+            raise InvalidCommand(taken) from exc
+
     async def queue(self, tenant_id: str, queue_id: str) -> dict[str, Any] | None:
         return await self._one(t.queues, QUEUE_FIELDS, tenant_id, queue_id)
 
@@ -64,17 +72,14 @@ class SqlConfiguration(SqlRepository):
 
     async def add_queue(self, tenant_id: str, values: dict[str, Any], now: datetime) -> str:
         queue_id = new_id()
-        try:
-            await self.conn.execute(insert(t.queues).values(id=queue_id, tenant_id=tenant_id, created_at=now, **values))
-        except IntegrityError as exc:
-            raise InvalidCommand(f"a queue named {values['name']!r} exists") from exc
+        await self._named(
+            insert(t.queues).values(id=queue_id, tenant_id=tenant_id, created_at=now, **values),
+            f"a queue named {values['name']!r} exists",
+        )
         return queue_id
 
     async def update_queue(self, queue_id: str, values: dict[str, Any]) -> None:
-        try:
-            await self.conn.execute(update(t.queues).where(q.id == queue_id).values(**values))
-        except IntegrityError as exc:
-            raise InvalidCommand("another queue has that name") from exc
+        await self._named(update(t.queues).where(q.id == queue_id).values(**values), "another queue has that name")
 
     async def open_in_queue(self, queue_id: str) -> int:
         c = t.conversations.c
@@ -159,21 +164,18 @@ class SqlConfiguration(SqlRepository):
 
     async def add_profile(self, tenant_id: str, name: str, config: dict[str, Any], now: datetime) -> str:
         profile_id = new_id()
-        try:
-            await self.conn.execute(
-                insert(t.routing_profiles).values(
-                    id=profile_id, tenant_id=tenant_id, name=name, config=config, created_at=now
-                )
-            )
-        except IntegrityError as exc:
-            raise InvalidCommand(f"a profile named {name!r} exists") from exc
+        await self._named(
+            insert(t.routing_profiles).values(
+                id=profile_id, tenant_id=tenant_id, name=name, config=config, created_at=now
+            ),
+            f"a profile named {name!r} exists",
+        )
         return profile_id
 
     async def update_profile(self, profile_id: str, values: dict[str, Any]) -> None:
-        try:
-            await self.conn.execute(update(t.routing_profiles).where(rp.id == profile_id).values(**values))
-        except IntegrityError as exc:
-            raise InvalidCommand("another profile has that name") from exc
+        await self._named(
+            update(t.routing_profiles).where(rp.id == profile_id).values(**values), "another profile has that name"
+        )
 
     async def agent_loads(self, tenant_id: str, agent_id: str) -> dict[str, int]:
         s = t.assignments.c

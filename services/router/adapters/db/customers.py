@@ -21,6 +21,9 @@ from services.router.handlers.ports.records import (
 )
 from shared.ids import new_id
 
+# What of a NewCustomer is stored as it is (its kind, value and verified make its first identity instead).
+PROFILE_FIELDS = ("tenant_id", "name", "email", "phone", "language", "tier", "attributes")
+
 
 class SqlCustomers(SqlRepository):
     """Customers and identities in one transaction."""
@@ -48,19 +51,7 @@ class SqlCustomers(SqlRepository):
                 self.conn,
                 t.customers,
                 [
-                    dict(
-                        id=cid,
-                        tenant_id=n.tenant_id,
-                        name=n.name,
-                        email=n.email,
-                        phone=n.phone,
-                        language=n.language,
-                        tier=n.tier,
-                        tags=[],
-                        consent={},
-                        attributes=n.attributes,
-                        created_at=now,
-                    )
+                    dict(id=cid, tags=[], consent={}, created_at=now, **{f: getattr(n, f) for f in PROFILE_FIELDS})
                     for cid, n in new.items()
                 ],
             )

@@ -15,8 +15,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.statements import add_lifecycle
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports.records import Lifecycle
 from shared.ids import new_id
 
 
@@ -150,12 +152,5 @@ async def _note(
     reason: str,
     actor: str,
 ) -> None:
-    await conn.execute(
-        insert(t.timeline).values(
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            kind=kind,
-            at=now,
-            data={"merge_id": merge_id, "other_customer_id": other, "reason": reason, "actor": actor},
-        )
-    )
+    data = {"merge_id": merge_id, "other_customer_id": other, "reason": reason, "actor": actor}
+    await add_lifecycle(conn, [Lifecycle(tenant_id, customer_id, None, kind, now, data)])

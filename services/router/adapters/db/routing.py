@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Update, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
@@ -16,7 +16,8 @@ from services.router.adapters.db.statements import add_lifecycle, routing_attrs
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
 from services.router.domain.routing.capacity import profile_from
-from services.router.handlers.ports.records import AgentFacts, Lifecycle
+from services.router.handlers.ports.records import AgentFacts, Lifecycle, fields_of
+from services.router.handlers.ports.routing import Facts, Queued
 from shared.ids import new_id
 
 
@@ -54,12 +55,7 @@ class SqlRouting:
         row = (await self.conn.execute(select(tn.routing_state).where(tn.id == tenant_id))).first()
         return dict(row.routing_state or {}) if row else {}
 
-    async def store_facts(
-        self,
-        facts: Mapping[str, Mapping[str, Any] | None],
-        queued: Mapping[str, str | None] | None = None,
-        now: datetime | None = None,
-    ) -> None:
+    async def store_facts(self, facts: Facts, queued: Queued | None = None, now: datetime | None = None) -> None:
         queues = {cid: qid for cid, qid in (queued or {}).items() if qid is not None}
         keep = frozenset({"queued_at"})
         rows = [(cid, dict(fact) if fact is not None else None) for cid, fact in facts.items()]
@@ -204,12 +200,8 @@ class SqlRouting:
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
         if not conversation_ids:
             return
-        s, c = t.assignments.c, t.conversations.c
-        await self.conn.execute(
-            update(t.assignments)
-            .where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
-            .values(ended_at=now)
-        )
+        c = t.conversations.c
+        await self.conn.execute(_live_assignments(conversation_ids).values(ended_at=now))
         await self.conn.execute(
             update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
         )
@@ -221,15 +213,10 @@ class SqlRouting:
             return []
         rows = [
             dict(
+                fields_of(a),
                 id=new_id(),
                 tenant_id=tenant_id,
-                conversation_id=a.conversation_id,
-                agent_id=a.agent_id,
-                queue_id=a.queue_id,
-                channel=a.channel,
-                assigned_at=a.assigned_at,
-                offer_expires_at=a.offer_expires_at,
-                accepted_at=None if a.offer_expires_at else a.assigned_at,
+                accepted_at=None if a.offer_expires_at else a.assigned_at,  # an offer is not held until accepted
             )
             for a in assignments
         ]
@@ -277,12 +264,8 @@ class SqlRouting:
         """Offers accepted: the live assignment stays (same row), now held for good."""
         if not conversation_ids:
             return
-        s, c = t.assignments.c, t.conversations.c
-        await self.conn.execute(
-            update(t.assignments)
-            .where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
-            .values(accepted_at=now, offer_expires_at=None)
-        )
+        c = t.conversations.c
+        await self.conn.execute(_live_assignments(conversation_ids).values(accepted_at=now, offer_expires_at=None))
         await self.conn.execute(update(t.conversations).where(c.id.in_(conversation_ids)).values(assigned_at=now))
         rows = await self.conn.execute(
             select(c.id, c.customer_id, c.agent_id).where(c.id.in_(conversation_ids), c.tenant_id == tenant_id)
@@ -305,3 +288,9 @@ class SqlRouting:
         )
         spans = [(r.ended_at - r.assigned_at).total_seconds() for r in rows]
         return sum(spans) / len(spans) if spans else None
+
+
+def _live_assignments(conversation_ids: Sequence[str]) -> Update:
+    """An update of these conversations' live (not ended) assignments: one each at the most."""
+    s = t.assignments.c
+    return update(t.assignments).where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))

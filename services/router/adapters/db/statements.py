@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, any_, bindparam, func, select, update
@@ -12,7 +13,8 @@ from sqlalchemy.sql.elements import Tuple
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
-from services.router.handlers.ports.records import Lifecycle
+from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports.records import Lifecycle, fields_of
 
 
 def insert_ignore(dialect: str, table: Table) -> Any:
@@ -53,21 +55,12 @@ async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[
 async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> None:
     """Timeline entries that are not messages (opened, assigned, resolved...)."""
     if rows:
-        await insert_rows(
-            conn,
-            t.timeline,
-            [
-                dict(
-                    tenant_id=e.tenant_id,
-                    customer_id=e.customer_id,
-                    conversation_id=e.conversation_id,
-                    kind=e.kind,
-                    at=e.at,
-                    data=e.data,
-                )
-                for e in rows
-            ],
-        )
+        await insert_rows(conn, t.timeline, [fields_of(e) for e in rows])  # its fields are the columns
+
+
+def resolution(now: datetime, note: str | None) -> dict[str, Any]:
+    """What resolving sets on a conversation's row: resolved now, with its note, and out of routing."""
+    return {"status": ConversationStatus.RESOLVED.value, "resolved_at": now, "resolution_note": note, "routing": None}
 
 
 def routing_attrs(row: Any) -> dict[str, Any]:

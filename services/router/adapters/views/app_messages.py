@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.views.queries import of_identity
 from shared.events import Channel, IdentityKind
 
 # A message is listed once it is this old: on PostgreSQL sequence numbers are taken in one order and committed
@@ -21,14 +22,16 @@ SETTLE = timedelta(seconds=2)
 async def app_messages(
     conn: AsyncConnection, tenant_id: str, external_id: str, after: int, limit: int, now: datetime
 ) -> list[dict[str, Any]]:
-    m, i = t.messages.c, t.identities.c
+    m = t.messages.c
+    of_user = of_identity(
+        select(m.seq, m.id, m.conversation_id, m.text, m.author, m.status, m.created_at),
+        m.customer_id,
+        tenant_id,
+        IdentityKind.APP_USER,
+        external_id,
+    )
     rows = await conn.execute(
-        select(m.seq, m.id, m.conversation_id, m.text, m.author, m.status, m.created_at)
-        .join(t.identities, i.customer_id == m.customer_id)
-        .where(
-            i.tenant_id == tenant_id,
-            i.kind == IdentityKind.APP_USER.value,
-            i.value == external_id,
+        of_user.where(
             m.tenant_id == tenant_id,
             m.channel == Channel.IN_APP.value,
             m.direction == "outbound",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.configuration import SqlConfiguration
 from services.router.adapters.db.routing import SqlRouting
+from services.router.adapters.views.queries import of_identity
 from services.router.domain.acknowledgement import expected_wait_s
 from services.router.domain.model import ConversationStatus, Presence
 from services.router.domain.routing.queue_config import hours_of
@@ -24,19 +25,12 @@ WITH_AGENT: dict[str, Any] = {"state": "with_agent"}
 
 
 async def visitor_wait(conn: AsyncConnection, tenant_id: str, visitor_id: str, now: datetime) -> dict[str, Any]:
-    c, i = t.conversations.c, t.identities.c
+    c = t.conversations.c
+    visitors = of_identity(
+        select(c.id, c.queue_id, c.agent_id), c.customer_id, tenant_id, IdentityKind.CHAT_VISITOR, visitor_id
+    )
     conv = (
-        await conn.execute(
-            select(c.id, c.queue_id, c.agent_id)
-            .join(t.identities, i.customer_id == c.customer_id)
-            .where(
-                i.tenant_id == tenant_id,
-                i.kind == IdentityKind.CHAT_VISITOR.value,
-                i.value == visitor_id,
-                c.tenant_id == tenant_id,
-                c.status == ConversationStatus.OPEN.value,
-            )
-        )
+        await conn.execute(visitors.where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value))
     ).first()
     if conv is None:
         return NO_CONVERSATION

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.domain import whatsapp_window
+from shared.events import IdentityKind
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -87,6 +88,16 @@ async def customer(conn: AsyncConnection, tenant_id: str, customer_id: str) -> d
             for r in suggestions
         ],
     }
+
+
+def of_identity(
+    query: Select[Any], customer_id: ColumnElement[Any], tenant_id: str, kind: IdentityKind, value: str
+) -> Select[Any]:
+    """``query`` narrowed to the customer the tenant knows by this identity, joined on its ``customer_id``."""
+    i = t.identities.c
+    return query.join(t.identities, i.customer_id == customer_id).where(
+        i.tenant_id == tenant_id, i.kind == kind.value, i.value == value
+    )
 
 
 async def customers_by_identifier(conn: AsyncConnection, tenant_id: str, kind: str, value: str) -> list[str]:

@@ -110,15 +110,17 @@ class RoutingEngine(Placement):
         if work is None:
             raise NotFound(f"no routed conversation {conversation_id}")
         self._touched_work.add(conversation_id)
-        out: list[Decision] = []
-        if work.agent_id is not None:
-            agent = self._agents[work.agent_id]
-            self._release(agent, work)
-            out.append(Unassigned(conversation_id, agent.spec.id, "resolved"))
-            out += self._fill(agent, now)
-        else:
+        return self._let_go(work, "resolved", now)
+
+    def _let_go(self, work: Work, reason: str, now: float) -> list[Decision]:
+        """Take ``work`` from its agent, whose freed room goes to the next waiting work at once, or out of its
+        queue's line if no one held it."""
+        if work.agent_id is None:
             self._line(work).discard(work.key)
-        return out
+            return []
+        agent = self._agents[work.agent_id]
+        self._release(agent, work)
+        return [Unassigned(work.conversation_id, agent.spec.id, reason), *self._fill(agent, now)]
 
     def claim(self, agent_id: str, conversation_id: str, now: float) -> list[Decision]:
         """Manual pull: an agent takes a waiting conversation from a queue they serve."""
@@ -139,14 +141,7 @@ class RoutingEngine(Placement):
         target = self._agent(to_agent)
         if target.presence is not Presence.ONLINE or not target.has_room(work.channel):
             raise InvalidCommand("the target agent is not online with room on that channel")
-        out: list[Decision] = []
-        if work.agent_id is not None:
-            source = self._agents[work.agent_id]
-            self._release(source, work)
-            out.append(Unassigned(conversation_id, source.spec.id, "transferred"))
-            out += self._fill(source, now)
-        else:
-            self._line(work).discard(work.key)
+        out = self._let_go(work, "transferred", now)
         self._take(target, work, now)
         out.append(Assigned(conversation_id, to_agent, work.queue_id, work.channel, now, "transferred"))
         return out

@@ -33,6 +33,10 @@ from services.router.handlers.agent_feed import SUPERVISORS, feed_event
 from shared.routing_commands import Accept, Claim, Decline, Ref, SetPresence
 
 router = APIRouter(tags=["agents"])
+# What the OpenAPI says a feed answers: a stream, not the JSON body a response class would otherwise imply.
+SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}
+}
 
 
 class PresenceIn(BaseModel):
@@ -59,11 +63,7 @@ async def put_presence(
     return PresenceOut(agent_id=agent_id, presence=body.presence, assigned=assigned)
 
 
-@router.get(
-    "/v1/agents/{agent_id}/feed",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
-)
+@router.get("/v1/agents/{agent_id}/feed", response_class=EventSourceResponse, responses=SSE)
 async def agent_feed(
     agent_id: str,
     router_: RouterDep,
@@ -203,11 +203,7 @@ async def feed_events(
 _PAGE = 500
 
 
-@router.get(
-    "/v1/supervisors/feed",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
-)
+@router.get("/v1/supervisors/feed", response_class=EventSourceResponse, responses=SSE)
 async def supervisors_feed(
     router_: RouterDep,
     principal: SupervisorPrincipal,
@@ -228,28 +224,25 @@ class OfferOut(BaseModel):
     events: int
 
 
-@router.post("/v1/agents/{agent_id}/accept", response_model=OfferOut)
-async def accept_offer(
-    agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
-) -> OfferOut:
-    """Accept a conversation offered to this agent (it becomes theirs)."""
-    return await _agents_own(router_, principal, Accept(agent_id=agent_id, conversation_id=body.conversation_id), key)
+def _agents_move(move: type[Accept | Decline | Claim], path: str, name: str, description: str) -> None:
+    """One of an agent's moves on a conversation as a route; all take the same body and give the same answer."""
+
+    async def route(
+        agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
+    ) -> OfferOut:
+        return await _agents_own(router_, principal, move(agent_id=agent_id, conversation_id=body.conversation_id), key)
+
+    router.post(f"/v1/agents/{{agent_id}}/{path}", response_model=OfferOut, name=name, description=description)(route)
 
 
-@router.post("/v1/agents/{agent_id}/decline", response_model=OfferOut)
-async def decline_offer(
-    agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
-) -> OfferOut:
-    """Decline an offer: it goes to the next eligible agent; after the queue's max_declines it escalates."""
-    return await _agents_own(router_, principal, Decline(agent_id=agent_id, conversation_id=body.conversation_id), key)
-
-
-@router.post("/v1/agents/{agent_id}/claim", response_model=OfferOut)
-async def claim(
-    agent_id: str, body: OfferIn, router_: RouterDep, principal: StaffPrincipal, key: IdempotencyKey = None
-) -> OfferOut:
-    """Manual pull: take a waiting conversation from a queue this agent serves."""
-    return await _agents_own(router_, principal, Claim(agent_id=agent_id, conversation_id=body.conversation_id), key)
+_agents_move(Accept, "accept", "accept_offer", "Accept a conversation offered to this agent (it becomes theirs).")
+_agents_move(
+    Decline,
+    "decline",
+    "decline_offer",
+    "Decline an offer: it goes to the next eligible agent; after the queue's max_declines it escalates.",
+)
+_agents_move(Claim, "claim", "claim", "Manual pull: take a waiting conversation from a queue this agent serves.")
 
 
 async def _agents_own(

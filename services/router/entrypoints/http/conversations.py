@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from services.router.adapters.views import queries
-from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.errors import InvalidCommand
 from services.router.entrypoints.http.deps import IdempotencyKey, RouterDep, StaffPrincipal
-from services.router.entrypoints.http.visibility import may_see_conversation
+from services.router.entrypoints.http.visibility import may_see_conversation, read_one
 from shared.events import Channel
 from shared.outbound import WhatsAppTemplate
 from shared.routing_commands import Resolve, Transfer
@@ -24,11 +24,7 @@ async def get_conversation(conversation_id: str, router_: RouterDep, principal: 
     """A conversation with its customer, channel, status, queue, assigned agent, SLA clocks and every message
     (with each reply's delivery status). An agent sees only the conversations assigned or transferred to them."""
     await may_see_conversation(router_, principal, conversation_id)
-    async with router_.repo.reader() as conn:
-        found = await queries.conversation(conn, principal.tenant_id, conversation_id)
-    if found is None:
-        raise NotFound(f"no conversation {conversation_id}")
-    return found
+    return await read_one(router_, principal, queries.conversation, conversation_id, "conversation")
 
 
 class ResolveIn(BaseModel):

@@ -16,7 +16,7 @@ from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.identity.normalize import parse_identifier
 from services.router.domain.model import Tier
 from services.router.entrypoints.http.deps import AdminPrincipal, RouterDep, StaffPrincipal, SupervisorPrincipal
-from services.router.entrypoints.http.visibility import may_see_customer
+from services.router.entrypoints.http.visibility import may_see_customer, read_one
 from shared.routing_commands import Resolve
 
 router = APIRouter(tags=["customers"])
@@ -48,21 +48,14 @@ async def get_customer(customer_id: str, router_: RouterDep, principal: StaffPri
     """The unified customer: profile (name, tier, language, tags, attributes, owner, consent) and every
     identity on every channel. An agent sees only the customers of their conversations."""
     await may_see_customer(router_, principal, customer_id)
-    async with router_.repo.reader() as conn:
-        found = await queries.customer(conn, principal.tenant_id, customer_id)
-    if found is None:
-        raise NotFound(f"no customer {customer_id}")
-    return found
+    return await read_one(router_, principal, queries.customer, customer_id, "customer")
 
 
 @router.get("/v1/customers/{customer_id}/export")
 async def export_customer(customer_id: str, router_: RouterDep, principal: AdminPrincipal) -> JSONResponse:
     """GDPR access and portability: everything stored about the customer in one JSON document (profile,
     identities, conversations with all messages, events, survey answers)."""
-    async with router_.repo.reader() as conn:
-        found = await queries.export(conn, principal.tenant_id, customer_id)
-    if found is None:
-        raise NotFound(f"no customer {customer_id}")
+    found = await read_one(router_, principal, queries.export, customer_id, "customer")
     return JSONResponse(
         jsonable_encoder(found),
         headers={"Content-Disposition": f'attachment; filename="customer-{customer_id}.json"'},

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from services.router.adapters.views import deadletters as store
-from services.router.domain.errors import NotFound
 from services.router.entrypoints.http.deps import AdminPrincipal, RouterDep
 from services.router.entrypoints.http.params import QueryInstant
+from services.router.entrypoints.http.visibility import read_one
 
 router = APIRouter(tags=["operations"])
 
@@ -54,11 +54,7 @@ async def list_deadletters(
 @router.get("/v1/deadletters/{deadletter_id}")
 async def get_deadletter(deadletter_id: str, router_: RouterDep, principal: AdminPrincipal) -> dict[str, Any]:
     """One dead letter: the original record, where it came from and why it could not be applied."""
-    async with router_.repo.reader() as conn:
-        row = await store.one(conn, principal.tenant_id, deadletter_id)
-    if row is None:
-        raise NotFound(f"no dead letter {deadletter_id}")
-    return _shown(row)
+    return _shown(await read_one(router_, principal, store.one, deadletter_id, "dead letter"))
 
 
 @router.post("/v1/deadletters/{deadletter_id}/redrive", status_code=202)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.exceptions import HTTPException
 
+from services.router.adapters.db.api_keys import Principal
 from services.router.entrypoints.http.deps import AppPrincipal, RouterDep
 from services.router.entrypoints.http.params import Identifier, MessageInstant, ScheduleInstant
+from services.router.entrypoints.http.services import Services
 from shared.constant_time import same
 from shared.events import (
     Call,
@@ -116,7 +118,6 @@ async def post_message(
     verified = _verified(body.customer, settings.inapp_identity_secret)
     key = idempotency_key or body.idempotency_key
     event_id = event_id_for(principal.tenant_id, key) if key else new_event_id()
-    now = router_.clock()
     claims = [
         Claim(kind=kind, value=value, verified=verified)
         for kind, value in (
@@ -125,17 +126,31 @@ async def post_message(
         )
         if value
     ]
-    event = ConversationEvent(
-        id=event_id,
-        source=f"switchboard/in_app/{principal.key_prefix}",
-        time=now,
-        tenant=principal.tenant_id,
+    return await _accept(
+        router_,
+        principal,
+        event_id,
+        "in_app",
         channel=Channel.IN_APP,
         channel_message_id=key,
         sender=_app_user(body.customer, verified, claims),
         content=Content(text=body.text),
         sent_at=body.sent_at,
+    )
+
+
+async def _accept(
+    router_: Services, principal: Principal, event_id: str, source: str, **fields: Any
+) -> MessageAccepted:
+    """The app's event, from this API key, received now: answered once it is durably on the bus."""
+    now = router_.clock()
+    event = ConversationEvent(
+        id=event_id,
+        source=f"switchboard/{source}/{principal.key_prefix}",
+        time=now,
+        tenant=principal.tenant_id,
         received_at=now,
+        **fields,
     )
     await router_.ingress.accept(event)
     return MessageAccepted(event_id=event_id)
@@ -205,26 +220,22 @@ async def request_callback(body: CallbackIn, router_: RouterDep, principal: AppP
         if body.idempotency_key
         else new_event_id()
     )
-    now = router_.clock()
     window = ""
     if body.window_start or body.window_end:
         start = body.window_start.isoformat() if body.window_start else "now"
         end = body.window_end.isoformat() if body.window_end else "any time"
         window = f" between {start} and {end}"
     text = f"Callback requested: call {body.customer.phone}{window}" + (f". {body.note}" if body.note else "")
-    event = ConversationEvent(
-        id=event_id,
-        source=f"switchboard/callbacks/{principal.key_prefix}",
-        time=now,
-        tenant=principal.tenant_id,
+    return await _accept(
+        router_,
+        principal,
+        event_id,
+        "callbacks",
         channel=Channel.VOICE,
         thread_ref="callback",
         sender=_app_user(
             body.customer, verified, [Claim(kind=IdentityKind.PHONE, value=body.customer.phone, verified=verified)]
         ),
         content=Content(text=text),
-        received_at=now,
         call=Call(status=CallStatus.CALLBACK_REQUESTED, window_start=body.window_start, window_end=body.window_end),
     )
-    await router_.ingress.accept(event)
-    return MessageAccepted(event_id=event_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from services.router.adapters.views import stats
 from services.router.domain.errors import InvalidCommand
@@ -16,7 +16,12 @@ from services.router.entrypoints.http.params import QueryInstant
 router = APIRouter(tags=["stats"])
 
 
-def _period(router_: Any, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+async def _period(
+    router_: RouterDep,
+    start: Annotated[QueryInstant, Query(alias="from")] = None,
+    end: Annotated[QueryInstant, Query(alias="to")] = None,
+) -> tuple[datetime, datetime]:
+    """The ``from`` and ``to`` a report covers: by default the 7 days to now."""
     end = end or router_.clock()
     start = start or end - timedelta(days=7)
     if start.tzinfo is None or end.tzinfo is None:
@@ -24,6 +29,9 @@ def _period(router_: Any, start: datetime | None, end: datetime | None) -> tuple
     if start >= end:
         raise InvalidCommand("from must be before to")
     return start, end
+
+
+Period = Annotated[tuple[datetime, datetime], Depends(_period)]
 
 
 @router.get("/v1/stats/queues")
@@ -35,14 +43,9 @@ async def queue_stats(router_: RouterDep, principal: StaffPrincipal) -> dict[str
 
 
 @router.get("/v1/stats/agents")
-async def agent_stats(
-    router_: RouterDep,
-    principal: SupervisorPrincipal,
-    start: Annotated[QueryInstant, Query(alias="from")] = None,
-    end: Annotated[QueryInstant, Query(alias="to")] = None,
-) -> dict[str, Any]:
+async def agent_stats(router_: RouterDep, principal: SupervisorPrincipal, period: Period) -> dict[str, Any]:
     """Per agent: presence, load per channel now, handled in the period and average handle time."""
-    start, end = _period(router_, start, end)
+    start, end = period
     async with router_.repo.reader() as conn:
         items = await stats.agent_stats(conn, principal.tenant_id, start, end)
     return {"from": start, "to": end, "items": items}
@@ -52,14 +55,13 @@ async def agent_stats(
 async def kpis(
     router_: RouterDep,
     principal: SupervisorPrincipal,
-    start: Annotated[QueryInstant, Query(alias="from")] = None,
-    end: Annotated[QueryInstant, Query(alias="to")] = None,
+    period: Period,
     group_by: Literal["none", "queue", "channel", "agent"] = "none",
 ) -> dict[str, Any]:
     """KPIs of the conversations opened in [from, to) (default: the last 7 days), overall or per queue,
     channel or agent: first response and resolution times (median, p90), SLA attainment, escalation,
     reopen and first-contact resolution rates, CSAT average and response rate."""
-    start, end = _period(router_, start, end)
+    start, end = period
     async with router_.repo.reader() as conn:
         items = await stats.kpis(conn, principal.tenant_id, start, end, group_by)
     return {"from": start, "to": end, "group_by": group_by, "items": items}

@@ -30,16 +30,10 @@ MAX_REPORTED = 20
 Loc = tuple[str | int, ...]
 
 
-class TextGuard:
+class TextGuard(problems.HttpMiddleware):
     """ASGI middleware; sits inside ``problems.BodyLimit``, which bounds the body it buffers."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         found = _in_path(scope) or _in_query(scope.get("query_string", b""))
         if not found and _body_checked(scope):
             body = await problems.read_body(receive)

@@ -5,12 +5,17 @@ conversations, and acts only as themselves. Supervisors and admins see the whole
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from starlette.exceptions import HTTPException
 
 from services.router.adapters.db.api_keys import Principal
 from services.router.adapters.views import visibility
 from services.router.domain.errors import NotFound
 from services.router.entrypoints.http.services import Services
+
+T = TypeVar("T")
 
 
 def acting_as(principal: Principal, agent_id: str) -> None:
@@ -36,3 +41,14 @@ async def may_see_conversation(router: Services, principal: Principal, conversat
 async def may_see_customer(router: Services, principal: Principal, customer_id: str) -> None:
     if principal.role == "agent" and not await _visible(router, principal, customer_id=customer_id):
         raise NotFound(f"no customer {customer_id}")
+
+
+async def read_one(
+    router: Services, principal: Principal, view: Callable[[Any, str, str], Awaitable[T | None]], id_: str, what: str
+) -> T:
+    """The tenant's ``what`` of that id as ``view`` reads it (conn, tenant id, id), or 404 ("no <what> <id>")."""
+    async with router.repo.reader() as conn:
+        found = await view(conn, principal.tenant_id, id_)
+    if found is None:
+        raise NotFound(f"no {what} {id_}")
+    return found

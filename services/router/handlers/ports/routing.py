@@ -9,6 +9,10 @@ from typing import Any, Protocol
 from services.router.domain.model import AgentRow, Assignment, QueueRule
 from services.router.handlers.ports.records import AgentFacts
 
+# Conversation id → its routing fact (None: it left routing), and → the queue it waits in (None: none).
+Facts = Mapping[str, Mapping[str, Any] | None]
+Queued = Mapping[str, str | None]
+
 
 class Routing(Protocol):
     async def lock_tenants(self, tenant_ids: Iterable[str]) -> None:
@@ -30,12 +34,7 @@ class Routing(Protocol):
         """The engine's counters as last stored (empty if never)."""
         ...
 
-    async def store_facts(
-        self,
-        facts: Mapping[str, Mapping[str, Any] | None],
-        queued: Mapping[str, str | None] | None = None,
-        now: datetime | None = None,
-    ) -> None:
+    async def store_facts(self, facts: Facts, queued: Queued | None = None, now: datetime | None = None) -> None:
         """Each conversation's routing fact as it is now (None: it left routing) and, for those ``queued``, the
         queue where it waits now (routing decided it) and since ``now`` (the first queueing time is kept, since
         the wait is the customer's, whichever queue it moves to): each conversation's row written once."""
