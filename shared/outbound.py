@@ -84,6 +84,8 @@ class OutboundMessage(_Strict):
     survey: SurveyCard | None = None
     # WhatsApp only: send this template instead of ``text`` (which then says what the timeline shows)
     template: WhatsAppTemplate | None = None
+    # the language of ``text`` (BCP 47), where a voice speaks it (a call's closed-hours prompt)
+    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")] | None = None
 
 
 class DeliveryState(StrEnum):

@@ -72,7 +72,10 @@ def twiml(*verbs: str) -> Response:
     return Response(twiml_text(*verbs), media_type="text/xml")
 
 
-def say(text: str) -> str:
+def say(text: str, language: str | None = None) -> str:
+    """``language``: the voice's locale (e.g. de-DE); Twilio's default voice speaks English."""
+    if language:
+        return f"<Say language={quoteattr(language)}>{escape(text)}</Say>"
     return f"<Say>{escape(text)}</Say>"
 
 
@@ -102,8 +105,8 @@ class TwilioVoiceConnector(ProviderApiConnector):
         )
         return twiml(say(greeting), enqueue)
 
-    def voicemail(self, prompt: str) -> str:
-        return say(prompt) + (
+    def voicemail(self, prompt: str, language: str | None = None) -> str:
+        return say(prompt, language) + (
             f'<Record maxLength="120" playBeep="true" transcribe="true" '
             f"transcribeCallback={quoteattr(self.url('/transcription'))} action={quoteattr(self.url('/recording'))}/>"
         )
@@ -342,5 +345,5 @@ class TwilioVoiceConnector(ProviderApiConnector):
         """What to tell a caller the router cannot put through (closed): said, then voicemail."""
         if not message.thread_ref:
             raise PermanentFailure("no live call to speak to")
-        await self._update_call(message.thread_ref, twiml_text(self.voicemail(message.text)))
+        await self._update_call(message.thread_ref, twiml_text(self.voicemail(message.text, message.language)))
         return Delivered(message.thread_ref)

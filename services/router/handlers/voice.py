@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from services.router.domain.model import ConversationStatus
+from services.router.domain.voice_prompts import closed_prompt
 from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.records import Lifecycle, NewMessage, VoiceRequest
 from shared.bus import Outgoing
@@ -188,6 +188,7 @@ async def closed_prompts(
         if d.get("task") == "call" and d.get("call_sid")
     }
     told = await u.conversations.known_event_ids((tenant_id, key) for key in keys.values())
+    callers = await u.customers.customer_attrs({r.customer_id for r in requests.values()})
     messages: list[NewMessage] = []
     out: list[Outgoing] = []
     for conv_id, (opens, zone) in waiting.items():
@@ -196,8 +197,8 @@ async def closed_prompts(
             continue  # not a live call, or told already (a rebuild acknowledges again)
         d = details[conv_id]
         customer = requests[conv_id].customer_id
-        when = datetime.fromtimestamp(opens, ZoneInfo(zone)).strftime("%A at %H:%M") if opens else "soon"
-        text = f"We are closed right now and open again {when}. Please leave a message after the tone."
+        language = callers.get(customer, {}).get("language")
+        text, locale = closed_prompt(language, datetime.fromtimestamp(opens, UTC) if opens else None, zone)
         message_id = new_id()
         outbound = OutboundMessage(
             id=message_id,
@@ -208,6 +209,7 @@ async def closed_prompts(
             text=text,
             thread_ref=d["call_sid"],
             created_at=now,
+            language=locale,
         )
         messages.append(
             NewMessage(
