@@ -56,6 +56,7 @@ from tests.bench.proc_cpu import CpuMeter, kafka_pids, postgres_backends, postgr
 from tests.bench.workload import Workload
 from tests.conftest import random_name
 from tests.support.databases import create_database, drop_database
+from tests.support.desks import online_agents
 from tests.support.processes import SWITCHBOARD, clean_env, start, stop, wait_ready
 from tests.support.runtime import free_port, tenants_on_every_partition
 from tests.support.servers import ensure_servers
@@ -260,19 +261,7 @@ async def seed(db: Database, tenants: tuple[str, ...], agents: int, capacity: in
         await seed_demo(db, now, tenant_id=tenant)
         async with db.transaction() as conn:
             await conn.execute(
-                insert(t.agents),
-                [
-                    dict(
-                        id=f"{tenant}-bench-{k}",
-                        tenant_id=tenant,
-                        name=f"Agent {k}",
-                        presence="online",
-                        capacity={"default": capacity},
-                        queue_ids=[f"{tenant}-q-messaging", f"{tenant}-q-general"],
-                        created_at=now,
-                    )
-                    for k in range(agents)
-                ],
+                insert(t.agents), online_agents(tenant, now, agents, capacity, id_prefix="bench-", name="Agent")
             )
             if n % 2:  # half the desks offer work for agents to accept, as the demo desk does
                 await conn.execute(

@@ -15,51 +15,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import update
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.seed import seed_demo
-from tests.bench.bench_takeover import _fill, _runtime, _Servers
+from tests.bench.bench_takeover import _bench_database, _filled
 from tests.bench.record import record
-from tests.conftest import random_name
-from tests.support.databases import create_database, drop_database
-from tests.support.servers import ensure_servers
 
 
 async def run(n: int) -> dict[str, object]:
-    db_url, kafka = ensure_servers()
-    servers = _Servers(db_url, kafka)
-    url = await create_database(db_url, random_name("switchboard_sla_"))
-    tenant = random_name("bench")
-    try:
-        with tempfile.TemporaryDirectory() as home:
-            runtime = _runtime(servers, url, Path(home))
-            await runtime.start(consume_events=False)
-            try:
-                await seed_demo(runtime.db, datetime.now(UTC), tenant_id=tenant)
-                await _fill(runtime, tenant, n)
-                past = datetime.now(UTC) - timedelta(minutes=1)
-                async with runtime.db.transaction() as conn:
-                    s = t.sla_timers.c
-                    await conn.execute(
-                        update(t.sla_timers)
-                        .where(s.tenant_id == tenant, s.kind == "first_response")
-                        .values(warn_at=past, due_at=past)
-                    )
-                cpu, wall = time.process_time(), time.perf_counter()
-                fired = 0
-                while (done := await runtime.sla.tick()) > 0:
-                    fired += done
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            finally:
-                await runtime.stop()
-    finally:
-        await drop_database(url)
+    async with (
+        _bench_database("switchboard_sla_") as (servers, url, home, tenant),
+        _filled(servers, url, home, tenant, n) as runtime,
+    ):
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        async with runtime.db.transaction() as conn:
+            s = t.sla_timers.c
+            await conn.execute(
+                update(t.sla_timers)
+                .where(s.tenant_id == tenant, s.kind == "first_response")
+                .values(warn_at=past, due_at=past)
+            )
+        cpu, wall = time.process_time(), time.perf_counter()
+        fired = 0
+        while (done := await runtime.sla.tick()) > 0:
+            fired += done
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
         "workload": f"one tenant, {n:,} first-response clocks due at once (warning and breach each)",
         "fired": fired,

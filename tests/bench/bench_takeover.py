@@ -18,6 +18,8 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +60,31 @@ async def _fill(runtime: RouterRuntime, tenant: str, n: int) -> None:
     print()
 
 
+@asynccontextmanager
+async def _bench_database(prefix: str) -> AsyncIterator[tuple[_Servers, str, Path, str]]:
+    """The local servers, a fresh database on them (dropped afterwards), a home directory and a tenant name."""
+    db_url, kafka = ensure_servers()
+    url = await create_database(db_url, random_name(prefix))
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            yield _Servers(db_url, kafka), url, Path(home), random_name("bench")
+    finally:
+        await drop_database(url)
+
+
+@asynccontextmanager
+async def _filled(servers: _Servers, url: str, home: Path, tenant: str, n: int) -> AsyncIterator[RouterRuntime]:
+    """A started runtime on ``url``, the demo desk seeded for ``tenant`` and its ``n`` conversations brought in."""
+    runtime = _runtime(servers, url, home)
+    await runtime.start(consume_events=False)
+    try:
+        await seed_demo(runtime.db, datetime.now(UTC), tenant_id=tenant)
+        await _fill(runtime, tenant, n)
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
 async def _takeover(servers: _Servers, url: str, home: Path, tenant: str) -> tuple[float, float, int]:
     runtime = _runtime(servers, url, home)
     await runtime.start(consume_events=False)
@@ -75,20 +102,10 @@ async def _takeover(servers: _Servers, url: str, home: Path, tenant: str) -> tup
 
 
 async def run(n: int, repeats: int) -> dict[str, object]:
-    db_url, kafka = ensure_servers()
-    servers = _Servers(db_url, kafka)
-    url = await create_database(db_url, random_name("switchboard_takeover_"))
-    tenant = random_name("bench")
-    try:
-        with tempfile.TemporaryDirectory() as home:
-            filler = _runtime(servers, url, Path(home))
-            await filler.start(consume_events=False)
-            await seed_demo(filler.db, datetime.now(UTC), tenant_id=tenant)
-            await _fill(filler, tenant, n)
-            await filler.stop()
-            runs = [await _takeover(servers, url, Path(home), tenant) for _ in range(repeats)]
-    finally:
-        await drop_database(url)
+    async with _bench_database("switchboard_takeover_") as (servers, url, home, tenant):
+        async with _filled(servers, url, home, tenant, n):
+            pass
+        runs = [await _takeover(servers, url, home, tenant) for _ in range(repeats)]
     walls = [w for w, _, _ in runs]
     return {
         "workload": f"one tenant, {n:,} open conversations (demo desk's agents at capacity), cold replica",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.logging import NOISY, JsonFormatter
+from tests.support.browser import browser, chromium  # noqa: F401 (the browser tests' fixtures)
 from tests.support.pii import leaks
 
 

@@ -8,51 +8,23 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from tests.support.browser import ARTIFACTS
 from tests.support.pii import pii
-from tests.support.processes import ROOT, dev_desk
+from tests.support.processes import dev_desk
 
 KEY = "sb_console-" + os.urandom(12).hex()
-CHROMIUM = os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("SWITCHBOARD_TEST_ARTIFACTS", ROOT / ".local" / "artifacts"))
-# Flags for a closed network: no background calls home that the machine would refuse.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with dev_desk(tmp_path_factory.mktemp("console"), KEY) as base:
         yield base
-
-
-@pytest.fixture
-def chromium() -> str:
-    assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM} (deploy/local/tools.sh installs it)"
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, headless=True, args=FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def sign_in(console: Page, base: str) -> None:

@@ -14,43 +14,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from services.router.entrypoints.http import desk_views
 from services.router.entrypoints.http.app import create_app
 from shared.events import Channel, Claim, IdentityKind
 from tests.conftest import random_name
+from tests.support.browser import ARTIFACTS
 from tests.support.pii import pii
 from tests.support.processes import ROOT
-from tests.support.runtime import (
-    Desk,
-    conversation_of,
-    inbound,
-    publish,
-    serve_app,
-    settings_for,
-    started_desk,
-    wait_for,
-)
+from tests.support.runtime import Desk, arrive, embedded_desk, inbound, serve_app
 
-CHROMIUM = os.environ.get("SWITCHBOARD_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("SWITCHBOARD_TEST_ARTIFACTS", ROOT / ".local" / "artifacts"))
 DOCS = ROOT / "docs" if os.environ.get("SWITCHBOARD_UPDATE_DOCS") == "1" else None
 MAX_SCREENSHOT_BYTES = 250_000
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTHS = pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 
 
@@ -62,32 +42,13 @@ def app_with_desk_views(desk: Desk) -> FastAPI:
     return app
 
 
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    async with started_desk(settings_for("embedded", tmp_path)) as d:
-        yield d
+desk = embedded_desk
 
 
 @pytest.fixture
 async def base(desk: Desk) -> AsyncIterator[str]:
     async with serve_app(app_with_desk_views(desk)) as url:
         yield url
-
-
-@pytest.fixture
-def chromium() -> str:
-    assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM} (deploy/local/tools.sh installs it)"
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, headless=True, args=FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def admin(desk: Desk, base: str) -> httpx.AsyncClient:
@@ -136,8 +97,7 @@ async def test_claim_from_the_waiting_list_then_resolve_leaves_it_read_only(
     question = pii("Where is my parcel? It was due on Monday.")
     answer = pii("It left our warehouse this morning.")
     waiting = inbound(desk.tenant, random_name("u-"), question, name=pii("Marie Curie"))
-    await publish(desk, waiting)
-    conv = await wait_for(lambda: conversation_of(desk, waiting.id))
+    conv = await arrive(desk, waiting)
     context = await browser.new_context(viewport={"width": width, "height": height})
     page = await context.new_page()
     await sign_in(page, base, desk)
@@ -206,10 +166,8 @@ async def test_the_supervisor_sees_queues_agents_sla_breaches_and_merges_a_sugge
         claims=(Claim(kind=IdentityKind.EMAIL, value=email, verified=False),),
         name=pii("Lin C."),
     )
-    await publish(desk, mail)
-    survivor = await wait_for(lambda: conversation_of(desk, mail.id))
-    await publish(desk, chat)
-    duplicate = await wait_for(lambda: conversation_of(desk, chat.id))
+    survivor = await arrive(desk, mail)
+    duplicate = await arrive(desk, chat)
 
     # the chat waits in the manual queue and breaches its 1 s first-response SLA: it shows up live
     risk = page.locator(f'#sup-sla li[data-conversation="{duplicate["id"]}"]')

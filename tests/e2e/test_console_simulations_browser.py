@@ -28,11 +28,9 @@ from tests.e2e import test_console_desk_browser as console_desk
 from tests.support.processes import ROOT
 from tests.support.runtime import Desk
 
-# the embedded desk, its app on a socket and the browser, as the other console tests start them
+# the embedded desk and its app on a socket, as the other console tests start them (the browser: tests/e2e/conftest.py)
 desk = console_desk.desk
 base = console_desk.base
-chromium = console_desk.chromium
-browser = console_desk.browser
 
 EXAMPLE = ROOT / "docs" / "examples" / "simulation"
 INPUTS = {"desk": "Desk, as configured now", "proposal": "Proposal (empty: the desk alone)", "traffic": "Traffic"}

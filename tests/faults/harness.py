@@ -41,6 +41,7 @@ from tests.faults.schedule import FaultRecord, plan, summarize
 from tests.faults.server_crashes import KafkaBroker, PostgresServer, port_open
 from tests.faults.tcp_proxy import Proxy
 from tests.support.databases import create_database, drop_database
+from tests.support.desks import online_agents
 from tests.support.processes import ROOT, SWITCHBOARD, clean_env, start, wait_ready
 from tests.support.providers import fake_providers
 from tests.support.runtime import free_port
@@ -308,19 +309,7 @@ async def _desk(db: Database) -> tuple[str, str]:
             )
         )
         await conn.execute(
-            insert(t.agents),
-            [
-                dict(
-                    id=f"{tenant}-agent-x{i}",
-                    tenant_id=tenant,
-                    name=f"Extra {i}",
-                    presence="online",
-                    capacity={"default": 4},
-                    queue_ids=[f"{tenant}-q-messaging", f"{tenant}-q-general"],
-                    created_at=now,
-                )
-                for i in range(EXTRA_AGENTS)
-            ],
+            insert(t.agents), online_agents(tenant, now, EXTRA_AGENTS, 4, id_prefix="agent-x", name="Extra")
         )
         await conn.execute(
             update(t.agents).where(t.agents.c.tenant_id == tenant).values(profile_id=profile, presence="online")

@@ -30,26 +30,14 @@ import websockets
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from services.connectors.bootstrap import build_runtime, create_app
 from services.router.adapters.db import tables as t
 from services.router.adapters.views import queries
-from services.router.bootstrap import build_router
 from services.router.handlers.acknowledgements import Opened
-from shared.bus_memory import MemoryBus
 from shared.events import Channel
 from shared.routing_commands import Resolve
 from tests.integration.test_in_app_delivery import DELIVERY_SECRET, IDENTITY_SECRET, AppBackend, app_backend, customer
-from tests.support.providers import fake_providers, smtp_relay
-from tests.support.runtime import (
-    admin_client,
-    conversation_of,
-    free_port,
-    serve_app,
-    settings_for,
-    started_desk,
-    wait_for,
-)
-from tests.support.system import SECRETS, System
+from tests.support.runtime import admin_client, conversation_of, wait_for
+from tests.support.system import SECRETS, System, system
 
 # Monday to Friday, 09:00-17:00 in Berlin, on every queue of the desk.
 HOURS = {"timezone": "Europe/Berlin", "week": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}}
@@ -96,45 +84,27 @@ async def desk_at(
 ) -> AsyncIterator[Desk]:
     """``tests.support.system`` with the router's clock frozen at ``at``, the in-app connector delivering to a
     local app backend, and ``hours`` on every queue."""
-    async with fake_providers() as fake, smtp_relay() as (relay, relay_port):
-        with app_backend() as backend:
-            settings = settings_for(
+    clock = Frozen(at)
+    with app_backend() as backend:
+        async with (
+            system(
                 shape,
                 tmp_path,
                 servers,
-                **SECRETS,
-                meta_graph_base_url=fake.base,
-                telegram_api_base_url=fake.base,
-                twilio_api_base_url=fake.base,
-                smtp_port=free_port(),
-                smtp_relay_port=relay_port,
-                blob_dir=str(tmp_path / "blobs"),
-                outbound_backoff_s=0.05,
+                names=("email", "chat", "meta", "telegram", "twilio", "inapp"),
+                clock=clock,
                 public_base_url="https://care.example.com",
                 inapp_delivery_url=backend.url,
                 inapp_delivery_secret=DELIVERY_SECRET,
                 inapp_identity_secret=IDENTITY_SECRET,
                 **overrides,
-            )
-            bus = MemoryBus() if shape == "embedded" else None
-            clock = Frozen(at)
-            router = build_router(settings, bus=bus, clock=clock)
-            async with started_desk(settings, router=router) as desk:
-                conn_settings = settings.model_copy(update={"connector_tenant": desk.tenant})
-                kwargs = {"bus": desk.bus} if shape == "embedded" else {}
-                names = ("email", "chat", "meta", "telegram", "twilio", "inapp")
-                runtime = build_runtime(conn_settings, names, **kwargs)
-                await runtime.start()
-                try:
-                    async with serve_app(create_app(runtime, manage_lifecycle=False)) as base:
-                        s = System(desk, runtime, conn_settings, fake, relay, base)
-                        async with admin_client(desk) as api:
-                            for q in ("q-messaging", "q-email", "q-general"):
-                                r = await api.patch(f"/v1/queues/{desk.tenant}-{q}", json={"routing": {"hours": hours}})
-                                assert r.status_code == 200, r.text
-                            yield Desk(s, backend, api, clock)
-                finally:
-                    await runtime.stop()
+            ) as s,
+            admin_client(s.desk) as api,
+        ):
+            for q in ("q-messaging", "q-email", "q-general"):
+                r = await api.patch(f"/v1/queues/{s.tenant}-{q}", json={"routing": {"hours": hours}})
+                assert r.status_code == 200, r.text
+            yield Desk(s, backend, api, clock)
 
 
 # -- each channel as its customer writes, and what reached them ---------------------------------------------

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
-import pytest
 
 from services.router.adapters.db.api_keys import generate_key, store_key
 from shared.routing_commands import Resolve
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
+from tests.support.runtime import Desk, admin_api, conversation_of, desk_fixture, inbound, publish, wait_for
+
+desk = desk_fixture()
 
 
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path) as d:
-        yield d
-
-
-@pytest.fixture
-async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+http = admin_api
 
 
 async def test_queue_lifecycle_routes_new_work_by_its_channels(desk: Desk, http: httpx.AsyncClient) -> None:

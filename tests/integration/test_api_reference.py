@@ -18,22 +18,18 @@ from services.router.domain.errors import PROBLEMS
 from services.router.entrypoints.http.app import create_app
 from shared import problems
 from shared.bus_memory import MemoryBus
-from tests.support.runtime import Desk, settings_for, started_desk
+from tests.support.runtime import Desk, asgi_client, embedded_desk, settings_for, started_desk
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPE = re.compile(r"^/problems/[a-z]+(-[a-z]+)*$")  # a stable slug, never a status number
 
 
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    async with started_desk(settings_for("embedded", tmp_path)) as d:  # the default limits
-        yield d
+desk = embedded_desk  # the default limits
 
 
 @pytest.fixture
 async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(desk.router, manage_lifecycle=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
+    async with asgi_client(create_app(desk.router, manage_lifecycle=False)) as client:
         yield client
 
 
@@ -115,16 +111,14 @@ async def test_every_problem_the_api_answers_has_a_type_that_resolves(desk: Desk
 
 async def test_rate_limited_and_not_ready_answers_resolve_too(tmp_path: Path) -> None:
     settings = settings_for("embedded", tmp_path, rate_limit_per_s=0.1, rate_limit_burst=1)
-    async with started_desk(settings) as d:
-        app = create_app(d.router, manage_lifecycle=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
-            auth = {"Authorization": f"Bearer {d.key}"}
-            limited = [await client.get("/v1/queues", headers=auth) for _ in range(3)][-1]
-            assert limited.status_code == 429 and limited.json()["type"] == "/problems/rate-limited"
-            assert (await client.get(limited.json()["type"])).status_code == 200
+    async with started_desk(settings) as d, asgi_client(create_app(d.router, manage_lifecycle=False)) as client:
+        auth = {"Authorization": f"Bearer {d.key}"}
+        limited = [await client.get("/v1/queues", headers=auth) for _ in range(3)][-1]
+        assert limited.status_code == 429 and limited.json()["type"] == "/problems/rate-limited"
+        assert (await client.get(limited.json()["type"])).status_code == 200
     # a router that has not started answers readiness with its own type
     unstarted = create_app(build_router(settings, bus=MemoryBus()), manage_lifecycle=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=unstarted), base_url="http://sb") as client:
+    async with asgi_client(unstarted) as client:
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["type"] == "/problems/not-ready"
         assert (await client.get("/problems/not-ready")).status_code == 200

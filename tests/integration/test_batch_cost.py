@@ -98,17 +98,23 @@ def records(runtime: RouterRuntime, tenants: list[str], round_: int, who: str = 
     return out
 
 
+async def batch_cost(runtime: RouterRuntime, name: str, tenants: list[str], round_: int, label: str) -> Cost:
+    """What storing the batch of round ``round_`` (all of it) cost, printed under ``label``."""
+    await reset(runtime.db)
+    result = await runtime.stage.handle(records(runtime, tenants, round_))
+    assert result.stored == BATCH
+    cost = await cost_of(runtime.db, name)
+    print(f"{label}: {cost.statements} statements, {cost.inserted} rows inserted, {cost.updated} updated")
+    print(cost.report())
+    return cost
+
+
 async def test_a_batch_costs_a_bounded_number_of_statements_and_rows(
     router: tuple[RouterRuntime, str, list[str]],
 ) -> None:
     runtime, name, tenants = router
     await runtime.stage.handle(records(runtime, tenants, 0, "warm"))  # engines built, connections introspected
-    await reset(runtime.db)
-    result = await runtime.stage.handle(records(runtime, tenants, 0))
-    assert result.stored == BATCH
-    new = await cost_of(runtime.db, name)
-    print(f"new customers: {new.statements} statements, {new.inserted} rows inserted, {new.updated} updated")
-    print(new.report())
+    new = await batch_cost(runtime, name, tenants, 0, "new customers")
     # per batch: each table written once, each read once; per tenant its lock, version, counters and facts
     assert new.statements <= PER_BATCH + PER_TENANT * TENANTS, new.report()
     # customer, identity, conversation, message, two timeline entries (opened, message), two SLA clocks; the
@@ -117,12 +123,7 @@ async def test_a_batch_costs_a_bounded_number_of_statements_and_rows(
     assert new.updated <= BATCH + TENANTS, new.report()  # the routing fact and queue, once; the tenants' counters
     assert new.deleted <= BATCH, new.report()  # the acknowledgements' outbox rows, once published
 
-    await reset(runtime.db)
-    result = await runtime.stage.handle(records(runtime, tenants, 1))
-    assert result.stored == BATCH
-    follow = await cost_of(runtime.db, name)
-    print(f"follow-ups: {follow.statements} statements, {follow.inserted} rows inserted, {follow.updated} updated")
-    print(follow.report())
+    follow = await batch_cost(runtime, name, tenants, 1, "follow-ups")
     assert follow.statements <= PER_BATCH + PER_TENANT * TENANTS, follow.report()
     assert follow.inserted <= 2 * BATCH, follow.report()  # the message and its timeline entry
     assert follow.updated <= BATCH + TENANTS, follow.report()  # the conversation touched once

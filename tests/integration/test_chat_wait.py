@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shared.events import Channel, IdentityKind
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
+from tests.support.runtime import Desk, admin_api, conversation_of, desk_on, inbound, publish, wait_for
 
 SECRET = "chat-token-secret-for-tests"
 
@@ -33,10 +33,7 @@ async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield d
 
 
-@pytest.fixture
-async def api(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+api = admin_api
 
 
 async def chats(desk: Desk, visitor: str) -> dict[str, Any]:

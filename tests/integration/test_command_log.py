@@ -4,23 +4,18 @@ dead-lettered with its reason while the ones after it are applied."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from services.router.adapters.db import tables as t
 from shared.bus import Outgoing, Record
 from shared.routing_commands import Command
-from tests.support.runtime import Desk, desk_on, serving, settings_for, started_desk, wait_for
+from tests.support.runtime import Desk, desk_fixture, serving, settings_for, started_desk, wait_for
 
-
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path) as d:
-        yield d
+desk = desk_fixture()
 
 
 def count_applied(desk: Desk) -> list[str]:

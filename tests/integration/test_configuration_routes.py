@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from services.router.domain.model import Presence
 from shared.routing_commands import SetPresence
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
+from tests.support.runtime import Desk, admin_api, conversation_of, desk_fixture, inbound, publish, wait_for
 
 WITHIN_S = 2.0
 
 
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    # a routing tick far away: only the change itself may route the waiting work
-    async with desk_on(request, tmp_path, routing_tick_s=3600) as d:
-        yield d
+# a routing tick far away: only the change itself may route the waiting work
+desk = desk_fixture(routing_tick_s=3600)
 
 
-@pytest.fixture
-async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+http = admin_api
 
 
 async def assigned_to(desk: Desk, conversation_id: str, event_id: str, agent_id: str) -> None:

@@ -12,10 +12,11 @@ from services.connectors.bootstrap import build_runtime, create_app
 from shared.bus import Outgoing
 from shared.bus_kafka import KafkaBus
 from shared.events import Channel, IdentityKind, decode_event
-from shared.outbound import OutboundMessage, Recipient, decode_status, encode
+from shared.outbound import Recipient, decode_status, encode
 from shared.topics import Topics
 from tests.conftest import Servers
 from tests.support.consumers import drain, reading
+from tests.support.outbound import outbound_message
 from tests.support.providers import fake_providers
 from tests.support.runtime import serve_app, settings_for
 from tests.support.system import SECRETS
@@ -69,14 +70,14 @@ async def test_two_instances_share_the_outbound_topic_without_double_delivery(se
         try:
             now = datetime.now(UTC)
             replies = [
-                OutboundMessage(
+                outbound_message(
+                    Channel.TELEGRAM,
+                    Recipient(kind=IdentityKind.TELEGRAM_ID, value=str(9000 + i)),
+                    f"reply {i}",
+                    created_at=now,
                     id=f"reply-{i}",
                     tenant="acme",
                     conversation_id=f"conv-{i % 12}",
-                    channel=Channel.TELEGRAM,
-                    to=Recipient(kind=IdentityKind.TELEGRAM_ID, value=str(9000 + i)),
-                    text=f"reply {i}",
-                    created_at=now,
                 )
                 for i in range(n)
             ]
@@ -111,15 +112,8 @@ async def test_inbound_and_outbound_halves_run_as_separate_processes(servers: Se
             assert "/webhooks/telegram" not in out_app.openapi()["paths"]
             producer = KafkaBus(servers.kafka_bootstrap, partitions=4)
             await producer.start()
-            msg = OutboundMessage(
-                id="r-1",
-                tenant="acme",
-                conversation_id="c-1",
-                channel=Channel.TELEGRAM,
-                to=Recipient(kind=IdentityKind.TELEGRAM_ID, value="77"),
-                text="split",
-                created_at=datetime.now(UTC),
-            )
+            to = Recipient(kind=IdentityKind.TELEGRAM_ID, value="77")
+            msg = outbound_message(Channel.TELEGRAM, to, "split", created_at=datetime.now(UTC), id="r-1")
             await producer.publish([Outgoing(inbound.topics.outbound("telegram"), encode(msg), b"c-1")])
             await read(producer, inbound.topics.status, 1)
             await producer.close()

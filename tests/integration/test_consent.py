@@ -6,53 +6,33 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
-from shared.events import Channel, Claim, IdentityKind
+from shared.events import Claim, IdentityKind
 from shared.routing_commands import Resolve
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
+from tests.support.runtime import Desk, admin_api, arrive, desk_fixture, texted, timeline, timeline_entry
+
+desk = desk_fixture()
 
 
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path) as d:
-        yield d
-
-
-@pytest.fixture
-async def api(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+api = admin_api
 
 
 async def sms_customer(desk: Desk, text: str) -> dict[str, Any]:
     """A customer who texted us, and whose app vouched for their email: reachable on sms, whatsapp and email."""
     phone = f"+1415555{random.randrange(10_000):04d}"
     email = Claim(kind=IdentityKind.EMAIL, value=f"{uuid.uuid4().hex[:12]}@example.com", verified=True)
-    event = inbound(
-        desk.tenant, phone, text, channel=Channel.SMS, kind=IdentityKind.PHONE, verified=True, claims=(email,)
-    )
-    await publish(desk, event)
-    conv: dict[str, Any] = await wait_for(lambda: conversation_of(desk, event.id))
-    return conv
+    event = texted(desk.tenant, phone, text, claims=(email,))
+    return await arrive(desk, event)
 
 
 async def set_consent(api: httpx.AsyncClient, customer_id: str, consent: dict[str, bool]) -> None:
     r = await api.patch(f"/v1/customers/{customer_id}", json={"consent": consent})
     assert r.status_code == 200 and r.json()["consent"] == consent, r.text
-
-
-async def timeline(api: httpx.AsyncClient, customer_id: str, kind: str) -> list[dict[str, Any]]:
-    r = await api.get(f"/v1/customers/{customer_id}/timeline")
-    assert r.status_code == 200, r.text
-    return [item for item in r.json()["items"] if item["kind"] == kind]
 
 
 async def outbound_messages(api: httpx.AsyncClient, conversation_id: str) -> list[dict[str, Any]]:
@@ -80,9 +60,7 @@ async def test_a_reply_on_a_withdrawn_channel_is_refused_with_409_naming_the_all
         "The customer has withdrawn consent to be contacted on sms: no reply goes there. Channels allowed: email."
     )
     assert [m["text"] for m in await outbound_messages(api, conv["id"])] == ["Looking into it"]  # nothing more
-    [entry] = await timeline(api, conv["customer_id"], "reply_refused")
-    assert entry["conversation_id"] == conv["id"]
-    assert entry["data"] == {
+    assert await timeline_entry(api, conv, "reply_refused") == {
         "reason": "consent_withdrawn",
         "purpose": "reply",
         "channel": "sms",
@@ -112,9 +90,7 @@ async def test_the_survey_on_a_withdrawn_channel_is_skipped_and_the_timeline_say
 
     assert await surveys_of(desk, withdrawn["id"]) == []
     assert await outbound_messages(api, withdrawn["id"]) == []
-    [entry] = await timeline(api, withdrawn["customer_id"], "survey_skipped")
-    assert entry["conversation_id"] == withdrawn["id"]
-    assert entry["data"] == {
+    assert await timeline_entry(api, withdrawn, "survey_skipped") == {
         "reason": "consent_withdrawn",
         "purpose": "survey",
         "channel": "sms",

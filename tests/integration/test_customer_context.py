@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,14 @@ from shared.events import Channel, Claim, IdentityKind
 from shared.routing_commands import Resolve
 from tests.support.runtime import (
     Desk,
-    admin_client,
+    admin_api,
     conversation_of,
-    desk_on,
+    desk_fixture,
     inbound,
     publish,
     settings_for,
     started_desk,
+    texted,
     wait_for,
 )
 
@@ -40,16 +40,10 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path, inapp_identity_secret=SECRET, reopen_window_hours=24) as d:
-        yield d
+desk = desk_fixture(inapp_identity_secret=SECRET, reopen_window_hours=24)
 
 
-@pytest.fixture
-async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+http = admin_api
 
 
 def user_hash(external_id: str) -> str:
@@ -64,7 +58,7 @@ async def test_whatsapp_then_sms_from_the_same_phone_is_one_customer_with_one_co
     )
     await publish(desk, wa)
     first = await wait_for(lambda: conversation_of(desk, wa.id))
-    sms = inbound(desk.tenant, "(415) 555-0100", "by sms", channel=Channel.SMS, kind=IdentityKind.PHONE, verified=True)
+    sms = texted(desk.tenant, "(415) 555-0100", "by sms")
     await publish(desk, sms)
     conv = await wait_for(lambda: conversation_of(desk, sms.id))
     assert conv["id"] == first["id"] and conv["status"] == "open"
@@ -241,11 +235,7 @@ async def test_resolved_conversation_reopens_inside_the_window_and_a_new_one_sta
 ) -> None:
     clock = Clock()
     settings = settings_for("embedded", tmp_path, reopen_window_hours=24)
-    from services.router.bootstrap import build_router
-    from shared.bus_memory import MemoryBus
-
-    router = build_router(settings, bus=MemoryBus(), clock=clock)
-    async with started_desk(settings, router=router) as desk:
+    async with started_desk(settings, clock=clock) as desk:
         first = inbound(desk.tenant, "u-r", "problem")
         await publish(desk, first)
         conv = await wait_for(lambda: conversation_of(desk, first.id))

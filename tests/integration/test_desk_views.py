@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,22 +17,9 @@ from services.router.adapters.db.seed import seed_demo
 from services.router.entrypoints.http.app import create_app
 from shared.events import Channel, Claim, IdentityKind
 from tests.conftest import random_name
-from tests.support.runtime import (
-    Desk,
-    conversation_of,
-    inbound,
-    publish,
-    serve_app,
-    settings_for,
-    started_desk,
-    wait_for,
-)
+from tests.support.runtime import Desk, arrive, embedded_desk, inbound, serve_app, wait_for
 
-
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    async with started_desk(settings_for("embedded", tmp_path)) as d:
-        yield d
+desk = embedded_desk
 
 
 @pytest.fixture
@@ -61,8 +47,7 @@ async def test_an_agents_inbox_rows_carry_name_last_message_wait_and_sla(desk: D
         )
         assert r.status_code == 200, r.text
     message = inbound(desk.tenant, "u-inbox", "My order   never\narrived", name="Marie Curie")
-    await publish(desk, message)
-    conv = await wait_for(lambda: conversation_of(desk, message.id))
+    conv = await arrive(desk, message)
     ada = desk.agent()
     await wait_for(lambda: _held(base, ada, admin))
 
@@ -101,10 +86,8 @@ async def test_a_manual_queues_waiting_list_shows_who_waits_for_supervisors_and_
         assert r.status_code == 200, r.text
     first = inbound(desk.tenant, "u-first", "first in line", name="Ada Customer")
     second = inbound(desk.tenant, "u-second", "second in line", name="Bob Customer")
-    await publish(desk, first)
-    await wait_for(lambda: conversation_of(desk, first.id))
-    await publish(desk, second)
-    await wait_for(lambda: conversation_of(desk, second.id))
+    await arrive(desk, first)
+    await arrive(desk, second)
 
     supervisor = await key_for(desk, desk.tenant, "supervisor")
     r = await get(base, f"/v1/desk/queues/{queue}/waiting", supervisor)
@@ -171,11 +154,7 @@ async def _two_who_may_be_one(desk: Desk, claim: Claim) -> list[dict[str, Any]]:
         claims=(claim,),
         name="Lin?",
     )
-    convs = []
-    for event in (mail, chat):
-        await publish(desk, event)
-        event_id = event.id
-        convs.append(await wait_for(lambda: conversation_of(desk, event_id)))  # noqa: B023 - awaited at once
+    convs = [await arrive(desk, event) for event in (mail, chat)]
     assert convs[0]["customer_id"] != convs[1]["customer_id"]
     return convs
 
@@ -211,8 +190,7 @@ async def test_sla_risks_list_warned_conversations_most_urgent_first(desk: Desk,
         )
         assert r.status_code == 200, r.text
     message = inbound(desk.tenant, "u-late", "hello?", name="Late Larry")
-    await publish(desk, message)
-    conv = await wait_for(lambda: conversation_of(desk, message.id))
+    conv = await arrive(desk, message)
 
     async def breached() -> list[dict[str, Any]]:
         items = (await get(base, "/v1/desk/sla", admin)).json()["items"]

@@ -20,7 +20,16 @@ from shared.events import Channel, Claim, IdentityKind
 from shared.routing_commands import Resolve
 from shared.store import Database
 from tests.conftest import Servers, random_name
-from tests.support.runtime import conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
+from tests.support.runtime import (
+    conversation_of,
+    inbound,
+    publish,
+    serving,
+    settings_for,
+    started_desk,
+    texted,
+    wait_for,
+)
 from tests.support.system import system
 
 
@@ -55,19 +64,11 @@ async def test_erased_customers_are_gone_from_every_table_and_a_kafka_replay_doe
     texts = [f"my card {tag} was charged twice", f"still waiting {tag}", f"thanks {tag}"]
     settings = settings_for("production", tmp_path, servers)
     async with started_desk(settings) as desk:
-        first = inbound(
-            desk.tenant,
-            phone,
-            texts[0],
-            channel=Channel.SMS,
-            kind=IdentityKind.PHONE,
-            verified=True,
-            claims=(Claim(kind=IdentityKind.EMAIL, value=email, verified=True),),
-            name=name,
-        )
+        vouched = Claim(kind=IdentityKind.EMAIL, value=email, verified=True)
+        first = texted(desk.tenant, phone, texts[0], claims=(vouched,), name=name)
         await publish(desk, first)
         conv = await wait_for(lambda: conversation_of(desk, first.id))
-        second = inbound(desk.tenant, phone, texts[1], channel=Channel.SMS, kind=IdentityKind.PHONE, verified=True)
+        second = texted(desk.tenant, phone, texts[1])
         third = inbound(desk.tenant, email, texts[2], channel=Channel.EMAIL, kind=IdentityKind.EMAIL, verified=True)
         await publish(desk, second, third)
         await wait_for(lambda: conversation_of(desk, third.id))

@@ -16,21 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.router.bootstrap import build_router
-from shared.bus_memory import MemoryBus
-from shared.events import Channel, IdentityKind
 from shared.routing_commands import Resolve
 from tests.support.databases import create_database, drop_database
-from tests.support.runtime import (
-    Desk,
-    admin_client,
-    conversation_of,
-    inbound,
-    publish,
-    settings_for,
-    started_desk,
-    wait_for,
-)
+from tests.support.runtime import Desk, admin_client, arrive, settings_for, started_desk, texted
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 ENGLISH = (
@@ -63,9 +51,8 @@ class Setup:
             assert patched.status_code == 200, patched.text
 
     async def texts(self, phone: str, text: str) -> dict[str, Any]:
-        event = inbound(self.desk.tenant, phone, text, channel=Channel.SMS, kind=IdentityKind.PHONE, verified=True)
-        await publish(self.desk, event)
-        return dict(await wait_for(lambda: conversation_of(self.desk, event.id)))
+        event = texted(self.desk.tenant, phone, text)
+        return await arrive(self.desk, event)
 
     async def resolve(self, conversation_id: str) -> None:
         await self.desk.router.commands.run(self.desk.tenant, Resolve(conversation_id=conversation_id, note="done"))
@@ -102,9 +89,8 @@ async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         overrides["database_url"] = own_database
     settings = settings_for(request.param, tmp_path, servers, **overrides)
     clock = Clock(START)
-    router = build_router(settings, bus=None if settings.kafka_bootstrap else MemoryBus(), clock=clock)
     try:
-        async with started_desk(settings, router=router) as desk, admin_client(desk) as api:
+        async with started_desk(settings, clock=clock) as desk, admin_client(desk) as api:
             yield Setup(desk, api, clock)
     finally:
         if own_database is not None:

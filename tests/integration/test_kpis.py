@@ -22,6 +22,11 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 CHANNELS = ["email", "chat", "sms", "whatsapp", "in_app"]
 
 
+def conversation_row(desk: Desk, conv: str, id_: str, **columns: Any) -> dict[str, Any]:
+    """A row of a table of the conversation's: its id, the desk's tenant, the conversation, then ``columns``."""
+    return dict(id=id_, tenant_id=desk.tenant, conversation_id=conv, **columns)
+
+
 def outbound(
     desk: Desk,
     conv: str,
@@ -34,11 +39,11 @@ def outbound(
     text: str,
 ) -> dict[str, Any]:
     """A message row the desk sent on the conversation."""
-    return dict(
-        id=id_,
-        tenant_id=desk.tenant,
+    return conversation_row(
+        desk,
+        conv,
+        id_,
         event_id=event_id,
-        conversation_id=conv,
         customer_id=customer,
         channel=channel,
         direction="outbound",
@@ -96,10 +101,10 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
         for kind in ("first_response", "resolution", "next_response")[: rnd.randint(0, 3)]:
             state = rnd.choice(["live", "met", "late", "breached_live"])
             rows["sla_timers"].append(
-                dict(
-                    id=f"{conv}-{kind}",
-                    tenant_id=desk.tenant,
-                    conversation_id=conv,
+                conversation_row(
+                    desk,
+                    conv,
+                    f"{conv}-{kind}",
                     kind=kind,
                     target_s=600.0,
                     started_at=opened,
@@ -114,10 +119,10 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
             kind = rnd.choice(["csat"] * 8 + ["nps", "ces"])
             done = rnd.random() < 0.6
             rows["surveys"].append(
-                dict(
-                    id=f"{conv}-survey",
-                    tenant_id=desk.tenant,
-                    conversation_id=conv,
+                conversation_row(
+                    desk,
+                    conv,
+                    f"{conv}-survey",
                     customer_id=customer,
                     kind=kind,
                     channel="chat",

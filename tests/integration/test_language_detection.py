@@ -4,18 +4,9 @@ customer with its confidence, and never replaces one the app set."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from tests.support.runtime import Desk, admin_client, conversation_of, desk_fixture, inbound, publish, wait_for
 
-import pytest
-
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
-
-
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path) as d:
-        yield d
+desk = desk_fixture()
 
 
 async def test_a_message_in_french_goes_to_the_agent_who_speaks_french(desk: Desk) -> None:

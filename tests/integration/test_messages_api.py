@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shared.bus_memory import MemoryBus
-from tests.support.runtime import Desk, settings_for, started_desk
+from tests.support.runtime import Desk, asgi_client, settings_for, started_desk
 
 VALID = {"customer": {"external_id": "u-1"}, "text": "hello"}
 
@@ -24,8 +24,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
 async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
     from services.router.entrypoints.http.app import create_app
 
-    app = create_app(desk.router, manage_lifecycle=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
+    async with asgi_client(create_app(desk.router, manage_lifecycle=False)) as client:
         yield client
 
 

@@ -5,26 +5,14 @@ and accepted; each histogram counts it once, with a duration bounded by what the
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, wait_for
+from tests.support.runtime import Desk, admin_api, conversation_of, desk_fixture, wait_for
 
-
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path) as d:
-        yield d
-
-
-@pytest.fixture
-async def api(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+desk = desk_fixture()
+api = admin_api
 
 
 async def samples(api: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -178,10 +178,10 @@ async def test_an_event_the_router_cannot_apply_is_deadlettered_listed_and_redri
     s = sys
     original = ContextStage._store
 
-    async def buggy(self: ContextStage, u: Any, fresh: list[Any], now: datetime) -> Any:
+    async def buggy(self: ContextStage, u: Any, fresh: list[Any], now: datetime, *rest: Any) -> Any:
         if any(i.event.content.text == "trips the bug" for i in fresh):
             raise TypeError("'NoneType' object is not subscriptable")
-        return await original(self, u, fresh, now)
+        return await original(self, u, fresh, now, *rest)
 
     monkeypatch.setattr(ContextStage, "_store", buggy)
     bad = inbound(s.tenant, customer(), "trips the bug")

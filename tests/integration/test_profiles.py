@@ -3,18 +3,9 @@ across channels, shown on the agent; a profile change applies to its agents at o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from tests.support.runtime import Desk, admin_client, conversation_of, desk_fixture, inbound, publish, wait_for
 
-import pytest
-
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
-
-
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path, routing_tick_s=3600) as d:
-        yield d
+desk = desk_fixture(routing_tick_s=3600)
 
 
 async def test_capacity_in_units_shown_on_the_agent_and_changed_for_all_at_once(desk: Desk) -> None:

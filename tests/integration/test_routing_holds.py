@@ -6,32 +6,22 @@ work again once back online, and an agent whose console connection drops is set 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.api_keys import store_key
 from shared.routing_commands import SetPresence
 from tests.conftest import random_name
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, serving, wait_for
+from tests.support.runtime import Desk, admin_api, conversation_of, desk_fixture, inbound, publish, serving, wait_for
+
+desk = desk_fixture(routing_tick_s=0.2, presence_grace_s=1.5, presence_heartbeat_s=0.2)
 
 
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path, routing_tick_s=0.2, presence_grace_s=1.5, presence_heartbeat_s=0.2) as d:
-        yield d
-
-
-@pytest.fixture
-async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+http = admin_api
 
 
 async def presence(desk: Desk, name: str, value: str) -> None:

@@ -6,24 +6,18 @@ says which (``owner``, ``sticky``, ``routed``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
-from tests.support.runtime import Desk, admin_client, conversation_of, desk_on, inbound, publish, wait_for
+from tests.support.runtime import Desk, admin_client, conversation_of, desk_fixture, inbound, publish, wait_for
 
 WAIT_S = 1.5
 
 
-@pytest.fixture(params=["embedded", "production"])
-async def desk(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Desk]:
-    async with desk_on(request, tmp_path, routing_tick_s=0.1) as d:
-        yield d
+desk = desk_fixture(routing_tick_s=0.1)
 
 
 async def test_owner_then_last_agent_then_anyone(desk: Desk) -> None:

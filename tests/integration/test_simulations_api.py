@@ -6,17 +6,14 @@ not found; an agent may not run simulations."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from services.router.adapters.db.api_keys import generate_key, store_key
 from services.router.adapters.db.seed import seed_demo
-from tests.support.runtime import Desk, admin_client, settings_for, started_desk
+from tests.support.runtime import Desk, admin_api, embedded_desk
 
 DESK = {
     "queues": [
@@ -32,16 +29,10 @@ TRAFFIC = {
 }
 
 
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    async with started_desk(settings_for("embedded", tmp_path)) as d:
-        yield d
+desk = embedded_desk
 
 
-@pytest.fixture
-async def http(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(desk) as client:
-        yield client
+http = admin_api
 
 
 async def finished(http: httpx.AsyncClient, simulation_id: str, timeout_s: float = 60) -> dict[str, Any]:

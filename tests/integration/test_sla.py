@@ -13,20 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
-from services.router.bootstrap import RouterRuntime, build_router
+from services.router.bootstrap import build_router
 from shared.bus_memory import MemoryBus
 from shared.events import Channel, IdentityKind
 from shared.settings import Settings
-from tests.support.runtime import (
-    Desk,
-    admin_client,
-    conversation_of,
-    inbound,
-    publish,
-    settings_for,
-    started_desk,
-    wait_for,
-)
+from tests.support.runtime import Desk, admin_client, arrive, inbound, publish, settings_for, started_desk, wait_for
 
 SHAPES = ["embedded", "production"]
 MONDAY_9_UTC = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -45,10 +36,6 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def _router(settings: Settings, clock: Clock) -> RouterRuntime:
-    return build_router(settings, bus=None if settings.kafka_bootstrap else MemoryBus(), clock=clock)
-
-
 @pytest.fixture(params=SHAPES)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     servers = request.getfixturevalue("servers") if request.param == "production" else None
@@ -59,7 +46,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def clocked(settings: Settings) -> AsyncIterator[tuple[Desk, Clock]]:
     clock = Clock(MONDAY_9_UTC)
-    async with started_desk(settings, router=_router(settings, clock)) as desk:
+    async with started_desk(settings, clock=clock) as desk:
         yield desk, clock
 
 
@@ -72,11 +59,6 @@ async def api(clocked: tuple[Desk, Clock]) -> AsyncIterator[httpx.AsyncClient]:
 
 def chat(desk: Desk, visitor: str, text: str = "hello") -> Any:
     return inbound(desk.tenant, visitor, text, channel=Channel.CHAT, kind=IdentityKind.CHAT_VISITOR)
-
-
-async def arrive(desk: Desk, event: Any) -> dict[str, Any]:
-    await publish(desk, event)
-    return dict(await wait_for(lambda: conversation_of(desk, event.id)))
 
 
 async def timers(desk: Desk, conversation_id: str) -> dict[str, Any]:

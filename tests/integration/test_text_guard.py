@@ -13,16 +13,7 @@ import pytest
 
 from shared.events import Channel, IdentityKind
 from tests.conftest import random_name
-from tests.support.runtime import (
-    Desk,
-    admin_client,
-    conversation_of,
-    inbound,
-    publish,
-    settings_for,
-    started_desk,
-    wait_for,
-)
+from tests.support.runtime import Desk, admin_client, arrive, desk_on, inbound
 
 NUL, SURROGATE = "\x00", "\ud800"
 BAD = pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
@@ -32,9 +23,7 @@ ENCODED = pytest.mark.parametrize("bad", ["%00", "%ED%A0%80"], ids=["nul", "surr
 
 @pytest.fixture(scope="module", params=["embedded", "production"])
 async def desk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Desk]:
-    servers = request.getfixturevalue("servers") if request.param == "production" else None
-    settings = settings_for(request.param, tmp_path_factory.mktemp("guard"), servers)
-    async with started_desk(settings) as d:
+    async with desk_on(request, tmp_path_factory.mktemp("guard")) as d:
         yield d
 
 
@@ -60,8 +49,7 @@ def refused(response: httpx.Response, loc: list[str | int], field: str) -> None:
 async def conversation(desk: Desk) -> dict[str, Any]:
     """A fresh customer's conversation, on a channel replies go out on."""
     event = inbound(desk.tenant, random_name(""), "hello", channel=Channel.TELEGRAM, kind=IdentityKind.TELEGRAM_ID)
-    await publish(desk, event)
-    return dict(await wait_for(lambda: conversation_of(desk, event.id)))
+    return await arrive(desk, event)
 
 
 @BAD

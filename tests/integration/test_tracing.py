@@ -85,7 +85,9 @@ async def test_a_messages_spans_from_the_request_to_the_feed_share_one_trace(
     assert feed and all(f.parent is not None and f.parent.span_id == context.context.span_id for f in feed)
 
 
-async def test_with_tracing_off_the_pipeline_adds_no_span(desk: Desk, api: httpx.AsyncClient, spans: InMemorySpanExporter) -> None:
+async def test_with_tracing_off_the_pipeline_adds_no_span(
+    desk: Desk, api: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
     tracing.enable(False)
     r = await api.post(
         "/v1/messages",

@@ -210,16 +210,20 @@ async def test_an_agent_who_does_not_pick_up_is_skipped_for_the_next(sys: System
     assert f"client:{conv['agent_id']}" == other
 
 
-async def test_outside_hours_the_caller_is_told_and_leaves_a_voicemail(embedded: System) -> None:
-    s = embedded
+async def set_hours(s: System, hours: dict[str, Any]) -> None:
+    """The business hours of the general queue, where calls go."""
     async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
-        closed = {"timezone": "UTC", "week": {}}  # never open
         r = await http.patch(
             f"/v1/queues/{s.tenant}-q-general",
-            json={"routing": {"hours": closed}},
+            json={"routing": {"hours": hours}},
             headers={"Authorization": f"Bearer {s.desk.key}"},
         )
         assert r.status_code == 200, r.text
+
+
+async def test_outside_hours_the_caller_is_told_and_leaves_a_voicemail(embedded: System) -> None:
+    s = embedded
+    await set_hours(s, {"timezone": "UTC", "week": {}})  # never open
     sid = "CA" + "e" * 32
     verbs(await twilio(s, "", call_form(sid)))
     (twiml,) = await call_updates(s, sid)
@@ -347,15 +351,34 @@ async def test_a_callback_for_tomorrow_waits_for_its_window_and_holds_no_voice_s
 async def test_a_closed_queue_tells_callers_its_opening_time_in_its_own_time_zone(embedded: System) -> None:
     s = embedded
     paris = {"timezone": "Europe/Paris", "week": {d: ["03:00-03:01"] for d in DAYS}}
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
-        r = await http.patch(
-            f"/v1/queues/{s.tenant}-q-general",
-            json={"routing": {"hours": paris}},
-            headers={"Authorization": f"Bearer {s.desk.key}"},
-        )
-        assert r.status_code == 200, r.text
+    await set_hours(s, paris)
     sid = "CA" + "6" * 32
     verbs(await twilio(s, "", call_form(sid, caller="+14155550780")))
     (twiml,) = await call_updates(s, sid)
     say, *_ = list(twiml)
     assert say.tag == "Say" and "at 03:00." in (say.text or ""), say.text  # Paris time, not UTC (02:00 or 01:00)
+
+
+async def test_a_caller_whose_language_is_known_hears_the_closed_prompt_in_it(embedded: System) -> None:
+    s = embedded
+    await set_hours(s, {"timezone": "Europe/Berlin", "week": {d: ["03:00-03:01"] for d in DAYS}})
+    first = "CA" + "8" * 32
+    verbs(await twilio(s, "", call_form(first, caller="+4930555000")))
+    (english,) = await call_updates(s, first)
+    assert english[0].attrib.get("language") == "en-US" and (english[0].text or "").startswith("We are closed")
+    customer = (await conv_of_call(s, first))["customer_id"]
+    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.patch(
+            f"/v1/customers/{customer}",
+            json={"language": "de-DE"},
+            headers={"Authorization": f"Bearer {s.desk.key}"},
+        )
+        assert r.status_code == 200, r.text
+    verbs(await twilio(s, "/status", call_form(first, CallStatus="completed", CallDuration="5")))  # hung up
+    again = "CA" + "9" * 32
+    verbs(await twilio(s, "", call_form(again, caller="+4930555000")))
+    (german,) = await call_updates(s, again)
+    say = german[0]
+    assert say.tag == "Say" and say.attrib.get("language") == "de-DE"
+    assert (say.text or "").startswith("Wir sind gerade geschlossen und ab "), say.text
+    assert "03:00 Uhr wieder für Sie da." in (say.text or ""), "Berlin time"

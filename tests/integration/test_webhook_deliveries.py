@@ -34,7 +34,7 @@ from tests.support.consumers import reading
 from tests.support.runtime import (
     Desk,
     admin_client,
-    conversation_of,
+    arrive,
     inbound,
     publish,
     serve_app,
@@ -163,17 +163,15 @@ async def test_a_receiver_down_for_ten_minutes_gets_every_event_once_back_in_ord
     receiver, clock = Receiver(up=False), RouterTime(shape)
     async with receiving(receiver) as url:
         settings = hooked(shape, tmp_path, request, url, **clock.settings())
-        router = build_router(settings, bus=MemoryBus() if shape == "embedded" else None, clock=clock)
         async with (
-            started_desk(settings, router=router) as desk,
+            started_desk(settings, clock=clock) as desk,
             admin_client(desk) as http,
             reading(desk.bus, desk.router.topics.assignments) as topic,
         ):
             conversations = []
             for n in range(3):  # each conversation: assigned, a second message, resolved
                 first = inbound(desk.tenant, f"down-{n}", "my parcel never came")
-                await publish(desk, first)
-                conv = await wait_for(lambda e=first: conversation_of(desk, e.id))  # type: ignore[misc]
+                conv = await arrive(desk, first)
                 conversations.append(conv["id"])
             await publish(desk, *(inbound(desk.tenant, f"down-{n}", "any news?") for n in range(3)))
             await asyncio.sleep(0.5)
@@ -222,9 +220,8 @@ async def test_a_delivery_given_up_after_the_retry_window_is_listed_failed_and_r
     receiver, clock = Receiver(up=False), RouterTime(shape)
     async with receiving(receiver) as url:
         settings = hooked(shape, tmp_path, request, url, **clock.settings(window))
-        router = build_router(settings, bus=MemoryBus() if shape == "embedded" else None, clock=clock)
         async with (
-            started_desk(settings, router=router) as desk,
+            started_desk(settings, clock=clock) as desk,
             reading(desk.bus, desk.router.topics.assignments) as topic,
             api(desk) as base,
             httpx.AsyncClient(base_url=base, timeout=10) as http,
@@ -236,8 +233,7 @@ async def test_a_delivery_given_up_after_the_retry_window_is_listed_failed_and_r
             await store_key(desk.router.db, f"{desk.tenant}-x", other, "admin", "other", datetime.now(UTC))
             as_supervisor = {"Authorization": f"Bearer {supervisor}"}
             message = inbound(desk.tenant, "never-heard-back", "hello?")
-            await publish(desk, message)
-            conv = await wait_for(lambda: conversation_of(desk, message.id))
+            conv = await arrive(desk, message)
             assigned = await wait_for(lambda: topic_ids(topic, {}, desk.tenant))
             (assignment,) = [e for e in assigned.values() if e["type"] == "assignment"]
             await wait_for(lambda: asyncio.sleep(0, result=assignment["id"] in receiver.attempts))
@@ -288,8 +284,7 @@ async def test_pending_deliveries_survive_a_router_restart(
         async with started_desk(settings) as desk, reading(desk.bus, desk.router.topics.assignments) as topic:
             firsts = [inbound(desk.tenant, f"restart-{n}", "hello") for n in range(2)]
             for event in firsts:
-                await publish(desk, event)
-                await wait_for(lambda e=event: conversation_of(desk, e.id))  # type: ignore[misc]
+                await arrive(desk, event)
             await publish(desk, *(inbound(desk.tenant, f"restart-{n}", "still there?") for n in range(2)))
 
             async def four_on_the_topic() -> dict[str, dict[str, Any]] | None:

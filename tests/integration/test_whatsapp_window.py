@@ -20,12 +20,19 @@ import httpx
 import orjson
 
 from services.connectors.bootstrap import build_runtime, create_app
-from services.router.bootstrap import build_router
-from shared.bus_memory import MemoryBus
 from shared.events import Channel
 from shared.routing_commands import Resolve
 from tests.support.providers import FakeProviders, fake_providers
-from tests.support.runtime import admin_client, conversation_of, serve_app, settings_for, started_desk, wait_for
+from tests.support.runtime import (
+    admin_client,
+    conversation_of,
+    serve_app,
+    settings_for,
+    started_desk,
+    timeline,
+    timeline_entry,
+    wait_for,
+)
 from tests.support.system import SECRETS
 
 CLOUD_API = "/v21.0/PHONE_NUMBER_ID/messages"
@@ -68,8 +75,7 @@ async def whatsapp_desk(tmp_path: Path) -> AsyncIterator[WhatsAppDesk]:
             outbound_backoff_s=0.05,
         )
         clock = MovableClock()
-        router = build_router(settings, bus=MemoryBus(), clock=clock)
-        async with started_desk(settings, router=router) as desk:
+        async with started_desk(settings, clock=clock) as desk:
             conn_settings = settings.model_copy(update={"connector_tenant": desk.tenant})
             runtime = build_runtime(conn_settings, ("meta",), bus=desk.bus)
             await runtime.start()
@@ -107,12 +113,6 @@ async def customer_writes(d: WhatsAppDesk, wa_id: str, text: str) -> dict[str, A
     event_id = d.connectors.event_id(Channel.WHATSAPP, wamid)
     conv: dict[str, Any] = await wait_for(lambda: conversation_of(d.desk, event_id))
     return conv
-
-
-async def timeline(d: WhatsAppDesk, customer_id: str, kind: str) -> list[dict[str, Any]]:
-    r = await d.api.get(f"/v1/customers/{customer_id}/timeline")
-    assert r.status_code == 200, r.text
-    return [item for item in r.json()["items"] if item["kind"] == kind]
 
 
 async def sent_status(d: WhatsAppDesk, conversation_id: str, message_id: str) -> dict[str, Any]:
@@ -166,9 +166,7 @@ async def test_25_hours_after_the_customer_wrote_free_text_is_refused_and_a_temp
             "message: WhatsApp delivers no free text now. Send an approved template instead "
             "(template: name, language, parameters)."
         )
-        [entry] = await timeline(d, conv["customer_id"], "reply_refused")
-        assert entry["conversation_id"] == conv["id"]
-        assert entry["data"] == {
+        assert await timeline_entry(d.api, conv, "reply_refused") == {
             "reason": "whatsapp_window_closed",
             "purpose": "reply",
             "channel": "whatsapp",
@@ -238,6 +236,6 @@ async def test_the_survey_after_the_window_closed_is_skipped_and_the_resolve_goe
         await d.desk.router.commands.run(d.tenant, Resolve(conversation_id=conv["id"], note="replaced"))
         shown = (await d.api.get(f"/v1/conversations/{conv['id']}")).json()
         assert shown["status"] == "resolved"
-        [skipped] = await timeline(d, conv["customer_id"], "survey_skipped")
+        [skipped] = await timeline(d.api, conv["customer_id"], "survey_skipped")
         assert skipped["data"]["channel"] == "whatsapp"
         assert len(d.cloud_api_bodies()) == sent_before  # no free-text survey Meta would refuse

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from aiokafka.partitioner import murmur2
 from sqlalchemy import select
@@ -26,6 +27,22 @@ from shared.bus_memory import MemoryBus
 from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKind, Sender, encode_event, new_event_id
 from shared.settings import Settings
 from tests.conftest import random_name
+
+
+@dataclass
+class Desk:
+    """A started router with a fresh tenant seeded like the demo desk, and an admin key for it."""
+
+    router: RouterRuntime
+    tenant: str
+    key: str
+
+    def agent(self, name: str = "agent-ada") -> str:
+        return f"{self.tenant}-{name}"
+
+    @property
+    def bus(self) -> Bus:
+        return self.router.bus
 
 
 def free_port() -> int:
@@ -53,28 +70,18 @@ def settings_for(shape: str, tmp_path: Any, servers: Any = None, **overrides: An
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 
 
-@dataclass
-class Desk:
-    """A started router with a fresh tenant seeded like the demo desk, and an admin key for it."""
-
-    router: RouterRuntime
-    tenant: str
-    key: str
-
-    @property
-    def bus(self) -> Bus:
-        return self.router.bus
-
-    def agent(self, name: str = "agent-ada") -> str:
-        return f"{self.tenant}-{name}"
-
-
 @asynccontextmanager
 async def started_desk(
-    settings: Settings, *, consume: bool = True, router: RouterRuntime | None = None
+    settings: Settings,
+    *,
+    consume: bool = True,
+    router: RouterRuntime | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[Desk]:
+    """``router`` if given, else one built from ``settings`` (on ``clock``, a clock the test moves, if given)."""
     if router is None:
-        router = build_router(settings, bus=MemoryBus() if not settings.kafka_bootstrap else None)
+        bus = MemoryBus() if not settings.kafka_bootstrap else None
+        router = build_router(settings, bus=bus) if clock is None else build_router(settings, bus=bus, clock=clock)
     await router.start(consume_events=consume)
     tenant = random_name("tn")
     now = datetime.now(UTC)
@@ -85,6 +92,34 @@ async def started_desk(
         yield Desk(router, tenant, key)
     finally:
         await router.stop()
+
+
+# Fixtures a test module takes under its own name (``desk = embedded_desk``, ``http = admin_api``).
+
+
+@pytest.fixture
+async def embedded_desk(tmp_path: Any) -> AsyncIterator[Desk]:
+    """The embedded desk with default settings."""
+    async with started_desk(settings_for("embedded", tmp_path)) as desk:
+        yield desk
+
+
+def desk_fixture(**overrides: Any) -> Any:
+    """A fixture of the desk on each shape (embedded, production), with these settings: ``desk = desk_fixture()``."""
+
+    @pytest.fixture(params=["embedded", "production"])
+    async def desk(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Desk]:
+        async with desk_on(request, tmp_path, **overrides) as d:
+            yield d
+
+    return desk
+
+
+@pytest.fixture
+async def admin_api(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
+    """The ``desk`` fixture's HTTP API on a real socket, with its admin key."""
+    async with admin_client(desk) as client:
+        yield client
 
 
 @asynccontextmanager
@@ -102,6 +137,13 @@ async def admin_client(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
         serving(desk.router) as base,
         httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
     ):
+        yield client
+
+
+@asynccontextmanager
+async def asgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An ASGI app's HTTP API called in-process, without a socket."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
         yield client
 
 
@@ -152,6 +194,11 @@ def inbound(
     )
 
 
+def texted(tenant: str, phone: str, text: str = "hello", **more: Any) -> ConversationEvent:
+    """A customer's SMS from ``phone``, a number the carrier vouches for; ``more``: as ``inbound`` takes it."""
+    return inbound(tenant, phone, text, channel=Channel.SMS, kind=IdentityKind.PHONE, verified=True, **more)
+
+
 async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout_s: float = 20.0, every_s: float = 0.05) -> Any:
     async with asyncio.timeout(timeout_s):
         while True:
@@ -176,8 +223,29 @@ async def conversation_of(desk: Desk, event_id: str) -> dict[str, Any] | None:
         return await queries.conversation(conn, desk.tenant, row.conversation_id)
 
 
+async def timeline(api: httpx.AsyncClient, customer_id: str, kind: str) -> list[dict[str, Any]]:
+    """The entries of this kind on the customer's timeline, read through the API."""
+    r = await api.get(f"/v1/customers/{customer_id}/timeline")
+    assert r.status_code == 200, r.text
+    return [item for item in r.json()["items"] if item["kind"] == kind]
+
+
+async def timeline_entry(api: httpx.AsyncClient, conv: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The data of the one entry of this kind on the timeline of the conversation's customer, which names that
+    conversation."""
+    [entry] = await timeline(api, conv["customer_id"], kind)
+    assert entry["conversation_id"] == conv["id"]
+    return dict(entry["data"])
+
+
 async def publish(desk: Desk, *events: ConversationEvent) -> None:
     await desk.bus.publish([Outgoing(desk.router.topics.events, encode_event(e), e.partition_key()) for e in events])
+
+
+async def arrive(desk: Desk, event: ConversationEvent) -> dict[str, Any]:
+    """Publish ``event``; the conversation holding it, once stored."""
+    await publish(desk, event)
+    return dict(await wait_for(lambda: conversation_of(desk, event.id)))
 
 
 def tenants_on_every_partition(partitions: int) -> list[str]:

@@ -8,9 +8,10 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,27 @@ from shared.settings import Settings
 from tests.support.providers import FakeProviders, _Relay, fake_providers, smtp_relay
 from tests.support.runtime import Desk, free_port, serve_app, settings_for, started_desk
 
-SECRETS = dict(
-    meta_app_secret="meta-app-secret",
-    meta_verify_token="meta-verify-token",
-    meta_page_access_token="page-token",
-    whatsapp_access_token="wa-token",
-    whatsapp_phone_number_id="PHONE_NUMBER_ID",
-    telegram_secret_token="tg-secret-token",
-    telegram_bot_token="123456:ABC-DEF",
-    twilio_auth_token="twilio-auth-token-0123456789abcd",
-    twilio_account_sid="AC00000000000000000000000000000000",
-    twilio_from_number="+15550001111",
-    email_webhook_signing_key="email-signing-key",
-    chat_token_secret="chat-token-secret",
-)
+# The providers' secrets and ids, by provider.
+SECRETS: dict[str, str] = {
+    **dict(
+        meta_app_secret="meta-app-secret", meta_verify_token="meta-verify-token", meta_page_access_token="page-token"
+    ),
+    **dict(whatsapp_access_token="wa-token", whatsapp_phone_number_id="PHONE_NUMBER_ID"),
+    **dict(telegram_secret_token="tg-secret-token", telegram_bot_token="123456:ABC-DEF"),
+    **dict(
+        twilio_auth_token="twilio-auth-token-0123456789abcd",
+        twilio_account_sid="AC00000000000000000000000000000000",
+        twilio_from_number="+15550001111",
+    ),
+    **dict(email_webhook_signing_key="email-signing-key"),
+    **dict(chat_token_secret="chat-token-secret"),
+}
 
 
 @dataclass
 class System:
+    """The desk and its connectors, with the fake providers and the SMTP relay they deliver to."""
+
     desk: Desk
     connectors: ConnectorRuntime
     settings: Settings
@@ -47,13 +51,20 @@ class System:
 
     @property
     def tenant(self) -> str:
+        """The desk's tenant, the one the connectors serve."""
         return self.desk.tenant
 
 
 @asynccontextmanager
 async def system(
-    shape: str, tmp_path: Path, servers: Any = None, names: tuple[str, ...] | None = None, **overrides: Any
+    shape: str,
+    tmp_path: Path,
+    servers: Any = None,
+    names: tuple[str, ...] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[System]:
+    """The desk and its connectors; with ``clock``, the router's time is that clock's."""
     async with fake_providers() as fake, smtp_relay() as (relay, relay_port):
         settings = settings_for(
             shape,
@@ -69,7 +80,7 @@ async def system(
             outbound_backoff_s=0.05,
             **overrides,
         )
-        async with started_desk(settings) as desk:
+        async with started_desk(settings, clock=clock) as desk:
             conn_settings = settings.model_copy(update={"connector_tenant": desk.tenant})
             kwargs = {"bus": desk.bus} if shape == "embedded" else {}
             runtime = build_runtime(conn_settings, names or ("email", "chat", "meta", "telegram", "twilio"), **kwargs)

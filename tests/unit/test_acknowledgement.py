@@ -187,51 +187,36 @@ def test_a_short_promise_is_a_duration(language: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "expected"),
+    ("language", "when_open", "when_closed"),
     [
         (
             "en",
             "Thank you for your message. We have received it and will get back to you by "
             "Monday 30 March at 10:30 (Europe/Berlin).",
-        ),
-        (
-            "de",
-            "Vielen Dank für Ihre Nachricht. Wir haben sie erhalten und melden uns bis "
-            "Montag, 30. März um 10:30 Uhr (Europe/Berlin).",
-        ),
-        (
-            "es",
-            "Gracias por su mensaje. Lo hemos recibido y le responderemos antes del "
-            "lunes 30 de marzo a las 10:30 (Europe/Berlin).",
-        ),
-    ],
-)
-def test_a_long_promise_is_a_moment_in_the_queues_time_zone(language: str, expected: str) -> None:
-    assert ack.text(ack.promise(NOW_OPEN, 24 * H, BERLIN), language) == expected
-
-
-@pytest.mark.parametrize(
-    ("language", "expected"),
-    [
-        (
-            "en",
             "Thank you for your message. We are closed right now and open again on Monday 30 March at 09:00 "
             "(Europe/Berlin). We will get back to you by Wednesday 1 April at 17:00 (Europe/Berlin).",
         ),
         (
             "de",
+            "Vielen Dank für Ihre Nachricht. Wir haben sie erhalten und melden uns bis "
+            "Montag, 30. März um 10:30 Uhr (Europe/Berlin).",
             "Vielen Dank für Ihre Nachricht. Wir sind gerade nicht erreichbar und wieder da am Montag, 30. März um "
             "09:00 Uhr (Europe/Berlin). Wir melden uns bis Mittwoch, 1. April um 17:00 Uhr (Europe/Berlin).",
         ),
         (
             "es",
+            "Gracias por su mensaje. Lo hemos recibido y le responderemos antes del "
+            "lunes 30 de marzo a las 10:30 (Europe/Berlin).",
             "Gracias por su mensaje. Ahora mismo estamos cerrados y volvemos a abrir el lunes 30 de marzo a las "
             "09:00 (Europe/Berlin). Le responderemos antes del miércoles 1 de abril a las 17:00 (Europe/Berlin).",
         ),
     ],
 )
-def test_outside_hours_the_text_names_the_opening_and_the_promise(language: str, expected: str) -> None:
-    assert ack.text(ack.promise(NOW_CLOSED, 24 * H, BERLIN), language) == expected
+def test_a_long_promise_is_a_moment_in_the_queues_time_zone_and_outside_hours_the_text_names_the_opening(
+    language: str, when_open: str, when_closed: str
+) -> None:
+    texts = [ack.text(ack.promise(now, 24 * H, BERLIN), language) for now in (NOW_OPEN, NOW_CLOSED)]
+    assert texts == [when_open, when_closed]
 
 
 @pytest.mark.parametrize(

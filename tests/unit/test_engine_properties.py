@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -14,7 +13,7 @@ from services.router.domain.model import Presence
 from services.router.domain.routing.capacity import Profile
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
-from tests.support.routing import assert_nothing_waits_that_someone_could_take
+from tests.support.routing import assert_nothing_waits_that_someone_could_take, machine_test, main_queue
 
 T0 = 1_795_000_000.0
 AGENTS = [f"a{i}" for i in range(4)]
@@ -48,17 +47,7 @@ class EngineMachine(RuleBasedStateMachine):
         caps: list[tuple[int, int, int]],
         profiles: list[tuple[float, float, bool, int]],
     ) -> None:
-        self.engine.upsert_queue(
-            QueueSpec(
-                "main",
-                is_default=True,
-                offer_timeout_s=offers,
-                strategy=strategy,
-                sticky_wait_s=20,
-                max_declines=2,
-                overflow_to="wide",
-            )
-        )
+        self.engine.upsert_queue(main_queue(offers, strategy))
         self.engine.upsert_queue(QueueSpec("wide", rule={"attr": "never", "exists": True}))
         for i, (agent, (chat, email, voice)) in enumerate(zip(AGENTS, caps, strict=True)):
             queues = {"main", "wide"} if agent == "a3" else {"main"}
@@ -180,10 +169,7 @@ class EngineMachine(RuleBasedStateMachine):
         assert_nothing_waits_that_someone_could_take(self.engine, AGENTS, self.now)
 
 
-TestEngine = EngineMachine.TestCase
-TestEngine.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+TestEngine = machine_test(EngineMachine, examples=150, steps=40)
 
 
 def test_no_conversation_waits_forever_under_sustained_higher_priority_load() -> None:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -28,7 +27,7 @@ from services.router.domain.routing.decisions import Assigned, Decision, Offered
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.restore import StoredAgent, StoredWork, restored
 from services.router.domain.routing.specs import AgentSpec, QueueSpec, Step, Strategy
-from tests.support.routing import assert_nothing_waits_that_someone_could_take
+from tests.support.routing import assert_nothing_waits_that_someone_could_take, machine_test, main_queue
 
 T0 = 1_795_000_000.0
 AGENTS = ["a0", "a1", "a2", "a3"]
@@ -150,17 +149,12 @@ class RebuildMachine(RuleBasedStateMachine):
         stepped: bool,
     ) -> None:
         self._queue(
-            QueueSpec(
-                "main",
-                is_default=True,
-                offer_timeout_s=offers,
-                strategy=strategy,
-                sticky_wait_s=20,
-                max_declines=2,
+            main_queue(
+                offers,
+                strategy,
                 decline_exclusion_s=60,
                 on_missed_offer="away" if missed == "away" else "decline",
                 overflow_after_s=90,
-                overflow_to="wide",
                 priority="deadline" if by_deadline else "arrival",
                 steps=(Step(0, agents=frozenset({"a0", "a1"})), Step(600)) if stepped else (),
             )
@@ -270,10 +264,7 @@ class RebuildMachine(RuleBasedStateMachine):
         assert_nothing_waits_that_someone_could_take(self.engine, AGENTS, self.now)
 
 
-TestRebuildEquivalence = RebuildMachine.TestCase
-TestRebuildEquivalence.settings = settings(
-    max_examples=120, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+TestRebuildEquivalence = machine_test(RebuildMachine, examples=120, steps=30)
 
 
 # -- every fact matters ---------------------------------------------------------------------------------------------

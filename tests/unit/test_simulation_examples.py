@@ -3,7 +3,6 @@ what the README says of them, so they cannot rot as the desk's schema moves."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -11,22 +10,17 @@ from pathlib import Path
 import pytest
 
 from services.router.simulation import cli
+from tests.support.simulation import simulate_args
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "simulation"
-
-
-def command(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="switchboard")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["simulate", *argv])
 
 
 def test_the_shipped_examples_run_and_the_proposal_raises_billings_sla(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = [f"--{name}={EXAMPLES / f'{name}.json'}" for name in ("desk", "proposal", "traffic")]
-    args = command(*files, "--out", str(tmp_path), "--no-plots", "--quiet", "--drain-h", "1")
+    args = simulate_args(*files, "--out", str(tmp_path), "--no-plots", "--quiet", "--drain-h", "1")
 
     assert cli.run(args) == 0, capsys.readouterr().err
 

@@ -5,7 +5,6 @@ and widening steps driven on the router's timer tick, what the report counts; th
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -21,6 +20,7 @@ from services.router.simulation.staffing import search, service_levels
 from services.router.simulation.trace import read_trace
 from services.router.simulation.traffic import traffic_of
 from services.router.simulation.workload import Workload
+from tests.support.simulation import simulate_args
 
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 H = 3600.0
@@ -139,12 +139,6 @@ def test_the_staffing_search_finds_the_fewest_agents_per_hour_that_meet_the_leve
 
 
 # -- the command -------------------------------------------------------------------------------------------------
-def command(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="switchboard")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["simulate", *argv])
-
-
 def test_the_command_compares_a_proposal_and_writes_json_and_plots(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -155,7 +149,9 @@ def test_the_command_compares_a_proposal_and_writes_json_and_plots(
         (tmp_path / f"{name}.json").write_text(json.dumps(value))
     out = tmp_path / "out"
     files = ["--desk", str(tmp_path / "desk.json"), "--proposal", str(tmp_path / "proposal.json")]
-    args = command(*files, "--traffic", str(tmp_path / "traffic.json"), "--out", str(out), "--staff", "0.8", "--quiet")
+    args = simulate_args(
+        *files, "--traffic", str(tmp_path / "traffic.json"), "--out", str(out), "--staff", "0.8", "--quiet"
+    )
 
     assert cli.run(args) == 0
 
@@ -173,7 +169,7 @@ def test_the_command_compares_a_proposal_and_writes_json_and_plots(
 def test_the_command_names_the_bad_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "desk.json").write_text(json.dumps(one_queue()))
     (tmp_path / "week.jsonl").write_text('{"at": 0, "channel": "chat", "handle_s": 60}\n{"at": 1, "handle_s": 60}\n')
-    args = command("--desk", str(tmp_path / "desk.json"), "--trace", str(tmp_path / "week.jsonl"), "--no-plots")
+    args = simulate_args("--desk", str(tmp_path / "desk.json"), "--trace", str(tmp_path / "week.jsonl"), "--no-plots")
 
     assert cli.run(args) == 2
 

@@ -14,6 +14,7 @@ from services.router.domain.errors import InvalidCommand
 from services.router.domain.whatsapp_window import Window, WindowClosed, closes_at, opened_at, window
 from shared.events import Channel, IdentityKind
 from shared.outbound import OutboundMessage, Recipient, WhatsAppTemplate, decode_outbound, encode
+from tests.support.outbound import outbound_message
 
 WROTE = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # the night European clocks go forward: no bearing on UTC
 
@@ -110,15 +111,9 @@ def test_a_template_that_whatsapp_could_not_name_is_refused(bad: dict[str, objec
 
 
 def _message(**extra: object) -> OutboundMessage:
-    return OutboundMessage(
-        id="m1",
-        tenant="t1",
-        conversation_id="c1",
-        channel=Channel.WHATSAPP,
-        to=Recipient(kind=IdentityKind.PHONE, value="+14155550100"),
-        text="hello",
-        created_at=WROTE,
-        **extra,
+    to = Recipient(kind=IdentityKind.PHONE, value="+14155550100")
+    return outbound_message(
+        Channel.WHATSAPP, to, "hello", created_at=WROTE, id="m1", tenant="t1", conversation_id="c1", **extra
     )
 
 

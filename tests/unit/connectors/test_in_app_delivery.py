@@ -11,19 +11,20 @@ from services.connectors.channels.in_app import delivered, payload
 from services.connectors.runtime import Delivered
 from shared.events import Channel, IdentityKind
 from shared.outbound import DeliveryState, OutboundMessage, Recipient, SurveyCard
+from tests.support.outbound import outbound_message
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 
 def message(**extra: object) -> OutboundMessage:
-    return OutboundMessage(
+    return outbound_message(
+        Channel.IN_APP,
+        Recipient(kind=IdentityKind.APP_USER, value="u-42"),
+        "Fixed in 2.1",
+        created_at=AT,
         id="m-1",
         tenant="acme",
         conversation_id="c-1",
-        channel=Channel.IN_APP,
-        to=Recipient(kind=IdentityKind.APP_USER, value="u-42"),
-        text="Fixed in 2.1",
-        created_at=AT,
         thread_ref="not for the app",
         **extra,
     )

@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 
 from services.connectors.channels import meta, telegram
-from shared.events import Channel, IdentityKind
+from shared.events import Channel, ConversationEvent, IdentityKind
 
 
 def eid(channel: object, provider_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{channel}:{provider_id}"))
+
+
+def ids_and_texts(events: list[ConversationEvent]) -> list[tuple[str | None, str]]:
+    """Each event's provider message id and text, in order."""
+    return [(e.channel_message_id, e.content.text) for e in events]
 
 
 def meta_webhook(object_: str, page_id: str, time: int, *messaging: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +134,7 @@ WHATSAPP = {
 
 def test_messenger_text_quick_reply_media_and_postback_become_events_and_echoes_receipts_do_not() -> None:
     events = meta.normalize(MESSENGER, "demo", eid)
-    assert [(e.channel_message_id, e.content.text) for e in events] == [
-        ("m_1", "hello, world!"),
-        ("m_2", "Red"),
-        ("m_3", ""),
-        ("m_4", "Get Started"),
-    ]
+    assert ids_and_texts(events) == [("m_1", "hello, world!"), ("m_2", "Red"), ("m_3", ""), ("m_4", "Get Started")]
     assert all(e.channel is Channel.MESSENGER and e.sender.kind is IdentityKind.MESSENGER_PSID for e in events)
     assert events[0].sender.value == "PSID_1" and events[0].tenant == "demo"
     assert events[2].content.attachments[0].ref == "https://cdn.example/x.jpg"
@@ -154,11 +154,7 @@ def test_instagram_uses_its_own_channel_and_identity_kind() -> None:
 
 def test_whatsapp_messages_become_verified_phone_events_and_statuses_are_ignored() -> None:
     events = meta.normalize(WHATSAPP, "demo", eid)
-    assert [(e.channel_message_id, e.content.text) for e in events] == [
-        ("wamid.A", "Hi, any update?"),
-        ("wamid.B", "the box"),
-        ("wamid.C", "Yes please"),
-    ]
+    assert ids_and_texts(events) == [("wamid.A", "Hi, any update?"), ("wamid.B", "the box"), ("wamid.C", "Yes please")]
     first = events[0]
     assert (first.sender.kind, first.sender.value, first.sender.verified) == (IdentityKind.PHONE, "+14155550100", True)
     assert first.sender.display_name == "Kerry Fisher"
