@@ -3,23 +3,111 @@
 Producer: idempotent, acks=all, small linger so concurrent publishes share a batch; one per process.
 Consumers: manual commits only (enable_auto_commit=False): the caller commits after its effects are durable,
 so a crash redelivers instead of losing (at-least-once; handlers dedupe by event id).
+Every client (producer, consumers, admin) connects with the same ``KafkaSecurity``: TLS and SASL from settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from shared.bus import BusUnavailable, Outgoing, Record
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 30.0  # above the producer's own request timeout (15 s) and retries
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every client of a bus authenticates and encrypts (the SWITCHBOARD_KAFKA_SECURITY_PROTOCOL, _SASL_*
+    and _SSL_* settings, validated there). The default is Kafka's PLAINTEXT."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: str | None = None
+    oauth_token_url: str | None = None
+    oauth_scope: str | None = None
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    check_hostname: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaSecurity:
+        password = settings.kafka_sasl_password
+        return cls(
+            protocol=settings.kafka_security_protocol,
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            oauth_token_url=settings.kafka_sasl_oauth_token_url,
+            oauth_scope=settings.kafka_sasl_oauth_scope,
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+            check_hostname=settings.kafka_ssl_check_hostname,
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS that verifies the broker's chain (CERT_REQUIRED) against ``cafile`` or the system's CAs."""
+        if not self.protocol.endswith("SSL"):
+            return None
+        context: ssl.SSLContext = create_ssl_context(cafile=self.cafile, certfile=self.certfile, keyfile=self.keyfile)
+        context.check_hostname = self.check_hostname
+        return context
+
+    def client_args(self) -> dict[str, Any]:
+        """Keyword arguments of AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
+        args: dict[str, Any] = {"security_protocol": self.protocol, "ssl_context": self.ssl_context()}
+        if self.sasl_mechanism == "OAUTHBEARER":
+            assert self.oauth_token_url and self.username and self.password  # Settings validated them
+            provider = ClientCredentials(self.oauth_token_url, self.username, self.password, self.oauth_scope)
+            args.update(sasl_mechanism="OAUTHBEARER", sasl_oauth_token_provider=provider)
+        elif self.sasl_mechanism:
+            args.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.username,
+                sasl_plain_password=self.password,
+            )
+        return args
+
+
+class ClientCredentials(AbstractTokenProvider):  # type: ignore[misc]
+    """SASL/OAUTHBEARER tokens from an OAuth 2.0 token endpoint by the client-credentials grant (RFC 6749
+    §4.4), reused until a minute before they expire."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None = None) -> None:
+        self.token_url, self.client_id, self.client_secret, self.scope = token_url, client_id, client_secret, scope
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                form = {"grant_type": "client_credentials"} | ({"scope": self.scope} if self.scope else {})
+                async with httpx.AsyncClient(timeout=10) as http:
+                    r = await http.post(self.token_url, data=form, auth=(self.client_id, self.client_secret))
+                r.raise_for_status()
+                body = r.json()
+                self._token = str(body["access_token"])
+                self._expires_at = time.monotonic() + max(0.0, float(body.get("expires_in", 300)) - 60)
+            return self._token
 
 
 class KafkaBus:
@@ -30,14 +118,31 @@ class KafkaBus:
         client_id: str = "switchboard",
         partitions: int = 12,
         topics: Sequence[str] = (),
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.partitions = partitions
         self.topics = tuple(topics)
+        self.security = security or KafkaSecurity()
+        # one TLS context and token provider for all of this process's clients (files read once, at start-up)
+        self._client_args = self.security.client_args()
         self._producer: AIOKafkaProducer | None = None
         self._broken = False
         self._restarting = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, client_id: str | None = None, topics: Sequence[str] = ()) -> KafkaBus:
+        """The bus a service process uses: SWITCHBOARD_KAFKA_BOOTSTRAP with the settings' security."""
+        if not settings.kafka_bootstrap:
+            raise ValueError("SWITCHBOARD_KAFKA_BOOTSTRAP is not set")
+        return cls(
+            settings.kafka_bootstrap,
+            client_id=client_id or settings.kafka_client_id,
+            partitions=settings.kafka_partitions,
+            topics=topics,
+            security=KafkaSecurity.from_settings(settings),
+        )
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -48,6 +153,7 @@ class KafkaBus:
             linger_ms=2,
             max_batch_size=256 * 1024,
             request_timeout_ms=15_000,
+            **self._client_args,
         )
 
     async def start(self) -> None:
@@ -85,7 +191,9 @@ class KafkaBus:
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create missing topics with our partition count (single-node dev servers: replication 1)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin", **self._client_args
+        )
         await admin.start()
         try:
             existing = set(await admin.list_topics())
@@ -135,6 +243,7 @@ class KafkaBus:
             # tenant's events and its routing commands together, see shared/topics.py)
             partition_assignment_strategy=(RangePartitionAssignor,),
             heartbeat_interval_ms=1_000,
+            **self._client_args,
         )
         await consumer.start()
         await _await_assignment(consumer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -23,11 +24,44 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///.local/switchboard.db",
         description="SQLAlchemy async URL: postgresql+asyncpg://... in production, SQLite for the embedded desk.",
     )
+    database_ssl_mode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
+        None,
+        description="PostgreSQL TLS: disable, require (no verification), verify-ca or verify-full; unset: the URL's.",
+    )
+    database_ssl_rootcert: str | None = Field(
+        None, description="PEM file of the CAs PostgreSQL's certificate must chain to (unset: the system's)."
+    )
+    database_ssl_cert: str | None = Field(None, description="PEM client certificate, for servers that require one.")
+    database_ssl_key: str | None = Field(None, description="PEM key of that client certificate.")
     kafka_bootstrap: str | None = Field(
         None, description="Kafka bootstrap servers (host:port,...). Unset: the in-process bus."
     )
     kafka_partitions: int = Field(12, ge=1, description="Partitions for topics Switchboard creates.")
     kafka_client_id: str = Field("switchboard", description="Client id prefix for Kafka connections.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients reach Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = Field(
+        None, description="SASL mechanism with SASL_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user (PLAIN, SCRAM), or the OAuth client id (OAUTHBEARER)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (PLAIN, SCRAM), or the OAuth client secret (OAUTHBEARER)."
+    )
+    kafka_sasl_oauth_token_url: str | None = Field(
+        None, description="OAUTHBEARER: OAuth 2.0 token endpoint, asked with the client-credentials grant."
+    )
+    kafka_sasl_oauth_scope: str | None = Field(
+        None, description="OAUTHBEARER: scope asked for, if the issuer needs one."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        None, description="PEM file of the CAs Kafka's certificate must chain to (unset: the system's trust store)."
+    )
+    kafka_ssl_certfile: str | None = Field(None, description="PEM client certificate, for brokers that require mTLS.")
+    kafka_ssl_keyfile: str | None = Field(None, description="PEM key of that client certificate.")
+    kafka_ssl_check_hostname: bool = Field(True, description="Check that Kafka's certificate names the broker host.")
     topic_prefix: str = Field("", description="Prefix of every topic name, to share a Kafka cluster.")
     consumer_group: str = Field("switchboard-router", description="Consumer group of the router's context stage.")
     consumer_batch_max: int = Field(500, ge=1, description="Most events the router handles in one batch.")
@@ -271,6 +305,13 @@ class Settings(BaseSettings):
                 raise ValueError("SWITCHBOARD_BOOTSTRAP_API_KEY is a placeholder or too short for prod")
         return self
 
+    @model_validator(mode="after")
+    def _secure_connections_are_whole(self) -> Settings:
+        problem = _kafka_security_problem(self) or _database_tls_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def uses_kafka(self) -> bool:
         return bool(self.kafka_bootstrap)
@@ -278,3 +319,46 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _kafka_security_problem(s: Settings) -> str | None:
+    """What makes the Kafka security settings unusable (docs/secure-connections.md), or None."""
+    sasl, tls = s.kafka_security_protocol.startswith("SASL_"), s.kafka_security_protocol.endswith("SSL")
+    mechanism = s.kafka_sasl_mechanism
+    if sasl and mechanism is None:
+        return f"SWITCHBOARD_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol} needs SWITCHBOARD_KAFKA_SASL_MECHANISM"
+    if not sasl and (mechanism or s.kafka_sasl_username or s.kafka_sasl_password):
+        return "SWITCHBOARD_KAFKA_SASL_* settings need SWITCHBOARD_KAFKA_SECURITY_PROTOCOL=SASL_SSL or SASL_PLAINTEXT"
+    if sasl and not (s.kafka_sasl_username and s.kafka_sasl_password):
+        return f"SASL {mechanism} needs SWITCHBOARD_KAFKA_SASL_USERNAME and SWITCHBOARD_KAFKA_SASL_PASSWORD"
+    if (mechanism == "OAUTHBEARER") != bool(s.kafka_sasl_oauth_token_url):
+        return "SWITCHBOARD_KAFKA_SASL_OAUTH_TOKEN_URL goes with SWITCHBOARD_KAFKA_SASL_MECHANISM=OAUTHBEARER, and back"
+    if s.environment == "prod" and mechanism == "PLAIN" and not tls:
+        return "SASL PLAIN sends the password as is: use SWITCHBOARD_KAFKA_SECURITY_PROTOCOL=SASL_SSL in prod"
+    files = {"CAFILE": s.kafka_ssl_cafile, "CERTFILE": s.kafka_ssl_certfile, "KEYFILE": s.kafka_ssl_keyfile}
+    if not tls and any(files.values()):
+        return "SWITCHBOARD_KAFKA_SSL_* files need SWITCHBOARD_KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL"
+    if s.kafka_ssl_keyfile and not s.kafka_ssl_certfile:
+        return "SWITCHBOARD_KAFKA_SSL_KEYFILE needs SWITCHBOARD_KAFKA_SSL_CERTFILE"
+    return _missing_file({f"SWITCHBOARD_KAFKA_SSL_{k}": v for k, v in files.items()})
+
+
+def _database_tls_problem(s: Settings) -> str | None:
+    """What makes the PostgreSQL TLS settings unusable, or None."""
+    files = {"ROOTCERT": s.database_ssl_rootcert, "CERT": s.database_ssl_cert, "KEY": s.database_ssl_key}
+    if (s.database_ssl_mode or any(files.values())) and not s.database_url.startswith("postgresql"):
+        return "SWITCHBOARD_DATABASE_SSL_* settings apply to PostgreSQL only"
+    if s.database_ssl_rootcert and s.database_ssl_mode not in ("verify-ca", "verify-full"):
+        return "SWITCHBOARD_DATABASE_SSL_ROOTCERT needs SWITCHBOARD_DATABASE_SSL_MODE=verify-ca or verify-full"
+    if s.database_ssl_mode == "disable" and any(files.values()):
+        return "SWITCHBOARD_DATABASE_SSL_MODE=disable takes no certificate files"
+    if bool(s.database_ssl_cert) != bool(s.database_ssl_key):
+        return "SWITCHBOARD_DATABASE_SSL_CERT and SWITCHBOARD_DATABASE_SSL_KEY go together"
+    return _missing_file({f"SWITCHBOARD_DATABASE_SSL_{k}": v for k, v in files.items()})
+
+
+def _missing_file(paths: dict[str, str | None]) -> str | None:
+    for name, path in paths.items():
+        if path and not Path(path).is_file():
+            return f"{name}: no such file: {path}"
+    return None

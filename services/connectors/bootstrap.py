@@ -38,11 +38,8 @@ ALL = tuple(FACTORIES)
 
 def make_bus(settings: Settings) -> Bus:
     if settings.kafka_bootstrap:
-        return KafkaBus(
-            settings.kafka_bootstrap,
-            client_id=f"{settings.kafka_client_id}-connector",
-            partitions=settings.kafka_partitions,
-            topics=Topics(settings.topic_prefix).all(),
+        return KafkaBus.from_settings(
+            settings, client_id=f"{settings.kafka_client_id}-connector", topics=Topics(settings.topic_prefix).all()
         )
     return MemoryBus()
 

@@ -59,12 +59,7 @@ log = logging.getLogger(__name__)
 
 def make_bus(settings: Settings) -> Bus:
     if settings.kafka_bootstrap:
-        return KafkaBus(
-            settings.kafka_bootstrap,
-            client_id=settings.kafka_client_id,
-            partitions=settings.kafka_partitions,
-            topics=Topics(settings.topic_prefix).all(),
-        )
+        return KafkaBus.from_settings(settings, topics=Topics(settings.topic_prefix).all())
     return MemoryBus()
 
 
@@ -267,5 +262,5 @@ def build_router(
 ) -> RouterRuntime:
     tracing.configure(settings.otlp_endpoint, "switchboard-router")
     return RouterRuntime(
-        settings=settings, db=Database(settings.database_url), bus=bus or make_bus(settings), clock=clock
+        settings=settings, db=Database.from_settings(settings), bus=bus or make_bus(settings), clock=clock
     )

@@ -54,8 +54,8 @@ async def recorded_trace(conn: AsyncConnection, tenant_id: str, start: datetime,
     )
 
 
-async def read_history(database_url: str, tenant_id: str, start: datetime, end: datetime) -> list[Record]:
-    db = Database(database_url, pool_size=1)
+async def read_history(settings: Settings, tenant_id: str, start: datetime, end: datetime) -> list[Record]:
+    db = Database.from_settings(settings, pool_size=1)
     try:
         async with db.read() as conn:
             return await recorded_trace(conn, tenant_id, start, end)
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("switchboard history: --to must be after --from", file=sys.stderr)
         return 2
     try:
-        records = asyncio.run(read_history(settings.database_url, args.tenant, args.start, args.end))
+        records = asyncio.run(read_history(settings, args.tenant, args.start, args.end))
     except (DBAPIError, OSError) as exc:  # unreachable, or not migrated: say so, without a traceback
         print(
             f"switchboard history: cannot read the store: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr
