@@ -1,4 +1,5 @@
-"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`, `settings`, `simulate`, `history`."""
+"""The `switchboard` command: `dev`, `router`, `connector <name>`, `migrate`, `settings`, `simulate`, `history`,
+`tenant create`, `desk apply`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 
 from services import dev_desk
 from services.connectors import bootstrap as connector_bootstrap
+from services.desk_as_code import cli as desk_cli
 from services.router.adapters.db import history
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import DEMO_TENANT
@@ -141,7 +143,7 @@ class _Server(uvicorn.Server):
 
 
 async def _migrate(settings: Settings) -> None:
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     try:
         await upgrade(db)
     finally:
@@ -171,11 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     simulation_cli.add_parser(sub)
     history.add_parser(sub)
+    desk_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "simulate":  # offline: needs no settings, no store, no bus
         return simulation_cli.run(args)
     if args.command == "history":  # reads the store only
         return history.run(args, Settings())
+    if args.command in ("tenant", "desk"):  # the store only: create a tenant, apply a desk file
+        return desk_cli.run(args, Settings())
     if args.command == "settings":
         print(settings_markdown(), end="")
         return 0
