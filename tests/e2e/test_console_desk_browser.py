@@ -13,6 +13,7 @@ docs/console-supervisor.png (each kept under 250 KB)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -194,4 +195,24 @@ async def test_the_supervisor_sees_queues_agents_sla_breaches_and_merges_a_sugge
     async with await admin(desk, base) as http:
         merged = (await http.get(f"/v1/customers/{duplicate['customer_id']}")).json()
     assert merged["merged_into"] == survivor["customer_id"]
+    await context.close()
+
+
+async def test_a_whatsapp_conversation_shows_how_long_free_text_can_still_go(
+    desk: Desk, base: str, browser: Browser
+) -> None:
+    await route_messaging(desk, base, strategy="manual")
+    phone = "+3161234" + random_name("")[-4:].translate(str.maketrans("abcdef", "123456"))
+    message = inbound(
+        desk.tenant, phone, pii("Can I change my delivery address?"), channel=Channel.WHATSAPP, kind=IdentityKind.PHONE
+    )
+    conv = await arrive(desk, message)
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    await sign_in(page, base, desk)
+    await page.get_by_role("tab", name="Waiting").click()
+    await page.locator(f'#waiting li[data-conversation="{conv["id"]}"]').get_by_role("button", name="Claim").click()
+    # the customer wrote just now: the 24-hour customer service window has a day left, counted in hours
+    await expect(page.locator("#profile")).to_contain_text("WhatsApp window")
+    await expect(page.locator("#profile")).to_contain_text(re.compile(r"2[34] h \d{1,2} min left"))
     await context.close()

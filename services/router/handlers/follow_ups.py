@@ -16,6 +16,7 @@ from services.router.domain import follow_up
 from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.specs import QueueSpec
+from services.router.handlers.due_sweep import sweep_due
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.ports.follow_ups import DueFollowUp
@@ -62,15 +63,9 @@ class FollowUpSender:
 
     async def tick(self) -> int:
         """Send what is due. Returns how many went."""
-        now = self.clock()
-        async with self.store.reading() as r:
-            tenants = await r.follow_ups.tenants_due(now)
-        sent = 0
-        for tenant_id in tenants:
-            sent += await self._tenant(tenant_id, now)
-        if sent:
-            await self.relay.flush()
-        return sent
+        return await sweep_due(
+            self.store, self.relay, self.clock(), lambda u, now: u.follow_ups.tenants_due(now), self._tenant
+        )
 
     async def _tenant(self, tenant_id: str, now: datetime) -> int:
         async with self.store.unit() as u:

@@ -22,6 +22,7 @@ from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
 from services.router.domain.sla import Started, TimerKind, actions, deadlines, remaining_s, resumed, target_s
 from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
+from services.router.handlers.due_sweep import sweep_due
 from services.router.handlers.metrics import SLA_EVENTS
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
@@ -132,15 +133,9 @@ class SlaClock:
     # -- the tick ----------------------------------------------------------------------------------------------
     async def tick(self) -> int:
         """Fire what is due. Returns how many warnings and breaches fired."""
-        now = self.clock()
-        async with self.repo.reading() as u:
-            tenants = await u.sla_timers.tenants_due(now)
-        fired = 0
-        for tenant_id in tenants:
-            fired += await self._fire_tenant(tenant_id, now)
-        if fired:
-            await self.relay.flush()
-        return fired
+        return await sweep_due(
+            self.repo, self.relay, self.clock(), lambda u, now: u.sla_timers.tenants_due(now), self._fire_tenant
+        )
 
     async def _fire_tenant(self, tenant_id: str, now: datetime) -> int:
         async with self.repo.unit() as u:

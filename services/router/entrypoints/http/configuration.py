@@ -63,15 +63,20 @@ class SlaIn(BaseModel):
 AckKind = Literal["within", "by", "closed"]
 
 
-class AcknowledgementIn(BaseModel):
-    """What a new conversation is told first: that the message arrived and when to expect an answer (on by
-    default; domain/acknowledgement.py)."""
+class _DeskMessageIn(BaseModel):
+    """What the desk sends a customer on its own, per queue: on or off, and per channel."""
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
     channels: dict[Channel, bool] | None = Field(
         None, description='Channels turned on or off (a channel not named is on; voice never): {"chat": false}.'
     )
+
+
+class AcknowledgementIn(_DeskMessageIn):
+    """What a new conversation is told first: that the message arrived and when to expect an answer (on by
+    default; domain/acknowledgement.py)."""
+
     templates: (
         dict[Annotated[str, Field(pattern="^[a-z]{2,3}$")], dict[AckKind, Annotated[str, Field(max_length=2000)]]]
         | None
@@ -82,17 +87,12 @@ class AcknowledgementIn(BaseModel):
     )
 
 
-class FollowUpIn(BaseModel):
+class FollowUpIn(_DeskMessageIn):
     """A check-in some time after a resolution ("is everything solved?"); the customer's reply reopens the
     conversation (off unless given; domain/follow_up.py)."""
 
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
     after_s: Annotated[float, Field(ge=60, le=30 * 86_400)] = Field(
         172_800.0, description="How long after the resolution (moved to the queue's next opening if closed then)."
-    )
-    channels: dict[Channel, bool] | None = Field(
-        None, description='Channels turned on or off (a channel not named is on; voice never): {"sms": false}.'
     )
     templates: dict[Annotated[str, Field(pattern="^[a-z]{2,3}$")], Annotated[str, Field(max_length=2000)]] | None = (
         Field(None, description='The queue\'s own text per language (ISO 639-1): {"fr": "Tout est-il réglé ?"}.')
