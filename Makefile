@@ -37,7 +37,7 @@ run: install
 
 ## Unit + integration + e2e. Starts (or reuses) the real PostgreSQL and Kafka first.
 test: install-dev
-	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" && $(BIN)/pytest
+	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" && $(BIN)/pytest --durations=25
 
 test-unit: install-dev
 	$(BIN)/pytest tests/unit

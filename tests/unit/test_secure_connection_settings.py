@@ -3,6 +3,7 @@ message naming the setting; complete ones become the clients' TLS and SASL argum
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,14 @@ from shared.settings import Settings
 from shared.store import Database, DatabaseTls
 
 PG = "postgresql+asyncpg://sb@db.example:5432/sb"
+
+
+@pytest.fixture(autouse=True)
+def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make test` exports the local servers' settings: each case here says all it means."""
+    for name in list(os.environ):
+        if name.startswith("SWITCHBOARD_"):
+            monkeypatch.delenv(name)
 
 
 def settings(**values: Any) -> Settings:
