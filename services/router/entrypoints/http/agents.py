@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.router.adapters.db.api_keys import Principal
@@ -40,6 +40,7 @@ SSE: dict[int | str, dict[str, Any]] = {
 
 
 class PresenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     presence: Presence
 
 
@@ -215,6 +216,7 @@ async def supervisors_feed(
 
 
 class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     conversation_id: Ref
 
 

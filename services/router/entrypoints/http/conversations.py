@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.adapters.views import queries
 from services.router.domain.errors import InvalidCommand
@@ -28,6 +28,7 @@ async def get_conversation(conversation_id: str, router_: RouterDep, principal: 
 
 
 class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     note: Annotated[str, Field(max_length=10_000, description="The documented resolution.")] | None = None
     survey: Literal["csat", "nps", "ces", "none"] | None = Field(
         None, description="Feedback question to send the customer; default SWITCHBOARD_SURVEY_KIND."
@@ -52,6 +53,7 @@ async def resolve_conversation(
 
 
 class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     text: (
         Annotated[str, Field(min_length=1, max_length=20_000, description="The reply; give it or `template`.")] | None
     ) = None
@@ -88,6 +90,7 @@ async def reply(conversation_id: str, body: ReplyIn, router_: RouterDep, princip
 
 
 class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     queue_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 

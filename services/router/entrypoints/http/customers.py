@@ -116,6 +116,7 @@ async def patch_customer(
 
 
 class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     customer_id: Annotated[str, Field(min_length=1, max_length=64, description="The customer to fold into this one.")]
 
 

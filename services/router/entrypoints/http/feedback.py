@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.domain.errors import InvalidCommand
 from services.router.entrypoints.http.deps import RouterDep
@@ -20,6 +20,7 @@ Token = Annotated[str, Field(min_length=16, max_length=64)]
 
 
 class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     score: Annotated[int, Field(ge=0, le=10)]
     comment: Annotated[str, Field(max_length=2_000)] | None = None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.adapters.views import audit
 from services.router.entrypoints.http.deps import AdminPrincipal, RouterDep
@@ -17,6 +17,7 @@ MAX_PAGE = 500
 
 
 class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=256)]
     role: Literal["app", "agent", "supervisor", "admin"]
     agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(

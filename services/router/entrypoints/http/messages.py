@@ -34,8 +34,8 @@ router = APIRouter(tags=["messages"])
 
 
 class CustomerIn(BaseModel):
-    # Unknown fields are ignored, not refused: newer apps may send more than this version knows.
-    model_config = ConfigDict(extra="ignore")
+    # Unknown fields are refused (422 naming the field): a misspelt "languge" would otherwise be lost unnoticed.
+    model_config = ConfigDict(extra="forbid")
 
     external_id: Annotated[Identifier, Field(min_length=1, max_length=256, description="The app's own user id.")]
     name: Annotated[str, Field(max_length=256)] | None = None
@@ -75,7 +75,7 @@ class CustomerIn(BaseModel):
 
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     customer: CustomerIn
     text: Annotated[
