@@ -33,7 +33,12 @@ from services.router.domain.acknowledgement_templates import (
     WORDS,
     Words,
 )
-from services.router.domain.message_options import channel_switches, check_language, texts_by_language
+from services.router.domain.message_options import (
+    channel_switches,
+    check_language,
+    primary_language,
+    texts_by_language,
+)
 from services.router.domain.routing.hours import BusinessHours
 
 # Up to this far ahead (wall time) an open queue's promise is a duration ("within 15 minutes"); beyond it, a
@@ -147,7 +152,7 @@ def promise(now: datetime, target_s: float, hours: BusinessHours | None, wait_s:
 
 def language_for(customer_language: str | None, options: Options) -> str:
     """The customer's language (its primary subtag: "de-AT" → "de") if the queue has texts in it, else English."""
-    primary = (customer_language or "").replace("_", "-").split("-")[0].strip().lower()
+    primary = primary_language(customer_language)
     return primary if primary in options.languages else FALLBACK_LANGUAGE
 
 

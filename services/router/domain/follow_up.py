@@ -21,13 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.router.domain.message_options import (
+    channel_switches,
+    check_language,
+    primary_language,
+    texts_by_language,
+)
 from services.router.domain.routing.hours import BusinessHours
 
 DEFAULT_AFTER = timedelta(days=2)
 # A check-in later than this after the resolution is no longer a follow-up of it.
 LONGEST_AFTER = timedelta(days=30)
 NOT_FOLLOWED_UP = frozenset({"voice"})
-CHANNELS = frozenset({"email", "chat", "messenger", "instagram", "whatsapp", "telegram", "sms", "in_app", "voice"})
 FALLBACK_LANGUAGE = "en"
 TEXTS: Mapping[str, str] = {
     "en": (
@@ -55,7 +60,7 @@ class Options:
 
     def language_for(self, customer_language: str | None) -> str:
         """The customer's language (its primary subtag: "de-AT" → "de") if there is a text in it, else English."""
-        primary = (customer_language or "").replace("_", "-").split("-")[0].strip().lower()
+        primary = primary_language(customer_language)
         return primary if primary in self.templates or primary in TEXTS else FALLBACK_LANGUAGE
 
     def text(self, language: str) -> str:
@@ -85,20 +90,13 @@ def options_of(config: Mapping[str, Any] | bool | None) -> Options | None:
         raise ValueError("follow_up.after_s is a number of seconds")
     if not 60 <= after_s <= LONGEST_AFTER.total_seconds():
         raise ValueError(f"follow_up.after_s is between 60 and {int(LONGEST_AFTER.total_seconds())} seconds")
-    channels = config.get("channels") or {}
-    if not isinstance(channels, Mapping) or not all(
-        c in CHANNELS and isinstance(on, bool) for c, on in channels.items()
-    ):
-        raise ValueError("follow_up.channels maps channel names to true or false")
-    templates = config.get("templates") or {}
-    if not isinstance(templates, Mapping):
-        raise ValueError("follow_up.templates maps languages to texts")
+    channels = channel_switches(config, "follow_up")
+    templates = texts_by_language(config, "follow_up")
     for language, text in templates.items():
-        if not (isinstance(language, str) and 2 <= len(language) <= 3 and language.isalpha() and language.islower()):
-            raise ValueError(f"follow_up.templates: {language!r} is not a language code (ISO 639-1, lower case)")
+        check_language("follow_up", language)
         if not isinstance(text, str) or not text.strip() or len(text) > 2000:
             raise ValueError(f"follow_up.templates.{language}: a text of 1 to 2000 characters")
-    return Options(timedelta(seconds=float(after_s)), dict(channels), dict(templates))
+    return Options(timedelta(seconds=float(after_s)), channels, dict(templates))
 
 
 def due_at(resolved_at: datetime, options: Options, hours: BusinessHours | None) -> datetime:

@@ -32,3 +32,8 @@ def check_language(option: str, language: Any) -> None:
     """A key of ``<option>.templates``: an ISO 639-1 code (or a three-letter 639-2 one), lower case."""
     if not (isinstance(language, str) and 2 <= len(language) <= 3 and language.isalpha() and language.islower()):
         raise ValueError(f"{option}.templates: {language!r} is not a language code (ISO 639-1, lower case)")
+
+
+def primary_language(tag: str | None) -> str:
+    """A customer's language tag as the texts are keyed: its primary subtag, lower case ("de-AT", "de_AT" → "de")."""
+    return (tag or "").replace("_", "-").split("-")[0].strip().lower()

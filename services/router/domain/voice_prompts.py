@@ -11,6 +11,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from services.router.domain.acknowledgement_templates import WORDS
+from services.router.domain.message_options import primary_language
 
 FALLBACK_LANGUAGE = "en"
 CLOSED: Final[dict[str, str]] = {
@@ -31,7 +32,7 @@ VOICE_LOCALE: Final[dict[str, str]] = {"en": "en-US", "de": "de-DE", "es": "es-E
 
 def language_of(customer_language: str | None) -> str:
     """The caller's language (its primary subtag: "de-AT" → "de") if prompts ship in it, else English."""
-    primary = (customer_language or "").replace("_", "-").split("-")[0].strip().lower()
+    primary = primary_language(customer_language)
     return primary if primary in CLOSED else FALLBACK_LANGUAGE
 
 

@@ -78,14 +78,8 @@ class FollowUpSender:
             planned: list[tuple[DueFollowUp, str, Send]] = []
             for d in due:
                 options = _options(queues.get(d.queue_id or ""))
-                reason = (
-                    "wrote_again"
-                    if d.wrote_again
-                    else "disabled"
-                    if options is None
-                    else follow_up.skip_reason(d.channel, options)
-                )
-                if reason is not None or options is None:
+                reason = _skipped(d, options)
+                if reason is not None or options is None:  # (never None with no options: said for the type checker)
                     notes.append((d.conversation_id, "follow_up_skipped", {"reason": reason}))
                     continue
                 language = options.language_for(d.language)
@@ -110,6 +104,15 @@ class FollowUpSender:
             await u.conversations.add_conversation_notes(tenant_id, notes, now)
         log.info("follow_ups.sent", extra={"tenant": tenant_id, "count": len(sent), "due": len(due)})
         return len(sent)
+
+
+def _skipped(due: DueFollowUp, options: follow_up.Options | None) -> str | None:
+    """Why a due follow-up is not sent before any message is tried (None: it is tried)."""
+    if due.wrote_again:
+        return "wrote_again"
+    if options is None:  # the queue turned follow-up off since the resolution
+        return "disabled"
+    return follow_up.skip_reason(due.channel, options)
 
 
 def _options(queue: QueueSpec | None) -> follow_up.Options | None:
