@@ -57,6 +57,10 @@ class Consumer(Protocol):
     async def lag(self) -> dict[str, int]:
         """Records not yet fetched on this member's partitions, per topic (for the consumer-lag metric)."""
 
+    async def behind(self) -> int:
+        """Records past this member's position on its partitions, asked of the broker now (``lag`` may rest on
+        the last fetch). The consume loop's stall check: records waiting while fetches bring none."""
+
     async def close(self) -> None: ...
 
 

@@ -29,6 +29,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 30.0  # above the producer's own request timeout (15 s) and retries
+BROKER_CALL_S = 30.0  # a consumer's commit, offsets query or stop: longer means the broker is not answering
 
 
 @dataclass(frozen=True)
@@ -291,12 +292,37 @@ class KafkaConsumer:
             out[tp.topic] = out.get(tp.topic, 0) + max(0, high - position)
         return out
 
+    async def behind(self) -> int:
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0
+        try:
+            async with asyncio.timeout(BROKER_CALL_S):
+                ends = await self._consumer.end_offsets(assigned)  # a ListOffsets request to each leader
+                positions = [await self._consumer.position(tp) for tp in assigned]
+        except (KafkaError, TimeoutError) as exc:
+            raise BusUnavailable(f"kafka offsets unavailable: {exc!r}") from exc
+        return sum(max(0, ends[tp] - position) for tp, position in zip(assigned, positions, strict=True))
+
     async def commit(self) -> None:
         try:
-            await self._consumer.commit()
+            # bounded: aiokafka retries a commit for as long as the group coordinator is unknown or loading
+            async with asyncio.timeout(BROKER_CALL_S):
+                await self._consumer.commit()
+        except TimeoutError as exc:
+            raise BusUnavailable("kafka commit timed out") from exc
         except KafkaError as exc:
             # A rebalance moved partitions away: the new owner gets the records again and dedupes.
             raise BusUnavailable(f"kafka commit failed: {exc!r}") from exc
 
     async def close(self) -> None:
-        await self._consumer.stop()
+        try:
+            # bounded: leaving the group waits on a coordinator that may be gone; the broker then drops this
+            # member when its session times out
+            async with asyncio.timeout(BROKER_CALL_S):
+                await self._consumer.stop()
+        except TimeoutError:
+            # its connections closed, this member can hold no partition: the broker drops it when its session
+            # times out, and a new member gets its partitions
+            log.warning("kafka.consumer_stop_timed_out")
+            await self._consumer._client.close()

@@ -140,6 +140,9 @@ class MemoryConsumer:
             out[topic] = out.get(topic, 0) + max(0, len(self.bus.log(topic)[p]) - position)
         return out
 
+    async def behind(self) -> int:
+        return sum((await self.lag()).values())
+
     async def commit(self) -> None:
         state = self.bus._groups[self.group]
         for tp, position in self.assigned.items():

@@ -23,6 +23,10 @@ from shared.metrics import CONSUMER_LAG
 log = logging.getLogger(__name__)
 
 LAG_EVERY_S = 5.0
+# A member whose fetches bring nothing for this long while the broker holds records past its position is stuck
+# (after a broker crash aiokafka's group coordinator can loop for ever without fetching): it leaves and joins
+# the group again with a new consumer.
+STALL_S = 20.0
 Handler = Callable[[list[Record]], Awaitable[object]]
 T = TypeVar("T")
 
@@ -42,11 +46,13 @@ async def consume(
     joined: asyncio.Event | None = None,
     on_assignment: Callable[[frozenset[tuple[str, int]]], None] | None = None,
     lanes: int = 1,
+    stall_s: float = STALL_S,
 ) -> None:
     """``joined`` is set once the group has given this member its partitions (and start positions);
-    ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none
-    once it has left the group. With ``lanes`` > 1 a batch is split by partition number into that many lanes
-    handled concurrently (``handle_in_lanes``)."""
+        ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none
+        once it has left the group. With ``lanes`` > 1 a batch is split by partition number into that many lanes
+        handled concurrently (``handle_in_lanes``). A member that fetches nothing for ``stall_s`` while records wait
+    on its partitions is replaced by a new one (``ConsumerStalled``)."""
     backoff = 0.1
     while not stop.is_set():
         try:
@@ -62,6 +68,7 @@ async def consume(
             # Stop is checked between batches only: a batch in flight is finished and committed (graceful).
             measured = 0.0
             loop = asyncio.get_running_loop()
+            progressed = loop.time()  # when a fetch last brought records (or the member joined)
             while not stop.is_set():
                 records = await consumer.getmany(poll_s, max_records)
                 if on_assignment is not None:
@@ -71,9 +78,15 @@ async def consume(
                     for topic, lag in (await consumer.lag()).items():
                         CONSUMER_LAG.labels(topic=topic, group=group).set(lag)
                 if not records:
+                    if loop.time() - progressed >= stall_s:
+                        waiting = await consumer.behind()
+                        if waiting:
+                            raise ConsumerStalled(f"{waiting} records waiting, none fetched in {stall_s:.0f} s")
+                        progressed = loop.time()  # nothing waiting: idle, not stuck
                     continue
                 await handle_in_lanes(bus, records, handle, deadletter_topic, group, lanes)
                 await consumer.commit()
+                progressed = loop.time()
                 backoff = 0.1
         except asyncio.CancelledError:
             raise
@@ -91,6 +104,12 @@ async def consume(
                 await consumer.close()
             except Exception as exc:
                 log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
+
+
+class ConsumerStalled(RuntimeError):
+    """Records wait on the member's partitions but its fetches bring none: retriable, with a new member."""
+
+    retriable = True
 
 
 async def handle_in_lanes(

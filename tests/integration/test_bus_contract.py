@@ -141,3 +141,17 @@ async def test_topics_subscribed_together_are_co_partitioned(bus: Bus) -> None:
         assert {k for k, t in keys if t == first} == {k for k, t in keys if t == second}
     await a.close()
     await b.close()
+
+
+async def test_behind_counts_what_waits_past_the_members_position(bus: Bus, topic: str) -> None:
+    """The consume loop's stall check rests on it: records published and not yet fetched, asked of the broker."""
+    consumer = await bus.subscribe([topic], random_name("g-"))
+    try:
+        assert await consumer.behind() == 0
+        await bus.publish(records(topic, 7))
+        assert await consumer.behind() == 7
+        got = await drain(consumer, 7)
+        assert len(got) == 7
+        assert await consumer.behind() == 0
+    finally:
+        await consumer.close()
