@@ -16,9 +16,9 @@ from tests.faults.harness import KINDS, MUST_BE_ZERO, run
 from tests.faults.run import report
 from tests.support.processes import ROOT
 
-MESSAGES = int(os.environ.get("SWITCHBOARD_FAULTS_CI_MESSAGES", "2800"))
+MESSAGES = int(os.environ.get("SWITCHBOARD_FAULTS_CI_MESSAGES", "2100"))
 ROUNDS = int(os.environ.get("SWITCHBOARD_FAULTS_CI_ROUNDS", "1"))
-RATE = 14.0  # messages per second offered: about 28 s between faults, room for a broker restart and recovery
+RATE = 14.0  # messages per second offered: about 21 s between faults; each waits for the last one's recovery
 
 
 @pytest.mark.timeout(1800)  # a broker restart recovers every partition the tests left: minutes
