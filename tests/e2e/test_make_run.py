@@ -50,12 +50,12 @@ def desk(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
             raise
 
 
-def readme_curl(base: str) -> list[str]:
+def readme_curl(base: str, key: str = KEY) -> list[str]:
     """The README's "post a message" command, verbatim but for host and key."""
     readme = (ROOT / "README.md").read_text()
     start = readme.index("curl -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json'")
     command = readme[start : readme.index("\n```", start)].replace("\\\n", " ")
-    command = command.replace("http://127.0.0.1:8000", base).replace("$KEY", KEY)
+    command = command.replace("http://127.0.0.1:8000", base).replace("$KEY", key)
     return ["bash", "-c", command + " --silent --show-error --fail-with-body"]
 
 
