@@ -17,6 +17,7 @@ import platform
 import random
 import statistics
 import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -52,6 +53,11 @@ def build(agents: int) -> RoutingEngine:
     return engine
 
 
+def say(line: str) -> None:
+    """Progress on stderr, so the figures on stdout stay as they are."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
@@ -59,8 +65,10 @@ def percentile(values: list[float], p: float) -> float:
 
 def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, float | int]:
     rnd = random.Random(seed)
+    say(f"building the engine: {agents:,} agents")
     engine = build(agents)
     now = 1_800_000_000.0
+    say("1/4 arrivals while agents have room")
 
     # 1. arrivals while agents have room: each one is a decision that picks an agent from the index
     arrival_ns: list[int] = []
@@ -80,6 +88,7 @@ def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, f
             break
 
     # 2. fill the waiting lists to the target size; measure the memory they take
+    say(f"2/4 filling the waiting lines to {waiting:,} (memory measured)")
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
@@ -92,6 +101,8 @@ def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, f
             assigned.append(f"c{n}")
         else:
             queued += 1
+            if queued % 100_000 == 0:
+                say(f"    {queued:,} waiting")
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
@@ -100,6 +111,7 @@ def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, f
     bytes_per_waiting = grown / max(1, n - base)
 
     # 3. an arrival while 500,000 wait: queued by rule and priority (nobody has room)
+    say(f"3/4 arrivals while {waiting:,} wait")
     queued_ns: list[int] = []
     for _ in range(min(decisions, 5_000)):
         n += 1
@@ -108,6 +120,7 @@ def run(agents: int, waiting: int, decisions: int, seed: int = 7) -> dict[str, f
         queued_ns.append(time.perf_counter_ns() - t0)
 
     # 4. an agent finishes a conversation: the decision picks the next waiting conversation they can take
+    say("4/4 agents freed: the next waiting conversation for each")
     free_ns: list[int] = []
     rnd.shuffle(assigned)
     for cid in assigned[:decisions]:
@@ -149,18 +162,21 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=15_000)
     parser.add_argument("--waiting", type=int, default=500_000)
     parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--no-record", action="store_true", help="print only; leave results/latest.json alone")
     args = parser.parse_args()
     started = time.time()
     figures = run(args.agents, args.waiting, args.decisions)
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    if args.no_record:
+        return
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update(figures)
     results["machine"] = machine()
     results["routing_measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
     print(f"(targets: routing_decision_p99_us < 1000, bytes_per_waiting_conversation < 2048) -> {RESULTS}")
 
 
