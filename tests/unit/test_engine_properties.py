@@ -12,7 +12,7 @@ from services.router.domain.errors import InvalidCommand
 from services.router.domain.model import Presence
 from services.router.domain.routing.capacity import Profile
 from services.router.domain.routing.engine import RoutingEngine
-from services.router.domain.routing.specs import AgentSpec, QueueSpec, Strategy
+from services.router.domain.routing.specs import AgentSpec, QueueSpec, Step, Strategy
 from tests.support.routing import assert_nothing_waits_that_someone_could_take, machine_test, main_queue
 
 T0 = 1_795_000_000.0
@@ -38,6 +38,7 @@ class EngineMachine(RuleBasedStateMachine):
             min_size=2,
             max_size=2,
         ),
+        stepped=st.booleans(),
     )
     @precondition(lambda self: not self.engine.queues)
     def configure(
@@ -46,11 +47,16 @@ class EngineMachine(RuleBasedStateMachine):
         strategy: Strategy,
         caps: list[tuple[int, int, int]],
         profiles: list[tuple[float, float, bool, int]],
+        stepped: bool,
     ) -> None:
-        self.engine.upsert_queue(main_queue(offers, strategy))
+        # stepped: main's work goes to the "team" queue's agents from 40 s (a2 serves only the team, a3 both),
+        # back to main's own from 120 s
+        steps = (Step(0), Step(40, queue="team"), Step(120)) if stepped else ()
+        self.engine.upsert_queue(main_queue(offers, strategy, steps=steps))
         self.engine.upsert_queue(QueueSpec("wide", rule={"attr": "never", "exists": True}))
+        self.engine.upsert_queue(QueueSpec("team", rule={"any": []}))
         for i, (agent, (chat, email, voice)) in enumerate(zip(AGENTS, caps, strict=True)):
-            queues = {"main", "wide"} if agent == "a3" else {"main"}
+            queues = {"main", "wide", "team"} if agent == "a3" else {"team"} if agent == "a2" and stepped else {"main"}
             profile = None
             if i >= 2:  # a2 and a3 work to a routing profile: units, a maximum of email, a call alone or not
                 units, email_weight, voice_alone, email_max = profiles[i - 2]

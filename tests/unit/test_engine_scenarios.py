@@ -500,3 +500,33 @@ def test_a_three_step_queue_widens_at_its_times_and_keeps_the_conversations_plac
     assert assigned(e.tick(T0 + 61)) == [("first", "expert")]  # the skill step: the expert, the first in line
     assert assigned(e.tick(T0 + 181)) == []  # "second" reached the skill step too: nobody free has it
     assert assigned(e.tick(T0 + 182)) == [("second", "novice")]  # anyone now; "second" kept its place
+
+
+def test_a_step_naming_another_queue_gives_the_work_to_that_queues_agents_only_then_widens_back() -> None:
+    """Anyone of the queue for a minute, then only the agents of the "tier2" team queue (whose rule takes no work
+    of its own), then after three minutes anyone of the queue again."""
+    e = RoutingEngine()
+    steps = (Step(0), Step(60, queue="tier2"), Step(180))
+    e.upsert_queue(QueueSpec("q", is_default=True, steps=steps))
+    e.upsert_queue(QueueSpec("tier2", rule={"any": []}))
+    e.upsert_agent(AgentSpec("front", frozenset({"q"}), {"default": 1}))
+    e.upsert_agent(AgentSpec("expert", frozenset({"tier2"}), {"default": 1}))
+    for agent in ("front", "expert"):
+        e.set_presence(agent, Presence.ONLINE, T0)
+    assert assigned(e.arrive("busy", "chat", {}, T0)) == [("busy", "front")]
+    assert assigned(e.arrive("first", "chat", {}, T0 + 1)) == []  # the expert is not of the queue yet
+    assert assigned(e.tick(T0 + 60)) == []
+    assert assigned(e.tick(T0 + 61)) == [("first", "expert")]  # the team's step
+    e.arrive("third", "chat", {}, T0 + 62)
+    e.arrive("fourth", "chat", {}, T0 + 65)
+    assert assigned(e.resolve("first", T0 + 100)) == []  # the expert is free, but "third" is at the first step
+    assert assigned(e.tick(T0 + 122)) == [("third", "expert")]
+    # "fourth" is at the team's step from T0 + 125: the front agent, free again, may not take it (the step's
+    # requirements replace the first step's) ...
+    e.tick(T0 + 125)
+    assert e.waiting_counts() == {"q": 1, "tier2": 0}  # it waits in its own queue all along
+    assert assigned(e.resolve("busy", T0 + 130)) == []
+    assert [w.conversation_id for w in e.waiting()] == ["fourth"]
+    # ... until the last step widens back to anyone of the queue
+    assert assigned(e.tick(T0 + 245)) == [("fourth", "front")]
+    assert e.waiting_counts() == {"q": 0, "tier2": 0}

@@ -156,7 +156,7 @@ class RebuildMachine(RuleBasedStateMachine):
                 on_missed_offer="away" if missed == "away" else "decline",
                 overflow_after_s=90,
                 priority="deadline" if by_deadline else "arrival",
-                steps=(Step(0, agents=frozenset({"a0", "a1"})), Step(600)) if stepped else (),
+                steps=(Step(0, agents=frozenset({"a0", "a1"})), Step(300, queue="wide"), Step(600)) if stepped else (),
             )
         )
         self._queue(QueueSpec("wide", rule={"attr": "never", "exists": True}, offer_timeout_s=offers))

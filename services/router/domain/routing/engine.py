@@ -128,7 +128,7 @@ class RoutingEngine(Placement):
         work = self._work.get(conversation_id)
         if work is None or work.agent_id is not None:
             raise InvalidCommand("the conversation is not waiting")
-        if agent.presence is not Presence.ONLINE or work.queue_id not in agent.spec.queues:
+        if agent.presence is not Presence.ONLINE or work.served_by not in agent.spec.queues:
             raise InvalidCommand("the agent is not online in that queue")
         if not agent.has_room(work.channel):
             raise InvalidCommand("the agent has no room on that channel")
@@ -299,7 +299,7 @@ class RoutingEngine(Placement):
         return (
             work.agent_id is None
             and agent.presence is Presence.ONLINE
-            and work.queue_id in agent.spec.queues
+            and work.served_by in agent.spec.queues
             and queue.strategy is not Strategy.MANUAL
             and self._is_open(queue, now)
             and agent.has_room(work.channel)

@@ -116,13 +116,14 @@ class Placement(RoutingState):
         step has a timer (from arrival: the work keeps its place)."""
         current = queue.steps[step]
         work.step, work.only, work.skills = step, current.agents, current.skills or None
+        work.pool = current.queue if current.queue != queue.id else None
         self._touched_work.add(work.conversation_id)
         if step + 1 < len(queue.steps):
             self._timer(work.enqueued_at + queue.steps[step + 1].after_s, "step", work)
 
     def _requirements_of(self, work: Work, queue: QueueSpec) -> None:
         """Moved to another queue: its requirements are that queue's (its first step's), not the old queue's."""
-        work.step, work.only, work.skills = 0, None, queue.skills or None
+        work.step, work.only, work.skills, work.pool = 0, None, queue.skills or None, None
         if queue.steps:
             self._enter(work, queue, 0)
 
@@ -177,7 +178,7 @@ class Placement(RoutingState):
         return None, False
 
     def _best_agent(self, work: Work, queue: QueueSpec, now: float) -> AgentState | None:
-        room = self._room_list(queue.id, work.channel)
+        room = self._room_list(work.pool or queue.id, work.channel)
         return best_agent(room, self._agents, work, queue, self._rr_cursor, now)
 
     # -- giving work to agents ----------------------------------------------------------------------------------
@@ -196,7 +197,8 @@ class Placement(RoutingState):
         while agent.presence is Presence.ONLINE:
             best: Work | None = None
             for (queue_id, channel, wanted), line in self._waiting.items():
-                if not line or queue_id not in agent.spec.queues or not agent.has_room(channel):
+                # taken by the agents of its own queue, or of the queue its step names
+                if not line or (wanted[3] or queue_id) not in agent.spec.queues or not agent.has_room(channel):
                     continue
                 queue = self.queues.get(queue_id)
                 if queue is None or queue.strategy is Strategy.MANUAL or not self._is_open(queue, now):

@@ -4,7 +4,8 @@ saves it, so routing never meets a malformed rule or time zone.
     {"rule": {...}, "strategy": "sticky", "sticky_wait_s": 60, "owner_wait_s": 120, "offer_timeout_s": 30,
      "max_declines": 3,
      "decline_exclusion_s": 600, "on_missed_offer": "away", "priority": "arrival",
-     "steps": [{"after_s": 0, "agents": ["<agent id>"]}, {"after_s": 60, "skills": {"billing": 3}}, {"after_s": 180}],
+     "steps": [{"after_s": 0, "agents": ["<agent id>"]}, {"after_s": 60, "skills": {"billing": 3}}, {"after_s": 180},
+               {"after_s": 600, "queue": "<another queue's id: its agents>"}],
      "overflow_after_s": 300, "overflow_to": "<queue id>", "skills": {"billing": 2},
      "hours": {"timezone": "Europe/Paris", "week": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]},
      "acknowledgement": {"enabled": true, "channels": {"chat": false}, "templates": {"de": {"by": "… {by}"}}},
@@ -47,6 +48,7 @@ def steps_of(config: Mapping[str, Any]) -> tuple[Step, ...]:
             float(raw.get("after_s", 0.0)),
             frozenset(raw["agents"]) if raw.get("agents") else None,
             {str(k): int(v) for k, v in raw["skills"].items()} if raw.get("skills") else None,
+            _queue_named(raw.get("queue")),
         )
         for raw in config.get("steps") or ()
     )
@@ -55,6 +57,14 @@ def steps_of(config: Mapping[str, Any]) -> tuple[Step, ...]:
     if any(b.after_s <= a.after_s for a, b in pairwise(steps)):
         raise ValueError("each step starts later than the one before")
     return steps
+
+
+def _queue_named(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a step's queue is a queue id (its agents take the work at that step)")
+    return value
 
 
 def check(config: Mapping[str, Any]) -> None:

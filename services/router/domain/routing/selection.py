@@ -14,7 +14,7 @@ from services.router.domain.routing.state import AgentState
 
 def meets(agent: AgentState, wanted: Needs) -> bool:
     """Whether the agent is someone a line of waiting work asks for (its step's agents, skills, language)."""
-    only, skills, language = wanted
+    only, skills, language, _ = wanted  # whose queue's agents (the pool) is the caller's to check
     if only is not None and agent.spec.id not in only:
         return False
     if language and agent.spec.languages and language not in agent.spec.languages:

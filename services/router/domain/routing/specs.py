@@ -36,11 +36,14 @@ class Strategy(StrEnum):
 class Step:
     """One step of a queue's widening: from ``after_s`` after arrival, who may take the work: these agents only
     (``agents``), or agents with these skills at these minimum levels (``skills``), or (neither) anyone of the
-    queue. A step's requirements replace the previous step's."""
+    queue. ``queue`` names another queue whose agents take it instead of this queue's (a team: a queue no
+    rule sends work to), with the skills if given; the work stays in its own queue (its hours, offers, SLA and
+    place in line). A step's requirements replace the previous step's."""
 
     after_s: float = 0.0
     agents: frozenset[str] | None = None
     skills: Mapping[str, int] | None = None
+    queue: str | None = None
 
 
 @dataclass
@@ -110,6 +113,12 @@ class Work:
     declines: int = 0
     overflowed: bool = False
     acknowledged: bool = False
+    pool: str | None = None  # the queue whose agents may take it at this step (None: its own queue's)
+
+    @property
+    def served_by(self) -> str:
+        """The queue whose agents may take it now."""
+        return self.pool or self.queue_id
 
     @property
     def key(self) -> tuple[float, int, str]:
@@ -117,10 +126,11 @@ class Work:
 
 
 # Who may take a piece of work, as far as it depends on the work alone: the agents its step names, the skills
-# it needs, its language. Waiting lines are kept per value (routing/state.py).
-Needs = tuple[frozenset[str] | None, tuple[tuple[str, int], ...], str | None]
+# it needs, its language, and the queue whose agents take it (None: its own). Waiting lines are kept per value
+# (routing/state.py).
+Needs = tuple[frozenset[str] | None, tuple[tuple[str, int], ...], str | None, str | None]
 
 
 def needs(work: Work) -> Needs:
     skills = tuple(sorted(work.skills.items())) if work.skills else ()
-    return (work.only, skills, work.language)
+    return (work.only, skills, work.language, work.pool)

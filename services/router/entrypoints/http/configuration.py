@@ -101,12 +101,17 @@ class FollowUpIn(_DeskMessageIn):
 
 class StepIn(BaseModel):
     """Who may take the work from ``after_s`` after arrival: these agents, or these skills at these levels, or
-    (neither) anyone of the queue."""
+    (neither) anyone of the queue; with ``queue``, the agents of that queue (a team) instead of this one's."""
 
     model_config = ConfigDict(extra="forbid")
     after_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = 0.0
     agents: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=100)] | None = None
     skills: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=10)]] | None = None
+    queue: str | None = Field(
+        None,
+        max_length=64,
+        description="Another queue's id: its agents take the work at this step (the work stays in its queue).",
+    )
 
 
 class RoutingIn(BaseModel):
