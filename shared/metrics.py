@@ -6,7 +6,9 @@ import time
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from shared.http_middleware import HttpMiddleware
 
 # Connectors: what came in on each channel (produced to the bus) and replies that failed for good.
 RECEIVED = Counter("switchboard_received_events_total", "Conversation events produced by connectors.", ["channel"])
@@ -31,17 +33,11 @@ HTTP_DURATION = Histogram(
 )
 
 
-class RequestTimer:
-    """Times each HTTP request into HTTP_DURATION. Pure ASGI (no BaseHTTPMiddleware): a streamed response is
-    not buffered, and the route template (``scope["route"]``, set by the router) keeps the label set bounded."""
+class RequestTimer(HttpMiddleware):
+    """Times each HTTP request into HTTP_DURATION. The route template (``scope["route"]``, set by the router)
+    keeps the label set bounded."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = 500  # what a request that raised before answering ends as
 

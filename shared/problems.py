@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from shared.bus import BusUnavailable
+from shared.http_middleware import HttpMiddleware
 from shared.problem_catalogue import KNOWN, PREFIX, ProblemType, catalogue, for_status
 from shared.store import StoreUnavailable
 
@@ -218,23 +219,6 @@ def _page(title: str, body: str) -> str:
         "code{background:#f2f2f2;padding:0 .2em}</style>"
         f"</head><body><h1>{_e(title)}</h1>{body}</body></html>"
     )
-
-
-class HttpMiddleware:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: a streamed response is not buffered) that acts on HTTP
-    requests only, in ``http``; lifespan and WebSocket scopes pass through untouched."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await self.http(scope, receive, send)
-
-    async def http(self, scope: Any, receive: Any, send: Any) -> None:
-        raise NotImplementedError
 
 
 class BodyLimit(HttpMiddleware):

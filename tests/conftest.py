@@ -5,15 +5,15 @@ fails the test, never skips it, when they cannot be had."""
 from __future__ import annotations
 
 import os
-import re
 import socket
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+
+from tests.support.servers import exported_by_services_sh
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,16 +29,7 @@ def servers() -> Servers:
     db = os.environ.get("SWITCHBOARD_DATABASE_URL", "")
     kafka = os.environ.get("SWITCHBOARD_KAFKA_BOOTSTRAP", "")
     if not (db.startswith("postgresql") and kafka):
-        proc = subprocess.run(
-            [str(ROOT / "deploy/local/services.sh"), "up"], capture_output=True, text=True, timeout=900
-        )
-        if proc.returncode != 0:
-            pytest.fail(
-                "PostgreSQL and Kafka are needed and could not be started by deploy/local/services.sh "
-                f"(exit {proc.returncode}):\n{proc.stderr[-4000:]}",
-                pytrace=False,
-            )
-        env = dict(re.findall(r"^export (\w+)=(.*)$", proc.stdout, re.M))
+        env = exported_by_services_sh("up", "PostgreSQL and Kafka, which are needed,")
         db, kafka = env["SWITCHBOARD_DATABASE_URL"], env["SWITCHBOARD_KAFKA_BOOTSTRAP"]
     parsed = make_url(db)
     for name, host, port in (

@@ -61,17 +61,35 @@ ensure_test_tools() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
 }
 
+pg_prepare_dir() { # dir: a cluster's directory, owned by postgres when we are root
+  mkdir -p "$1"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres:postgres "$1"
+    # postgres must be able to reach its data dir through the checkout's parents
+    local p="$1"; while [ "$p" != / ]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
+  fi
+}
+
+pg_start() { # dir port name server-options: start the cluster in dir/data on 127.0.0.1 only, no unix socket
+  log "starting $3 on 127.0.0.1:$2"
+  as_pg "$(pg_bin)/pg_ctl" -D "$1/data" -l "$1/postgres.log" -w -t 60 \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories='' $4" start >/dev/null
+  wait_port "$2" 30 "$3"
+}
+
+pg_ensure_database() { # port [env NAME=value...]: create the switchboard database unless it exists
+  local port="$1" bin; shift; bin=$(pg_bin)
+  as_pg "$@" "$bin/psql" -h 127.0.0.1 -p "$port" -U switchboard -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='switchboard'" | grep -q 1 \
+    || as_pg "$@" "$bin/createdb" -h 127.0.0.1 -p "$port" -U switchboard switchboard
+}
+
 postgres_up() {
   if [ -n "${SWITCHBOARD_DATABASE_URL:-}" ]; then return 0; fi
   if port_open "$pg_port"; then return 0; fi
   ensure_postgres_installed
   local bin; bin=$(pg_bin)
-  mkdir -p "$pg_dir"
-  if [ "$(id -u)" = 0 ]; then
-    chown -R postgres:postgres "$pg_dir"
-    # postgres must be able to reach its data dir through the checkout's parents
-    local p="$pg_dir"; while [ "$p" != / ]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
-  fi
+  pg_prepare_dir "$pg_dir"
   if [ ! -f "$pg_dir/data/PG_VERSION" ]; then
     log "creating PostgreSQL cluster in $pg_dir/data"
     as_pg "$bin/initdb" -D "$pg_dir/data" -U switchboard --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
@@ -79,13 +97,8 @@ postgres_up() {
   # per-statement counts for the tests that bound the statements of a batch (tests/integration/test_batch_cost.py)
   grep -q "^shared_preload_libraries = 'pg_stat_statements'" "$pg_dir/data/postgresql.conf" \
     || echo "shared_preload_libraries = 'pg_stat_statements'" | as_pg tee -a "$pg_dir/data/postgresql.conf" >/dev/null
-  log "starting PostgreSQL on 127.0.0.1:$pg_port"
-  as_pg "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t 60 \
-    -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c fsync=on" start >/dev/null
-  wait_port "$pg_port" 30 PostgreSQL
-  as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U switchboard -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname='switchboard'" | grep -q 1 \
-    || as_pg "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U switchboard switchboard
+  pg_start "$pg_dir" "$pg_port" PostgreSQL "-c max_connections=200 -c fsync=on"
+  pg_ensure_database "$pg_port"
 }
 
 postgres_down() {
@@ -125,15 +138,17 @@ kafka_up() {
   wait_port "$kafka_port" 90 Kafka || { tail -n 30 "$kafka_dir/kafka.out" >&2; return 1; }
 }
 
-kafka_down() {
-  [ -f "$kafka_dir/kafka.pid" ] || return 0
-  local pid; pid=$(cat "$kafka_dir/kafka.pid")
+kafka_stop() { # dir: the broker started in dir (its pid in dir/kafka.pid), given 30 s to stop, then killed
+  [ -f "$1/kafka.pid" ] || return 0
+  local pid; pid=$(cat "$1/kafka.pid")
   if kill "$pid" 2>/dev/null; then
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
-  rm -f "$kafka_dir/kafka.pid"
+  rm -f "$1/kafka.pid"
 }
+
+kafka_down() { kafka_stop "$kafka_dir"; }
 
 print_env() {
   echo "export SWITCHBOARD_DATABASE_URL=${SWITCHBOARD_DATABASE_URL:-postgresql+asyncpg://switchboard@127.0.0.1:$pg_port/switchboard}"
@@ -184,11 +199,7 @@ tls_postgres_up() {
   if port_open "$tls_pg_port"; then return 0; fi
   ensure_postgres_installed
   local bin password; bin=$(pg_bin); password=$(cat "$tls_dir/password")
-  mkdir -p "$tls_pg_dir"
-  if [ "$(id -u)" = 0 ]; then
-    chown -R postgres:postgres "$tls_pg_dir"
-    local p="$tls_pg_dir"; while [ "$p" != / ]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
-  fi
+  pg_prepare_dir "$tls_pg_dir"
   if [ ! -f "$tls_pg_dir/data/PG_VERSION" ]; then
     log "creating the TLS PostgreSQL cluster in $tls_pg_dir/data"
     printf '%s\n' "$password" >"$tls_pg_dir/pw"; [ "$(id -u)" = 0 ] && chown postgres "$tls_pg_dir/pw"
@@ -201,16 +212,8 @@ tls_postgres_up() {
   install -m 600 "$tls_dir/server.key" "$tls_pg_dir/data/server.key"
   install -m 644 "$tls_dir/server.crt" "$tls_pg_dir/data/server.crt"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$tls_pg_dir/data/server.key" "$tls_pg_dir/data/server.crt"
-  log "starting the TLS PostgreSQL on 127.0.0.1:$tls_pg_port"
-  as_pg "$bin/pg_ctl" -D "$tls_pg_dir/data" -l "$tls_pg_dir/postgres.log" -w -t 60 \
-    -o "-p $tls_pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=50 -c ssl=on" \
-    start >/dev/null
-  wait_port "$tls_pg_port" 30 "TLS PostgreSQL"
-  as_pg env PGPASSWORD="$password" PGSSLMODE=verify-full PGSSLROOTCERT="$tls_dir/ca.crt" "$bin/psql" \
-    -h 127.0.0.1 -p "$tls_pg_port" -U switchboard -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname='switchboard'" | grep -q 1 \
-    || as_pg env PGPASSWORD="$password" PGSSLMODE=verify-full PGSSLROOTCERT="$tls_dir/ca.crt" "$bin/createdb" \
-      -h 127.0.0.1 -p "$tls_pg_port" -U switchboard switchboard
+  pg_start "$tls_pg_dir" "$tls_pg_port" "the TLS PostgreSQL" "-c max_connections=50 -c ssl=on"
+  pg_ensure_database "$tls_pg_port" env PGPASSWORD="$password" PGSSLMODE=verify-full PGSSLROOTCERT="$tls_dir/ca.crt"
 }
 
 tls_postgres_down() {
@@ -279,15 +282,7 @@ EOF
   wait_port "$tls_kafka_port" 90 "TLS Kafka" || { tail -n 30 "$tls_kafka_dir/kafka.out" >&2; return 1; }
 }
 
-tls_kafka_down() {
-  [ -f "$tls_kafka_dir/kafka.pid" ] || return 0
-  local pid; pid=$(cat "$tls_kafka_dir/kafka.pid")
-  if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$tls_kafka_dir/kafka.pid"
-}
+tls_kafka_down() { kafka_stop "$tls_kafka_dir"; }
 
 tls_up() { tls_certs; tls_postgres_up; tls_kafka_up; print_tls_env; }
 

@@ -22,6 +22,7 @@ from services.desk_as_code.desk_file import DeskFileError, read_desk
 from services.desk_as_code.plan import Change, plan, render
 from services.desk_as_code.store import DeskStore, TenantExists
 from services.router.domain.errors import DomainError
+from shared.command_line import documented_subcommand
 from shared.settings import Settings
 
 TENANT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as a conversation event's tenant (shared/events.py)
@@ -33,20 +34,18 @@ def add_parser(subparsers: Any) -> None:
     parsed."""
     tenant = subparsers.add_parser("tenant", help="create a tenant with its first admin API key")
     tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True)
-    create = tenant_commands.add_parser(
-        "create", help="a new tenant; prints its first admin API key once", description=__doc__
+    create = documented_subcommand(
+        tenant_commands, "create", "a new tenant; prints its first admin API key once", __doc__
     )
-    create.formatter_class = argparse.RawDescriptionHelpFormatter
     create.add_argument("--id", required=True, help="the tenant's id (letters, digits, _ . -; at most 64)")
     create.add_argument("--name", help="the tenant's display name (default: the id)")
     create.set_defaults(run=_create_tenant)
 
     desk = subparsers.add_parser("desk", help="apply a desk file: routing profiles, queues and agents as code")
     desk_commands = desk.add_subparsers(dest="desk_command", required=True)
-    apply = desk_commands.add_parser(
-        "apply", help="create or update what a desk file declares (docs/desk-as-code.md)", description=__doc__
+    apply = documented_subcommand(
+        desk_commands, "apply", "create or update what a desk file declares (docs/desk-as-code.md)", __doc__
     )
-    apply.formatter_class = argparse.RawDescriptionHelpFormatter
     apply.add_argument("-f", "--file", type=Path, required=True, help="the desk file (YAML)")
     apply.add_argument("--tenant", help="the tenant to apply it to (default: the file's `tenant`)")
     apply.add_argument("--dry-run", action="store_true", help="print what would change and write nothing")

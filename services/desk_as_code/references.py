@@ -33,24 +33,10 @@ def renamed(
     shows as that id). Otherwise it is left out with what depends on it (the overflow's delay, the widening
     steps): the routing of a queue created before the queue or agent it names exists, completed once it does."""
     out = copy.deepcopy(dict(routing))
-    complete = True
-    target = out.get("overflow_to")
-    if target:
-        if target in queues:
-            out["overflow_to"] = queues[target]
-        elif not keep_unknown:
-            complete = False
-            out.pop("overflow_to")
-            out.pop("overflow_after_s", None)
+    complete = _rename_queue(out, "overflow_to", queues, keep_unknown, dependent="overflow_after_s")
     for action in SLA_ACTIONS:
         taken = (out.get("sla") or {}).get(action) or {}
-        target = taken.get("escalate_to")
-        if target:
-            if target in queues:
-                taken["escalate_to"] = queues[target]
-            elif not keep_unknown:
-                complete = False
-                taken.pop("escalate_to")
+        complete = _rename_queue(taken, "escalate_to", queues, keep_unknown) and complete
     preferred = agent_references(routing)
     if keep_unknown or all(agent in agents for agent in preferred):
         for step in out.get("steps") or ():
@@ -60,3 +46,19 @@ def renamed(
         complete = False
         out.pop("steps")
     return out, complete
+
+
+def _rename_queue(
+    values: Values, key: str, queues: Mapping[str, str], keep_unknown: bool, dependent: str | None = None
+) -> bool:
+    """``values[key]``, a queue reference, mapped through ``queues`` in place; False if it named an unknown queue
+    and was left out (with ``dependent``, the setting that means nothing without it)."""
+    target = values.get(key)
+    if target and target in queues:
+        values[key] = queues[target]
+    elif target and not keep_unknown:
+        values.pop(key)
+        if dependent is not None:
+            values.pop(dependent, None)
+        return False
+    return True

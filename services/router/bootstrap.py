@@ -8,7 +8,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.router.adapters.db.api_keys import KeyVerifier, generate_key, store_key
@@ -63,128 +62,82 @@ def make_bus(settings: Settings) -> Bus:
     return MemoryBus()
 
 
-@dataclass
 class RouterRuntime:
     """Everything one router process runs, built from settings by constructor injection: the store, the bus,
     the handlers, and the consumers and timers that drive them. Nothing else constructs a handler."""
 
-    settings: Settings
-    db: Database
-    bus: Bus
-    clock: Clock
-    repo: SqlStore = field(init=False)
-    relay: OutboxRelay = field(init=False)
-    stage: ContextStage = field(init=False)
-    commands: RoutingCommandLog = field(init=False)  # what the API calls: through the tenant's owner
-    executor: AgentCommands = field(init=False)  # what the owner runs
-    applier: CommandApplier = field(init=False)
-    routing: RoutingStates = field(init=False)
-    customers: CustomerCommands = field(init=False)
-    replies: ReplyCommands = field(init=False)
-    statuses: StatusStage = field(init=False)
-    hub: FeedHub = field(init=False)
-    sla: SlaClock = field(init=False)
-    surveys: Surveys = field(init=False)
-    deadletters: DeadLetters = field(init=False)
-    webhook_deliveries: WebhookDeliveries = field(init=False)  # outgoing webhooks, queued until taken
-    configuration: Configuration = field(init=False)  # queues and agents
-    access: AccessKeys = field(init=False)  # API keys
-    audit: AuditLog = field(init=False)
-    ingress: Ingress = field(init=False)  # events the API takes in
-    keys: KeyVerifier = field(init=False)
-    tokens: JwtVerifier = field(init=False)
-    limiter: RateLimiter = field(init=False)
-    tenant_log: TenantLog = field(init=False)
-    timers: RoutingTimers = field(init=False)
-    presence: PresenceWatch = field(init=False)
-    instance_id: str = field(init=False)
-    topics: Topics = field(init=False)
-    admin_key: str | None = None
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    ready: bool = False
-
-    def __post_init__(self) -> None:
-        self.instance_id = self.settings.instance_id or f"router-{uuid.uuid4().hex[:8]}"
-        self.topics = Topics(self.settings.topic_prefix)
-        self.repo = SqlStore(self.db)
-        self.relay = OutboxRelay(self.repo, self.bus, topic_prefix=self.settings.topic_prefix)
-        self.routing = RoutingStates(self.topics)
-        erasure_key = (
-            self.settings.erasure_key.get_secret_value().encode() if self.settings.erasure_key else DEFAULT_KEY
-        )
-        self.sla = SlaClock(self.repo, self.relay, self.clock, self.routing, self.settings.sla_warning_fraction)
-        self.replies = ReplyCommands(self.repo, self.relay, self.clock, self.topics, self.sla)
-        self.surveys = Surveys(self.repo, self.clock, self.replies, self.settings.public_base_url)
+    def __init__(self, settings: Settings, db: Database, bus: Bus, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.admin_key: str | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = False
+        s = settings
+        self.instance_id = s.instance_id or f"router-{uuid.uuid4().hex[:8]}"
+        self.topics = topics = Topics(s.topic_prefix)
+        self.repo = repo = SqlStore(db)
+        self.relay = relay = OutboxRelay(repo, bus, topic_prefix=s.topic_prefix)
+        self.routing = routing = RoutingStates(topics)
+        erasure_key = s.erasure_key.get_secret_value().encode() if s.erasure_key else DEFAULT_KEY
+        self.sla = sla = SlaClock(repo, relay, clock, routing, s.sla_warning_fraction)
+        self.replies = ReplyCommands(repo, relay, clock, topics, sla)
+        self.surveys = surveys = Surveys(repo, clock, self.replies, s.public_base_url)
+        reopen_within = timedelta(hours=s.reopen_window_hours)
         self.stage = ContextStage(
-            self.repo,
-            self.bus,
-            self.relay,
-            self.clock,
-            self.topics,
-            timedelta(hours=self.settings.reopen_window_hours),
-            self.routing,
-            self.sla,
-            self.surveys,
-            erasure_key,
-            LanguageDetector(),
+            repo, bus, relay, clock, topics, reopen_within, routing, sla, surveys, erasure_key, LanguageDetector()
         )
-        self.customers = CustomerCommands(self.repo, self.relay, self.clock, self.topics, erasure_key)
-        self.statuses = StatusStage(self.repo, self.bus, self.topics)
-        stale = timedelta(seconds=3 * self.settings.presence_heartbeat_s)
-        self.follow_ups = FollowUpSender(self.repo, self.relay, self.clock, self.routing, self.replies)
+        self.customers = CustomerCommands(repo, relay, clock, topics, erasure_key)
+        self.statuses = StatusStage(repo, bus, topics)
+        stale = timedelta(seconds=3 * s.presence_heartbeat_s)
+        self.follow_ups = FollowUpSender(repo, relay, clock, routing, self.replies)
+        # what the owner runs
         self.executor = AgentCommands(
-            self.repo,
-            self.relay,
-            self.clock,
-            self.routing,
-            self.sla,
-            self.surveys,
-            self.settings.survey_kind,
-            stale,
-            follow_ups=self.follow_ups,
+            repo, relay, clock, routing, sla, surveys, s.survey_kind, stale, follow_ups=self.follow_ups
         )
+        group = f"{s.topic_prefix}{s.consumer_group}"
         self.presence = PresenceWatch(
-            self.repo,
-            self.relay,
-            self.clock,
-            self.topics,
+            repo,
+            relay,
+            clock,
+            topics,
             self.instance_id,
-            self.settings.presence_grace_s,
-            self.settings.presence_offline_s,
-            self.settings.presence_heartbeat_s,
-            f"{self.settings.topic_prefix}{self.settings.consumer_group}",
+            s.presence_grace_s,
+            s.presence_offline_s,
+            s.presence_heartbeat_s,
+            group,
         )
         waiters = Waiters()
-        self.commands = RoutingCommandLog(self.repo, self.bus, self.topics, waiters, self.settings.command_timeout_s)
-        self.applier = CommandApplier(
-            self.repo, self.bus, self.topics, waiters, self.executor.apply, self.relay, self.executor.apply_many
-        )
-        self.deadletters = DeadLetters(self.repo, self.bus, self.topics, self.clock)
-        self.webhook_deliveries = self._webhook_deliveries()
-        self.tenant_log = TenantLog(self.topics, self.stage, self.applier, self.routing, self.clock)
+        # what the API calls: through the tenant's owner
+        self.commands = RoutingCommandLog(repo, bus, topics, waiters, s.command_timeout_s)
+        self.applier = CommandApplier(repo, bus, topics, waiters, self.executor.apply, relay, self.executor.apply_many)
+        self.deadletters = DeadLetters(repo, bus, topics, clock)
+        self.webhook_deliveries = self._webhook_deliveries()  # outgoing webhooks, queued until taken
+        self.tenant_log = TenantLog(topics, self.stage, self.applier, routing, clock)
         self.timers = RoutingTimers(
-            self.repo,
-            self.bus,
-            self.topics,
-            self.clock,
-            self.routing,
+            repo,
+            bus,
+            topics,
+            clock,
+            routing,
             self.executor,
-            self.sla,
+            sla,
             self.deadletters,
             self.customers,
             self.follow_ups,
-            deadletter_retention=timedelta(days=self.settings.deadletter_retention_days),
-            retention=timedelta(days=self.settings.retention_days) if self.settings.retention_days > 0 else None,
+            deadletter_retention=timedelta(days=s.deadletter_retention_days),
+            retention=timedelta(days=s.retention_days) if s.retention_days > 0 else None,
         )
         self.hub = FeedHub()
-        self.keys = KeyVerifier(self.db)
-        self.configuration = Configuration(self.repo, self.clock, self.relay, self.topics)
-        self.access = AccessKeys(self.repo, self.clock, self.keys, generate_key)
-        self.audit = AuditLog(self.repo, self.clock)
-        self.ingress = Ingress(self.bus, self.topics)
-        self.tokens = JwtVerifier(self.settings)
-        self.limiter = RateLimiter(self.settings.rate_limit_per_s, self.settings.rate_limit_burst)
+        self.keys = KeyVerifier(db)
+        self.configuration = Configuration(repo, clock, relay, topics)  # queues and agents
+        self.access = AccessKeys(repo, clock, self.keys, generate_key)  # API keys
+        self.audit = AuditLog(repo, clock)
+        self.ingress = Ingress(bus, topics)  # events the API takes in
+        self.tokens = JwtVerifier(s)
+        self.limiter = RateLimiter(s.rate_limit_per_s, s.rate_limit_burst)
 
     async def start(self, *, consume_events: bool = True) -> None:
         if self.settings.auto_migrate:

@@ -10,10 +10,8 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,8 +37,9 @@ from shared.events import utcnow
 from shared.settings import Settings
 from shared.store import Database
 from shared.topics import Topics
-from tests.conftest import ROOT, random_name
+from tests.conftest import random_name
 from tests.support.runtime import admin_client, conversation_of, serve_app, settings_for, started_desk, wait_for
+from tests.support.servers import exported_by_services_sh
 
 pytestmark = pytest.mark.servers
 TOOLS = ("java", "keytool", "openssl")
@@ -61,16 +60,7 @@ def tls_servers() -> TlsServers:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing and os.environ.get("CI") != "true":
         pytest.skip(f"the TLS test servers need {', '.join(missing)}, not installed here")
-    proc = subprocess.run(
-        [str(ROOT / "deploy/local/services.sh"), "tls-up"], capture_output=True, text=True, timeout=900
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            "the TLS PostgreSQL and Kafka could not be started by deploy/local/services.sh tls-up "
-            f"(exit {proc.returncode}):\n{proc.stderr[-4000:]}",
-            pytrace=False,
-        )
-    env = dict(re.findall(r"^export (\w+)=(.*)$", proc.stdout, re.M))
+    env = exported_by_services_sh("tls-up", "the TLS PostgreSQL and Kafka")
     return TlsServers(
         env["LOCAL_TLS_DATABASE_URL"], env["LOCAL_TLS_KAFKA_BOOTSTRAP"], env["LOCAL_TLS_CA"], env["LOCAL_TLS_PASSWORD"]
     )
@@ -124,17 +114,21 @@ def database_settings(servers: TlsServers, **overrides: Any) -> Settings:
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])
 async def test_a_record_goes_through_kafka_over_sasl_ssl(tls_servers: TlsServers, mechanism: str) -> None:
+    settings = kafka_settings(tls_servers, kafka_sasl_mechanism=mechanism)
+    assert await round_trip(settings, b"over TLS") == [b"over TLS"]
+
+
+async def round_trip(settings: Settings, value: bytes) -> list[bytes]:
+    """What a consumer reads back of ``value`` published on a new topic, through a bus built from ``settings``."""
     topic = random_name("secure-")
-    bus = KafkaBus.from_settings(
-        kafka_settings(tls_servers, kafka_sasl_mechanism=mechanism), client_id=random_name("c-"), topics=[topic]
-    )
+    bus = KafkaBus.from_settings(settings, client_id=random_name("c-"), topics=[topic])
     await bus.start()
     try:
         consumer = await bus.subscribe([topic], random_name("g-"))
-        await bus.publish([Outgoing(topic, b"over TLS", b"k")])
+        await bus.publish([Outgoing(topic, value, b"k")])
         records = await wait_for(lambda: consumer.getmany(0.5, 10), timeout_s=20)
-        assert [r.value for r in records] == [b"over TLS"]
         await consumer.close()
+        return [r.value for r in records]
     finally:
         await bus.close()
 
@@ -175,17 +169,7 @@ async def test_a_record_goes_through_kafka_with_oauthbearer_tokens(tls_servers: 
             kafka_sasl_oauth_token_url=f"{issuer}/token",
             kafka_sasl_oauth_scope="kafka",
         )
-        topic = random_name("secure-")
-        bus = KafkaBus.from_settings(settings, client_id=random_name("c-"), topics=[topic])
-        await bus.start()
-        try:
-            consumer = await bus.subscribe([topic], random_name("g-"))
-            await bus.publish([Outgoing(topic, b"with a token", b"k")])
-            records = await wait_for(lambda: consumer.getmany(0.5, 10), timeout_s=20)
-            assert [r.value for r in records] == [b"with a token"]
-            await consumer.close()
-        finally:
-            await bus.close()
+        assert await round_trip(settings, b"with a token") == [b"with a token"]
     # one token, reused by every connection of the process until it nears expiry
     assert asked == [{"grant_type": "client_credentials", "scope": "kafka"}]
 

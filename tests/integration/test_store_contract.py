@@ -16,8 +16,17 @@ from services.router.adapters.views import queries
 from services.router.domain.model import Assignment, Presence
 from services.router.domain.routing.decisions import Assigned
 from services.router.handlers.ports.command_outcomes import AlreadyApplied
+from services.router.handlers.ports.connections import NewConnection
+from services.router.handlers.ports.conversations import WantedConversation
 from services.router.handlers.ports.deadletters import DeadLetter
-from services.router.handlers.ports.records import AgentFacts, IdentityKey, NewCustomer, NewIdentity, NewMessage
+from services.router.handlers.ports.records import (
+    AgentFacts,
+    IdentityKey,
+    NewCustomer,
+    NewIdentity,
+    NewMessage,
+    OpenConversation,
+)
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
 from shared.ids import new_id
@@ -46,6 +55,14 @@ async def create_customers(u: SqlUnitOfWork, new: list[NewCustomer]) -> dict[Ide
         [NewIdentity(n.tenant_id, ids[(n.tenant_id, n.kind, n.value)], n.kind, n.value, n.verified) for n in new], NOW
     )
     return await u.customers.customers_by_identity(ids)
+
+
+async def open_conversation(u: SqlUnitOfWork, tenant: str, phone: str, channel: str) -> OpenConversation:
+    """Fixture: a new customer with ``phone`` and the conversation the customer opens on ``channel``."""
+    owners = await create_customers(u, [new_customer(tenant, phone)])
+    customer_id = next(iter(owners.values()))
+    convs, _ = await u.conversations.open_missing_conversations({customer_id: WantedConversation(tenant, channel)}, NOW)
+    return convs[customer_id]
 
 
 async def test_an_identity_belongs_to_exactly_one_customer_even_when_attached_concurrently(
@@ -78,9 +95,9 @@ async def test_one_open_conversation_per_customer_even_when_opened_concurrently(
 
     async def open_() -> str:
         async with repo.unit() as u:
-            return (await u.conversations.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][
-                customer_id
-            ].id
+            return (
+                await u.conversations.open_missing_conversations({customer_id: WantedConversation(tenant, "sms")}, NOW)
+            )[0][customer_id].id
 
     ids = await asyncio.gather(*(open_() for _ in range(4)))
     assert len(set(ids)) == 1
@@ -88,11 +105,21 @@ async def test_one_open_conversation_per_customer_even_when_opened_concurrently(
 
 async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        owners = await create_customers(u, [new_customer(tenant, "+14155550102")])
-        customer_id = next(iter(owners.values()))
-        conv = (await u.conversations.open_missing_conversations({customer_id: (tenant, "sms")}, NOW))[0][customer_id]
+        conv = await open_conversation(u, tenant, "+14155550102", "sms")
         message = NewMessage(
-            new_id(), tenant, "evt-1", conv.id, customer_id, "sms", "inbound", "SM1", "phone", None, "hi", None, NOW
+            new_id(),
+            tenant,
+            "evt-1",
+            conv.id,
+            conv.customer_id,
+            "sms",
+            "inbound",
+            "SM1",
+            "phone",
+            None,
+            "hi",
+            None,
+            NOW,
         )
         await u.conversations.insert_messages([message], NOW)
         await u.conversations.insert_messages([message], NOW)
@@ -105,9 +132,7 @@ async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlStore, t
 
 async def test_a_conversation_cannot_hold_two_live_assignments(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        owners = await create_customers(u, [new_customer(tenant, "+14155550103")])
-        customer_id = next(iter(owners.values()))
-        conv = (await u.conversations.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[0][customer_id]
+        conv = await open_conversation(u, tenant, "+14155550103", "chat")
         rows = await u.routing.record_assignments(
             tenant, [Assignment(conv.id, f"{tenant}-agent-ada", f"{tenant}-q-messaging", "chat", NOW)]
         )
@@ -124,7 +149,9 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlStore, te
     ada = f"{tenant}-agent-ada"
     async with repo.unit() as u:
         owners = await create_customers(u, [new_customer(tenant, f"+1415555020{i}") for i in range(3)])
-        convs, _ = await u.conversations.open_missing_conversations({c: (tenant, "chat") for c in owners.values()}, NOW)
+        convs, _ = await u.conversations.open_missing_conversations(
+            {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW
+        )
         await u.routing.record_assignments(
             tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
         )
@@ -146,7 +173,7 @@ async def test_open_conversations_for_routing_come_oldest_first_with_customer_at
         # opened in the reverse order of creation, a second apart
         for i, cid in enumerate(reversed(list(owners.values()))):
             convs, _ = await u.conversations.open_missing_conversations(
-                {cid: (tenant, "chat")}, NOW + timedelta(seconds=i)
+                {cid: WantedConversation(tenant, "chat")}, NOW + timedelta(seconds=i)
             )
             opened.append(convs[cid].id)
         found = await u.routing.open_conversations_for_routing(tenant)
@@ -236,9 +263,7 @@ async def test_routing_facts_and_counters_come_back_exactly(repo: SqlStore, tena
         "acknowledged": False,
     }
     async with repo.unit() as u:
-        owners = await create_customers(u, [new_customer(tenant, "+14155550300")])
-        customer_id = next(iter(owners.values()))
-        conv = (await u.conversations.open_missing_conversations({customer_id: (tenant, "chat")}, NOW))[0][customer_id]
+        conv = await open_conversation(u, tenant, "+14155550300", "chat")
         await u.routing.store_facts({conv.id: fact})
         await u.routing.bump_routing_version(tenant, {"next_seq": 42, "rr_cursor": {"q": "a"}})
     async with repo.unit() as u:
@@ -257,9 +282,9 @@ async def test_connections_tell_who_is_disconnected_since_when(repo: SqlStore, t
     later = NOW + timedelta(seconds=30)
     first = new_id()
     async with repo.unit() as u:
-        await u.connections.open(first, tenant, ada, replica_a, "sse", NOW)
-        await u.connections.open(new_id(), tenant, ada, replica_b, "websocket", NOW)
-        await u.connections.open(new_id(), tenant, grace, replica_b, "sse", NOW)
+        await u.connections.open(NewConnection(first, tenant, ada, replica_a, "sse"), NOW)
+        await u.connections.open(NewConnection(new_id(), tenant, ada, replica_b, "websocket"), NOW)
+        await u.connections.open(NewConnection(new_id(), tenant, grace, replica_b, "sse"), NOW)
         await u.connections.close(first, NOW + timedelta(seconds=1))
         assert await u.connections.refresh(replica_a, later) == 0  # its only connection is closed
     async with repo.unit() as u:

@@ -16,8 +16,8 @@ from services.router.domain.routing.decisions import Assigned, Decision, Offered
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.handlers.command_log import record_outcome
 from services.router.handlers.follow_ups import FollowUpSender
-from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.outbox import OutboxWriter
+from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.command_outcomes import AlreadyApplied
 from services.router.handlers.routing_owner import Operation, RoutingStates
 from services.router.handlers.slas import SlaClock
@@ -52,33 +52,19 @@ class _Plan:
 _planning: ContextVar[list[_Plan] | None] = ContextVar("agent_commands_planning", default=None)
 
 
-class AgentCommands:
+@dataclass(eq=False)
+class AgentCommands(OutboxWriter):
     """The routing commands, run by the tenant's owner: each decided by the tenant's routing engine under the
     tenant's lock, saved with its outcome in one transaction, then published. Going online pulls waiting work at
     once; going offline puts the agent's conversations back in their queues at their priority; freed capacity
     is used at once. ``HANDLERS`` below names the method of each command type."""
 
-    def __init__(
-        self,
-        repo: Store,
-        relay: OutboxRelay,
-        clock: Clock,
-        routing: RoutingStates,
-        sla: SlaClock,
-        surveys: Surveys,
-        survey_kind: str,
-        connection_stale: timedelta = timedelta(seconds=30),
-        follow_ups: FollowUpSender | None = None,
-    ) -> None:
-        self.repo = repo
-        self.relay = relay
-        self.clock = clock
-        self.routing = routing
-        self.sla = sla
-        self.surveys = surveys
-        self.survey_kind = survey_kind
-        self.connection_stale = connection_stale
-        self.follow_ups = follow_ups
+    routing: RoutingStates
+    sla: SlaClock
+    surveys: Surveys
+    survey_kind: str
+    connection_stale: timedelta = timedelta(seconds=30)
+    follow_ups: FollowUpSender | None = None
 
     async def apply(self, command: Command) -> int:
         """A command from the routing log (this router owns its tenant); its outcome is stored with it. Returns

@@ -9,8 +9,7 @@ from typing import Any
 
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.routing.facts import with_customer
-from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock, Store
+from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports.records import Lifecycle
 from shared.bus import Outgoing
 from shared.customer_events import MERGE_EVENTS, CustomerErased, encode
@@ -22,12 +21,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
-class CustomerCommands:
+class CustomerCommands(OutboxWriter):
     """Supervisors' merge and unmerge, recorded on the timeline and published as customer events."""
 
-    repo: Store
-    relay: OutboxRelay
-    clock: Clock
     topics: Topics
     erasure_key: bytes  # SWITCHBOARD_ERASURE_KEY
 

@@ -17,8 +17,8 @@ from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import InvalidCommand
 from services.router.domain.routing.specs import QueueSpec
 from services.router.handlers.due_sweep import sweep_due
-from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.outbox import OutboxWriter
+from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.follow_ups import DueFollowUp
 from services.router.handlers.queues import tenant_queues
 from services.router.handlers.replies import ReplyCommands, Send
@@ -36,10 +36,7 @@ def key_of(due: DueFollowUp) -> str:
 
 
 @dataclass(eq=False)
-class FollowUpSender:
-    store: Store
-    relay: OutboxRelay
-    clock: Clock
+class FollowUpSender(OutboxWriter):
     routing: RoutingStates
     replies: ReplyCommands
 
@@ -64,11 +61,11 @@ class FollowUpSender:
     async def tick(self) -> int:
         """Send what is due. Returns how many went."""
         return await sweep_due(
-            self.store, self.relay, self.clock(), lambda u, now: u.follow_ups.tenants_due(now), self._tenant
+            self.repo, self.relay, self.clock(), lambda u, now: u.follow_ups.tenants_due(now), self._tenant
         )
 
     async def _tenant(self, tenant_id: str, now: datetime) -> int:
-        async with self.store.unit() as u:
+        async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])  # tenant first, then conversation rows: every writer's order
             due = await u.follow_ups.claim_due(tenant_id, now, BATCH)
             if not due:

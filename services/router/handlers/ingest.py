@@ -32,6 +32,7 @@ from services.router.handlers.identity import Inbound, claims_of, resolve_custom
 from services.router.handlers.metrics import INGESTED
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.ports.conversations import WantedConversation
 from services.router.handlers.ports.records import NewMessage, OpenConversation
 from services.router.handlers.routing_owner import Operation, RoutingStates
 from services.router.handlers.slas import SlaClock
@@ -168,13 +169,12 @@ class ContextStage:
             now,
         )
         calls = {n for n, i in enumerate(fresh) if i.event.type is EventType.CALL_STATUS}
-        wanted: dict[str, tuple[str, str]] = {}
-        last_at: dict[str, datetime] = {}  # a conversation opened now is written touched by its customer's message
+        wanted: dict[str, WantedConversation] = {}
         for n, (i, cid) in enumerate(zip(fresh, customers, strict=True)):
             if n not in answers and n not in calls:
-                wanted[cid] = (i.event.tenant, i.event.channel.value)
-                last_at[cid] = i.event.received_at
-        convs, lifecycle = await u.conversations.open_missing_conversations(wanted, now, self.reopen_within, last_at)
+                # a conversation opened now is written touched by its customer's message
+                wanted[cid] = WantedConversation(i.event.tenant, i.event.channel.value, i.event.received_at)
+        convs, lifecycle = await u.conversations.open_missing_conversations(wanted, now, self.reopen_within)
         started = {e.conversation_id for e in lifecycle if e.kind == "opened"}
         await u.conversations.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []

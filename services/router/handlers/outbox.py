@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
-from services.router.handlers.ports import Store
+from services.router.handlers.ports import Clock, Store
 from shared.bus import Bus
 
 # Set while a batch of transactions runs (``OutboxRelay.deferred``): their flushes wait for the batch's end. A
@@ -48,3 +49,13 @@ class OutboxRelay:
                 await self.bus.publish([o for _, o in claimed])
                 await u.outbox.delete([seq for seq, _ in claimed])
             sent += len(claimed)
+
+
+@dataclass(eq=False)
+class OutboxWriter:
+    """What every handler that saves a transaction and then publishes what it wrote to the outbox holds: the
+    store, the relay that publishes after the commit, and the clock its times come from."""
+
+    repo: Store
+    relay: OutboxRelay
+    clock: Clock

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from services.router.domain.presence import DISCONNECTED, inferred
-from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock, Store
+from services.router.handlers.outbox import OutboxWriter
+from services.router.handlers.ports.connections import NewConnection
 from shared.ids import new_id
 from shared.routing_commands import Command, SetPresence
 from shared.topics import Topics
@@ -21,10 +21,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
-class PresenceWatch:
-    store: Store
-    relay: OutboxRelay
-    clock: Clock
+class PresenceWatch(OutboxWriter):
     topics: Topics
     replica: str
     grace_s: float
@@ -40,21 +37,20 @@ class PresenceWatch:
     async def opened(self, tenant_id: str, agent_id: str, kind: str) -> str:
         """An agent's feed connected to this replica: returns the connection's id for ``closed``."""
         connection_id = new_id()
-        async with self.store.unit() as u:
-            await u.connections.open(
-                connection_id, tenant_id, agent_id, self.replica, kind, self.clock(), self.deployment
-            )
+        async with self.repo.unit() as u:
+            connection = NewConnection(connection_id, tenant_id, agent_id, self.replica, kind, self.deployment)
+            await u.connections.open(connection, self.clock())
         return connection_id
 
     async def closed(self, connection_id: str) -> None:
-        async with self.store.unit() as u:
+        async with self.repo.unit() as u:
             await u.connections.close(connection_id, self.clock())
 
     async def beat(self) -> int:
         """Refresh this replica's connections, then infer presence from everyone's. Returns how many presence
         changes it asked the owners for."""
         now = self.clock()
-        async with self.store.unit() as u:
+        async with self.repo.unit() as u:
             await u.connections.refresh(self.replica, now)
             commands = []
             for d in await u.connections.disconnected(now - self.stale, self.deployment):

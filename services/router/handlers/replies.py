@@ -21,8 +21,8 @@ from services.router.domain import consent, whatsapp_window
 from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import DomainError, InvalidCommand, InvalidRequest, NotFound
 from services.router.domain.whatsapp_window import WindowClosed
-from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.outbox import OutboxWriter
+from services.router.handlers.ports import Store, UnitOfWork
 from services.router.handlers.ports.records import DeliveryUpdate, Lifecycle, NewMessage
 from services.router.handlers.slas import SlaClock
 from shared.bus import Bus, Outgoing, Record, deadletter
@@ -71,10 +71,7 @@ class Send:
 
 
 @dataclass(eq=False)
-class ReplyCommands:
-    repo: Store
-    relay: OutboxRelay
-    clock: Clock
+class ReplyCommands(OutboxWriter):
     topics: Topics
     sla: SlaClock
 

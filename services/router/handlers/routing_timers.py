@@ -5,6 +5,7 @@ a bounded time is dropped (command outcomes, dead letters, closed conversations 
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
 from services.router.handlers.agent_commands import AgentCommands
@@ -20,35 +21,21 @@ from shared.routing_commands import Command, Tick
 from shared.topics import Topics
 
 
+@dataclass(eq=False)
 class RoutingTimers:
-    def __init__(
-        self,
-        store: Store,
-        bus: Bus,
-        topics: Topics,
-        clock: Clock,
-        routing: RoutingStates,
-        executor: AgentCommands,
-        sla: SlaClock,
-        deadletters: DeadLetters,
-        customers: CustomerCommands,
-        follow_ups: FollowUpSender,
-        *,
-        deadletter_retention: timedelta,
-        retention: timedelta | None,
-    ) -> None:
-        self.store = store
-        self.bus = bus
-        self.topics = topics
-        self.clock = clock
-        self.routing = routing
-        self.executor = executor
-        self.sla = sla
-        self.deadletters = deadletters
-        self.customers = customers
-        self.follow_ups = follow_ups
-        self.deadletter_retention = deadletter_retention
-        self.retention = retention
+    store: Store
+    bus: Bus
+    topics: Topics
+    clock: Clock
+    routing: RoutingStates
+    executor: AgentCommands
+    sla: SlaClock
+    deadletters: DeadLetters
+    customers: CustomerCommands
+    follow_ups: FollowUpSender
+    _: KW_ONLY
+    deadletter_retention: timedelta
+    retention: timedelta | None
 
     async def tick(self) -> None:
         for tenant_id in sorted(self.routing.cached_due(self.clock())):

@@ -24,8 +24,8 @@ from services.router.domain.sla import Started, TimerKind, actions, deadlines, r
 from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
 from services.router.handlers.due_sweep import sweep_due
 from services.router.handlers.metrics import SLA_EVENTS
-from services.router.handlers.outbox import OutboxRelay
-from services.router.handlers.ports import Clock, Store, UnitOfWork
+from services.router.handlers.outbox import OutboxWriter
+from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.records import Lifecycle, NewSlaTimer, SlaDeadlines
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
@@ -36,10 +36,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
-class SlaClock:
-    repo: Store
-    relay: OutboxRelay
-    clock: Clock
+class SlaClock(OutboxWriter):
     routing: RoutingStates
     warning_fraction: float
 

@@ -27,15 +27,16 @@ from services.router.simulation.staffing import StaffingError, search
 from services.router.simulation.trace import TraceError, read_trace
 from services.router.simulation.traffic import traffic_of
 from services.router.simulation.workload import HOUR, Workload, parse_time
+from shared.command_line import documented_subcommand
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """The ``simulate`` subcommand on the ``switchboard`` parser's subparsers."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
+    p = documented_subcommand(
+        subparsers,
         "simulate",
-        help="what if: run a routing configuration on synthetic traffic or a trace (docs/simulation.md)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "what if: run a routing configuration on synthetic traffic or a trace (docs/simulation.md)",
+        __doc__,
     )
     p.add_argument("--desk", type=Path, required=True, help="the desk as configured now: queues, agents (JSON)")
     p.add_argument("--proposal", type=Path, help="a proposed desk, run on the same traffic and compared")

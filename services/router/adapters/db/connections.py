@@ -9,33 +9,16 @@ from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.repository import SqlRepository
 from services.router.domain.model import Presence
-from services.router.handlers.ports.connections import Disconnected
+from services.router.handlers.ports.connections import Disconnected, NewConnection
+from services.router.handlers.ports.records import fields_of
 
 c = t.agent_connections.c
 
 
 class SqlConnections(SqlRepository):
-    async def open(
-        self,
-        connection_id: str,
-        tenant_id: str,
-        agent_id: str,
-        replica: str,
-        kind: str,
-        now: datetime,
-        deployment: str = "",
-    ) -> None:
+    async def open(self, connection: NewConnection, now: datetime) -> None:
         await self.conn.execute(
-            insert(t.agent_connections).values(
-                id=connection_id,
-                tenant_id=tenant_id,
-                agent_id=agent_id,
-                replica=replica,
-                deployment=deployment,
-                kind=kind,
-                opened_at=now,
-                last_seen_at=now,
-            )
+            insert(t.agent_connections).values(**fields_of(connection), opened_at=now, last_seen_at=now)
         )
 
     async def close(self, connection_id: str, now: datetime) -> None:

@@ -15,6 +15,7 @@ from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import add_lifecycle, rows_in
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
+from services.router.handlers.ports.conversations import WantedConversation
 from services.router.handlers.ports.records import (
     Lifecycle,
     NewMessage,
@@ -41,11 +42,7 @@ class SqlConversations(SqlRepository):
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def open_missing_conversations(
-        self,
-        wanted: dict[str, tuple[str, str]],
-        now: datetime,
-        reopen_within: timedelta | None = None,
-        last_at: Mapping[str, datetime] | None = None,
+        self, wanted: Mapping[str, WantedConversation], now: datetime, reopen_within: timedelta | None = None
     ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
         existing = await self.open_conversations(wanted)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
@@ -82,22 +79,22 @@ class SqlConversations(SqlRepository):
                     follow_up_due_at=None,  # the customer is back before the check-in: it is not needed
                 )
             )
-            events += [Lifecycle(missing[cid][0], cid, conv, "reopened", now) for cid, conv in reopen.items()]
+            events += [Lifecycle(missing[cid].tenant_id, cid, conv, "reopened", now) for cid, conv in reopen.items()]
         fresh = {cid: v for cid, v in missing.items() if cid not in reopen}
         if fresh:
             new_rows: list[dict[str, Any]] = [
                 dict(
                     id=new_id(),
-                    tenant_id=tenant,
+                    tenant_id=w.tenant_id,
                     customer_id=cid,
                     status=ConversationStatus.OPEN.value,
-                    channel=channel,
+                    channel=w.channel,
                     opened_at=now,
-                    last_message_at=(last_at or {}).get(cid, now),
-                    awaiting="agent" if last_at and cid in last_at else None,
+                    last_message_at=w.received_at or now,
+                    awaiting="agent" if w.received_at is not None else None,
                     previous_conversation_id=latest.get(cid, (None, None))[0],
                 )
-                for cid, (tenant, channel) in fresh.items()
+                for cid, w in fresh.items()
             ]
             await insert_rows(self.conn, t.conversations, new_rows, ignore_conflicts=True)
             events += [

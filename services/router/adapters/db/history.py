@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from shared.command_line import documented_subcommand
 from shared.settings import Settings
 from shared.store import Database
 
@@ -185,11 +186,11 @@ def _moment(text: str) -> datetime:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``switchboard history``: a tenant's recorded window as a trace for ``switchboard simulate --trace``."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
+    p = documented_subcommand(
+        subparsers,
         "history",
-        help="a tenant's recorded window as a simulation trace (JSON Lines; docs/simulation.md)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "a tenant's recorded window as a simulation trace (JSON Lines; docs/simulation.md)",
+        __doc__,
     )
     p.add_argument("--tenant", required=True, help="the tenant's id")
     p.add_argument("--from", dest="start", type=_moment, required=True, help="the window's start, ISO 8601")

@@ -26,46 +26,28 @@ from shared.settings import Settings
 
 class Services(Protocol):
     # what routes read (views open plain read connections on the store)
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def repo(self) -> SqlStore: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def ready(self) -> bool: ...
+    settings: Settings
+    repo: SqlStore
+    clock: Clock
+    ready: bool
 
     # who may call (credentials, rate limits) and what they may see live
-    @property
-    def keys(self) -> KeyVerifier: ...
-    @property
-    def tokens(self) -> JwtVerifier: ...
-    @property
-    def limiter(self) -> RateLimiter: ...
-    @property
-    def hub(self) -> FeedHub: ...
-    @property
-    def presence(self) -> PresenceWatch: ...
+    keys: KeyVerifier
+    tokens: JwtVerifier
+    limiter: RateLimiter
+    hub: FeedHub
+    presence: PresenceWatch
 
     # the handlers every write goes through
-    @property
-    def ingress(self) -> Ingress: ...
-    @property
-    def commands(self) -> RoutingCommandLog: ...
-    @property
-    def replies(self) -> ReplyCommands: ...
-    @property
-    def customers(self) -> CustomerCommands: ...
-    @property
-    def surveys(self) -> Surveys: ...
-    @property
-    def configuration(self) -> Configuration: ...
-    @property
-    def access(self) -> AccessKeys: ...
-    @property
-    def audit(self) -> AuditLog: ...
-    @property
-    def deadletters(self) -> DeadLetters: ...
+    ingress: Ingress
+    commands: RoutingCommandLog
+    replies: ReplyCommands
+    customers: CustomerCommands
+    surveys: Surveys
+    configuration: Configuration
+    access: AccessKeys
+    audit: AuditLog
+    deadletters: DeadLetters
 
     async def start(self, *, consume_events: bool = True) -> None: ...
 

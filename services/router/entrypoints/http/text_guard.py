@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from shared import problems
+from shared.http_middleware import HttpMiddleware
 
 BAD = re.compile("[\x00\ud800-\udfff]")
 # the same characters as UTF-8 bytes (CESU-8 for surrogates), as a percent-decoded path or query carries them
@@ -30,7 +31,7 @@ MAX_REPORTED = 20
 Loc = tuple[str | int, ...]
 
 
-class TextGuard(problems.HttpMiddleware):
+class TextGuard(HttpMiddleware):
     """ASGI middleware; sits inside ``problems.BodyLimit``, which bounds the body it buffers."""
 
     async def http(self, scope: Any, receive: Any, send: Any) -> None:

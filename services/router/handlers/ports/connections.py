@@ -21,17 +21,20 @@ class Disconnected:
     changed_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewConnection:
+    """An agent's console feed (``kind``: sse or websocket) connected to a replica of a deployment."""
+
+    id: str
+    tenant_id: str
+    agent_id: str
+    replica: str
+    kind: str
+    deployment: str = ""
+
+
 class Connections(Protocol):
-    async def open(
-        self,
-        connection_id: str,
-        tenant_id: str,
-        agent_id: str,
-        replica: str,
-        kind: str,
-        now: datetime,
-        deployment: str = "",
-    ) -> None: ...
+    async def open(self, connection: NewConnection, now: datetime) -> None: ...
 
     async def close(self, connection_id: str, now: datetime) -> None: ...
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from services.router.handlers.ports.records import Lifecycle, NewMessage, OpenConversation
+
+
+@dataclass(frozen=True, slots=True)
+class WantedConversation:
+    """A customer needs an open conversation: the tenant and channel of one that starts, and when the customer's
+    message that asks for it was received (None: no message, such as a callback)."""
+
+    tenant_id: str
+    channel: str
+    received_at: datetime | None = None
 
 
 class Conversations(Protocol):
@@ -15,16 +26,12 @@ class Conversations(Protocol):
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]: ...
 
     async def open_missing_conversations(
-        self,
-        wanted: dict[str, tuple[str, str]],
-        now: datetime,
-        reopen_within: timedelta | None = None,
-        last_at: Mapping[str, datetime] | None = None,
+        self, wanted: Mapping[str, WantedConversation], now: datetime, reopen_within: timedelta | None = None
     ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
-        """``wanted``: customer id → (tenant, channel). Returns the open conversation of every customer and the
-        lifecycle entries it caused. Without an open one, the customer's latest resolved conversation reopens
-        if it was resolved within ``reopen_within``; otherwise a new one starts, linked to the previous, already
-        touched (``touch_conversations``) by the customer's message received at ``last_at[customer]``.
+        """``wanted``: by customer id. Returns the open conversation of every customer and the lifecycle entries
+        it caused. Without an open one, the customer's latest resolved conversation reopens if it was resolved
+        within ``reopen_within``; otherwise a new one starts, linked to the previous, already touched
+        (``touch_conversations``) by the customer's message if it has one (``received_at``).
         The partial unique index keeps it to one open conversation per customer even under races."""
         ...
 
