@@ -77,12 +77,14 @@ async def one(conn: AsyncConnection, tenant_id: str, deadletter_id: str) -> dict
 
 
 async def forget_mentioning(conn: AsyncConnection, tenant_id: str, needles: Sequence[str]) -> int:
-    """An erased customer's dead letters: every one of the tenant's whose bytes mention one of their identifiers."""
-    wanted = [n.encode() for n in needles if n]
+    """An erased customer's dead letters: every one of the tenant's whose bytes mention one of their identifiers.
+    Compared without case: identifiers are stored normalized (an email in lower case) while a dead letter holds
+    the record as it came (``Zoe.Smith@Example.org``)."""
+    wanted = [n.lower().encode() for n in needles if n]
     if not wanted:
         return 0
     rows = await conn.execute(select(d.id, d.key, d.value).where(d.tenant_id == tenant_id))
-    doomed = [r.id for r in rows if any(n in r.value or (r.key and n in r.key) for n in wanted)]
+    doomed = [r.id for r in rows if any(n in r.value.lower() or (r.key and n in r.key.lower()) for n in wanted)]
     if doomed:
         await conn.execute(delete(t.deadletters).where(d.id.in_(doomed)))
     return len(doomed)
