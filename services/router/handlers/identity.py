@@ -3,7 +3,8 @@ customers as the identity graph decides (``domain/identity``), in the context st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.records import NewCustomer, NewIdentity
 from shared.events import ConversationEvent, IdentityKind
 from shared.ids import new_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ def profile_of(event: ConversationEvent) -> dict[str, Any]:
         values["tier"] = attrs.pop("tier")
     if "language" in attrs:
         values["language"] = attrs.pop("language")[:35]
+    if attrs.get("owner_agent_id"):
+        values["owner_agent_id"] = attrs.pop("owner_agent_id")
     if event.sender.display_name:
         values["name"] = event.sender.display_name
     if attrs:
@@ -100,6 +105,7 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
             profiles.setdefault(cid, {}).update(profile)
         customer_of.append(cid)
 
+    await _known_owners(u, new, profiles, {cid: batch[n].event.tenant for n, cid in enumerate(customer_of)})
     await u.customers.insert_customers(new, now)
     await u.customers.attach_identities(attach, now)
     merged_into: dict[str, str] = {}
@@ -120,6 +126,26 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
     return [final(c) for c in customer_of]
 
 
+async def _known_owners(
+    u: UnitOfWork, new: dict[str, NewCustomer], profiles: dict[str, dict[str, Any]], tenant_of: dict[str, str]
+) -> None:
+    """An owner an app named is kept only if it is an agent of the customer's tenant (one query for the batch,
+    none when no message names one): a wrong id must not hold the customer's conversations for nobody."""
+    named = {cid: n.owner_agent_id for cid, n in new.items() if n.owner_agent_id}
+    named |= {cid: p["owner_agent_id"] for cid, p in profiles.items() if p.get("owner_agent_id")}
+    if not named:
+        return
+    known = await u.routing.agents_known({(tenant_of[cid], agent) for cid, agent in named.items()})
+    for cid, agent in named.items():
+        if (tenant_of[cid], agent) in known:
+            continue
+        log.info("identity.unknown_owner_ignored", extra={"tenant": tenant_of[cid]})
+        if cid in new:
+            new[cid] = replace(new[cid], owner_agent_id=None)
+        else:
+            del profiles[cid]["owner_agent_id"]
+
+
 def new_customer(item: Inbound) -> NewCustomer:
     """A new customer's profile from what the message says (contact details shown, not yet identities)."""
     event, sender = item.event, item.sender
@@ -137,4 +163,5 @@ def new_customer(item: Inbound) -> NewCustomer:
         language=profile.get("language"),
         tier=profile.get("tier", Tier.STANDARD.value),
         attributes=profile.get("attributes", {}),
+        owner_agent_id=profile.get("owner_agent_id"),
     )

@@ -22,7 +22,7 @@ from services.router.handlers.ports.records import (
 from shared.ids import new_id
 
 # What of a NewCustomer is stored as it is (its kind, value and verified make its first identity instead).
-PROFILE_FIELDS = ("tenant_id", "name", "email", "phone", "language", "tier", "attributes")
+PROFILE_FIELDS = ("tenant_id", "name", "email", "phone", "language", "tier", "attributes", "owner_agent_id")
 
 
 class SqlCustomers(SqlRepository):

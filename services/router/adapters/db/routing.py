@@ -7,12 +7,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, select, update
+from sqlalchemy import Update, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
-from services.router.adapters.db.statements import add_lifecycle, routing_attrs
+from services.router.adapters.db.statements import add_lifecycle, routing_attrs, rows_in
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
 from services.router.domain.routing.capacity import profile_from
@@ -277,6 +277,11 @@ class SqlRouting:
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool:
         return await queries.agent_exists(self.conn, tenant_id, agent_id)
+
+    async def agents_known(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        a = t.agents.c
+        rows = await rows_in(self.conn, select(a.tenant_id, a.id), tuple_(a.tenant_id, a.id), keys)
+        return {(r.tenant_id, r.id) for r in rows}
 
     async def average_handle_s(self, tenant_id: str, last: int = 200) -> float | None:
         s = t.assignments.c

@@ -61,6 +61,17 @@ class CustomerIn(BaseModel):
         ]
         | None
     ) = None
+    owner_agent_id: (
+        Annotated[
+            Identifier,
+            Field(
+                max_length=64,
+                description="The agent who owns this customer (their named representative), preferred by routing in "
+                "every queue they serve; trusted only with user_hash, ignored if it names no agent of the tenant.",
+            ),
+        ]
+        | None
+    ) = None
     user_hash: (
         Annotated[
             str,
@@ -182,6 +193,8 @@ def _attributes(customer: CustomerIn) -> dict[str, str]:
         attrs["tier"] = customer.tier
     if customer.language:
         attrs["language"] = customer.language
+    if customer.owner_agent_id:
+        attrs["owner_agent_id"] = customer.owner_agent_id
     return attrs
 
 

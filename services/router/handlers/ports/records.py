@@ -23,6 +23,7 @@ class NewCustomer:
     language: str | None = None
     tier: str = "standard"
     attributes: dict[str, str] = field(default_factory=dict)
+    owner_agent_id: str | None = None  # named by a verified app (kept only if it names an agent of the tenant)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,9 @@ class Routing(Protocol):
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool: ...
 
+    async def agents_known(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (tenant, agent id) pairs name an agent, in one query."""
+
     async def average_handle_s(self, tenant_id: str, last: int = 200) -> float | None:
         """The mean assigned → ended time of the tenant's latest ``last`` finished assignments (None if none):
         the handle time of the expected wait, as the live queue stats count it."""
