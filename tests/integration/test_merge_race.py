@@ -1,9 +1,9 @@
 """A supervisor merges two customers while one of them is writing: two routers of one group on real Kafka and
 PostgreSQL, the tenant's routing owner storing that customer's messages from Kafka in its transactions while
 the API call (served by one of the routers, not necessarily the owner) commits the merge in a transaction of
-its own, started once some of the customer's messages are stored and most are still on their way. Whatever interleaving happens, every message is
-stored once and belongs, with its conversation, to the customer that survived the merge: none stays with the
-folded customer, none is lost, none is stored twice."""
+its own, started once some of the customer's messages are stored and most are still on their way. Whatever
+interleaving happens, every message is stored once and belongs, with its conversation, to the customer that
+survived the merge: none stays with the folded customer, none is lost, none is stored twice."""
 
 from __future__ import annotations
 
