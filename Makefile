@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(SUM)
 DEV_STAMP := $(VENV)/.installed-dev-$(SUM)
 SERVICES := deploy/local/services.sh
 
-.PHONY: install install-dev run test test-unit services services-down lint format bench faults
+.PHONY: install install-dev run test test-unit services services-down lint format bench faults soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,3 +73,7 @@ bench: install-dev
 ## connector, Kafka SIGKILL, PostgreSQL immediate stop, latency, dropped connections), checked from outside.
 faults: install-dev
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.faults.run
+
+## An hour at about half of the harness's limit, a fault every few minutes; memory and open files must not grow.
+soak: install-dev
+	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.faults.soak $(ARGS)

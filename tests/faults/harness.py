@@ -37,8 +37,9 @@ from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
 from tests.conftest import random_name
 from tests.faults import outside_checks, traffic
+from tests.faults.resources import ResourceSampler
 from tests.faults.schedule import FaultRecord, plan, summarize
-from tests.faults.server_crashes import KafkaBroker, PostgresServer, port_open
+from tests.faults.server_crashes import KafkaBroker, PostgresServer, listening_pid, port_open
 from tests.faults.tcp_proxy import Proxy
 from tests.support.databases import create_database, drop_database
 from tests.support.desks import online_agents
@@ -129,9 +130,12 @@ async def run(
     rate: float,
     rounds: int,
     kinds: Sequence[str] = tuple(KINDS),
+    sampler: ResourceSampler | None = None,
 ) -> dict[str, Any]:
     """``messages`` offered at ``rate`` per second; ``rounds`` faults of every kind spread over them (``kinds``
-    narrows them for a look at the harness alone: the suite, `make faults` and CI, always runs every kind)."""
+    narrows them for a look at the harness alone: the suite, `make faults` and CI, always runs every kind).
+    ``sampler`` samples the routers', the connector's and the broker's memory and open files while the traffic
+    runs (the soak)."""
     schedule = plan(kinds, rounds, messages)
     kafka, postgres = KafkaBroker(kafka_bootstrap, work_dir), PostgresServer(database_url)
     kafka.check()  # both crashes can be done here, or the run fails now: never one left out
@@ -230,6 +234,13 @@ async def run(
         started_at = datetime.now(UTC)
         stop_desk = asyncio.Event()
         desk = asyncio.create_task(traffic.desk(db, tenant, routers, key, tally, stop_desk))
+
+        def pids() -> dict[str, int | None]:
+            alive = {s.name: s.proc.pid if s.proc and s.proc.poll() is None else None for s in services}
+            return alive | {"kafka": listening_pid(kafka.port)}
+
+        stop_sampling = asyncio.Event()
+        sampling = asyncio.create_task(sampler.run(pids, stop_sampling)) if sampler is not None else None
         customers = asyncio.create_task(
             traffic.customers(messages, rate, routers, connector, key, tally, max_pending=max(256, int(rate * 20)))
         )
@@ -248,6 +259,9 @@ async def run(
                 record.recovered_s = await _recovered(services, tally, customers, time.monotonic())
             await customers
             traffic_s = time.monotonic() - started
+            if sampling is not None:
+                stop_sampling.set()  # the traffic is over: what it left behind is sampled no more
+                await sampling
             say(f"traffic done: {len(tally.accepted)} of {tally.sent} accepted in {traffic_s:.0f} s")
             await _settle(db, tenant, tally)
             stop_desk.set()
@@ -257,6 +271,7 @@ async def run(
             result = await outside_checks.check(db, tenant, tally, delivered)
         finally:
             stop_desk.set()
+            stop_sampling.set()
             customers.cancel()
             desk.cancel()
             for s in services:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.faults.harness import MUST_BE_ZERO, run, say
+from tests.faults.resources import ResourceSampler
 from tests.support.servers import ensure_servers
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -26,10 +27,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     database_url, kafka_bootstrap = ensure_servers()
+    sampler = ResourceSampler()
     with tempfile.TemporaryDirectory(prefix="faults-") as work:
         result = asyncio.run(
-            run(database_url, kafka_bootstrap, args.messages, Path(work), rate=args.rate, rounds=args.rounds)
-        )
+            run(
+                database_url, kafka_bootstrap, args.messages, Path(work), rate=args.rate, rounds=args.rounds,
+                sampler=sampler,
+            )
+        )  # fmt: skip
+    result["resources"] = {"every_s": sampler.every_s, **sampler.growth()}  # informational; `make soak` judges
     report(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
