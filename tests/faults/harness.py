@@ -131,11 +131,13 @@ async def run(
     rounds: int,
     kinds: Sequence[str] = tuple(KINDS),
     sampler: ResourceSampler | None = None,
+    reply_burst: int = 0,
 ) -> dict[str, Any]:
     """``messages`` offered at ``rate`` per second; ``rounds`` faults of every kind spread over them (``kinds``
     narrows them for a look at the harness alone: the suite, `make faults` and CI, always runs every kind).
     ``sampler`` samples the routers', the connector's and the broker's memory and open files while the traffic
-    runs (the soak)."""
+    runs (the soak). ``reply_burst`` replies are posted at once just before each connector kill, so that they
+    are in flight when it dies."""
     schedule = plan(kinds, rounds, messages)
     kafka, postgres = KafkaBroker(kafka_bootstrap, work_dir), PostgresServer(database_url)
     kafka.check()  # both crashes can be done here, or the run fails now: never one left out
@@ -221,10 +223,16 @@ async def run(
                 await asyncio.sleep(0.7)
             return {"connections_cut": cut}
 
+        async def connector_kill() -> dict[str, Any]:
+            burst = await traffic.reply_burst(db, tenant, routers, key, tally, reply_burst) if reply_burst else 0
+            delivered = {text.split(" ", 1)[0] for text in bot_texts(fake.requests)}
+            in_flight = len(tally.replies_accepted - delivered)
+            return await sigkill(connector) | {"reply_burst_accepted": burst, "replies_in_flight_at_kill": in_flight}
+
         inject: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
             "router_a_sigkill": lambda: sigkill(routers[0]),
             "router_b_sigkill": lambda: sigkill(routers[1]),
-            "connector_sigkill": lambda: sigkill(connector),
+            "connector_sigkill": connector_kill,
             "postgres_latency": latency,
             "postgres_connection_drops": drops,
             "kafka_sigkill": lambda: crash(kafka),
@@ -381,12 +389,17 @@ async def _settle(db: Database, tenant: str, tally: traffic.Tally, timeout_s: fl
         await asyncio.sleep(1.0)
 
 
+def bot_texts(requests: list[Any]) -> list[str]:
+    """The texts the fake Bot API was sent so far."""
+    return [str(r.json.get("text", "")) for r in requests if "/bot" in r.path and isinstance(r.json, dict)]
+
+
 async def _drain_replies(requests: list[Any], expected: set[str], timeout_s: float = 120) -> list[str]:
     """Wait until every reply accepted or stored reached the fake Bot API (or the time is up); the texts it
     received."""
 
     def texts() -> list[str]:
-        return [str(r.json.get("text", "")) for r in requests if "/bot" in r.path and isinstance(r.json, dict)]
+        return bot_texts(requests)
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

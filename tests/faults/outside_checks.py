@@ -131,6 +131,7 @@ async def check(db: Database, tenant: str, tally: Tally, delivered_texts: Iterab
         "replies_delivered_twice": sum(1 for token, n in delivered.items() if token.startswith("r") and n > 1),
         "replies_stored_twice": sum(1 for n in replies_stored.values() if n > 1),
         "replies_unanswered": len(tally.replies_unanswered),  # no answer: may be delivered, never twice
+        "replies_to_closed": tally.replies_to_closed,  # a burst's reply to a conversation resolved meanwhile
         "resolved": tally.resolved,
         "duplicate_webhooks_replayed": tally.duplicate_webhooks,
         "client_retries": tally.client_retries,

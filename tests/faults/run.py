@@ -24,6 +24,9 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=100.0, help="messages per second offered")
     parser.add_argument("--rounds", type=int, default=3, help="faults of each kind, spread over the messages")
+    parser.add_argument(
+        "--reply-burst", type=int, default=2000, help="replies posted just before each connector kill (in flight)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     database_url, kafka_bootstrap = ensure_servers()
@@ -32,7 +35,7 @@ def main() -> int:
         result = asyncio.run(
             run(
                 database_url, kafka_bootstrap, args.messages, Path(work), rate=args.rate, rounds=args.rounds,
-                sampler=sampler,
+                sampler=sampler, reply_burst=args.reply_burst,
             )
         )  # fmt: skip
     result["resources"] = {"every_s": sampler.every_s, **sampler.growth()}  # informational; `make soak` judges

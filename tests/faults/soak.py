@@ -41,8 +41,11 @@ def main() -> int:
     sampler = ResourceSampler(every_s=args.every_s)
     with tempfile.TemporaryDirectory(prefix="soak-") as work:
         result = asyncio.run(
-            run(database_url, kafka_bootstrap, messages, Path(work), rate=args.rate, rounds=rounds, sampler=sampler)
-        )
+            run(
+                database_url, kafka_bootstrap, messages, Path(work), rate=args.rate, rounds=rounds, sampler=sampler,
+                reply_burst=500,
+            )
+        )  # fmt: skip
     growth = sampler.growth()
     over = grew(growth, args.growth_limit)
     result["resources"] = {"every_s": args.every_s, "growth_limit": args.growth_limit, "grew": over, **growth}

@@ -18,6 +18,7 @@ from tests.support.processes import ROOT
 
 MESSAGES = int(os.environ.get("SWITCHBOARD_FAULTS_CI_MESSAGES", "2100"))
 ROUNDS = int(os.environ.get("SWITCHBOARD_FAULTS_CI_ROUNDS", "1"))
+REPLY_BURST = 300  # replies posted just before the connector is killed: in flight when it dies
 RATE = 14.0  # messages per second offered: about 21 s between faults; each waits for the last one's recovery
 
 
@@ -25,7 +26,15 @@ RATE = 14.0  # messages per second offered: about 21 s between faults; each wait
 async def test_no_message_lost_or_doubled_through_crashes_restarts_latency_and_loss(
     servers: Servers, tmp_path: Path
 ) -> None:
-    result = await run(servers.database_url, servers.kafka_bootstrap, MESSAGES, tmp_path, rate=RATE, rounds=ROUNDS)
+    result = await run(
+        servers.database_url,
+        servers.kafka_bootstrap,
+        MESSAGES,
+        tmp_path,
+        rate=RATE,
+        rounds=ROUNDS,
+        reply_burst=REPLY_BURST,
+    )
     _save(result)
     report(result)
     happened = {kind for kind, seen in result["faults_per_kind"].items() if seen["times"] >= ROUNDS}

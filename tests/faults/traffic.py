@@ -37,6 +37,7 @@ class Tally:
     replies_accepted: set[str] = field(default_factory=set)  # reply tokens answered 202
     replies_unanswered: set[str] = field(default_factory=set)  # no answer or 5xx: maybe queued, maybe not
     resolved: int = 0
+    replies_to_closed: int = 0  # a burst's reply that met its conversation resolved meanwhile (409): not sent
     duplicate_webhooks: int = 0
     client_retries: int = 0
 
@@ -196,3 +197,51 @@ async def desk(
                 elif not retriable(r.status_code):
                     tally.unexpected_answer("resolve", r)
             await asyncio.sleep(0.3)
+
+
+async def reply_burst(
+    db: Database, tenant: str, routers: Sequence[Endpoint], key: str, tally: Tally, count: int, *, at_once: int = 40
+) -> int:
+    """``count`` replies posted as fast as the routers take them, spread over the open Telegram conversations
+    (a supervisor's broadcast, an agent catching up): thousands of replies then wait for the connector, the
+    moment to kill it. Returns how many were accepted (202). A 409 is a conversation the desk resolved
+    meanwhile (counted apart); any other answer but 202 or a retriable one is unexpected."""
+    c = t.conversations.c
+    query = (
+        select(c.id).where(c.tenant_id == tenant, c.channel == "telegram", c.status == "open").order_by(c.id).limit(200)
+    )
+    async with db.read() as conn:
+        conversations = [row.id for row in (await conn.execute(query)).all()]
+    if not conversations:
+        return 0
+    auth = {"Authorization": f"Bearer {key}"}
+    gate = asyncio.Semaphore(at_once)
+    accepted = 0
+
+    async def one(n: int, http: httpx.AsyncClient) -> None:
+        nonlocal accepted
+        token = f"rb{n:07d}"
+        base = routers[n % len(routers)].base
+        async with gate:
+            try:
+                r = await http.post(
+                    f"{base}/v1/conversations/{conversations[n % len(conversations)]}/reply",
+                    json={"text": f"{token} an update for you"},
+                    headers=auth,
+                )
+            except httpx.HTTPError:
+                tally.replies_unanswered.add(token)
+                return
+        if r.status_code == 202:
+            tally.replies_accepted.add(token)
+            accepted += 1
+        elif r.status_code == 409:
+            tally.replies_to_closed += 1
+        elif retriable(r.status_code):
+            tally.replies_unanswered.add(token)
+        else:
+            tally.unexpected_answer("reply burst", r)
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        await asyncio.gather(*(one(n, http) for n in range(count)))
+    return accepted
