@@ -3,6 +3,8 @@ is downloaded at run time). Only confident answers count: a greeting or "ok" say
 
 from __future__ import annotations
 
+from functools import cache
+
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 # The languages support desks commonly staff: fewer candidates, fewer confusions on short messages.
@@ -48,10 +50,18 @@ MIN_LETTERS = 12
 MIN_CONFIDENCE = 0.9
 
 
+@cache
+def _identifier() -> LanguageIdentifier:
+    """One model per process (about 85 MB once loaded): classifying only reads it, so every router built in the
+    process (the tests, the simulator) shares it."""
+    identify = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identify.set_languages(LANGUAGES)
+    return identify
+
+
 class LanguageDetector:
     def __init__(self) -> None:
-        self._identify = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        self._identify.set_languages(LANGUAGES)
+        self._identify = _identifier()
 
     def __call__(self, text: str) -> tuple[str, float] | None:
         """(language, confidence) if the text says so confidently, else None."""
