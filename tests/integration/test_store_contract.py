@@ -134,14 +134,13 @@ async def test_a_conversation_cannot_hold_two_live_assignments(repo: SqlStore, t
     async with repo.unit() as u:
         conv = await open_conversation(u, tenant, "+14155550103", "chat")
         rows = await u.routing.record_assignments(
-            tenant, [Assignment(conv.id, f"{tenant}-agent-ada", f"{tenant}-q-messaging", "chat", NOW)]
+            {tenant: [Assignment(conv.id, f"{tenant}-agent-ada", f"{tenant}-q-messaging", "chat", NOW)]}
         )
         assert rows[0]["seq"] > 0
     with pytest.raises(IntegrityError):
         async with repo.unit() as u:
             await u.routing.record_assignments(
-                tenant,
-                [Assignment(conv.id, f"{tenant}-agent-grace", f"{tenant}-q-messaging", "chat", NOW)],
+                {tenant: [Assignment(conv.id, f"{tenant}-agent-grace", f"{tenant}-q-messaging", "chat", NOW)]}
             )
 
 
@@ -153,7 +152,7 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlStore, te
             {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW
         )
         await u.routing.record_assignments(
-            tenant, [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]
+            {tenant: [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]}
         )
         agents = {a.id: a for a in await u.routing.lock_agents(tenant)}
         engine, _ = await RoutingStates(Topics()).rebuild(u, tenant, NOW)
@@ -183,12 +182,12 @@ async def test_open_conversations_for_routing_come_oldest_first_with_customer_at
 
 async def test_the_routing_version_fences_cached_state(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
-        before = await u.routing.routing_version(tenant)
+        (before,) = (await u.routing.routing_versions([tenant])).values()
         await u.routing.bump_routing_version(tenant)
         ran: list[int] = []
         u.after_commit(lambda: ran.append(1))
     async with repo.unit() as u:
-        assert await u.routing.routing_version(tenant) == before + 1
+        assert await u.routing.routing_versions([tenant]) == {tenant: before + 1}
     assert ran == [1]
     rolled_back: list[int] = []
     with pytest.raises(RuntimeError):
@@ -232,10 +231,10 @@ async def test_a_relay_claims_only_its_deployments_topics(repo: SqlStore) -> Non
 async def test_presence_is_tenant_scoped_and_keeps_its_reason(repo: SqlStore, tenant: str) -> None:
     grace = f"{tenant}-agent-grace"
     async with repo.unit() as u:
-        await u.routing.store_agents(tenant, [AgentFacts(grace, Presence.ONLINE, NOW, "supervisor", NOW)])
-        await u.routing.store_agents("someone-else", [AgentFacts(grace, Presence.OFFLINE, None, "agent", NOW)])
+        await u.routing.store_agents({tenant: [AgentFacts(grace, Presence.ONLINE, NOW, "supervisor", NOW)]})
+        await u.routing.store_agents({"someone-else": [AgentFacts(grace, Presence.OFFLINE, None, "agent", NOW)]})
         # a later pass that only moves the last assignment keeps the reason of the last presence change
-        await u.routing.store_agents(tenant, [AgentFacts(grace, Presence.ONLINE, NOW + timedelta(seconds=5))])
+        await u.routing.store_agents({tenant: [AgentFacts(grace, Presence.ONLINE, NOW + timedelta(seconds=5))]})
         agents = {a.id: a for a in await u.routing.lock_agents(tenant)}
     assert agents[grace].presence is Presence.ONLINE
     assert agents[grace].last_assigned_at == NOW + timedelta(seconds=5)
@@ -274,6 +273,38 @@ async def test_routing_facts_and_counters_come_back_exactly(repo: SqlStore, tena
     async with repo.unit() as u:
         stored = {c["id"]: c["fact"] for c in await u.routing.open_conversations_for_routing(tenant)}
         assert stored[conv.id] is None
+
+
+async def test_many_tenants_versions_and_counters_are_read_and_written_together(repo: SqlStore, tenant: str) -> None:
+    other = random_name("tn")
+    await seed_demo(repo.db, NOW, tenant_id=other)
+    async with repo.unit() as u:
+        before = await u.routing.routing_versions([other, tenant, "no-such-tenant"])
+        assert set(before) == {tenant, other, "no-such-tenant"} and before["no-such-tenant"] == 0
+        await u.routing.store_routing_states({tenant: {"next_seq": 7, "rr_cursor": {}}, other: {"next_seq": 9}})
+    async with repo.unit() as u:
+        after = await u.routing.routing_versions([tenant, other])
+        assert after == {tenant: before[tenant] + 1, other: before[other] + 1}
+        assert await u.routing.routing_state(tenant) == {"next_seq": 7, "rr_cursor": {}}
+        assert await u.routing.routing_state(other) == {"next_seq": 9}
+
+
+async def test_handle_times_are_each_tenants_own(repo: SqlStore, tenant: str) -> None:
+    ada = f"{tenant}-agent-ada"
+    async with repo.unit() as u:
+        assert await u.routing.average_handle_s([tenant]) == {}  # nothing finished yet
+        owners = await create_customers(u, [new_customer(tenant, f"+1415555040{i}") for i in range(2)])
+        convs, _ = await u.conversations.open_missing_conversations(
+            {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW
+        )
+        ids = [c.id for c in convs.values()]
+        await u.routing.record_assignments(
+            {tenant: [Assignment(i, ada, f"{tenant}-q-messaging", "chat", NOW) for i in ids]}
+        )
+        await u.routing.end_assignments(ids[:1], NOW + timedelta(seconds=60))
+        await u.routing.end_assignments(ids[1:], NOW + timedelta(seconds=180))
+        found = await u.routing.average_handle_s([tenant, "no-such-tenant"])
+    assert found == {tenant: pytest.approx(120.0)}
 
 
 async def test_connections_tell_who_is_disconnected_since_when(repo: SqlStore, tenant: str) -> None:

@@ -15,10 +15,9 @@ the caller's closed-hours prompt, and is told the same opening time (``BusinessH
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from services.router.domain import acknowledgement as ack
 from services.router.domain.consent import ConsentWithdrawn, Purpose
@@ -27,6 +26,7 @@ from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.specs import QueueSpec
 from services.router.domain.sla import TimerKind, target_s
 from services.router.handlers.ports import UnitOfWork
+from services.router.handlers.ports.conversations import Note
 from services.router.handlers.queues import tenant_queues
 from services.router.handlers.replies import ReplyCommands, Send
 from services.router.handlers.routing_owner import RoutingStates
@@ -61,126 +61,131 @@ class Acknowledgements:
     routing: RoutingStates
 
     async def acknowledge(self, u: UnitOfWork, opened: Sequence[Opened], now: datetime) -> int:
-        """Send each new conversation its acknowledgement, in the caller's transaction. Returns how many went."""
+        """Send each new conversation its acknowledgement, in the caller's transaction: planned tenant by
+        tenant, then read and written for all tenants at once. Returns how many went."""
         if not opened:
             return 0
         sent_before = await u.conversations.known_event_ids((o.tenant_id, key_of(o.conversation_id)) for o in opened)
-        sent = 0
-        for tenant_id in sorted({o.tenant_id for o in opened}):
-            todo = [
-                o
-                for o in opened
-                if o.tenant_id == tenant_id and (tenant_id, key_of(o.conversation_id)) not in sent_before
-            ]
-            if todo:
-                sent += await self._tenant(u, tenant_id, todo, now)
-        return sent
-
-    async def _tenant(self, u: UnitOfWork, tenant_id: str, opened: list[Opened], now: datetime) -> int:
-        engine = self.routing.current(tenant_id)
-        queues = await tenant_queues(u, self.routing, tenant_id)
-        waits = _Waits(u, tenant_id, engine)
-        notes: list[tuple[str, str, dict[str, Any]]] = []
-        planned: list[tuple[Opened, Send, str, ack.Promise, float | None, str | None]] = []
-        sent = 0
-        for o in opened:
-            work = engine.work(o.conversation_id) if engine is not None else None
-            queue = queues.get(work.queue_id if work is not None else o.queue_id or "")
-            options = _options(queue)
-            skipped = ack.skip_reason(o.channel, o.automated, options)
-            if skipped is not None:
-                if o.automated:
-                    notes.append(
-                        (o.conversation_id, "acknowledgement_skipped", {"reason": "automated", "kind": o.automated})
-                    )
-                continue
-            hours = queue.hours if queue is not None else None
-            wait = None
-            if (
-                work is not None
-                and work.agent_id is None
-                and queue is not None
-                and (hours is None or hours.is_open(now))
-            ):
-                wait = await waits.expected_s(queue.id)
-            target = target_s(TimerKind.FIRST_RESPONSE, o.channel, o.tier, queue.sla if queue else None)
-            promise = ack.promise(now, target, hours, wait)
-            language = ack.language_for(o.language, options)
-            body = ack.text(promise, language, options)
-            planned.append(
-                (
-                    o,
-                    Send(
-                        o.conversation_id,
-                        body,
-                        Channel(o.channel),
-                        AUTHOR,
-                        None,
-                        Purpose.ACKNOWLEDGEMENT,
-                        key_of(o.conversation_id),
-                    ),
-                    language,
-                    promise,
-                    wait,
-                    queue.id if queue else None,
-                )
-            )
-        outcomes = await self.replies.send_many(u, tenant_id, [send for _, send, *_ in planned], now)
-        for (o, _, language, promise, wait, queue_id), out in zip(planned, outcomes, strict=True):
+        todo = [o for o in opened if (o.tenant_id, key_of(o.conversation_id)) not in sent_before]
+        tenants = sorted({o.tenant_id for o in todo})
+        # an expected wait needs the handle time (of tenants with work waiting and someone online): one read
+        engines = {tenant_id: self.routing.current(tenant_id) for tenant_id in tenants}
+        staffed = [
+            tenant_id
+            for tenant_id, e in engines.items()
+            if e is not None
+            and any((w := e.work(o.conversation_id)) is not None and w.agent_id is None for o in todo)
+            and any(e.online_counts().values())
+        ]
+        handle_s = await u.routing.average_handle_s(staffed) if staffed else {}
+        notes: dict[str, list[Note]] = {}
+        planned: list[_Planned] = []
+        for tenant_id in tenants:
+            engine = engines[tenant_id]
+            queues = await tenant_queues(u, self.routing, tenant_id)
+            waits = _Waits(engine, handle_s.get(tenant_id))
+            mine = notes.setdefault(tenant_id, [])
+            for o in (o for o in todo if o.tenant_id == tenant_id):
+                plan = _plan(o, engine, queues, waits, now)
+                if isinstance(plan, _Planned):
+                    planned.append(plan)
+                elif plan is not None:
+                    mine.append(plan)
+        outcomes = await self.replies.send_many(u, [(p.opened.tenant_id, p.send) for p in planned], now)
+        sent: dict[str, int] = {}
+        for p, out in zip(planned, outcomes, strict=True):
+            o = p.opened
             if isinstance(out, ConsentWithdrawn):
-                notes.append((o.conversation_id, "acknowledgement_skipped", out.refusal.timeline_data()))
+                notes[o.tenant_id].append((o.conversation_id, "acknowledgement_skipped", out.refusal.timeline_data()))
                 continue
             if isinstance(out, InvalidCommand):  # no connector for the channel, or no address on it
-                notes.append(
+                notes[o.tenant_id].append(
                     (o.conversation_id, "acknowledgement_skipped", {"reason": "unreachable", "detail": str(out)})
                 )
                 continue
             if isinstance(out, Exception):
                 raise out
-            sent += 1
-            notes.append(
+            sent[o.tenant_id] = sent.get(o.tenant_id, 0) + 1
+            notes[o.tenant_id].append(
                 (
                     o.conversation_id,
                     "acknowledged",
                     {
                         "message_id": out["message_id"],
                         "channel": o.channel,
-                        "language": language,
-                        "promised_at": promise.due_at.astimezone(UTC).isoformat(),
-                        "opens_at": promise.opens_at.astimezone(UTC).isoformat() if promise.opens_at else None,
-                        "expected_wait_s": wait,
-                        "queue_id": queue_id,
+                        "language": p.language,
+                        "promised_at": p.promise.due_at.astimezone(UTC).isoformat(),
+                        "opens_at": p.promise.opens_at.astimezone(UTC).isoformat() if p.promise.opens_at else None,
+                        "expected_wait_s": p.wait,
+                        "queue_id": p.queue_id,
                     },
                 )
             )
-        await u.conversations.add_conversation_notes(tenant_id, notes, now)
-        if sent:
-            log.info("acknowledgements.sent", extra={"tenant": tenant_id, "count": sent})
-        return sent
+        await u.conversations.add_conversation_notes(notes, now)
+        for tenant_id, count in sorted(sent.items()):
+            log.info("acknowledgements.sent", extra={"tenant": tenant_id, "count": count})
+        return sum(sent.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """An acknowledgement to send, and what its timeline note says."""
+
+    opened: Opened
+    send: Send
+    language: str
+    promise: ack.Promise
+    wait: float | None
+    queue_id: str | None
+
+
+def _plan(
+    o: Opened, engine: RoutingEngine | None, queues: Mapping[str, QueueSpec], waits: _Waits, now: datetime
+) -> _Planned | Note | None:
+    """The acknowledgement of one new conversation, or the note of why it gets none (None: nothing to note)."""
+    work = engine.work(o.conversation_id) if engine is not None else None
+    queue = queues.get(work.queue_id if work is not None else o.queue_id or "")
+    options = _options(queue)
+    skipped = ack.skip_reason(o.channel, o.automated, options)
+    if skipped is not None:
+        if o.automated:
+            return (o.conversation_id, "acknowledgement_skipped", {"reason": "automated", "kind": o.automated})
+        return None
+    hours = queue.hours if queue is not None else None
+    wait = None
+    if work is not None and work.agent_id is None and queue is not None and (hours is None or hours.is_open(now)):
+        wait = waits.expected_s(queue.id)
+    target = target_s(TimerKind.FIRST_RESPONSE, o.channel, o.tier, queue.sla if queue else None)
+    promise = ack.promise(now, target, hours, wait)
+    language = ack.language_for(o.language, options)
+    body = ack.text(promise, language, options)
+    send = Send(
+        o.conversation_id,
+        body,
+        Channel(o.channel),
+        AUTHOR,
+        None,
+        Purpose.ACKNOWLEDGEMENT,
+        key_of(o.conversation_id),
+    )
+    return _Planned(o, send, language, promise, wait, queue.id if queue else None)
 
 
 class _Waits:
-    """A tenant's expected waits, read once per batch and only if needed (the handle time is a query)."""
+    """A tenant's expected waits, its engine's counts read once per batch and only if needed."""
 
-    def __init__(self, u: UnitOfWork, tenant_id: str, engine: RoutingEngine | None) -> None:
-        self.u = u
-        self.tenant_id = tenant_id
+    def __init__(self, engine: RoutingEngine | None, handle_s: float | None) -> None:
         self.engine = engine
-        self._loaded = False
-        self._waiting: dict[str, int] = {}
-        self._online: dict[str, int] = {}
-        self._handle_s: float | None = None
+        self._handle_s = handle_s
+        self._counts: tuple[dict[str, int], dict[str, int]] | None = None
 
-    async def expected_s(self, queue_id: str) -> float | None:
+    def expected_s(self, queue_id: str) -> float | None:
         if self.engine is None:
             return None
-        if not self._loaded:
-            self._loaded = True
-            self._waiting = self.engine.waiting_counts()
-            self._online = self.engine.online_counts()
-            if any(self._online.values()):
-                self._handle_s = await self.u.routing.average_handle_s(self.tenant_id)
-        return ack.expected_wait_s(self._waiting.get(queue_id, 0), self._online.get(queue_id, 0), self._handle_s)
+        if self._counts is None:
+            self._counts = (self.engine.waiting_counts(), self.engine.online_counts())
+        waiting, online = self._counts
+        return ack.expected_wait_s(waiting.get(queue_id, 0), online.get(queue_id, 0), self._handle_s)
 
 
 def _options(queue: QueueSpec | None) -> ack.Options:

@@ -82,7 +82,7 @@ class FollowUpSender(OutboxWriter):
                 language = options.language_for(d.language)
                 send = Send(d.conversation_id, options.text(language), None, AUTHOR, None, Purpose.FOLLOW_UP, key_of(d))
                 planned.append((d, language, send))
-            outcomes = await self.replies.send_many(u, tenant_id, [s for _, _, s in planned], now)
+            outcomes = await self.replies.send_many(u, [(tenant_id, s) for _, _, s in planned], now)
             sent: list[str] = []
             for (d, language, _), out in zip(planned, outcomes, strict=True):
                 if isinstance(out, ConsentWithdrawn):
@@ -98,7 +98,7 @@ class FollowUpSender(OutboxWriter):
                     data = {"message_id": out["message_id"], "channel": d.channel, "language": language}
                     notes.append((d.conversation_id, "followed_up", data))
             await u.follow_ups.finish([d.conversation_id for d in due], sent, now)
-            await u.conversations.add_conversation_notes(tenant_id, notes, now)
+            await u.conversations.add_conversation_notes({tenant_id: notes}, now)
         log.info("follow_ups.sent", extra={"tenant": tenant_id, "count": len(sent), "due": len(due)})
         return len(sent)
 

@@ -34,7 +34,7 @@ from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.ports.conversations import WantedConversation
 from services.router.handlers.ports.records import NewMessage, OpenConversation
-from services.router.handlers.routing_owner import Operation, RoutingStates
+from services.router.handlers.routing_owner import Operation, Pass, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from shared import tracing
@@ -279,13 +279,15 @@ class ContextStage:
                 ops.setdefault(o.tenant_id, []).append(_ring_out(o.no_answer_agent, o.conversation_id))
             elif o.back_to:
                 ops.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
-        for tenant_id in sorted(ops):
-            await voice.abandon(u, tenant_id, abandoned.get(tenant_id, []), now)
-            arriving = {c.id for c in waiting if c.tenant_id == tenant_id}
-            routed = await self.routing.route(u, tenant_id, now, ops[tenant_id], arriving=arriving, causes=causes)
-            outbox += routed.outbox
-            for conversation_id in abandoned.get(tenant_id, []):
-                await self.sla.resolved(u, conversation_id, now)
+        for tenant_id in sorted(abandoned):
+            await voice.abandon(u, tenant_id, abandoned[tenant_id], now)
+        passes = {
+            tenant_id: Pass(tenant_ops, arriving={c.id for c in waiting if c.tenant_id == tenant_id})
+            for tenant_id, tenant_ops in ops.items()
+        }
+        outbox += (await self.routing.route_many(u, passes, now, causes)).outbox
+        for conversation_id in (c for tenant_abandoned in abandoned.values() for c in tenant_abandoned):
+            await self.sla.resolved(u, conversation_id, now)
         opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
         by_id = {c.id: c for c in convs.values()}
         await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)

@@ -106,7 +106,9 @@ class ReplyCommands(OutboxWriter):
             data = refused.refusal.timeline_data() if isinstance(refused, ConsentWithdrawn) else refused.timeline_data()
             note = {**data, "author": author}
             async with self.repo.unit() as u:
-                await u.conversations.add_conversation_notes(tenant_id, [(conversation_id, "reply_refused", note)], now)
+                await u.conversations.add_conversation_notes(
+                    {tenant_id: [(conversation_id, "reply_refused", note)]}, now
+                )
             raise
         await self.relay.flush()
         return sent
@@ -131,22 +133,24 @@ class ReplyCommands(OutboxWriter):
         of its own accord (a survey, an acknowledgement) skips. ``key``: the message's idempotency key
         (``messages`` holds one per tenant), for what the desk sends at most once (an acknowledgement)."""
         send = Send(conversation_id, text, channel, author, survey, purpose, key, template)
-        (outcome,) = await self.send_many(u, tenant_id, [send], now)
+        (outcome,) = await self.send_many(u, [(tenant_id, send)], now)
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
 
     async def send_many(
-        self, u: UnitOfWork, tenant_id: str, sends: Sequence[Send], now: datetime
+        self, u: UnitOfWork, sends: Sequence[tuple[str, Send]], now: datetime
     ) -> list[dict[str, Any] | DomainError]:
-        """``send`` for many messages of one tenant: what they need read in one query per kind, the messages
-        and their outbox records written in one statement each, whatever their number. Each one's outcome in
-        order: what ``send`` returns, or the error ``send`` would raise for it (that one is not written)."""
-        targets = await u.replies.reply_targets(tenant_id, [x.conversation_id for x in sends])
+        """``send`` for many (tenant, message) pairs, of one tenant or many: what they need read in one query per
+        kind, the messages and their outbox records written in one statement each, whatever their number. Each
+        one's outcome in order: what ``send`` returns, or the error ``send`` would raise for it (that one is not
+        written)."""
+        found = await u.replies.reply_targets((tenant_id, x.conversation_id) for tenant_id, x in sends)
+        targets = {n: found.get((tenant_id, x.conversation_id)) for n, (tenant_id, x) in enumerate(sends)}
         outcomes: list[dict[str, Any] | DomainError | None] = [None] * len(sends)
         chosen: dict[int, Channel] = {}
-        for n, x in enumerate(sends):
-            conv = targets.get(x.conversation_id)
+        for n, (_, x) in enumerate(sends):
+            conv = targets[n]
             if conv is None:
                 outcomes[n] = NotFound(f"no conversation {x.conversation_id}")
                 continue
@@ -162,14 +166,15 @@ class ReplyCommands(OutboxWriter):
                 outcomes[n] = InvalidCommand(f"no connector delivers {channel.value} replies")
                 continue
             chosen[n] = channel
-        lasts = await u.replies.last_inbounds([(sends[n].conversation_id, c.value) for n, c in chosen.items()])
+        lasts = await u.replies.last_inbounds([(sends[n][1].conversation_id, c.value) for n, c in chosen.items()])
+        reached = {n: target for n in chosen if (target := targets[n]) is not None}
         addresses = await u.replies.newest_identities(
-            [(targets[sends[n].conversation_id].customer_id, RECIPIENT_KIND[c].value) for n, c in chosen.items()]
+            [(reached[n].customer_id, RECIPIENT_KIND[c].value) for n, c in chosen.items()]
         )
         messages: list[NewMessage] = []
         records: list[Outgoing] = []
         for n, channel in chosen.items():
-            x, conv = sends[n], targets[sends[n].conversation_id]
+            (tenant_id, x), conv = sends[n], reached[n]
             kind = RECIPIENT_KIND[channel]
             last_in = lasts.get((x.conversation_id, channel.value))
             if channel is Channel.WHATSAPP and x.template is None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from services.router.domain.model import Assignment
@@ -40,6 +42,7 @@ from services.router.handlers.metrics import (
     observe_routing,
 )
 from services.router.handlers.ports import UnitOfWork
+from services.router.handlers.ports.conversations import Note
 from services.router.handlers.ports.records import AgentFacts
 from shared.bus import Outgoing
 from shared.topics import Topics
@@ -105,41 +108,63 @@ class RoutingStates:
         arriving: Collection[str] = (),
         causes: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Routed:
-        """``arriving``: conversations the operations arrive (a rebuild leaves them to them: they know more, a
-        callback's window, the previous agent). ``causes``: conversation → the message that brought it here
-        (``event_id``, ``received_at``), carried on its offer or assignment so a feed reader can tell how long
-        the customer's message took to reach an agent. ``released``: (conversation, agent) this transaction took from
-        an agent in the database already (a resolve). An engine rebuilt from the database never holds them, so
-        it cannot announce the release: it is announced here, before anything the rebuild decides, so feeds
-        never show an agent over capacity."""
-        version = await u.routing.routing_version(tenant_id)
-        cached = self._cache.pop(tenant_id, None)
-        rebuilt: list[Decision] = []
-        if cached is not None and cached[1] == version:
-            engine = cached[0]
-        else:
-            engine, rebuilt = await self.rebuild(u, tenant_id, now, arriving)
-        decisions: list[Decision] = [
-            Unassigned(conversation_id, agent, "resolved")
-            for conversation_id, agent in released
-            if engine.work(conversation_id) is None
-        ]
-        decisions += rebuilt
-        self._current[tenant_id] = engine
+        """One tenant's routing pass (``route_many`` of one)."""
+        return await self.route_many(u, {tenant_id: Pass(operations, released, arriving)}, now, causes)
+
+    async def route_many(
+        self,
+        u: UnitOfWork,
+        passes: Mapping[str, Pass],
+        now: datetime,
+        causes: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> Routed:
+        """A routing pass of each tenant in ``passes``, in the caller's transaction: their versions read (rows
+        locked) in one statement, each tenant's engine run on its own, and what they all decided written
+        together, one statement per table, whatever the number of tenants. ``causes``: conversation → the
+        message that brought it here (``event_id``, ``received_at``), carried on its offer or assignment so a
+        feed reader can tell how long the customer's message took to reach an agent."""
+        if not passes:
+            return Routed([], 0)
+        causes = causes or {}
+        versions = await u.routing.routing_versions(passes)
         t = now.timestamp()
-        decisions += engine.tick(t)
-        for operation in operations:
-            decisions += operation(engine, t)
-        outbox = await self._persist(u, tenant_id, engine, decisions, now, causes or {})
-        for d in decisions:
-            ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
-        u.after_commit(lambda: observe_routing(engine, decisions, causes or {}, now))
-        for queue_id, count in engine.waiting_counts().items():
-            QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
-        next_seq, cursor = engine.counters()
-        await u.routing.bump_routing_version(tenant_id, {"next_seq": next_seq, "rr_cursor": cursor})
-        u.after_commit(lambda: self._keep(tenant_id, engine, version + 1))
-        presence = sum(2 for d in decisions if isinstance(d, PresenceChanged))  # the agent's feed, the supervisors'
+        ran: dict[str, tuple[RoutingEngine, list[Decision]]] = {}
+        for tenant_id in sorted(passes):
+            todo = passes[tenant_id]
+            cached = self._cache.pop(tenant_id, None)
+            rebuilt: list[Decision] = []
+            if cached is not None and cached[1] == versions[tenant_id]:
+                engine = cached[0]
+            else:
+                engine, rebuilt = await self.rebuild(u, tenant_id, now, todo.arriving)
+            # an engine rebuilt from the database never holds what this transaction took from an agent already
+            # (a resolve), so it cannot announce the release: announced here, before anything the rebuild
+            # decides, so feeds never show an agent over capacity
+            decisions: list[Decision] = [
+                Unassigned(conversation_id, agent, "resolved")
+                for conversation_id, agent in todo.released
+                if engine.work(conversation_id) is None
+            ]
+            decisions += rebuilt
+            self._current[tenant_id] = engine
+            decisions += engine.tick(t)
+            for operation in todo.operations:
+                decisions += operation(engine, t)
+            ran[tenant_id] = (engine, decisions)
+        outbox = await self._persist(u, ran, now, causes)
+        states: dict[str, dict[str, Any]] = {}
+        for tenant_id, (engine, decisions) in ran.items():
+            for d in decisions:
+                ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
+            u.after_commit(partial(observe_routing, engine, decisions, causes, now))
+            for queue_id, count in engine.waiting_counts().items():
+                QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
+            next_seq, cursor = engine.counters()
+            states[tenant_id] = {"next_seq": next_seq, "rr_cursor": cursor}
+            u.after_commit(partial(self._keep, tenant_id, engine, versions[tenant_id] + 1))
+        await u.routing.store_routing_states(states)
+        # presence changes go on the agent's feed and the supervisors'
+        presence = sum(2 for _, decisions in ran.values() for d in decisions if isinstance(d, PresenceChanged))
         return Routed(outbox, len(outbox) - presence)
 
     def _keep(self, tenant_id: str, engine: RoutingEngine, version: int) -> None:
@@ -189,130 +214,56 @@ class RoutingStates:
     async def _persist(
         self,
         u: UnitOfWork,
-        tenant_id: str,
-        engine: RoutingEngine,
-        decisions: list[Decision],
+        ran: Mapping[str, tuple[RoutingEngine, list[Decision]]],
         now: datetime,
         causes: Mapping[str, Mapping[str, str]],
     ) -> list[Outgoing]:
-        """The net effect of the decisions in a few set-wise writes, the facts the engine changed, and every step
-        on the agents' feeds."""
-        queued: dict[str, str | None] = {}
-        fresh: dict[str, Assignment] = {}  # made in this pass
-        accepted: list[str] = []
-        released: list[str] = []  # held before this pass
-        feed: list[dict[str, Any]] = []
-        notes: list[tuple[str, str, dict[str, Any]]] = []
-        escalated: list[str] = []
-        presence: dict[str, str] = {}
-
-        def work_event(d: Offered | Assigned, event_type: str, **data: Any) -> dict[str, Any]:
-            """An offer or assignment on the agent's feed, with the message that caused it (if one did)."""
-            caused = causes.get(d.conversation_id, {})
-            return new_agent_event(
-                tenant_id,
-                d.agent_id,
-                event_type,
-                d.conversation_id,
-                now,
-                queue_id=d.queue_id,
-                channel=d.channel,
-                **data,
-                **caused,
-            )
-
-        for d in decisions:
-            if isinstance(d, Queued):
-                queued[d.conversation_id] = d.queue_id
-            elif isinstance(d, Offered):
-                expires = datetime.fromtimestamp(d.expires_at, UTC)
-                fresh[d.conversation_id] = Assignment(
-                    d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires
-                )
-                feed.append(work_event(d, "offer", expires_at=expires))
-            elif isinstance(d, Assigned):
-                if d.reason == "accepted" and d.conversation_id not in fresh:
-                    accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
-                else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
-                    fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
-                feed.append(work_event(d, "assignment", assigned_at=now, reason=d.reason))
-            elif isinstance(d, Unassigned):
-                if d.reason != "resolved" and fresh.pop(d.conversation_id, None) is None:
-                    released.append(d.conversation_id)
-                    if d.conversation_id in accepted:
-                        accepted.remove(d.conversation_id)
-                feed.append(
-                    new_agent_event(tenant_id, d.agent_id, "unassignment", d.conversation_id, now, reason=d.reason)
-                )
-            elif isinstance(d, Escalated):
-                escalated.append(d.conversation_id)
-                notes.append(
-                    (
-                        d.conversation_id,
-                        "escalated",
-                        {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
-                    )
-                )
-            elif isinstance(d, PresenceChanged):
-                presence[d.agent_id] = d.reason
-                for feed_id in (d.agent_id, SUPERVISORS):
-                    feed.append(
-                        new_agent_event(
-                            tenant_id,
-                            feed_id,
-                            "presence",
-                            None,
-                            now,
-                            agent=d.agent_id,
-                            presence=d.presence,
-                            reason=d.reason,
-                        )
-                    )
-            elif isinstance(d, AutoAcknowledged):
-                expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
-                notes.append(
-                    (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
-                )
-        await u.routing.end_assignments(released, now)
-        await u.routing.accept_offers(tenant_id, accepted, now)
-        await u.routing.record_assignments(tenant_id, list(fresh.values()))
-        await u.conversations.add_conversation_notes(tenant_id, notes, now)
-        await u.conversations.mark_escalated(escalated, now)
-        await self._store_facts(u, tenant_id, engine, presence, queued, now)
-        extra: list[Outgoing] = []
-        if any(d.channel == "voice" for d in decisions if isinstance(d, Offered | Assigned)):
+        """The net effect of every tenant's decisions in a few set-wise writes, the facts the engines changed,
+        and every step on the agents' feeds."""
+        effects = {tenant_id: _effects(tenant_id, decisions, now, causes) for tenant_id, (_, decisions) in ran.items()}
+        await u.routing.end_assignments([c for e in effects.values() for c in e.released], now)
+        await u.routing.accept_offers([c for e in effects.values() for c in e.accepted], now)
+        await u.routing.record_assignments({tenant_id: list(e.fresh.values()) for tenant_id, e in effects.items()})
+        await u.conversations.add_conversation_notes({tenant_id: e.notes for tenant_id, e in effects.items()}, now)
+        await u.conversations.mark_escalated([c for e in effects.values() for c in e.escalated], now)
+        await self._store_facts(u, ran, effects, now)
+        feed = [event for e in effects.values() for event in e.feed]
+        if any(d.channel == "voice" for _, ds in ran.values() for d in ds if isinstance(d, Offered | Assigned)):
             await self._voice_details(u, feed)
-        closed = {
-            d.conversation_id: (
-                d.expected_response_at,
-                hours.timezone if (hours := engine.queues[d.queue_id].hours) else "UTC",
-            )
-            for d in decisions
-            if isinstance(d, AutoAcknowledged) and (work := engine.work(d.conversation_id)) and work.channel == "voice"
-        }
-        if closed:
-            extra = await voice.closed_prompts(
-                u, Topics(self.topic.removesuffix("routing.assignments")), tenant_id, closed, now
-            )
+        extra: list[Outgoing] = []
+        for tenant_id, (engine, decisions) in ran.items():
+            closed = {
+                d.conversation_id: (
+                    d.expected_response_at,
+                    hours.timezone if (hours := engine.queues[d.queue_id].hours) else "UTC",
+                )
+                for d in decisions
+                if isinstance(d, AutoAcknowledged)
+                and (work := engine.work(d.conversation_id))
+                and work.channel == "voice"
+            }
+            if closed:
+                extra += await voice.closed_prompts(
+                    u, Topics(self.topic.removesuffix("routing.assignments")), tenant_id, closed, now
+                )
         stored = await u.feeds.add(feed)
-        return [feed_record(self.topic, tenant_id, row) for row in stored] + extra
+        return [feed_record(self.topic, row["tenant_id"], row) for row in stored] + extra
 
     async def _store_facts(
         self,
         u: UnitOfWork,
-        tenant_id: str,
-        engine: RoutingEngine,
-        presence: dict[str, str],
-        queued: dict[str, str | None],
+        ran: Mapping[str, tuple[RoutingEngine, list[Decision]]],
+        effects: Mapping[str, _Effects],
         now: datetime,
     ) -> None:
-        """What the engine changed, so a rebuild restores exactly this engine; where conversations wait now."""
-        work, agents = engine.changes()
-        facts = {cid: work_fact(w) if w is not None else None for cid, w in work.items()}
-        await u.routing.store_facts(facts, queued, now)
-        await u.routing.store_agents(
-            tenant_id,
-            [
+        """What the engines changed, so a rebuild restores exactly these engines; where conversations wait now."""
+        facts: dict[str, Mapping[str, Any] | None] = {}
+        agents: dict[str, list[AgentFacts]] = {}
+        for tenant_id, (engine, _) in ran.items():
+            work, changed = engine.changes()
+            facts.update({cid: work_fact(w) if w is not None else None for cid, w in work.items()})
+            presence = effects[tenant_id].presence
+            agents[tenant_id] = [
                 AgentFacts(
                     agent_id,
                     state,
@@ -320,9 +271,11 @@ class RoutingStates:
                     presence.get(agent_id),
                     now if agent_id in presence else None,
                 )
-                for agent_id, (state, last) in agents.items()
-            ],
-        )
+                for agent_id, (state, last) in changed.items()
+            ]
+        queued = {cid: q for e in effects.values() for cid, q in e.queued.items()}
+        await u.routing.store_facts(facts, queued, now)
+        await u.routing.store_agents(agents)
 
     async def _voice_details(self, u: UnitOfWork, feed: list[dict[str, Any]]) -> None:
         """Offers and assignments of calls carry the call id and where to put it through; of callback requests,
@@ -332,3 +285,100 @@ class RoutingStates:
         endpoints = await voice.agent_endpoints(u, (e["agent_id"] for e in calls))
         for e in calls:
             e["data"].update(details.get(e["conversation_id"], {}), voice_endpoint=endpoints.get(e["agent_id"]))
+
+
+class Pass(NamedTuple):
+    """One tenant's part of a routing pass. ``released``: (conversation, agent) this transaction took from an
+    agent in the database already (a resolve). ``arriving``: conversations the operations arrive (a rebuild
+    leaves them to them: they know more, a callback's window, the previous agent)."""
+
+    operations: list[Operation]
+    released: Sequence[tuple[str, str]] = ()
+    arriving: Collection[str] = ()
+
+
+@dataclass
+class _Effects:
+    """The net effect of one tenant's decisions on the store and the feeds."""
+
+    queued: dict[str, str | None] = field(default_factory=dict)
+    fresh: dict[str, Assignment] = field(default_factory=dict)  # made in this pass
+    accepted: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # held before this pass
+    feed: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    presence: dict[str, str] = field(default_factory=dict)
+
+
+def _effects(
+    tenant_id: str, decisions: list[Decision], now: datetime, causes: Mapping[str, Mapping[str, str]]
+) -> _Effects:
+    e = _Effects()
+
+    def work_event(d: Offered | Assigned, event_type: str, **data: Any) -> dict[str, Any]:
+        """An offer or assignment on the agent's feed, with the message that caused it (if one did)."""
+        caused = causes.get(d.conversation_id, {})
+        return new_agent_event(
+            tenant_id,
+            d.agent_id,
+            event_type,
+            d.conversation_id,
+            now,
+            queue_id=d.queue_id,
+            channel=d.channel,
+            **data,
+            **caused,
+        )
+
+    for d in decisions:
+        if isinstance(d, Queued):
+            e.queued[d.conversation_id] = d.queue_id
+        elif isinstance(d, Offered):
+            expires = datetime.fromtimestamp(d.expires_at, UTC)
+            e.fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires)
+            e.feed.append(work_event(d, "offer", expires_at=expires))
+        elif isinstance(d, Assigned):
+            if d.reason == "accepted" and d.conversation_id not in e.fresh:
+                e.accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
+            else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
+                e.fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
+            e.feed.append(work_event(d, "assignment", assigned_at=now, reason=d.reason))
+        elif isinstance(d, Unassigned):
+            if d.reason != "resolved" and e.fresh.pop(d.conversation_id, None) is None:
+                e.released.append(d.conversation_id)
+                if d.conversation_id in e.accepted:
+                    e.accepted.remove(d.conversation_id)
+            e.feed.append(
+                new_agent_event(tenant_id, d.agent_id, "unassignment", d.conversation_id, now, reason=d.reason)
+            )
+        elif isinstance(d, Escalated):
+            e.escalated.append(d.conversation_id)
+            e.notes.append(
+                (
+                    d.conversation_id,
+                    "escalated",
+                    {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
+                )
+            )
+        elif isinstance(d, PresenceChanged):
+            e.presence[d.agent_id] = d.reason
+            for feed_id in (d.agent_id, SUPERVISORS):
+                e.feed.append(
+                    new_agent_event(
+                        tenant_id,
+                        feed_id,
+                        "presence",
+                        None,
+                        now,
+                        agent=d.agent_id,
+                        presence=d.presence,
+                        reason=d.reason,
+                    )
+                )
+        elif isinstance(d, AutoAcknowledged):
+            expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
+            e.notes.append(
+                (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
+            )
+    return e

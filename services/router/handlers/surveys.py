@@ -113,7 +113,7 @@ class Surveys:
 
     @staticmethod
     async def _skipped(u: UnitOfWork, tenant_id: str, conversation_id: str, why: dict[str, Any], now: datetime) -> None:
-        await u.conversations.add_conversation_notes(tenant_id, [(conversation_id, "survey_skipped", why)], now)
+        await u.conversations.add_conversation_notes({tenant_id: [(conversation_id, "survey_skipped", why)]}, now)
 
     async def find(self, token: str) -> SentSurvey:
         """The survey a link's token names (404 if none), for its answer page."""

@@ -15,7 +15,7 @@ from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import add_lifecycle, rows_in
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
-from services.router.handlers.ports.conversations import WantedConversation
+from services.router.handlers.ports.conversations import Note, WantedConversation
 from services.router.handlers.ports.records import (
     Lifecycle,
     NewMessage,
@@ -150,23 +150,22 @@ class SqlConversations(SqlRepository):
                 .values(escalated_at=func.coalesce(c.escalated_at, now))
             )
 
-    async def add_conversation_notes(
-        self, tenant_id: str, notes: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
-    ) -> None:
-        if not notes:
+    async def add_conversation_notes(self, notes: Mapping[str, Sequence[Note]], now: datetime) -> None:
+        wanted = {cid for tenant_notes in notes.values() for cid, _, _ in tenant_notes}
+        if not wanted:
             return
         c = t.conversations.c
-        ids = list({cid for cid, _, _ in notes})
         owners = {
-            r.id: r.customer_id
-            for r in await self.conn.execute(select(c.id, c.customer_id).where(c.id.in_(ids), c.tenant_id == tenant_id))
+            (r.tenant_id, r.id): r.customer_id
+            for r in await rows_in(self.conn, select(c.id, c.tenant_id, c.customer_id), c.id, wanted)
         }
         await add_lifecycle(
             self.conn,
             [
-                Lifecycle(tenant_id, owners[cid], cid, kind, now, orjson.loads(orjson.dumps(data)))
-                for cid, kind, data in notes
-                if cid in owners
+                Lifecycle(tenant_id, owners[(tenant_id, cid)], cid, kind, now, orjson.loads(orjson.dumps(data)))
+                for tenant_id, tenant_notes in sorted(notes.items())
+                for cid, kind, data in tenant_notes
+                if (tenant_id, cid) in owners  # another tenant's conversation is not this tenant's to note
             ],
         )
 

@@ -18,17 +18,20 @@ class SqlReplies(SqlRepository):
     """Replies and delivery statuses in one transaction."""
 
     async def reply_target(self, tenant_id: str, conversation_id: str) -> ReplyTarget | None:
-        return (await self.reply_targets(tenant_id, [conversation_id])).get(conversation_id)
+        return (await self.reply_targets([(tenant_id, conversation_id)])).get((tenant_id, conversation_id))
 
-    async def reply_targets(self, tenant_id: str, conversation_ids: Sequence[str]) -> dict[str, ReplyTarget]:
+    async def reply_targets(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ReplyTarget]:
+        wanted = set(keys)
         c, cu = t.conversations.c, t.customers.c
-        query = (
-            select(c.id, c.customer_id, c.channel, cu.consent)
-            .outerjoin(t.customers, cu.id == c.customer_id)
-            .where(c.tenant_id == tenant_id)
+        query = select(c.id, c.tenant_id, c.customer_id, c.channel, cu.consent).outerjoin(
+            t.customers, cu.id == c.customer_id
         )
-        rows = await rows_in(self.conn, query, c.id, conversation_ids)
-        return {r.id: ReplyTarget(r.customer_id, r.channel, dict(r.consent or {})) for r in rows}
+        rows = await rows_in(self.conn, query, c.id, {cid for _, cid in wanted})
+        return {
+            (r.tenant_id, r.id): ReplyTarget(r.customer_id, r.channel, dict(r.consent or {}))
+            for r in rows
+            if (r.tenant_id, r.id) in wanted  # a tenant finds only its own conversations
+        }
 
     async def last_inbound(self, conversation_id: str, channel: str) -> LastInbound | None:
         return (await self.last_inbounds([(conversation_id, channel)])).get((conversation_id, channel))

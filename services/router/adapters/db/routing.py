@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, select, tuple_, update
+import orjson
+from sqlalchemy import Update, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
@@ -19,6 +20,20 @@ from services.router.domain.routing.capacity import profile_from
 from services.router.handlers.ports.records import AgentFacts, Lifecycle, fields_of
 from services.router.handlers.ports.routing import Facts, Queued
 from shared.ids import new_id
+
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS TEXT[])) AS k")
+_BUMP_ALL = text(
+    "UPDATE tenants AS t SET routing_version = t.routing_version + 1, routing_state = CAST(v.state AS JSON) "
+    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:states AS TEXT[])) AS v(id, state) WHERE t.id = v.id"
+)
+
+
+_HANDLE_TIMES = text(
+    "SELECT w.id AS tenant_id, avg(extract(epoch FROM x.ended_at - x.assigned_at)) AS handle_s "
+    "FROM unnest(CAST(:tenants AS VARCHAR[])) AS w(id) CROSS JOIN LATERAL ("
+    "SELECT s.assigned_at, s.ended_at FROM assignments s WHERE s.tenant_id = w.id AND s.ended_at IS NOT NULL "
+    "ORDER BY s.seq DESC LIMIT :last) AS x GROUP BY w.id"
+)
 
 
 class SqlRouting:
@@ -34,14 +49,19 @@ class SqlRouting:
         and "new identity, verified claim" links race-free. SQLite has a single writer already."""
         if self.dialect != "postgresql":
             return
-        for tenant_id in sorted(set(tenant_ids)):
-            await self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"switchboard:{tenant_id}"))))
+        keys = [f"switchboard:{tenant_id}" for tenant_id in sorted(set(tenant_ids))]
+        if keys:  # one statement for all; taken in name order (unnest keeps the array's), so two never deadlock
+            await self.conn.execute(_LOCK_ALL, {"keys": keys})
 
-    async def routing_version(self, tenant_id: str) -> int:
-        """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
+    async def routing_versions(self, tenant_ids: Iterable[str]) -> dict[str, int]:
+        """Each tenant's routing version, their rows locked (in id order) until the transaction ends (PostgreSQL)."""
         tn = t.tenants.c
-        row = (await self.conn.execute(select(tn.routing_version).where(tn.id == tenant_id).with_for_update())).first()
-        return int(row.routing_version) if row else 0
+        wanted = sorted(set(tenant_ids))
+        if not wanted:
+            return {}
+        query = select(tn.id, tn.routing_version).order_by(tn.id).with_for_update()
+        found = {r.id: int(r.routing_version) for r in await rows_in(self.conn, query, tn.id, wanted)}
+        return {tenant_id: found.get(tenant_id, 0) for tenant_id in wanted}
 
     async def bump_routing_version(self, tenant_id: str, state: Mapping[str, Any] | None = None) -> None:
         tn = t.tenants.c
@@ -49,6 +69,18 @@ class SqlRouting:
         if state is not None:
             values["routing_state"] = dict(state)
         await self.conn.execute(update(t.tenants).where(tn.id == tenant_id).values(**values))
+
+    async def store_routing_states(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        if not states:
+            return
+        ordered = sorted(states.items())
+        if self.dialect == "postgresql":
+            ids = [tenant_id for tenant_id, _ in ordered]
+            encoded = [orjson.dumps(dict(state)).decode() for _, state in ordered]
+            await self.conn.execute(_BUMP_ALL, {"ids": ids, "states": encoded})
+            return
+        for tenant_id, state in ordered:  # in process: no round trip to save
+            await self.bump_routing_version(tenant_id, state)
 
     async def routing_state(self, tenant_id: str) -> dict[str, Any]:
         tn = t.tenants.c
@@ -78,29 +110,32 @@ class SqlRouting:
         )
         return {r.id: dict(r.routing) for r in rows if r.routing}
 
-    async def store_agents(self, tenant_id: str, agents: Sequence[AgentFacts]) -> None:
-        if not agents:
+    async def store_agents(self, agents: Mapping[str, Sequence[AgentFacts]]) -> None:
+        rows = [
+            dict(
+                b_tenant=tenant_id,
+                b_id=f.agent_id,
+                b_presence=f.presence.value,
+                b_last=f.last_assigned_at,
+                b_reason=f.reason,
+                b_changed=f.changed_at,
+            )
+            for tenant_id, facts in sorted(agents.items())
+            for f in facts
+        ]
+        if not rows:
             return
         a = t.agents.c
         await self.conn.execute(
             update(t.agents)
-            .where(a.id == bindparam("b_id"), a.tenant_id == tenant_id)
+            .where(a.id == bindparam("b_id"), a.tenant_id == bindparam("b_tenant"))
             .values(
                 presence=bindparam("b_presence"),
                 last_assigned_at=bindparam("b_last"),
                 presence_reason=func.coalesce(bindparam("b_reason"), a.presence_reason),
                 presence_changed_at=func.coalesce(bindparam("b_changed"), a.presence_changed_at),
             ),
-            [
-                dict(
-                    b_id=f.agent_id,
-                    b_presence=f.presence.value,
-                    b_last=f.last_assigned_at,
-                    b_reason=f.reason,
-                    b_changed=f.changed_at,
-                )
-                for f in agents
-            ],
+            rows,
         )
 
     async def tenants_with_due_routing(self, now: datetime) -> list[str]:
@@ -206,11 +241,9 @@ class SqlRouting:
             update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
         )
 
-    async def record_assignments(self, tenant_id: str, assignments: Sequence[Assignment]) -> list[dict[str, Any]]:
-        """Insert the assignments and point their conversations and agents at them. Returns the stored rows
-        (with their feed sequence numbers)."""
-        if not assignments:
-            return []
+    async def record_assignments(self, assignments: Mapping[str, Sequence[Assignment]]) -> list[dict[str, Any]]:
+        """Insert each tenant's assignments and point their conversations and agents at them. Returns the stored
+        rows (with their feed sequence numbers)."""
         rows = [
             dict(
                 fields_of(a),
@@ -218,20 +251,24 @@ class SqlRouting:
                 tenant_id=tenant_id,
                 accepted_at=None if a.offer_expires_at else a.assigned_at,  # an offer is not held until accepted
             )
-            for a in assignments
+            for tenant_id, made in sorted(assignments.items())
+            for a in made
         ]
+        if not rows:
+            return []
         await insert_rows(self.conn, t.assignments, rows)
         c = t.conversations.c
         await update_rows(
             self.conn,
             t.conversations,
-            [dict(id=a.conversation_id, agent_id=a.agent_id, assigned_at=a.assigned_at) for a in assignments],
+            [dict(id=r["conversation_id"], agent_id=r["agent_id"], assigned_at=r["assigned_at"]) for r in rows],
         )
         s = t.assignments.c
         stored = await self.conn.execute(
             select(
                 s.seq,
                 s.id,
+                s.tenant_id,
                 s.conversation_id,
                 s.agent_id,
                 s.queue_id,
@@ -248,7 +285,7 @@ class SqlRouting:
             self.conn,
             [
                 Lifecycle(
-                    tenant_id,
+                    r["tenant_id"],
                     r["customer_id"],
                     r["conversation_id"],
                     "offered" if r["offer_expires_at"] else "assigned",
@@ -260,7 +297,7 @@ class SqlRouting:
         )
         return out
 
-    async def accept_offers(self, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+    async def accept_offers(self, conversation_ids: Sequence[str], now: datetime) -> None:
         """Offers accepted: the live assignment stays (same row), now held for good."""
         if not conversation_ids:
             return
@@ -268,11 +305,11 @@ class SqlRouting:
         await self.conn.execute(_live_assignments(conversation_ids).values(accepted_at=now, offer_expires_at=None))
         await self.conn.execute(update(t.conversations).where(c.id.in_(conversation_ids)).values(assigned_at=now))
         rows = await self.conn.execute(
-            select(c.id, c.customer_id, c.agent_id).where(c.id.in_(conversation_ids), c.tenant_id == tenant_id)
+            select(c.id, c.tenant_id, c.customer_id, c.agent_id).where(c.id.in_(conversation_ids))
         )
         await add_lifecycle(
             self.conn,
-            [Lifecycle(tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows],
+            [Lifecycle(r.tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows],
         )
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool:
@@ -283,16 +320,28 @@ class SqlRouting:
         rows = await rows_in(self.conn, select(a.tenant_id, a.id), tuple_(a.tenant_id, a.id), keys)
         return {(r.tenant_id, r.id) for r in rows}
 
-    async def average_handle_s(self, tenant_id: str, last: int = 200) -> float | None:
+    async def average_handle_s(self, tenant_ids: Iterable[str], last: int = 200) -> dict[str, float]:
+        wanted = sorted(set(tenant_ids))
+        if not wanted:
+            return {}
         s = t.assignments.c
-        rows = await self.conn.execute(
-            select(s.assigned_at, s.ended_at)
-            .where(s.tenant_id == tenant_id, s.ended_at.is_not(None))
-            .order_by(s.seq.desc())
-            .limit(last)
-        )
-        spans = [(r.ended_at - r.assigned_at).total_seconds() for r in rows]
-        return sum(spans) / len(spans) if spans else None
+        if self.dialect == "postgresql":  # each tenant's latest, in one statement
+            rows = await self.conn.execute(_HANDLE_TIMES, {"tenants": wanted, "last": last})
+            return {r.tenant_id: float(r.handle_s) for r in rows if r.handle_s is not None}
+        out: dict[str, float] = {}
+        for tenant_id in wanted:  # in process: no round trip to save
+            spans = [
+                (r.ended_at - r.assigned_at).total_seconds()
+                for r in await self.conn.execute(
+                    select(s.assigned_at, s.ended_at)
+                    .where(s.tenant_id == tenant_id, s.ended_at.is_not(None))
+                    .order_by(s.seq.desc())
+                    .limit(last)
+                )
+            ]
+            if spans:
+                out[tenant_id] = sum(spans) / len(spans)
+        return out
 
 
 def _live_assignments(conversation_ids: Sequence[str]) -> Update:

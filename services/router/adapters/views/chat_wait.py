@@ -49,7 +49,7 @@ async def visitor_wait(conn: AsyncConnection, tenant_id: str, visitor_id: str, n
             select(a.queue_ids).where(a.tenant_id == tenant_id, a.presence == Presence.ONLINE.value)
         )
     )
-    handle_s = await SqlRouting(conn, dialect).average_handle_s(tenant_id) if online else None
+    handle_s = (await SqlRouting(conn, dialect).average_handle_s([tenant_id])).get(tenant_id) if online else None
     wait = expected_wait_s(position, online, handle_s) if position is not None and is_open else None
     opens_at = None if is_open or hours is None else hours.next_open(now)
     return {

@@ -9,6 +9,9 @@ from typing import Any, Protocol
 
 from services.router.handlers.ports.records import Lifecycle, NewMessage, OpenConversation
 
+# A timeline note on a conversation: (conversation id, kind, data).
+Note = tuple[str, str, dict[str, Any]]
+
 
 @dataclass(frozen=True, slots=True)
 class WantedConversation:
@@ -47,10 +50,9 @@ class Conversations(Protocol):
 
     async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None: ...
 
-    async def add_conversation_notes(
-        self, tenant_id: str, notes: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
-    ) -> None:
-        """Lifecycle entries known by conversation (escalated, auto-acknowledged): on their customer's timeline."""
+    async def add_conversation_notes(self, notes: Mapping[str, Sequence[Note]], now: datetime) -> None:
+        """Lifecycle entries known by conversation (escalated, auto-acknowledged), of each tenant: on their
+        customer's timeline, in one write."""
         ...
 
     async def resolve_conversation(

@@ -26,8 +26,8 @@ class Replies(Protocol):
         channel reaches them at. None if they have none."""
         ...
 
-    async def reply_targets(self, tenant_id: str, conversation_ids: Sequence[str]) -> dict[str, ReplyTarget]:
-        """``reply_target`` of many conversations in one read (those the tenant has)."""
+    async def reply_targets(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ReplyTarget]:
+        """``reply_target`` of many (tenant, conversation) pairs in one read (those the tenant has)."""
         ...
 
     async def last_inbounds(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LastInbound]:

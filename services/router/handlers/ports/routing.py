@@ -21,13 +21,19 @@ class Routing(Protocol):
         and "new identity, verified claim" links race-free. SQLite has a single writer already."""
         ...
 
-    async def routing_version(self, tenant_id: str) -> int:
-        """The tenant's routing version, its row locked until the transaction ends (PostgreSQL)."""
+    async def routing_versions(self, tenant_ids: Iterable[str]) -> dict[str, int]:
+        """Each tenant's routing version, their rows locked (in id order) until the transaction ends
+        (PostgreSQL)."""
         ...
 
     async def bump_routing_version(self, tenant_id: str, state: Mapping[str, Any] | None = None) -> None:
         """Invalidate every cached routing state of the tenant (theirs at once, ours unless re-cached); a routing
         transaction also stores the engine's counters (``state``) with it."""
+        ...
+
+    async def store_routing_states(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """``bump_routing_version`` of many tenants, each with its engine's counters, in one write: what a
+        routing pass over them ends with."""
         ...
 
     async def routing_state(self, tenant_id: str) -> dict[str, Any]:
@@ -44,7 +50,7 @@ class Routing(Protocol):
         """The routing facts of the customer's open conversations."""
         ...
 
-    async def store_agents(self, tenant_id: str, agents: Sequence[AgentFacts]) -> None:
+    async def store_agents(self, agents: Mapping[str, Sequence[AgentFacts]]) -> None:
         """Agents' presence and last assignment time as routing has them; the reason and time of a presence
         change where there was one."""
         ...
@@ -69,12 +75,12 @@ class Routing(Protocol):
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
         ...
 
-    async def record_assignments(self, tenant_id: str, assignments: Sequence[Assignment]) -> list[dict[str, Any]]:
-        """Insert the assignments and point their conversations and agents at them. Returns the stored rows
-        (with their feed sequence numbers)."""
+    async def record_assignments(self, assignments: Mapping[str, Sequence[Assignment]]) -> list[dict[str, Any]]:
+        """Insert each tenant's assignments and point their conversations and agents at them. Returns the stored
+        rows (with their feed sequence numbers)."""
         ...
 
-    async def accept_offers(self, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+    async def accept_offers(self, conversation_ids: Sequence[str], now: datetime) -> None:
         """Offers accepted: the live assignment stays (same row), now held for good."""
         ...
 
@@ -83,7 +89,7 @@ class Routing(Protocol):
     async def agents_known(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (tenant, agent id) pairs name an agent, in one query."""
 
-    async def average_handle_s(self, tenant_id: str, last: int = 200) -> float | None:
-        """The mean assigned → ended time of the tenant's latest ``last`` finished assignments (None if none):
-        the handle time of the expected wait, as the live queue stats count it."""
+    async def average_handle_s(self, tenant_ids: Iterable[str], last: int = 200) -> dict[str, float]:
+        """Each tenant's mean assigned → ended time of its latest ``last`` finished assignments (absent if none):
+        the handle time of the expected wait, as the live queue stats count it; one read for all."""
         ...
