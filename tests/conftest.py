@@ -1,18 +1,28 @@
 """Session fixtures. Tests that need the real PostgreSQL and Kafka ask for ``servers``: it starts or reuses
 them through deploy/local/services.sh (or takes SWITCHBOARD_DATABASE_URL / SWITCHBOARD_KAFKA_BOOTSTRAP), and
-fails the test, never skips it, when they cannot be had."""
+fails the test, never skips it, when they cannot be had.
+
+The log capture covers the whole run: from its first test, every service process the tests start runs at
+DEBUG and writes its log under this session's temporary directory, and this process's own records (the
+routers and connectors the tests build in process) go there too, at DEBUG; when the run is done, none of it
+may hold a test customer's email, phone or message text (tests/support/pii.py)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.logging import NOISY, JsonFormatter
+from tests.support.pii import leaks
 from tests.support.servers import exported_by_services_sh
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +51,53 @@ def servers() -> Servers:
         except OSError as exc:
             pytest.fail(f"{name} at {host}:{port} is unreachable ({exc}); it is needed, not optional", pytrace=False)
     return Servers(db, kafka)
+
+
+class _LogFile(logging.Handler):
+    """This process's log records, formatted as the services format theirs, appended to a file."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.out.write(self.format(record) + "\n")
+        except Exception:  # a log record must never fail a test; the scan reads what was written
+            self.handleError(record)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_logs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    base = tmp_path_factory.getbasetemp()
+    os.environ["SWITCHBOARD_TEST_LOG_LEVEL"] = "DEBUG"  # every process tests/support/processes.py starts
+    root = logging.getLogger()
+    level = root.level
+    with (base / "this-process.log").open("a", encoding="utf-8") as out:
+        handler = _LogFile(out)
+        root.addHandler(handler)
+        # pytest keeps WARNING and above of each test (log_level in pyproject.toml); DEBUG goes to the file only
+        root.setLevel(logging.DEBUG)
+        for noisy in NOISY:  # as the services configure them (shared/logging.py)
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+            del os.environ["SWITCHBOARD_TEST_LOG_LEVEL"]
+    scanned, found = 0, {}
+    for path in sorted(base.rglob("*.log")):
+        text = path.read_text(errors="replace")
+        scanned += len(text)
+        if hits := leaks(text):
+            found[str(path.relative_to(base))] = sorted(set(hits))[:10]
+    if any("tests/e2e/" in item.nodeid for item in request.session.items):
+        assert scanned > 1_000, "the services did log (at DEBUG)"
+    assert found == {}, f"personal data in logs: {found}"
 
 
 def random_name(prefix: str) -> str:

@@ -1,9 +1,13 @@
 """schemathesis over the full OpenAPI of a running desk (`switchboard dev`: the router's API and every
-connector's webhooks in one process): generated requests, valid and not, as the tenant's admin; no answer may
-be a 5xx, and every answer must match the schema (status documented, media type, body). On both shapes: the
-embedded store and bus, and the real PostgreSQL and Kafka (which refuse what SQLite takes: NUL, out-of-range
-dates); afterwards the desk must still route a new message. Bounded in CI by SWITCHBOARD_FUZZ_EXAMPLES (default
-25 per operation and shape)."""
+connector's webhooks in one process): generated requests, valid and not, as each role of the tenant (admin,
+supervisor, app, and an agent key acting as Ada, the demo desk's online agent). No answer may be a 5xx; every
+answer must match the schema (status documented, media type, body) and every 4xx be a problem naming its
+status; an operation whose `x-roles` do not list the caller's role answers 403, never a 2xx. On both shapes:
+the embedded store and bus, and the real PostgreSQL and Kafka (which refuse what SQLite takes: NUL,
+out-of-range dates); afterwards the desk must still route a new message. Bounded in CI by
+SWITCHBOARD_FUZZ_EXAMPLES (default 25 per operation and shape, as admin) and SWITCHBOARD_FUZZ_ROLE_EXAMPLES
+(default 15, as each other role on the operations it may call; 3 on those it may not); generation is
+derandomized, so a run is reproducible."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -28,10 +33,15 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import random_name
 from tests.support.databases import fresh_database
+from tests.support.fuzz_checks import problem_names_its_status, refused_outside, refused_without_credentials
 from tests.support.processes import SWITCHBOARD, dev_desk
 
 KEY = "sb_fuzz-" + os.urandom(12).hex()
 EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "25"))
+ROLE_EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_ROLE_EXAMPLES", "15"))
+REFUSED_EXAMPLES = 3  # an operation outside the role refuses before any of its own code runs
+ROLES = ("admin", "supervisor", "agent", "app")
+AGENT = "agent-ada"  # the demo desk's online agent: the fuzz's messages are offered to her
 
 
 @pytest.fixture(scope="module", params=["embedded", "production"])
@@ -55,31 +65,70 @@ def desk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         assert "Traceback" not in log, log[-3000:]
 
 
-def test_no_server_error_and_no_schema_violation(desk: str) -> None:
+@pytest.fixture(scope="module")
+def keys(desk: str) -> dict[str, str]:
+    """A key of each role for the demo tenant, made through the API by its admin."""
+    made = {"admin": KEY}
+    with httpx.Client(base_url=desk, headers={"Authorization": f"Bearer {KEY}"}, timeout=10) as http:
+        for role in ROLES[1:]:
+            body = {"name": f"fuzz {role}", "role": role} | ({"agent_id": AGENT} if role == "agent" else {})
+            answer = http.post("/v1/api-keys", json=body)
+            assert answer.status_code == 201, answer.text
+            made[role] = answer.json()["key"]
+    return made
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_server_error_no_schema_violation_and_403_outside_the_role(
+    desk: str, keys: dict[str, str], role: str
+) -> None:
+    """As admin, every operation; as another role, those that take the bearer key (the others, connectors'
+    webhooks and token links, ignore it). Live streams are called only where they refuse: admitted, they
+    never end (their refusals are also covered by the access matrix)."""
     schema = schemathesis.openapi.from_url(f"{desk}/openapi.json")
-    # live streams never end: their refusals (401/403/404) are covered by the access matrix
-    schema = schema.exclude(path_regex=r"/feed$")
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    base = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     failures: dict[str, str] = {}
-    operations = 0
+    called = refused = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        operations += 1
+        roles = operation.definition.raw.get("x-roles")
+        admitted = roles is None or role in roles
+        if (roles is None and role != "admin") or (admitted and operation.path.endswith("/feed")):
+            continue
+        called += 1
+        refused += not admitted
+        checks = [*base, problem_names_its_status, refused_without_credentials] if roles else base
+        if not admitted:
+            checks.append(refused_outside(role, roles))
+        examples = EXAMPLES if role == "admin" else ROLE_EXAMPLES if admitted else REFUSED_EXAMPLES
         for mode in schemathesis.GenerationMode:  # well-formed requests, and malformed ones (must be 4xx)
-
-            @given(case=operation.as_strategy(mode))
-            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-            def fuzz(case: schemathesis.Case) -> None:
-                case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, timeout=30, checks=checks)
-
             try:
-                fuzz()
+                fuzz(operation, mode, examples, keys[role], checks)
             except Unsatisfiable:
                 assert mode is schemathesis.GenerationMode.NEGATIVE  # no malformed request exists (e.g. no body)
-            except Exception as exc:  # every operation is tried; all failures are reported together
+            except (Exception, FailureGroup) as exc:  # every operation is tried; all failures are reported together
                 failures[f"{operation.label} ({mode.value})"] = str(exc)[:1500]
-    assert operations >= 40
+    assert called >= 40
+    assert (refused > 0) == (role != "admin")
     assert failures == {}, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+
+
+def fuzz(operation: Any, mode: schemathesis.GenerationMode, examples: int, key: str, checks: list[Any]) -> None:
+    """``examples`` generated requests to ``operation`` with ``key``, each answer held to ``checks``."""
+
+    # derandomized and without the example database: every run sends the same requests
+    @given(case=operation.as_strategy(mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def call(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, timeout=30, checks=checks)
+
+    call()
 
 
 def test_the_fuzzed_desk_is_still_healthy(desk: str) -> None:

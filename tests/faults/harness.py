@@ -1,14 +1,16 @@
-"""The fault suite: real PostgreSQL and Kafka, two router replicas and a Telegram connector as processes, traffic
-flowing (REST messages, signed Telegram webhooks with duplicate replays, agents replying and resolving), while
-faults are injected round after round, placed by messages actually sent (schedule.py):
+"""The fault suite: real PostgreSQL and Kafka, two router replicas and three connectors (Telegram, Meta, Twilio)
+as processes, traffic flowing (REST messages; Telegram, WhatsApp, Messenger and SMS webhooks signed as each
+provider signs them, with duplicate replays; agents replying on every one of those channels and resolving),
+while faults are injected round after round, placed by messages actually sent (schedule.py):
 
-- router_a_sigkill, router_b_sigkill, connector_sigkill: kill -9 of a process, restarted;
+- router_a_sigkill, router_b_sigkill: kill -9 of a router, restarted; connector_sigkill: kill -9 of every
+  connector at once, restarted;
 - postgres_latency, postgres_connection_drops: between the routers and PostgreSQL (a TCP proxy in this process);
 - kafka_sigkill: the broker killed with SIGKILL, port verified closed, restarted, port verified open;
 - postgres_immediate_stop: ``pg_ctl -m immediate``, verified the same way (server_crashes.py).
 
 Afterwards everything is checked from outside (outside_checks.py): the assignments table by SQL, the messages
-stored, the replies the fake provider received, every answer the clients got.
+stored, the replies the fake providers received, every answer the clients got, per channel.
 
 Run: ``make faults`` (100,000 messages, each kind 3 times) or ``python -m tests.faults.run --messages 3000
 --rounds 1``; the CI test runs one round on a small count. Any count in ``MUST_BE_ZERO`` fails the run."""
@@ -19,6 +21,7 @@ import asyncio
 import os
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
 from tests.conftest import random_name
-from tests.faults import outside_checks, traffic
+from tests.faults import channels, outside_checks, traffic
 from tests.faults.resources import ResourceSampler
 from tests.faults.schedule import FaultRecord, plan, summarize
 from tests.faults.server_crashes import KafkaBroker, PostgresServer, listening_pid, port_open
@@ -44,10 +47,9 @@ from tests.faults.tcp_proxy import Proxy
 from tests.support.databases import create_database, drop_database
 from tests.support.desks import online_agents
 from tests.support.processes import ROOT, SWITCHBOARD, clean_env, start, wait_ready
-from tests.support.providers import fake_providers
+from tests.support.providers import FakeProviders, fake_providers
 from tests.support.runtime import free_port
 
-BOT = "123456:FAULTS"
 # Agents hold work in units of a routing profile (routing/capacity.py): 4 chats, or 6 Telegram chats and a
 # chat, never more than 6 on Telegram. The outside check recomputes the load in these units.
 PROFILE = {"capacity": 4, "weights": {"default": 1, "telegram": 0.5}, "max": {"telegram": 6}, "exclusive": ["voice"]}
@@ -57,7 +59,7 @@ SERVER_DOWN_S = 3.0  # how long Kafka and PostgreSQL stay down before they are s
 KINDS = {
     "router_a_sigkill": "kill -9 of router-a, restarted",
     "router_b_sigkill": "kill -9 of router-b, restarted",
-    "connector_sigkill": "kill -9 of the Telegram connector, restarted",
+    "connector_sigkill": "kill -9 of the Telegram, Meta and Twilio connectors at once, restarted",
     "postgres_latency": "50 ms each way between the routers and PostgreSQL for 4 s",
     "postgres_connection_drops": "every connection between the routers and PostgreSQL cut, 3 times 0.7 s apart",
     "kafka_sigkill": f"Kafka broker SIGKILL, down {SERVER_DOWN_S:.0f} s, restarted (port closed, then open)",
@@ -67,6 +69,7 @@ KINDS = {
 MUST_BE_ZERO = (
     "lost",
     "duplicated",
+    "stored_on_wrong_channel",
     "gave_up",
     "unexpected_answers",
     "double_assigned",
@@ -75,6 +78,7 @@ MUST_BE_ZERO = (
     "replies_lost",
     "replies_delivered_twice",
     "replies_stored_twice",
+    "replies_on_wrong_channel",
     "fault_kinds_short",
     "faults_without_traffic",
     "faults_failed",
@@ -121,6 +125,32 @@ class Service:
                 self.proc.kill()
 
 
+def connectors(
+    fake: FakeProviders, kafka_bootstrap: str, prefix: str, tenant: str, work_dir: Path
+) -> dict[str, Service]:
+    """`switchboard connector <name>` for Telegram, Meta (WhatsApp Cloud API and Messenger) and Twilio SMS, each
+    verifying webhooks with the secret the traffic signs with, and delivering replies to the fake providers."""
+
+    def connector(name: str) -> Service:
+        port = free_port()
+        env = clean_env(
+            kafka_bootstrap=kafka_bootstrap,
+            topic_prefix=prefix,
+            http_port=str(port),
+            connector_tenant=tenant,
+            kafka_partitions="4",
+            log_level="WARNING",
+            outbound_backoff_s="0.2",
+            outbound_max_attempts="30",
+            **channels.connector_settings(name, fake.base),
+        )
+        return Service(
+            f"connector-{name}", [SWITCHBOARD, "connector", name], env, port, work_dir / f"connector-{name}.log"
+        )
+
+    return {name: connector(name) for name in channels.CONNECTORS}
+
+
 async def run(
     database_url: str,
     kafka_bootstrap: str,
@@ -135,9 +165,9 @@ async def run(
 ) -> dict[str, Any]:
     """``messages`` offered at ``rate`` per second; ``rounds`` faults of every kind spread over them (``kinds``
     narrows them for a look at the harness alone: the suite, `make faults` and CI, always runs every kind).
-    ``sampler`` samples the routers', the connector's and the broker's memory and open files while the traffic
-    runs (the soak). ``reply_burst`` replies are posted at once just before each connector kill, so that they
-    are in flight when it dies."""
+    ``sampler`` samples the routers', the connectors' and the broker's memory and open files while the traffic
+    runs (the soak). ``reply_burst`` replies are posted at once around each kill of the connectors, half before
+    it, so that replies are in flight when those die."""
     schedule = plan(kinds, rounds, messages)
     kafka, postgres = KafkaBroker(kafka_bootstrap, work_dir), PostgresServer(database_url)
     kafka.check()  # both crashes can be done here, or the run fails now: never one left out
@@ -169,33 +199,15 @@ async def run(
 
     tally = traffic.Tally()
     records: list[FaultRecord] = []
+    restarts: list[outside_checks.Restart] = []  # connectors killed: a reply in hand may go out again
     async with fake_providers() as fake:
-        connector_port = free_port()
-        connector = Service(
-            "connector-telegram",
-            [SWITCHBOARD, "connector", "telegram"],
-            clean_env(
-                kafka_bootstrap=kafka_bootstrap,
-                topic_prefix=prefix,
-                http_port=str(connector_port),
-                connector_tenant=tenant,
-                telegram_secret_token=traffic.TELEGRAM_SECRET,
-                telegram_bot_token=BOT,
-                telegram_api_base_url=fake.base,
-                kafka_partitions="4",
-                log_level="WARNING",
-                outbound_backoff_s="0.2",
-                outbound_max_attempts="30",
-            ),
-            connector_port,
-            work_dir / "connector.log",
-        )
+        hooks = connectors(fake, kafka_bootstrap, prefix, tenant, work_dir)
         routers = [router("router-a"), router("router-b")]
-        services = [*routers, connector]
+        services = [*routers, *hooks.values()]
         await asyncio.gather(*(asyncio.to_thread(s.up) for s in services))
         say(
-            f"2 routers and a Telegram connector up; tenant {tenant}; {messages} messages offered at {rate:.0f}/s; "
-            f"{len(schedule)} faults ({rounds} of each of {len(kinds)} kinds)"
+            f"2 routers and 3 connectors (Telegram, Meta, Twilio) up; tenant {tenant}; {messages} messages offered "
+            f"at {rate:.0f}/s; {len(schedule)} faults ({rounds} of each of {len(kinds)} kinds)"
         )
 
         async def sigkill(service: Service) -> dict[str, Any]:
@@ -223,16 +235,42 @@ async def run(
                 await asyncio.sleep(0.7)
             return {"connections_cut": cut}
 
-        async def connector_kill() -> dict[str, Any]:
-            burst = await traffic.reply_burst(db, tenant, routers, key, tally, reply_burst) if reply_burst else 0
-            delivered = {text.split(" ", 1)[0] for text in bot_texts(fake.requests)}
-            in_flight = len(tally.replies_accepted - delivered)
-            return await sigkill(connector) | {"reply_burst_accepted": burst, "replies_in_flight_at_kill": in_flight}
+        def undelivered() -> int:
+            return len(tally.replies_accepted - {d.token for d in outside_checks.delivered_replies(fake.requests)})
+
+        async def connectors_kill() -> dict[str, Any]:
+            # Half-way through the burst: its first half waits for the connectors (or is in their hands), the
+            # second is posted while they are down.
+            before = len(tally.replies_accepted)
+            burst = asyncio.create_task(traffic.reply_burst(db, tenant, routers, key, tally, reply_burst))
+            while not burst.done() and len(tally.replies_accepted) - before < reply_burst // 2:
+                await asyncio.sleep(0.01)
+            in_flight = undelivered()
+            killed: dict[str, Any] = {}
+            try:
+                for c in hooks.values():
+                    killed[c.name] = c.kill9()
+                await asyncio.sleep(1.0)
+                accepted = await burst
+                waiting = undelivered()
+            finally:  # whatever failed, the connectors are started again
+                restarted_at = time.time()
+                dead = [c for c in hooks.values() if c.proc is None or c.proc.poll() is not None]
+                await asyncio.gather(*(asyncio.to_thread(c.up) for c in dead))
+            for name, c in hooks.items():
+                assert c.proc is not None
+                killed[c.name] |= {"new_pid": c.proc.pid}
+                restarts.append(outside_checks.Restart(channels.CONNECTORS[name], restarted_at))
+            return killed | {
+                "reply_burst_accepted": accepted,
+                "replies_in_flight_at_kill": in_flight,
+                "replies_waiting_at_restart": waiting,
+            }
 
         inject: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
             "router_a_sigkill": lambda: sigkill(routers[0]),
             "router_b_sigkill": lambda: sigkill(routers[1]),
-            "connector_sigkill": connector_kill,
+            "connector_sigkill": connectors_kill,
             "postgres_latency": latency,
             "postgres_connection_drops": drops,
             "kafka_sigkill": lambda: crash(kafka),
@@ -250,7 +288,7 @@ async def run(
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(pids, stop_sampling)) if sampler is not None else None
         customers = asyncio.create_task(
-            traffic.customers(messages, rate, routers, connector, key, tally, max_pending=max(256, int(rate * 20)))
+            traffic.customers(messages, rate, routers, hooks, key, tally, max_pending=max(256, int(rate * 20)))
         )
         try:
             for planned in schedule:
@@ -270,13 +308,18 @@ async def run(
             if sampling is not None:
                 stop_sampling.set()  # the traffic is over: what it left behind is sampled no more
                 await sampling
-            say(f"traffic done: {len(tally.accepted)} of {tally.sent} accepted in {traffic_s:.0f} s")
+            accepted = Counter(tally.channel_of[token] for token in tally.accepted)
+            say(
+                f"traffic done: {len(tally.accepted)} of {tally.sent} accepted in {traffic_s:.0f} s ("
+                + ", ".join(f"{channel} {n}" for channel, n in accepted.items())
+                + ")"
+            )
             await _settle(db, tenant, tally)
             stop_desk.set()
             await desk
             stored_replies = await outside_checks.stored_tokens(db, tenant, "outbound", "r%")
             delivered = await _drain_replies(fake.requests, tally.replies_accepted | set(stored_replies))
-            result = await outside_checks.check(db, tenant, tally, delivered)
+            result = await outside_checks.check(db, tenant, tally, delivered, restarts)
         finally:
             stop_desk.set()
             stop_sampling.set()
@@ -389,25 +432,18 @@ async def _settle(db: Database, tenant: str, tally: traffic.Tally, timeout_s: fl
         await asyncio.sleep(1.0)
 
 
-def bot_texts(requests: list[Any]) -> list[str]:
-    """The texts the fake Bot API was sent so far."""
-    return [str(r.json.get("text", "")) for r in requests if "/bot" in r.path and isinstance(r.json, dict)]
-
-
-async def _drain_replies(requests: list[Any], expected: set[str], timeout_s: float = 120) -> list[str]:
-    """Wait until every reply accepted or stored reached the fake Bot API (or the time is up); the texts it
-    received."""
-
-    def texts() -> list[str]:
-        return bot_texts(requests)
-
+async def _drain_replies(
+    requests: list[Any], expected: set[str], timeout_s: float = 120
+) -> list[outside_checks.Delivery]:
+    """Wait until every reply accepted or stored reached its fake provider (or the time is up); every reply
+    they received."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if expected <= {text.split(" ", 1)[0] for text in texts()}:
+        if expected <= {d.token for d in outside_checks.delivered_replies(requests)}:
             break
         await asyncio.sleep(1.0)
     await asyncio.sleep(2.0)  # a late second delivery still counts
-    return texts()
+    return outside_checks.delivered_replies(requests)
 
 
 def _servers_back(kafka: KafkaBroker, postgres: PostgresServer) -> None:

@@ -9,20 +9,35 @@ the fake providers received, never the router's account of itself.
   over time in SQL: +1 at each assigned_at, -1 at each ended_at (an end before a start at the same instant);
 - feeds_disagree: conversations whose sequence of agents in the agents' feeds (offer / assignment events)
   is not the sequence of the assignments table: the console shows what the table holds;
-- lost / duplicated: accepted messages not stored, stored more than once (by the token each message carries);
+- lost / duplicated: accepted messages not stored, stored more than once (by the token each message carries),
+  whichever way they came: the REST API or a signed Telegram, WhatsApp, Messenger or SMS webhook;
+- stored_on_wrong_channel: messages stored on another channel than the one they were sent by;
 - replies_lost / replies_delivered_twice / replies_stored_twice: replies answered 202 or stored (a reply whose
-  answer was lost may still be stored, and then must go out) and never delivered at the fake Telegram Bot
-  API, delivered there more than once, stored more than once."""
+  answer was lost may still be stored, and then must go out) and never delivered at the fake providers (the
+  Telegram Bot API, the Graph API for WhatsApp and Messenger, Twilio's Messages API), delivered there more
+  than once, stored more than once;
+- replies_on_wrong_channel: replies delivered through another provider than their conversation's channel.
+
+A connector commits each reply right after delivering it (services/connectors/runtime.py), so a kill -9 between
+the two repeats that one reply when the connector is back (the sends carry no idempotency key). Such a
+repeat is counted apart (replies_repeated_after_kill), and only if it is exactly that: the last reply of its
+channel delivered before the connector was started again, delivered once more after, twice in all. Any other
+second delivery is replies_delivered_twice.
+
+Every figure is also given per channel (``channels``): sent, accepted, stored, lost, duplicated, webhooks
+replayed; replies accepted, delivered, and repeated after a kill."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, String, column, text
 
 from shared.store import Database
+from tests.faults.channels import CHANNELS, WHATSAPP_PHONE_NUMBER_ID
 from tests.faults.traffic import Tally
 
 EPSILON = 1e-9  # units are sums of halves and the like
@@ -92,9 +107,9 @@ AGENT_SEQUENCES = text(
 
 TOKENS = text(
     """
-    SELECT split_part(text, ' ', 1) AS token, count(*) AS n FROM messages
+    SELECT split_part(text, ' ', 1) AS token, channel, count(*) AS n FROM messages
     WHERE tenant_id = :tenant AND direction = :direction AND text LIKE :pattern
-    GROUP BY 1
+    GROUP BY 1, 2
     """
 )
 
@@ -106,14 +121,51 @@ REPLY_STATES = text(
 )
 
 
-async def check(db: Database, tenant: str, tally: Tally, delivered_texts: Iterable[str]) -> dict[str, Any]:
-    """Every count that must be zero, with samples of what was found, and the figures they rest on."""
+class Delivery(NamedTuple):
+    """A message a fake provider was asked to send: the channel by its API, the text, when (Unix seconds)."""
+
+    channel: str
+    text: str
+    at: float
+
+    @property
+    def token(self) -> str:
+        return self.text.split(" ", 1)[0]
+
+
+class Restart(NamedTuple):
+    """A connector killed and started again at ``at`` (Unix seconds): what it delivered came before."""
+
+    channels: tuple[str, ...]
+    at: float
+
+
+async def check(
+    db: Database, tenant: str, tally: Tally, delivered: Sequence[Delivery], restarts: Sequence[Restart] = ()
+) -> dict[str, Any]:
+    """Every count that must be zero, with samples of what was found, and the figures they rest on.
+    ``delivered``: every reply the fake providers received (``delivered_replies``); ``restarts``: every
+    connector killed during the run."""
     assignments = await check_assignments(db, tenant)
     samples = assignments.pop("samples")
-    stored = await stored_tokens(db, tenant, "inbound", "m%")
-    replies_stored = await stored_tokens(db, tenant, "outbound", "r%")
-    delivered = Counter(t.split(" ", 1)[0] for t in delivered_texts)
-    replies_lost = sorted((tally.replies_accepted | set(replies_stored)) - set(delivered))
+    inbound = await stored_on_channels(db, tenant, "inbound", "m%")
+    stored = _tokens(inbound)
+    wrong_channel = sorted(
+        f"{token} {channel}" for token, channel in inbound if tally.channel_of.get(token, channel) != channel
+    )
+    outbound = await stored_on_channels(db, tenant, "outbound", "r%")
+    replies_stored = _tokens(outbound)
+    received = Counter((d.token, d.channel) for d in delivered)
+    delivered_tokens = _tokens(received)
+    replies_on_wrong_channel = sorted(
+        f"{token} {channel}" for token, channel in received if tally.channel_of.get(token, channel) != channel
+    )
+    replies_lost = sorted((tally.replies_accepted | set(replies_stored)) - set(delivered_tokens))
+    in_hand = repeated_after_restarts(delivered, restarts)
+    repeated = sorted(token for token in in_hand if delivered_tokens[token] == 2)
+    twice = sorted(
+        token for token, n in delivered_tokens.items() if token.startswith("r") and n > 1 and token not in repeated
+    )
     lost = sorted(tally.accepted - set(stored))
     return {
         "messages": tally.sent,
@@ -121,6 +173,7 @@ async def check(db: Database, tenant: str, tally: Tally, delivered_texts: Iterab
         "stored": len(set(stored) & tally.accepted),
         "lost": len(lost),
         "duplicated": sum(n - 1 for n in stored.values() if n > 1),
+        "stored_on_wrong_channel": len(wrong_channel),
         "gave_up": len(tally.gave_up),
         "unexpected_answers": tally.unexpected,
         **assignments,
@@ -128,20 +181,105 @@ async def check(db: Database, tenant: str, tally: Tally, delivered_texts: Iterab
         "replies_stored": len(replies_stored),
         # a reply stored is in the outbox in the same transaction: it must be delivered, answered or not
         "replies_lost": len(replies_lost),
-        "replies_delivered_twice": sum(1 for token, n in delivered.items() if token.startswith("r") and n > 1),
+        "replies_delivered_twice": len(twice),
         "replies_stored_twice": sum(1 for n in replies_stored.values() if n > 1),
+        "replies_on_wrong_channel": len(replies_on_wrong_channel),
+        "replies_repeated_after_kill": len(repeated),  # at most one a channel a kill, by construction
         "replies_unanswered": len(tally.replies_unanswered),  # no answer: may be delivered, never twice
         "replies_to_closed": tally.replies_to_closed,  # a burst's reply to a conversation resolved meanwhile
         "resolved": tally.resolved,
         "duplicate_webhooks_replayed": tally.duplicate_webhooks,
         "client_retries": tally.client_retries,
+        "channels": per_channel(tally, stored, delivered_tokens, set(repeated)),
         "samples": {
             "unexpected_answers": tally.unexpected_samples,
-            "lost": lost[:50],  # even tokens came by the REST API, odd ones as Telegram webhooks
+            "lost": {channel: [t for t in lost if tally.channel_of.get(t) == channel][:20] for channel in _sent(tally)},
+            "stored_on_wrong_channel": wrong_channel[:20],  # "<token> <channel stored on>"
             **samples,
             "replies_lost": await _reply_states(db, tenant, replies_lost[:20]),
+            "replies_on_wrong_channel": replies_on_wrong_channel[:20],  # "<token> <channel delivered on>"
+            "replies_delivered_twice": [
+                {"token": token, "at": [_iso(d.at) for d in delivered if d.token == token]} for token in twice[:20]
+            ],
+            "replies_repeated_after_kill": [
+                {"token": token, "at": [_iso(d.at) for d in delivered if d.token == token]} for token in repeated[:20]
+            ],
         },
     }
+
+
+def repeated_after_restarts(delivered: Sequence[Delivery], restarts: Sequence[Restart]) -> set[str]:
+    """The reply each killed connector may have had in hand on each of its channels: the last one it delivered
+    there before it was started again, if that one was delivered again after (one outbound consumer a channel,
+    one reply at a time: the last delivered is the only one that can be uncommitted)."""
+    tokens = set()
+    for restart in restarts:
+        for channel in restart.channels:
+            before = [d for d in delivered if d.channel == channel and d.at < restart.at]
+            if not before:
+                continue
+            last = max(before, key=lambda d: d.at).token
+            if any(d.token == last and d.channel == channel and d.at >= restart.at for d in delivered):
+                tokens.add(last)
+    return tokens
+
+
+def per_channel(
+    tally: Tally, stored: Counter[str], delivered: Counter[str], repeated: set[str]
+) -> dict[str, dict[str, int]]:
+    """The message and reply figures of each channel, by the channel each token was sent by."""
+    names = ["sent", "accepted", "stored", "lost", "duplicated", "replayed"]
+    names += ["replies", "replies_delivered", "replies_repeated_after_kill"]
+    figures = {channel: dict.fromkeys(names, 0) for channel in _sent(tally)}
+    for token, channel in tally.channel_of.items():
+        row = figures[channel]
+        if token.startswith("m"):
+            row["sent"] += 1
+            row["accepted"] += token in tally.accepted
+            row["stored"] += token in stored and token in tally.accepted
+            row["lost"] += token in tally.accepted and token not in stored
+            row["duplicated"] += max(0, stored[token] - 1)
+        else:
+            row["replies"] += token in tally.replies_accepted
+            row["replies_delivered"] += token in delivered
+            row["replies_repeated_after_kill"] += token in repeated
+    for channel, n in tally.replayed.items():
+        figures[channel]["replayed"] = n
+    return figures
+
+
+def delivered_replies(requests: Sequence[Any]) -> list[Delivery]:
+    """Every message the fake providers were asked to send, read as each provider's API takes it: Bot API
+    sendMessage, Cloud API and Send API (Graph), Twilio's Messages resource."""
+    out = []
+    for r in requests:
+        body = r.json if isinstance(r.json, dict) else {}
+        if "/bot" in r.path:
+            out.append(Delivery("telegram", str(body.get("text", "")), r.at))
+        elif r.path.endswith(f"/{WHATSAPP_PHONE_NUMBER_ID}/messages"):
+            out.append(Delivery("whatsapp", str(body.get("text", {}).get("body", "")), r.at))
+        elif r.path.endswith("/me/messages"):
+            out.append(Delivery("messenger", str(body.get("message", {}).get("text", "")), r.at))
+        elif r.path.endswith("/Messages.json"):
+            out.append(Delivery("sms", r.form.get("Body", ""), r.at))
+    return out
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def _sent(tally: Tally) -> list[str]:
+    """Every channel of the mix, in its order, and any other a token went by."""
+    return list(dict.fromkeys((*CHANNELS, *tally.channel_of.values())))
+
+
+def _tokens(by_channel: Counter[tuple[str, str]]) -> Counter[str]:
+    """(token, channel) counts summed over the channels."""
+    total: Counter[str] = Counter()
+    for (token, _), n in by_channel.items():
+        total[token] += n
+    return total
 
 
 async def check_assignments(db: Database, tenant: str) -> dict[str, Any]:
@@ -185,10 +323,16 @@ def _over(row: Any, capacity: dict[str, Any], profile: dict[str, Any] | None) ->
     return float(row["units"]) > float(profile.get("capacity", 3.0)) + EPSILON
 
 
-async def stored_tokens(db: Database, tenant: str, direction: str, pattern: str) -> Counter[str]:
+async def stored_on_channels(db: Database, tenant: str, direction: str, pattern: str) -> Counter[tuple[str, str]]:
+    """Rows of ``messages`` by (token, channel)."""
     async with db.read() as conn:
         rows = await conn.execute(TOKENS, {"tenant": tenant, "direction": direction, "pattern": pattern})
-        return Counter({r.token: int(r.n) for r in rows})
+        return Counter({(r.token, r.channel): int(r.n) for r in rows})
+
+
+async def stored_tokens(db: Database, tenant: str, direction: str, pattern: str) -> Counter[str]:
+    """Rows of ``messages`` by token, whatever their channel."""
+    return _tokens(await stored_on_channels(db, tenant, direction, pattern))
 
 
 async def _reply_states(db: Database, tenant: str, tokens: list[str]) -> list[dict[str, Any]]:

@@ -25,7 +25,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="messages per second offered")
     parser.add_argument("--rounds", type=int, default=3, help="faults of each kind, spread over the messages")
     parser.add_argument(
-        "--reply-burst", type=int, default=2000, help="replies posted just before each connector kill (in flight)"
+        "--reply-burst",
+        type=int,
+        default=2000,
+        help="replies posted around each kill of the connectors, half before it (in flight)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -55,6 +58,13 @@ def report(result: dict[str, Any]) -> None:
         say(f"{kind}: {seen['times']} times, messages sent during each: {seen['messages_sent_during']}")
     for name in MUST_BE_ZERO:
         say(f"checked {name}: {result[name]}")
+    for channel, n in result["channels"].items():
+        say(
+            f"{channel}: {n['accepted']} of {n['sent']} messages accepted, {n['stored']} stored, {n['lost']} lost, "
+            f"{n['duplicated']} duplicated, {n['replayed']} webhooks replayed; "
+            f"{n['replies']} replies accepted, {n['replies_delivered']} delivered, "
+            f"{n['replies_repeated_after_kill']} repeated after a kill of its connector"
+        )
     say(
         f"{result['accepted']} of {result['messages']} messages accepted, {result['replies']} replies, "
         f"{result['assignments']} assignments; {result['run']['seconds']} s"

@@ -1,5 +1,5 @@
 """`make soak`: an hour of traffic at about half of what the fault harness reaches on this machine, with a fault
-every few minutes (every kind in turn, the fault suite's own), while the routers', the connector's and the Kafka
+every few minutes (every kind in turn, the fault suite's own), while the routers', the connectors' and the Kafka
 broker's memory and open files are sampled every 10 s. Writes tests/faults/results/soak.json: the fault suite's
 counts (each must be 0) and each process's growth (``tests/faults/resources.py``: the slope per hour over its
 longest life, and what that adds as a share of its mean). Exits 1 if a count is not 0 or a process grew by more

@@ -1,14 +1,20 @@
-"""The load of the fault suite: customers writing (REST messages and signed Telegram webhooks, some delivered
-twice as providers do) and a desk at work (agents replying and resolving). Every answer is accounted for:
-2xx is accepted; 429 and 5xx (and no answer) are retried, as a client must; anything else, a 4xx above all, is
-an unexpected answer, counted and kept as a sample, and fails the run. Nothing drops out of the counts quietly."""
+"""The load of the fault suite: customers writing (REST messages, and webhooks signed as each provider signs
+them: Telegram's secret token, Meta's X-Hub-Signature-256 for WhatsApp and Messenger, Twilio's
+X-Twilio-Signature for SMS; some webhooks delivered twice, as providers do) and a desk at work (agents replying
+on every channel a connector delivers to, and resolving). Every answer is accounted for: 2xx is accepted; 429
+and 5xx (and no answer) are retried, as a client must; anything else, a 4xx above all, is an unexpected answer,
+counted and kept as a sample, and fails the run. Nothing drops out of the counts quietly.
+
+Message ``i`` carries the token ``m{i:07d}`` as the first word of its text and goes by ``CHANNELS[i % 6]``
+(channels.py); replies carry ``r…`` tokens the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,8 +23,8 @@ from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
 from shared.store import Database
+from tests.faults.channels import CHANNELS, REPLY_CHANNELS, WEBHOOK_PATHS, connector_of, webhook
 
-TELEGRAM_SECRET = "tg-fault-secret"
 RETRY_BUDGET_S = 600.0  # a client keeps retrying a message this long before it gives up (and the run fails)
 
 
@@ -30,6 +36,7 @@ class Endpoint(Protocol):
 @dataclass
 class Tally:
     sent: int = 0  # messages whose first request has gone out
+    channel_of: dict[str, str] = field(default_factory=dict)  # message and reply token -> channel it went by
     accepted: set[str] = field(default_factory=set)  # message tokens a client got accepted
     gave_up: set[str] = field(default_factory=set)  # never accepted within the retry budget
     unexpected: int = 0  # answers that are neither accepted nor retriable (4xx other than 429, 3xx)
@@ -37,9 +44,14 @@ class Tally:
     replies_accepted: set[str] = field(default_factory=set)  # reply tokens answered 202
     replies_unanswered: set[str] = field(default_factory=set)  # no answer or 5xx: maybe queued, maybe not
     resolved: int = 0
+    burst_replies: int = 0  # replies posted in bursts so far: each burst's tokens follow the last one's
     replies_to_closed: int = 0  # a burst's reply that met its conversation resolved meanwhile (409): not sent
-    duplicate_webhooks: int = 0
+    replayed: Counter[str] = field(default_factory=Counter)  # webhooks delivered a second time, by channel
     client_retries: int = 0
+
+    @property
+    def duplicate_webhooks(self) -> int:
+        return sum(self.replayed.values())
 
     def unexpected_answer(self, what: str, response: httpx.Response) -> None:
         self.unexpected += 1
@@ -53,15 +65,14 @@ def retriable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-async def post(
-    http: httpx.AsyncClient, urls: list[str], body: Any, headers: dict[str, str], tally: Tally, what: str
-) -> bool:
-    """POST until one replica accepts it (the idempotency key or update id makes a retry the same message)."""
+async def post(http: httpx.AsyncClient, urls: list[str], request: dict[str, Any], tally: Tally, what: str) -> bool:
+    """POST ``request`` (httpx's arguments: the body and headers) until one replica accepts it; the idempotency
+    key or the provider's message id makes a retry the same message."""
     deadline = time.monotonic() + RETRY_BUDGET_S
     attempt = 0
     while True:
         try:
-            r = await http.post(urls[attempt % len(urls)], json=body, headers=headers)
+            r = await http.post(urls[attempt % len(urls)], **request)
             if 200 <= r.status_code < 300:
                 return True
             if not retriable(r.status_code):
@@ -80,45 +91,38 @@ async def customers(
     n: int,
     rate: float,
     routers: Sequence[Endpoint],
-    connector: Endpoint,
+    connectors: Mapping[str, Endpoint],
     key: str,
     tally: Tally,
     *,
     max_pending: int,
 ) -> None:
-    """``n`` messages offered at ``rate`` per second, half over the REST API, half as Telegram webhooks. An open
-    loop, as real customers are, up to ``max_pending`` unanswered messages: a fault does not stop the sending,
-    so every fault has messages sent while it lasts."""
+    """``n`` messages offered at ``rate`` per second, over the REST API and as signed webhooks (``CHANNELS``).
+    An open loop, as real customers are, up to ``max_pending`` unanswered messages: a fault does not stop the
+    sending, so every fault has messages sent while it lasts. One webhook in twenty is delivered again once
+    accepted, as providers do: it must be stored once."""
     rnd = random.Random(11)
     people = max(1, n // 8)
     auth = {"Authorization": f"Bearer {key}"}
-    hook = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
     limits = httpx.Limits(max_connections=64)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, pool=None), limits=limits) as http:
         pending: set[asyncio.Task[None]] = set()
 
         async def one(i: int, customer: int, replayed: bool) -> None:
             token = f"m{i:07d}"
-            if i % 2 == 0:
-                body = {"customer": {"external_id": f"c{customer}"}, "text": f"{token} hello", "idempotency_key": token}
-                urls = [f"{r.base}/v1/messages" for r in (routers if i % 4 == 0 else routers[::-1])]
-                ok = await post(http, urls, body, auth, tally, "message")
+            channel = tally.channel_of[token]
+            text = f"{token} hello"
+            if channel == "in_app":
+                body = {"customer": {"external_id": f"c{customer}"}, "text": text, "idempotency_key": token}
+                urls = [f"{r.base}/v1/messages" for r in (routers if i % 2 == 0 else routers[::-1])]
+                ok = await post(http, urls, {"json": body, "headers": auth}, tally, "message")
             else:
-                update = {
-                    "update_id": 100_000_000 + i,
-                    "message": {
-                        "message_id": i,
-                        "from": {"id": 5_000_000 + customer, "is_bot": False, "first_name": "Fx"},
-                        "chat": {"id": 5_000_000 + customer, "type": "private"},
-                        "date": int(time.time()),
-                        "text": f"{token} hello",
-                    },
-                }
-                url = [f"{connector.base}/webhooks/telegram"]
-                ok = await post(http, url, update, hook, tally, "telegram webhook")
+                name = connector_of(channel)
+                url, request = connectors[name].base + WEBHOOK_PATHS[name], webhook(channel, i, customer, text)
+                ok = await post(http, [url], request, tally, f"{channel} webhook")
                 if ok and replayed:  # the provider delivers it again
-                    tally.duplicate_webhooks += 1
-                    ok = await post(http, url, update, hook, tally, "telegram webhook, replayed")
+                    tally.replayed[channel] += 1
+                    ok = await post(http, [url], request, tally, f"{channel} webhook, replayed")
             (tally.accepted if ok else tally.gave_up).add(token)
 
         interval = 1.0 / rate
@@ -126,6 +130,7 @@ async def customers(
         for i in range(n):
             while len(pending) >= max_pending:
                 await asyncio.sleep(0.01)
+            tally.channel_of[f"m{i:07d}"] = CHANNELS[i % len(CHANNELS)]
             task = asyncio.create_task(one(i, rnd.randrange(people), rnd.random() < 0.05))
             pending.add(task)
             task.add_done_callback(pending.discard)
@@ -145,8 +150,9 @@ async def desk(
     *,
     replies_each: int = 2,
 ) -> None:
-    """Agents at work: every conversation an agent holds gets ``replies_each`` replies on Telegram (delivered
-    by the connector through the fake Bot API) and is resolved, freeing capacity for the next.
+    """Agents at work: every conversation an agent holds gets ``replies_each`` replies if its channel has a
+    connector in the run (``REPLY_CHANNELS``: delivered through the fake Bot API, Graph API or Twilio Messages
+    API) and is resolved, freeing capacity for the next.
 
     A reply has no idempotency key, so one without an answer is not sent again (a retry could rightly be
     delivered twice); a resolve carries one per assignment, so it is retried until it is answered."""
@@ -172,10 +178,11 @@ async def desk(
                 base = routers[n % len(routers)].base
                 n += 1
                 conversation = f"{base}/v1/conversations/{row.conversation_id}"
-                if row.channel == "telegram":
+                if row.channel in REPLY_CHANNELS:
                     for _ in range(replies_each):
                         token = f"r{n:07d}"
                         n += 1
+                        tally.channel_of[token] = row.channel
                         try:
                             r = await http.post(f"{conversation}/reply", json={"text": f"{token} on it"}, headers=auth)
                         except httpx.HTTPError:
@@ -202,30 +209,35 @@ async def desk(
 async def reply_burst(
     db: Database, tenant: str, routers: Sequence[Endpoint], key: str, tally: Tally, count: int, *, at_once: int = 40
 ) -> int:
-    """``count`` replies posted as fast as the routers take them, spread over the open Telegram conversations
-    (a supervisor's broadcast, an agent catching up): thousands of replies then wait for the connector, the
-    moment to kill it. Returns how many were accepted (202). A 409 is a conversation the desk resolved
+    """``count`` replies posted as fast as the routers take them, spread over the open conversations of every
+    reply channel (a supervisor's broadcast, an agent catching up): thousands of replies then wait for the
+    connectors, the moment to kill them. Returns how many were accepted (202). A 409 is a conversation the desk resolved
     meanwhile (counted apart); any other answer but 202 or a retriable one is unexpected."""
     c = t.conversations.c
     query = (
-        select(c.id).where(c.tenant_id == tenant, c.channel == "telegram", c.status == "open").order_by(c.id).limit(200)
+        select(c.id, c.channel)
+        .where(c.tenant_id == tenant, c.channel.in_(REPLY_CHANNELS), c.status == "open")
+        .order_by(c.id)
+        .limit(200)
     )
     async with db.read() as conn:
-        conversations = [row.id for row in (await conn.execute(query)).all()]
+        conversations = [(row.id, row.channel) for row in (await conn.execute(query)).all()]
     if not conversations:
         return 0
     auth = {"Authorization": f"Bearer {key}"}
     gate = asyncio.Semaphore(at_once)
     accepted = 0
+    first, tally.burst_replies = tally.burst_replies, tally.burst_replies + count
 
     async def one(n: int, http: httpx.AsyncClient) -> None:
         nonlocal accepted
-        token = f"rb{n:07d}"
+        token = f"rb{first + n:07d}"
         base = routers[n % len(routers)].base
+        conversation, tally.channel_of[token] = conversations[n % len(conversations)]
         async with gate:
             try:
                 r = await http.post(
-                    f"{base}/v1/conversations/{conversations[n % len(conversations)]}/reply",
+                    f"{base}/v1/conversations/{conversation}/reply",
                     json={"text": f"{token} an update for you"},
                     headers=auth,
                 )
