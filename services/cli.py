@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -31,6 +32,8 @@ from shared.settings import Settings
 from shared.settings_doc import settings_markdown
 from shared.store import Database
 from shared.version import VERSION
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -114,9 +117,28 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop wheels
-        return asyncio.run(main)
+        return asyncio.run(_with_task_dump(main))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+        return runner.run(_with_task_dump(main))
+
+
+async def _with_task_dump(main: Coroutine[Any, Any, T]) -> T:
+    """``kill -USR1 <pid>`` logs where every task of the process waits (``process.tasks``): what an operator
+    needs to see a stage that makes no progress and says nothing."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _log_tasks)
+    return await main
+
+
+def _log_tasks() -> None:
+    for task in asyncio.all_tasks():
+        where: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(where) < 40:  # the chain of awaits, outermost first
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is not None:
+                where.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        log.warning("process.tasks", extra={"task": task.get_name(), "stack": where})
 
 
 async def _http(app: Any, settings: Settings) -> None:

@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from shared.bus import BusUnavailable, Outgoing, Record
+from shared.cancellation import cancelled_from_outside
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,9 +179,9 @@ class KafkaBus:
                     log.info("kafka.producer_stop_failed", extra={"error": repr(exc)[:200]})
             fresh = self._new_producer()
             try:
-                await fresh.start()
-            except KafkaError as exc:
-                await fresh.stop()
+                await asyncio.wait_for(fresh.start(), PUBLISH_TIMEOUT_S)
+            except (KafkaError, TimeoutError) as exc:
+                await asyncio.wait_for(fresh.stop(), 5)
                 raise BusUnavailable(f"kafka producer restart failed: {exc!r}") from exc
             self._producer, self._broken = fresh, False
             log.warning("kafka.producer_renewed")
@@ -218,12 +219,14 @@ class KafkaBus:
         if producer is None:
             raise BusUnavailable("bus not started")
         try:
-            futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
-            ]
-            # bounded: a producer stopped or renewed under a send must not leave its caller (and the database
-            # transaction the outbox relay holds meanwhile) waiting for ever
-            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+            # bounded, the sends included (a send waits for the topic's metadata): a producer stopped or renewed
+            # under a send must not leave its caller (a consumer's batch, the database transaction the outbox
+            # relay holds) waiting for ever
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                futures = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
+                ]
+                await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:
             if producer is self._producer:
                 self._broken = True  # the next publish starts a fresh producer
@@ -246,7 +249,12 @@ class KafkaBus:
             heartbeat_interval_ms=1_000,
             **self._client_args,
         )
-        await consumer.start()
+        try:
+            async with asyncio.timeout(BROKER_CALL_S):  # joining waits on a coordinator that may not answer
+                await consumer.start()
+        except TimeoutError as exc:
+            await KafkaConsumer(consumer).close()
+            raise BusUnavailable("kafka consumer start timed out") from exc
         await _await_assignment(consumer)
         return KafkaConsumer(consumer)
 
@@ -284,12 +292,18 @@ class KafkaConsumer:
 
     async def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is None:
-                continue  # nothing fetched yet from this partition
-            position = await self._consumer.position(tp)
-            out[tp.topic] = out.get(tp.topic, 0) + max(0, high - position)
+        try:
+            # bounded: after a broker crash a partition's position can wait for ever on a group coordinator that
+            # never comes back to this member (its consume loop then re-joins with a new one)
+            async with asyncio.timeout(BROKER_CALL_S):
+                for tp in self._consumer.assignment():
+                    high = self._consumer.highwater(tp)
+                    if high is None:
+                        continue  # nothing fetched yet from this partition
+                    position = await self._consumer.position(tp)
+                    out[tp.topic] = out.get(tp.topic, 0) + max(0, high - position)
+        except (KafkaError, TimeoutError) as exc:
+            raise BusUnavailable(f"kafka positions unavailable: {exc!r}") from exc
         return out
 
     async def behind(self) -> int:
@@ -325,4 +339,11 @@ class KafkaConsumer:
             # its connections closed, this member can hold no partition: the broker drops it when its session
             # times out, and a new member gets its partitions
             log.warning("kafka.consumer_stop_timed_out")
+            await self._consumer._client.close()
+        except asyncio.CancelledError:
+            # aiokafka's coordinator can end its own pending commit-offsets task by cancelling it, and that
+            # CancelledError comes out of stop(): only a cancellation of this task is one
+            if cancelled_from_outside():
+                raise
+            log.warning("kafka.consumer_stop_cancelled")
             await self._consumer._client.close()

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 from shared.bus import Bus, Record, deadletter
+from shared.cancellation import cancelled_from_outside
 from shared.events import InvalidEvent
 from shared.failures import is_retriable, reason_kind, reason_of
 from shared.metrics import CONSUMER_LAG
@@ -27,6 +28,10 @@ LAG_EVERY_S = 5.0
 # (after a broker crash aiokafka's group coordinator can loop for ever without fetching): it leaves and joins
 # the group again with a new consumer.
 STALL_S = 20.0
+# A batch whose handling takes longer than this is abandoned (not committed) and fetched again by a new member:
+# a handler waiting on something that never answers must not hold its partitions (and every tenant hashed
+# there) for ever. Far above what a batch takes on a live database and broker.
+HANDLE_S = 120.0
 Handler = Callable[[list[Record]], Awaitable[object]]
 T = TypeVar("T")
 
@@ -47,12 +52,14 @@ async def consume(
     on_assignment: Callable[[frozenset[tuple[str, int]]], None] | None = None,
     lanes: int = 1,
     stall_s: float = STALL_S,
+    handle_s: float = HANDLE_S,
 ) -> None:
     """``joined`` is set once the group has given this member its partitions (and start positions);
         ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none
         once it has left the group. With ``lanes`` > 1 a batch is split by partition number into that many lanes
         handled concurrently (``handle_in_lanes``). A member that fetches nothing for ``stall_s`` while records wait
-    on its partitions is replaced by a new one (``ConsumerStalled``)."""
+    on its partitions is replaced by a new one (``ConsumerStalled``), and so is one whose batch is not handled
+    within ``handle_s``."""
     backoff = 0.1
     while not stop.is_set():
         try:
@@ -84,12 +91,22 @@ async def consume(
                             raise ConsumerStalled(f"{waiting} records waiting, none fetched in {stall_s:.0f} s")
                         progressed = loop.time()  # nothing waiting: idle, not stuck
                     continue
-                await handle_in_lanes(bus, records, handle, deadletter_topic, group, lanes)
+                try:
+                    async with asyncio.timeout(handle_s):
+                        await handle_in_lanes(bus, records, handle, deadletter_topic, group, lanes)
+                except TimeoutError:
+                    raise ConsumerStalled(f"a batch of {len(records)} not handled in {handle_s:.0f} s") from None
                 await consumer.commit()
                 progressed = loop.time()
                 backoff = 0.1
         except asyncio.CancelledError:
-            raise
+            if cancelled_from_outside():
+                raise
+            # the Kafka client cancelled one of its own waits (its group coordinator closing after a broker
+            # crash): this member is done for, the loop is not
+            log.error("consumer.batch_failed", extra={"group": group, "error": "CancelledError()", "retriable": True})
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(max_backoff_s, backoff * 2)
         except Exception as exc:
             log.error(
                 "consumer.batch_failed",
@@ -102,6 +119,10 @@ async def consume(
                 on_assignment(frozenset())
             try:
                 await consumer.close()
+            except asyncio.CancelledError:
+                if cancelled_from_outside():
+                    raise
+                log.warning("consumer.close_failed", extra={"group": group, "error": "CancelledError()"})
             except Exception as exc:
                 log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
 

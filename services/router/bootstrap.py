@@ -199,7 +199,18 @@ class RouterRuntime:
         )
 
     def _spawn(self, run: Coroutine[None, None, None]) -> None:
-        self._tasks.append(asyncio.create_task(run, name=getattr(run, "__qualname__", "task")))
+        task = asyncio.create_task(run, name=getattr(run, "__qualname__", "task"))
+        task.add_done_callback(self._ended)
+        self._tasks.append(task)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A loop meant to run until stop ended before it: said loudly, and the replica reports itself not ready
+        (``/readyz``: 503), so an orchestrator restarts it instead of leaving its partitions unread."""
+        if self._stop.is_set():
+            return
+        self.ready = False
+        error = None if task.cancelled() else task.exception()
+        log.error("router.task_ended", extra={"task": task.get_name(), "error": repr(error)})
 
     async def _seed(self) -> None:
         now = self.clock()

@@ -291,12 +291,14 @@ async def run(
             traffic.customers(messages, rate, routers, hooks, key, tally, max_pending=max(256, int(rate * 20)))
         )
         try:
-            for planned in schedule:
+            for n, planned in enumerate(schedule):
+                tally.hold_at = planned.at_message + 1  # message at_message goes, the next waits for the fault
                 while tally.sent < planned.at_message and not customers.done():
                     await asyncio.sleep(0.05)
                 record = FaultRecord(planned.kind, KINDS[planned.kind], planned.at_message)
                 records.append(record)
-                await _inject(record, inject[planned.kind], tally, started)
+                following = schedule[n + 1].at_message + 1 if n + 1 < len(schedule) else None
+                await _inject(record, inject[planned.kind], tally, started, lambda at=following: _release(tally, at))
                 say(
                     f"{record.kind} at message {record.sent_at_start} (planned {planned.at_message}): "
                     f"{record.ended_s - record.started_s:.1f} s, {record.messages_sent_during} messages sent during"
@@ -386,10 +388,15 @@ async def _desk(db: Database) -> tuple[str, str]:
 
 
 async def _inject(
-    record: FaultRecord, fault: Callable[[], Awaitable[dict[str, Any]]], tally: traffic.Tally, started: float
+    record: FaultRecord,
+    fault: Callable[[], Awaitable[dict[str, Any]]],
+    tally: traffic.Tally,
+    started: float,
+    begun: Callable[[], None],
 ) -> None:
     accepted = len(tally.accepted)
     record.sent_at_start = tally.sent
+    begun()  # the traffic goes on during the fault
     record.started_at = datetime.now(UTC).isoformat()
     record.started_s = round(time.monotonic() - started, 2)
     try:
@@ -401,6 +408,10 @@ async def _inject(
     record.ended_s = round(time.monotonic() - started, 2)
     record.messages_sent_during = record.sent_at_end - record.sent_at_start
     record.accepted_during = len(tally.accepted) - accepted
+
+
+def _release(tally: traffic.Tally, hold_at: int | None) -> None:
+    tally.hold_at = hold_at
 
 
 async def _recovered(
@@ -416,7 +427,9 @@ async def _recovered(
                     ready = ready and (await http.get(f"{s.base}/readyz")).status_code == 200
                 except httpx.HTTPError:
                     ready = False
-            if ready and (len(tally.accepted) > accepted or customers.done()):
+            # traffic held at the next fault's mark cannot bring a new message: readiness is what is left to see
+            held = tally.hold_at is not None and tally.sent >= tally.hold_at
+            if ready and (len(tally.accepted) > accepted or customers.done() or held):
                 return round(time.monotonic() - since, 2)
             await asyncio.sleep(0.2)
     return None

@@ -48,6 +48,9 @@ class Tally:
     replies_to_closed: int = 0  # a burst's reply that met its conversation resolved meanwhile (409): not sent
     replayed: Counter[str] = field(default_factory=Counter)  # webhooks delivered a second time, by channel
     client_retries: int = 0
+    # The next fault's planned message: the traffic holds there until that fault has started (a fault waiting for
+    # the last one's recovery must not find the traffic run out), then the harness moves it on.
+    hold_at: int | None = None
 
     @property
     def duplicate_webhooks(self) -> int:
@@ -128,8 +131,9 @@ async def customers(
         interval = 1.0 / rate
         next_at = time.monotonic()
         for i in range(n):
-            while len(pending) >= max_pending:
+            while len(pending) >= max_pending or (tally.hold_at is not None and i >= tally.hold_at):
                 await asyncio.sleep(0.01)
+                next_at = max(next_at, time.monotonic())  # a hold is not made up for by a burst after it
             tally.channel_of[f"m{i:07d}"] = CHANNELS[i % len(CHANNELS)]
             task = asyncio.create_task(one(i, rnd.randrange(people), rnd.random() < 0.05))
             pending.add(task)

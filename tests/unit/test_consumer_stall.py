@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.bus import Outgoing, Record
+import pytest
+
+from shared import bus_kafka
+from shared.bus import BusUnavailable, Outgoing, Record
 from shared.bus_memory import MemoryBus, MemoryConsumer
 from shared.consumer_loop import consume
 
@@ -72,3 +75,130 @@ async def test_an_idle_member_with_nothing_waiting_is_kept() -> None:
     handled = await run(bus, publish=0, seconds=1.5)  # five stall windows with nothing on the topic
     assert handled == []
     assert bus.subscribed == 1
+
+
+async def test_a_batch_whose_handler_never_returns_is_fetched_again_by_a_new_member() -> None:
+    bus = MemoryBus(partitions=2)
+    subscribed = 0
+    subscribe = bus.subscribe
+
+    async def counting(topics, group, *, from_beginning=True):  # type: ignore[no-untyped-def]
+        nonlocal subscribed
+        subscribed += 1
+        return await subscribe(topics, group, from_beginning=from_beginning)
+
+    bus.subscribe = counting  # type: ignore[method-assign]
+    handled: list[bytes] = []
+    calls = 0
+
+    async def handle(records: list[Record]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # waits on something that never answers (a wedged producer)
+        handled.extend(r.value for r in records)
+
+    stop, joined = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        consume(
+            bus, [TOPIC], "router", handle, stop, deadletter_topic="dl", poll_s=0.05, handle_s=0.3,
+            joined=joined,
+        )
+    )  # fmt: skip
+    await joined.wait()
+    await bus.publish([Outgoing(TOPIC, f"m-{i}".encode(), b"k") for i in range(3)])
+    for _ in range(100):
+        if len(handled) == 3:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert sorted(handled) == [b"m-0", b"m-1", b"m-2"]  # none lost, none committed by the wedged attempt
+    assert subscribed == 2
+
+
+class _WedgedProducer:
+    """A producer whose send waits for metadata that never comes (its client was stopped under it)."""
+
+    async def send(self, *args: object, **kwargs: object) -> asyncio.Future[None]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_publish_on_a_wedged_producer_fails_in_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bus_kafka, "PUBLISH_TIMEOUT_S", 0.2)
+    bus = bus_kafka.KafkaBus("127.0.0.1:1")
+    bus._producer = _WedgedProducer()  # type: ignore[assignment]
+    with pytest.raises(BusUnavailable):
+        await asyncio.wait_for(bus.publish([Outgoing(TOPIC, b"x", b"k")]), 5)
+    assert bus._broken  # the next publish starts a fresh producer
+
+
+class _PositionNeverKnown:
+    """An aiokafka consumer whose partition position waits on a group coordinator that never answers."""
+
+    def assignment(self) -> set[tuple[str, int]]:
+        return {(TOPIC, 0)}
+
+    def highwater(self, tp: object) -> int:
+        return 10
+
+    async def position(self, tp: object) -> int:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_reading_the_lag_of_a_wedged_member_fails_in_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bus_kafka, "BROKER_CALL_S", 0.2)
+    consumer = bus_kafka.KafkaConsumer(_PositionNeverKnown())  # type: ignore[arg-type]
+    with pytest.raises(BusUnavailable):  # retriable: the consume loop joins again with a new member
+        await asyncio.wait_for(consumer.lag(), 5)
+
+
+async def test_a_cancelled_error_from_inside_the_kafka_client_does_not_end_the_loop() -> None:
+    """aiokafka cancels its coordinator's own tasks when it closes after a broker crash, and that CancelledError
+    can come out of a fetch or a stop: the loop must take it as a failed member, not as its own shutdown."""
+    bus = MemoryBus(partitions=2)
+    subscribed = 0
+    subscribe = bus.subscribe
+
+    async def first_member_cancelled(topics, group, *, from_beginning=True):  # type: ignore[no-untyped-def]
+        nonlocal subscribed
+        subscribed += 1
+        consumer = await subscribe(topics, group, from_beginning=from_beginning)
+        if subscribed == 1:
+
+            async def getmany(timeout_s: float, max_records: int) -> list[Record]:
+                raise asyncio.CancelledError()
+
+            async def close() -> None:
+                raise asyncio.CancelledError()
+
+            consumer.getmany = getmany  # type: ignore[method-assign]
+            consumer.close = close  # type: ignore[method-assign]
+        return consumer
+
+    bus.subscribe = first_member_cancelled  # type: ignore[method-assign]
+    handled: list[bytes] = []
+
+    async def handle(records: list[Record]) -> None:
+        handled.extend(r.value for r in records)
+
+    await bus.publish([Outgoing(TOPIC, f"m-{i}".encode(), b"k") for i in range(3)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(bus, [TOPIC], "router", handle, stop, deadletter_topic="dl", poll_s=0.05))
+    for _ in range(100):
+        if len(handled) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert not task.done(), "the loop ended"
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert sorted(handled) == [b"m-0", b"m-1", b"m-2"] and subscribed == 2
+    # and a real shutdown still ends it
+    stop2 = asyncio.Event()
+    task2 = asyncio.create_task(consume(bus, [TOPIC], "router-2", handle, stop2, deadletter_topic="dl", poll_s=0.05))
+    await asyncio.sleep(0.2)
+    task2.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task2
