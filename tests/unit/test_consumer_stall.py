@@ -4,6 +4,7 @@ broker crash) is replaced by a new member; an idle one, with nothing waiting, is
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -23,17 +24,25 @@ class StuckConsumer(MemoryConsumer):
         return []
 
 
-class FirstMemberStuck(MemoryBus):
-    def __init__(self) -> None:
+class FirstMemberSpoiled(MemoryBus):
+    """Counts the members that joined; ``spoil`` changes the first one."""
+
+    def __init__(self, spoil: Callable[[MemoryConsumer], None] | None = None) -> None:
         super().__init__(partitions=2)
         self.subscribed = 0
+        self.spoil = spoil
 
     async def subscribe(self, topics, group, *, from_beginning=True):  # type: ignore[no-untyped-def]
         self.subscribed += 1
         consumer = await super().subscribe(topics, group, from_beginning=from_beginning)
-        if self.subscribed == 1:
-            consumer.__class__ = StuckConsumer
+        if self.subscribed == 1 and self.spoil is not None:
+            self.spoil(consumer)
         return consumer
+
+
+class FirstMemberStuck(FirstMemberSpoiled):
+    def __init__(self) -> None:
+        super().__init__(lambda consumer: setattr(consumer, "__class__", StuckConsumer))
 
 
 async def run(bus: FirstMemberStuck, publish: int, seconds: float) -> list[bytes]:
@@ -78,16 +87,7 @@ async def test_an_idle_member_with_nothing_waiting_is_kept() -> None:
 
 
 async def test_a_batch_whose_handler_never_returns_is_fetched_again_by_a_new_member() -> None:
-    bus = MemoryBus(partitions=2)
-    subscribed = 0
-    subscribe = bus.subscribe
-
-    async def counting(topics, group, *, from_beginning=True):  # type: ignore[no-untyped-def]
-        nonlocal subscribed
-        subscribed += 1
-        return await subscribe(topics, group, from_beginning=from_beginning)
-
-    bus.subscribe = counting  # type: ignore[method-assign]
+    bus = FirstMemberSpoiled()
     handled: list[bytes] = []
     calls = 0
 
@@ -114,7 +114,7 @@ async def test_a_batch_whose_handler_never_returns_is_fetched_again_by_a_new_mem
     stop.set()
     await asyncio.wait_for(task, 5)
     assert sorted(handled) == [b"m-0", b"m-1", b"m-2"]  # none lost, none committed by the wedged attempt
-    assert subscribed == 2
+    assert bus.subscribed == 2
 
 
 class _WedgedProducer:
@@ -158,27 +158,18 @@ async def test_reading_the_lag_of_a_wedged_member_fails_in_bounded_time(monkeypa
 async def test_a_cancelled_error_from_inside_the_kafka_client_does_not_end_the_loop() -> None:
     """aiokafka cancels its coordinator's own tasks when it closes after a broker crash, and that CancelledError
     can come out of a fetch or a stop: the loop must take it as a failed member, not as its own shutdown."""
-    bus = MemoryBus(partitions=2)
-    subscribed = 0
-    subscribe = bus.subscribe
 
-    async def first_member_cancelled(topics, group, *, from_beginning=True):  # type: ignore[no-untyped-def]
-        nonlocal subscribed
-        subscribed += 1
-        consumer = await subscribe(topics, group, from_beginning=from_beginning)
-        if subscribed == 1:
+    async def getmany(timeout_s: float, max_records: int) -> list[Record]:
+        raise asyncio.CancelledError()
 
-            async def getmany(timeout_s: float, max_records: int) -> list[Record]:
-                raise asyncio.CancelledError()
+    async def close() -> None:
+        raise asyncio.CancelledError()
 
-            async def close() -> None:
-                raise asyncio.CancelledError()
+    def cancelling_inside(consumer: MemoryConsumer) -> None:
+        consumer.getmany = getmany  # type: ignore[method-assign]
+        consumer.close = close  # type: ignore[method-assign]
 
-            consumer.getmany = getmany  # type: ignore[method-assign]
-            consumer.close = close  # type: ignore[method-assign]
-        return consumer
-
-    bus.subscribe = first_member_cancelled  # type: ignore[method-assign]
+    bus = FirstMemberSpoiled(cancelling_inside)
     handled: list[bytes] = []
 
     async def handle(records: list[Record]) -> None:
@@ -194,7 +185,7 @@ async def test_a_cancelled_error_from_inside_the_kafka_client_does_not_end_the_l
     assert not task.done(), "the loop ended"
     stop.set()
     await asyncio.wait_for(task, 5)
-    assert sorted(handled) == [b"m-0", b"m-1", b"m-2"] and subscribed == 2
+    assert sorted(handled) == [b"m-0", b"m-1", b"m-2"] and bus.subscribed == 2
     # and a real shutdown still ends it
     stop2 = asyncio.Event()
     task2 = asyncio.create_task(consume(bus, [TOPIC], "router-2", handle, stop2, deadletter_topic="dl", poll_s=0.05))
