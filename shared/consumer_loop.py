@@ -99,19 +99,14 @@ async def consume(
                 await consumer.commit()
                 progressed = loop.time()
                 backoff = 0.1
-        except asyncio.CancelledError:
-            if cancelled_from_outside():
+        except (Exception, asyncio.CancelledError) as exc:
+            # a CancelledError not meant for this task is the Kafka client cancelling one of its own waits (its
+            # group coordinator closing after a broker crash): this member is done for, the loop is not
+            internal = isinstance(exc, asyncio.CancelledError)
+            if internal and cancelled_from_outside():
                 raise
-            # the Kafka client cancelled one of its own waits (its group coordinator closing after a broker
-            # crash): this member is done for, the loop is not
-            log.error("consumer.batch_failed", extra={"group": group, "error": "CancelledError()", "retriable": True})
-            await _sleep_or_stop(stop, backoff)
-            backoff = min(max_backoff_s, backoff * 2)
-        except Exception as exc:
-            log.error(
-                "consumer.batch_failed",
-                extra={"group": group, "error": repr(exc), "retriable": getattr(exc, "retriable", None)},
-            )
+            retriable = True if internal else getattr(exc, "retriable", None)
+            log.error("consumer.batch_failed", extra={"group": group, "error": repr(exc), "retriable": retriable})
             await _sleep_or_stop(stop, backoff)
             backoff = min(max_backoff_s, backoff * 2)
         finally:
@@ -119,11 +114,9 @@ async def consume(
                 on_assignment(frozenset())
             try:
                 await consumer.close()
-            except asyncio.CancelledError:
-                if cancelled_from_outside():
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                     raise
-                log.warning("consumer.close_failed", extra={"group": group, "error": "CancelledError()"})
-            except Exception as exc:
                 log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
 
 

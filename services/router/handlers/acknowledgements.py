@@ -66,26 +66,28 @@ class Acknowledgements:
         if not opened:
             return 0
         sent_before = await u.conversations.known_event_ids((o.tenant_id, key_of(o.conversation_id)) for o in opened)
-        todo = [o for o in opened if (o.tenant_id, key_of(o.conversation_id)) not in sent_before]
-        tenants = sorted({o.tenant_id for o in todo})
+        todo: dict[str, list[Opened]] = {}
+        for o in opened:
+            if (o.tenant_id, key_of(o.conversation_id)) not in sent_before:
+                todo.setdefault(o.tenant_id, []).append(o)
         # an expected wait needs the handle time (of tenants with work waiting and someone online): one read
-        engines = {tenant_id: self.routing.current(tenant_id) for tenant_id in tenants}
+        engines = {tenant_id: self.routing.current(tenant_id) for tenant_id in todo}
         staffed = [
             tenant_id
             for tenant_id, e in engines.items()
             if e is not None
-            and any((w := e.work(o.conversation_id)) is not None and w.agent_id is None for o in todo)
+            and any((w := e.work(o.conversation_id)) is not None and w.agent_id is None for o in todo[tenant_id])
             and any(e.online_counts().values())
         ]
         handle_s = await u.routing.average_handle_s(staffed) if staffed else {}
         notes: dict[str, list[Note]] = {}
         planned: list[_Planned] = []
-        for tenant_id in tenants:
+        for tenant_id in sorted(todo):
             engine = engines[tenant_id]
             queues = await tenant_queues(u, self.routing, tenant_id)
             waits = _Waits(engine, handle_s.get(tenant_id))
             mine = notes.setdefault(tenant_id, [])
-            for o in (o for o in todo if o.tenant_id == tenant_id):
+            for o in todo[tenant_id]:
                 plan = _plan(o, engine, queues, waits, now)
                 if isinstance(plan, _Planned):
                     planned.append(plan)

@@ -23,7 +23,7 @@ from services.router.domain.errors import DomainError, InvalidCommand, InvalidRe
 from services.router.domain.whatsapp_window import WindowClosed
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports import Store, UnitOfWork
-from services.router.handlers.ports.records import DeliveryUpdate, Lifecycle, NewMessage
+from services.router.handlers.ports.records import DeliveryUpdate, Lifecycle, NewMessage, ReplyTarget
 from services.router.handlers.slas import SlaClock
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import Channel, IdentityKind, InvalidEvent
@@ -145,12 +145,11 @@ class ReplyCommands(OutboxWriter):
         kind, the messages and their outbox records written in one statement each, whatever their number. Each
         one's outcome in order: what ``send`` returns, or the error ``send`` would raise for it (that one is not
         written)."""
-        found = await u.replies.reply_targets((tenant_id, x.conversation_id) for tenant_id, x in sends)
-        targets = {n: found.get((tenant_id, x.conversation_id)) for n, (tenant_id, x) in enumerate(sends)}
+        targets = await u.replies.reply_targets((tenant_id, x.conversation_id) for tenant_id, x in sends)
         outcomes: list[dict[str, Any] | DomainError | None] = [None] * len(sends)
-        chosen: dict[int, Channel] = {}
-        for n, (_, x) in enumerate(sends):
-            conv = targets[n]
+        chosen: dict[int, tuple[Channel, ReplyTarget]] = {}  # what goes out: on which channel, to whom
+        for n, (tenant_id, x) in enumerate(sends):
+            conv = targets.get((tenant_id, x.conversation_id))
             if conv is None:
                 outcomes[n] = NotFound(f"no conversation {x.conversation_id}")
                 continue
@@ -165,16 +164,15 @@ class ReplyCommands(OutboxWriter):
             if channel.value not in OUTBOUND_CHANNELS:
                 outcomes[n] = InvalidCommand(f"no connector delivers {channel.value} replies")
                 continue
-            chosen[n] = channel
-        lasts = await u.replies.last_inbounds([(sends[n][1].conversation_id, c.value) for n, c in chosen.items()])
-        reached = {n: target for n in chosen if (target := targets[n]) is not None}
+            chosen[n] = (channel, conv)
+        lasts = await u.replies.last_inbounds([(sends[n][1].conversation_id, c.value) for n, (c, _) in chosen.items()])
         addresses = await u.replies.newest_identities(
-            [(reached[n].customer_id, RECIPIENT_KIND[c].value) for n, c in chosen.items()]
+            [(conv.customer_id, RECIPIENT_KIND[c].value) for c, conv in chosen.values()]
         )
         messages: list[NewMessage] = []
         records: list[Outgoing] = []
-        for n, channel in chosen.items():
-            (tenant_id, x), conv = sends[n], reached[n]
+        for n, (channel, conv) in chosen.items():
+            tenant_id, x = sends[n]
             kind = RECIPIENT_KIND[channel]
             last_in = lasts.get((x.conversation_id, channel.value))
             if channel is Channel.WHATSAPP and x.template is None:

@@ -26,8 +26,6 @@ _BUMP_ALL = text(
     "UPDATE tenants AS t SET routing_version = t.routing_version + 1, routing_state = CAST(v.state AS JSON) "
     "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:states AS TEXT[])) AS v(id, state) WHERE t.id = v.id"
 )
-
-
 _HANDLE_TIMES = text(
     "SELECT w.id AS tenant_id, avg(extract(epoch FROM x.ended_at - x.assigned_at)) AS handle_s "
     "FROM unnest(CAST(:tenants AS VARCHAR[])) AS w(id) CROSS JOIN LATERAL ("
@@ -324,23 +322,14 @@ class SqlRouting:
         wanted = sorted(set(tenant_ids))
         if not wanted:
             return {}
-        s = t.assignments.c
         if self.dialect == "postgresql":  # each tenant's latest, in one statement
             rows = await self.conn.execute(_HANDLE_TIMES, {"tenants": wanted, "last": last})
             return {r.tenant_id: float(r.handle_s) for r in rows if r.handle_s is not None}
         out: dict[str, float] = {}
         for tenant_id in wanted:  # in process: no round trip to save
-            spans = [
-                (r.ended_at - r.assigned_at).total_seconds()
-                for r in await self.conn.execute(
-                    select(s.assigned_at, s.ended_at)
-                    .where(s.tenant_id == tenant_id, s.ended_at.is_not(None))
-                    .order_by(s.seq.desc())
-                    .limit(last)
-                )
-            ]
-            if spans:
-                out[tenant_id] = sum(spans) / len(spans)
+            handle_s = await queries.average_handle_s(self.conn, tenant_id, last)
+            if handle_s is not None:
+                out[tenant_id] = handle_s
         return out
 
 

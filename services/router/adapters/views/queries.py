@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -224,6 +225,19 @@ async def agent_exists(conn: AsyncConnection, tenant_id: str, agent_id: str) -> 
     a = t.agents.c
     row = (await conn.execute(select(a.id).where(a.tenant_id == tenant_id, a.id == agent_id))).first()
     return row is not None
+
+
+async def average_handle_s(conn: AsyncConnection, tenant_id: str, last: int = 200) -> float | None:
+    """Mean assigned → ended time of the tenant's latest ``last`` finished assignments (None if none)."""
+    s = t.assignments.c
+    rows = await conn.execute(
+        select(s.assigned_at, s.ended_at)
+        .where(s.tenant_id == tenant_id, s.ended_at.is_not(None))
+        .order_by(s.seq.desc())
+        .limit(last)
+    )
+    spans = [(r.ended_at - r.assigned_at).total_seconds() for r in rows]
+    return statistics.fmean(spans) if spans else None
 
 
 async def agents(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:

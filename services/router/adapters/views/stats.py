@@ -17,7 +17,6 @@ KPI definitions — over the conversations *opened* in [from, to), merged ones e
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.views import queries
 from services.router.domain.model import ConversationStatus, Presence
 
 GROUPS = ("none", "queue", "channel", "agent")
@@ -236,7 +236,7 @@ async def queue_stats(conn: AsyncConnection, tenant_id: str, now: datetime) -> l
             .group_by(s.agent_id)
         )
     }
-    handle = await _average_handle_s(conn, tenant_id)
+    handle = await queries.average_handle_s(conn, tenant_id)
     out = []
     for queue in queues:
         members = [ag for ag in agents if queue.id in (ag.queue_ids or [])]
@@ -257,19 +257,6 @@ async def queue_stats(conn: AsyncConnection, tenant_id: str, now: datetime) -> l
             }
         )
     return out
-
-
-async def _average_handle_s(conn: AsyncConnection, tenant_id: str, last: int = 200) -> float | None:
-    """Mean assigned → ended time of the latest ``last`` finished assignments."""
-    s = t.assignments.c
-    rows = await conn.execute(
-        select(s.assigned_at, s.ended_at)
-        .where(s.tenant_id == tenant_id, s.ended_at.is_not(None))
-        .order_by(s.seq.desc())
-        .limit(last)
-    )
-    spans = [(r.ended_at - r.assigned_at).total_seconds() for r in rows]
-    return statistics.fmean(spans) if spans else None
 
 
 async def agent_stats(conn: AsyncConnection, tenant_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
