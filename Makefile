@@ -70,7 +70,8 @@ bench: install-dev
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.bench.bench_sla
 
 ## The fault suite: 100,000 messages, every fault kind 3 times placed by messages sent (kill -9 of routers and
-## connector, Kafka SIGKILL, PostgreSQL immediate stop, latency, dropped connections), checked from outside.
+## connectors, Kafka SIGKILL, PostgreSQL immediate stop; latency, bandwidth and resets to both servers and a
+## router cut off from Kafka, by Toxiproxy), checked from outside.
 faults: install-dev
 	@eval "$$($(SERVICES) up)" && $(BIN)/python -m tests.faults.run
 

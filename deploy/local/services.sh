@@ -18,6 +18,10 @@ state="$root/.local"
 pg_port=${SWITCHBOARD_LOCAL_PG_PORT:-15432}
 kafka_port=${SWITCHBOARD_LOCAL_KAFKA_PORT:-19092}
 controller_port=$((kafka_port + 1))
+# the fault suite's proxied listeners (kafka/server.properties): the broker listens on +10 and +11 and
+# advertises +20 and +21, where the suite's Toxiproxy listens in front of them
+proxied_ports=(-e "s#@APORT@#$((kafka_port + 10))#g" -e "s#@BPORT@#$((kafka_port + 11))#g"
+  -e "s#@AXPORT@#$((kafka_port + 20))#g" -e "s#@BXPORT@#$((kafka_port + 21))#g")
 pg_dir="$state/postgres"
 kafka_dir="$state/kafka"
 
@@ -122,7 +126,7 @@ kafka_up() {
   command -v java >/dev/null || { log "Java 17+ is needed to run Kafka (apt-get install default-jre-headless)"; return 1; }
   kafka_jars
   mkdir -p "$kafka_dir/data"
-  sed -e "s#@DATA@#$kafka_dir/data#" -e "s#@PORT@#$kafka_port#g" -e "s#@CPORT@#$controller_port#g" \
+  sed -e "s#@DATA@#$kafka_dir/data#" -e "s#@PORT@#$kafka_port#g" -e "s#@CPORT@#$controller_port#g" "${proxied_ports[@]}" \
     "$here/kafka/server.properties" > "$kafka_dir/server.properties"
   if [ ! -f "$kafka_dir/data/meta.properties" ]; then
     log "formatting Kafka KRaft storage"

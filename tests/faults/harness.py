@@ -5,9 +5,13 @@ while faults are injected round after round, placed by messages actually sent (s
 
 - router_a_sigkill, router_b_sigkill: kill -9 of a router, restarted; connector_sigkill: kill -9 of every
   connector at once, restarted;
-- postgres_latency, postgres_connection_drops: between the routers and PostgreSQL (a TCP proxy in this process);
 - kafka_sigkill: the broker killed with SIGKILL, port verified closed, restarted, port verified open;
-- postgres_immediate_stop: ``pg_ctl -m immediate``, verified the same way (server_crashes.py).
+- postgres_immediate_stop: ``pg_ctl -m immediate``, verified the same way (server_crashes.py);
+- postgres_latency, postgres_bandwidth, postgres_resets, kafka_latency, kafka_bandwidth, kafka_resets: on the
+  network between the routers and each server, through Toxiproxy (network.py);
+- owner_cut_from_kafka: the Kafka connections of the router that owns the desk go silent while it still reaches
+  PostgreSQL, until the group has given its partitions to the other: a zombie owner, which the routing fence
+  must hold off.
 
 Afterwards everything is checked from outside (outside_checks.py): the assignments table by SQL, the messages
 stored, the replies the fake providers received, every answer the clients got, per channel.
@@ -39,11 +43,10 @@ from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.seed import seed_demo
 from shared.store import Database
 from tests.conftest import random_name
-from tests.faults import channels, outside_checks, traffic
+from tests.faults import channels, network, outside_checks, traffic
 from tests.faults.resources import ResourceSampler
 from tests.faults.schedule import FaultRecord, plan, summarize
 from tests.faults.server_crashes import KafkaBroker, PostgresServer, listening_pid, port_open
-from tests.faults.tcp_proxy import Proxy
 from tests.support.databases import create_database, drop_database
 from tests.support.desks import online_agents
 from tests.support.processes import ROOT, SWITCHBOARD, clean_env, start, wait_ready
@@ -60,10 +63,20 @@ KINDS = {
     "router_a_sigkill": "kill -9 of router-a, restarted",
     "router_b_sigkill": "kill -9 of router-b, restarted",
     "connector_sigkill": "kill -9 of the Telegram, Meta and Twilio connectors at once, restarted",
-    "postgres_latency": "50 ms each way between the routers and PostgreSQL for 4 s",
-    "postgres_connection_drops": "every connection between the routers and PostgreSQL cut, 3 times 0.7 s apart",
     "kafka_sigkill": f"Kafka broker SIGKILL, down {SERVER_DOWN_S:.0f} s, restarted (port closed, then open)",
     "postgres_immediate_stop": f"PostgreSQL pg_ctl -m immediate, down {SERVER_DOWN_S:.0f} s, restarted",
+    **{
+        f"{server}_{fault}": f"Toxiproxy between the routers and {name}: {what}"
+        for server, name in (("postgres", "PostgreSQL"), ("kafka", "Kafka"))
+        for fault, what in (
+            ("latency", f"{network.LATENCY_MS} ± {network.JITTER_MS} ms each way for {network.TOXIC_S:.0f} s"),
+            ("bandwidth", f"{network.BANDWIDTH_KBPS} KB/s each way for {network.TOXIC_S:.0f} s"),
+            ("resets", f"every connection reset (TCP RST) for {network.RESET_S:.0f} s, {network.RESETS} times"),
+        )
+    },
+    "owner_cut_from_kafka": "the desk's owning router's Kafka connections silent (Toxiproxy drops the data) while "
+    "it still reaches PostgreSQL, until the other router owns every partition, then "
+    f"{network.HELD_AFTER_S:.0f} s more: a zombie owner against the routing fence",
 }
 
 MUST_BE_ZERO = (
@@ -179,15 +192,16 @@ async def run(
     tenant, key = await _desk(db)
     prefix, group = random_name("f-") + ".", random_name("g-")
     pg = urlparse(database_url.replace("postgresql+asyncpg", "postgresql"))
-    proxy = Proxy(pg.hostname or "127.0.0.1", pg.port or 5432)
-    await proxy.start()
-    proxied = database_url.replace(f"{pg.hostname}:{pg.port}", f"127.0.0.1:{proxy.port}")
+    net = network.Network(work_dir)
+    pg_port, router_bootstraps = await asyncio.to_thread(net.start, f"{pg.hostname}:{pg.port}", kafka, 2)
+    proxied = database_url.replace(f"{pg.hostname}:{pg.port}", f"127.0.0.1:{pg_port}")
 
-    def router(name: str) -> Service:
+    def router(name: str, bootstrap: str) -> Service:
         port = free_port()
         env = clean_env(
             database_url=proxied,
-            kafka_bootstrap=kafka_bootstrap,
+            kafka_bootstrap=bootstrap,
+            kafka_client_id=name,
             topic_prefix=prefix,
             consumer_group=group,
             kafka_partitions="4",
@@ -202,7 +216,7 @@ async def run(
     restarts: list[outside_checks.Restart] = []  # connectors killed: a reply in hand may go out again
     async with fake_providers() as fake:
         hooks = connectors(fake, kafka_bootstrap, prefix, tenant, work_dir)
-        routers = [router("router-a"), router("router-b")]
+        routers = [router(name, b) for name, b in zip(("router-a", "router-b"), router_bootstraps, strict=True)]
         services = [*routers, *hooks.values()]
         await asyncio.gather(*(asyncio.to_thread(s.up) for s in services))
         say(
@@ -221,19 +235,6 @@ async def run(
             down = await asyncio.to_thread(server.crash)
             await asyncio.sleep(SERVER_DOWN_S)
             return down | await asyncio.to_thread(server.restart)
-
-        async def latency() -> dict[str, Any]:
-            proxy.delay_s = 0.05
-            await asyncio.sleep(4.0)
-            proxy.delay_s = 0.0
-            return {"delay_ms_each_way": 50, "seconds": 4}
-
-        async def drops() -> dict[str, Any]:
-            cut = []
-            for _ in range(3):
-                cut.append(proxy.drop_all())
-                await asyncio.sleep(0.7)
-            return {"connections_cut": cut}
 
         def undelivered() -> int:
             return len(tally.replies_accepted - {d.token for d in outside_checks.delivered_replies(fake.requests)})
@@ -271,10 +272,15 @@ async def run(
             "router_a_sigkill": lambda: sigkill(routers[0]),
             "router_b_sigkill": lambda: sigkill(routers[1]),
             "connector_sigkill": connectors_kill,
-            "postgres_latency": latency,
-            "postgres_connection_drops": drops,
             "kafka_sigkill": lambda: crash(kafka),
             "postgres_immediate_stop": lambda: crash(postgres),
+            "postgres_latency": lambda: net.latency(["postgres"]),
+            "postgres_bandwidth": lambda: net.bandwidth(["postgres"]),
+            "postgres_resets": lambda: net.resets(["postgres"]),
+            "kafka_latency": lambda: net.latency(net.kafka),
+            "kafka_bandwidth": lambda: net.bandwidth(net.kafka),
+            "kafka_resets": lambda: net.resets(net.kafka),
+            "owner_cut_from_kafka": lambda: net.cut_off([r.base for r in routers]),
         }
         started = time.monotonic()
         started_at = datetime.now(UTC)
@@ -329,7 +335,7 @@ async def run(
             desk.cancel()
             for s in services:
                 await asyncio.to_thread(s.down)
-            await proxy.stop()
+            await asyncio.to_thread(net.stop)
             await db.close()
             await asyncio.to_thread(_servers_back, kafka, postgres)
     faults = summarize(records, kinds, rounds)

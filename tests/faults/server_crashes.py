@@ -169,6 +169,25 @@ class KafkaBroker:
             raise CrashUnavailable(f"the process on port {self.port} is not a Kafka broker: {found.cmdline[:3]}")
         return found
 
+    def proxied_listeners(self) -> dict[str, tuple[int, int]]:
+        """The broker's listeners meant to be reached through a proxy (deploy/local/kafka/server.properties):
+        name → (the port the broker listens on, the port it advertises, where the proxy must listen)."""
+        found = self._found()
+        config = dict(_properties(Path(found.cwd, found.cmdline[-1])))
+
+        def ports(key: str) -> dict[str, int]:
+            entries = (e.split("://", 1) for e in config.get(key, "").split(",") if "://" in e)
+            return {name: int(address.rsplit(":", 1)[1]) for name, address in entries}
+
+        listening, advertised = ports("listeners"), ports("advertised.listeners")
+        found_names = sorted(n for n in listening if n.startswith("PROXIED_") and n in advertised)
+        if not found_names:
+            raise CrashUnavailable(
+                f"the broker on port {self.port} has no PROXIED_* listeners for the network faults: start it with "
+                "deploy/local/services.sh (or give it listeners like deploy/local/kafka/server.properties)"
+            )
+        return {name: (listening[name], advertised[name]) for name in found_names}
+
     def _ours(self, pid: int) -> bool:
         pid_file = LOCAL / "kafka/kafka.pid"
         return pid_file.exists() and pid_file.read_text().strip() == str(pid)
@@ -220,6 +239,12 @@ class KafkaBroker:
                 "someone removed its data directory meanwhile"
             )
         return {"restarted_by": how, "new_pid": new_pid, "open_after_s": round(time.monotonic() - t0, 2)}
+
+
+def _properties(path: Path) -> list[tuple[str, str]]:
+    """key=value lines of a Java properties file (comments and blank lines left out)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [(k.strip(), v.strip()) for k, _, v in (line.partition("=") for line in lines if line and line[0] != "#")]
 
 
 def _storage(broker: Snapshot) -> tuple[int | None, str | None]:
