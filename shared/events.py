@@ -49,7 +49,7 @@ class IdentityKind(StrEnum):
     MESSENGER_PSID = "messenger_psid"
     INSTAGRAM_ID = "instagram_id"
     TELEGRAM_ID = "telegram_id"
-    CHAT_VISITOR = "chat_visitor"
+    CHAT_VISITOR = "chat_visitor"  # a web chat visitor, kept across reconnects by its signed visitor token
 
 
 class EventType(StrEnum):

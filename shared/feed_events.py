@@ -157,7 +157,7 @@ class Message(_Caused):
     """A new message in a conversation the agent holds."""
 
     type: Literal["message"] = "message"
-    message_id: Id
+    message_id: Id  # the stored message's; ``event_id`` is the conversation event's that brought it
     channel: Channel
     direction: Direction
     text: Text

@@ -12,11 +12,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_make_run import readme_curl
-from tests.support.processes import ROOT, clean_env, wait_ready
+from tests.support.processes import ROOT, clean_env, make_run, wait_ready
 from tests.support.runtime import free_port
 from tests.support.sse import sse_events
 
@@ -44,24 +41,6 @@ def fresh_copy(dest: Path) -> None:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-
-
-@contextmanager
-def make_run(clone: Path, env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    command = ["make", "-s", "run"] + ([f"ARGS={' '.join(args)}"] if args else [])
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            command, cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
 
 
 def printed_key(log: Path, after: int) -> str:

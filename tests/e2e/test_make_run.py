@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import ROOT, clean_env, wait_ready
+from tests.support.processes import ROOT, clean_env, make_run, wait_ready
 from tests.support.runtime import free_port
 from tests.support.sse import sse_events
 
@@ -33,21 +32,10 @@ def desk(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
         database_url=f"sqlite+aiosqlite:///{db}",
         blob_dir=str(db.parent / "blobs"),
     )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["make", "-s", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
+    with make_run(ROOT, env, log) as proc:
         wait_ready(base, proc, log, timeout_s=180)
         yield base, log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
 
 
 def readme_curl(base: str, key: str = KEY) -> list[str]:

@@ -29,6 +29,7 @@ from services.router.entrypoints.http.app import create_app
 from services.router.handlers.ports.deadletters import DeadLetter
 from services.router.handlers.ports.webhook_deliveries import Attempted, NewDelivery
 from shared.events import encode_event
+from tests.integration.test_role_matrix import MATRIX, PUBLIC
 from tests.support.runtime import Desk, conversation_of, inbound, publish, serving, settings_for, started_desk, wait_for
 
 HS_SECRET = "test-hs256-secret-of-enough-length-0123456789"
@@ -252,67 +253,10 @@ async def test_foreign_ids_answer_404_even_with_a_valid_body(world: World) -> No
     assert conv.json()["agent_id"] == world.ids["agent_id"], "nothing the other tenant sent changed it"
 
 
-# The desk's access policy, written down here rather than read from the app: who may call what. Apps post
-# customers' messages; agents work conversations and their own presence but configure nothing; supervisors run
-# the desk (queues, agents, profiles, merges, stats, simulations, outgoing webhook deliveries); admins also hold
-# keys, audit, dead letters, export and erasure. A route added to the app without a line here fails the test below.
-A, S, G, P = "admin", "supervisor", "agent", "app"
-POLICY: dict[tuple[str, str], set[str]] = {
-    ("POST", "/v1/messages"): {A, P},
-    ("POST", "/v1/callbacks"): {A, P},
-    ("GET", "/v1/conversations/{conversation_id}"): {A, S, G},
-    ("POST", "/v1/conversations/{conversation_id}/resolve"): {A, S, G},
-    ("POST", "/v1/conversations/{conversation_id}/reply"): {A, S, G},
-    ("POST", "/v1/conversations/{conversation_id}/transfer"): {A, S, G},
-    ("GET", "/v1/agents"): {A, S, G},
-    ("POST", "/v1/agents"): {A, S},
-    ("GET", "/v1/agents/{agent_id}"): {A, S, G},
-    ("PATCH", "/v1/agents/{agent_id}"): {A, S},
-    ("DELETE", "/v1/agents/{agent_id}"): {A, S},
-    ("PUT", "/v1/agents/{agent_id}/presence"): {A, S, G},
-    ("GET", "/v1/agents/{agent_id}/feed"): {A, S, G},
-    ("POST", "/v1/agents/{agent_id}/accept"): {A, S, G},
-    ("POST", "/v1/agents/{agent_id}/decline"): {A, S, G},
-    ("POST", "/v1/agents/{agent_id}/claim"): {A, S, G},
-    ("GET", "/v1/supervisors/feed"): {A, S},
-    ("GET", "/v1/queues"): {A, S, G},
-    ("POST", "/v1/queues"): {A, S},
-    ("GET", "/v1/queues/{queue_id}"): {A, S, G},
-    ("PATCH", "/v1/queues/{queue_id}"): {A, S},
-    ("DELETE", "/v1/queues/{queue_id}"): {A, S},
-    ("GET", "/v1/queues/{queue_id}/waiting"): {A, S, G},
-    ("GET", "/v1/profiles"): {A, S, G},
-    ("POST", "/v1/profiles"): {A, S},
-    ("GET", "/v1/profiles/{profile_id}"): {A, S, G},
-    ("PATCH", "/v1/profiles/{profile_id}"): {A, S},
-    ("GET", "/v1/customers"): {A, S},
-    ("GET", "/v1/customers/{customer_id}"): {A, S, G},
-    ("PATCH", "/v1/customers/{customer_id}"): {A, S, G},
-    ("DELETE", "/v1/customers/{customer_id}"): {A},
-    ("GET", "/v1/customers/{customer_id}/export"): {A},
-    ("GET", "/v1/customers/{customer_id}/timeline"): {A, S, G},
-    ("POST", "/v1/customers/{customer_id}/merge"): {A, S},
-    ("POST", "/v1/customers/{customer_id}/unmerge"): {A, S},
-    ("GET", "/v1/stats/queues"): {A, S, G},
-    ("GET", "/v1/stats/agents"): {A, S},
-    ("GET", "/v1/stats/kpis"): {A, S},
-    ("GET", "/v1/api-keys"): {A},
-    ("POST", "/v1/api-keys"): {A},
-    ("DELETE", "/v1/api-keys/{key_id}"): {A},
-    ("POST", "/v1/api-keys/{key_id}/rotate"): {A},
-    ("GET", "/v1/audit"): {A},
-    ("GET", "/v1/deadletters"): {A},
-    ("GET", "/v1/deadletters/{deadletter_id}"): {A},
-    ("POST", "/v1/deadletters/{deadletter_id}/redrive"): {A},
-    ("GET", "/v1/webhook-deliveries"): {A, S},
-    ("POST", "/v1/webhook-deliveries/{delivery_id}/redeliver"): {A, S},
-    ("GET", "/v1/desk/agents/{agent_id}/conversations"): {A, S, G},
-    ("GET", "/v1/desk/queues/{queue_id}/waiting"): {A, S, G},
-    ("GET", "/v1/desk/sla"): {A, S},
-    ("GET", "/v1/desk/suggestions"): {A, S},
-    ("POST", "/v1/simulations"): {A, S},
-    ("GET", "/v1/simulations/{simulation_id}"): {A, S},
-}
+# The desk's access policy, written down by hand rather than read from the app: the role matrix of
+# test_role_matrix.py, the one place it is written, less its public operations (``operations`` leaves them out).
+# A route added to the app without a line there fails the test below.
+POLICY = {op: roles for op, roles in MATRIX.items() if roles != PUBLIC}
 
 
 async def test_each_route_admits_exactly_the_roles_the_desks_policy_names(world: World) -> None:

@@ -32,10 +32,8 @@ queues:
       overflow_after_s: 300
       overflow_to: General
       steps: [{after_s: 0, agents: [Ada]}, {after_s: 120}]
-  - name: Email
-    channels: [email]
-  - name: General
-    is_default: true
+  - {name: Email, channels: [email]}
+  - {name: General, is_default: true}
 agents:
   - {name: Ada, queues: [Messaging, General], profile: Standard, skills: {billing: 3}}
   - {name: Alan, queues: [Email, General], languages: [en]}

@@ -20,6 +20,7 @@ from shared.events import Channel, Claim, IdentityKind
 from shared.routing_commands import Resolve
 from shared.store import Database
 from tests.conftest import Servers, random_name
+from tests.support.databases import public_tables
 from tests.support.runtime import (
     conversation_of,
     inbound,
@@ -37,13 +38,7 @@ async def tables_containing(db: Database, needles: list[str]) -> dict[str, list[
     """Every table of the database, every row as text: which hold which needle."""
     found: dict[str, list[str]] = {}
     async with db.read() as conn:
-        names = [
-            r[0]
-            for r in await conn.execute(
-                text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
-            )
-        ]
-        for name in names:
+        for name in await public_tables(conn, views=True):
             for needle in needles:
                 hit = await conn.execute(
                     text(f'SELECT 1 FROM "{name}" AS r WHERE position(:n in CAST(r AS text)) > 0 LIMIT 1'),

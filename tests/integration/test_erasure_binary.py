@@ -22,7 +22,7 @@ from shared.bus import Outgoing
 from shared.events import Channel, Claim, IdentityKind, encode_event
 from shared.store import Database
 from tests.conftest import Servers, random_name
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import create_database, drop_database, public_tables
 from tests.support.runtime import (
     Desk,
     arrive,
@@ -58,15 +58,7 @@ async def personal_data_in(db: Database, needles: list[str]) -> dict[str, set[st
     """Every row of every table: ``table.column`` → the needles found there."""
     found: dict[str, set[str]] = {}
     async with db.read() as conn:
-        tables = [
-            r[0]
-            for r in await conn.execute(
-                text(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
-                )
-            )
-        ]
+        tables = await public_tables(conn)
         assert {"outbox", "deadletters", "webhook_deliveries", "messages"} <= set(tables)
         for table in tables:
             rows = await conn.execute(text(f'SELECT * FROM "{table}"'))

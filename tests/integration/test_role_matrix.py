@@ -36,75 +36,103 @@ A, S, G, P = "admin", "supervisor", "agent", "app"
 EVERY_ROLE = (P, G, S, A)
 PUBLIC = "public"  # no API key involved: the answer is the same with any role's key as with none
 
-MATRIX: dict[tuple[str, str], set[str] | str] = {
-    ("GET", "/healthz"): PUBLIC,
-    ("GET", "/readyz"): PUBLIC,
-    ("POST", "/v1/surveys/{token}"): PUBLIC,
-    ("GET", "/v1/chat/wait"): PUBLIC,
-    ("GET", "/v1/in-app/messages"): PUBLIC,
+# Each operation once, written "METHOD /path", under the roles it admits.
+ADMITTED: list[tuple[set[str] | str, tuple[str, ...]]] = [
+    (
+        PUBLIC,
+        ("GET /healthz", "GET /readyz", "POST /v1/surveys/{token}", "GET /v1/chat/wait", "GET /v1/in-app/messages"),
+    ),
     # the customer's side
-    ("POST", "/v1/messages"): {P, A},
-    ("POST", "/v1/callbacks"): {P, A},
+    ({P, A}, ("POST /v1/messages", "POST /v1/callbacks")),
     # working a conversation
-    ("GET", "/v1/conversations/{conversation_id}"): {G, S, A},
-    ("POST", "/v1/conversations/{conversation_id}/reply"): {G, S, A},
-    ("POST", "/v1/conversations/{conversation_id}/transfer"): {G, S, A},
-    ("POST", "/v1/conversations/{conversation_id}/resolve"): {G, S, A},
+    (
+        {G, S, A},
+        (
+            "GET /v1/conversations/{conversation_id}",
+            "POST /v1/conversations/{conversation_id}/reply",
+            "POST /v1/conversations/{conversation_id}/transfer",
+            "POST /v1/conversations/{conversation_id}/resolve",
+        ),
+    ),
     # an agent's own work (agents: themselves only, see SELF below)
-    ("PUT", "/v1/agents/{agent_id}/presence"): {G, S, A},
-    ("GET", "/v1/agents/{agent_id}/feed"): {G, S, A},
-    ("POST", "/v1/agents/{agent_id}/accept"): {G, S, A},
-    ("POST", "/v1/agents/{agent_id}/decline"): {G, S, A},
-    ("POST", "/v1/agents/{agent_id}/claim"): {G, S, A},
-    ("GET", "/v1/desk/agents/{agent_id}/conversations"): {G, S, A},
-    ("GET", "/v1/desk/queues/{queue_id}/waiting"): {G, S, A},
+    (
+        {G, S, A},
+        (
+            "PUT /v1/agents/{agent_id}/presence",
+            "GET /v1/agents/{agent_id}/feed",
+            "POST /v1/agents/{agent_id}/accept",
+            "POST /v1/agents/{agent_id}/decline",
+            "POST /v1/agents/{agent_id}/claim",
+            "GET /v1/desk/agents/{agent_id}/conversations",
+            "GET /v1/desk/queues/{queue_id}/waiting",
+        ),
+    ),
     # the desk's set-up: everyone on staff reads it, supervisors change it
-    ("GET", "/v1/agents"): {G, S, A},
-    ("GET", "/v1/agents/{agent_id}"): {G, S, A},
-    ("POST", "/v1/agents"): {S, A},
-    ("PATCH", "/v1/agents/{agent_id}"): {S, A},
-    ("DELETE", "/v1/agents/{agent_id}"): {S, A},
-    ("GET", "/v1/queues"): {G, S, A},
-    ("GET", "/v1/queues/{queue_id}"): {G, S, A},
-    ("GET", "/v1/queues/{queue_id}/waiting"): {G, S, A},
-    ("POST", "/v1/queues"): {S, A},
-    ("PATCH", "/v1/queues/{queue_id}"): {S, A},
-    ("DELETE", "/v1/queues/{queue_id}"): {S, A},
-    ("GET", "/v1/profiles"): {G, S, A},
-    ("GET", "/v1/profiles/{profile_id}"): {G, S, A},
-    ("POST", "/v1/profiles"): {S, A},
-    ("PATCH", "/v1/profiles/{profile_id}"): {S, A},
+    ({G, S, A}, ("GET /v1/agents", "GET /v1/agents/{agent_id}")),
+    ({S, A}, ("POST /v1/agents", "PATCH /v1/agents/{agent_id}", "DELETE /v1/agents/{agent_id}")),
+    ({G, S, A}, ("GET /v1/queues", "GET /v1/queues/{queue_id}", "GET /v1/queues/{queue_id}/waiting")),
+    ({S, A}, ("POST /v1/queues", "PATCH /v1/queues/{queue_id}", "DELETE /v1/queues/{queue_id}")),
+    ({G, S, A}, ("GET /v1/profiles", "GET /v1/profiles/{profile_id}")),
+    ({S, A}, ("POST /v1/profiles", "PATCH /v1/profiles/{profile_id}")),
     # customers: agents their own conversations' customers; finding by identifier and merging is supervision
-    ("GET", "/v1/customers/{customer_id}"): {G, S, A},
-    ("PATCH", "/v1/customers/{customer_id}"): {G, S, A},
-    ("GET", "/v1/customers/{customer_id}/timeline"): {G, S, A},
-    ("GET", "/v1/customers"): {S, A},
-    ("POST", "/v1/customers/{customer_id}/merge"): {S, A},
-    ("POST", "/v1/customers/{customer_id}/unmerge"): {S, A},
-    ("GET", "/v1/desk/suggestions"): {S, A},
+    (
+        {G, S, A},
+        (
+            "GET /v1/customers/{customer_id}",
+            "PATCH /v1/customers/{customer_id}",
+            "GET /v1/customers/{customer_id}/timeline",
+        ),
+    ),
+    (
+        {S, A},
+        (
+            "GET /v1/customers",
+            "POST /v1/customers/{customer_id}/merge",
+            "POST /v1/customers/{customer_id}/unmerge",
+            "GET /v1/desk/suggestions",
+        ),
+    ),
     # GDPR: the data controller's acts
-    ("GET", "/v1/customers/{customer_id}/export"): {A},
-    ("DELETE", "/v1/customers/{customer_id}"): {A},
+    ({A}, ("GET /v1/customers/{customer_id}/export", "DELETE /v1/customers/{customer_id}")),
     # watching the desk
-    ("GET", "/v1/stats/queues"): {G, S, A},
-    ("GET", "/v1/stats/agents"): {S, A},
-    ("GET", "/v1/stats/kpis"): {S, A},
-    ("GET", "/v1/supervisors/feed"): {S, A},
-    ("GET", "/v1/desk/sla"): {S, A},
-    ("POST", "/v1/simulations"): {S, A},
-    ("GET", "/v1/simulations/{simulation_id}"): {S, A},
-    ("GET", "/v1/webhook-deliveries"): {S, A},
-    ("POST", "/v1/webhook-deliveries/{delivery_id}/redeliver"): {S, A},
+    ({G, S, A}, ("GET /v1/stats/queues",)),
+    (
+        {S, A},
+        (
+            "GET /v1/stats/agents",
+            "GET /v1/stats/kpis",
+            "GET /v1/supervisors/feed",
+            "GET /v1/desk/sla",
+            "POST /v1/simulations",
+            "GET /v1/simulations/{simulation_id}",
+            "GET /v1/webhook-deliveries",
+            "POST /v1/webhook-deliveries/{delivery_id}/redeliver",
+        ),
+    ),
     # the tenant's security and operations
-    ("GET", "/v1/api-keys"): {A},
-    ("POST", "/v1/api-keys"): {A},
-    ("DELETE", "/v1/api-keys/{key_id}"): {A},
-    ("POST", "/v1/api-keys/{key_id}/rotate"): {A},
-    ("GET", "/v1/audit"): {A},
-    ("GET", "/v1/deadletters"): {A},
-    ("GET", "/v1/deadletters/{deadletter_id}"): {A},
-    ("POST", "/v1/deadletters/{deadletter_id}/redrive"): {A},
-}
+    (
+        {A},
+        (
+            "GET /v1/api-keys",
+            "POST /v1/api-keys",
+            "DELETE /v1/api-keys/{key_id}",
+            "POST /v1/api-keys/{key_id}/rotate",
+            "GET /v1/audit",
+            "GET /v1/deadletters",
+            "GET /v1/deadletters/{deadletter_id}",
+            "POST /v1/deadletters/{deadletter_id}/redrive",
+        ),
+    ),
+]
+
+
+def operation(line: str) -> tuple[str, str]:
+    method, path = line.split(" ")
+    return method, path
+
+
+MATRIX: dict[tuple[str, str], set[str] | str] = {operation(op): roles for roles, ops in ADMITTED for op in ops}
+assert len(MATRIX) == sum(len(ops) for _, ops in ADMITTED), "an operation is listed twice"
 
 # "agent (self)" in docs/api.md: an agent acts and reads there only as the agent the path names.
 SELF = {

@@ -8,7 +8,17 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tests.conftest import random_name
+
+
+async def public_tables(conn: AsyncConnection, *, views: bool = False) -> list[str]:
+    """The names of the tables in the public schema (the store's), with its views too if ``views``."""
+    kinds = "" if views else " AND table_type = 'BASE TABLE'"
+    query = f"SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'{kinds}"
+    return [r[0] for r in await conn.execute(text(query))]
 
 
 def _admin_url(url: str) -> str:

@@ -10,24 +10,8 @@ from shared.outbound import OutboundMessage, Recipient
 
 
 def outbound_message(
-    channel: Channel,
-    to: Recipient,
-    text: str,
-    *,
-    created_at: datetime,
-    id: str = "m-1",
-    tenant: str = "acme",
-    conversation_id: str = "c-1",
-    **extra: Any,
+    channel: Channel, to: Recipient, text: str, *, created_at: datetime, **fields: Any
 ) -> OutboundMessage:
-    """A reply of tenant ``acme`` in conversation ``c-1`` unless told otherwise; ``extra``: its other fields."""
-    return OutboundMessage(
-        id=id,
-        tenant=tenant,
-        conversation_id=conversation_id,
-        channel=channel,
-        to=to,
-        text=text,
-        created_at=created_at,
-        **extra,
-    )
+    """A reply of tenant ``acme`` in conversation ``c-1`` unless ``fields`` say otherwise (any of its fields)."""
+    defaults = {"id": "m-1", "tenant": "acme", "conversation_id": "c-1"}
+    return OutboundMessage(channel=channel, to=to, text=text, created_at=created_at, **(defaults | fields))

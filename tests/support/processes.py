@@ -99,6 +99,26 @@ def start_telegram_connector(kafka_bootstrap: str, topic_prefix: str, port: int,
 
 
 @contextmanager
+def make_run(folder: Path, env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`make run` (``args`` as its ARGS) in ``folder``, its output added to ``log``; stopped after with SIGTERM to
+    its whole process group (make and the switchboard it started), SIGKILL if it is not gone within 30 s."""
+    command = ["make", "-s", "run"] + ([f"ARGS={' '.join(args)}"] if args else [])
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+
+
+@contextmanager
 def dev_desk(home: Path, key: str, **settings: str) -> Iterator[str]:
     """`switchboard dev` (every connector, the demo desk with ``key`` as its admin key; the embedded store and
     bus unless ``settings`` name a ``database_url`` / ``kafka_bootstrap``) on free ports, its files under

@@ -25,6 +25,23 @@ def pg(kind: type[sa_exc.DBAPIError], code: str, message: str = "server said no"
     return kind("SELECT 1", {"p": "customer@example.com"}, PgError(message, code))
 
 
+def pg_cases(kind: type[sa_exc.DBAPIError], meanings: dict[str, str]) -> list[tuple[str, BaseException]]:
+    """A case per SQLSTATE of ``meanings`` (code → what it means), raised through the driver as ``kind``."""
+    return [(f"pg {meaning} {code}", pg(kind, code)) for code, meaning in meanings.items()]
+
+
+# SQLSTATEs worth retrying: the connection or the server (lost, starting, shutting down, full), or a conflict
+# with another transaction.
+PG_RETRIABLE = {
+    "08006": "connection failure",
+    "57P03": "cannot connect now",
+    "57P01": "admin shutdown",
+    "53300": "too many connections",
+    "40001": "serialization failure",
+    "40P01": "deadlock",
+    "55P03": "lock not available",
+}
+
 RETRIABLE: list[tuple[str, BaseException]] = [
     ("bus unavailable", BusUnavailable("no broker")),
     ("connection refused", ConnectionRefusedError()),
@@ -34,13 +51,7 @@ RETRIABLE: list[tuple[str, BaseException]] = [
     ("http transport", httpx.ConnectError("down")),
     ("kafka connection", KafkaConnectionError()),
     ("kafka node not ready", NodeNotReadyError()),
-    ("pg connection failure 08006", pg(sa_exc.OperationalError, "08006")),
-    ("pg cannot connect now 57P03", pg(sa_exc.OperationalError, "57P03")),
-    ("pg admin shutdown 57P01", pg(sa_exc.OperationalError, "57P01")),
-    ("pg too many connections 53300", pg(sa_exc.OperationalError, "53300")),
-    ("pg serialization failure 40001", pg(sa_exc.OperationalError, "40001")),
-    ("pg deadlock 40P01", pg(sa_exc.OperationalError, "40P01")),
-    ("pg lock not available 55P03", pg(sa_exc.OperationalError, "55P03")),
+    *pg_cases(sa_exc.OperationalError, PG_RETRIABLE),
     ("driver error without sqlstate", sa_exc.InterfaceError("SELECT 1", {}, Exception("connection is closed"))),
     ("pool timeout", sa_exc.TimeoutError("QueuePool limit reached")),
     ("sqlite locked", sa_exc.OperationalError("x", {}, sqlite3.OperationalError("database is locked"))),
@@ -49,12 +60,10 @@ RETRIABLE: list[tuple[str, BaseException]] = [
 POISON: list[tuple[str, BaseException]] = [
     ("invalid event", InvalidEvent("not JSON")),
     ("pg NUL in text 22021", pg(sa_exc.DataError, "22021", 'invalid byte sequence for encoding "UTF8": 0x00')),
-    ("pg datetime out of range 22008", pg(sa_exc.DataError, "22008")),
-    ("pg NUL in jsonb 22P05", pg(sa_exc.DataError, "22P05")),
-    ("pg unique violation 23505", pg(sa_exc.IntegrityError, "23505")),
-    ("pg foreign key 23503", pg(sa_exc.IntegrityError, "23503")),
-    ("pg check 23514", pg(sa_exc.IntegrityError, "23514")),
-    ("pg string too long 22001", pg(sa_exc.DataError, "22001")),
+    *pg_cases(
+        sa_exc.DataError, {"22008": "datetime out of range", "22P05": "NUL in jsonb", "22001": "string too long"}
+    ),
+    *pg_cases(sa_exc.IntegrityError, {"23505": "unique violation", "23503": "foreign key", "23514": "check"}),
     ("sqlite integrity", sa_exc.IntegrityError("x", {}, sqlite3.IntegrityError("NOT NULL constraint failed"))),
     ("sqlite no such table", sa_exc.OperationalError("x", {}, sqlite3.OperationalError("no such table: x"))),
     ("overflow (year 1 +14:00 to UTC)", OverflowError("date value out of range")),

@@ -66,13 +66,18 @@ def normalize(form: FormData, tenant: str, event_id: object) -> ConversationEven
     )
 
 
-class TwilioSmsConnector(ProviderApiConnector):
-    name = "twilio"
+class TwilioApiConnector(ProviderApiConnector):
+    """What Twilio's connectors (SMS here, voice in ``twilio_voice.py``) share: Twilio's REST API."""
+
     provider = "twilio"
-    outbound_channels = (Channel.SMS,)
 
     def base_url(self) -> str:
         return self.settings.twilio_api_base_url
+
+
+class TwilioSmsConnector(TwilioApiConnector):
+    name = "twilio"
+    outbound_channels = (Channel.SMS,)
 
     def routes(self) -> APIRouter:
         router = APIRouter(tags=["webhooks"])

@@ -29,8 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
 
-from services.connectors.channels.provider_api import ProviderApiConnector
-from services.connectors.channels.twilio_sms import verified_form
+from services.connectors.channels.twilio_sms import TwilioApiConnector, verified_form
 from services.connectors.runtime import ConnectorRuntime, Delivered, PermanentFailure, RecentIds
 from shared import feed_events
 from shared.bus import Record
@@ -79,17 +78,13 @@ def say(text: str, language: str | None = None) -> str:
     return f"<Say>{escape(text)}</Say>"
 
 
-class TwilioVoiceConnector(ProviderApiConnector):
+class TwilioVoiceConnector(TwilioApiConnector):
     name = "voice"
-    provider = "twilio"
     outbound_channels = (Channel.VOICE,)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._dialed = RecentIds(10_000)
-
-    def base_url(self) -> str:
-        return self.settings.twilio_api_base_url
 
     def url(self, path: str, **query: str) -> str:
         """Callback URLs in TwiML: absolute when SWITCHBOARD_PUBLIC_BASE_URL is set (needed in TwiML sent

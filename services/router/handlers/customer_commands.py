@@ -12,7 +12,7 @@ from services.router.domain.routing.facts import with_customer
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports.records import Lifecycle
 from shared.bus import Outgoing
-from shared.customer_events import MERGE_EVENTS, CustomerErased, encode
+from shared.customer_events import MERGE_EVENTS, CustomerErased, CustomerMerged, CustomerUnmerged, encode
 from shared.ids import new_id
 from shared.routing_commands import Command, Tick
 from shared.topics import Topics
@@ -62,16 +62,16 @@ class CustomerCommands(OutboxWriter):
             if done is None:
                 raise NotFound(f"no customer {customer_id}")
             await u.routing.bump_routing_version(tenant_id)
-            erased = CustomerErased(
-                id=new_id(),
-                tenant=tenant_id,
+            erased = self._published(
+                CustomerErased,
+                tenant_id,
+                customer_id,
+                actor,
+                now,
                 customer_ids=done["customers"],
                 attachments=done["attachments"],  # blob references, for the connectors that store them
-                actor=actor,
-                time=now,
             )
-            key = f"{tenant_id}\x1f{customer_id}".encode()
-            await u.outbox.add([Outgoing(self.topics.customers, encode(erased), key=key)], now)
+            await u.outbox.add([erased], now)
         await self.relay.flush()
         log.info("customer.erased", extra={"tenant": tenant_id, "customer": customer_id})
         return done
@@ -125,13 +125,18 @@ class CustomerCommands(OutboxWriter):
     def _event(
         self, kind: str, tenant_id: str, merge_id: str, survivor: str, merged: str, actor: str, now: datetime
     ) -> Outgoing:
-        event = MERGE_EVENTS[kind](
-            id=new_id(),
-            tenant=tenant_id,
-            merge_id=merge_id,
-            survivor_id=survivor,
-            merged_id=merged,
-            actor=actor,
-            time=now,
-        )
-        return Outgoing(self.topics.customers, encode(event), key=f"{tenant_id}\x1f{survivor}".encode())
+        merge = {"merge_id": merge_id, "survivor_id": survivor, "merged_id": merged}
+        return self._published(MERGE_EVENTS[kind], tenant_id, survivor, actor, now, **merge)
+
+    def _published(
+        self,
+        kind: type[CustomerMerged] | type[CustomerUnmerged] | type[CustomerErased],
+        tenant_id: str,
+        customer_id: str,
+        actor: str,
+        now: datetime,
+        **fields: Any,
+    ) -> Outgoing:
+        """A customer event for the outbox, keyed by tenant and customer: one customer's events stay in order."""
+        event = kind(id=new_id(), tenant=tenant_id, actor=actor, time=now, **fields)
+        return Outgoing(self.topics.customers, encode(event), key=f"{tenant_id}\x1f{customer_id}".encode())

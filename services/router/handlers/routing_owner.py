@@ -17,16 +17,8 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from services.router.domain.model import Assignment
-from services.router.domain.routing.decisions import (
-    Assigned,
-    AutoAcknowledged,
-    Decision,
-    Escalated,
-    Offered,
-    PresenceChanged,
-    Queued,
-    Unassigned,
-)
+from services.router.domain.routing import decisions as decision  # "decisions": the lists of them, below
+from services.router.domain.routing.decisions import Decision
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.facts import work_fact
 from services.router.domain.routing.queue_config import queue_spec
@@ -141,7 +133,7 @@ class RoutingStates:
             # (a resolve), so it cannot announce the release: announced here, before anything the rebuild
             # decides, so feeds never show an agent over capacity
             decisions: list[Decision] = [
-                Unassigned(conversation_id, agent, "resolved")
+                decision.Unassigned(conversation_id, agent, "resolved")
                 for conversation_id, agent in todo.released
                 if engine.work(conversation_id) is None
             ]
@@ -164,7 +156,7 @@ class RoutingStates:
             u.after_commit(partial(self._keep, tenant_id, engine, versions[tenant_id] + 1))
         await u.routing.store_routing_states(states)
         # presence changes go on the agent's feed and the supervisors'
-        presence = sum(2 for _, decisions in ran.values() for d in decisions if isinstance(d, PresenceChanged))
+        presence = sum(2 for _, decisions in ran.values() for d in decisions if isinstance(d, decision.PresenceChanged))
         return Routed(outbox, len(outbox) - presence)
 
     def _keep(self, tenant_id: str, engine: RoutingEngine, version: int) -> None:
@@ -228,7 +220,8 @@ class RoutingStates:
         await u.conversations.mark_escalated([c for e in effects.values() for c in e.escalated], now)
         await self._store_facts(u, ran, effects, now)
         feed = [event for e in effects.values() for event in e.feed]
-        if any(d.channel == "voice" for _, ds in ran.values() for d in ds if isinstance(d, Offered | Assigned)):
+        placed = (d for _, ds in ran.values() for d in ds if isinstance(d, decision.Offered | decision.Assigned))
+        if any(d.channel == "voice" for d in placed):
             await self._voice_details(u, feed)
         extra: list[Outgoing] = []
         for tenant_id, (engine, decisions) in ran.items():
@@ -238,7 +231,7 @@ class RoutingStates:
                     hours.timezone if (hours := engine.queues[d.queue_id].hours) else "UTC",
                 )
                 for d in decisions
-                if isinstance(d, AutoAcknowledged)
+                if isinstance(d, decision.AutoAcknowledged)
                 and (work := engine.work(d.conversation_id))
                 and work.channel == "voice"
             }
@@ -316,7 +309,7 @@ def _effects(
 ) -> _Effects:
     e = _Effects()
 
-    def work_event(d: Offered | Assigned, event_type: str, **data: Any) -> dict[str, Any]:
+    def work_event(d: decision.Offered | decision.Assigned, event_type: str, **data: Any) -> dict[str, Any]:
         """An offer or assignment on the agent's feed, with the message that caused it (if one did)."""
         caused = causes.get(d.conversation_id, {})
         return new_agent_event(
@@ -332,19 +325,19 @@ def _effects(
         )
 
     for d in decisions:
-        if isinstance(d, Queued):
+        if isinstance(d, decision.Queued):
             e.queued[d.conversation_id] = d.queue_id
-        elif isinstance(d, Offered):
+        elif isinstance(d, decision.Offered):
             expires = datetime.fromtimestamp(d.expires_at, UTC)
             e.fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires)
             e.feed.append(work_event(d, "offer", expires_at=expires))
-        elif isinstance(d, Assigned):
+        elif isinstance(d, decision.Assigned):
             if d.reason == "accepted" and d.conversation_id not in e.fresh:
                 e.accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
             else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
                 e.fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
             e.feed.append(work_event(d, "assignment", assigned_at=now, reason=d.reason))
-        elif isinstance(d, Unassigned):
+        elif isinstance(d, decision.Unassigned):
             if d.reason != "resolved" and e.fresh.pop(d.conversation_id, None) is None:
                 e.released.append(d.conversation_id)
                 if d.conversation_id in e.accepted:
@@ -352,7 +345,7 @@ def _effects(
             e.feed.append(
                 new_agent_event(tenant_id, d.agent_id, "unassignment", d.conversation_id, now, reason=d.reason)
             )
-        elif isinstance(d, Escalated):
+        elif isinstance(d, decision.Escalated):
             e.escalated.append(d.conversation_id)
             e.notes.append(
                 (
@@ -361,7 +354,7 @@ def _effects(
                     {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
                 )
             )
-        elif isinstance(d, PresenceChanged):
+        elif isinstance(d, decision.PresenceChanged):
             e.presence[d.agent_id] = d.reason
             for feed_id in (d.agent_id, SUPERVISORS):
                 e.feed.append(
@@ -376,7 +369,7 @@ def _effects(
                         reason=d.reason,
                     )
                 )
-        elif isinstance(d, AutoAcknowledged):
+        elif isinstance(d, decision.AutoAcknowledged):
             expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
             e.notes.append(
                 (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})

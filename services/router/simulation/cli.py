@@ -32,12 +32,8 @@ from shared.command_line import documented_subcommand
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """The ``simulate`` subcommand on the ``switchboard`` parser's subparsers."""
-    p = documented_subcommand(
-        subparsers,
-        "simulate",
-        "what if: run a routing configuration on synthetic traffic or a trace (docs/simulation.md)",
-        __doc__,
-    )
+    summary = "what if: run a routing configuration on synthetic traffic or a trace (docs/simulation.md)"
+    p = documented_subcommand(subparsers, "simulate", summary, __doc__)
     p.add_argument("--desk", type=Path, required=True, help="the desk as configured now: queues, agents (JSON)")
     p.add_argument("--proposal", type=Path, help="a proposed desk, run on the same traffic and compared")
     source = p.add_mutually_exclusive_group(required=True)

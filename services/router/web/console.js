@@ -621,8 +621,7 @@ function dismiss(item) {
 
 // -- the simulations screen: what if (POST /v1/simulations, then GET /v1/simulations/{id} until done) ----------
 // The shipped example (docs/examples/simulation/), so a supervisor can run one at once and edit from there.
-const SIM_EXAMPLE = {
-  desk: `{
+const SIM_DESK = `{
   "timezone": "Europe/Paris",
   "profiles": [{"id": "chat", "name": "Chat", "capacity": 2, "weights": {"default": 1, "email": 1}}],
   "queues": [
@@ -637,24 +636,14 @@ const SIM_EXAMPLE = {
     {"id": "care", "name": "Care team", "count": 4, "queue_ids": ["care"], "profile_id": "chat",
      "shifts": ["07:00-20:00"]}
   ]
-}`,
-  proposal: `{
-  "timezone": "Europe/Paris",
-  "profiles": [{"id": "chat", "name": "Chat", "capacity": 2, "weights": {"default": 1, "email": 1}}],
-  "queues": [
-    {"id": "billing", "name": "Billing", "channels": ["chat"],
-     "routing": {"rule": {"attr": "tags", "has": "billing"}, "sla": {"first_response_s": {"chat": 60}},
-                 "overflow_after_s": 60, "overflow_to": "care"}},
-    {"id": "care", "name": "Care", "is_default": true,
-     "routing": {"sla": {"first_response_s": {"chat": 120, "email": 3600}}}}
-  ],
-  "agents": [
-    {"id": "billing", "name": "Billing team", "count": 2, "queue_ids": ["billing"], "profile_id": "chat",
-     "shifts": ["08:00-18:00"]},
-    {"id": "care", "name": "Care team", "count": 5, "queue_ids": ["care"], "profile_id": "chat",
-     "shifts": ["07:00-20:00"]}
-  ]
-}`,
+}`;
+const SIM_EXAMPLE = {
+  desk: SIM_DESK,
+  // the same desk but for what the proposal changes: Billing overflows to Care after a minute; Care has a fifth agent
+  proposal: SIM_DESK
+    .replace('"sla": {"first_response_s": {"chat": 60}}}},',
+      '"sla": {"first_response_s": {"chat": 60}},\n                 "overflow_after_s": 60, "overflow_to": "care"}},')
+    .replace('"name": "Care team", "count": 4,', '"name": "Care team", "count": 5,'),
   traffic: `{
   "start": "2026-01-05T00:00:00+01:00",
   "hours": 24,

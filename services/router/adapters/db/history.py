@@ -186,12 +186,8 @@ def _moment(text: str) -> datetime:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``switchboard history``: a tenant's recorded window as a trace for ``switchboard simulate --trace``."""
-    p = documented_subcommand(
-        subparsers,
-        "history",
-        "a tenant's recorded window as a simulation trace (JSON Lines; docs/simulation.md)",
-        __doc__,
-    )
+    summary = "a tenant's recorded window as a simulation trace (JSON Lines; docs/simulation.md)"
+    p = documented_subcommand(subparsers, "history", summary, __doc__)
     p.add_argument("--tenant", required=True, help="the tenant's id")
     p.add_argument("--from", dest="start", type=_moment, required=True, help="the window's start, ISO 8601")
     p.add_argument("--to", dest="end", type=_moment, required=True, help="the window's end (excluded), ISO 8601")

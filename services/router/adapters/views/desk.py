@@ -35,7 +35,7 @@ async def held_by(conn: AsyncConnection, tenant_id: str, agent_id: str) -> list[
     s, c, q = t.assignments.c, t.conversations.c, t.queues.c
     rows = await conn.execute(
         select(
-            c.id,
+            c.id.label("conversation_id"),
             c.customer_id,
             c.channel,
             c.status,
@@ -56,7 +56,7 @@ async def held_by(conn: AsyncConnection, tenant_id: str, agent_id: str) -> list[
     )
     return [
         {
-            "conversation_id": r.id,
+            "conversation_id": r.conversation_id,
             "customer_id": r.customer_id,
             "channel": r.channel,
             "status": r.status,

@@ -50,7 +50,7 @@ class Escalated:
 class AutoAcknowledged:
     conversation_id: str
     queue_id: str
-    expected_response_at: float | None
+    expected_response_at: float | None  # when the closed queue next opens; None: no opening in sight
 
 
 @dataclass(frozen=True, slots=True)

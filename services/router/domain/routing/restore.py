@@ -19,7 +19,7 @@ from services.router.domain.routing.specs import AgentSpec, QueueSpec
 class StoredAgent:
     spec: AgentSpec
     presence: Presence
-    last_assigned: float
+    last_assigned: float  # between agents equally loaded, the one assigned longest ago goes first
 
 
 @dataclass(frozen=True, slots=True)

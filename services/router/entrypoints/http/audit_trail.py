@@ -38,14 +38,6 @@ class AuditTrail:
         method = scope["method"]
         if (method, route) in UNAUDITED:
             return
-        await self.router.audit.record(
-            AuditEntry(
-                tenant_id=principal.tenant_id,
-                actor=principal.key_prefix,
-                role=principal.role,
-                method=method,
-                route=route,
-                status=status,
-                target={k: str(v) for k, v in (scope.get("path_params") or {}).items()},
-            )
-        )
+        target = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
+        entry = AuditEntry(principal.tenant_id, principal.key_prefix, principal.role, method, route, status, target)
+        await self.router.audit.record(entry)

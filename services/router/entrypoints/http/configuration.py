@@ -270,7 +270,8 @@ async def create_agent(body: AgentIn, router_: RouterDep, principal: SupervisorP
 
 @router.get("/v1/agents/{agent_id}", tags=["agents"])
 async def get_agent(agent_id: str, router_: RouterDep, principal: StaffPrincipal) -> dict[str, Any]:
-    """One agent with presence (and why it last changed), load and capacity."""
+    """One agent with presence (and why it last changed), capacity, and load: what they hold now, per channel and
+    in units (of their routing profile, if they have one)."""
     return await router_.configuration.agent(principal.tenant_id, agent_id)
 
 
@@ -278,7 +279,8 @@ async def get_agent(agent_id: str, router_: RouterDep, principal: StaffPrincipal
 async def patch_agent(
     agent_id: str, body: AgentPatch, router_: RouterDep, principal: SupervisorPrincipal
 ) -> dict[str, Any]:
-    """Name, queues and capacity. Presence has its own endpoint (it routes waiting work)."""
+    """Change the fields given (name, queues, capacity, skills, languages, routing profile, voice endpoint).
+    Presence has its own endpoint (it routes waiting work)."""
     return await router_.configuration.update_agent(principal.tenant_id, agent_id, _values(body))
 
 

@@ -163,7 +163,7 @@ class SentSurvey:
 @dataclass(frozen=True, slots=True)
 class SurveyAnswer:
     survey_id: str
-    score: int
+    score: int  # on the scale of the survey's kind (csat 1-5, nps 0-10, ces 1-7: handlers/surveys.py)
     comment: str | None
 
 
@@ -233,7 +233,7 @@ class CallConversation:
 class WaitingCall:
     conversation_id: str
     customer_id: str
-    since: datetime
+    since: datetime  # queued (opened, if never queued): the caller's wait runs from then
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol
 
 State = Literal["pending", "delivered", "failed"]
-STATES: tuple[State, ...] = get_args(State)
 
 
 @dataclass(frozen=True, slots=True)
