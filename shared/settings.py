@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     routing_sweep_s: float = Field(
         10.0, gt=0, description="Seconds between sweeps for tenants with expired offers no replica holds in memory."
     )
+    outbox_relay_s: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between looks for outbox rows no transaction published itself (a replica that "
+        "crashed between its commit and its publish, a broker that was down).",
+    )
     presence_grace_s: float = Field(
         60.0,
         gt=0,
@@ -195,7 +201,7 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between two looks for webhooks due (new ones are sent at once)."
     )
     webhook_retention_days: float = Field(
-        14,
+        14,  # two weeks to look into a failed delivery and redeliver it (POST .../redeliver needs the row)
         gt=0,
         description="Keep delivered and failed webhooks (GET /v1/webhook-deliveries; they hold routing events) "
         "this many days.",

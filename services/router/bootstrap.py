@@ -151,7 +151,7 @@ class RouterRuntime:
         feeds_joined = asyncio.Event()
         self._spawn(consumers.live_feeds(self.hub, self.instance_id, feeds_joined))
         await asyncio.wait_for(feeds_joined.wait(), 60)
-        self._spawn(timers.relay_outbox(self.relay, self._stop))
+        self._spawn(timers.relay_outbox(self.relay, self._stop, s.outbox_relay_s))
         routes = s.role != "api"  # an API-only replica owns no tenant: no engines to tick, nothing to sweep for
         if routes:
             self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))

@@ -11,16 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
+from services.router.adapters.db import tables as t
 from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import RouterRuntime, build_router
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event
+from shared.routing_commands import Command, Resolve
 from shared.store import Database
 from tests.conftest import Servers, random_name
 from tests.support.databases import create_database, drop_database
+from tests.support.desks import online_agents
 from tests.support.runtime import inbound, settings_for
 
 BATCH = 500
@@ -29,6 +32,9 @@ TENANTS = 4
 # for all of them (the tenants' locks, versions and counters included).
 NEW_CUSTOMERS = 32  # with the acknowledgements' reads and writes
 FOLLOW_UPS = 15
+# Agents' resolutions, per tenant in the batch (each tenant's commands are one transaction): the conversations,
+# assignments, clocks, surveys (their messages, timeline, outbox) and the routing pass that hands freed capacity on.
+RESOLUTIONS_PER_TENANT = 25
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ async def router(servers: Servers, tmp_path: Path) -> AsyncIterator[tuple[Router
     name = random_name("switchboard_cost_")
     url = await create_database(servers.database_url, name)
     # the clock-driven work (routing and SLA ticks, sweeps, presence) is not the batch's: kept out of the counts
-    quiet = dict(routing_tick_s=3600, routing_sweep_s=3600, presence_heartbeat_s=3600)
+    quiet = dict(routing_tick_s=3600, routing_sweep_s=3600, presence_heartbeat_s=3600, outbox_relay_s=3600)
     settings = settings_for("production", tmp_path, servers, database_url=url, **quiet)
     runtime = build_router(settings, bus=MemoryBus())  # the statements counted are PostgreSQL's; no broker needed
     await runtime.start(consume_events=False)
@@ -129,3 +135,36 @@ async def test_a_batch_costs_a_bounded_number_of_statements_and_rows(
     assert follow.inserted <= 2 * BATCH, follow.report()  # the message and its timeline entry
     assert follow.updated <= BATCH + TENANTS, follow.report()  # the conversation touched once
     assert follow.deleted == 0
+
+
+async def test_a_batch_of_resolutions_costs_statements_per_tenant_not_per_conversation(
+    router: tuple[RouterRuntime, str, list[str]],
+) -> None:
+    runtime, name, tenants = router
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as conn:  # room for the whole batch: 40 agents of 4 chats per tenant
+        for tenant in tenants:
+            await conn.execute(insert(t.agents), online_agents(tenant, now, 40, 4, id_prefix="agent-b", name="B"))
+    await runtime.stage.handle(records(runtime, tenants, 0))
+    async with runtime.db.read() as conn:
+        c = t.conversations.c
+        held = (
+            await conn.execute(select(c.id, c.tenant_id).where(c.tenant_id.in_(tenants), c.agent_id.is_not(None)))
+        ).all()
+    assert len(held) >= BATCH * 0.9, len(held)
+    commands = [Command.of(r.tenant_id, Resolve(conversation_id=r.id)) for r in held]
+    log = [
+        Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
+        for n, x in enumerate(commands)
+    ]
+    await reset(runtime.db)
+    await runtime.applier.handle(log, lambda: datetime.now(UTC))
+    cost = await cost_of(runtime.db, name)
+    print(
+        f"{len(held)} resolutions: {cost.statements} statements, {cost.inserted} rows inserted, {cost.updated} updated"
+    )
+    print(cost.report())
+    async with runtime.db.read() as conn:
+        open_ = (await conn.execute(select(c.id).where(c.tenant_id.in_(tenants), c.status == "open"))).all()
+    assert not open_, "every conversation resolved"
+    assert cost.statements <= RESOLUTIONS_PER_TENANT * TENANTS, cost.report()

@@ -15,7 +15,7 @@ from services.router.adapters.db.unit_of_work import SqlStore, SqlUnitOfWork
 from services.router.adapters.views import queries
 from services.router.domain.model import Assignment, Presence
 from services.router.domain.routing.decisions import Assigned
-from services.router.handlers.ports.command_outcomes import AlreadyApplied
+from services.router.handlers.ports.command_outcomes import AlreadyApplied, Applied
 from services.router.handlers.ports.connections import NewConnection
 from services.router.handlers.ports.conversations import WantedConversation
 from services.router.handlers.ports.deadletters import DeadLetter
@@ -345,6 +345,45 @@ async def test_a_command_outcome_is_recorded_once_and_forgotten_after_its_day(re
         assert await u.outcomes.get(command_id) is not None
         await u.outcomes.forget_before(NOW + timedelta(seconds=1))
         assert await u.outcomes.get(command_id) is None
+
+
+async def test_a_detected_language_never_replaces_one_already_set(repo: SqlStore, tenant: str) -> None:
+    async with repo.unit() as u:
+        owners = await create_customers(u, [new_customer(tenant, f"+1415555040{i}") for i in range(3)])
+        sam, kim, lee = owners.values()
+        await u.customers.set_detected_languages({sam: ("fr", 0.9), kim: ("de", 0.8)}, NOW)
+    async with repo.unit() as u:  # a later batch: Sam's language is set, Lee's not yet
+        await u.customers.set_detected_languages({sam: ("es", 0.99), lee: ("it", 0.7)}, NOW + timedelta(1))
+    async with repo.db.read() as conn:
+        c = t.customers.c
+        rows = (await conn.execute(select(c.id, c.language, c.language_confidence).where(c.tenant_id == tenant))).all()
+    assert {r.id: (r.language, r.language_confidence) for r in rows} == {
+        sam: ("fr", 0.9),
+        kim: ("de", 0.8),
+        lee: ("it", 0.7),
+    }
+
+
+async def test_outcomes_recorded_together_are_all_or_nothing(repo: SqlStore, tenant: str) -> None:
+    first, second, third = new_id(), new_id(), new_id()
+    async with repo.unit() as u:
+        await u.outcomes.record_many(
+            [Applied(first, tenant, "accept", (200, {"events": 1})), Applied(second, tenant, "resolve", (200, {}))],
+            NOW,
+        )
+    async with repo.reading() as r:
+        assert await r.outcomes.get_many([first, second, third]) == {
+            first: (200, {"events": 1}),
+            second: (200, {}),
+        }
+    with pytest.raises(AlreadyApplied):  # one of them was applied already: none of them is recorded
+        async with repo.unit() as u:
+            await u.outcomes.record_many(
+                [Applied(third, tenant, "accept", (200, {})), Applied(second, tenant, "resolve", (409, {}))], NOW
+            )
+    async with repo.reading() as r:
+        assert await r.outcomes.get(third) is None
+        assert await r.outcomes.get(second) == (200, {}), "the first outcome stands"
 
 
 def dead_letter(tenant: str, dl_topic: str, dl_offset: int, source_offset: int, partition: int = 0) -> DeadLetter:

@@ -14,7 +14,7 @@ from services.router.domain.model import Presence
 from services.router.domain.presence import DISCONNECTED
 from services.router.domain.routing.decisions import Assigned, Decision, Offered, Unassigned
 from services.router.domain.routing.engine import RoutingEngine
-from services.router.handlers.command_log import record_outcome
+from services.router.handlers.command_log import record_outcome, record_outcomes
 from services.router.handlers.follow_ups import FollowUpSender
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports import UnitOfWork
@@ -38,6 +38,16 @@ from shared.routing_commands import (
 Check = Callable[[UnitOfWork, datetime], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class _Resolving:
+    """A resolution as ``apply_many`` writes it together with the resolutions next to it in the log."""
+
+    conversation_id: str
+    note: str | None
+    survey: str  # csat, nps, ces or none
+    released: list[tuple[str, str]]  # filled in when written: (conversation, the agent it freed)
+
+
 @dataclass
 class _Plan:
     """One command as ``_run`` would run it: what it checks and writes first, then what it asks the engine."""
@@ -46,6 +56,7 @@ class _Plan:
     check: Check | None
     released: Sequence[tuple[str, str]]
     command: Command | None
+    resolving: _Resolving | None = None
 
 
 # Set while ``apply_many`` collects its commands' plans: ``_run`` then records instead of running.
@@ -98,21 +109,49 @@ class AgentCommands(OutboxWriter):
         try:
             async with self.repo.unit() as u:
                 await u.routing.lock_tenants([tenant_id])
-                for plan in plans:
-                    if plan.check is not None:
-                        await plan.check(u, now)
+                await self._check_all(u, tenant_id, plans, now)
                 released = [r for plan in plans for r in plan.released]
                 operations = [counted(n, plan.operation) for n, plan in enumerate(plans)]
                 routed = await self.routing.route(u, tenant_id, now, operations, released)
                 await u.outbox.add(routed.outbox, now)
                 counts[0] += routed.work_events - sum(counts)  # the pass's own: due timers, releases announced
-                for plan, events in zip(plans, counts, strict=True):
-                    if plan.command is not None:
-                        await record_outcome(u, plan.command, (200, {"events": events}), now)
+                outcomes = zip(plans, counts, strict=True)
+                await record_outcomes(u, [(p.command, (200, {"events": n})) for p, n in outcomes if p.command], now)
         except (DomainError, AlreadyApplied):
             return None  # rolled back; the engine this pass changed is dropped and rebuilt by the next
         await self.relay.flush()
         return {plan.command.id: events for plan, events in zip(plans, counts, strict=True) if plan.command}
+
+    async def _check_all(self, u: UnitOfWork, tenant_id: str, plans: Sequence[_Plan], now: datetime) -> None:
+        """Each plan's checks and writes in log order; resolutions next to each other in the log as one."""
+        together: list[_Resolving] = []
+        for plan in [*plans, None]:
+            if plan is not None and plan.resolving is not None:
+                together.append(plan.resolving)
+                continue
+            if together:
+                await self._resolve_all(u, tenant_id, together, now)
+                together = []
+            if plan is not None and plan.check is not None:
+                await plan.check(u, now)
+
+    async def _resolve_all(self, u: UnitOfWork, tenant_id: str, all_: Sequence[_Resolving], now: datetime) -> None:
+        """Resolutions written together, one statement per table whatever their number: the conversations
+        resolved and their assignments ended, their clocks stopped, surveys asked, follow-ups scheduled."""
+        notes = {r.conversation_id: r.note for r in all_}
+        if len(notes) < len(all_):  # the second would be refused (not open): each goes on its own
+            raise InvalidCommand("a conversation resolved twice in one batch")
+        agents = await u.conversations.resolve_conversations(tenant_id, notes, now)
+        await self.sla.resolved(u, list(notes), now)
+        surveys = [(r.conversation_id, r.survey) for r in all_ if r.survey != "none"]
+        if surveys:
+            await self.surveys.send_many(u, tenant_id, surveys, now)
+        if self.follow_ups is not None:
+            await self.follow_ups.schedule(u, tenant_id, list(notes), now)
+        for r in all_:
+            agent = agents[r.conversation_id]
+            if agent is not None:
+                r.released.append((r.conversation_id, agent))
 
     async def tick(self, tenant_id: str) -> int:
         """The owner's own timer pass (no command on the log: nothing waits for it)."""
@@ -125,12 +164,14 @@ class AgentCommands(OutboxWriter):
         check: Check | None = None,
         released: Sequence[tuple[str, str]] = (),
         command: Command | None = None,
+        resolving: _Resolving | None = None,
     ) -> int:
         """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
-        feed events about work it produced (presence changes aside). Within ``apply_many``: only recorded."""
+        feed events about work it produced (presence changes aside). Within ``apply_many``: only recorded
+        (``resolving``: the resolution ``check`` writes, for ``apply_many`` to write with its neighbours)."""
         plans = _planning.get()
         if plans is not None:
-            plans.append(_Plan(operation, check, released, command))
+            plans.append(_Plan(operation, None if resolving else check, released, command, resolving))
             return 0
         now = self.clock()
         async with self.repo.unit() as u:
@@ -229,24 +270,15 @@ class AgentCommands(OutboxWriter):
         """Resolve with the documented resolution; the clocks stop, the customer is asked for feedback
         (``survey``: csat, nps, ces or none; default SWITCHBOARD_SURVEY_KIND), a follow-up is scheduled if
         the queue has one, and the freed capacity goes to waiting work at once."""
-
-        released: list[tuple[str, str]] = []
+        resolving = _Resolving(c.conversation_id, c.note, c.survey or self.survey_kind, [])
 
         async def check(u: UnitOfWork, now: datetime) -> None:
-            agent = await u.conversations.resolve_conversation(tenant_id, c.conversation_id, c.note, now)
-            if agent is not None:
-                released.append((c.conversation_id, agent))
-            await self.sla.resolved(u, c.conversation_id, now)
-            kind = c.survey or self.survey_kind
-            if kind != "none":
-                await self.surveys.send(u, tenant_id, c.conversation_id, kind, now)
-            if self.follow_ups is not None:
-                await self.follow_ups.schedule(u, tenant_id, c.conversation_id, now)
+            await self._resolve_all(u, tenant_id, [resolving], now)
 
         def release(engine: RoutingEngine, t: float) -> list[Decision]:
             return engine.resolve(c.conversation_id, t) if engine.work(c.conversation_id) else []
 
-        return await self._run(tenant_id, release, check, released, command)
+        return await self._run(tenant_id, release, check, resolving.released, command, resolving)
 
 
 C = TypeVar("C", bound=RoutingCommand)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from services.router.domain.errors import BY_NAME, CommandTimeout, DomainError, InvalidCommand
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Store, UnitOfWork
-from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
+from services.router.handlers.ports.command_outcomes import AlreadyApplied, Applied, Outcome
 from shared.bus import Bus, Record, deadletter
 from shared.events import InvalidEvent
 from shared.routing_commands import Command, RoutingCommand
@@ -46,6 +46,11 @@ def result_of(outcome: Outcome) -> int:
 async def record_outcome(u: UnitOfWork, command: Command, outcome: Outcome, now: datetime) -> None:
     """In the applying transaction: a second application of the same command fails here and rolls back."""
     await u.outcomes.record(command.id, command.tenant, command.kind, outcome, now)
+
+
+async def record_outcomes(u: UnitOfWork, outcomes: Sequence[tuple[Command, Outcome]], now: datetime) -> None:
+    """``record_outcome`` of several commands applied in one transaction, in one write."""
+    await u.outcomes.record_many([Applied(c.id, c.tenant, c.kind, outcome) for c, outcome in outcomes], now)
 
 
 class Waiters:

@@ -8,6 +8,7 @@ conversation (``adapters/db/conversations.py`` counts the reopen window from the
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,23 +41,22 @@ class FollowUpSender(OutboxWriter):
     routing: RoutingStates
     replies: ReplyCommands
 
-    async def schedule(self, u: UnitOfWork, tenant_id: str, conversation_id: str, now: datetime) -> None:
-        """On a resolution, in its transaction: check in later if the conversation's queue follows up. Costs no
-        query for a tenant whose queues do not (their configuration is in the routing engine)."""
+    async def schedule(self, u: UnitOfWork, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+        """On resolutions, in their transaction: check in later on those whose queue follows up. Costs no query
+        for a tenant whose queues do not (their configuration is in the routing engine), one read and one write
+        for any number of conversations otherwise."""
         queues = await tenant_queues(u, self.routing, tenant_id)
         if not any(q.follow_up for q in queues.values()):
             return
-        target = await u.follow_ups.target(tenant_id, conversation_id)
-        if target is None:
-            return
-        queue_id, channel = target
-        queue = queues.get(queue_id or "")
-        options = _options(queue)
-        if options is None or follow_up.skip_reason(channel, options) is not None:
-            return
-        await u.follow_ups.schedule(
-            tenant_id, conversation_id, follow_up.due_at(now, options, queue.hours if queue else None)
-        )
+        due: dict[str, datetime] = {}
+        for conversation_id, (queue_id, channel) in (await u.follow_ups.targets(tenant_id, conversation_ids)).items():
+            queue = queues.get(queue_id or "")
+            options = _options(queue)
+            if options is None or follow_up.skip_reason(channel, options) is not None:
+                continue
+            due[conversation_id] = follow_up.due_at(now, options, queue.hours if queue else None)
+        if due:
+            await u.follow_ups.schedule(due)
 
     async def tick(self) -> int:
         """Send what is due. Returns how many went."""

@@ -219,21 +219,7 @@ class ContextStage:
         await u.conversations.insert_messages(messages, now)
         await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
         feed = [
-            new_agent_event(
-                m.tenant_id,
-                holder,
-                "message",
-                m.conversation_id,
-                now,
-                message_id=m.id,
-                channel=m.channel,
-                direction=m.direction,
-                text=m.text,
-                subject=m.subject,
-                event_id=m.event_id,
-                received_at=m.received_at,
-                **_trace(traces, m.event_id),
-            )
+            new_agent_event(m.tenant_id, holder, "message", m.conversation_id, now, **_feed_message(m, traces))
             for m in messages
             if (holder := holders.get(m.conversation_id)) is not None
         ]
@@ -287,7 +273,7 @@ class ContextStage:
         }
         outbox += (await self.routing.route_many(u, passes, now, causes)).outbox
         for conversation_id in (c for tenant_abandoned in abandoned.values() for c in tenant_abandoned):
-            await self.sla.resolved(u, conversation_id, now)
+            await self.sla.resolved(u, [conversation_id], now)
         opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
         by_id = {c.id: c for c in convs.values()}
         await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
@@ -369,6 +355,20 @@ def _ring_out(agent_id: str, conversation_id: str) -> Operation:
         return engine.decline(agent_id, conversation_id, t, reason="no_answer", offered_only=False)
 
     return op
+
+
+def _feed_message(m: NewMessage, traces: Mapping[str, str]) -> dict[str, Any]:
+    """The agent feed's ``message`` event (shared/feed_events.py ``Message``) for a message just stored."""
+    return {
+        "message_id": m.id,
+        "channel": m.channel,
+        "direction": m.direction,
+        "text": m.text,
+        "subject": m.subject,
+        "event_id": m.event_id,
+        "received_at": m.received_at,
+        **_trace(traces, m.event_id),
+    }
 
 
 def _trace(traces: Mapping[str, str], event_id: str) -> dict[str, str]:

@@ -124,8 +124,8 @@ class SlaClock(OutboxWriter):
             left[r.id] = remaining_s(now, r.due_at, queue.hours if queue else None)
         await u.sla_timers.pause(left, now)
 
-    async def resolved(self, u: UnitOfWork, conversation_id: str, now: datetime) -> None:
-        await u.sla_timers.stop([conversation_id], tuple(TimerKind), now)
+    async def resolved(self, u: UnitOfWork, conversation_ids: Sequence[str], now: datetime) -> None:
+        await u.sla_timers.stop(conversation_ids, tuple(TimerKind), now)
 
     # -- the tick ----------------------------------------------------------------------------------------------
     async def tick(self) -> int:

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.router.domain.consent import ConsentWithdrawn, Purpose
-from services.router.domain.errors import InvalidCommand, NotFound
+from services.router.domain.errors import DomainError, InvalidCommand, NotFound
 from services.router.handlers.ports import Clock, Store, UnitOfWork
-from services.router.handlers.ports.records import NewSurvey, SentSurvey, SurveyAnswer
-from services.router.handlers.replies import ReplyCommands
+from services.router.handlers.ports.records import NewSurvey, SentSurvey, SurveyAnswer, SurveyedConversation
+from services.router.handlers.replies import ReplyCommands, Send
 from shared.events import Channel
 from shared.ids import new_id
 from shared.outbound import SurveyCard
@@ -63,57 +63,77 @@ class Surveys:
         self.replies = replies
         self.public_url = (public_url or "").rstrip("/")
 
-    async def send(self, u: UnitOfWork, tenant_id: str, conversation_id: str, kind: str, now: datetime) -> str | None:
-        """Ask the question on the channel the customer last used. None if it cannot go there (the timeline
-        records why)."""
-        conv = await u.surveys.surveyed_conversation(tenant_id, conversation_id)
-        if conv is None:
-            return None
-        skipped = {"kind": kind, "channel": conv.channel}
-        if conv.channel not in OUTBOUND_CHANNELS:
-            await self._skipped(u, tenant_id, conversation_id, {**skipped, "reason": "no_connector"}, now)
-            return None
-        token = secrets.token_urlsafe(24)
+    async def send_many(
+        self, u: UnitOfWork, tenant_id: str, wanted: Sequence[tuple[str, str]], now: datetime
+    ) -> list[str | None]:
+        """Ask each (conversation, kind) question on the channel the customer last used, all in one write per
+        table. Each one's survey id, or None if it cannot go there (the timeline records why)."""
+        conversations = await u.surveys.surveyed_conversations(tenant_id, [cid for cid, _ in wanted])
+        skipped: list[tuple[str, str, dict[str, Any]]] = []
+        planned: list[tuple[int, str, str, SurveyedConversation]] = []  # (n, kind, token, conversation)
+        sends: list[tuple[str, Send]] = []
+        for n, (conversation_id, kind) in enumerate(wanted):
+            conv = conversations.get(conversation_id)
+            if conv is None:
+                continue
+            if conv.channel not in OUTBOUND_CHANNELS:
+                skipped.append(
+                    (
+                        conversation_id,
+                        "survey_skipped",
+                        {"kind": kind, "channel": conv.channel, "reason": "no_connector"},
+                    )
+                )
+                continue
+            token = secrets.token_urlsafe(24)
+            channel = Channel(conv.channel)
+            card, text = self._question(kind, token, channel)
+            planned.append((n, kind, token, conv))
+            sends.append((tenant_id, Send(conversation_id, text, channel, "survey", card, Purpose.SURVEY)))
+        ids: list[str | None] = [None] * len(wanted)
+        surveys: list[NewSurvey] = []
+        for (n, kind, token, conv), outcome in zip(planned, await self.replies.send_many(u, sends, now), strict=True):
+            conversation_id = wanted[n][0]
+            if isinstance(outcome, ConsentWithdrawn):
+                skipped.append((conversation_id, "survey_skipped", {**outcome.refusal.timeline_data(), "kind": kind}))
+            elif isinstance(outcome, InvalidCommand):  # no address on that channel: no survey rather than no resolve
+                unreachable = {"kind": kind, "channel": conv.channel, "reason": "unreachable"}
+                skipped.append((conversation_id, "survey_skipped", unreachable))
+            elif isinstance(outcome, DomainError):
+                raise outcome
+            else:
+                ids[n] = survey_id = new_id()
+                surveys.append(
+                    NewSurvey(
+                        id=survey_id,
+                        tenant_id=tenant_id,
+                        conversation_id=conversation_id,
+                        customer_id=conv.customer_id,
+                        agent_id=conv.agent_id,
+                        kind=kind,
+                        channel=conv.channel,
+                        token=token,
+                        sent_at=now,
+                    )
+                )
+        if surveys:
+            await u.surveys.add_surveys(surveys)
+        if skipped:
+            await u.conversations.add_conversation_notes({tenant_id: skipped}, now)
+        return ids
+
+    def _question(self, kind: str, token: str, channel: Channel) -> tuple[SurveyCard, str]:
+        """The card and the text a survey of ``kind`` goes out as on ``channel``."""
         lo, hi = SCALES[kind]
         url = f"{self.public_url}/survey/{token}" if self.public_url else None
         question = QUESTIONS[kind]
-        channel = Channel(conv.channel)
         if channel is Channel.EMAIL:
             text = f"{question}\n\nAnswer here: {url or '/survey/' + token}"
         elif channel is Channel.CHAT:
             text = question
         else:
             text = f"{question} Reply with a number from {lo} to {hi}."
-        card = SurveyCard(token=token, kind=kind, question=question, min=lo, max=hi, answer_url=url)
-        try:
-            await self.replies.send(
-                u, tenant_id, conversation_id, text, channel, "survey", now, survey=card, purpose=Purpose.SURVEY
-            )
-        except ConsentWithdrawn as refused:
-            await self._skipped(u, tenant_id, conversation_id, {**refused.refusal.timeline_data(), "kind": kind}, now)
-            return None
-        except InvalidCommand:  # no address on that channel: no survey rather than no resolve
-            await self._skipped(u, tenant_id, conversation_id, {**skipped, "reason": "unreachable"}, now)
-            return None
-        survey_id = new_id()
-        await u.surveys.add_survey(
-            NewSurvey(
-                id=survey_id,
-                tenant_id=tenant_id,
-                conversation_id=conversation_id,
-                customer_id=conv.customer_id,
-                agent_id=conv.agent_id,
-                kind=kind,
-                channel=channel.value,
-                token=token,
-                sent_at=now,
-            )
-        )
-        return survey_id
-
-    @staticmethod
-    async def _skipped(u: UnitOfWork, tenant_id: str, conversation_id: str, why: dict[str, Any], now: datetime) -> None:
-        await u.conversations.add_conversation_notes({tenant_id: [(conversation_id, "survey_skipped", why)]}, now)
+        return SurveyCard(token=token, kind=kind, question=question, min=lo, max=hi, answer_url=url), text
 
     async def find(self, token: str) -> SentSurvey:
         """The survey a link's token names (404 if none), for its answer page."""

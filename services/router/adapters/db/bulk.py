@@ -41,23 +41,33 @@ async def update_rows(
     table: Table,
     rows: Sequence[Mapping[str, Any]],
     *,
-    key: str = "id",
+    key: str | tuple[str, ...] = "id",
     keep: frozenset[str] = frozenset(),
+    or_stored: frozenset[str] = frozenset(),
+    unless_set: str | None = None,
     **constants: Any,
 ) -> None:
-    """Updates one row per item of ``rows``, found by its ``key`` column, to the item's other values; columns
-    in ``keep`` are set only where still NULL; ``constants`` are the same for every row."""
+    """Updates one row per item of ``rows``, found by its ``key`` column (or columns), to the item's other
+    values; columns in ``keep`` are set only where still NULL; columns in ``or_stored`` keep what is stored
+    where the item has None; a row whose ``unless_set`` column is not NULL is left as it is; ``constants`` are
+    the same for every row."""
     if not rows:
         return
     columns = tuple(rows[0])
+    keys = (key,) if isinstance(key, str) else key
     if conn.dialect.name != "postgresql":
-        values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in columns if c != key}
+        values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in columns if c not in keys}
         for c in keep & values.keys():
             values[c] = _coalesce(table, c)
-        statement = update(table).where(table.c[key] == bindparam(f"b_{key}")).values(**values, **constants)
+        for c in or_stored & values.keys():
+            values[c] = func.coalesce(bindparam(f"b_{c}"), table.c[c])
+        found = [table.c[k] == bindparam(f"b_{k}") for k in keys]
+        statement = update(table).where(*found).values(**values, **constants)
+        if unless_set is not None:
+            statement = statement.where(table.c[unless_set].is_(None))
         await conn.execute(statement, [{f"b_{c}": row[c] for c in columns} for row in rows])
         return
-    sql = _update_sql(table, columns, key, keep, tuple(sorted(constants)))
+    sql = _update_sql(table, columns, keys, keep, tuple(sorted(constants)), unless_set, or_stored)
     params = _arrays(table, columns, rows)
     params.update({f"k_{name}": _bound(table, name, value) for name, value in constants.items()})
     await conn.execute(sql, params)
@@ -77,20 +87,30 @@ def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool) 
 
 @lru_cache(maxsize=256)
 def _update_sql(
-    table: Table, columns: tuple[str, ...], key: str, keep: frozenset[str], constants: tuple[str, ...]
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    keep: frozenset[str],
+    constants: tuple[str, ...],
+    unless_set: str | None = None,
+    or_stored: frozenset[str] = frozenset(),
 ) -> Any:
     sets = []
     for c in columns:
-        if c == key:
+        if c in keys:
             continue
         value = _read(table, c)
-        sets.append(f'"{c}" = coalesce(t."{c}", {value})' if c in keep else f'"{c}" = {value}')
+        if c in keep:
+            value = f'coalesce(t."{c}", {value})'
+        elif c in or_stored:
+            value = f'coalesce({value}, t."{c}")'
+        sets.append(f'"{c}" = {value}')
     for c in constants:
         value = f"CAST(:k_{c} AS {_sql_type(table.c[c].type)})"
         sets.append(f'"{c}" = CAST({value} AS JSON)' if _is_json(table.c[c].type) else f'"{c}" = {value}')
-    return text(
-        f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_unnest(table, columns)} WHERE t."{key}" = v."{key}"'
-    )
+    found = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
+    only = f' AND t."{unless_set}" IS NULL' if unless_set is not None else ""
+    return text(f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_unnest(table, columns)} WHERE {found}{only}')
 
 
 def _unnest(table: Table, columns: tuple[str, ...]) -> str:

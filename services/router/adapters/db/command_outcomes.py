@@ -10,9 +10,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import rows_in
-from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
+from services.router.handlers.ports.command_outcomes import AlreadyApplied, Applied, Outcome
 
 c = t.routing_commands.c
 
@@ -35,6 +36,23 @@ class SqlCommandOutcomes(SqlRepository):
             )
         except IntegrityError as exc:
             raise AlreadyApplied(command_id) from exc
+
+    async def record_many(self, applied: Sequence[Applied], now: datetime) -> None:
+        rows = [
+            dict(
+                id=a.command_id,
+                tenant_id=a.tenant_id,
+                kind=a.kind,
+                status=a.outcome[0],
+                body=a.outcome[1],
+                created_at=now,
+            )
+            for a in applied
+        ]
+        try:
+            await insert_rows(self.conn, t.routing_commands, rows)
+        except IntegrityError as exc:
+            raise AlreadyApplied(", ".join(a.command_id for a in applied)) from exc
 
     async def forget_before(self, cutoff: datetime) -> int:
         result = await self.conn.execute(delete(t.routing_commands).where(c.created_at < cutoff))

@@ -120,23 +120,20 @@ class SqlConversations(SqlRepository):
         await insert_rows(
             self.conn, t.messages, [dict(created_at=now, **fields_of(m)) for m in rows], ignore_conflicts=True
         )
-        await insert_rows(
-            self.conn,
-            t.timeline,
-            [
-                dict(
-                    tenant_id=m.tenant_id,
-                    customer_id=m.customer_id,
-                    conversation_id=m.conversation_id,
-                    kind="message",
-                    message_id=m.id,
-                    channel=m.channel,
-                    at=m.received_at,
-                    data={},
-                )
-                for m in rows
-            ],
-        )
+        on_timeline = [
+            dict(
+                tenant_id=m.tenant_id,
+                customer_id=m.customer_id,
+                conversation_id=m.conversation_id,
+                kind="message",
+                message_id=m.id,
+                channel=m.channel,
+                at=m.received_at,
+                data={},
+            )
+            for m in rows
+        ]
+        await insert_rows(self.conn, t.timeline, on_timeline)
 
     async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None:
         await add_lifecycle(self.conn, rows)
@@ -169,32 +166,41 @@ class SqlConversations(SqlRepository):
             ],
         )
 
-    async def resolve_conversation(
-        self, tenant_id: str, conversation_id: str, note: str | None, now: datetime
-    ) -> str | None:
+    async def resolve_conversations(
+        self, tenant_id: str, notes: Mapping[str, str | None], now: datetime
+    ) -> dict[str, str | None]:
+        if not notes:
+            return {}
         c = t.conversations.c
-        row = (
-            await self.conn.execute(
-                select(c.customer_id, c.status, c.agent_id)
-                .where(c.tenant_id == tenant_id, c.id == conversation_id)
-                .with_for_update()
+        rows = {
+            r.id: r
+            for r in await rows_in(
+                self.conn,
+                select(c.id, c.customer_id, c.status, c.agent_id).where(c.tenant_id == tenant_id).with_for_update(),
+                c.id,
+                notes,
             )
-        ).first()
-        if row is None:
-            raise NotFound(f"no conversation {conversation_id}")
-        if row.status != ConversationStatus.OPEN.value:
-            raise InvalidCommand(f"conversation is {row.status}, not open")
-        await self.conn.execute(
-            update(t.conversations)
-            .where(c.id == conversation_id)
-            .values(status=ConversationStatus.RESOLVED.value, resolved_at=now, resolution_note=note, routing=None)
+        }
+        for conversation_id in notes:
+            row = rows.get(conversation_id)
+            if row is None:
+                raise NotFound(f"no conversation {conversation_id}")
+            if row.status != ConversationStatus.OPEN.value:
+                raise InvalidCommand(f"conversation is {row.status}, not open")
+        await update_rows(
+            self.conn,
+            t.conversations,
+            [dict(id=cid, resolution_note=note) for cid, note in notes.items()],
+            status=ConversationStatus.RESOLVED.value,
+            resolved_at=now,
+            routing=None,
         )
-        s = t.assignments.c
-        await self.conn.execute(
-            update(t.assignments).where(s.conversation_id == conversation_id, s.ended_at.is_(None)).values(ended_at=now)
+        live = [dict(conversation_id=cid) for cid in notes]
+        await update_rows(self.conn, t.assignments, live, key="conversation_id", unless_set="ended_at", ended_at=now)
+        await add_lifecycle(
+            self.conn, [Lifecycle(tenant_id, rows[cid].customer_id, cid, "resolved", now) for cid in notes]
         )
-        await add_lifecycle(self.conn, [Lifecycle(tenant_id, row.customer_id, conversation_id, "resolved", now)])
-        return str(row.agent_id) if row.agent_id is not None else None
+        return {cid: str(rows[cid].agent_id) if rows[cid].agent_id is not None else None for cid in notes}
 
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool:
         c = t.conversations.c

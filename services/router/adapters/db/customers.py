@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 
 from services.router.adapters.db import erasure, merges
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.bulk import insert_rows
+from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import insert_ignore, routing_attrs, rows_in
 from services.router.handlers.ports.records import (
@@ -96,13 +96,9 @@ class SqlCustomers(SqlRepository):
     async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
         if not detected:
             return
-        c = t.customers.c
-        await self.conn.execute(
-            update(t.customers)
-            .where(c.id == bindparam("b_id"), c.language.is_(None))  # never over one the app or an agent set
-            .values(language=bindparam("b_language"), language_confidence=bindparam("b_confidence"), updated_at=now),
-            [dict(b_id=k, b_language=lang, b_confidence=conf) for k, (lang, conf) in detected.items()],
-        )
+        rows = [dict(id=k, language=lang, language_confidence=conf) for k, (lang, conf) in detected.items()]
+        # never over a language the app or an agent set
+        await update_rows(self.conn, t.customers, rows, unless_set="language", updated_at=now)
 
     async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
         if not customer_ids:

@@ -3,34 +3,28 @@ a reopened conversation drops its pending check-in in the same statement that re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import update_rows
 from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import rows_in
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.follow_ups import DueFollowUp
 
 
 class SqlFollowUps(SqlRepository):
-    async def target(self, tenant_id: str, conversation_id: str) -> tuple[str | None, str] | None:
+    async def targets(self, tenant_id: str, conversation_ids: Iterable[str]) -> dict[str, tuple[str | None, str]]:
         c = t.conversations.c
-        row = (
-            await self.conn.execute(
-                select(c.queue_id, c.channel).where(c.tenant_id == tenant_id, c.id == conversation_id)
-            )
-        ).first()
-        return None if row is None else (row.queue_id, row.channel)
+        query = select(c.id, c.queue_id, c.channel).where(c.tenant_id == tenant_id)
+        return {r.id: (r.queue_id, r.channel) for r in await rows_in(self.conn, query, c.id, conversation_ids)}
 
-    async def schedule(self, tenant_id: str, conversation_id: str, due_at: datetime) -> None:
-        c = t.conversations.c
-        await self.conn.execute(
-            update(t.conversations)
-            .where(c.tenant_id == tenant_id, c.id == conversation_id)
-            .values(follow_up_due_at=due_at)
-        )
+    async def schedule(self, due: Mapping[str, datetime]) -> None:
+        rows = [dict(id=conversation_id, follow_up_due_at=at) for conversation_id, at in due.items()]
+        await update_rows(self.conn, t.conversations, rows)
 
     async def tenants_due(self, now: datetime) -> list[str]:
         c = t.conversations.c

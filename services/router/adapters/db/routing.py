@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Update, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Update, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
@@ -109,32 +109,21 @@ class SqlRouting:
         return {r.id: dict(r.routing) for r in rows if r.routing}
 
     async def store_agents(self, agents: Mapping[str, Sequence[AgentFacts]]) -> None:
+        # one statement for every tenant of the pass; an agent is found by its tenant too, never another's
         rows = [
             dict(
-                b_tenant=tenant_id,
-                b_id=f.agent_id,
-                b_presence=f.presence.value,
-                b_last=f.last_assigned_at,
-                b_reason=f.reason,
-                b_changed=f.changed_at,
+                tenant_id=tenant_id,
+                id=f.agent_id,
+                presence=f.presence.value,
+                last_assigned_at=f.last_assigned_at,
+                presence_reason=f.reason,
+                presence_changed_at=f.changed_at,
             )
             for tenant_id, facts in sorted(agents.items())
             for f in facts
         ]
-        if not rows:
-            return
-        a = t.agents.c
-        await self.conn.execute(
-            update(t.agents)
-            .where(a.id == bindparam("b_id"), a.tenant_id == bindparam("b_tenant"))
-            .values(
-                presence=bindparam("b_presence"),
-                last_assigned_at=bindparam("b_last"),
-                presence_reason=func.coalesce(bindparam("b_reason"), a.presence_reason),
-                presence_changed_at=func.coalesce(bindparam("b_changed"), a.presence_changed_at),
-            ),
-            rows,
-        )
+        kept = frozenset({"presence_reason", "presence_changed_at"})
+        await update_rows(self.conn, t.agents, rows, key=("tenant_id", "id"), or_stored=kept)
 
     async def tenants_with_due_routing(self, now: datetime) -> list[str]:
         """Tenants with offers past their expiry: after a replica died, nobody else's timer would end them.

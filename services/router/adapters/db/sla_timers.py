@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import update_by_id
+from services.router.adapters.db.statements import one_of, update_by_id
 from services.router.domain.sla import TimerKind
 from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
 
@@ -98,8 +98,8 @@ class SqlSlaTimers(SqlRepository):
         base = (
             update(t.sla_timers)
             .where(
-                s.conversation_id.in_(ids),
-                s.kind.in_([k.value for k in kinds]),
+                one_of(self.conn, s.conversation_id, ids),
+                one_of(self.conn, s.kind, [k.value for k in kinds], "kinds"),
                 s.stopped_at.is_(None),
             )
             .values(stopped_at=now)

@@ -48,8 +48,15 @@ async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[
         ]
         pairs = func.unnest(*arrays).table_valued(*(f"k{n}" for n in range(len(columns)))).render_derived()
         return list(await conn.execute(query.where(key.in_(select(*pairs.c)))))
-    array = bindparam("keys", wanted, type_=postgresql.ARRAY(key.type))
-    return list(await conn.execute(query.where(key == any_(array))))
+    return list(await conn.execute(query.where(one_of(conn, key, wanted))))
+
+
+def one_of(conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[Any], name: str = "keys") -> Any:
+    """``column`` is one of ``values``: on PostgreSQL ``= ANY($1)`` with one array (one prepared plan for every
+    batch size), elsewhere an IN list."""
+    if conn.dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(name, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import rows_in, update_by_id
 from services.router.handlers.ports.records import (
@@ -23,17 +24,16 @@ from services.router.handlers.ports.records import (
 class SqlSurveys(SqlRepository):
     """Surveys of one transaction."""
 
-    async def surveyed_conversation(self, tenant_id: str, conversation_id: str) -> SurveyedConversation | None:
+    async def surveyed_conversations(
+        self, tenant_id: str, conversation_ids: Iterable[str]
+    ) -> dict[str, SurveyedConversation]:
         c = t.conversations.c
-        row = (
-            await self.conn.execute(
-                select(c.customer_id, c.channel, c.agent_id).where(c.tenant_id == tenant_id, c.id == conversation_id)
-            )
-        ).first()
-        return SurveyedConversation(row.customer_id, row.channel, row.agent_id) if row else None
+        query = select(c.id, c.customer_id, c.channel, c.agent_id).where(c.tenant_id == tenant_id)
+        rows = await rows_in(self.conn, query, c.id, conversation_ids)
+        return {r.id: SurveyedConversation(r.customer_id, r.channel, r.agent_id) for r in rows}
 
-    async def add_survey(self, survey: NewSurvey) -> None:
-        await self.conn.execute(insert(t.surveys).values(**fields_of(survey)))
+    async def add_surveys(self, surveys: Sequence[NewSurvey]) -> None:
+        await insert_rows(self.conn, t.surveys, [fields_of(survey) for survey in surveys])
 
     async def survey_by_token(self, token: str) -> SentSurvey | None:
         s = t.surveys.c

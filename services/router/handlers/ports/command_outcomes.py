@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 Outcome = tuple[int, dict[str, Any]]  # HTTP-like status, body ({"events": n} or {"error", "detail"})
+
+
+class Applied(NamedTuple):
+    """A command's outcome as stored with it."""
+
+    command_id: str
+    tenant_id: str
+    kind: str
+    outcome: Outcome
 
 
 class AlreadyApplied(Exception):
@@ -24,6 +33,10 @@ class CommandOutcomes(Protocol):
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
         """Raises ``AlreadyApplied`` if the command has an outcome already."""
+        ...
+
+    async def record_many(self, applied: Sequence[Applied], now: datetime) -> None:
+        """Every outcome in one write; raises ``AlreadyApplied`` if any of the commands has one already."""
         ...
 
     async def forget_before(self, cutoff: datetime) -> int:

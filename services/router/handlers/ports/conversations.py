@@ -55,11 +55,13 @@ class Conversations(Protocol):
         customer's timeline, in one write."""
         ...
 
-    async def resolve_conversation(
-        self, tenant_id: str, conversation_id: str, note: str | None, now: datetime
-    ) -> str | None:
-        """Resolve an open conversation: ends its live assignment (freeing the agent's capacity). Returns the
-        agent who held it, if one did."""
+    async def resolve_conversations(
+        self, tenant_id: str, notes: Mapping[str, str | None], now: datetime
+    ) -> dict[str, str | None]:
+        """Resolve open conversations (id → the resolution note), in one write per table whatever their number:
+        ends their live assignments (freeing the agents' capacity). Returns each one's agent who held it, if one
+        did. ``NotFound`` or ``InvalidCommand`` (not open) for the first that cannot be resolved: nothing is
+        written then."""
         ...
 
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool: ...

@@ -3,7 +3,7 @@ one, once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -23,12 +23,12 @@ class DueFollowUp:
 
 
 class FollowUps(Protocol):
-    async def target(self, tenant_id: str, conversation_id: str) -> tuple[str | None, str] | None:
-        """The conversation's queue and channel; None if there is no such conversation."""
+    async def targets(self, tenant_id: str, conversation_ids: Iterable[str]) -> dict[str, tuple[str | None, str]]:
+        """Each conversation's queue and channel; one the tenant does not have is left out."""
         ...
 
-    async def schedule(self, tenant_id: str, conversation_id: str, due_at: datetime) -> None:
-        """Check in on this (resolved) conversation at ``due_at``."""
+    async def schedule(self, due: Mapping[str, datetime]) -> None:
+        """Check in on each of these (resolved) conversations at its time, in one write."""
         ...
 
     async def tenants_due(self, now: datetime) -> list[str]:

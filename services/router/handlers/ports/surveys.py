@@ -11,12 +11,16 @@ from services.router.handlers.ports.records import NewSurvey, SentSurvey, Survey
 
 
 class SurveyRecords(Protocol):
-    async def surveyed_conversation(self, tenant_id: str, conversation_id: str) -> SurveyedConversation | None:
-        """Who a survey on the conversation goes to and which agent it rates. None if the tenant has no such
-        conversation."""
+    async def surveyed_conversations(
+        self, tenant_id: str, conversation_ids: Iterable[str]
+    ) -> dict[str, SurveyedConversation]:
+        """Who a survey on each conversation goes to and which agent it rates; a conversation the tenant does not
+        have is left out."""
         ...
 
-    async def add_survey(self, survey: NewSurvey) -> None: ...
+    async def add_surveys(self, surveys: Sequence[NewSurvey]) -> None:
+        """In one write."""
+        ...
 
     async def survey_by_token(self, token: str) -> SentSurvey | None:
         """The survey an answer link opens: the token is the only credential, so it is looked up alone."""
