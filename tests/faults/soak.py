@@ -14,6 +14,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from tests.faults.harness import KINDS, run, say
@@ -48,7 +49,13 @@ def main() -> int:
         )  # fmt: skip
     growth = sampler.growth()
     over = grew(growth, args.growth_limit)
-    result["resources"] = {"every_s": args.every_s, "growth_limit": args.growth_limit, "grew": over, **growth}
+    result["resources"] = {
+        "every_s": args.every_s,
+        "growth_limit": args.growth_limit,
+        "grew": over,
+        **growth,
+        "samples": [asdict(s) for s in sampler.samples],  # every reading, to see the curve behind a slope
+    }
     report(result)
     for name, figures in growth.items():
         say(

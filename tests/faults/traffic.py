@@ -153,10 +153,13 @@ async def desk(
     stop: asyncio.Event,
     *,
     replies_each: int = 2,
+    agents_at_once: int = 12,
 ) -> None:
     """Agents at work: every conversation an agent holds gets ``replies_each`` replies if its channel has a
     connector in the run (``REPLY_CHANNELS``: delivered through the fake Bot API, Graph API or Twilio Messages
-    API) and is resolved, freeing capacity for the next.
+    API) and is resolved, freeing capacity for the next. Up to ``agents_at_once`` conversations are worked on at
+    the same time, as a desk of agents does: the desk keeps up with the customers, so the queues do not grow
+    through the run (a soak measures the processes, not a backlog).
 
     A reply has no idempotency key, so one without an answer is not sent again (a retry could rightly be
     delivered twice); a resolve carries one per assignment, so it is retried until it is answered."""
@@ -170,7 +173,35 @@ async def desk(
         .order_by(a.seq)
         .limit(60)
     )
-    async with httpx.AsyncClient(timeout=10) as http:
+    working = asyncio.Semaphore(agents_at_once)
+
+    async def work(http: httpx.AsyncClient, base: str, row: Any, tokens: list[str]) -> None:
+        async with working:
+            conversation = f"{base}/v1/conversations/{row.conversation_id}"
+            for token in tokens:
+                tally.channel_of[token] = row.channel
+                try:
+                    r = await http.post(f"{conversation}/reply", json={"text": f"{token} on it"}, headers=auth)
+                except httpx.HTTPError:
+                    tally.replies_unanswered.add(token)
+                    continue
+                if r.status_code == 202:
+                    tally.replies_accepted.add(token)
+                elif retriable(r.status_code):
+                    tally.replies_unanswered.add(token)
+                else:
+                    tally.unexpected_answer("reply", r)
+            headers = {**auth, "Idempotency-Key": f"resolve-{row.id}"}
+            try:
+                r = await http.post(f"{conversation}/resolve", json={"survey": "none"}, headers=headers)
+            except httpx.HTTPError:
+                return  # a replica is down: the conversation is resolved in a later round
+            if 200 <= r.status_code < 300:
+                tally.resolved += 1
+            elif not retriable(r.status_code):
+                tally.unexpected_answer("resolve", r)
+
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=agents_at_once * 2)) as http:
         while not stop.is_set():
             try:
                 async with db.read() as conn:
@@ -178,35 +209,16 @@ async def desk(
             except Exception:
                 await asyncio.sleep(0.5)  # the database is down: the desk waits, as the console does
                 continue
+            round_ = []
             for row in rows:
                 base = routers[n % len(routers)].base
                 n += 1
-                conversation = f"{base}/v1/conversations/{row.conversation_id}"
+                tokens = []
                 if row.channel in REPLY_CHANNELS:
-                    for _ in range(replies_each):
-                        token = f"r{n:07d}"
-                        n += 1
-                        tally.channel_of[token] = row.channel
-                        try:
-                            r = await http.post(f"{conversation}/reply", json={"text": f"{token} on it"}, headers=auth)
-                        except httpx.HTTPError:
-                            tally.replies_unanswered.add(token)
-                            continue
-                        if r.status_code == 202:
-                            tally.replies_accepted.add(token)
-                        elif retriable(r.status_code):
-                            tally.replies_unanswered.add(token)
-                        else:
-                            tally.unexpected_answer("reply", r)
-                headers = {**auth, "Idempotency-Key": f"resolve-{row.id}"}
-                try:
-                    r = await http.post(f"{conversation}/resolve", json={"survey": "none"}, headers=headers)
-                except httpx.HTTPError:
-                    continue  # a replica is down: the conversation is resolved in a later round
-                if 200 <= r.status_code < 300:
-                    tally.resolved += 1
-                elif not retriable(r.status_code):
-                    tally.unexpected_answer("resolve", r)
+                    tokens = [f"r{n + i:07d}" for i in range(replies_each)]
+                    n += replies_each
+                round_.append(work(http, base, row, tokens))
+            await asyncio.gather(*round_)
             await asyncio.sleep(0.3)
 
 
