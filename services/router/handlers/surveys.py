@@ -63,16 +63,14 @@ class Surveys:
         self.replies = replies
         self.public_url = (public_url or "").rstrip("/")
 
-    async def send_many(
-        self, u: UnitOfWork, tenant_id: str, wanted: Sequence[tuple[str, str]], now: datetime
-    ) -> list[str | None]:
+    async def send_many(self, u: UnitOfWork, tenant_id: str, wanted: Sequence[tuple[str, str]], now: datetime) -> None:
         """Ask each (conversation, kind) question on the channel the customer last used, all in one write per
-        table. Each one's survey id, or None if it cannot go there (the timeline records why)."""
+        table. One that cannot go there is not asked, and the timeline records why."""
         conversations = await u.surveys.surveyed_conversations(tenant_id, [cid for cid, _ in wanted])
         skipped: list[tuple[str, str, dict[str, Any]]] = []
-        planned: list[tuple[int, str, str, SurveyedConversation]] = []  # (n, kind, token, conversation)
+        planned: list[tuple[str, str, str, SurveyedConversation]] = []  # (conversation id, kind, token, its facts)
         sends: list[tuple[str, Send]] = []
-        for n, (conversation_id, kind) in enumerate(wanted):
+        for conversation_id, kind in wanted:
             conv = conversations.get(conversation_id)
             if conv is None:
                 continue
@@ -88,12 +86,11 @@ class Surveys:
             token = secrets.token_urlsafe(24)
             channel = Channel(conv.channel)
             card, text = self._question(kind, token, channel)
-            planned.append((n, kind, token, conv))
+            planned.append((conversation_id, kind, token, conv))
             sends.append((tenant_id, Send(conversation_id, text, channel, "survey", card, Purpose.SURVEY)))
-        ids: list[str | None] = [None] * len(wanted)
         surveys: list[NewSurvey] = []
-        for (n, kind, token, conv), outcome in zip(planned, await self.replies.send_many(u, sends, now), strict=True):
-            conversation_id = wanted[n][0]
+        outcomes = await self.replies.send_many(u, sends, now)
+        for (conversation_id, kind, token, conv), outcome in zip(planned, outcomes, strict=True):
             if isinstance(outcome, ConsentWithdrawn):
                 skipped.append((conversation_id, "survey_skipped", {**outcome.refusal.timeline_data(), "kind": kind}))
             elif isinstance(outcome, InvalidCommand):  # no address on that channel: no survey rather than no resolve
@@ -102,10 +99,9 @@ class Surveys:
             elif isinstance(outcome, DomainError):
                 raise outcome
             else:
-                ids[n] = survey_id = new_id()
                 surveys.append(
                     NewSurvey(
-                        id=survey_id,
+                        id=new_id(),
                         tenant_id=tenant_id,
                         conversation_id=conversation_id,
                         customer_id=conv.customer_id,
@@ -120,7 +116,6 @@ class Surveys:
             await u.surveys.add_surveys(surveys)
         if skipped:
             await u.conversations.add_conversation_notes({tenant_id: skipped}, now)
-        return ids
 
     def _question(self, kind: str, token: str, channel: Channel) -> tuple[SurveyCard, str]:
         """The card and the text a survey of ``kind`` goes out as on ``channel``."""
