@@ -65,7 +65,9 @@ async def stored(s: System, event_id: str, timeout_s: float = 20) -> dict[str, A
 
 
 async def the_desk_still_routes(s: System, api: httpx.AsyncClient) -> None:
-    """A normal message from another customer of the same tenant is assigned within 2 s."""
+    """A normal message from another customer of the same tenant is assigned within 2 s of its receipt, as the
+    desk itself recorded them (the message's ``received_at``, the conversation's ``assigned_at``): the test's
+    own polling shares the process and the 2 cores with the desk, so it measures only an upper bound."""
     r = await post(api, {"customer": {"external_id": customer()}, "text": "a normal question"})
     assert r.status_code == 202, r.text
     started = time.monotonic()
@@ -75,11 +77,14 @@ async def the_desk_still_routes(s: System, api: httpx.AsyncClient) -> None:
         return conv if conv is not None and conv["agent_id"] is not None else None
 
     try:
-        conv = await wait_for(assigned, timeout_s=ASSIGNED_WITHIN_S, every_s=0.02)
+        conv = await wait_for(assigned, timeout_s=ASSIGNED_WITHIN_S * 10, every_s=0.05)
     except TimeoutError:
-        raise AssertionError(f"a normal message was not assigned within {ASSIGNED_WITHIN_S} s") from None
+        raise AssertionError(f"a normal message was not assigned within {ASSIGNED_WITHIN_S * 10} s") from None
+    seen_after = time.monotonic() - started
     assert conv["agent_id"] == s.desk.agent()
-    assert time.monotonic() - started < ASSIGNED_WITHIN_S
+    received = datetime.fromisoformat(str(conv["messages"][0]["received_at"]))
+    took = (datetime.fromisoformat(str(conv["assigned_at"])) - received).total_seconds()
+    assert 0 <= took < ASSIGNED_WITHIN_S, f"assigned {took:.3f} s after its receipt (seen after {seen_after:.3f} s)"
 
 
 def refused(r: httpx.Response, field: str) -> None:
