@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         description="Seconds between looks for outbox rows no transaction published itself (a replica that "
         "crashed between its commit and its publish, a broker that was down).",
     )
+    memory_trim_s: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds between handing freed heap memory back to the system (glibc malloc_trim), so a "
+        "service's resident size falls again after a burst; 0: never.",
+    )
     presence_grace_s: float = Field(
         60.0,
         gt=0,

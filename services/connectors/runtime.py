@@ -21,6 +21,7 @@ from shared import tracing
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.consumer_loop import consume
 from shared.events import Channel, ConversationEvent, InvalidEvent, encode_event, utcnow
+from shared.memory import trim_freed_memory
 from shared.metrics import OUTBOUND_FAILURES, RECEIVED
 from shared.outbound import DeliveryState, DeliveryStatus, OutboundMessage, decode_outbound, encode
 from shared.settings import Settings
@@ -178,6 +179,8 @@ class ConnectorRuntime:
     async def start(self) -> None:
         if self.owns_bus:
             await self.bus.start()
+            # a process of its own (in `switchboard dev` the router's process trims for both)
+            self._tasks.append(asyncio.create_task(trim_freed_memory(self._stop, self.settings.memory_trim_s)))
         await self.bus.ensure_topics(self.topics.all())
         joined: list[asyncio.Event] = self._following
         for connector in self.connectors:

@@ -48,6 +48,7 @@ from shared.bus import Bus
 from shared.bus_kafka import KafkaBus
 from shared.bus_memory import MemoryBus
 from shared.events import utcnow
+from shared.memory import trim_freed_memory
 from shared.settings import Settings
 from shared.store import Database
 from shared.tasks import drain
@@ -156,6 +157,7 @@ class RouterRuntime:
         if routes:
             self._spawn(timers.routing_timers(self.timers, self._stop, s.routing_tick_s, s.routing_sweep_s))
         self._spawn(timers.presence_watch(self.presence, self._stop, s.presence_heartbeat_s))
+        self._spawn(trim_freed_memory(self._stop, s.memory_trim_s))
         if self.webhook_deliveries.sender is not None:
             webhooks_joined = asyncio.Event()
             self._spawn(consumers.webhooks(self.webhook_deliveries, webhooks_joined))
