@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
@@ -28,14 +28,7 @@ class SqlCommandOutcomes(SqlRepository):
         return {r.id: (r.status, r.body) for r in rows}
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
-        try:
-            await self.conn.execute(
-                insert(t.routing_commands).values(
-                    id=command_id, tenant_id=tenant_id, kind=kind, status=outcome[0], body=outcome[1], created_at=now
-                )
-            )
-        except IntegrityError as exc:
-            raise AlreadyApplied(command_id) from exc
+        await self.record_many([Applied(command_id, tenant_id, kind, outcome)], now)
 
     async def record_many(self, applied: Sequence[Applied], now: datetime) -> None:
         rows = [
