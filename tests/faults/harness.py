@@ -175,12 +175,14 @@ async def run(
     kinds: Sequence[str] = tuple(KINDS),
     sampler: ResourceSampler | None = None,
     reply_burst: int = 0,
+    people: int | None = None,
 ) -> dict[str, Any]:
     """``messages`` offered at ``rate`` per second; ``rounds`` faults of every kind spread over them (``kinds``
     narrows them for a look at the harness alone: the suite, `make faults` and CI, always runs every kind).
     ``sampler`` samples the routers', the connectors' and the broker's memory and open files while the traffic
     runs (the soak). ``reply_burst`` replies are posted at once around each kill of the connectors, half before
-    it, so that replies are in flight when those die."""
+    it, so that replies are in flight when those die. ``people``: how many customers write (default: one for
+    every eight messages)."""
     schedule = plan(kinds, rounds, messages)
     kafka, postgres = KafkaBroker(kafka_bootstrap, work_dir), PostgresServer(database_url)
     kafka.check()  # both crashes can be done here, or the run fails now: never one left out
@@ -294,7 +296,9 @@ async def run(
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(pids, stop_sampling)) if sampler is not None else None
         customers = asyncio.create_task(
-            traffic.customers(messages, rate, routers, hooks, key, tally, max_pending=max(256, int(rate * 20)))
+            traffic.customers(
+                messages, rate, routers, hooks, key, tally, max_pending=max(256, int(rate * 20)), people=people
+            )
         )
         try:
             for n, planned in enumerate(schedule):

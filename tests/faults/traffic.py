@@ -99,13 +99,17 @@ async def customers(
     tally: Tally,
     *,
     max_pending: int,
+    people: int | None = None,
 ) -> None:
     """``n`` messages offered at ``rate`` per second, over the REST API and as signed webhooks (``CHANNELS``).
     An open loop, as real customers are, up to ``max_pending`` unanswered messages: a fault does not stop the
     sending, so every fault has messages sent while it lasts. One webhook in twenty is delivered again once
-    accepted, as providers do: it must be stored once."""
+    accepted, as providers do: it must be stored once. Each message comes from one of ``people`` customers (by
+    default one for every eight messages), picked at random: a message finds its customer's conversation open,
+    or opens (reopens) one that waits for the desk. A fixed number of customers bounds how many conversations
+    can wait at once whatever the desk's pace (the soak: memory must not grow with a backlog)."""
     rnd = random.Random(11)
-    people = max(1, n // 8)
+    people = people or max(1, n // 8)
     auth = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=64)
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, pool=None), limits=limits) as http:

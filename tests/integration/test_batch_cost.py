@@ -30,11 +30,12 @@ BATCH = 500
 TENANTS = 4
 # Statements per batch, whatever its size and the number of tenants in it: each table read and written once
 # for all of them (the tenants' locks, versions and counters included).
-NEW_CUSTOMERS = 32  # with the acknowledgements' reads and writes
+NEW_CUSTOMERS = 29  # with the acknowledgements' reads and writes
 FOLLOW_UPS = 15
 # Agents' resolutions, per tenant in the batch (each tenant's commands are one transaction): the conversations,
 # assignments, clocks, surveys (their messages, timeline, outbox) and the routing pass that hands freed capacity on.
 RESOLUTIONS_PER_TENANT = 25
+AGENTS = 40  # per tenant
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ async def test_a_batch_costs_a_bounded_number_of_statements_and_rows(
     # customer, identity, conversation, message, two timeline entries (opened, message), two SLA clocks; the
     # acknowledgement: its message, its timeline entry, the "acknowledged" note and its outbox row
     assert new.inserted <= 12 * BATCH, new.report()
-    assert new.updated <= BATCH + TENANTS, new.report()  # the routing fact and queue, once; the tenants' counters
+    # each conversation inserted where routing put it, never updated after: only the tenants' counters change
+    assert new.updated <= TENANTS, new.report()
     assert new.deleted <= BATCH, new.report()  # the acknowledgements' outbox rows, once published
 
     follow = await batch_cost(runtime, name, tenants, 1, "follow-ups")
@@ -135,6 +137,31 @@ async def test_a_batch_costs_a_bounded_number_of_statements_and_rows(
     assert follow.inserted <= 2 * BATCH, follow.report()  # the message and its timeline entry
     assert follow.updated <= BATCH + TENANTS, follow.report()  # the conversation touched once
     assert follow.deleted == 0
+
+
+async def test_new_customers_given_to_free_agents_have_their_conversations_written_once(
+    router: tuple[RouterRuntime, str, list[str]],
+) -> None:
+    """Routed before they are written, the new conversations are inserted with their queue, routing fact and
+    agent: no conversation row is updated after (what is updated is per tenant and per agent, never per
+    message)."""
+    runtime, name, tenants = router
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as conn:  # room for both batches: 40 agents of 10 chats per tenant
+        for tenant in tenants:
+            await conn.execute(insert(t.agents), online_agents(tenant, now, AGENTS, 10, id_prefix="agent-f", name="F"))
+    await runtime.stage.handle(records(runtime, tenants, 0, "warm"))  # engines built, connections introspected
+    cost = await batch_cost(runtime, name, tenants, 0, "new customers, free agents")
+    async with runtime.db.read() as conn:
+        c = t.conversations.c
+        batch = (await conn.execute(select(c.agent_id, c.queue_id, c.routing).where(c.tenant_id.in_(tenants)))).all()
+    assert len(batch) == 2 * BATCH, len(batch)  # the warm-up's and the batch's
+    assert all(r.agent_id is not None and r.queue_id is not None and r.routing for r in batch)
+    conversations_updated = sum(
+        rows for _, rows, q in cost.by_statement if q.upper().startswith('UPDATE "CONVERSATIONS"')
+    )
+    assert conversations_updated == 0, cost.report()
+    assert cost.updated <= TENANTS + TENANTS * AGENTS, cost.report()  # the tenants' counters, agents' last pick
 
 
 async def test_a_batch_of_resolutions_costs_statements_per_tenant_not_per_conversation(

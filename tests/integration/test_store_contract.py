@@ -17,7 +17,7 @@ from services.router.domain.model import Assignment, Presence
 from services.router.domain.routing.decisions import Assigned
 from services.router.handlers.ports.command_outcomes import AlreadyApplied, Applied
 from services.router.handlers.ports.connections import NewConnection
-from services.router.handlers.ports.conversations import WantedConversation
+from services.router.handlers.ports.conversations import ConversationOpenedMeanwhile, WantedConversation
 from services.router.handlers.ports.deadletters import DeadLetter
 from services.router.handlers.ports.records import (
     AgentFacts,
@@ -29,6 +29,7 @@ from services.router.handlers.ports.records import (
 )
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
+from shared.failures import is_retriable
 from shared.ids import new_id
 from shared.topics import Topics
 from tests.conftest import random_name
@@ -57,11 +58,20 @@ async def create_customers(u: SqlUnitOfWork, new: list[NewCustomer]) -> dict[Ide
     return await u.customers.customers_by_identity(ids)
 
 
+async def open_missing(
+    u: SqlUnitOfWork, wanted: dict[str, WantedConversation], now: datetime
+) -> dict[str, OpenConversation]:
+    """Fixture: the customers' open conversations, those missing planned and written (unplaced)."""
+    plan = await u.conversations.plan_conversations(wanted, now)
+    await u.conversations.insert_conversations(plan.new, {})
+    return plan.open
+
+
 async def open_conversation(u: SqlUnitOfWork, tenant: str, phone: str, channel: str) -> OpenConversation:
     """Fixture: a new customer with ``phone`` and the conversation the customer opens on ``channel``."""
     owners = await create_customers(u, [new_customer(tenant, phone)])
     customer_id = next(iter(owners.values()))
-    convs, _ = await u.conversations.open_missing_conversations({customer_id: WantedConversation(tenant, channel)}, NOW)
+    convs = await open_missing(u, {customer_id: WantedConversation(tenant, channel)}, NOW)
     return convs[customer_id]
 
 
@@ -89,18 +99,35 @@ async def test_an_identity_belongs_to_exactly_one_customer_even_when_attached_co
 
 
 async def test_one_open_conversation_per_customer_even_when_opened_concurrently(repo: SqlStore, tenant: str) -> None:
+    """Four transactions plan a conversation for the same customer at once: one writes it; the others are
+    told to take their work again (retriable) and then find that one."""
     async with repo.unit() as u:
         owners = await create_customers(u, [new_customer(tenant, "+14155550101")])
     customer_id = next(iter(owners.values()))
+    retried: list[ConversationOpenedMeanwhile] = []
 
     async def open_() -> str:
-        async with repo.unit() as u:
-            return (
-                await u.conversations.open_missing_conversations({customer_id: WantedConversation(tenant, "sms")}, NOW)
-            )[0][customer_id].id
+        while True:
+            try:
+                async with repo.unit() as u:
+                    return (await open_missing(u, {customer_id: WantedConversation(tenant, "sms")}, NOW))[
+                        customer_id
+                    ].id
+            except ConversationOpenedMeanwhile as exc:
+                assert is_retriable(exc)
+                retried.append(exc)
 
     ids = await asyncio.gather(*(open_() for _ in range(4)))
     assert len(set(ids)) == 1
+    async with repo.reader() as conn:
+        stored = (
+            await conn.execute(
+                select(t.conversations.c.id).where(
+                    t.conversations.c.tenant_id == tenant, t.conversations.c.customer_id == customer_id
+                )
+            )
+        ).all()
+    assert [r.id for r in stored] == ids[:1]
 
 
 async def test_a_redelivered_event_id_is_known_and_stored_once(repo: SqlStore, tenant: str) -> None:
@@ -148,9 +175,7 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlStore, te
     ada = f"{tenant}-agent-ada"
     async with repo.unit() as u:
         owners = await create_customers(u, [new_customer(tenant, f"+1415555020{i}") for i in range(3)])
-        convs, _ = await u.conversations.open_missing_conversations(
-            {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW
-        )
+        convs = await open_missing(u, {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW)
         await u.routing.record_assignments(
             {tenant: [Assignment(c.id, ada, f"{tenant}-q-messaging", "chat", NOW) for c in convs.values()]}
         )
@@ -171,9 +196,7 @@ async def test_open_conversations_for_routing_come_oldest_first_with_customer_at
         owners = await create_customers(u, [new_customer(tenant, f"+1415555030{i}") for i in range(3)])
         # opened in the reverse order of creation, a second apart
         for i, cid in enumerate(reversed(list(owners.values()))):
-            convs, _ = await u.conversations.open_missing_conversations(
-                {cid: WantedConversation(tenant, "chat")}, NOW + timedelta(seconds=i)
-            )
+            convs = await open_missing(u, {cid: WantedConversation(tenant, "chat")}, NOW + timedelta(seconds=i))
             opened.append(convs[cid].id)
         found = await u.routing.open_conversations_for_routing(tenant)
     assert [c["id"] for c in found] == opened
@@ -294,9 +317,7 @@ async def test_handle_times_are_each_tenants_own(repo: SqlStore, tenant: str) ->
     async with repo.unit() as u:
         assert await u.routing.average_handle_s([tenant]) == {}  # nothing finished yet
         owners = await create_customers(u, [new_customer(tenant, f"+1415555040{i}") for i in range(2)])
-        convs, _ = await u.conversations.open_missing_conversations(
-            {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW
-        )
+        convs = await open_missing(u, {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW)
         ids = [c.id for c in convs.values()]
         await u.routing.record_assignments(
             {tenant: [Assignment(i, ada, f"{tenant}-q-messaging", "chat", NOW) for i in ids]}

@@ -34,7 +34,7 @@ from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
 from services.router.handlers.ports.conversations import WantedConversation
 from services.router.handlers.ports.records import NewMessage, OpenConversation
-from services.router.handlers.routing_owner import Operation, Pass, RoutingStates
+from services.router.handlers.routing_owner import Operation, Pass, RoutingPass, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from shared import tracing
@@ -174,9 +174,9 @@ class ContextStage:
             if n not in answers and n not in calls:
                 # a conversation opened now is written touched by its customer's message
                 wanted[cid] = WantedConversation(i.event.tenant, i.event.channel.value, i.event.received_at)
-        convs, lifecycle = await u.conversations.open_missing_conversations(wanted, now, self.reopen_within)
+        plan = await u.conversations.plan_conversations(wanted, now, self.reopen_within)
+        convs, lifecycle = plan.open, plan.lifecycle
         started = {e.conversation_id for e in lifecycle if e.kind == "opened"}
-        await u.conversations.add_lifecycle(lifecycle)
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
         windows: dict[str, float] = {}  # callbacks: not before the start of their window
@@ -216,22 +216,9 @@ class ContextStage:
                     written[customer_id] = e.content.text
             if e.call is not None and e.call.status is CallStatus.CALLBACK_REQUESTED and e.call.window_start:
                 windows[conversation_id] = e.call.window_start.timestamp()
-        await u.conversations.insert_messages(messages, now)
-        await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
-        feed = [
-            new_agent_event(m.tenant_id, holder, "message", m.conversation_id, now, **_feed_message(m, traces))
-            for m in messages
-            if (holder := holders.get(m.conversation_id)) is not None
-        ]
-        outbox: list[Outgoing] = [
-            feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.feeds.add(feed)
-        ]
-
-        # calls' progress (after the messages: a call and its end may share a batch)
-        outcomes = await voice.store_call_statuses(u, [(fresh[n].event, customers[n]) for n in sorted(calls)], now)
-
         # conversations without an agent (new, reopened, or waiting) go to the tenant's routing engine; a call
-        # (or callback request) on a conversation moves its work to the voice channel
+        # (or callback request) on a conversation moves its work to the voice channel. Routed before the new
+        # conversations are written, so each is inserted once, where routing put it, never updated after.
         waiting = [c for c in convs.values() if c.agent_id is None]
         answered = [c for c in convs.values() if c.awaiting == "customer"]
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
@@ -253,6 +240,27 @@ class ContextStage:
             }
             for m in messages
         }
+        running = RoutingPass(now)
+        await self.routing.run(u, running, passes(ops, waiting))
+        # a call status reads whether its conversation waits from the stored row, as it was before this batch's
+        # routing: the new conversations of a batch with calls are written unplaced (routing's writes follow)
+        placed = self.routing.placements(running, [n.id for n in plan.new]) if not calls else {}
+        await u.conversations.insert_conversations(plan.new, placed)
+        await u.conversations.add_lifecycle(lifecycle)
+        await u.conversations.insert_messages(messages, now)
+        await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
+        feed = [
+            new_agent_event(m.tenant_id, holder, "message", m.conversation_id, now, **_feed_message(m, traces))
+            for m in messages
+            if (holder := holders.get(m.conversation_id)) is not None
+        ]
+        outbox: list[Outgoing] = [
+            feed_record(self.topics.assignments, row["tenant_id"], row) for row in await u.feeds.add(feed)
+        ]
+
+        # calls' progress (after the messages: a call and its end may share a batch)
+        outcomes = await voice.store_call_statuses(u, [(fresh[n].event, customers[n]) for n in sorted(calls)], now)
+        after_calls: dict[str, list[Operation]] = {}
         abandoned: dict[str, list[str]] = {}
         for o in outcomes:
             if o.answered:  # a call picked up is the first response (the clocks stop, the KPI counts it)
@@ -260,18 +268,15 @@ class ContextStage:
                 await self.sla.agent_replied(u, o.tenant_id, o.conversation_id, now, pending=False)
             if o.abandoned:
                 abandoned.setdefault(o.tenant_id, []).append(o.conversation_id)
-                ops.setdefault(o.tenant_id, []).append(_leave(o.conversation_id))
+                after_calls.setdefault(o.tenant_id, []).append(_leave(o.conversation_id))
             elif o.no_answer_agent:
-                ops.setdefault(o.tenant_id, []).append(_ring_out(o.no_answer_agent, o.conversation_id))
+                after_calls.setdefault(o.tenant_id, []).append(_ring_out(o.no_answer_agent, o.conversation_id))
             elif o.back_to:
-                ops.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
+                after_calls.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
         for tenant_id in sorted(abandoned):
             await voice.abandon(u, tenant_id, abandoned[tenant_id], now)
-        passes = {
-            tenant_id: Pass(tenant_ops, arriving={c.id for c in waiting if c.tenant_id == tenant_id})
-            for tenant_id, tenant_ops in ops.items()
-        }
-        outbox += (await self.routing.route_many(u, passes, now, causes)).outbox
+        await self.routing.run(u, running, passes(after_calls, waiting))
+        outbox += (await self.routing.finish(u, running, causes, placed)).outbox
         for conversation_id in (c for tenant_abandoned in abandoned.values() for c in tenant_abandoned):
             await self.sla.resolved(u, [conversation_id], now)
         opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
@@ -312,6 +317,14 @@ class ContextStage:
         channel = last[c.id][0] if c.id in last else c.channel
         tier = attrs.get(c.customer_id, {}).get("tier")
         return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
+
+
+def passes(ops: Mapping[str, list[Operation]], waiting: Sequence[OpenConversation]) -> dict[str, Pass]:
+    """Each tenant's operations, with the conversations they arrive (a rebuild leaves those to them)."""
+    return {
+        tenant_id: Pass(tenant_ops, arriving={c.id for c in waiting if c.tenant_id == tenant_id})
+        for tenant_id, tenant_ops in ops.items()
+    }
 
 
 def _opened(

@@ -49,6 +49,8 @@ class OutboxRelay:
                 await self.bus.publish([o for _, o in claimed])
                 await u.outbox.delete([seq for seq, _ in claimed])
             sent += len(claimed)
+            if len(claimed) < self.batch:  # the outbox was drained: no need to ask again
+                return sent
 
 
 @dataclass(eq=False)

@@ -25,7 +25,7 @@ from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.restore import StoredAgent, StoredWork, restored
 from services.router.domain.routing.specs import AgentSpec
 from services.router.handlers import voice
-from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
+from services.router.handlers.agent_feed import feed_record
 from services.router.handlers.metrics import (
     QUEUE_WAITING,
     ROUTING_DECISIONS,
@@ -34,8 +34,8 @@ from services.router.handlers.metrics import (
     observe_routing,
 )
 from services.router.handlers.ports import UnitOfWork
-from services.router.handlers.ports.conversations import Note
-from services.router.handlers.ports.records import AgentFacts
+from services.router.handlers.ports.records import AgentFacts, Placement
+from services.router.handlers.routing_effects import Effects, effects_of
 from shared.bus import Outgoing
 from shared.topics import Topics
 
@@ -115,45 +115,84 @@ class RoutingStates:
         together, one statement per table, whatever the number of tenants. ``causes``: conversation → the
         message that brought it here (``event_id``, ``received_at``), carried on its offer or assignment so a
         feed reader can tell how long the customer's message took to reach an agent."""
-        if not passes:
-            return Routed([], 0)
-        causes = causes or {}
-        versions = await u.routing.routing_versions(passes)
-        t = now.timestamp()
-        ran: dict[str, tuple[RoutingEngine, list[Decision]]] = {}
+        running = RoutingPass(now)
+        await self.run(u, running, passes)
+        return await self.finish(u, running, causes)
+
+    async def run(self, u: UnitOfWork, running: RoutingPass, passes: Mapping[str, Pass]) -> None:
+        """Run ``passes`` in the engines of ``running``, nothing written yet: a tenant new to the pass has its
+        version read (row locked) and its engine taken from the cache or rebuilt, and ticked, first. Run again
+        with more operations before ``finish`` writes what all of them decided."""
+        t = running.now.timestamp()
+        joining = sorted(tenant_id for tenant_id in passes if tenant_id not in running.ran)
+        if joining:
+            running.versions.update(await u.routing.routing_versions(joining))
         for tenant_id in sorted(passes):
             todo = passes[tenant_id]
-            cached = self._cache.pop(tenant_id, None)
-            rebuilt: list[Decision] = []
-            if cached is not None and cached[1] == versions[tenant_id]:
-                engine = cached[0]
-            else:
-                engine, rebuilt = await self.rebuild(u, tenant_id, now, todo.arriving)
-            # an engine rebuilt from the database never holds what this transaction took from an agent already
-            # (a resolve), so it cannot announce the release: announced here, before anything the rebuild
-            # decides, so feeds never show an agent over capacity
-            decisions: list[Decision] = [
-                decision.Unassigned(conversation_id, agent, "resolved")
-                for conversation_id, agent in todo.released
-                if engine.work(conversation_id) is None
-            ]
-            decisions += rebuilt
-            self._current[tenant_id] = engine
-            decisions += engine.tick(t)
+            if tenant_id in joining:
+                cached = self._cache.pop(tenant_id, None)
+                rebuilt: list[Decision] = []
+                if cached is not None and cached[1] == running.versions[tenant_id]:
+                    engine = cached[0]
+                else:
+                    engine, rebuilt = await self.rebuild(u, tenant_id, running.now, todo.arriving)
+                # an engine rebuilt from the database never holds what this transaction took from an agent
+                # already (a resolve), so it cannot announce the release: announced here, before anything the
+                # rebuild decides, so feeds never show an agent over capacity
+                decisions: list[Decision] = [
+                    decision.Unassigned(conversation_id, agent, "resolved")
+                    for conversation_id, agent in todo.released
+                    if engine.work(conversation_id) is None
+                ]
+                decisions += rebuilt
+                self._current[tenant_id] = engine
+                decisions += engine.tick(t)
+                running.ran[tenant_id] = (engine, decisions)
+            engine, decisions = running.ran[tenant_id]
             for operation in todo.operations:
                 decisions += operation(engine, t)
-            ran[tenant_id] = (engine, decisions)
-        outbox = await self._persist(u, ran, now, causes)
+
+    def placements(self, running: RoutingPass, conversation_ids: Collection[str]) -> dict[str, Placement]:
+        """Where the pass so far put these conversations (those it routed): what a conversation inserted now
+        carries, so that ``finish`` need not write it again (``finish(..., written=)``)."""
+        out: dict[str, Placement] = {}
+        wanted = set(conversation_ids)
+        for tenant_id, (engine, decisions) in running.ran.items():
+            effects = effects_of(tenant_id, decisions, running.now, {})
+            for cid in wanted:
+                work = engine.work(cid)
+                if work is None:
+                    continue
+                fresh = effects.fresh.get(cid)
+                out[cid] = Placement(
+                    work_fact(work), effects.queued.get(cid), fresh.agent_id if fresh else None, running.now
+                )
+        return out
+
+    async def finish(
+        self,
+        u: UnitOfWork,
+        running: RoutingPass,
+        causes: Mapping[str, Mapping[str, str]] | None = None,
+        written: Mapping[str, Placement] | None = None,
+    ) -> Routed:
+        """Write what the pass decided, bump the tenants' versions, and keep their engines once committed.
+        ``written``: conversations inserted with their placement (``placements``); what still matches is not
+        written again."""
+        ran, now = running.ran, running.now
+        if not ran:
+            return Routed([], 0)
+        outbox = await self._persist(u, ran, now, causes or {}, written or {})
         states: dict[str, dict[str, Any]] = {}
         for tenant_id, (engine, decisions) in ran.items():
             for d in decisions:
                 ROUTING_DECISIONS.labels(decision=type(d).__name__.lower()).inc()
-            u.after_commit(partial(observe_routing, engine, decisions, causes, now))
+            u.after_commit(partial(observe_routing, engine, decisions, causes or {}, now))
             for queue_id, count in engine.waiting_counts().items():
                 QUEUE_WAITING.labels(tenant=tenant_id, queue=queue_id).set(count)
             next_seq, cursor = engine.counters()
             states[tenant_id] = {"next_seq": next_seq, "rr_cursor": cursor}
-            u.after_commit(partial(self._keep, tenant_id, engine, versions[tenant_id] + 1))
+            u.after_commit(partial(self._keep, tenant_id, engine, running.versions[tenant_id] + 1))
         await u.routing.store_routing_states(states)
         # presence changes go on the agent's feed and the supervisors'
         presence = sum(2 for _, decisions in ran.values() for d in decisions if isinstance(d, decision.PresenceChanged))
@@ -209,16 +248,21 @@ class RoutingStates:
         ran: Mapping[str, tuple[RoutingEngine, list[Decision]]],
         now: datetime,
         causes: Mapping[str, Mapping[str, str]],
+        written: Mapping[str, Placement],
     ) -> list[Outgoing]:
         """The net effect of every tenant's decisions in a few set-wise writes, the facts the engines changed,
         and every step on the agents' feeds."""
-        effects = {tenant_id: _effects(tenant_id, decisions, now, causes) for tenant_id, (_, decisions) in ran.items()}
+        effects = {
+            tenant_id: effects_of(tenant_id, decisions, now, causes) for tenant_id, (_, decisions) in ran.items()
+        }
         await u.routing.end_assignments([c for e in effects.values() for c in e.released], now)
         await u.routing.accept_offers([c for e in effects.values() for c in e.accepted], now)
-        await u.routing.record_assignments({tenant_id: list(e.fresh.values()) for tenant_id, e in effects.items()})
+        fresh = {tenant_id: list(e.fresh.values()) for tenant_id, e in effects.items()}
+        pointed = {a.conversation_id for made in fresh.values() for a in made if _agent_written(a, written)}
+        await u.routing.record_assignments(fresh, pointed)
         await u.conversations.add_conversation_notes({tenant_id: e.notes for tenant_id, e in effects.items()}, now)
         await u.conversations.mark_escalated([c for e in effects.values() for c in e.escalated], now)
-        await self._store_facts(u, ran, effects, now)
+        await self._store_facts(u, ran, effects, now, written)
         feed = [event for e in effects.values() for event in e.feed]
         placed = (d for _, ds in ran.values() for d in ds if isinstance(d, decision.Offered | decision.Assigned))
         if any(d.channel == "voice" for d in placed):
@@ -246,10 +290,12 @@ class RoutingStates:
         self,
         u: UnitOfWork,
         ran: Mapping[str, tuple[RoutingEngine, list[Decision]]],
-        effects: Mapping[str, _Effects],
+        effects: Mapping[str, Effects],
         now: datetime,
+        written: Mapping[str, Placement],
     ) -> None:
-        """What the engines changed, so a rebuild restores exactly these engines; where conversations wait now."""
+        """What the engines changed, so a rebuild restores exactly these engines; where conversations wait now
+        (but what a conversation was inserted with already)."""
         facts: dict[str, Mapping[str, Any] | None] = {}
         agents: dict[str, list[AgentFacts]] = {}
         for tenant_id, (engine, _) in ran.items():
@@ -267,6 +313,11 @@ class RoutingStates:
                 for agent_id, (state, last) in changed.items()
             ]
         queued = {cid: q for e in effects.values() for cid, q in e.queued.items()}
+        for cid, placed in written.items():
+            if cid in facts and facts[cid] == placed.routing:
+                del facts[cid]
+            if cid in queued and queued[cid] == placed.queue_id:
+                del queued[cid]
         await u.routing.store_facts(facts, queued, now)
         await u.routing.store_agents(agents)
 
@@ -291,87 +342,16 @@ class Pass(NamedTuple):
 
 
 @dataclass
-class _Effects:
-    """The net effect of one tenant's decisions on the store and the feeds."""
+class RoutingPass:
+    """A routing pass under way in one transaction (``RoutingStates.run``): each tenant's engine and what it
+    decided so far, and the version read under lock; nothing written until ``RoutingStates.finish``."""
 
-    queued: dict[str, str | None] = field(default_factory=dict)
-    fresh: dict[str, Assignment] = field(default_factory=dict)  # made in this pass
-    accepted: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)  # held before this pass
-    feed: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-    escalated: list[str] = field(default_factory=list)
-    presence: dict[str, str] = field(default_factory=dict)
+    now: datetime
+    versions: dict[str, int] = field(default_factory=dict)
+    ran: dict[str, tuple[RoutingEngine, list[Decision]]] = field(default_factory=dict)
 
 
-def _effects(
-    tenant_id: str, decisions: list[Decision], now: datetime, causes: Mapping[str, Mapping[str, str]]
-) -> _Effects:
-    e = _Effects()
-
-    def work_event(d: decision.Offered | decision.Assigned, event_type: str, **data: Any) -> dict[str, Any]:
-        """An offer or assignment on the agent's feed, with the message that caused it (if one did)."""
-        caused = causes.get(d.conversation_id, {})
-        return new_agent_event(
-            tenant_id,
-            d.agent_id,
-            event_type,
-            d.conversation_id,
-            now,
-            queue_id=d.queue_id,
-            channel=d.channel,
-            **data,
-            **caused,
-        )
-
-    for d in decisions:
-        if isinstance(d, decision.Queued):
-            e.queued[d.conversation_id] = d.queue_id
-        elif isinstance(d, decision.Offered):
-            expires = datetime.fromtimestamp(d.expires_at, UTC)
-            e.fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now, expires)
-            e.feed.append(work_event(d, "offer", expires_at=expires))
-        elif isinstance(d, decision.Assigned):
-            if d.reason == "accepted" and d.conversation_id not in e.fresh:
-                e.accepted.append(d.conversation_id)  # an offer stored before this pass: its row is kept
-            else:  # a new assignment, or an offer of this very pass accepted at once: one row, held
-                e.fresh[d.conversation_id] = Assignment(d.conversation_id, d.agent_id, d.queue_id, d.channel, now)
-            e.feed.append(work_event(d, "assignment", assigned_at=now, reason=d.reason))
-        elif isinstance(d, decision.Unassigned):
-            if d.reason != "resolved" and e.fresh.pop(d.conversation_id, None) is None:
-                e.released.append(d.conversation_id)
-                if d.conversation_id in e.accepted:
-                    e.accepted.remove(d.conversation_id)
-            e.feed.append(
-                new_agent_event(tenant_id, d.agent_id, "unassignment", d.conversation_id, now, reason=d.reason)
-            )
-        elif isinstance(d, decision.Escalated):
-            e.escalated.append(d.conversation_id)
-            e.notes.append(
-                (
-                    d.conversation_id,
-                    "escalated",
-                    {"from_queue": d.from_queue, "to_queue": d.to_queue, "reason": d.reason},
-                )
-            )
-        elif isinstance(d, decision.PresenceChanged):
-            e.presence[d.agent_id] = d.reason
-            for feed_id in (d.agent_id, SUPERVISORS):
-                e.feed.append(
-                    new_agent_event(
-                        tenant_id,
-                        feed_id,
-                        "presence",
-                        None,
-                        now,
-                        agent=d.agent_id,
-                        presence=d.presence,
-                        reason=d.reason,
-                    )
-                )
-        elif isinstance(d, decision.AutoAcknowledged):
-            expected = datetime.fromtimestamp(d.expected_response_at, UTC) if d.expected_response_at else None
-            e.notes.append(
-                (d.conversation_id, "auto_acknowledged", {"queue_id": d.queue_id, "expected_response_at": expected})
-            )
-    return e
+def _agent_written(a: Assignment, written: Mapping[str, Placement]) -> bool:
+    """The conversation was inserted pointing at this assignment's agent already."""
+    placed = written.get(a.conversation_id)
+    return placed is not None and placed.agent_id == a.agent_id and placed.at == a.assigned_at

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
@@ -15,11 +16,18 @@ from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import add_lifecycle, rows_in
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
-from services.router.handlers.ports.conversations import Note, WantedConversation
+from services.router.handlers.ports.conversations import (
+    ConversationOpenedMeanwhile,
+    ConversationPlan,
+    Note,
+    WantedConversation,
+)
 from services.router.handlers.ports.records import (
     Lifecycle,
+    NewConversation,
     NewMessage,
     OpenConversation,
+    Placement,
     fields_of,
 )
 from shared.ids import new_id
@@ -41,14 +49,13 @@ class SqlConversations(SqlRepository):
         rows = await rows_in(self.conn, open_, c.customer_id, customer_ids)
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
-    async def open_missing_conversations(
+    async def plan_conversations(
         self, wanted: Mapping[str, WantedConversation], now: datetime, reopen_within: timedelta | None = None
-    ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
+    ) -> ConversationPlan:
         existing = await self.open_conversations(wanted)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
-        events: list[Lifecycle] = []
         if not missing:
-            return existing, events
+            return ConversationPlan(existing, [], [])
         c = t.conversations.c
         latest: dict[str, tuple[str, datetime | None]] = {}
         rows = await self.conn.execute(
@@ -65,6 +72,7 @@ class SqlConversations(SqlRepository):
             for cid, (conv_id, resolved_at) in latest.items()
             if reopen_within is not None and resolved_at is not None and now - resolved_at <= reopen_within
         }
+        events: list[Lifecycle] = []
         if reopen:
             await self.conn.execute(
                 update(t.conversations)
@@ -80,30 +88,47 @@ class SqlConversations(SqlRepository):
                 )
             )
             events += [Lifecycle(missing[cid].tenant_id, cid, conv, "reopened", now) for cid, conv in reopen.items()]
-        fresh = {cid: v for cid, v in missing.items() if cid not in reopen}
-        if fresh:
-            new_rows: list[dict[str, Any]] = [
+            existing.update(await self.open_conversations(reopen))
+        new = [
+            NewConversation(
+                id=new_id(),
+                tenant_id=w.tenant_id,
+                customer_id=cid,
+                channel=w.channel,
+                opened_at=now,
+                last_message_at=w.received_at or now,
+                awaiting="agent" if w.received_at is not None else None,
+                previous_conversation_id=latest.get(cid, (None, None))[0],
+            )
+            for cid, w in missing.items()
+            if cid not in reopen
+        ]
+        for n in new:
+            existing[n.customer_id] = OpenConversation(
+                n.id, n.tenant_id, n.customer_id, n.channel, None, None, n.awaiting
+            )
+            events.append(Lifecycle(n.tenant_id, n.customer_id, n.id, "opened", now, {"channel": n.channel}))
+        return ConversationPlan(existing, new, events)
+
+    async def insert_conversations(self, new: Sequence[NewConversation], placed: Mapping[str, Placement]) -> None:
+        rows: list[dict[str, Any]] = []
+        for n in new:
+            p = placed.get(n.id)
+            rows.append(
                 dict(
-                    id=new_id(),
-                    tenant_id=w.tenant_id,
-                    customer_id=cid,
+                    fields_of(n),
                     status=ConversationStatus.OPEN.value,
-                    channel=w.channel,
-                    opened_at=now,
-                    last_message_at=w.received_at or now,
-                    awaiting="agent" if w.received_at is not None else None,
-                    previous_conversation_id=latest.get(cid, (None, None))[0],
+                    routing=p.routing if p else None,
+                    queue_id=p.queue_id if p else None,
+                    queued_at=p.at if p and p.queue_id else None,
+                    agent_id=p.agent_id if p else None,
+                    assigned_at=p.at if p and p.agent_id else None,
                 )
-                for cid, w in fresh.items()
-            ]
-            await insert_rows(self.conn, t.conversations, new_rows, ignore_conflicts=True)
-            events += [
-                Lifecycle(r["tenant_id"], r["customer_id"], r["id"], "opened", now, {"channel": r["channel"]})
-                for r in new_rows
-            ]
-        existing.update(await self.open_conversations(missing))
-        live = {conv.id for conv in existing.values()}
-        return existing, [e for e in events if e.conversation_id in live]
+            )
+        try:
+            await insert_rows(self.conn, t.conversations, rows)
+        except IntegrityError as exc:
+            raise ConversationOpenedMeanwhile(str(exc.orig)[:200]) from exc
 
     async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
         await update_rows(

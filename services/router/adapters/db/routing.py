@@ -3,7 +3,7 @@ agents, assignments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -228,9 +228,9 @@ class SqlRouting:
             update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
         )
 
-    async def record_assignments(self, assignments: Mapping[str, Sequence[Assignment]]) -> list[dict[str, Any]]:
-        """Insert each tenant's assignments and point their conversations and agents at them. Returns the stored
-        rows (with their feed sequence numbers)."""
+    async def record_assignments(
+        self, assignments: Mapping[str, Sequence[Assignment]], written: Collection[str] = ()
+    ) -> list[dict[str, Any]]:
         rows = [
             dict(
                 fields_of(a),
@@ -248,7 +248,11 @@ class SqlRouting:
         await update_rows(
             self.conn,
             t.conversations,
-            [dict(id=r["conversation_id"], agent_id=r["agent_id"], assigned_at=r["assigned_at"]) for r in rows],
+            [
+                dict(id=r["conversation_id"], agent_id=r["agent_id"], assigned_at=r["assigned_at"])
+                for r in rows
+                if r["conversation_id"] not in written
+            ],
         )
         s = t.assignments.c
         stored = await self.conn.execute(

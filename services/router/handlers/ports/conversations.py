@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from services.router.handlers.ports.records import Lifecycle, NewMessage, OpenConversation
+from services.router.handlers.ports.records import (
+    Lifecycle,
+    NewConversation,
+    NewMessage,
+    OpenConversation,
+    Placement,
+)
 
 # A timeline note on a conversation: (conversation id, kind, data).
 Note = tuple[str, str, dict[str, Any]]
@@ -23,19 +29,42 @@ class WantedConversation:
     received_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationPlan:
+    """``open``: customer id → their open conversation, as it is once ``new`` is inserted; ``lifecycle``: the
+    opened and reopened entries of the customers' timelines."""
+
+    open: dict[str, OpenConversation]
+    new: list[NewConversation]
+    lifecycle: list[Lifecycle]
+
+
+class ConversationOpenedMeanwhile(RuntimeError):
+    """Another transaction opened a conversation for one of the customers after it was planned: the batch is
+    taken again (it then finds that conversation)."""
+
+    retriable = True
+
+
 class Conversations(Protocol):
     async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]: ...
 
-    async def open_missing_conversations(
+    async def plan_conversations(
         self, wanted: Mapping[str, WantedConversation], now: datetime, reopen_within: timedelta | None = None
-    ) -> tuple[dict[str, OpenConversation], list[Lifecycle]]:
-        """``wanted``: by customer id. Returns the open conversation of every customer and the lifecycle entries
-        it caused. Without an open one, the customer's latest resolved conversation reopens if it was resolved
-        within ``reopen_within``; otherwise a new one starts, linked to the previous, already touched
-        (``touch_conversations``) by the customer's message if it has one (``received_at``).
-        The partial unique index keeps it to one open conversation per customer even under races."""
+    ) -> ConversationPlan:
+        """``wanted``: by customer id. The open conversation of every customer, and the lifecycle entries that
+        causes. Without an open one, the customer's latest resolved conversation reopens (written now) if it was
+        resolved within ``reopen_within``; otherwise a new one starts (``ConversationPlan.new``, written by
+        ``insert_conversations``), linked to the previous, already touched (``touch_conversations``) by the
+        customer's message if it has one (``received_at``)."""
+        ...
+
+    async def insert_conversations(self, new: Sequence[NewConversation], placed: Mapping[str, Placement]) -> None:
+        """The planned conversations, each with where routing placed it (if it did), in one write. The partial
+        unique index keeps it to one open conversation per customer: one opened meanwhile by another
+        transaction raises ``ConversationOpenedMeanwhile`` (retriable: planned again, the other is found)."""
         ...
 
     async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:

@@ -36,6 +36,32 @@ class NewIdentity:
 
 
 @dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A conversation a customer's message starts, not yet written: it is inserted once routing has placed it
+    (``Placement``), so its row is written once, complete."""
+
+    id: str
+    tenant_id: str
+    customer_id: str
+    channel: str
+    opened_at: datetime
+    last_message_at: datetime
+    awaiting: str | None
+    previous_conversation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where routing put a conversation: its routing fact (None: not in routing), the queue it waits in, and the
+    agent offered or given it, since ``at``."""
+
+    routing: dict[str, Any] | None
+    queue_id: str | None
+    agent_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Lifecycle:
     """A timeline entry that is not a message: opened, reopened, assigned, resolved, merged..."""
 

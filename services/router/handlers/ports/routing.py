@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -75,9 +75,12 @@ class Routing(Protocol):
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
         ...
 
-    async def record_assignments(self, assignments: Mapping[str, Sequence[Assignment]]) -> list[dict[str, Any]]:
-        """Insert each tenant's assignments and point their conversations and agents at them. Returns the stored
-        rows (with their feed sequence numbers)."""
+    async def record_assignments(
+        self, assignments: Mapping[str, Sequence[Assignment]], written: Collection[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Insert each tenant's assignments and point their conversations at them, but for the conversations in
+        ``written`` (inserted already pointing at their agent). Returns the stored rows (with their feed
+        sequence numbers)."""
         ...
 
     async def accept_offers(self, conversation_ids: Sequence[str], now: datetime) -> None:
