@@ -484,7 +484,7 @@ def _commit() -> dict[str, Any]:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
-        changed = git("status", "--porcelain").splitlines()
+        changed = git("status", "--porcelain", "--untracked-files=no").splitlines()  # tracked files as committed
         return {"commit": git("rev-parse", "HEAD"), "tree_clean": not changed, "files_changed": len(changed)}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": "unknown", "tree_clean": False, "files_changed": None}

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import add_lifecycle, rows_in
+from services.router.adapters.db.statements import add_lifecycle, one_of, rows_in
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.conversations import (
@@ -60,7 +60,7 @@ class SqlConversations(SqlRepository):
         latest: dict[str, tuple[str, datetime | None]] = {}
         rows = await self.conn.execute(
             select(c.customer_id, c.id, c.resolved_at, c.followed_up_at)
-            .where(c.customer_id.in_(list(missing)), c.status == ConversationStatus.RESOLVED.value)
+            .where(one_of(self.conn, c.customer_id, list(missing)), c.status == ConversationStatus.RESOLVED.value)
             .order_by(c.resolved_at.desc())
         )
         for r in rows:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import one_of
 from shared.bus import Outgoing
 
 
@@ -36,4 +37,4 @@ class SqlOutbox(SqlRepository):
 
     async def delete(self, seqs: Sequence[int]) -> None:
         if seqs:
-            await self.conn.execute(delete(t.outbox).where(t.outbox.c.seq.in_(seqs)))
+            await self.conn.execute(delete(t.outbox).where(one_of(self.conn, t.outbox.c.seq, seqs)))

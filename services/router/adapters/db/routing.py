@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
-from services.router.adapters.db.statements import add_lifecycle, routing_attrs, rows_in
+from services.router.adapters.db.statements import add_lifecycle, one_of, routing_attrs, rows_in
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
 from services.router.domain.routing.capacity import profile_from
@@ -269,7 +269,7 @@ class SqlRouting:
                 c.customer_id,
             )
             .join(t.conversations, c.id == s.conversation_id)
-            .where(s.id.in_([r["id"] for r in rows]))
+            .where(one_of(self.conn, s.id, [r["id"] for r in rows]))
         )
         out = [dict(r._mapping) for r in stored]
         await add_lifecycle(
