@@ -137,7 +137,7 @@ kafka_up() {
   log "starting Apache Kafka (KRaft) on 127.0.0.1:$kafka_port"
   # a fixed heap, touched at start (Kafka's own advice for brokers): the broker's resident size is what it will
   # be from the first second, not a heap that grows after each restart until it reaches its limit
-  KAFKA_LOG_DIR="$kafka_dir" nohup java -Xms1g -Xmx1g -XX:+AlwaysPreTouch -XX:+UseG1GC -Djava.awt.headless=true \
+  KAFKA_LOG_DIR="$kafka_dir" nohup java -Xms2g -Xmx2g -XX:+AlwaysPreTouch -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -Dkafka.logs.dir="$kafka_dir" \
     -cp "$kafka_dir/libs/*" kafka.Kafka "$kafka_dir/server.properties" >"$kafka_dir/kafka.out" 2>&1 &
   echo $! >"$kafka_dir/kafka.pid"
