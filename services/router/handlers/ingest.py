@@ -241,7 +241,7 @@ class ContextStage:
             for m in messages
         }
         running = RoutingPass(now)
-        await self.routing.run(u, running, passes(ops, waiting))
+        await self.routing.run(u, running, _passes(ops, waiting))
         # a call status reads whether its conversation waits from the stored row, as it was before this batch's
         # routing: the new conversations of a batch with calls are written unplaced (routing's writes follow)
         placed = self.routing.placements(running, [n.id for n in plan.new]) if not calls else {}
@@ -275,7 +275,7 @@ class ContextStage:
                 after_calls.setdefault(o.tenant_id, []).append(_switch(o.conversation_id, o.back_to))
         for tenant_id in sorted(abandoned):
             await voice.abandon(u, tenant_id, abandoned[tenant_id], now)
-        await self.routing.run(u, running, passes(after_calls, waiting))
+        await self.routing.run(u, running, _passes(after_calls, waiting))
         outbox += (await self.routing.finish(u, running, causes, placed)).outbox
         for conversation_id in (c for tenant_abandoned in abandoned.values() for c in tenant_abandoned):
             await self.sla.resolved(u, [conversation_id], now)
@@ -319,7 +319,7 @@ class ContextStage:
         return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
 
 
-def passes(ops: Mapping[str, list[Operation]], waiting: Sequence[OpenConversation]) -> dict[str, Pass]:
+def _passes(ops: Mapping[str, list[Operation]], waiting: Sequence[OpenConversation]) -> dict[str, Pass]:
     """Each tenant's operations, with the conversations they arrive (a rebuild leaves those to them)."""
     return {
         tenant_id: Pass(tenant_ops, arriving={c.id for c in waiting if c.tenant_id == tenant_id})
