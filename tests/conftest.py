@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from shared.logging import NOISY, JsonFormatter
 from tests.support.pii import leaks
 from tests.support.servers import exported_by_services_sh
+from tests.support.topics import delete_new_topics, topic_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,22 @@ def servers() -> Servers:
             socket.create_connection((str(host), int(port)), timeout=5).close()
         except OSError as exc:
             pytest.fail(f"{name} at {host}:{port} is unreachable ({exc}); it is needed, not optional", pytrace=False)
+    _BROKER["bootstrap"] = kafka
+    _BROKER_TOPICS.update(topic_names(kafka))
     return Servers(db, kafka)
+
+
+_BROKER: dict[str, str] = {}  # the shared broker, once a test asked for ``servers``
+_BROKER_TOPICS: set[str] = set()  # what it held then: kept
+
+
+@pytest.fixture(scope="module", autouse=True)
+def topics_deleted_after_the_module() -> Iterator[None]:
+    """A module's topics go when it ends (tests/support/topics.py says why). Autouse and module-scoped, this
+    is set up before and torn down after every other fixture of the module, its routers and processes."""
+    yield
+    if bootstrap := _BROKER.get("bootstrap"):
+        delete_new_topics(bootstrap, _BROKER_TOPICS)
 
 
 class _LogFile(logging.Handler):
