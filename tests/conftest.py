@@ -57,16 +57,18 @@ def servers() -> Servers:
 
 
 _BROKER: dict[str, str] = {}  # the shared broker, once a test asked for ``servers``
-_BROKER_TOPICS: set[str] = set()  # what it held then: kept
+_BROKER_TOPICS: set[str] = set()  # what it held then
 
 
 @pytest.fixture(scope="module", autouse=True)
 def topics_deleted_after_the_module() -> Iterator[None]:
-    """A module's topics go when it ends (tests/support/topics.py says why). Autouse and module-scoped, this
-    is set up before and torn down after every other fixture of the module, its routers and processes."""
+    """A module's topics go when it ends (tests/support/topics.py says why): those the broker did not hold when
+    the module started, or when its first ``servers`` started. Autouse and module-scoped, this is set up before
+    and torn down after every other fixture of the module, its routers and processes."""
+    before = topic_names(_BROKER["bootstrap"]) if "bootstrap" in _BROKER else None
     yield
     if bootstrap := _BROKER.get("bootstrap"):
-        delete_new_topics(bootstrap, _BROKER_TOPICS)
+        delete_new_topics(bootstrap, _BROKER_TOPICS if before is None else before)
 
 
 class _LogFile(logging.Handler):
