@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import insert
 
+from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.tables import metadata
+from services.router.adapters.views import queries
 from shared.store import Database
+from tests.conftest import random_name
+from tests.support.databases import create_database, drop_database
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
@@ -37,3 +45,76 @@ async def test_migrations_match_the_table_definitions(
         # file, still catches a table that migrations create but tables.py no longer has
         diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in metadata.tables)]
     assert diff == []
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_a_timeline_written_before_messages_were_their_own_entries_reads_the_same_after(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0019: messages had their own numbering and a copy of kind ``message`` on the timeline. After it,
+    the customer's timeline lists the same entries with the same seq, and what is written next comes after."""
+    if dialect == "sqlite":
+        url, drop = f"sqlite+aiosqlite:///{tmp_path}/m.db", None
+    else:
+        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_m_"))
+        drop = url
+    db = Database(url)
+    try:
+        await upgrade(db, "0018")
+        async with db.transaction() as conn:
+            await conn.execute(insert(t.tenants).values(id="tn", name="tn", created_at=T0))
+            await conn.execute(insert(t.customers).values(id="cu", tenant_id="tn", created_at=T0))
+            await conn.execute(
+                insert(t.conversations).values(
+                    id="cv", tenant_id="tn", customer_id="cu", status="open", channel="sms", opened_at=T0,
+                    last_message_at=T0,
+                )
+            )  # fmt: skip
+            for kind, message in [("opened", None), ("message", "m1"), ("message", "m2"), ("assigned", None),
+                                  ("message", "m3"), ("resolved", None)]:  # fmt: skip
+                if message:  # as the router wrote them then: the message (its own numbering), then its copy
+                    await conn.execute(insert(t.messages).values(**_message(message)))
+                await conn.execute(
+                    insert(t.timeline).values(
+                        tenant_id="tn", customer_id="cu", conversation_id="cv", kind=kind, message_id=message,
+                        channel="sms", at=T0, data={},
+                    )
+                )  # fmt: skip
+        await upgrade(db)
+        async with db.transaction() as conn:  # written the way the router writes now
+            await insert_rows(conn, t.messages, [_message("m4")])
+            await insert_rows(
+                conn,
+                t.timeline,
+                [dict(tenant_id="tn", customer_id="cu", conversation_id="cv", kind="reopened", at=T0, data={})],
+            )
+        async with db.read() as conn:
+            page = await queries.timeline(conn, "tn", "cu", None, 50)
+            older = await queries.timeline(conn, "tn", "cu", 5, 2)
+    finally:
+        await db.close()
+        if drop:
+            await drop_database(drop)
+    listed = [(e["seq"], e["kind"], e.get("message_id"), e.get("text")) for e in page]
+    assert listed == [
+        (8, "reopened", None, None),
+        (7, "message", "m4", "text of m4"),
+        (6, "resolved", None, None),
+        (5, "message", "m3", "text of m3"),
+        (4, "assigned", None, None),
+        (3, "message", "m2", "text of m2"),
+        (2, "message", "m1", "text of m1"),
+        (1, "opened", None, None),
+    ]
+    assert [(e["seq"], e["kind"]) for e in older] == [(4, "assigned"), (3, "message")]
+
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _message(message_id: str) -> dict[str, Any]:
+    return dict(
+        id=message_id, tenant_id="tn", event_id=f"ev-{message_id}", conversation_id="cv", customer_id="cu",
+        channel="sms", direction="inbound", sender_kind="phone", text=f"text of {message_id}", received_at=T0,
+        created_at=T0,
+    )  # fmt: skip

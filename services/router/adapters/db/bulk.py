@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, bindparam, func, insert, text, update
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -30,6 +30,8 @@ async def insert_rows(
         return
     if conn.dialect.name != "postgresql":
         statement = sqlite.insert(table).on_conflict_do_nothing() if ignore_conflicts else insert(table)
+        if shared := table.info.get("seq_shared_with"):
+            statement = statement.values(seq=_next_shared_seq(table, shared))
         await conn.execute(statement, list(rows))
         return
     columns = tuple(rows[0])
@@ -71,6 +73,15 @@ async def update_rows(
     params = _arrays(table, columns, rows)
     params.update({f"k_{name}": _bound(table, name, value) for name, value in constants.items()})
     await conn.execute(sql, params)
+
+
+def _next_shared_seq(table: Table, shared: tuple[str, ...]) -> Any:
+    """SQLite: one past the highest seq of the tables that share one numbering, evaluated row by row (the
+    executemany runs the statement once per row). Each max is a read of the rowid B-tree's last entry."""
+    highest = [
+        func.coalesce(select(func.max(table.metadata.tables[name].c.seq)).scalar_subquery(), 0) for name in shared
+    ]
+    return select(func.max(*highest) + 1).scalar_subquery()
 
 
 def _coalesce(table: Table, column: str) -> Any:

@@ -140,25 +140,11 @@ class SqlConversations(SqlRepository):
         )
 
     async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
-        if not rows:
-            return
-        await insert_rows(
-            self.conn, t.messages, [dict(created_at=now, **fields_of(m)) for m in rows], ignore_conflicts=True
-        )
-        on_timeline = [
-            dict(
-                tenant_id=m.tenant_id,
-                customer_id=m.customer_id,
-                conversation_id=m.conversation_id,
-                kind="message",
-                message_id=m.id,
-                channel=m.channel,
-                at=m.received_at,
-                data={},
+        """The messages, each its own timeline entry (tables/context.py: one numbering for both)."""
+        if rows:
+            await insert_rows(
+                self.conn, t.messages, [dict(created_at=now, **fields_of(m)) for m in rows], ignore_conflicts=True
             )
-            for m in rows
-        ]
-        await insert_rows(self.conn, t.timeline, on_timeline)
 
     async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None:
         await add_lifecycle(self.conn, rows)

@@ -5,7 +5,20 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
@@ -110,30 +123,41 @@ async def customers_by_identifier(conn: AsyncConnection, tenant_id: str, kind: s
 async def timeline(
     conn: AsyncConnection, tenant_id: str, customer_id: str, before_seq: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Newest first, keyset-paginated on the timeline's sequence: a page never repeats or skips an entry
-    that existed when the first page was read, however many arrive meanwhile."""
+    """Newest first, keyset-paginated on seq: a page never repeats or skips an entry that existed when the first
+    page was read, however many arrive meanwhile. The customer's messages and the lifecycle entries share one
+    numbering (tables/context.py), so each side gives its newest ``limit`` and the merge keeps the top."""
     tl, m = t.timeline.c, t.messages.c
-    where = [tl.tenant_id == tenant_id, tl.customer_id == customer_id]
+    events = select(
+        tl.seq,
+        tl.kind,
+        tl.conversation_id,
+        tl.channel,
+        tl.at,
+        tl.data,
+        cast(null(), String).label("message_id"),
+        cast(null(), String).label("direction"),
+        cast(null(), Text).label("subject"),
+        cast(null(), Text).label("text"),
+    ).where(tl.tenant_id == tenant_id, tl.customer_id == customer_id)
+    said = select(
+        m.seq,
+        literal_column("'message'", String).label("kind"),
+        m.conversation_id,
+        m.channel,
+        m.received_at.label("at"),
+        cast(null(), JSON).label("data"),
+        m.id.label("message_id"),
+        m.direction,
+        m.subject,
+        m.text,
+    ).where(m.tenant_id == tenant_id, m.customer_id == customer_id)
     if before_seq is not None:
-        where.append(tl.seq < before_seq)
-    rows = await conn.execute(
-        select(
-            tl.seq,
-            tl.kind,
-            tl.conversation_id,
-            tl.channel,
-            tl.at,
-            tl.data,
-            tl.message_id,
-            m.direction,
-            m.subject,
-            m.text,
-        )
-        .outerjoin(t.messages, m.id == tl.message_id)
-        .where(*where)
-        .order_by(tl.seq.desc())
-        .limit(limit)
-    )
+        events, said = events.where(tl.seq < before_seq), said.where(m.seq < before_seq)
+    both = union_all(
+        events.order_by(tl.seq.desc()).limit(limit).subquery().select(),
+        said.order_by(m.seq.desc()).limit(limit).subquery().select(),
+    ).subquery()
+    rows = await conn.execute(select(both).order_by(both.c.seq.desc()).limit(limit))
     out = []
     for r in rows:
         item: dict[str, Any] = {"seq": r.seq, "kind": r.kind, "conversation_id": r.conversation_id, "at": r.at}

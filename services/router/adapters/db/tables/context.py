@@ -127,6 +127,8 @@ conversations = Table(
 messages = Table(
     "messages",
     metadata,
+    # Numbered from the timeline's sequence: a message is its own timeline entry, in the same order as the
+    # timeline's other entries (ORDERED_WITH_TIMELINE below).
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("id", Id, nullable=False, unique=True),
     Column("tenant_id", String(64), nullable=False),
@@ -154,13 +156,15 @@ messages = Table(
     # The idempotency key: a redelivered event is recognised, never stored twice.
     UniqueConstraint("tenant_id", "event_id"),
     Index(None, "conversation_id", "seq"),
+    Index(None, "customer_id", "seq"),  # the customer's timeline
 )
 
 timeline = Table(
     "timeline",
     metadata,
-    # One customer's history across channels: messages and lifecycle events in one totally ordered stream,
-    # so keyset pagination by seq is stable while new entries arrive.
+    # One customer's history across channels: the lifecycle events (opened, assigned, resolved, merged...) here,
+    # the messages in ``messages``; both take their seq from one sequence, so the two read together are one
+    # totally ordered stream and keyset pagination by seq is stable while new entries arrive.
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("tenant_id", String(64), nullable=False),
     Column("customer_id", Id, nullable=False),
@@ -203,3 +207,10 @@ merges = Table(
     Column("undone_at", TS),
     Index(None, "survivor_id", "merged_id"),
 )
+
+# Tables numbered from one sequence: on PostgreSQL ``messages.seq`` defaults to the timeline's sequence
+# (migration 0019); SQLite has no sequences, so an insert there numbers each row past the highest seq of both
+# (adapters/db/bulk.py), which its single writer makes safe.
+ORDERED_WITH_TIMELINE = (messages, timeline)
+for _table in ORDERED_WITH_TIMELINE:
+    _table.info["seq_shared_with"] = tuple(other.name for other in ORDERED_WITH_TIMELINE)
