@@ -13,6 +13,7 @@ webhooks) and to the timeline."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -145,11 +146,12 @@ class SlaClock(OutboxWriter):
             notes: list[Lifecycle] = []
             escalations: dict[str, str | None] = {}
             breached: list[str] = []
+            fired: Counter[tuple[str, str]] = Counter()
             for r in rows:
                 stage = "breach" if r.breached_at is None and r.due_at <= now else "warning"
                 if stage == "breach":
                     breached.append(r.id)
-                SLA_EVENTS.labels(stage=stage, kind=r.kind).inc()
+                fired[stage, r.kind] += 1
                 data = {"kind": r.kind, "stage": stage, "due_at": r.due_at, "queue_id": r.queue_id}
                 for agent in filter(None, (r.agent_id, SUPERVISORS)):
                     feed.append(new_agent_event(tenant_id, agent, f"sla.{stage}", r.conversation_id, now, **data))
@@ -160,9 +162,10 @@ class SlaClock(OutboxWriter):
                 act = actions(queue.sla if queue else None, stage)
                 if act.get("raise_priority") or act.get("escalate_to"):
                     escalations[r.conversation_id] = act.get("escalate_to")
+            for (stage, kind), count in fired.items():  # a metric's labels() is dear: once per pair, not per row
+                SLA_EVENTS.labels(stage=stage, kind=kind).inc(count)
             # a breach implies the warning: never fired late after it
-            await u.sla_timers.mark_warned([r.id for r in rows if r.warned_at is None], now)
-            await u.sla_timers.mark_breached(breached, now)
+            await u.sla_timers.mark_fired([r.id for r in rows if r.warned_at is None], breached, now)
             await u.conversations.add_lifecycle(notes)
             outbox: list[Outgoing] = [
                 feed_record(self.routing.topic, tenant_id, row) for row in await u.feeds.add(feed)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
@@ -143,12 +143,17 @@ class SqlSlaTimers(SqlRepository):
         )
         return [DueSlaTimer(**r._mapping) for r in rows]
 
-    async def mark_warned(self, timer_ids: Sequence[str], now: datetime) -> None:
-        if timer_ids:
-            s = t.sla_timers.c
-            await self.conn.execute(update(t.sla_timers).where(s.id.in_(list(timer_ids))).values(warned_at=now))
-
-    async def mark_breached(self, timer_ids: Sequence[str], now: datetime) -> None:
-        if timer_ids:
-            s = t.sla_timers.c
-            await self.conn.execute(update(t.sla_timers).where(s.id.in_(list(timer_ids))).values(breached_at=now))
+    async def mark_fired(self, warned: Sequence[str], breached: Sequence[str], now: datetime) -> None:
+        """One statement, one new version of each clock, whether it warned, breached or both."""
+        if not (warned or breached):
+            return
+        s = t.sla_timers.c
+        fired = sorted({*warned, *breached})
+        await self.conn.execute(
+            update(t.sla_timers)
+            .where(one_of(self.conn, s.id, fired))
+            .values(
+                warned_at=case((one_of(self.conn, s.id, warned, "warned"), now), else_=s.warned_at),
+                breached_at=case((one_of(self.conn, s.id, breached, "breached"), now), else_=s.breached_at),
+            )
+        )

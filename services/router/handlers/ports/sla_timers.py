@@ -52,10 +52,6 @@ class SlaTimers(Protocol):
         PostgreSQL) so another replica's tick passes over them: none fires twice."""
         ...
 
-    async def mark_warned(self, timer_ids: Sequence[str], now: datetime) -> None:
-        """The warning fired (in the transaction that publishes it)."""
-        ...
-
-    async def mark_breached(self, timer_ids: Sequence[str], now: datetime) -> None:
-        """The breach fired (in the transaction that publishes it)."""
+    async def mark_fired(self, warned: Sequence[str], breached: Sequence[str], now: datetime) -> None:
+        """The warnings and breaches fired (in the transaction that publishes them): one write per clock."""
         ...
