@@ -199,8 +199,8 @@ async def test_open_conversations_for_routing_come_oldest_first_with_customer_at
             convs = await open_missing(u, {cid: WantedConversation(tenant, "chat")}, NOW + timedelta(seconds=i))
             opened.append(convs[cid].id)
         found = await u.routing.open_conversations_for_routing(tenant)
-    assert [c["id"] for c in found] == opened
-    assert all(c["attrs"]["tier"] == "standard" and c["agent_id"] is None for c in found)
+    assert [c.conversation_id for c in found] == opened
+    assert all(c.attrs["tier"] == "standard" and c.agent_id is None for c in found)
 
 
 async def test_the_routing_version_fences_cached_state(repo: SqlStore, tenant: str) -> None:
@@ -289,12 +289,12 @@ async def test_routing_facts_and_counters_come_back_exactly(repo: SqlStore, tena
         await u.routing.store_facts({conv.id: fact})
         await u.routing.bump_routing_version(tenant, {"next_seq": 42, "rr_cursor": {"q": "a"}})
     async with repo.unit() as u:
-        stored = {c["id"]: c["fact"] for c in await u.routing.open_conversations_for_routing(tenant)}
+        stored = {c.conversation_id: c.fact for c in await u.routing.open_conversations_for_routing(tenant)}
         assert stored[conv.id] == fact
         assert await u.routing.routing_state(tenant) == {"next_seq": 42, "rr_cursor": {"q": "a"}}
         await u.routing.store_facts({conv.id: None})
     async with repo.unit() as u:
-        stored = {c["id"]: c["fact"] for c in await u.routing.open_conversations_for_routing(tenant)}
+        stored = {c.conversation_id: c.fact for c in await u.routing.open_conversations_for_routing(tenant)}
         assert stored[conv.id] is None
 
 

@@ -22,7 +22,7 @@ from services.router.domain.routing.decisions import Decision
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.facts import work_fact
 from services.router.domain.routing.queue_config import queue_spec
-from services.router.domain.routing.restore import StoredAgent, StoredWork, restored
+from services.router.domain.routing.restore import StoredAgent, restored
 from services.router.domain.routing.specs import AgentSpec
 from services.router.handlers import voice
 from services.router.handlers.agent_feed import feed_record
@@ -224,20 +224,8 @@ class RoutingStates:
         ]
         counters = await u.routing.routing_state(tenant_id)
         conversations = await u.routing.open_conversations_for_routing(tenant_id)
-        works = [
-            StoredWork(
-                c["id"],
-                c["channel"],
-                c["queue_id"],
-                c["attrs"],
-                c["enqueued_at"].timestamp(),
-                c["fact"],
-                c["agent_id"],
-                c["offer_expires_at"].timestamp() if c["offer_expires_at"] else None,
-            )
-            for c in conversations
-            if c["fact"] or c["agent_id"] or c["id"] not in arriving  # those this pass arrives with what it knows
-        ]
+        # those this pass arrives with what it knows
+        works = [w for w in conversations if w.fact or w.agent_id or w.conversation_id not in arriving]
         engine, decisions = restored(queues, agents, counters, works, now.timestamp())
         log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
         return engine, decisions

@@ -17,6 +17,7 @@ from services.router.adapters.db.statements import add_lifecycle, one_of, rows_i
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
 from services.router.domain.routing.capacity import profile_from
+from services.router.domain.routing.restore import StoredWork
 from services.router.handlers.ports.records import AgentFacts, Lifecycle, fields_of
 from services.router.handlers.ports.routing import Facts, Queued
 from shared.ids import new_id
@@ -180,7 +181,7 @@ class SqlRouting:
             for r in rows
         ]
 
-    async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
+    async def open_conversations_for_routing(self, tenant_id: str) -> list[StoredWork]:
         """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language.
 
         A takeover reads every open conversation of the tenant, so this is on its clock (50,000 rows within
@@ -206,19 +207,19 @@ class SqlRouting:
             .join(t.customers, cu.id == c.customer_id)
             .outerjoin(t.assignments, (s.conversation_id == c.id) & s.ended_at.is_(None))
             .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value)
-            .order_by(func.coalesce(c.queued_at, c.opened_at), c.id)
         )
-        return [
-            {
-                "id": id_,
-                "channel": channel,
-                "queue_id": queue_id,
-                "agent_id": agent_id,
-                "enqueued_at": since,
-                "offer_expires_at": offer_expires_at if accepted_at is None else None,
-                "attrs": _StoredAttrs(tier, language, tags, attributes, owner),
-                "fact": fact,
-            }
+        # sorted here, not by the database: tens of thousands of wide rows spill its sort to disk
+        works = [
+            StoredWork(
+                id_,
+                channel,
+                queue_id,
+                _StoredAttrs(tier, language, tags, attributes, owner),
+                since.timestamp(),
+                fact,
+                agent_id,
+                offer_expires_at.timestamp() if offer_expires_at is not None and accepted_at is None else None,
+            )
             for (
                 id_,
                 channel,
@@ -235,6 +236,8 @@ class SqlRouting:
                 fact,
             ) in rows
         ]
+        works.sort(key=lambda w: (w.enqueued_at, w.conversation_id))
+        return works
 
     async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""

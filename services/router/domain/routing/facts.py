@@ -49,9 +49,12 @@ def work_fact(work: Work) -> dict[str, Any]:
 def work_from_fact(
     conversation_id: str, fact: Mapping[str, Any], agent_id: str | None, offer_expires: float | None
 ) -> Work:
-    """The work as the fact stored it, held by ``agent_id`` (offered until ``offer_expires``) if given."""
-    if fact.get("v") != FACT_VERSION:
-        raise ValueError(f"unknown routing fact version {fact.get('v')!r}")
+    """The work as the fact stored it, held by ``agent_id`` (offered until ``offer_expires``) if given. A takeover
+    runs this for every open conversation of the tenant: each key is read once."""
+    get = fact.get
+    if get("v") != FACT_VERSION:
+        raise ValueError(f"unknown routing fact version {get('v')!r}")
+    skills, only, declined_by = get("skills"), get("only"), get("declined_by")
     return Work(
         conversation_id=conversation_id,
         channel=str(fact["channel"]),
@@ -59,24 +62,24 @@ def work_from_fact(
         enqueued_at=float(fact["enqueued_at"]),
         virtual_time=float(fact["virtual_time"]),
         seq=int(fact["seq"]),
-        language=fact.get("language"),
-        tier=str(fact.get("tier") or "standard"),
-        skills=dict(fact["skills"]) if fact.get("skills") else None,
-        only=frozenset(fact["only"]) if fact.get("only") is not None else None,
-        step=int(fact.get("step") or 0),
-        pool=fact.get("pool"),
-        previous_agent=fact.get("previous_agent"),
-        owner=fact.get("owner"),
-        stage=int(fact.get("stage") or 0),
-        not_before=float(fact.get("not_before") or 0.0),
-        held_for=fact.get("held_for"),
-        reserved_until=float(fact.get("reserved_until") or 0.0),
+        language=get("language"),
+        tier=str(get("tier") or "standard"),
+        skills=dict(skills) if skills else None,
+        only=frozenset(only) if only is not None else None,
+        step=int(get("step") or 0),
+        pool=get("pool"),
+        previous_agent=get("previous_agent"),
+        owner=get("owner"),
+        stage=int(get("stage") or 0),
+        not_before=float(get("not_before") or 0.0),
+        held_for=get("held_for"),
+        reserved_until=float(get("reserved_until") or 0.0),
         agent_id=agent_id,
         offer_expires=offer_expires if agent_id is not None else None,
-        declined_by={str(a): float(u) for a, u in fact["declined_by"].items()} if fact.get("declined_by") else None,
-        declines=int(fact.get("declines") or 0),
-        overflowed=bool(fact.get("overflowed")),
-        acknowledged=bool(fact.get("acknowledged")),
+        declined_by={str(a): float(u) for a, u in declined_by.items()} if declined_by else None,
+        declines=int(get("declines") or 0),
+        overflowed=bool(get("overflowed")),
+        acknowledged=bool(get("acknowledged")),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.router.domain.model import Presence
 from services.router.domain.routing.decisions import Decision
@@ -22,10 +22,9 @@ class StoredAgent:
     last_assigned: float  # between agents equally loaded, the one assigned longest ago goes first
 
 
-@dataclass(frozen=True, slots=True)
-class StoredWork:
+class StoredWork(NamedTuple):
     """An open conversation as stored: who holds it (the live assignment) and its routing fact (None if it was
-    never routed, or was stored before facts were)."""
+    never routed, or was stored before facts were). A tuple: a takeover reads tens of thousands."""
 
     conversation_id: str
     channel: str
@@ -54,14 +53,20 @@ def restored(
         engine.restore_agent(agent.spec.id, agent.presence, agent.last_assigned)
     engine.restore_counters(int(counters.get("next_seq", 0)), counters.get("rr_cursor") or {})
     arriving: list[StoredWork] = []
+    adopted: list[tuple[StoredWork, str]] = []
+    facts = []
+    agents_known = engine.agents()
     for w in works:
-        agent_id = w.agent_id if w.agent_id is not None and w.agent_id in engine.agents() else None
+        agent_id = w.agent_id if w.agent_id is not None and w.agent_id in agents_known else None
         if w.fact and w.fact.get("queue") in engine.queues:
-            engine.restore_work(work_from_fact(w.conversation_id, w.fact, agent_id, w.offer_expires))
+            facts.append(work_from_fact(w.conversation_id, w.fact, agent_id, w.offer_expires))
         elif agent_id is not None:
-            engine.adopt(w.conversation_id, w.channel, w.queue_id, w.attrs, w.enqueued_at, agent_id)
+            adopted.append((w, agent_id))
         else:
             arriving.append(w)
+    engine.restore_works(facts)  # each conversation's own: the order among them and adoptions does not matter
+    for w, agent_id in adopted:
+        engine.adopt(w.conversation_id, w.channel, w.queue_id, w.attrs, w.enqueued_at, agent_id)
     # only once every agent's load is back: routing before that could give an agent more than they may hold
     decisions: list[Decision] = []
     for w in arriving:

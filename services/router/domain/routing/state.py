@@ -109,7 +109,9 @@ class RoutingState:
     def _line(self, work: Work) -> SortedList:
         """The waiting line the work belongs in: its queue and channel, and who may take it (``needs``), so an
         agent who may not take any of a line skips it whole instead of looking at each piece of work."""
-        key = (work.queue_id, work.channel, needs(work))
+        return self._line_at((work.queue_id, work.channel, needs(work)))
+
+    def _line_at(self, key: tuple[Any, ...]) -> SortedList:
         line = self._waiting.get(key)
         if line is None:
             line = self._waiting[key] = SortedList()
@@ -144,24 +146,33 @@ class RoutingState:
     def restore_work(self, work: Work) -> None:
         """Put back a piece of work exactly as stored (``routing/facts.py``): in its queue's line, or held by its
         agent, with its timers (rebuilds only; restore agents' presence first or after, either way)."""
-        if work.conversation_id in self._work:
-            return
-        if work.queue_id not in self.queues:
-            raise InvalidCommand(f"no queue {work.queue_id}")
-        self._channels.add(work.channel)
-        self._work[work.conversation_id] = work
-        self._next_seq = max(self._next_seq, work.seq + 1)
-        agent = self._agents.get(work.agent_id or "")
-        if agent is None:
-            work.agent_id = None
-            work.offer_expires = None
-            self._line(work).add(work.key)
-        else:
-            self._unindex(agent)
-            agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
-            agent.work.add(work.conversation_id)
-            self._index(agent)
-        self._arm(work)
+        self.restore_works((work,))
+
+    def restore_works(self, works: Iterable[Work]) -> None:
+        """``restore_work`` for each, with the waiting ones put into their lines at the end, one sorted merge per
+        line: a takeover restores tens of thousands at once."""
+        waiting: dict[tuple[Any, ...], list[tuple[float, int, str]]] = {}
+        for work in works:
+            if work.conversation_id in self._work:
+                continue
+            if work.queue_id not in self.queues:
+                raise InvalidCommand(f"no queue {work.queue_id}")
+            self._channels.add(work.channel)
+            self._work[work.conversation_id] = work
+            self._next_seq = max(self._next_seq, work.seq + 1)
+            agent = self._agents.get(work.agent_id or "")
+            if agent is None:
+                work.agent_id = None
+                work.offer_expires = None
+                waiting.setdefault((work.queue_id, work.channel, needs(work)), []).append(work.key)
+            else:
+                self._unindex(agent)
+                agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
+                agent.work.add(work.conversation_id)
+                self._index(agent)
+            self._arm(work)
+        for key, keys in waiting.items():
+            self._line_at(key).update(keys)
 
     def restore_counters(self, next_seq: int, rr_cursor: Mapping[str, str]) -> None:
         self._next_seq = max(self._next_seq, next_seq)

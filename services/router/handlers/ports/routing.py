@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.router.domain.model import AgentRow, Assignment, QueueRule
+from services.router.domain.routing.restore import StoredWork
 from services.router.handlers.ports.records import AgentFacts
 
 # Conversation id → its routing fact (None: it left routing), and → the queue it waits in (None: none).
@@ -66,9 +67,10 @@ class Routing(Protocol):
         """The tenant's agents, rows locked (PostgreSQL) until the routing transaction ends."""
         ...
 
-    async def open_conversations_for_routing(self, tenant_id: str) -> list[dict[str, Any]]:
-        """Every open conversation with what routing needs: channel, queue, agent, since when, tier, language,
-        and its routing fact (``fact``; None if it has none yet)."""
+    async def open_conversations_for_routing(self, tenant_id: str) -> list[StoredWork]:
+        """Every open conversation, oldest first, as a rebuild needs it: channel, queue, the agent who holds it
+        (offered until when, if not accepted), since when it waits, the customer's routing attributes, and its
+        routing fact (None if it has none yet)."""
         ...
 
     async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:

@@ -18,14 +18,17 @@ down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_ENTRY = "SELECT tl.seq FROM timeline tl WHERE tl.kind = 'message' AND tl.message_id = messages.id"
+# a message may have more than one entry (a redelivery raced the first): it takes the first one's place
+_ENTRY = "SELECT min(tl.seq) FROM timeline tl WHERE tl.kind = 'message' AND tl.message_id = messages.id"
 
 
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
+    # for the lookups below: without it each message's lookup would read the whole timeline
+    op.create_index("ix_timeline_message_id_0019", "timeline", ["message_id"])
     # Negative first, so that no value is taken twice on the way: a message takes its entry's seq; one without
     # an entry (none is expected) a new number past every entry's.
-    op.execute(f"UPDATE messages SET seq = -({_ENTRY}) WHERE EXISTS ({_ENTRY})")
+    op.execute(f"UPDATE messages SET seq = -({_ENTRY}) WHERE ({_ENTRY}) IS NOT NULL")
     if postgresql:
         op.execute("UPDATE messages SET seq = -nextval('timeline_seq_seq') WHERE seq > 0")
     else:
@@ -35,6 +38,7 @@ def upgrade() -> None:
         )
     op.execute("UPDATE messages SET seq = -seq")
     op.execute("DELETE FROM timeline WHERE kind = 'message'")
+    op.drop_index("ix_timeline_message_id_0019", table_name="timeline")
     if postgresql:
         op.execute("ALTER TABLE messages ALTER COLUMN seq SET DEFAULT nextval('timeline_seq_seq')")
         op.execute("DROP SEQUENCE messages_seq_seq")
