@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
-from services.router.adapters.db.statements import add_lifecycle, one_of, rows_in
+from services.router.adapters.db.statements import add_lifecycle, one_of, routing_attrs_of, rows_in
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
 from services.router.domain.routing.capacity import profile_from
@@ -354,7 +354,7 @@ def _live_assignments(conversation_ids: Sequence[str]) -> Update:
 
 
 class _StoredAttrs(Mapping[str, Any]):
-    """A customer's routing attributes (``statements.routing_attrs``) from the stored row, built when first read."""
+    """A customer's routing attributes (``statements.routing_attrs_of``) from the stored row, built when first read."""
 
     __slots__ = ("_attrs", "_row")
 
@@ -365,13 +365,13 @@ class _StoredAttrs(Mapping[str, Any]):
     def _built(self) -> dict[str, Any]:
         if self._row is not None:
             tier, language, tags, attributes, owner = self._row
-            self._attrs = {
-                "tier": tier,
-                "language": language,
-                "tags": list(orjson.loads(tags) or []) if tags else [],
-                "attributes": dict(orjson.loads(attributes) or {}) if attributes else {},
-                "owner_agent_id": owner,
-            }
+            self._attrs = routing_attrs_of(
+                tier,
+                language,
+                orjson.loads(tags) if tags else None,
+                orjson.loads(attributes) if attributes else None,
+                owner,
+            )
             self._row = None
         return self._attrs
 

@@ -71,11 +71,18 @@ def resolution(now: datetime, note: str | None) -> dict[str, Any]:
 
 
 def routing_attrs(row: Any) -> dict[str, Any]:
+    """What queue rules and the engine see of a customer, from a row of ``customers``."""
+    return routing_attrs_of(row.tier, row.language, row.tags, row.attributes, getattr(row, "owner_agent_id", None))
+
+
+def routing_attrs_of(
+    tier: str, language: str | None, tags: Any, attributes: Any, owner_agent_id: str | None
+) -> dict[str, Any]:
     """What queue rules and the engine see of a customer."""
     return {
-        "tier": row.tier,
-        "language": row.language,
-        "tags": list(row.tags or []),
-        "attributes": dict(row.attributes or {}),
-        "owner_agent_id": getattr(row, "owner_agent_id", None),
+        "tier": tier,
+        "language": language,
+        "tags": list(tags or []),
+        "attributes": dict(attributes or {}),
+        "owner_agent_id": owner_agent_id,
     }

@@ -363,7 +363,7 @@ async def export(conn: AsyncConnection, tenant_id: str, customer_id: str) -> dic
         _row(r)
         for r in await conn.execute(
             select(tl.kind, tl.conversation_id, tl.channel, tl.at, tl.data)
-            .where(tl.tenant_id == tenant_id, tl.customer_id == customer_id, tl.kind != "message")
+            .where(tl.tenant_id == tenant_id, tl.customer_id == customer_id)  # messages are not in it (0019)
             .order_by(tl.seq)
         )
     ]

@@ -109,7 +109,7 @@ class RoutingState:
     def _line(self, work: Work) -> SortedList:
         """The waiting line the work belongs in: its queue and channel, and who may take it (``needs``), so an
         agent who may not take any of a line skips it whole instead of looking at each piece of work."""
-        return self._line_at((work.queue_id, work.channel, needs(work)))
+        return self._line_at(_line_key(work))
 
     def _line_at(self, key: tuple[Any, ...]) -> SortedList:
         line = self._waiting.get(key)
@@ -164,7 +164,7 @@ class RoutingState:
             if agent is None:
                 work.agent_id = None
                 work.offer_expires = None
-                waiting.setdefault((work.queue_id, work.channel, needs(work)), []).append(work.key)
+                waiting.setdefault(_line_key(work), []).append(work.key)
             else:
                 self._unindex(agent)
                 agent.load[work.channel] = agent.load.get(work.channel, 0) + 1
@@ -294,3 +294,8 @@ class RoutingState:
 
     def agents(self) -> Iterable[str]:
         return self._agents.keys()
+
+
+def _line_key(work: Work) -> tuple[Any, ...]:
+    """Which waiting line the work belongs in (``RoutingState._line``)."""
+    return (work.queue_id, work.channel, needs(work))
