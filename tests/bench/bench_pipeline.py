@@ -1,5 +1,5 @@
 """End to end on the real servers (Kafka + PostgreSQL on this machine), against the bare pipeline measured in
-the same run: a benchmark that cannot fool itself (issue 20, item 1).
+the same run: a benchmark that cannot fool itself.
 
     python -m tests.bench.bench_pipeline [--runs 3] [--quick] [--loads 250,500,1000] [--ramp ...]
 

@@ -1,4 +1,4 @@
-"""Simulation speed (issue 24, acceptance 4): one day of 100,000 conversations on a desk of 500 agents, run
+"""Simulation speed: one day of 100,000 conversations on a desk of 500 agents, run
 through the production routing engine on the simulated clock, on one core. Target: under 60 s.
 
 The desk is a realistic mix, so the engine's costly paths are in use: a routing profile (3 units, an email half

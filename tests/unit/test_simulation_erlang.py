@@ -1,4 +1,4 @@
-"""Issue 24, acceptance 1: the simulator, driving the production routing engine, reproduces queueing theory.
+"""The simulator, driving the production routing engine, reproduces queueing theory.
 One queue, Poisson arrivals, exponential handle times, N agents taking one conversation at a time, nobody
 abandoning: the share of conversations that wait and the share answered within T match Erlang C within 2
 percentage points at 70%, 85% and 95% occupancy.

@@ -1,4 +1,4 @@
-"""Issue 24, acceptance 3: a routing change moves the results the way it must. Each test runs a baseline and a
+"""A routing change moves the results the way it must. Each test runs a baseline and a
 proposal on the very same customers (same arrivals, handle times and patience) through the production engine,
 and checks the direction, by a margin well beyond the run-to-run noise."""
 
