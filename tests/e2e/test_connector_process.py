@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
-
 from shared.bus_kafka import KafkaBus
 from shared.events import decode_event
 from shared.topics import Topics
 from tests.conftest import Servers, random_name
+from tests.support.http import http_client
 from tests.support.processes import start_telegram_connector, stop
 from tests.support.runtime import free_port
 from tests.unit.connectors.test_normalize import TG_MESSAGE
@@ -25,7 +24,7 @@ async def test_a_connector_process_serves_its_webhook_produces_to_kafka_and_stop
         start_telegram_connector, servers.kafka_bootstrap, prefix, port, tmp_path / "connector.log"
     )
     try:
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             r = await http.post(
                 f"http://127.0.0.1:{port}/webhooks/telegram",
                 json=TG_MESSAGE,

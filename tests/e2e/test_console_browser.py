@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.support.browser import ARTIFACTS
+from tests.support.http import http_client
 from tests.support.pii import pii
 from tests.support.processes import dev_desk
 
@@ -81,7 +82,7 @@ async def test_widget_to_console_and_back_with_csat(desk: str, browser: Browser,
     await card.get_by_role("button", name="Rate 5 of 5").click()
     await expect(card).to_contain_text("Thank you! You rated us 5.")
 
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}) as http:
+    async with http_client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}) as http:
         kpis = (await http.get("/v1/stats/kpis")).json()["items"][0]
     assert kpis["csat_avg"] == 5.0 and kpis["csat_response_rate"] == 1.0
 
@@ -100,7 +101,7 @@ async def test_the_console_says_why_routing_set_the_agent_away(desk: str, browse
     console = await context.new_page()
     await sign_in(console, desk)
     headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(base_url=desk, headers=headers) as http:
+    async with http_client(base_url=desk, headers=headers) as http:
         r = await http.patch("/v1/queues/demo-q-messaging", json={"routing": {"offer_timeout_s": 1}})
         assert r.status_code == 200, r.text
         try:

@@ -36,6 +36,7 @@ from services.router.handlers.acknowledgements import Opened
 from shared.events import Channel
 from shared.routing_commands import Resolve
 from tests.integration.test_in_app_delivery import DELIVERY_SECRET, IDENTITY_SECRET, AppBackend, app_backend, customer
+from tests.support.http import http_client
 from tests.support.runtime import admin_client, conversation_of, wait_for
 from tests.support.system import SECRETS, System, system
 
@@ -182,7 +183,7 @@ async def send_whatsapp(d: Desk, n: int, text: str) -> str:
     wamid = f"wamid.ACK{n}{uuid.uuid4().hex[:6]}"
     body = orjson.dumps(whatsapp(wamid, text))
     sig = hmac.new(SECRETS["meta_app_secret"].encode(), body, hashlib.sha256).hexdigest()
-    async with httpx.AsyncClient(base_url=d.s.base) as http:
+    async with http_client(base_url=d.s.base) as http:
         r = await http.post(
             "/webhooks/meta",
             content=body,
@@ -207,7 +208,7 @@ async def send_telegram(d: Desk, n: int, text: str) -> str:
             "text": text,
         },
     }
-    async with httpx.AsyncClient(base_url=d.s.base) as http:
+    async with http_client(base_url=d.s.base) as http:
         r = await http.post(
             "/webhooks/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token"}
         )
@@ -233,7 +234,7 @@ async def send_sms(d: Desk, n: int, text: str) -> str:
     signed = RequestValidator(SECRETS["twilio_auth_token"]).compute_signature(
         "https://care.example.com/webhooks/twilio/sms", form
     )
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         r = await http.post(url, data=form, headers={"X-Twilio-Signature": signed})
     assert r.status_code == 200, r.text
     return d.s.connectors.event_id(Channel.SMS, sid)

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from services.connectors.bootstrap import build_runtime, create_app
 from shared.bus import Outgoing
 from shared.bus_kafka import KafkaBus
@@ -16,6 +14,7 @@ from shared.outbound import Recipient, decode_status, encode
 from shared.topics import Topics
 from tests.conftest import Servers
 from tests.support.consumers import drain, reading
+from tests.support.http import http_client
 from tests.support.outbound import outbound_message
 from tests.support.providers import fake_providers
 from tests.support.runtime import serve_app, settings_for
@@ -33,7 +32,7 @@ async def test_a_connector_alone_produces_webhook_messages_to_kafka(servers: Ser
     runtime = build_runtime(settings, ["telegram"])
     await runtime.start()
     try:
-        async with serve_app(create_app(runtime, manage_lifecycle=False)) as base, httpx.AsyncClient() as http:
+        async with serve_app(create_app(runtime, manage_lifecycle=False)) as base, http_client() as http:
             r = await http.post(
                 f"{base}/webhooks/telegram",
                 json=TG_MESSAGE,

@@ -23,6 +23,7 @@ from services.connectors.replay import ReplayCache
 from services.router.adapters.views import queries
 from shared.bus_memory import MemoryBus
 from shared.events import Channel
+from tests.support.http import http_client
 from tests.support.runtime import conversation_of, wait_for
 from tests.support.system import SECRETS, System, signed_email_fields, system
 from tests.unit.connectors.test_normalize import MESSENGER, TG_MESSAGE, WHATSAPP
@@ -85,7 +86,7 @@ async def message_status(s: System, conversation_id: str, message_id: str, want:
 
 
 async def test_meta_handshake_echoes_the_challenge_only_for_our_verify_token(embedded: System) -> None:
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         ok = await http.get(
             "/webhooks/meta",
             params={"hub.mode": "subscribe", "hub.verify_token": "meta-verify-token", "hub.challenge": "1158201444"},
@@ -98,7 +99,7 @@ async def test_meta_handshake_echoes_the_challenge_only_for_our_verify_token(emb
 
 
 async def test_signed_meta_payloads_become_conversations_and_replies_go_out_through_the_graph_api(sys: System) -> None:
-    async with httpx.AsyncClient(base_url=sys.base) as http:
+    async with http_client(base_url=sys.base) as http:
         for payload in (MESSENGER, WHATSAPP):
             body = orjson.dumps(payload)
             r = await http.post("/webhooks/meta", content=body, headers=meta_headers(body))
@@ -143,7 +144,7 @@ async def test_meta_rejects_bad_signatures(embedded: System, tamper: str) -> Non
     if tamper == "missing":
         headers.pop("X-Hub-Signature-256")
     sent = body.replace(b"hello", b"HELLO") if tamper == "tampered-body" else body
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         r = await http.post("/webhooks/meta", content=sent, headers=headers)
     assert r.status_code == (401 if tamper == "missing" else 403)
     assert events_on_bus(embedded) == 0
@@ -151,7 +152,7 @@ async def test_meta_rejects_bad_signatures(embedded: System, tamper: str) -> Non
 
 async def test_duplicate_deliveries_of_one_provider_message_make_one_event(embedded: System) -> None:
     body = orjson.dumps(MESSENGER)
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         for _ in range(3):
             assert (await http.post("/webhooks/meta", content=body, headers=meta_headers(body))).status_code == 200
     assert events_on_bus(embedded) == 4  # four customer messages in the payload, each once
@@ -163,7 +164,7 @@ async def test_duplicate_deliveries_of_one_provider_message_make_one_event(embed
 
 async def test_a_verified_payload_that_cannot_be_normalized_is_dead_lettered_with_200(embedded: System) -> None:
     body = orjson.dumps({"object": "page", "entry": [{"messaging": [{"message": {"text": "no sender"}}]}]})
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         r = await http.post("/webhooks/meta", content=body, headers=meta_headers(body))
     assert r.status_code == 200 and r.json() == {"status": "dead-lettered"}
     assert isinstance(embedded.desk.bus, MemoryBus)
@@ -175,7 +176,7 @@ async def test_a_verified_payload_that_cannot_be_normalized_is_dead_lettered_wit
 
 
 async def test_telegram_update_with_secret_token_round_trips(sys: System) -> None:
-    async with httpx.AsyncClient(base_url=sys.base) as http:
+    async with http_client(base_url=sys.base) as http:
         r = await http.post(
             "/webhooks/telegram", json=TG_MESSAGE, headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token"}
         )
@@ -192,7 +193,7 @@ async def test_telegram_rejects_a_missing_or_wrong_secret_token(
     embedded: System, header: str | None, status: int
 ) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": header} if header else {}
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         r = await http.post("/webhooks/telegram", json=TG_MESSAGE, headers=headers)
     assert r.status_code == status and events_on_bus(embedded) == 0
 
@@ -204,7 +205,7 @@ async def test_twilio_sms_signed_with_the_official_validator_round_trips(sys: Sy
     url = f"{sys.base}/webhooks/twilio/sms"
     form = twilio_form("SM" + "a" * 32)
     signature = RequestValidator(SECRETS["twilio_auth_token"]).compute_signature(url, form)
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         r = await http.post(url, data=form, headers={"X-Twilio-Signature": signature})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
     assert ElementTree.fromstring(r.text).tag == "Response"
@@ -228,7 +229,7 @@ async def test_twilio_rejects_bad_signatures(embedded: System, tamper: str) -> N
         headers = {}
     if tamper == "changed-param":
         form = {**form, "Body": "changed"}
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         r = await http.post(url, data=form, headers=headers)
     assert r.status_code == (401 if tamper == "missing" else 403) and events_on_bus(embedded) == 0
 
@@ -237,7 +238,7 @@ async def test_delivery_retries_transient_errors_and_shows_permanent_failures(em
     url = f"{embedded.base}/webhooks/twilio/sms"
     form = twilio_form("SM" + "c" * 32, sender="+14155550199")
     sig = RequestValidator(SECRETS["twilio_auth_token"]).compute_signature(url, form)
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         await http.post(url, data=form, headers={"X-Twilio-Signature": sig})
     conv = await wait_for(
         lambda: conversation_of(embedded.desk, embedded.connectors.event_id(Channel.SMS, "SM" + "c" * 32))
@@ -333,7 +334,7 @@ async def test_a_reply_from_another_address_to_our_reply_token_joins_the_convers
 async def test_inbound_parse_webhook_accepts_signed_mime_and_refuses_unsigned(embedded: System) -> None:
     raw = customer_mail("Via webhook", "Hello from the parse API", "<wh1@mail.example.com>").as_bytes()
     signed, again = signed_email_fields(), signed_email_fields()
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         unsigned = await http.post("/webhooks/email/inbound", data={"body-mime": raw.decode()})
         assert unsigned.status_code == 401
         forged = await http.post(
@@ -365,7 +366,7 @@ async def test_a_captured_inbound_parse_request_cannot_be_replayed(embedded: Sys
     raw = customer_mail("Original", "The real message", "<orig@mail.example.com>").as_bytes()
     forged = customer_mail("Forged", "Wire the refund to me", "<forged@mail.example.com>").as_bytes()
     signed = signed_email_fields()
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         assert (
             await http.post("/webhooks/email/inbound", data={**signed, "body-mime": raw.decode()})
         ).status_code == 200
@@ -401,7 +402,7 @@ async def test_a_relay_may_sign_the_body_itself(embedded: System) -> None:
         return f"t={t},v1=" + hmac.new(key, f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
 
     now = int(time.time())
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         headers = {"content-type": content_type}
         ok = await http.post(
             "/webhooks/email/inbound",
@@ -427,7 +428,7 @@ async def test_a_relay_may_sign_the_body_itself(embedded: System) -> None:
 async def _all_processed(system: System) -> bool:
     """The router has caught up with everything published so far (the replayed event included)."""
     marker = customer_mail("Marker", "after the replay", f"<marker-{time.time_ns()}@mail.example.com>").as_bytes()
-    async with httpx.AsyncClient(base_url=system.base) as http:
+    async with http_client(base_url=system.base) as http:
         signed = signed_email_fields()
         await http.post("/webhooks/email/inbound", data={**signed, "body-mime": marker.decode()})
     return await wait_for(lambda: conversation_of(system.desk, email_event(system, signed))) is not None
@@ -453,7 +454,7 @@ async def test_an_auto_reply_starts_no_conversation(embedded: System) -> None:
 
 async def test_an_oversized_webhook_body_is_refused_with_413(embedded: System) -> None:
     body = b'{"object":"page","entry":[],"pad":"' + b"x" * 70_000 + b'"}'
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         r = await http.post("/webhooks/meta", content=body, headers=meta_headers(body))
     assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
     assert events_on_bus(embedded) == 0
@@ -465,7 +466,7 @@ async def test_statuses_never_move_backwards_and_redelivery_is_harmless(embedded
     from shared.bus import Outgoing
     from shared.outbound import DeliveryState, DeliveryStatus, encode
 
-    async with httpx.AsyncClient(base_url=embedded.base) as http:
+    async with http_client(base_url=embedded.base) as http:
         await http.post(
             "/webhooks/telegram", json=TG_MESSAGE, headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token"}
         )

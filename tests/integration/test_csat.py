@@ -13,7 +13,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from services.router.adapters.db import tables as t
 from shared.events import Channel
 from shared.routing_commands import Resolve
+from tests.support.http import http_client
 from tests.support.runtime import conversation_of, serving, wait_for
 from tests.support.system import SECRETS, System, system
 
@@ -48,7 +48,7 @@ async def answered(s: System, conversation_id: str) -> Any:
 
 
 async def kpis(s: System) -> dict[str, Any]:
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         r = await http.get("/v1/stats/kpis", headers={"Authorization": f"Bearer {s.desk.key}"})
     assert r.status_code == 200, r.text
     return dict(r.json()["items"][0])
@@ -72,7 +72,7 @@ async def test_csat_on_web_chat_is_a_rating_card_answered_by_the_widget(sys: Sys
         card = json.loads(await asyncio.wait_for(ws.recv(), 5))
     survey = card["survey"]
     assert (survey["kind"], survey["min"], survey["max"]) == ("csat", 1, 5)
-    async with serving(sys.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(sys.desk.router) as base, http_client(base_url=base) as http:
         ok = await http.post(f"/v1/surveys/{survey['token']}", json={"score": 5, "comment": "quick!"})
         assert ok.status_code == 200, ok.text
         twice = await http.post(f"/v1/surveys/{survey['token']}", json={"score": 1})
@@ -103,7 +103,7 @@ async def test_csat_by_email_is_a_link_to_a_form(sys: System) -> None:
     assert out["To"] == "sam@example.com"
     link = re.search(r"https://care\.example\.com(/survey/[\w-]+)", out.get_body().get_content())
     assert link is not None
-    async with serving(sys.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(sys.desk.router) as base, http_client(base_url=base) as http:
         page = await http.get(link.group(1))
         assert page.status_code == 200 and 'name="score"' in page.text and 'value="5"' in page.text
         sent = await http.post(link.group(1), data={"score": "4", "comment": "fine"})
@@ -125,7 +125,7 @@ async def test_csat_by_sms_is_answered_with_a_number_that_does_not_reopen(sys: S
             "Body": body,
             "NumMedia": "0",
         }
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             # the signature covers the public URL Twilio calls (SWITCHBOARD_PUBLIC_BASE_URL)
             signed = validator.compute_signature("https://care.example.com/webhooks/twilio/sms", form)
             r = await http.post(url, data=form, headers={"X-Twilio-Signature": signed})

@@ -21,6 +21,7 @@ from shared.routing_commands import Resolve
 from shared.store import Database
 from tests.conftest import Servers, random_name
 from tests.support.databases import public_tables
+from tests.support.http import http_client
 from tests.support.runtime import (
     conversation_of,
     inbound,
@@ -170,7 +171,7 @@ async def test_an_erased_customers_email_attachments_are_deleted_by_the_email_co
         assert len(blobs) >= 2 and all(b.exists() for b in blobs)  # the two files (and the raw mail)
         async with (
             serving(s.desk.router) as base,
-            httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {s.desk.key}"}) as http,
+            http_client(base_url=base, headers={"Authorization": f"Bearer {s.desk.key}"}) as http,
         ):
             erased = await http.delete(f"/v1/customers/{conv['customer_id']}")
         assert erased.status_code == 200 and sorted(erased.json()["attachments"]) == sorted(refs)

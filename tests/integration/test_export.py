@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
 from sqlalchemy import select
 
 from services.router.adapters.db import tables as t
 from shared.events import Claim, IdentityKind
 from shared.routing_commands import Resolve
+from tests.support.http import http_client
 from tests.support.runtime import Desk, conversation_of, embedded_desk, inbound, publish, serving, texted, wait_for
 
 desk = embedded_desk
@@ -24,7 +24,7 @@ async def test_export_returns_every_stored_text_and_identifier_of_the_customer(d
     await desk.router.commands.run(desk.tenant, Resolve(conversation_id=conv["id"], note="reshipped"))
     async with (
         serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}) as http,
+        http_client(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}) as http,
     ):
         r = await http.get(f"/v1/customers/{conv['customer_id']}/export")
         assert r.status_code == 200, r.text

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.http import http_client
 from tests.support.runtime import conversation_of, inbound, publish, serving, wait_for
 from tests.support.system import system
 
@@ -33,7 +33,7 @@ async def test_router_and_connectors_expose_the_listed_series(tmp_path: Path) ->
         event = inbound(s.tenant, "u-metrics", "hello")
         await publish(s.desk, event)
         await wait_for(lambda: conversation_of(s.desk, event.id))
-        async with serving(s.desk.router) as base, httpx.AsyncClient() as http:
+        async with serving(s.desk.router) as base, http_client() as http:
             r = await http.get(f"{base}/metrics")
             c = await http.get(f"{s.base}/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")

@@ -25,6 +25,7 @@ import websockets
 from services.router.handlers.ingest import ContextStage
 from shared.bus import Outgoing
 from shared.events import Channel, encode_event
+from tests.support.http import http_client
 from tests.support.runtime import conversation_of, inbound, publish, serving, wait_for
 from tests.support.system import System, signed_email_fields, system
 
@@ -42,7 +43,7 @@ async def sys(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
 async def api(sys: System) -> AsyncIterator[httpx.AsyncClient]:
     async with (
         serving(sys.desk.router) as base,
-        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {sys.desk.key}"}) as http,
+        http_client(base_url=base, headers={"Authorization": f"Bearer {sys.desk.key}"}) as http,
     ):
         # room for every conversation the test opens: capacity is not what is under test
         r = await http.patch(f"/v1/agents/{sys.desk.agent()}", json={"capacity": {"default": 1000}})
@@ -139,7 +140,7 @@ async def test_no_bad_message_stops_the_desk(sys: System, api: httpx.AsyncClient
         "body-plain": "bo\u0000dy",
         "Message-Id": message_id,
     }
-    async with httpx.AsyncClient(base_url=s.base) as hook:
+    async with http_client(base_url=s.base) as hook:
         signed = signed_email_fields()
         r = await hook.post("/webhooks/email/inbound", data={**signed, **fields})
     assert r.status_code == 200, r.text

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
-
+from tests.support.http import http_client
 from tests.support.runtime import serving, settings_for, started_desk
 
 
@@ -15,7 +14,7 @@ async def test_429_with_retry_after_then_recovery(tmp_path: Path) -> None:
     async with (
         started_desk(settings) as desk,
         serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}) as http,
+        http_client(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}) as http,
     ):
         codes = [(await http.get("/v1/queues")).status_code for _ in range(3)]
         assert codes == [200, 200, 200]

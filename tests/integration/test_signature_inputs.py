@@ -27,6 +27,7 @@ from twilio.request_validator import RequestValidator
 from services.connectors.bootstrap import ALL
 from shared.bus_memory import MemoryBus
 from shared.webhook_signing import sign, verify
+from tests.support.http import http_client
 from tests.support.runtime import serving
 from tests.support.system import SECRETS, System, system
 from tests.unit.connectors.test_normalize import INSTAGRAM, MESSENGER, TG_MESSAGE, WHATSAPP
@@ -100,7 +101,7 @@ async def nothing_ingested(s: System) -> AsyncIterator[None]:
 
 
 async def post(base: str, path: str, **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with http_client(base_url=base) as http:
         return await http.post(path, **kwargs)
 
 
@@ -125,7 +126,7 @@ async def test_meta_webhook_refuses_any_odd_x_hub_signature_256(
 @pytest.mark.parametrize("value", ON_THE_WIRE)
 async def test_meta_handshake_refuses_any_odd_verify_token_with_403(switchboard: System, value: str | bytes) -> None:
     query = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.verify_token": wire(value), "hub.challenge": "1"})
-    async with httpx.AsyncClient(base_url=switchboard.base) as http:
+    async with http_client(base_url=switchboard.base) as http:
         r = await http.get(f"/webhooks/meta?{query}")
     assert_refused(r, 403)
 

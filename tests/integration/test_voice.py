@@ -19,6 +19,7 @@ from services.router.adapters.db import tables as t
 from services.router.domain.model import Presence
 from shared.events import Channel, IdentityKind
 from shared.routing_commands import SetPresence
+from tests.support.http import http_client
 from tests.support.runtime import conversation_of, inbound, publish, serving, wait_for
 from tests.support.system import SECRETS, System, system
 
@@ -44,7 +45,7 @@ async def twilio(s: System, path: str, form: dict[str, str], query: str = "", si
     headers = {}
     if sign:
         headers["X-Twilio-Signature"] = RequestValidator(SECRETS["twilio_auth_token"]).compute_signature(url, form)
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         return await http.post(url, data=form, headers=headers)
 
 
@@ -108,7 +109,7 @@ async def test_call_webhooks_are_verified_and_answered_with_twiml(embedded: Syst
     form = call_form("CA" + "3" * 32)
     url = f"{s.base}/webhooks/twilio/voice"
     forged = RequestValidator(SECRETS["twilio_auth_token"]).compute_signature(url, {**form, "From": "+19999999999"})
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         assert (await http.post(url, data=form, headers={"X-Twilio-Signature": forged})).status_code == 403
 
     hold = verbs(
@@ -146,7 +147,7 @@ async def test_a_call_joins_the_callers_whatsapp_conversation_and_voice_capacity
     verbs(await twilio(s, "", call_form(second, caller="+14155550999")))
     (twiml,) = await call_updates(s, second)
     assert dialed(twiml)[0] == f"client:{grace}"  # Ada is on a call: no second one for her
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         agents = (await http.get("/v1/stats/agents", headers={"Authorization": f"Bearer {s.desk.key}"})).json()
     load = {a["agent_id"]: a["load"] for a in agents["items"]}
     assert load[ada] == {"voice": 1} and load[grace] == {"voice": 1}
@@ -183,7 +184,7 @@ async def test_an_abandoned_call_leaves_the_queue_at_once(embedded: System) -> N
     async with s.desk.router.repo.reader() as conn:
         c = t.conversations.c
         assert (await conn.execute(select(c.abandoned_at).where(c.id == conv["id"]))).scalar_one() is not None
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         auth = {"Authorization": f"Bearer {s.desk.key}"}
         queue = (await http.get(f"/v1/queues/{s.tenant}-q-general/waiting", headers=auth)).json()
         kpis = (await http.get("/v1/stats/kpis", headers=auth)).json()["items"][0]
@@ -212,7 +213,7 @@ async def test_an_agent_who_does_not_pick_up_is_skipped_for_the_next(sys: System
 
 async def set_hours(s: System, hours: dict[str, Any]) -> None:
     """The business hours of the general queue, where calls go."""
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         r = await http.patch(
             f"/v1/queues/{s.tenant}-q-general",
             json={"routing": {"hours": hours}},
@@ -256,7 +257,7 @@ async def test_outside_hours_the_caller_is_told_and_leaves_a_voicemail(embedded:
 
 async def test_a_callback_request_is_routed_as_a_voice_task(embedded: System) -> None:
     s = embedded
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         r = await http.post(
             "/v1/callbacks",
             json={
@@ -327,7 +328,7 @@ async def test_an_answered_call_stops_its_first_response_clock(embedded: System)
 async def test_a_callback_for_tomorrow_waits_for_its_window_and_holds_no_voice_slot(embedded: System) -> None:
     s = embedded
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=14, minute=0, second=0, microsecond=0)
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         r = await http.post(
             "/v1/callbacks",
             json={
@@ -367,7 +368,7 @@ async def test_a_caller_whose_language_is_known_hears_the_closed_prompt_in_it(em
     (english,) = await call_updates(s, first)
     assert english[0].attrib.get("language") == "en-US" and (english[0].text or "").startswith("We are closed")
     customer = (await conv_of_call(s, first))["customer_id"]
-    async with serving(s.desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+    async with serving(s.desk.router) as base, http_client(base_url=base) as http:
         r = await http.patch(
             f"/v1/customers/{customer}",
             json={"language": "de-DE"},

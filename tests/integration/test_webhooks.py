@@ -7,7 +7,6 @@ import hmac
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from starlette.applications import Starlette
@@ -16,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shared.webhook_signing import sign, verify
+from tests.support.http import http_client
 from tests.support.runtime import serve_app, settings_for, started_desk, wait_for
 
 SECRET = "webhook-secret-for-tests"
@@ -59,7 +59,7 @@ async def test_assignments_are_posted_signed_to_every_configured_url(
         async with started_desk(settings) as desk:
             from tests.support.runtime import serving
 
-            async with serving(desk.router) as base, httpx.AsyncClient(base_url=base) as http:
+            async with serving(desk.router) as base, http_client(base_url=base) as http:
                 r = await http.post(
                     "/v1/messages",
                     headers={"Authorization": f"Bearer {desk.key}"},

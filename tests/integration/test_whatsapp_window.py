@@ -22,6 +22,7 @@ import orjson
 from services.connectors.bootstrap import build_runtime, create_app
 from shared.events import Channel
 from shared.routing_commands import Resolve
+from tests.support.http import http_client
 from tests.support.providers import FakeProviders, fake_providers
 from tests.support.runtime import (
     admin_client,
@@ -103,7 +104,7 @@ async def customer_writes(d: WhatsAppDesk, wa_id: str, text: str) -> dict[str, A
         {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"value": value}]}]}
     )
     sig = hmac.new(SECRETS["meta_app_secret"].encode(), body, hashlib.sha256).hexdigest()
-    async with httpx.AsyncClient(base_url=d.base) as http:
+    async with http_client(base_url=d.base) as http:
         r = await http.post(
             "/webhooks/meta",
             content=body,

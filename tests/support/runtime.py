@@ -27,6 +27,7 @@ from shared.bus_memory import MemoryBus
 from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKind, Sender, encode_event, new_event_id
 from shared.settings import Settings
 from tests.conftest import random_name
+from tests.support.http import http_client
 
 
 @dataclass
@@ -135,7 +136,7 @@ async def admin_client(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
     """The desk's HTTP API on a real socket, with its admin key."""
     async with (
         serving(desk.router) as base,
-        httpx.AsyncClient(base_url=base, timeout=10, headers={"Authorization": f"Bearer {desk.key}"}) as client,
+        http_client(base_url=base, headers={"Authorization": f"Bearer {desk.key}"}) as client,
     ):
         yield client
 
@@ -143,7 +144,7 @@ async def admin_client(desk: Desk) -> AsyncIterator[httpx.AsyncClient]:
 @asynccontextmanager
 async def asgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An ASGI app's HTTP API called in-process, without a socket."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
+    async with http_client(transport=httpx.ASGITransport(app=app), base_url="http://sb") as client:
         yield client
 
 
