@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(SUM)
 DEV_STAMP := $(VENV)/.installed-dev-$(SUM)
 SERVICES := deploy/local/services.sh
 
-.PHONY: install install-dev run test test-unit services services-down lint format bench faults soak
+.PHONY: install install-dev run test test-unit fuzz services services-down lint format bench faults soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test: install-dev
 
 test-unit: install-dev
 	$(BIN)/pytest tests/unit
+
+## The API fuzz test with eight times the examples `make test` gives it (100 per operation as admin, 50 as
+## each other role), on both shapes.
+fuzz: install-dev
+	@eval "$$($(SERVICES) up)" && SWITCHBOARD_FUZZ_EXAMPLES=100 SWITCHBOARD_FUZZ_ROLE_EXAMPLES=50 \
+		$(BIN)/pytest tests/e2e/test_api_fuzz.py
 
 ## Local real servers: PostgreSQL (Debian packages) and Apache Kafka (KRaft, jars from Maven Central).
 services:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from shared.events import Channel, Claim, Content, ConversationEvent, IdentityKi
 from shared.settings import Settings
 from tests.conftest import random_name
 from tests.support.http import http_client
+from tests.support.sqlite_template import migrated_copy
 
 
 @dataclass
@@ -65,6 +67,8 @@ def settings_for(shape: str, tmp_path: Any, servers: Any = None, **overrides: An
     )
     if shape == "embedded":
         base.update(database_url=f"sqlite+aiosqlite:///{tmp_path}/switchboard.db", kafka_bootstrap=None)
+        if "database_url" not in overrides and Path(tmp_path).is_dir():
+            migrated_copy(Path(tmp_path) / "switchboard.db")
     else:
         base.update(database_url=servers.database_url, kafka_bootstrap=servers.kafka_bootstrap)
     base.update(overrides)
