@@ -8,6 +8,9 @@
   `/v1/messages` with a Lua script that gives every request its own customer, so nothing is deduplicated.
 - Reported: requests/s, latency p50/p90/p99 (wrk's own histogram), non-2xx answers, the CPU the replica used
   (utime + stime from /proc) and so requests/s per core of the replica, and the CPU of wrk itself.
+- The bare limit, measured in the same run under the same load: `tests/bench/bare_http.py`, the same request
+  on the same server stack and Kafka producer with no framework and no logic (under "bare", and the router's
+  requests/s as a share of it, "ratio_to_bare").
 Merges its figures into tests/bench/results/latest.json under "http_ingest"."""
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from services.router.adapters.db.api_keys import generate_key, store_key
 from services.router.adapters.db.migrate import upgrade
@@ -86,46 +92,76 @@ def run(seconds: float, connections: int, threads: int) -> dict[str, object]:
     db_url = asyncio.run(create_database(db_url, random_name("switchboard_http_")))
     try:
         _, key = asyncio.run(prepare(db_url))
-        port = free_port()
-        env = clean_env(
+        settings = dict(
             database_url=db_url,
             kafka_bootstrap=kafka,
             topic_prefix=random_name("http-") + ".",
             consumer_group=random_name("g-"),
             role="api",
-            http_port=str(port),
             rate_limit_per_s="1000000",
             rate_limit_burst="1000000",
             log_level="WARNING",
         )
         with tempfile.TemporaryDirectory() as tmp:
-            log = Path(tmp) / "router.log"
-            router = start([SWITCHBOARD, "router"], env, log)
-            try:
-                wait_ready(f"http://127.0.0.1:{port}", router, log)
-                script = Path(tmp) / "post.lua"
-                script.write_text(LUA % {"tag": random_name("c"), "key": key})
-                args = [wrk, f"-t{threads}", f"-c{connections}", "-d2s", "-s", str(script)]
-                subprocess.run([*args, f"http://127.0.0.1:{port}"], check=True, capture_output=True)  # warm-up
-                before, spent = cpu_seconds(router.pid), _children_cpu()
-                load = subprocess.Popen(
-                    [*args[:3], f"-d{seconds:g}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                out, _ = load.communicate()
-                wrk_cpu = _children_cpu() - spent
-                router_cpu = cpu_seconds(router.pid) - before
-            finally:
-                stop(router)
+            script = Path(tmp) / "post.lua"
+            script.write_text(LUA % {"tag": random_name("c"), "key": key})
+            load = Load(wrk, script, seconds, connections, threads)
+            router = measure([SWITCHBOARD, "router"], settings, Path(tmp) / "router.log", load)
+            bare = measure([sys.executable, "-m", "tests.bench.bare_http"], settings, Path(tmp) / "bare.log", load)
     finally:
         asyncio.run(drop_database(db_url))
+    return {
+        "workload": f"POST /v1/messages, a new customer per request, {connections} connections, {seconds:g} s",
+        **router,
+        "bare": bare,
+        "ratio_to_bare": round(router["requests_per_s"] / bare["requests_per_s"], 3),
+        "targets": "≥ 2,500 req/s per core of the replica, p99 < 25 ms",
+    }
+
+
+@dataclass(frozen=True)
+class Load:
+    """wrk with the request script, the same for the router and the bare server."""
+
+    wrk: str
+    script: Path
+    seconds: float
+    connections: int
+    threads: int
+
+    def args(self, seconds: float, url: str) -> list[str]:
+        return [
+            self.wrk,
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "-s",
+            str(self.script),
+            url,
+        ]
+
+
+def measure(command: list[str], settings: dict[str, str], log: Path, load: Load) -> dict[str, Any]:
+    """One server process under the load, after a 2 s warm-up: its throughput, wrk's latency histogram, and
+    the CPU the server and wrk used."""
+    port = free_port()
+    proc = start(command, clean_env(**settings, http_port=str(port)), log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+        subprocess.run(load.args(2, url), check=True, capture_output=True)
+        before, spent = cpu_seconds(proc.pid), _children_cpu()
+        out = subprocess.run(load.args(load.seconds, url), check=True, capture_output=True, text=True).stdout
+        wrk_cpu = _children_cpu() - spent
+        server_cpu = cpu_seconds(proc.pid) - before
+    finally:
+        stop(proc)
     rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     figures = dict(re.findall(r"(\w+)=(\d+)", out.split("BENCH", 1)[1]))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    cores_used = router_cpu / seconds
+    cores_used = server_cpu / load.seconds
     return {
-        "workload": f"POST /v1/messages, a new customer per request, {connections} connections, {seconds:g} s",
         "requests_per_s": round(rate),
         "latency_ms": {k: int(figures[k]) / 1000 for k in ("p50", "p90", "p99")},
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -133,7 +169,6 @@ def run(seconds: float, connections: int, threads: int) -> dict[str, object]:
         "replica_cores_used": round(cores_used, 2),
         "requests_per_s_per_replica_core": round(rate / cores_used) if cores_used else None,
         "load_generator_cpu_s": round(wrk_cpu, 2),
-        "targets": "≥ 2,500 req/s per core of the replica, p99 < 25 ms",
     }
 
 

@@ -15,7 +15,9 @@ from services.router.domain.rate_limits import retry_after_header
 from services.router.entrypoints.http.services import Services
 
 
-def get_router(request: Request) -> Services:
+async def get_router(request: Request) -> Services:
+    """A coroutine, not a plain function: FastAPI runs a plain dependency on a worker thread, a thread hop
+    for every request."""
     router: Services = request.app.state.router
     return router
 

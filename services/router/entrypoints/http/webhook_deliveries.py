@@ -21,7 +21,7 @@ class _Runtime(Protocol):
     def webhook_deliveries(self) -> WebhookDeliveries: ...
 
 
-def _deliveries(request: Request) -> WebhookDeliveries:
+async def _deliveries(request: Request) -> WebhookDeliveries:
     runtime: _Runtime = request.app.state.router
     return runtime.webhook_deliveries
 
