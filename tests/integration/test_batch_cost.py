@@ -16,10 +16,11 @@ from sqlalchemy import insert, select, text
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import RouterRuntime, build_router
+from services.router.domain.model import Presence
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event
-from shared.routing_commands import Command, Resolve
+from shared.routing_commands import Command, Resolve, SetPresence
 from shared.store import Database
 from tests.conftest import Servers, random_name
 from tests.support.databases import create_database, drop_database
@@ -35,6 +36,7 @@ FOLLOW_UPS = 13
 # Agents' resolutions, per tenant in the batch (each tenant's commands are one transaction): the conversations,
 # assignments, clocks, surveys (their messages, timeline, outbox) and the routing pass that hands freed capacity on.
 RESOLUTIONS_PER_TENANT = 25
+PRESENCE_PER_TENANT = 15  # the agents read once, the presences written once, the routing pass, the feed
 AGENTS = 40  # per tenant
 
 
@@ -195,3 +197,44 @@ async def test_a_batch_of_resolutions_costs_statements_per_tenant_not_per_conver
         open_ = (await conn.execute(select(c.id).where(c.tenant_id.in_(tenants), c.status == "open"))).all()
     assert not open_, "every conversation resolved"
     assert cost.statements <= RESOLUTIONS_PER_TENANT * TENANTS, cost.report()
+
+
+async def test_a_batch_of_agents_commands_reads_the_agents_once_per_tenant(
+    router: tuple[RouterRuntime, str, list[str]],
+) -> None:
+    """Presence changes and offers answered by many agents of a tenant, one batch on the log: whether each agent
+    exists is asked in one statement for the tenant, not one per command."""
+    runtime, name, tenants = router
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as conn:
+        for tenant in tenants:
+            await conn.execute(insert(t.agents), online_agents(tenant, now, AGENTS, 4, id_prefix="agent-p", name="P"))
+    commands = [
+        Command.of(tenant, SetPresence(agent_id=f"{tenant}-agent-p{n}", presence=Presence.AWAY))
+        for tenant in tenants
+        for n in range(AGENTS)
+    ]
+    warm = [
+        Command.of(tenant, SetPresence(agent_id=f"{tenant}-agent-p0", presence=Presence.ONLINE)) for tenant in tenants
+    ]
+    log = [
+        Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
+        for n, x in enumerate([*warm, *commands])
+    ]
+    await runtime.applier.handle(log[: len(warm)], lambda: datetime.now(UTC))  # engines built, connections set up
+    await reset(runtime.db)
+    await runtime.applier.handle(log[len(warm) :], lambda: datetime.now(UTC))
+    cost = await cost_of(runtime.db, name)
+    print(f"{len(commands)} presence changes: {cost.statements} statements, {cost.updated} rows updated")
+    print(cost.report())
+    async with runtime.db.read() as conn:
+        a = t.agents.c
+        away = (
+            await conn.execute(
+                select(a.id).where(a.tenant_id.in_(tenants), a.presence == "away", a.id.contains("-agent-p"))
+            )
+        ).all()
+    assert len(away) == TENANTS * AGENTS
+    agent_reads = sum(calls for calls, _, q in cost.by_statement if q.upper().startswith("SELECT AGENTS.ID"))
+    assert agent_reads <= TENANTS, cost.report()
+    assert cost.statements <= PRESENCE_PER_TENANT * TENANTS, cost.report()

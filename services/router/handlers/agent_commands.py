@@ -57,6 +57,7 @@ class _Plan:
     released: Sequence[tuple[str, str]]
     command: Command | None
     resolving: _Resolving | None = None
+    agent_id: str | None = None  # an agent who must exist (``apply_many`` asks for all of them at once)
 
 
 # Set while ``apply_many`` collects its commands' plans: ``_run`` then records instead of running.
@@ -123,7 +124,10 @@ class AgentCommands(OutboxWriter):
         return {plan.command.id: events for plan, events in zip(plans, counts, strict=True) if plan.command}
 
     async def _check_all(self, u: UnitOfWork, tenant_id: str, plans: Sequence[_Plan], now: datetime) -> None:
-        """Each plan's checks and writes in log order; resolutions next to each other in the log as one."""
+        """Each plan's checks and writes in log order; resolutions next to each other in the log as one, and
+        the agents who must exist read in one statement."""
+        agents = {p.agent_id for p in plans if p.agent_id is not None}
+        known = {a for _, a in await u.routing.agents_known((tenant_id, a) for a in agents)} if agents else set()
         together: list[_Resolving] = []
         for plan in [*plans, None]:
             if plan is not None and plan.resolving is not None:
@@ -132,6 +136,8 @@ class AgentCommands(OutboxWriter):
             if together:
                 await self._resolve_all(u, tenant_id, together, now)
                 together = []
+            if plan is not None and plan.agent_id is not None and plan.agent_id not in known:
+                raise NotFound(f"no agent {plan.agent_id}")
             if plan is not None and plan.check is not None:
                 await plan.check(u, now)
 
@@ -165,17 +171,21 @@ class AgentCommands(OutboxWriter):
         released: Sequence[tuple[str, str]] = (),
         command: Command | None = None,
         resolving: _Resolving | None = None,
+        agent_id: str | None = None,
     ) -> int:
-        """One routing transaction: check (e.g. the agent exists), decide, save, publish. Returns how many
-        feed events about work it produced (presence changes aside). Within ``apply_many``: only recorded
-        (``resolving``: the resolution ``check`` writes, for ``apply_many`` to write with its neighbours)."""
+        """One routing transaction: check (``agent_id``: that agent exists; ``check``: anything else), decide,
+        save, publish. Returns how many feed events about work it produced (presence changes aside). Within
+        ``apply_many``: only recorded (``resolving``: the resolution ``check`` writes, for ``apply_many`` to
+        write with its neighbours)."""
         plans = _planning.get()
         if plans is not None:
-            plans.append(_Plan(operation, None if resolving else check, released, command, resolving))
+            plans.append(_Plan(operation, None if resolving else check, released, command, resolving, agent_id))
             return 0
         now = self.clock()
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])
+            if agent_id is not None and not await u.routing.agent_exists(tenant_id, agent_id):
+                raise NotFound(f"no agent {agent_id}")
             if check is not None:
                 await check(u, now)
             routed = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
@@ -185,13 +195,6 @@ class AgentCommands(OutboxWriter):
         await self.relay.flush()
         return routed.work_events
 
-    def _agent_exists(self, tenant_id: str, agent_id: str) -> Callable[[UnitOfWork, datetime], Awaitable[None]]:
-        async def check(u: UnitOfWork, now: datetime) -> None:
-            if not await u.routing.agent_exists(tenant_id, agent_id):
-                raise NotFound(f"no agent {agent_id}")
-
-        return check
-
     async def set_presence(self, tenant_id: str, c: SetPresence, command: Command) -> int:
         """Routing stores the presence with its reason (who set it, or a lost connection) and tells the agent's
         and the supervisors' feeds."""
@@ -200,14 +203,14 @@ class AgentCommands(OutboxWriter):
 
         async def check(u: UnitOfWork, now: datetime) -> None:
             nonlocal reconnected
-            await self._agent_exists(tenant_id, c.agent_id)(u, now)
-            if c.reason == DISCONNECTED:  # inferred by a sweep: stands only if no connection came back since
-                reconnected = await u.connections.live(tenant_id, c.agent_id, now - self.connection_stale)
+            # inferred by a sweep: stands only if no connection came back since
+            reconnected = await u.connections.live(tenant_id, c.agent_id, now - self.connection_stale)
 
         def change(engine: RoutingEngine, t: float) -> list[Decision]:
             return [] if reconnected else engine.set_presence(c.agent_id, presence, t, c.reason or "agent")
 
-        return await self._run(tenant_id, change, check, command=command)
+        inferred = check if c.reason == DISCONNECTED else None
+        return await self._run(tenant_id, change, inferred, command=command, agent_id=c.agent_id)
 
     async def accept(self, tenant_id: str, c: Accept, command: Command) -> int:
         return await self._agents_own(tenant_id, c, command, RoutingEngine.accept)
@@ -229,8 +232,8 @@ class AgentCommands(OutboxWriter):
         return await self._run(
             tenant_id,
             lambda engine, t: decide(engine, c.agent_id, c.conversation_id, t),
-            self._agent_exists(tenant_id, c.agent_id),
             command=command,
+            agent_id=c.agent_id,
         )
 
     async def run_timers(self, tenant_id: str, c: Tick, command: Command) -> int:
