@@ -112,7 +112,7 @@ class RouterRuntime:
         )
         waiters = Waiters()
         # what the API calls: through the tenant's owner
-        self.commands = RoutingCommandLog(repo, bus, topics, waiters, s.command_timeout_s)
+        self.commands = RoutingCommandLog(repo, bus, topics, waiters, s.command_timeout_s, routing.owns)
         self.applier = CommandApplier(repo, bus, topics, waiters, self.executor.apply, relay, self.executor.apply_many)
         self.deadletters = DeadLetters(repo, bus, topics, clock)
         self.webhook_deliveries = self._webhook_deliveries()  # outgoing webhooks, queued until taken

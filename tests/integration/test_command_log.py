@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from services.router.adapters.db import tables as t
+from services.router.domain.model import Presence
 from shared.bus import Outgoing, Record
-from shared.routing_commands import Command
+from shared.routing_commands import Command, SetPresence
 from tests.support.runtime import Desk, desk_fixture, serving, settings_for, started_desk, wait_for
 
 desk = desk_fixture()
@@ -159,3 +161,25 @@ async def test_a_batch_of_commands_applies_together_and_a_refused_one_alone_fail
     assert statuses[0] == statuses[2] == 200 and statuses[1] is not None and statuses[1] >= 400
     assert ran == [c.id for c in mixed], "then each once, in log order"
     assert (await _presence(desk, grace), await _presence(desk, ada)) == ("online", "offline")
+
+
+async def test_a_command_without_a_key_waits_for_its_owner_without_reading_outcomes(desk: Desk) -> None:
+    """A keyless command cannot be a retry, so nothing is read before it is submitted; and when this replica
+    owns the tenant, its outcome comes from the owner in the same process, not from polling the database. The
+    outcome table is read once: by the owner, checking the command is not applied already."""
+    grace = desk.agent("agent-grace")
+    await desk.router.commands.run(desk.tenant, SetPresence(agent_id=grace, presence=Presence.AWAY))  # owner now
+    reads: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM routing_commands" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    engine = desk.router.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for presence in (Presence.ONLINE, Presence.AWAY, Presence.ONLINE):
+            await desk.router.commands.run(desk.tenant, SetPresence(agent_id=grace, presence=presence))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(reads) == 3, reads  # one per command, the owner's

@@ -84,28 +84,35 @@ class RoutingCommandLog:
     topics: Topics
     waiters: Waiters
     timeout_s: float = 15.0
+    owns: Callable[[str], bool] = lambda _tenant_id: False  # whether this replica applies the tenant's commands
+    owned_poll_s: float = 1.0
 
     async def run(self, tenant_id: str, body: RoutingCommand, idempotency_key: str | None = None) -> int:
         """Submit ``body`` for the tenant; returns how many feed events it produced, or raises its error."""
-        return await self.submit(Command.of(tenant_id, body, idempotency_key))
+        return await self.submit(Command.of(tenant_id, body, idempotency_key), keyed=idempotency_key is not None)
 
-    async def submit(self, command: Command) -> int:
-        async with self.repo.reading() as r:
-            done = await r.outcomes.get(command.id)  # a retried idempotent submission
-        if done is not None:
-            return result_of(done)
+    async def submit(self, command: Command, *, keyed: bool = True) -> int:
+        """``keyed``: the command's id comes from the client's idempotency key, so it may be a retry of one
+        applied already; a keyless command's id is new, and nothing is read before it is submitted."""
+        if keyed:
+            async with self.repo.reading() as r:
+                done = await r.outcomes.get(command.id)
+            if done is not None:
+                return result_of(done)
         future = self.waiters.expect(command.id)
         try:
             await self.bus.publish([command.record(self.topics)])
-            return result_of(await self._outcome(command.id, future))
+            return result_of(await self._outcome(command.id, future, self.owns(command.tenant)))
         finally:
             self.waiters.forget(command.id)
 
-    async def _outcome(self, command_id: str, future: asyncio.Future[Outcome]) -> Outcome:
-        """Applied here: the future settles at once. Applied by another replica: its row appears."""
+    async def _outcome(self, command_id: str, future: asyncio.Future[Outcome], owned: bool) -> Outcome:
+        """Applied here: the future settles at once. Applied by another replica: its row appears, so it is
+        looked for every 20 ms at first, then less often; when this replica owns the tenant, only every
+        ``owned_poll_s`` (in case the tenant moves to another replica meanwhile)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
-        pause = 0.02
+        pause = self.owned_poll_s if owned else 0.02
         while True:
             try:
                 return await asyncio.wait_for(asyncio.shield(future), pause)
@@ -120,7 +127,7 @@ class RoutingCommandLog:
                     f"command {command_id} not applied within {self.timeout_s:.0f} s; it will be: retry with the "
                     "same Idempotency-Key to learn its outcome"
                 )
-            pause = min(0.25, pause * 1.5)
+            pause = self.owned_poll_s if owned else min(0.25, pause * 1.5)
 
 
 Apply = Callable[[Command], Awaitable[int]]

@@ -65,6 +65,10 @@ class RoutingStates:
         """A record of this tenant arrived on ``partition`` of the co-partitioned events/commands topics."""
         self._partition[tenant_id] = partition
 
+    def owns(self, tenant_id: str) -> bool:
+        """This replica applies the tenant's routing (a record of it arrived on a partition it still holds)."""
+        return tenant_id in self._partition
+
     def retain(self, partitions: set[int]) -> None:
         """The group moved partitions: drop the engines of tenants this replica no longer owns (their new owner
         rebuilds them from PostgreSQL; if they ever come back, so does this one, since the version fence has
