@@ -60,10 +60,7 @@ def test_no_route_of_the_router_runs_a_plain_function(tmp_path: Path) -> None:
 
 def test_no_route_of_the_connectors_runs_a_plain_function(tmp_path: Path) -> None:
     settings = settings_for("embedded", tmp_path, **SECRETS)
-    app = connectors_app(
-        build_runtime(settings, ("email", "chat", "meta", "telegram", "twilio", "voice"), bus=MemoryBus()),
-        manage_lifecycle=False,
-    )
+    app = connectors_app(build_runtime(settings, bus=MemoryBus()), manage_lifecycle=False)  # every connector
     assert len(list(calls(app))) > 10
     assert threaded(app) == []
 

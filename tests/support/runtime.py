@@ -56,7 +56,7 @@ def free_port() -> int:
 
 def settings_for(shape: str, tmp_path: Any, servers: Any = None, **overrides: Any) -> Settings:
     """Settings of a test router: random topic prefix and consumer group, nothing read from the environment
-    that the test did not choose."""
+    that the test did not choose. An embedded store not there yet is put there migrated (``migrated_copy``)."""
     base: dict[str, Any] = dict(
         environment="test",
         topic_prefix=random_name("t-") + ".",

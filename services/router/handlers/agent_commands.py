@@ -184,10 +184,7 @@ class AgentCommands(OutboxWriter):
         now = self.clock()
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])
-            if agent_id is not None and not await u.routing.agent_exists(tenant_id, agent_id):
-                raise NotFound(f"no agent {agent_id}")
-            if check is not None:
-                await check(u, now)
+            await self._check_all(u, tenant_id, [_Plan(operation, check, released, command, None, agent_id)], now)
             routed = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
             await u.outbox.add(routed.outbox, now)
             if command is not None:
