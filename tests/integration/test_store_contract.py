@@ -220,20 +220,34 @@ async def test_the_routing_version_fences_cached_state(repo: SqlStore, tenant: s
     assert rolled_back == [], "nothing runs after a rollback"
 
 
-async def test_outbox_rows_are_claimed_once_and_deleted(repo: SqlStore) -> None:
+async def test_outbox_rows_are_taken_once_in_order_and_back_if_the_taker_rolls_back(repo: SqlStore) -> None:
     topic = random_name("ob-")
     async with repo.unit() as u:
         await u.outbox.add([Outgoing(topic, b"a", b"k"), Outgoing(topic, b"b", None)], NOW)
     async with repo.unit() as u:
-        claimed = [(s, o) for s, o in await u.outbox.claim(10_000) if o.topic == topic]
-        assert [o.value for _, o in claimed] == [b"a", b"b"]
-        assert claimed[0][1].key == b"k"
-        await u.outbox.delete([s for s, _ in claimed])
+        await u.outbox.add([Outgoing(topic, b"c", None)], NOW)
+    with pytest.raises(RuntimeError):  # a publish that fails: its transaction rolls back
+        async with repo.unit() as u:
+            assert [o.value for _, o in await u.outbox.take(10_000) if o.topic == topic] == [b"a", b"b", b"c"]
+            raise RuntimeError("the bus is down")
     async with repo.unit() as u:
-        assert not [o for _, o in await u.outbox.claim(10_000) if o.topic == topic]
+        taken = [(s, o) for s, o in await u.outbox.take(10_000) if o.topic == topic]
+        assert [o.value for _, o in taken] == [b"a", b"b", b"c"]
+        assert taken[0][1].key == b"k" and [s for s, _ in taken] == sorted(s for s, _ in taken)
+    async with repo.unit() as u:
+        assert not [o for _, o in await u.outbox.take(10_000) if o.topic == topic]
 
 
-async def test_a_relay_claims_only_its_deployments_topics(repo: SqlStore) -> None:
+async def test_the_outbox_is_taken_oldest_first_up_to_the_limit(repo: SqlStore) -> None:
+    prefix = random_name("lim-") + "."
+    async with repo.unit() as u:
+        await u.outbox.add([Outgoing(f"{prefix}t", bytes([n]), None) for n in range(5)], NOW)
+    async with repo.unit() as u:
+        assert [o.value for _, o in await u.outbox.take(3, prefix)] == [bytes([0]), bytes([1]), bytes([2])]
+        assert [o.value for _, o in await u.outbox.take(3, prefix)] == [bytes([3]), bytes([4])]
+
+
+async def test_a_relay_takes_only_its_deployments_topics(repo: SqlStore) -> None:
     base = random_name("dep-")
     mine, theirs = f"{base}_a.", random_name("dep-") + "."
     like = f"{base}Za."  # what the prefix's "_" would match as a LIKE wildcard: another deployment's
@@ -242,13 +256,15 @@ async def test_a_relay_claims_only_its_deployments_topics(repo: SqlStore) -> Non
             [Outgoing(f"{theirs}routing.assignments", b"theirs", None), Outgoing(f"{like}x", b"like", None)], NOW
         )
         await u.outbox.add([Outgoing(f"{mine}routing.assignments", b"mine", None)], NOW)
+    with pytest.raises(RuntimeError):
+        async with repo.unit() as u:
+            assert [o.value for _, o in await u.outbox.take(10_000, mine)] == [b"mine"]
+            assert [o.value for _, o in await u.outbox.take(10_000, theirs)] == [b"theirs"]
+            raise RuntimeError("put back")
     async with repo.unit() as u:
-        assert [o.value for _, o in await u.outbox.claim(10_000, mine)] == [b"mine"]
-        assert [o.value for _, o in await u.outbox.claim(10_000, theirs)] == [b"theirs"]
-        both = await u.outbox.claim(10_000, base)  # a shorter prefix: both deployments whose names start so
+        both = await u.outbox.take(10_000, base)  # a shorter prefix: both deployments whose names start so
         assert sorted(o.value for _, o in both) == [b"like", b"mine"]
-        theirs_rows = await u.outbox.claim(10_000, theirs)
-        await u.outbox.delete([seq for seq, _ in [*both, *theirs_rows]])
+        assert [o.value for _, o in await u.outbox.take(10_000, theirs)] == [b"theirs"]
 
 
 async def test_presence_is_tenant_scoped_and_keeps_its_reason(repo: SqlStore, tenant: str) -> None:

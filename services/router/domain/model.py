@@ -66,3 +66,16 @@ class Assignment:
     channel: str
     assigned_at: datetime
     offer_expires_at: datetime | None = None
+
+
+def routing_attrs_of(
+    tier: str, language: str | None, tags: Any, attributes: Any, owner_agent_id: str | None
+) -> dict[str, Any]:
+    """What queue rules and the engine see of a customer (a stored row's values, or a new customer's)."""
+    return {
+        "tier": tier,
+        "language": language,
+        "tags": list(tags or []),
+        "attributes": dict(attributes or {}),
+        "owner_agent_id": owner_agent_id,
+    }

@@ -16,25 +16,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.router.domain import acknowledgement as ack
 from services.router.domain.consent import ConsentWithdrawn, Purpose
 from services.router.domain.errors import InvalidCommand
+from services.router.domain.identity.graph import Ident
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.routing.specs import QueueSpec
 from services.router.domain.sla import TimerKind, target_s
 from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.conversations import Note
+from services.router.handlers.ports.records import LastInbound, NewCustomer, NewMessage, OpenConversation, ReplyTarget
 from services.router.handlers.queues import tenant_queues
-from services.router.handlers.replies import ReplyCommands, Send
+from services.router.handlers.replies import NOTHING_KNOWN, RECIPIENT_KIND, Known, ReplyCommands, Send
 from services.router.handlers.routing_owner import RoutingStates
 from shared.events import Channel
 
 log = logging.getLogger(__name__)
 
 AUTHOR = "system"
+HANDLE_TIME_FOR_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class Opened:
     language: str | None  # the customer's
     tier: str | None
     queue_id: str | None  # as stored, if routing holds no work for it
+    customer_id: str | None = None  # whose it is, if the caller knows (its timeline notes need no lookup)
 
 
 def key_of(conversation_id: str) -> str:
@@ -59,13 +63,32 @@ def key_of(conversation_id: str) -> str:
 class Acknowledgements:
     replies: ReplyCommands
     routing: RoutingStates
+    # tenant → (read at, average handle time): an expected wait's input, an average over the tenant's last
+    # 200 handled conversations, read at most every HANDLE_TIME_FOR_S rather than by every batch
+    _handle_s: dict[str, tuple[float, float | None]] = field(default_factory=dict, init=False)
 
-    async def acknowledge(self, u: UnitOfWork, opened: Sequence[Opened], now: datetime) -> int:
+    async def _handle_times(self, u: UnitOfWork, tenants: Sequence[str], now: datetime) -> dict[str, float]:
+        at = now.timestamp()
+        stale = [x for x in tenants if (held := self._handle_s.get(x)) is None or at - held[0] >= HANDLE_TIME_FOR_S]
+        if stale:
+            read = await u.routing.average_handle_s(stale)
+            self._handle_s.update((x, (at, read.get(x))) for x in stale)
+        return {x: v for x in tenants if (v := self._handle_s[x][1]) is not None}
+
+    async def acknowledge(
+        self, u: UnitOfWork, opened: Sequence[Opened], now: datetime, known: Known = NOTHING_KNOWN
+    ) -> int:
         """Send each new conversation its acknowledgement, in the caller's transaction: planned tenant by
-        tenant, then read and written for all tenants at once. Returns how many went."""
+        tenant, then read and written for all tenants at once. Returns how many went. ``known``: what the caller
+        holds about the conversations (``ReplyCommands.send_many``); one it opened in this transaction
+        (``Known.opened``) has no acknowledgement to look up."""
         if not opened:
             return 0
-        sent_before = await u.conversations.known_event_ids((o.tenant_id, key_of(o.conversation_id)) for o in opened)
+        sent_before = await u.conversations.known_event_ids(
+            (o.tenant_id, key_of(o.conversation_id))
+            for o in opened
+            if (o.tenant_id, o.conversation_id) not in known.opened
+        )
         todo: dict[str, list[Opened]] = {}
         for o in opened:
             if (o.tenant_id, key_of(o.conversation_id)) not in sent_before:
@@ -79,7 +102,7 @@ class Acknowledgements:
             and any((w := e.work(o.conversation_id)) is not None and w.agent_id is None for o in todo[tenant_id])
             and any(e.online_counts().values())
         ]
-        handle_s = await u.routing.average_handle_s(staffed) if staffed else {}
+        handle_s = await self._handle_times(u, staffed, now)
         notes: dict[str, list[Note]] = {}
         planned: list[_Planned] = []
         for tenant_id in sorted(todo):
@@ -93,7 +116,7 @@ class Acknowledgements:
                     planned.append(plan)
                 elif plan is not None:
                     mine.append(plan)
-        outcomes = await self.replies.send_many(u, [(p.opened.tenant_id, p.send) for p in planned], now)
+        outcomes = await self.replies.send_many(u, [(p.opened.tenant_id, p.send) for p in planned], now, known)
         sent: dict[str, int] = {}
         for p, out in zip(planned, outcomes, strict=True):
             o = p.opened
@@ -123,10 +146,36 @@ class Acknowledgements:
                     },
                 )
             )
-        await u.conversations.add_conversation_notes(notes, now)
+        owners = {(o.tenant_id, o.conversation_id): o.customer_id for o in opened if o.customer_id is not None}
+        await u.conversations.add_conversation_notes(notes, now, owners)
         for tenant_id, count in sorted(sent.items()):
             log.info("acknowledgements.sent", extra={"tenant": tenant_id, "count": count})
         return sum(sent.values())
+
+
+def known_of_opened(
+    new: Sequence[OpenConversation],
+    created: Mapping[str, NewCustomer],
+    said: Mapping[tuple[str, str], tuple[NewMessage, Ident]],
+    now: datetime,
+) -> Known:
+    """What the acknowledgements of the conversations opened now would read back, as this batch has it: every
+    message of such a conversation is in the batch, and a customer created now has the default consent and, on
+    the channel they wrote on, the address they wrote from."""
+    lasts = {
+        key: LastInbound(m.channel_message_id, m.thread_ref, m.subject, m.received_at, now)
+        for key, (m, _) in said.items()
+    }
+    targets: dict[tuple[str, str], ReplyTarget] = {}
+    addresses: dict[tuple[str, str], str] = {}
+    for c in new:
+        if c.customer_id not in created:
+            continue  # an existing customer's consent and addresses are read
+        targets[(c.tenant_id, c.id)] = ReplyTarget(c.customer_id, c.channel, {})
+        for (conversation_id, channel), (_, sender) in said.items():
+            if conversation_id == c.id and sender.kind == RECIPIENT_KIND[Channel(channel)].value:
+                addresses[(c.customer_id, sender.kind)] = sender.value
+    return Known(targets, lasts, addresses, frozenset((c.tenant_id, c.id) for c in new))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Any
 from services.router.domain.errors import InvalidIdentity
 from services.router.domain.identity.graph import Ident, resolve
 from services.router.domain.identity.normalize import normalize_identity
-from services.router.domain.model import Tier
+from services.router.domain.model import Tier, routing_attrs_of
 from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.records import NewCustomer, NewIdentity
 from shared.events import ConversationEvent, IdentityKind
@@ -56,8 +56,18 @@ def profile_of(event: ConversationEvent) -> dict[str, Any]:
     return values
 
 
-async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) -> list[str]:
-    """The customer of each event, in order, creating, linking and merging per the identity graph."""
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Who wrote a batch: each event's customer, in order, and the customers the batch created."""
+
+    customers: list[str]
+    # created in the caller's transaction and not merged since: nothing about them was stored before it (no
+    # conversation, no assignment), so what the batch would read of them is known without reading
+    created: dict[str, NewCustomer]
+
+
+async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) -> Resolved:
+    """The customer of each event, creating, linking and merging per the identity graph."""
     keys = {(i.event.tenant, ident.kind, ident.value) for i in batch for ident in (i.sender, *i.claims)}
     owners: dict[str, dict[tuple[str, str], str]] = {}
     for (tenant, kind, value), cid in (await u.customers.customers_by_identity(keys)).items():
@@ -123,7 +133,9 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
         [(t, final(c), final(o), k, v) for t, c, o, k, v in suggestions if final(c) != final(o)], now
     )
     await u.customers.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
-    return [final(c) for c in customer_of]
+    survivors = {survivor for _, survivor, _ in merges}
+    created = {cid: n for cid, n in new.items() if cid not in merged_into and cid not in survivors}
+    return Resolved([final(c) for c in customer_of], created)
 
 
 async def _known_owners(
@@ -144,6 +156,11 @@ async def _known_owners(
             new[cid] = replace(new[cid], owner_agent_id=None)
         else:
             del profiles[cid]["owner_agent_id"]
+
+
+def attrs_of_new(n: NewCustomer) -> dict[str, Any]:
+    """What routing sees of a customer created with these values (``insert_customers``: no tags yet)."""
+    return routing_attrs_of(n.tier, n.language, (), n.attributes, n.owner_agent_id)
 
 
 def new_customer(item: Inbound) -> NewCustomer:

@@ -26,9 +26,9 @@ from services.router.domain.routing.decisions import Decision
 from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.sla import Started
 from services.router.handlers import voice
-from services.router.handlers.acknowledgements import Acknowledgements, Opened
+from services.router.handlers.acknowledgements import Acknowledgements, Opened, known_of_opened
 from services.router.handlers.agent_feed import feed_record, new_agent_event
-from services.router.handlers.identity import Inbound, claims_of, resolve_customers
+from services.router.handlers.identity import Inbound, attrs_of_new, claims_of, resolve_customers
 from services.router.handlers.metrics import INGESTED
 from services.router.handlers.outbox import OutboxRelay
 from services.router.handlers.ports import Clock, Store, UnitOfWork
@@ -39,7 +39,7 @@ from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from shared import tracing
 from shared.bus import Bus, Outgoing, Record, deadletter
-from shared.events import CallStatus, Channel, EventType, InvalidEvent, decode_event
+from shared.events import CallStatus, Channel, Direction, EventType, InvalidEvent, decode_event
 from shared.ids import new_id
 from shared.topics import Topics
 
@@ -161,7 +161,8 @@ class ContextStage:
     ) -> list[Outgoing]:
         if not fresh:
             return []
-        customers = await resolve_customers(u, fresh, now)
+        resolved = await resolve_customers(u, fresh, now)
+        customers, created = resolved.customers, resolved.created
         # a bare score sent back after a survey answers it (stored on the surveyed conversation, not reopening it)
         answers = await self.surveys.match_replies(
             u,
@@ -174,7 +175,7 @@ class ContextStage:
             if n not in answers and n not in calls:
                 # a conversation opened now is written touched by its customer's message
                 wanted[cid] = WantedConversation(i.event.tenant, i.event.channel.value, i.event.received_at)
-        plan = await u.conversations.plan_conversations(wanted, now, self.reopen_within)
+        plan = await u.conversations.plan_conversations(wanted, now, self.reopen_within, created=created.keys())
         convs, lifecycle = plan.open, plan.lifecycle
         started = {e.conversation_id for e in lifecycle if e.kind == "opened"}
         messages: list[NewMessage] = []
@@ -183,32 +184,34 @@ class ContextStage:
         written: dict[str, str] = {}  # customer → what they wrote in this batch (their language, if unknown)
         automated: dict[str, set[str | None]] = {}  # conversation → who wrote this batch's messages (None: a person)
         holders = {c.id: c.agent_id for c in convs.values() if c.agent_id is not None}
+        said: dict[tuple[str, str], tuple[NewMessage, Ident]] = {}  # conversations opened now: the last inbound
         for n, (item, customer_id) in enumerate(zip(fresh, customers, strict=True)):
             if n in calls:
                 continue
             e = item.event
             answer = answers.get(n)
             conversation_id = answer.conversation_id if answer else convs[customer_id].id
-            messages.append(
-                NewMessage(
-                    id=new_id(),
-                    tenant_id=e.tenant,
-                    event_id=e.id,
-                    conversation_id=conversation_id,
-                    customer_id=customer_id,
-                    channel=e.channel.value,
-                    direction=e.direction.value,
-                    channel_message_id=e.channel_message_id,
-                    sender_kind=e.sender.kind.value,
-                    subject=e.content.subject,
-                    text=e.content.text,
-                    sent_at=e.sent_at,
-                    received_at=e.received_at,
-                    thread_ref=e.thread_ref,
-                    attachments=[a.model_dump() for a in e.content.attachments],
-                    sanitized=e.sanitized.model_dump() if e.sanitized else None,
-                )
+            message = NewMessage(
+                id=new_id(),
+                tenant_id=e.tenant,
+                event_id=e.id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                channel=e.channel.value,
+                direction=e.direction.value,
+                channel_message_id=e.channel_message_id,
+                sender_kind=e.sender.kind.value,
+                subject=e.content.subject,
+                text=e.content.text,
+                sent_at=e.sent_at,
+                received_at=e.received_at,
+                thread_ref=e.thread_ref,
+                attachments=[a.model_dump() for a in e.content.attachments],
+                sanitized=e.sanitized.model_dump() if e.sanitized else None,
             )
+            messages.append(message)
+            if conversation_id in started and message.direction == Direction.INBOUND.value:
+                said[(conversation_id, message.channel)] = (message, item.sender)
             if answer is None:
                 last[conversation_id] = (e.channel.value, e.received_at)
                 automated.setdefault(conversation_id, set()).add(e.automated.value if e.automated else None)
@@ -222,9 +225,13 @@ class ContextStage:
         waiting = [c for c in convs.values() if c.agent_id is None]
         answered = [c for c in convs.values() if c.awaiting == "customer"]
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
-        attrs = await u.customers.customer_attrs(c.customer_id for c in (*waiting, *answered))
+        attrs = await u.customers.customer_attrs(
+            c.customer_id for c in (*waiting, *answered) if c.customer_id not in created
+        )
+        attrs.update((cid, attrs_of_new(n)) for cid, n in created.items())
         await self._detect_languages(u, attrs, {c.customer_id for c in waiting}, written, now)
-        previous = await u.customers.last_agents([c.customer_id for c in waiting])  # sticky: who helped last
+        # sticky: who helped last (a customer created now was helped by nobody yet)
+        previous = await u.customers.last_agents([c.customer_id for c in waiting if c.customer_id not in created])
         ops: dict[str, list[Operation]] = {}
         for c in waiting:
             channel = last[c.id][0] if c.id in last else c.channel
@@ -285,7 +292,8 @@ class ContextStage:
         await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
         assert self.acknowledgements is not None
         new = [c for i, c in by_id.items() if i in started and i in last]
-        await self.acknowledgements.acknowledge(u, [_opened(c, attrs, last, automated) for c in new], now)
+        opened_now = [_opened(c, attrs, last, automated) for c in new]
+        await self.acknowledgements.acknowledge(u, opened_now, now, known_of_opened(new, created, said, now))
         for m in messages:
             INGESTED.labels(channel=m.channel).inc()
         return outbox
@@ -341,6 +349,7 @@ def _opened(
         customer.get("language"),
         customer.get("tier"),
         c.queue_id,
+        c.customer_id,
     )
 
 

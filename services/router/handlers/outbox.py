@@ -42,14 +42,13 @@ class OutboxRelay:
             return 0
         sent = 0
         while True:
-            async with self.repo.unit() as u:
-                claimed = await u.outbox.claim(self.batch, self.topic_prefix)
-                if not claimed:
+            async with self.repo.unit() as u:  # taken and published in one transaction: a failed publish puts back
+                taken = await u.outbox.take(self.batch, self.topic_prefix)
+                if not taken:
                     return sent
-                await self.bus.publish([o for _, o in claimed])
-                await u.outbox.delete([seq for seq, _ in claimed])
-            sent += len(claimed)
-            if len(claimed) < self.batch:  # the outbox was drained: no need to ask again
+                await self.bus.publish([o for _, o in taken])
+            sent += len(taken)
+            if len(taken) < self.batch:  # the outbox was drained: no need to ask again
                 return sent
 
 

@@ -12,8 +12,8 @@ a failure lands on the timeline, where the agent sees it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from services.router.domain.errors import DomainError, InvalidCommand, InvalidRe
 from services.router.domain.whatsapp_window import WindowClosed
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports import Store, UnitOfWork
-from services.router.handlers.ports.records import DeliveryUpdate, Lifecycle, NewMessage, ReplyTarget
+from services.router.handlers.ports.records import DeliveryUpdate, LastInbound, Lifecycle, NewMessage, ReplyTarget
 from services.router.handlers.slas import SlaClock
 from shared.bus import Bus, Outgoing, Record, deadletter
 from shared.events import Channel, IdentityKind, InvalidEvent
@@ -68,6 +68,21 @@ class Send:
     purpose: Purpose = Purpose.REPLY
     key: str | None = None
     template: WhatsAppTemplate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a sender already holds about the conversations it writes to, keyed as ``send_many`` reads it, so
+    that only the rest is read (the context stage knows the conversations it opened in its transaction)."""
+
+    targets: Mapping[tuple[str, str], ReplyTarget] = field(default_factory=dict)  # (tenant, conversation)
+    lasts: Mapping[tuple[str, str], LastInbound] = field(default_factory=dict)  # (conversation, channel)
+    addresses: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (customer, identity kind)
+    # (tenant, conversation) opened in the caller's transaction: nothing was ever sent on it
+    opened: frozenset[tuple[str, str]] = frozenset()
+
+
+NOTHING_KNOWN = Known()
 
 
 @dataclass(eq=False)
@@ -139,13 +154,20 @@ class ReplyCommands(OutboxWriter):
         return outcome
 
     async def send_many(
-        self, u: UnitOfWork, sends: Sequence[tuple[str, Send]], now: datetime
+        self, u: UnitOfWork, sends: Sequence[tuple[str, Send]], now: datetime, known: Known = NOTHING_KNOWN
     ) -> list[dict[str, Any] | DomainError]:
         """``send`` for many (tenant, message) pairs, of one tenant or many: what they need read in one query per
-        kind, the messages and their outbox records written in one statement each, whatever their number. Each
-        one's outcome in order: what ``send`` returns, or the error ``send`` would raise for it (that one is not
-        written)."""
-        targets = await u.replies.reply_targets((tenant_id, x.conversation_id) for tenant_id, x in sends)
+        kind (none for what ``known`` holds), the messages and their outbox records written in one statement
+        each, whatever their number. Each one's outcome in order: what ``send`` returns, or the error ``send``
+        would raise for it (that one is not written)."""
+        targets = {**known.targets}
+        targets.update(
+            await u.replies.reply_targets(
+                (tenant_id, x.conversation_id)
+                for tenant_id, x in sends
+                if (tenant_id, x.conversation_id) not in targets
+            )
+        )
         outcomes: list[dict[str, Any] | DomainError | None] = [None] * len(sends)
         chosen: dict[int, tuple[Channel, ReplyTarget]] = {}  # what goes out: on which channel, to whom
         for n, (tenant_id, x) in enumerate(sends):
@@ -165,9 +187,21 @@ class ReplyCommands(OutboxWriter):
                 outcomes[n] = InvalidCommand(f"no connector delivers {channel.value} replies")
                 continue
             chosen[n] = (channel, conv)
-        lasts = await u.replies.last_inbounds([(sends[n][1].conversation_id, c.value) for n, (c, _) in chosen.items()])
-        addresses = await u.replies.newest_identities(
-            [(conv.customer_id, RECIPIENT_KIND[c].value) for c, conv in chosen.values()]
+        lasts = {**known.lasts}
+        lasts.update(
+            await u.replies.last_inbounds(
+                [k for n, (c, _) in chosen.items() if (k := (sends[n][1].conversation_id, c.value)) not in lasts]
+            )
+        )
+        addresses = {**known.addresses}
+        addresses.update(
+            await u.replies.newest_identities(
+                [
+                    k
+                    for c, conv in chosen.values()
+                    if (k := (conv.customer_id, RECIPIENT_KIND[c].value)) not in addresses
+                ]
+            )
         )
         messages: list[NewMessage] = []
         records: list[Outgoing] = []

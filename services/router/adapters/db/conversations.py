@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,18 +50,27 @@ class SqlConversations(SqlRepository):
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def plan_conversations(
-        self, wanted: Mapping[str, WantedConversation], now: datetime, reopen_within: timedelta | None = None
+        self,
+        wanted: Mapping[str, WantedConversation],
+        now: datetime,
+        reopen_within: timedelta | None = None,
+        created: Collection[str] = (),
     ) -> ConversationPlan:
-        existing = await self.open_conversations(wanted)
+        existing = await self.open_conversations(cid for cid in wanted if cid not in created)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
         if not missing:
             return ConversationPlan(existing, [], [])
         c = t.conversations.c
         latest: dict[str, tuple[str, datetime | None]] = {}
-        rows = await self.conn.execute(
-            select(c.customer_id, c.id, c.resolved_at, c.followed_up_at)
-            .where(one_of(self.conn, c.customer_id, list(missing)), c.status == ConversationStatus.RESOLVED.value)
-            .order_by(c.resolved_at.desc())
+        stored = [cid for cid in missing if cid not in created]
+        rows = (
+            await self.conn.execute(
+                select(c.customer_id, c.id, c.resolved_at, c.followed_up_at)
+                .where(one_of(self.conn, c.customer_id, stored), c.status == ConversationStatus.RESOLVED.value)
+                .order_by(c.resolved_at.desc())
+            )
+            if stored
+            else ()
         )
         for r in rows:
             # a follow-up asked the customer to reply if anything is left: the window counts from it too
@@ -158,22 +167,21 @@ class SqlConversations(SqlRepository):
                 .values(escalated_at=func.coalesce(c.escalated_at, now))
             )
 
-    async def add_conversation_notes(self, notes: Mapping[str, Sequence[Note]], now: datetime) -> None:
-        wanted = {cid for tenant_notes in notes.values() for cid, _, _ in tenant_notes}
-        if not wanted:
-            return
+    async def add_conversation_notes(
+        self, notes: Mapping[str, Sequence[Note]], now: datetime, owners: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
+        found = dict(owners or {})
+        wanted = {cid for tenant_id, ns in notes.items() for cid, _, _ in ns if (tenant_id, cid) not in found}
         c = t.conversations.c
-        owners = {
-            (r.tenant_id, r.id): r.customer_id
-            for r in await rows_in(self.conn, select(c.id, c.tenant_id, c.customer_id), c.id, wanted)
-        }
+        for r in await rows_in(self.conn, select(c.id, c.tenant_id, c.customer_id), c.id, wanted):
+            found[(r.tenant_id, r.id)] = r.customer_id
         await add_lifecycle(
             self.conn,
             [
-                Lifecycle(tenant_id, owners[(tenant_id, cid)], cid, kind, now, orjson.loads(orjson.dumps(data)))
+                Lifecycle(tenant_id, found[(tenant_id, cid)], cid, kind, now, orjson.loads(orjson.dumps(data)))
                 for tenant_id, tenant_notes in sorted(notes.items())
                 for cid, kind, data in tenant_notes
-                if (tenant_id, cid) in owners  # another tenant's conversation is not this tenant's to note
+                if (tenant_id, cid) in found  # another tenant's conversation is not this tenant's to note
             ],
         )
 

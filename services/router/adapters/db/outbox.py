@@ -10,7 +10,6 @@ from sqlalchemy import delete, select
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import one_of
 from shared.bus import Outgoing
 
 
@@ -23,18 +22,17 @@ class SqlOutbox(SqlRepository):
                 self.conn, t.outbox, [dict(topic=r.topic, key=r.key, value=r.value, created_at=now) for r in records]
             )
 
-    async def claim(self, limit: int, topic_prefix: str = "") -> list[tuple[int, Outgoing]]:
+    async def take(self, limit: int, topic_prefix: str = "") -> list[tuple[int, Outgoing]]:
         o = t.outbox.c
-        mine = o.topic.startswith(topic_prefix, autoescape=True)
-        rows = await self.conn.execute(
-            select(o.seq, o.topic, o.key, o.value)
-            .where(mine)
+        oldest = (
+            select(o.seq)
+            .where(o.topic.startswith(topic_prefix, autoescape=True))
             .order_by(o.seq)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True)  # another relay's rows, being published: not these
         )
-        return [(r.seq, Outgoing(topic=r.topic, key=r.key, value=r.value)) for r in rows]
-
-    async def delete(self, seqs: Sequence[int]) -> None:
-        if seqs:
-            await self.conn.execute(delete(t.outbox).where(one_of(self.conn, t.outbox.c.seq, seqs)))
+        rows = await self.conn.execute(
+            delete(t.outbox).where(o.seq.in_(oldest.scalar_subquery())).returning(o.seq, o.topic, o.key, o.value)
+        )
+        # RETURNING keeps no order: the outbox's is the commits'
+        return sorted((int(r.seq), Outgoing(topic=r.topic, key=r.key, value=r.value)) for r in rows)

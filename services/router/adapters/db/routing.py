@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
-from services.router.adapters.db.statements import add_lifecycle, one_of, routing_attrs_of, rows_in
+from services.router.adapters.db.statements import add_lifecycle, one_of, rows_in
 from services.router.adapters.views import queries
-from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule
+from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule, routing_attrs_of
 from services.router.domain.routing.capacity import profile_from
 from services.router.domain.routing.restore import StoredWork
 from services.router.handlers.ports.records import AgentFacts, Lifecycle, fields_of

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import Tuple
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
-from services.router.domain.model import ConversationStatus
+from services.router.domain.model import ConversationStatus, routing_attrs_of
 from services.router.handlers.ports.records import Lifecycle, fields_of
 
 
@@ -73,16 +73,3 @@ def resolution(now: datetime, note: str | None) -> dict[str, Any]:
 def routing_attrs(row: Any) -> dict[str, Any]:
     """What queue rules and the engine see of a customer, from a row of ``customers``."""
     return routing_attrs_of(row.tier, row.language, row.tags, row.attributes, getattr(row, "owner_agent_id", None))
-
-
-def routing_attrs_of(
-    tier: str, language: str | None, tags: Any, attributes: Any, owner_agent_id: str | None
-) -> dict[str, Any]:
-    """What queue rules and the engine see of a customer."""
-    return {
-        "tier": tier,
-        "language": language,
-        "tags": list(tags or []),
-        "attributes": dict(attributes or {}),
-        "owner_agent_id": owner_agent_id,
-    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -52,13 +52,18 @@ class Conversations(Protocol):
     async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]: ...
 
     async def plan_conversations(
-        self, wanted: Mapping[str, WantedConversation], now: datetime, reopen_within: timedelta | None = None
+        self,
+        wanted: Mapping[str, WantedConversation],
+        now: datetime,
+        reopen_within: timedelta | None = None,
+        created: Collection[str] = (),
     ) -> ConversationPlan:
         """``wanted``: by customer id. The open conversation of every customer, and the lifecycle entries that
         causes. Without an open one, the customer's latest resolved conversation reopens (written now) if it was
         resolved within ``reopen_within``; otherwise a new one starts (``ConversationPlan.new``, written by
         ``insert_conversations``), linked to the previous, already touched (``touch_conversations``) by the
-        customer's message if it has one (``received_at``)."""
+        customer's message if it has one (``received_at``). ``created``: customers created in this transaction,
+        who have no conversation to look up."""
         ...
 
     async def insert_conversations(self, new: Sequence[NewConversation], placed: Mapping[str, Placement]) -> None:
@@ -79,9 +84,12 @@ class Conversations(Protocol):
 
     async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None: ...
 
-    async def add_conversation_notes(self, notes: Mapping[str, Sequence[Note]], now: datetime) -> None:
+    async def add_conversation_notes(
+        self, notes: Mapping[str, Sequence[Note]], now: datetime, owners: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
         """Lifecycle entries known by conversation (escalated, auto-acknowledged), of each tenant: on their
-        customer's timeline, in one write."""
+        customer's timeline, in one write. ``owners``: (tenant, conversation) → customer where the caller knows
+        it (a conversation it opened); the others are looked up."""
         ...
 
     async def resolve_conversations(
