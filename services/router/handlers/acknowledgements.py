@@ -32,6 +32,7 @@ from services.router.handlers.ports.records import LastInbound, NewCustomer, New
 from services.router.handlers.queues import tenant_queues
 from services.router.handlers.replies import NOTHING_KNOWN, RECIPIENT_KIND, Known, ReplyCommands, Send
 from services.router.handlers.routing_owner import RoutingStates
+from shared.bus import Outgoing
 from shared.events import Channel
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,17 @@ class Opened:
     tier: str | None
     queue_id: str | None  # as stored, if routing holds no work for it
     customer_id: str | None = None  # whose it is, if the caller knows (its timeline notes need no lookup)
+
+
+@dataclass(frozen=True, slots=True)
+class Acked:
+    """Acknowledgements decided, not yet written (``Acknowledgements.prepare``)."""
+
+    messages: list[NewMessage]
+    records: list[Outgoing]
+    notes: dict[str, list[Note]]  # by tenant: "acknowledged", or why not
+    owners: dict[tuple[str, str], str]  # (tenant, conversation) → customer, where known
+    sent: dict[str, int]  # by tenant
 
 
 def key_of(conversation_id: str) -> str:
@@ -82,8 +94,26 @@ class Acknowledgements:
         tenant, then read and written for all tenants at once. Returns how many went. ``known``: what the caller
         holds about the conversations (``ReplyCommands.send_many``); one it opened in this transaction
         (``Known.opened``) has no acknowledgement to look up."""
+        acked = await self.prepare(u, opened, now, known)
+        await u.conversations.insert_messages(acked.messages, now)
+        await u.outbox.add(acked.records, now)
+        return await self.note(u, acked, now)
+
+    async def note(self, u: UnitOfWork, acked: Acked, now: datetime) -> int:
+        """The timeline notes of what ``prepare`` decided, written after its messages (which they follow on the
+        timeline). Returns how many acknowledgements went."""
+        await u.conversations.add_conversation_notes(acked.notes, now, acked.owners)
+        for tenant_id, count in sorted(acked.sent.items()):
+            log.info("acknowledgements.sent", extra={"tenant": tenant_id, "count": count})
+        return sum(acked.sent.values())
+
+    async def prepare(
+        self, u: UnitOfWork, opened: Sequence[Opened], now: datetime, known: Known = NOTHING_KNOWN
+    ) -> Acked:
+        """``acknowledge``'s reads and decisions, nothing written: the caller writes ``Acked.messages`` and
+        ``Acked.records`` (with its own, one statement each), then calls ``note``."""
         if not opened:
-            return 0
+            return Acked([], [], {}, {}, {})
         sent_before = await u.conversations.known_event_ids(
             (o.tenant_id, key_of(o.conversation_id))
             for o in opened
@@ -116,9 +146,9 @@ class Acknowledgements:
                     planned.append(plan)
                 elif plan is not None:
                     mine.append(plan)
-        outcomes = await self.replies.send_many(u, [(p.opened.tenant_id, p.send) for p in planned], now, known)
+        prepared = await self.replies.prepare_many(u, [(p.opened.tenant_id, p.send) for p in planned], now, known)
         sent: dict[str, int] = {}
-        for p, out in zip(planned, outcomes, strict=True):
+        for p, out in zip(planned, prepared.outcomes, strict=True):
             o = p.opened
             if isinstance(out, ConsentWithdrawn):
                 notes[o.tenant_id].append((o.conversation_id, "acknowledgement_skipped", out.refusal.timeline_data()))
@@ -147,10 +177,7 @@ class Acknowledgements:
                 )
             )
         owners = {(o.tenant_id, o.conversation_id): o.customer_id for o in opened if o.customer_id is not None}
-        await u.conversations.add_conversation_notes(notes, now, owners)
-        for tenant_id, count in sorted(sent.items()):
-            log.info("acknowledgements.sent", extra={"tenant": tenant_id, "count": count})
-        return sum(sent.values())
+        return Acked(prepared.messages, prepared.records, notes, owners, sent)
 
 
 def known_of_opened(

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from services.router.handlers.ports.records import NewMessage
 from shared import feed_events
 from shared.bus import Outgoing
 from shared.feed_events import AgentFeedEvent
@@ -53,4 +54,18 @@ def new_agent_event(
         "conversation_id": conversation_id,
         "data": orjson.loads(orjson.dumps(data)),  # JSON-safe (datetimes as ISO 8601)
         "at": now,
+    }
+
+
+def message_fields(m: NewMessage, traceparent: str | None) -> dict[str, Any]:
+    """The agent feed's ``message`` event (shared/feed_events.py ``Message``) for a message just stored."""
+    return {
+        "message_id": m.id,
+        "channel": m.channel,
+        "direction": m.direction,
+        "text": m.text,
+        "subject": m.subject,
+        "event_id": m.event_id,
+        "received_at": m.received_at,
+        **({"traceparent": traceparent} if traceparent else {}),
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from services.router.domain.routing.engine import RoutingEngine
 from services.router.domain.sla import Started
 from services.router.handlers import voice
 from services.router.handlers.acknowledgements import Acknowledgements, Opened, known_of_opened
-from services.router.handlers.agent_feed import feed_record, new_agent_event
+from services.router.handlers.agent_feed import feed_record, message_fields, new_agent_event
 from services.router.handlers.identity import Inbound, attrs_of_new, claims_of, resolve_customers
 from services.router.handlers.metrics import INGESTED
 from services.router.handlers.outbox import OutboxRelay
@@ -69,11 +69,10 @@ class ContextStage:
     surveys: Surveys
     erasure_key: bytes
     detect_language: Callable[[str], tuple[str, float] | None] | None = None
-    acknowledgements: Acknowledgements | None = None  # default: through the surveys' reply path
+    acknowledgements: Acknowledgements = field(init=False)  # through the surveys' reply path
 
     def __post_init__(self) -> None:
-        if self.acknowledgements is None:
-            self.acknowledgements = Acknowledgements(self.surveys.replies, self.routing)
+        self.acknowledgements = Acknowledgements(self.surveys.replies, self.routing)
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[Inbound], list[Outgoing], dict[str, Span]]:
         """The batch's valid events (each once), the dead letters of the others, and while tracing a span per
@@ -132,7 +131,7 @@ class ContextStage:
                 fresh = await self._not_erased(u, [i for i in events if (i.event.tenant, i.event.id) not in known])
                 duplicates = len(events) - len(fresh)
                 outbox = await self._store(u, fresh, now, traces)
-                assigned = len(outbox)
+                assigned = sum(1 for o in outbox if o.topic == self.topics.assignments)
                 await u.outbox.add(outbox, now)
             events = fresh
             await self.relay.flush()
@@ -254,10 +253,17 @@ class ContextStage:
         placed = self.routing.placements(running, [n.id for n in plan.new]) if not calls else {}
         await u.conversations.insert_conversations(plan.new, placed)
         await u.conversations.add_lifecycle(lifecycle)
-        await u.conversations.insert_messages(messages, now)
+        # each conversation opened now hears back (acknowledgements.py): written with the batch's messages, but
+        # for a batch with calls, whose statuses read the messages first (and may move the conversations' work)
+        new = [c for c in convs.values() if c.id in started and c.id in last]
+        acks, known = [_opened(c, attrs, last, automated) for c in new], known_of_opened(new, created, said, now)
+        acked = None if calls else await self.acknowledgements.prepare(u, acks, now, known)
+        await u.conversations.insert_messages([*messages, *(acked.messages if acked else ())], now)
         await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
         feed = [
-            new_agent_event(m.tenant_id, holder, "message", m.conversation_id, now, **_feed_message(m, traces))
+            new_agent_event(
+                m.tenant_id, holder, "message", m.conversation_id, now, **message_fields(m, traces.get(m.event_id))
+            )
             for m in messages
             if (holder := holders.get(m.conversation_id)) is not None
         ]
@@ -290,13 +296,13 @@ class ContextStage:
         by_id = {c.id: c for c in convs.values()}
         await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
         await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
-        assert self.acknowledgements is not None
-        new = [c for i, c in by_id.items() if i in started and i in last]
-        opened_now = [_opened(c, attrs, last, automated) for c in new]
-        await self.acknowledgements.acknowledge(u, opened_now, now, known_of_opened(new, created, said, now))
+        if acked is None:
+            acked = await self.acknowledgements.prepare(u, acks, now, known)
+            await u.conversations.insert_messages(acked.messages, now)
+        await self.acknowledgements.note(u, acked, now)
         for m in messages:
             INGESTED.labels(channel=m.channel).inc()
-        return outbox
+        return [*outbox, *acked.records]
 
     async def _detect_languages(
         self,
@@ -377,20 +383,6 @@ def _ring_out(agent_id: str, conversation_id: str) -> Operation:
         return engine.decline(agent_id, conversation_id, t, reason="no_answer", offered_only=False)
 
     return op
-
-
-def _feed_message(m: NewMessage, traces: Mapping[str, str]) -> dict[str, Any]:
-    """The agent feed's ``message`` event (shared/feed_events.py ``Message``) for a message just stored."""
-    return {
-        "message_id": m.id,
-        "channel": m.channel,
-        "direction": m.direction,
-        "text": m.text,
-        "subject": m.subject,
-        "event_id": m.event_id,
-        "received_at": m.received_at,
-        **_trace(traces, m.event_id),
-    }
 
 
 def _trace(traces: Mapping[str, str], event_id: str) -> dict[str, str]:

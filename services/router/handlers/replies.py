@@ -85,6 +85,15 @@ class Known:
 NOTHING_KNOWN = Known()
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Outbound messages decided, not yet written: each send's outcome in order, the rows and records to write."""
+
+    outcomes: list[dict[str, Any] | DomainError]
+    messages: list[NewMessage]
+    records: list[Outgoing]
+
+
 @dataclass(eq=False)
 class ReplyCommands(OutboxWriter):
     topics: Topics
@@ -160,6 +169,16 @@ class ReplyCommands(OutboxWriter):
         kind (none for what ``known`` holds), the messages and their outbox records written in one statement
         each, whatever their number. Each one's outcome in order: what ``send`` returns, or the error ``send``
         would raise for it (that one is not written)."""
+        prepared = await self.prepare_many(u, sends, now, known)
+        await u.conversations.insert_messages(prepared.messages, now)
+        await u.outbox.add(prepared.records, now)
+        return prepared.outcomes
+
+    async def prepare_many(
+        self, u: UnitOfWork, sends: Sequence[tuple[str, Send]], now: datetime, known: Known = NOTHING_KNOWN
+    ) -> Prepared:
+        """What ``send_many`` writes, read and decided but not written: for a caller that writes the messages
+        with its own (one statement for both)."""
         targets = {**known.targets}
         targets.update(
             await u.replies.reply_targets(
@@ -262,9 +281,7 @@ class ReplyCommands(OutboxWriter):
                 "to": {"kind": kind.value},
                 "status": "queued",
             }
-        await u.conversations.insert_messages(messages, now)
-        await u.outbox.add(records, now)
-        return [o for o in outcomes if o is not None]
+        return Prepared([o for o in outcomes if o is not None], messages, records)
 
     @staticmethod
     async def reachable(u: UnitOfWork, customer_id: str) -> list[str]:
