@@ -31,7 +31,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.views import queries
+from services.router.adapters.views import timeline as timelines
 from services.router.handlers.acknowledgements import Opened
 from shared.events import Channel
 from shared.routing_commands import Resolve
@@ -268,7 +268,7 @@ async def system_messages(d: Desk, conversation_id: str) -> list[Any]:
 
 async def timeline(d: Desk, customer_id: str) -> list[dict[str, Any]]:
     async with d.s.desk.router.repo.reader() as conn:
-        return list(await queries.timeline(conn, d.s.tenant, customer_id, None, 100))
+        return list(await timelines.timeline(conn, d.s.tenant, customer_id, None, 100))
 
 
 async def exactly_one(d: Desk, conversation_id: str, delivered: Callable[[], list[str]], expected: str) -> None:

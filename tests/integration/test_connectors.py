@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from services.connectors.replay import ReplayCache
 from services.router.adapters.views import queries
+from services.router.adapters.views import timeline as timelines
 from shared.bus_memory import MemoryBus
 from shared.events import Channel
 from tests.support.http import http_client
@@ -251,7 +252,7 @@ async def test_delivery_retries_transient_errors_and_shows_permanent_failures(em
     msg = await message_status(embedded, conv["id"], failed["message_id"], "failed")
     assert "400" in msg["error"]
     async with embedded.desk.router.repo.reader() as conn:
-        items = await queries.timeline(conn, embedded.tenant, conv["customer_id"], None, 50)
+        items = await timelines.timeline(conn, embedded.tenant, conv["customer_id"], None, 50)
     assert any(i["kind"] == "delivery_failed" and i["data"]["message_id"] == failed["message_id"] for i in items)
 
 

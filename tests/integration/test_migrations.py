@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.tables import metadata
-from services.router.adapters.views import queries
+from services.router.adapters.views import timeline as timelines
 from shared.store import Database
 from tests.conftest import random_name
 from tests.support.databases import create_database, drop_database
@@ -93,8 +93,8 @@ async def test_a_timeline_written_before_messages_were_their_own_entries_reads_t
                 [dict(tenant_id="tn", customer_id="cu", conversation_id="cv", kind="reopened", at=T0, data={})],
             )
         async with db.read() as conn:
-            page = await queries.timeline(conn, "tn", "cu", None, 50)
-            older = await queries.timeline(conn, "tn", "cu", 6, 2)
+            page = await timelines.timeline(conn, "tn", "cu", None, 50)
+            older = await timelines.timeline(conn, "tn", "cu", 6, 2)
     finally:
         await db.close()
         if drop:
@@ -111,6 +111,69 @@ async def test_a_timeline_written_before_messages_were_their_own_entries_reads_t
         (1, "opened", None, None),
     ]
     assert [(e["seq"], e["kind"]) for e in older] == [(5, "assigned"), (3, "message")]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_conversations_take_the_place_of_their_opened_entries(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0020: each conversation had an "opened" row in ``timeline``. After it, the customer's timeline
+    lists the same entries with the same seq and data (the channel it started on, not where it is now), a
+    conversation without an entry still has none, and what is written next comes after."""
+    if dialect == "sqlite":
+        url, drop = f"sqlite+aiosqlite:///{tmp_path}/m.db", None
+    else:
+        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_m_"))
+        drop = url
+    db = Database(url)
+    try:
+        await upgrade(db, "0019")
+        async with db.transaction() as conn:
+            await conn.execute(insert(t.tenants).values(id="tn", name="tn", created_at=T0))
+            await conn.execute(insert(t.customers).values(id="cu", tenant_id="tn", created_at=T0))
+            made = [("cv1", "whatsapp", "resolved"), ("cv2", "email", "open"), ("cv0", "sms", "resolved")]
+            for cid, channel, status in made:
+                await conn.execute(
+                    insert(t.conversations).values(
+                        id=cid, tenant_id="tn", customer_id="cu", status=status, channel=channel, opened_at=T0,
+                        last_message_at=T0,
+                    )
+                )  # fmt: skip
+            # cv1 opened on SMS and moved to WhatsApp since; cv2's batch raced itself and left two entries
+            for kind, cid, data in [("opened", "cv1", {"channel": "sms"}), ("assigned", "cv1", {"agent_id": "a"}),
+                                    ("resolved", "cv1", {}), ("opened", "cv2", {"channel": "email"}),
+                                    ("opened", "cv2", {"channel": "email"})]:  # fmt: skip
+                await conn.execute(
+                    insert(t.timeline).values(
+                        tenant_id="tn", customer_id="cu", conversation_id=cid, kind=kind, at=T0, data=data
+                    )
+                )
+        await upgrade(db)
+        async with db.transaction() as conn:  # written the way the router writes now
+            await insert_rows(
+                conn,
+                t.conversations,
+                [dict(id="cv3", tenant_id="tn", customer_id="cu", status="resolved", channel="chat",
+                      opened_channel="chat", opened_at=T0, last_message_at=T0)],
+            )  # fmt: skip
+        async with db.read() as conn:
+            page = await timelines.timeline(conn, "tn", "cu", None, 50)
+            left = (await conn.execute(select(t.timeline.c.kind).where(t.timeline.c.kind == "opened"))).all()
+            cv0 = (await conn.execute(select(t.conversations.c.seq).where(t.conversations.c.id == "cv0"))).scalar()
+    finally:
+        await db.close()
+        if drop:
+            await drop_database(drop)
+    newest, *rest = page
+    assert (newest["kind"], newest["conversation_id"], newest["data"]) == ("opened", "cv3", {"channel": "chat"})
+    assert newest["seq"] > 4  # after every entry (on SQLite the number of the duplicate that went is free again)
+    assert [(e["seq"], e["kind"], e["conversation_id"], e["data"]) for e in rest] == [
+        (4, "opened", "cv2", {"channel": "email"}),  # in its first entry's place, listed once
+        (3, "resolved", "cv1", {}),
+        (2, "assigned", "cv1", {"agent_id": "a"}),
+        (1, "opened", "cv1", {"channel": "sms"}),
+    ]
+    assert left == [] and cv0 is None
 
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

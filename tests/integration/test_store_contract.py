@@ -401,6 +401,27 @@ async def test_a_detected_language_never_replaces_one_already_set(repo: SqlStore
     }
 
 
+async def test_what_an_app_vouches_for_replaces_only_what_it_names(repo: SqlStore, tenant: str) -> None:
+    async with repo.unit() as u:
+        owners = await create_customers(u, [new_customer(tenant, f"+1415555050{i}") for i in range(3)])
+        ann, bob, cid = owners.values()
+        await u.customers.apply_verified_profile({ann: {"tier": "silver", "attributes": {"plan": "basic"}}}, NOW)
+    async with repo.unit() as u:  # one batch: Ann's tier and attributes, Bob's name, nothing for Cid
+        await u.customers.apply_verified_profile(
+            {ann: {"tier": "gold", "attributes": {"plan": "pro"}}, bob: {"name": "Bob"}, cid: {}}, NOW
+        )
+        with pytest.raises(ValueError, match="consent"):
+            await u.customers.apply_verified_profile({cid: {"consent": {}}}, NOW)
+    async with repo.db.read() as conn:
+        c = t.customers.c
+        rows = (await conn.execute(select(c.id, c.name, c.tier, c.attributes).where(c.tenant_id == tenant))).all()
+    assert {r.id: (r.name, r.tier, r.attributes) for r in rows} == {
+        ann: ("Sam", "gold", {"plan": "pro"}),  # all three were created named Sam
+        bob: ("Bob", "standard", {}),
+        cid: ("Sam", "standard", {}),
+    }
+
+
 async def test_outcomes_recorded_together_are_all_or_nothing(repo: SqlStore, tenant: str) -> None:
     first, second, third = new_id(), new_id(), new_id()
     async with repo.unit() as u:

@@ -64,6 +64,9 @@ class Resolved:
     # created in the caller's transaction and not merged since: nothing about them was stored before it (no
     # conversation, no assignment), so what the batch would read of them is known without reading
     created: dict[str, NewCustomer]
+    # what routing sees of stored customers the batch did not change (no profile vouched for, no merge), as
+    # read to resolve them: no need to read it again
+    unchanged: dict[str, dict[str, Any]]
 
 
 async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) -> Resolved:
@@ -80,9 +83,8 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
         if i.event.thread_ref and i.event.thread_ref.startswith("conversation:")
     }
     token_owner = await u.customers.customers_of_conversations(tokens)
-    seniority: dict[str, object] = dict(
-        await u.customers.customer_ages({c for o in owners.values() for c in o.values()})
-    )
+    stored = await u.customers.stored_customers({c for o in owners.values() for c in o.values()})
+    seniority: dict[str, object] = {cid: (s.created_at, cid) for cid, s in stored.items()}
     new: dict[str, NewCustomer] = {}
     attach: list[NewIdentity] = []
     merges: list[tuple[str, str, str]] = []
@@ -135,7 +137,9 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
     await u.customers.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
     survivors = {survivor for _, survivor, _ in merges}
     created = {cid: n for cid, n in new.items() if cid not in merged_into and cid not in survivors}
-    return Resolved([final(c) for c in customer_of], created)
+    changed = profiles.keys() | merged_into.keys() | survivors
+    unchanged = {cid: s.attrs for cid, s in stored.items() if cid not in changed}
+    return Resolved([final(c) for c in customer_of], created, unchanged)
 
 
 async def _known_owners(

@@ -161,7 +161,7 @@ class ContextStage:
         if not fresh:
             return []
         resolved = await resolve_customers(u, fresh, now)
-        customers, created = resolved.customers, resolved.created
+        customers, created, unchanged = resolved.customers, resolved.created, resolved.unchanged
         # a bare score sent back after a survey answers it (stored on the surveyed conversation, not reopening it)
         answers = await self.surveys.match_replies(
             u,
@@ -176,7 +176,7 @@ class ContextStage:
                 wanted[cid] = WantedConversation(i.event.tenant, i.event.channel.value, i.event.received_at)
         plan = await u.conversations.plan_conversations(wanted, now, self.reopen_within, created=created.keys())
         convs, lifecycle = plan.open, plan.lifecycle
-        started = {e.conversation_id for e in lifecycle if e.kind == "opened"}
+        started = {n.id for n in plan.new}
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
         windows: dict[str, float] = {}  # callbacks: not before the start of their window
@@ -224,9 +224,9 @@ class ContextStage:
         waiting = [c for c in convs.values() if c.agent_id is None]
         answered = [c for c in convs.values() if c.awaiting == "customer"]
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
-        attrs = await u.customers.customer_attrs(
-            c.customer_id for c in (*waiting, *answered) if c.customer_id not in created
-        )
+        routed = {c.customer_id for c in (*waiting, *answered)}
+        attrs = await u.customers.customer_attrs(routed - created.keys() - unchanged.keys())
+        attrs.update((cid, dict(unchanged[cid])) for cid in routed & unchanged.keys())
         attrs.update((cid, attrs_of_new(n)) for cid, n in created.items())
         await self._detect_languages(u, attrs, {c.customer_id for c in waiting}, written, now)
         # sticky: who helped last (a customer created now was helped by nobody yet)
@@ -292,7 +292,7 @@ class ContextStage:
         outbox += (await self.routing.finish(u, running, causes, placed)).outbox
         for conversation_id in (c for tenant_abandoned in abandoned.values() for c in tenant_abandoned):
             await self.sla.resolved(u, [conversation_id], now)
-        opened = {e.conversation_id for e in lifecycle if e.kind in ("opened", "reopened")}
+        opened = started | {e.conversation_id for e in lifecycle if e.kind == "reopened"}
         by_id = {c.id: c for c in convs.values()}
         await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
         await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)

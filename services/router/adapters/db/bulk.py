@@ -62,7 +62,7 @@ async def update_rows(
         for c in keep & values.keys():
             values[c] = _coalesce(table, c)
         for c in or_stored & values.keys():
-            values[c] = func.coalesce(bindparam(f"b_{c}"), table.c[c])
+            values[c] = func.coalesce(_bind(table, c), table.c[c])
         found = [table.c[k] == bindparam(f"b_{k}") for k in keys]
         statement = update(table).where(*found).values(**values, **constants)
         if unless_set is not None:
@@ -85,7 +85,14 @@ def _next_shared_seq(table: Table, shared: tuple[str, ...]) -> Any:
 
 
 def _coalesce(table: Table, column: str) -> Any:
-    return func.coalesce(table.c[column], bindparam(f"b_{column}"))
+    return func.coalesce(table.c[column], _bind(table, column))
+
+
+def _bind(table: Table, column: str) -> Any:
+    """The item's value for ``column`` inside an expression, where it does not take the column's type by itself:
+    typed, and a JSON None bound as SQL NULL (not JSON ``null``) so that coalesce sees nothing."""
+    kind = table.c[column].type
+    return bindparam(f"b_{column}", type_=JSON(none_as_null=True) if _is_json(kind) else kind)
 
 
 @lru_cache(maxsize=256)
@@ -114,6 +121,8 @@ def _update_sql(
         if c in keep:
             value = f'coalesce(t."{c}", {value})'
         elif c in or_stored:
+            if _is_json(table.c[c].type):  # JSON travels as text: None is the text null, meaning nothing here
+                value = f"CAST(NULLIF(v.\"{c}\", 'null') AS JSON)"
             value = f'coalesce({value}, t."{c}")'
         sets.append(f'"{c}" = {value}')
     for c in constants:

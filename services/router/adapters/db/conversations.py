@@ -116,7 +116,6 @@ class SqlConversations(SqlRepository):
             existing[n.customer_id] = OpenConversation(
                 n.id, n.tenant_id, n.customer_id, n.channel, None, None, n.awaiting
             )
-            events.append(Lifecycle(n.tenant_id, n.customer_id, n.id, "opened", now, {"channel": n.channel}))
         return ConversationPlan(existing, new, events)
 
     async def insert_conversations(self, new: Sequence[NewConversation], placed: Mapping[str, Placement]) -> None:
@@ -126,6 +125,7 @@ class SqlConversations(SqlRepository):
             rows.append(
                 dict(
                     fields_of(n),
+                    opened_channel=n.channel,  # it is its own "opened" timeline entry (tables/context.py)
                     status=ConversationStatus.OPEN.value,
                     routing=p.routing if p else None,
                     queue_id=p.queue_id if p else None,

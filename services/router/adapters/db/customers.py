@@ -17,12 +17,14 @@ from services.router.handlers.ports.records import (
     IdentityKey,
     NewCustomer,
     NewIdentity,
+    StoredCustomer,
     fields_of,
 )
 from shared.ids import new_id
 
 # What of a NewCustomer is stored as it is (its kind, value and verified make its first identity instead).
 PROFILE_FIELDS = ("tenant_id", "name", "email", "phone", "language", "tier", "attributes", "owner_agent_id")
+VOUCHED_FIELDS = ("name", "language", "tier", "attributes", "owner_agent_id")  # handlers/identity.py profile_of
 
 
 class SqlCustomers(SqlRepository):
@@ -40,10 +42,13 @@ class SqlCustomers(SqlRepository):
         unmerged = select(c.id, c.customer_id).where(c.status != "merged")
         return {r.id: r.customer_id for r in await rows_in(self.conn, unmerged, tuple_(c.tenant_id, c.id), keys)}
 
-    async def customer_ages(self, customer_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]:
-        c = t.customers.c
-        rows = await rows_in(self.conn, select(c.id, c.created_at), c.id, customer_ids)
-        return {r.id: (r.created_at, r.id) for r in rows}
+    async def stored_customers(self, customer_ids: Iterable[str]) -> dict[str, StoredCustomer]:
+        cu = t.customers.c
+        query = select(cu.id, cu.created_at, cu.tier, cu.language, cu.tags, cu.attributes, cu.owner_agent_id)
+        return {
+            r.id: StoredCustomer(r.created_at, routing_attrs(r))
+            for r in await rows_in(self.conn, query, cu.id, customer_ids)
+        }
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
         if new:
@@ -77,10 +82,13 @@ class SqlCustomers(SqlRepository):
             )
 
     async def apply_verified_profile(self, updates: dict[str, dict[str, Any]], now: datetime) -> None:
-        c = t.customers.c
-        for cid, values in updates.items():
-            if values:
-                await self.conn.execute(update(t.customers).where(c.id == cid).values(**values, updated_at=now))
+        """One statement for the batch, whatever its number of customers; a field a customer's update leaves
+        out keeps what is stored."""
+        unknown = {f for values in updates.values() for f in values} - set(VOUCHED_FIELDS)
+        if unknown:
+            raise ValueError(f"not a field an app vouches for: {sorted(unknown)}")
+        rows = [dict(id=cid, **{f: values.get(f) for f in VOUCHED_FIELDS}) for cid, values in updates.items() if values]
+        await update_rows(self.conn, t.customers, rows, or_stored=frozenset(VOUCHED_FIELDS), updated_at=now)
 
     async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         cu = t.customers.c

@@ -73,9 +73,9 @@ async def merge_customers(
         if ended:
             await conn.execute(update(t.assignments).where(a.id.in_(ended)).values(ended_at=now))
         await conn.execute(update(t.conversations).where(cv.id == folded).values(status="merged", merged_into=into))
-    record["conversations"] = await _ids(
-        conn, cv.id, cv.customer_id == merged, cv.id != (record["folded"] or {}).get("conversation", "")
-    )
+    # every one of them, the folded one too: a conversation is its "opened" entry on its customer's timeline,
+    # which moves with the rest of the timeline
+    record["conversations"] = await _ids(conn, cv.id, cv.customer_id == merged)
     await conn.execute(update(t.identities).where(i.customer_id == merged).values(customer_id=survivor))
     await conn.execute(update(t.conversations).where(cv.id.in_(record["conversations"])).values(customer_id=survivor))
     await conn.execute(update(t.messages).where(m.customer_id == merged).values(customer_id=survivor))

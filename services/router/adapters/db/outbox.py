@@ -24,15 +24,20 @@ class SqlOutbox(SqlRepository):
 
     async def take(self, limit: int, topic_prefix: str = "") -> list[tuple[int, Outgoing]]:
         o = t.outbox.c
-        oldest = (
-            select(o.seq)
-            .where(o.topic.startswith(topic_prefix, autoescape=True))
-            .order_by(o.seq)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # another relay's rows, being published: not these
-        )
+        oldest = select(o.seq).where(o.topic.startswith(topic_prefix, autoescape=True)).order_by(o.seq).limit(limit)
+        if self.dialect == "postgresql":
+            # Chosen once, in a materialized CTE: as an IN subquery, PostgreSQL may run the locking LIMIT query again
+            # for each row it meets (a nested loop), skip the rows this statement has just deleted, and take more
+            # than ``limit``. SQLite has one writer: nothing to skip, and a statement that starts with WITH would
+            # not open the driver's transaction (it would commit at once).
+            chosen = (
+                oldest.with_for_update(skip_locked=True)  # another relay's rows, being published: not these
+                .cte("oldest")
+                .prefix_with("MATERIALIZED")
+            )
+            oldest = select(chosen.c.seq)
         rows = await self.conn.execute(
-            delete(t.outbox).where(o.seq.in_(oldest.scalar_subquery())).returning(o.seq, o.topic, o.key, o.value)
+            delete(t.outbox).where(o.seq.in_(oldest)).returning(o.seq, o.topic, o.key, o.value)
         )
         # RETURNING keeps no order: the outbox's is the commits'
         return sorted((int(r.seq), Outgoing(topic=r.topic, key=r.key, value=r.value)) for r in rows)

@@ -6,22 +6,16 @@ import statistics
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Select,
-    String,
-    Text,
-    cast,
     func,
-    literal_column,
-    null,
     or_,
     select,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.views.timeline import opened_data
 from services.router.domain import whatsapp_window
 from shared.events import IdentityKind
 
@@ -118,57 +112,6 @@ async def customers_by_identifier(conn: AsyncConnection, tenant_id: str, kind: s
     i = t.identities.c
     rows = await conn.execute(select(i.customer_id).where(i.tenant_id == tenant_id, i.kind == kind, i.value == value))
     return [r.customer_id for r in rows]
-
-
-async def timeline(
-    conn: AsyncConnection, tenant_id: str, customer_id: str, before_seq: int | None, limit: int
-) -> list[dict[str, Any]]:
-    """Newest first, keyset-paginated on seq: a page never repeats or skips an entry that existed when the first
-    page was read, however many arrive meanwhile. The customer's messages and the lifecycle entries share one
-    numbering (tables/context.py), so each side gives its newest ``limit`` and the merge keeps the top."""
-    tl, m = t.timeline.c, t.messages.c
-    events = select(
-        tl.seq,
-        tl.kind,
-        tl.conversation_id,
-        tl.channel,
-        tl.at,
-        tl.data,
-        cast(null(), String).label("message_id"),
-        cast(null(), String).label("direction"),
-        cast(null(), Text).label("subject"),
-        cast(null(), Text).label("text"),
-    ).where(tl.tenant_id == tenant_id, tl.customer_id == customer_id)
-    said = select(
-        m.seq,
-        literal_column("'message'", String).label("kind"),
-        m.conversation_id,
-        m.channel,
-        m.received_at.label("at"),
-        cast(null(), JSON).label("data"),
-        m.id.label("message_id"),
-        m.direction,
-        m.subject,
-        m.text,
-    ).where(m.tenant_id == tenant_id, m.customer_id == customer_id)
-    if before_seq is not None:
-        events, said = events.where(tl.seq < before_seq), said.where(m.seq < before_seq)
-    both = union_all(
-        events.order_by(tl.seq.desc()).limit(limit).subquery().select(),
-        said.order_by(m.seq.desc()).limit(limit).subquery().select(),
-    ).subquery()
-    rows = await conn.execute(select(both).order_by(both.c.seq.desc()).limit(limit))
-    out = []
-    for r in rows:
-        item: dict[str, Any] = {"seq": r.seq, "kind": r.kind, "conversation_id": r.conversation_id, "at": r.at}
-        if r.kind == "message":
-            item.update(
-                message_id=r.message_id, channel=r.channel, direction=r.direction, subject=r.subject, text=r.text
-            )
-        else:
-            item["data"] = r.data
-        out.append(item)
-    return out
 
 
 async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
@@ -359,14 +302,29 @@ async def export(conn: AsyncConnection, tenant_id: str, customer_id: str) -> dic
         )
     ]
     tl = t.timeline.c
-    events = [
-        _row(r)
+    entries = [  # messages are not in it (0019), nor conversations' "opened" (0020)
+        (r.seq, {k: v for k, v in _row(r).items() if k != "seq"})
         for r in await conn.execute(
-            select(tl.kind, tl.conversation_id, tl.channel, tl.at, tl.data)
-            .where(tl.tenant_id == tenant_id, tl.customer_id == customer_id)  # messages are not in it (0019)
-            .order_by(tl.seq)
+            select(tl.seq, tl.kind, tl.conversation_id, tl.channel, tl.at, tl.data).where(
+                tl.tenant_id == tenant_id, tl.customer_id == customer_id
+            )
         )
     ]
+    entries += [
+        (
+            conv["seq"],
+            {
+                "kind": "opened",
+                "conversation_id": conv["id"],
+                "channel": None,
+                "at": conv["opened_at"],
+                "data": opened_data(conv["opened_channel"], erased=conv["erased_at"] is not None),
+            },
+        )
+        for conv in convs
+        if conv["seq"] is not None
+    ]
+    events = [entry for _, entry in sorted(entries, key=lambda e: e[0])]
     return {
         "format": "switchboard.customer-export/1",
         "customer": {k: v for k, v in profile.items() if k not in ("conversations", "last_agents")},

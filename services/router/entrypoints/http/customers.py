@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.adapters.views import queries
+from services.router.adapters.views import timeline as timelines
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.identity.normalize import parse_identifier
 from services.router.domain.model import Tier
@@ -75,7 +76,7 @@ async def get_timeline(
     async with router_.repo.reader() as conn:
         if await queries.customer(conn, principal.tenant_id, customer_id) is None:
             raise NotFound(f"no customer {customer_id}")
-        page = await queries.timeline(
+        page = await timelines.timeline(
             conn, principal.tenant_id, customer_id, int(cursor) if cursor else None, limit + 1
         )
     more = len(page) > limit

@@ -32,7 +32,7 @@ class WantedConversation:
 @dataclass(frozen=True, slots=True)
 class ConversationPlan:
     """``open``: customer id → their open conversation, as it is once ``new`` is inserted; ``lifecycle``: the
-    opened and reopened entries of the customers' timelines."""
+    reopened entries of the customers' timelines (a new conversation is its own "opened" entry)."""
 
     open: dict[str, OpenConversation]
     new: list[NewConversation]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.router.handlers.ports.records import IdentityKey, NewCustomer, NewIdentity
+from services.router.handlers.ports.records import IdentityKey, NewCustomer, NewIdentity, StoredCustomer
 
 
 class Customers(Protocol):
@@ -16,7 +16,9 @@ class Customers(Protocol):
         """(tenant, conversation id) → customer id, for replies that name their conversation."""
         ...
 
-    async def customer_ages(self, customer_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]: ...
+    async def stored_customers(self, customer_ids: Iterable[str]) -> dict[str, StoredCustomer]:
+        """When each customer was created, and what routing sees of them (``customer_attrs``) as stored now."""
+        ...
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None: ...
 

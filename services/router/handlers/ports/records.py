@@ -112,6 +112,12 @@ def fields_of(row: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredCustomer:
+    created_at: datetime
+    attrs: dict[str, Any]  # what routing sees (``Customers.customer_attrs``)
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyTarget:
     """What a reply needs to know about its conversation: whose it is, where the customer last wrote, and the
     customer's consent map (channel → bool, see domain/consent.py)."""

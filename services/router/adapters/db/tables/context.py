@@ -76,6 +76,10 @@ conversations = Table(
     "conversations",
     metadata,
     Column("id", Id, primary_key=True),
+    # A conversation is its own "opened" entry on its customer's timeline, numbered with the timeline's other
+    # entries (ORDERED_WITH_TIMELINE below); NULL for one written before conversations were (none expected).
+    Column("seq", Seq),
+    Column("opened_channel", String(16)),  # where it started: its "opened" entry says so (``channel`` moves on)
     Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
     Column("status", String(16), nullable=False),
@@ -116,6 +120,7 @@ conversations = Table(
     Index(None, "tenant_id", "queue_id", "queued_at"),
     Index(None, "customer_id", "status", "resolved_at"),
     Index(None, "tenant_id", "opened_at"),
+    Index(None, "seq"),  # SQLite numbers a new entry past the highest seq (adapters/db/bulk.py)
     Index(
         "ix_conversations_follow_up_due",
         "follow_up_due_at",
@@ -162,9 +167,10 @@ messages = Table(
 timeline = Table(
     "timeline",
     metadata,
-    # One customer's history across channels: the lifecycle events (opened, assigned, resolved, merged...) here,
-    # the messages in ``messages``; both take their seq from one sequence, so the two read together are one
-    # totally ordered stream and keyset pagination by seq is stable while new entries arrive.
+    # One customer's history across channels: the lifecycle events (assigned, resolved, merged...) here, the
+    # messages in ``messages``, each conversation's "opened" in ``conversations``; all take their seq from one
+    # sequence, so the three read together are one totally ordered stream and keyset pagination by seq is
+    # stable while new entries arrive.
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("tenant_id", String(64), nullable=False),
     Column("customer_id", Id, nullable=False),
@@ -208,9 +214,9 @@ merges = Table(
     Index(None, "survivor_id", "merged_id"),
 )
 
-# Tables numbered from one sequence: on PostgreSQL ``messages.seq`` defaults to the timeline's sequence
-# (migration 0019); SQLite has no sequences, so an insert there numbers each row past the highest seq of both
-# (adapters/db/bulk.py), which its single writer makes safe.
-ORDERED_WITH_TIMELINE = (messages, timeline)
+# Tables numbered from one sequence: on PostgreSQL ``messages.seq`` and ``conversations.seq`` default to the
+# timeline's sequence (migrations 0019, 0020); SQLite has no sequences, so an insert there numbers each row past
+# the highest seq of all three (adapters/db/bulk.py), which its single writer makes safe.
+ORDERED_WITH_TIMELINE = (messages, timeline, conversations)
 for _table in ORDERED_WITH_TIMELINE:
     _table.info["seq_shared_with"] = tuple(other.name for other in ORDERED_WITH_TIMELINE)
