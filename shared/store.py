@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -97,7 +97,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
             if tls is not None:
                 kwargs["connect_args"] = {"ssl": tls.ssl_arg()}
         # orjson for JSON columns: a rebuild reads three JSON values per open conversation, and the standard
@@ -107,6 +107,8 @@ class Database:
         self._writer = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "checkout", _closed_is_stale)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int = 10) -> Database:
@@ -128,12 +130,26 @@ class Database:
                 yield conn
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads. ``snapshot``: in one read-only transaction, so that all its reads see one
+        state (a BEGIN and a ROLLBACK around them); without, each read is a statement of its own, with no round
+        trip besides it: for one read, or reads that do not need to agree (a poll, a lookup on the hot path)."""
         async with self.engine.connect() as conn:
+            if not snapshot:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _closed_is_stale(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, a terminated backend, a reset) is replaced at
+    checkout: asyncpg notices the closed socket as it happens, so this costs no round trip. SQLAlchemy's
+    ``pool_pre_ping`` would ask the server each time (BEGIN, an empty query, ROLLBACK: three round trips before
+    every transaction)."""
+    if dbapi_conn.driver_connection.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")
 
 
 def _json_dumps(value: Any) -> str:

@@ -95,7 +95,7 @@ class RoutingCommandLog:
         """``keyed``: the command's id comes from the client's idempotency key, so it may be a retry of one
         applied already; a keyless command's id is new, and nothing is read before it is submitted."""
         if keyed:
-            async with self.repo.reading() as r:
+            async with self.repo.reading(snapshot=False) as r:
                 done = await r.outcomes.get(command.id)
             if done is not None:
                 return result_of(done)
@@ -118,7 +118,7 @@ class RoutingCommandLog:
                 return await asyncio.wait_for(asyncio.shield(future), pause)
             except TimeoutError:
                 pass
-            async with self.repo.reading() as r:
+            async with self.repo.reading(snapshot=False) as r:
                 done = await r.outcomes.get(command_id)
             if done is not None:
                 return done
@@ -157,7 +157,7 @@ class CommandApplier:
                 await self.bus.publish([deadletter(record, f"bad routing command: {exc}", self.topics.deadletter)])
         if not commands:
             return
-        async with self.repo.reading() as r:  # redelivered after a crash between commit and offset commit
+        async with self.repo.reading(snapshot=False) as r:  # redelivered after a crash between commit and offset commit
             done = await r.outcomes.get_many([c.id for c in commands])
         async with self.relay.deferred():  # what the commands committed goes out once, at the batch's end
             if self.apply_many is not None:

@@ -18,7 +18,7 @@ async def sweep_due(
     handle_tenant: Callable[[str, datetime], Awaitable[int]],
 ) -> int:
     """How many things the tenants' handling did (fired, sent)."""
-    async with store.reading() as u:
+    async with store.reading(snapshot=False) as u:
         tenants = await tenants_due(u, now)
     done = 0
     for tenant_id in tenants:

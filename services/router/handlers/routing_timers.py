@@ -45,7 +45,7 @@ class RoutingTimers:
 
     async def sweep(self) -> None:
         now = self.clock()
-        async with self.store.reading() as r:
+        async with self.store.reading(snapshot=False) as r:
             due = await r.routing.tenants_with_due_routing(now)
         ticks = [Command.of(t, Tick()).record(self.topics) for t in due if not self.routing.is_cached(t)]
         if ticks:

@@ -123,7 +123,7 @@ class KeyVerifier:
         if hit is not None and hit[0] > now:
             return hit[1]
         k = t.api_keys.c
-        async with self.db.read() as conn:
+        async with self.db.read(snapshot=False) as conn:
             row = (
                 await conn.execute(
                     select(k.tenant_id, k.role, k.prefix, k.agent_id).where(

@@ -73,8 +73,8 @@ class SqlStore:
             callback()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[SqlUnitOfWork]:
-        async with self.db.read() as conn:
+    async def reading(self, *, snapshot: bool = True) -> AsyncIterator[SqlUnitOfWork]:
+        async with self.db.read(snapshot=snapshot) as conn:
             yield SqlUnitOfWork(conn, self.db.dialect)
 
     @asynccontextmanager

@@ -75,5 +75,6 @@ class Store(Protocol):
     def unit(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work in a write transaction."""
 
-    def reading(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        """A unit of work for reads only (no locks taken, nothing written)."""
+    def reading(self, *, snapshot: bool = True) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work for reads only (no locks taken, nothing written). ``snapshot``: its reads see one state
+        (a read-only transaction); without, each is a statement of its own and costs no round trip besides it."""
