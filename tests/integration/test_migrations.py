@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,17 +55,8 @@ async def test_a_timeline_written_before_messages_were_their_own_entries_reads_t
 ) -> None:
     """Migration 0019: messages had their own numbering and a copy of kind ``message`` on the timeline. After it,
     the customer's timeline lists the same entries with the same seq, and what is written next comes after."""
-    if dialect == "sqlite":
-        url, drop = f"sqlite+aiosqlite:///{tmp_path}/m.db", None
-    else:
-        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_m_"))
-        drop = url
-    db = Database(url)
-    try:
-        await upgrade(db, "0018")
+    async with customer_at("0018", dialect, tmp_path, request) as db:
         async with db.transaction() as conn:
-            await conn.execute(insert(t.tenants).values(id="tn", name="tn", created_at=T0))
-            await conn.execute(insert(t.customers).values(id="cu", tenant_id="tn", created_at=T0))
             await conn.execute(
                 insert(t.conversations).values(
                     id="cv", tenant_id="tn", customer_id="cu", status="open", channel="sms", opened_at=T0,
@@ -95,10 +88,6 @@ async def test_a_timeline_written_before_messages_were_their_own_entries_reads_t
         async with db.read() as conn:
             page = await timelines.timeline(conn, "tn", "cu", None, 50)
             older = await timelines.timeline(conn, "tn", "cu", 6, 2)
-    finally:
-        await db.close()
-        if drop:
-            await drop_database(drop)
     listed = [(e["seq"], e["kind"], e.get("message_id"), e.get("text")) for e in page]
     assert listed == [
         (9, "reopened", None, None),
@@ -120,17 +109,8 @@ async def test_conversations_take_the_place_of_their_opened_entries(
     """Migration 0020: each conversation had an "opened" row in ``timeline``. After it, the customer's timeline
     lists the same entries with the same seq and data (the channel it started on, not where it is now), a
     conversation without an entry still has none, and what is written next comes after."""
-    if dialect == "sqlite":
-        url, drop = f"sqlite+aiosqlite:///{tmp_path}/m.db", None
-    else:
-        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_m_"))
-        drop = url
-    db = Database(url)
-    try:
-        await upgrade(db, "0019")
+    async with customer_at("0019", dialect, tmp_path, request) as db:
         async with db.transaction() as conn:
-            await conn.execute(insert(t.tenants).values(id="tn", name="tn", created_at=T0))
-            await conn.execute(insert(t.customers).values(id="cu", tenant_id="tn", created_at=T0))
             made = [("cv1", "whatsapp", "resolved"), ("cv2", "email", "open"), ("cv0", "sms", "resolved")]
             for cid, channel, status in made:
                 await conn.execute(
@@ -160,10 +140,6 @@ async def test_conversations_take_the_place_of_their_opened_entries(
             page = await timelines.timeline(conn, "tn", "cu", None, 50)
             left = (await conn.execute(select(t.timeline.c.kind).where(t.timeline.c.kind == "opened"))).all()
             cv0 = (await conn.execute(select(t.conversations.c.seq).where(t.conversations.c.id == "cv0"))).scalar()
-    finally:
-        await db.close()
-        if drop:
-            await drop_database(drop)
     newest, *rest = page
     assert (newest["kind"], newest["conversation_id"], newest["data"]) == ("opened", "cv3", {"channel": "chat"})
     assert newest["seq"] > 4  # after every entry (on SQLite the number of the duplicate that went is free again)
@@ -174,6 +150,29 @@ async def test_conversations_take_the_place_of_their_opened_entries(
         (1, "opened", "cv1", {"channel": "sms"}),
     ]
     assert left == [] and cv0 is None
+
+
+@asynccontextmanager
+async def customer_at(
+    revision: str, dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Database]:
+    """A database of ``dialect`` at ``revision``, holding tenant ``tn`` and its customer ``cu``; dropped after."""
+    if dialect == "sqlite":
+        url, drop = f"sqlite+aiosqlite:///{tmp_path}/m.db", None
+    else:
+        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_m_"))
+        drop = url
+    db = Database(url)
+    try:
+        await upgrade(db, revision)
+        async with db.transaction() as conn:
+            await conn.execute(insert(t.tenants).values(id="tn", name="tn", created_at=T0))
+            await conn.execute(insert(t.customers).values(id="cu", tenant_id="tn", created_at=T0))
+        yield db
+    finally:
+        await db.close()
+        if drop:
+            await drop_database(drop)
 
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
