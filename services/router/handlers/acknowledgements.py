@@ -193,15 +193,14 @@ def known_of_opened(
         key: LastInbound(m.channel_message_id, m.thread_ref, m.subject, m.received_at, now)
         for key, (m, _) in said.items()
     }
-    targets: dict[tuple[str, str], ReplyTarget] = {}
-    addresses: dict[tuple[str, str], str] = {}
-    for c in new:
-        if c.customer_id not in created:
-            continue  # an existing customer's consent and addresses are read
-        targets[(c.tenant_id, c.id)] = ReplyTarget(c.customer_id, c.channel, {})
-        for (conversation_id, channel), (_, sender) in said.items():
-            if conversation_id == c.id and sender.kind == RECIPIENT_KIND[Channel(channel)].value:
-                addresses[(c.customer_id, sender.kind)] = sender.value
+    # an existing customer's consent and addresses are read
+    theirs = {c.id: c for c in new if c.customer_id in created}
+    targets = {(c.tenant_id, c.id): ReplyTarget(c.customer_id, c.channel, {}) for c in theirs.values()}
+    addresses = {
+        (c.customer_id, sender.kind): sender.value
+        for (conversation_id, channel), (_, sender) in said.items()
+        if (c := theirs.get(conversation_id)) is not None and sender.kind == RECIPIENT_KIND[Channel(channel)].value
+    }
     return Known(targets, lasts, addresses, frozenset((c.tenant_id, c.id) for c in new))
 
 

@@ -57,7 +57,7 @@ def new_agent_event(
     }
 
 
-def message_fields(m: NewMessage, traceparent: str | None) -> dict[str, Any]:
+def message_fields(m: NewMessage) -> dict[str, Any]:
     """The agent feed's ``message`` event (shared/feed_events.py ``Message``) for a message just stored."""
     return {
         "message_id": m.id,
@@ -67,5 +67,4 @@ def message_fields(m: NewMessage, traceparent: str | None) -> dict[str, Any]:
         "subject": m.subject,
         "event_id": m.event_id,
         "received_at": m.received_at,
-        **({"traceparent": traceparent} if traceparent else {}),
     }

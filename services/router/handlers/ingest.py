@@ -262,7 +262,13 @@ class ContextStage:
         await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
         feed = [
             new_agent_event(
-                m.tenant_id, holder, "message", m.conversation_id, now, **message_fields(m, traces.get(m.event_id))
+                m.tenant_id,
+                holder,
+                "message",
+                m.conversation_id,
+                now,
+                **message_fields(m),
+                **_trace(traces, m.event_id),
             )
             for m in messages
             if (holder := holders.get(m.conversation_id)) is not None

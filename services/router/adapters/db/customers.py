@@ -91,15 +91,7 @@ class SqlCustomers(SqlRepository):
         await update_rows(self.conn, t.customers, rows, or_stored=frozenset(VOUCHED_FIELDS), updated_at=now)
 
     async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        cu = t.customers.c
-        ids = list(customer_ids)
-        rows = await rows_in(
-            self.conn,
-            select(cu.id, cu.tier, cu.language, cu.tags, cu.attributes, cu.owner_agent_id),
-            cu.id,
-            ids,
-        )
-        return {r.id: routing_attrs(r) for r in rows}
+        return {cid: s.attrs for cid, s in (await self.stored_customers(customer_ids)).items()}
 
     async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
         if not detected:
