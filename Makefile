@@ -35,9 +35,16 @@ install-dev: $(DEV_STAMP)
 run: install
 	$(BIN)/switchboard dev $(ARGS)
 
-## Unit + integration + e2e. Starts (or reuses) the real PostgreSQL and Kafka first.
+## Unit + integration + e2e, then the CI fault suite. Starts (or reuses) the real PostgreSQL and Kafka first.
+## The first part runs on TEST_WORKERS pytest-xdist workers, a test file per worker at a time: most of its tests
+## wait on the servers and on the processes they start. The fault suite stops and restarts the shared servers,
+## so it runs afterwards, alone. Both parts always run; the target fails if either does.
+TEST_WORKERS ?= 2
 test: install-dev
-	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" && $(BIN)/pytest --durations=25
+	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" || exit 1; rc=0; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults --durations=25 || rc=$$?; \
+	$(BIN)/pytest tests/faults --durations=5 || rc=$$?; \
+	exit $$rc
 
 test-unit: install-dev
 	$(BIN)/pytest tests/unit

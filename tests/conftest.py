@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -68,7 +69,9 @@ def topics_deleted_after_the_module() -> Iterator[None]:
     before = topic_names(_BROKER["bootstrap"]) if "bootstrap" in _BROKER else None
     yield
     if bootstrap := _BROKER.get("bootstrap"):
-        delete_new_topics(bootstrap, _BROKER_TOPICS if before is None else before)
+        delete_new_topics(
+            bootstrap, _BROKER_TOPICS if before is None else before, only=NAMED_BY_THIS_WORKER if WORKER else None
+        )
 
 
 class _LogFile(logging.Handler):
@@ -118,17 +121,27 @@ def no_personal_data_in_logs(
     assert found == {}, f"personal data in logs: {found}"
 
 
+# The pytest-xdist worker this process is ("gw0", ...), as a letter that is no hex digit ("g" for gw0), or ""
+# in a run without workers. Every random name carries it in place of a hex digit (the same length either
+# way), so a worker deletes only the topics its own tests created (tests/support/topics.py).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_TAG = "ghijklmnopqrstuvwxyz"[int(WORKER.removeprefix("gw")) % 20] if WORKER else ""
+NAMED_BY_THIS_WORKER = re.compile(f"{WORKER_TAG}[0-9a-f]{{{10 - len(WORKER_TAG)}}}(?![0-9a-z])")
+
+
 def random_name(prefix: str) -> str:
     """Random ids keep tests apart on shared servers, so no table ever needs truncating."""
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
+    return f"{prefix}{WORKER_TAG}{uuid.uuid4().hex[: 10 - len(WORKER_TAG)]}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The fault suite stops and restarts the shared servers: it runs last, so no other test meets a restart.
-    The e2e suite runs just before it: its log capture (tests/e2e/conftest.py) then covers the e2e tests."""
+    """The fault suite stops and restarts the shared servers: it runs last, so no other test meets a restart
+    (``make test`` runs it on its own, after the rest). Run by pytest-xdist workers, the e2e suite goes first:
+    its files are the longest, and a long file started last keeps one worker busy while the other idles."""
+    first = -1 if WORKER else 1
 
     def phase(item: pytest.Item) -> int:
         node = item.nodeid.replace("\\", "/")
-        return 2 if "tests/faults/" in node else 1 if "tests/e2e/" in node else 0
+        return 2 if "tests/faults/" in node else first if "tests/e2e/" in node else 0
 
     items.sort(key=phase)

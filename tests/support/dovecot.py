@@ -8,6 +8,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from tests.support.runtime import free_port
 CONFIG = """
 protocols = imap
 listen = 127.0.0.1
-base_dir = {root}/run
+base_dir = {run}
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
@@ -72,8 +73,11 @@ def dovecot(root: Path) -> Iterator[Imap]:
     if not Path(binary).exists():
         raise AssertionError("Dovecot is needed for the IMAP test: deploy/local/services.sh installs it")
     root.mkdir(parents=True, exist_ok=True)
-    for sub in ("run", "state", "mail"):
+    for sub in ("state", "mail"):
         (root / sub).mkdir(exist_ok=True)
+    # its sockets' paths must fit in 108 bytes (sun_path): a short folder of their own, not one under the
+    # test's (pytest-xdist's worker folders make those longer)
+    run = Path(tempfile.mkdtemp(prefix="dovecot-"))
     port = free_port()
     user, password = "support", "imap-test-password"
     (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
@@ -81,7 +85,7 @@ def dovecot(root: Path) -> Iterator[Imap]:
         # dovecot drops privileges to its own users; the mail store belongs to "dovecot" too
         owner = pwd.getpwnam("dovecot")
         uid, gid = owner.pw_uid, owner.pw_gid
-        for path in [root, *root.rglob("*")]:
+        for path in [root, *root.rglob("*"), run]:
             os.chown(path, uid, gid)
         p = root
         while p != p.parent:
@@ -93,7 +97,7 @@ def dovecot(root: Path) -> Iterator[Imap]:
         me = pwd.getpwuid(uid).pw_name
         users_line = f"default_internal_user = {me}\ndefault_login_user = {me}\ndefault_internal_group = {me}"
     conf = root / "dovecot.conf"
-    conf.write_text(CONFIG.format(root=root, port=port, uid=uid, gid=gid, users_line=users_line))
+    conf.write_text(CONFIG.format(root=root, run=run, port=port, uid=uid, gid=gid, users_line=users_line))
     proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
@@ -114,3 +118,4 @@ def dovecot(root: Path) -> Iterator[Imap]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        shutil.rmtree(run, ignore_errors=True)

@@ -8,6 +8,7 @@ modules, so a module's new topics can go when it ends."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -41,13 +42,19 @@ def topic_names(bootstrap: str) -> set[str]:
     return _in_own_loop(listed())
 
 
-def delete_new_topics(bootstrap: str, kept: set[str]) -> int:
-    """Delete every topic not in ``kept`` and not internal to Kafka (``__`` names); how many were deleted."""
+def delete_new_topics(bootstrap: str, kept: set[str], only: re.Pattern[str] | None = None) -> int:
+    """Delete every topic not in ``kept``, not internal to Kafka (``__`` names) and, given ``only``, with a
+    name it finds; how many were deleted. Tests run by several pytest-xdist workers share the broker: a
+    worker's names carry its tag (``tests.conftest.random_name``), and another worker's topics are in use."""
 
     async def deleted() -> int:
         admin = await _admin(bootstrap)
         try:
-            names = sorted(t for t in await admin.list_topics() if t not in kept and not t.startswith("__"))
+            names = sorted(
+                t
+                for t in await admin.list_topics()
+                if t not in kept and not t.startswith("__") and (only is None or only.search(t))
+            )
             for i in range(0, len(names), CHUNK):
                 await admin.delete_topics(names[i : i + CHUNK], timeout_ms=30_000)
             return len(names)

@@ -30,6 +30,7 @@ from services.router.entrypoints.http import (
     web,
     webhook_deliveries,
 )
+from services.router.entrypoints.http import fast_ingest as fast
 from services.router.entrypoints.http.audit_trail import AuditTrail
 from services.router.entrypoints.http.deps import RouterDep
 from services.router.entrypoints.http.services import Services
@@ -43,7 +44,9 @@ DESCRIPTION = """Switchboard's REST API. Every `/v1` call needs `Authorization: 
 (`application/problem+json`) whose `type`, `/problems/<slug>`, explains itself: see [/problems](/problems)."""
 
 
-def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
+def create_app(router: Services, *, manage_lifecycle: bool = True, fast_ingest: bool = True) -> FastAPI:
+    """``fast_ingest``: ``POST /v1/messages`` answered ahead of the framework where it can be
+    (``fast_ingest.py``); without it, by its route alone (which the fast path is tested against)."""
     app = FastAPI(
         title="Switchboard",
         version=VERSION,
@@ -96,6 +99,8 @@ def create_app(router: Services, *, manage_lifecycle: bool = True) -> FastAPI:
 
     web.install(app)
     api_docs.install(app)
+    if fast_ingest:
+        fast.install(app, router)  # first: the innermost of the app's middleware
     app.add_middleware(AuditTrail, router=router)
     app.add_middleware(TextGuard)  # inside BodyLimit: the bodies it reads are bounded
     app.add_middleware(problems.BodyLimit, max_bytes=router.settings.max_body_bytes)
