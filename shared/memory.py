@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -47,3 +48,14 @@ async def trim_freed_memory(stop: asyncio.Event, every_s: float) -> None:
         except TimeoutError:
             pass
         trim()
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive once a service has started (its modules, schemas, settings, compiled statements:
+    most of its heap, and never garbage) out of the cyclic garbage collector's sight (``gc.freeze``), after one
+    collection so that no startup garbage is kept for good. Without it each full collection walks them all: a
+    pause of a few hundred milliseconds, now and then, in the middle of requests and batches (the p99 of HTTP
+    ingest went from about 200 ms to about 30 ms, docs/performance.md). Returns how many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -3,10 +3,14 @@ freed, and a replica's resident size ratchets up with every burst (the soak's me
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
+
+from shared.memory import freeze_startup_objects
 
 ROOT = Path(__file__).parents[2]
 
@@ -63,3 +67,23 @@ def test_memory_without_the_trim_the_freed_burst_stays_resident() -> None:
     """The premise: glibc alone keeps it (SWITCHBOARD_MEMORY_TRIM_S=0 turns the loop off)."""
     peak, kept = burst(every_s=0)
     assert kept > peak - 50, f"peak {peak} MiB, without trims {kept} MiB"
+
+
+def test_startup_objects_are_frozen_and_startup_garbage_is_not() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.other: Node | None = None
+
+    alive = Node()
+    garbage = Node()
+    garbage.other = Node()
+    garbage.other.other = garbage  # a cycle only the collector frees
+    gone = weakref.ref(garbage)
+    del garbage
+    try:
+        frozen = freeze_startup_objects()
+        assert frozen == gc.get_freeze_count() > 0
+        assert gone() is None, "the collection before the freeze freed the startup cycle"
+        assert all(o is not alive for o in gc.get_objects()), "what lives is out of the collector's sight"
+    finally:
+        gc.unfreeze()
