@@ -18,7 +18,7 @@ looked up, so a request handed on was never counted against its key's rate limit
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -33,6 +33,14 @@ from services.router.entrypoints.http.messages import MessageIn, accept_message
 from services.router.entrypoints.http.services import Services
 from shared import problems
 from shared.http_middleware import HttpMiddleware
+
+try:  # FastAPI traces requests itself, and names a request's span when its router selects the route
+    from fastapi.telemetry._api import _route_selected
+except ImportError:  # pragma: no cover - a FastAPI without it (tests/integration/test_tracing.py would say)
+
+    def _route_selected(*, scope: MutableMapping[str, Any], path: str | None, mount: bool = False) -> None:
+        return None
+
 
 PATH = "/v1/messages"
 MAX_KEY_CHARS = 256  # the route's Idempotency-Key header limit
@@ -60,6 +68,7 @@ class FastIngest(HttpMiddleware):
             return
         principal, message, key = admitted
         scope["route"] = self.route
+        _route_selected(scope=scope, path=PATH)  # FastAPI's request span: named for the route, as the router does
         scope.setdefault("state", {})["principal"] = principal  # where the route's dependency leaves it
         self.served += 1
         try:
