@@ -1,13 +1,15 @@
 """``POST /v1/messages`` answered ahead of the framework (services/router/entrypoints/http/fast_ingest.py) answers
 every request exactly as its FastAPI route does, and publishes the same event: the same requests, good and bad,
 go to an app with the fast path and to one without it (the route alone), on the same desk, and their status,
-headers, bodies and events are compared. The plainly valid ones must have been answered by the fast path."""
+headers, bodies, events and HTTP metric (method, route template, status) are compared. The plainly valid ones
+must have been answered by the fast path."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.router.adapters.db.api_keys import generate_key, store_key
 from services.router.entrypoints.http.app import create_app
@@ -73,6 +76,20 @@ def published(desk: Desk) -> list[dict[str, Any]]:
         decode_event(r.value).model_dump(mode="json", exclude={"id", "time", "received_at"})
         for r in desk.bus.records(desk.router.topics.events)
     ]
+
+
+def timings() -> Counter[tuple[str, ...]]:
+    """How many requests the HTTP metric has timed, by its labels (method, route, status)."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == "switchboard_http_request_duration_seconds_count":
+                counts[tuple(sample.labels[k] for k in ("method", "route", "status"))] = int(sample.value)
+    return counts
+
+
+def grown(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+    return {labels: n - before[labels] for labels, n in after.items() if n != before[labels]}
 
 
 def cases(app_key: str, admin_key: str, agent_key: str) -> list[tuple[str, str, dict[str, str], bytes | None]]:
@@ -177,11 +194,12 @@ async def test_the_fast_path_answers_as_the_route_does_and_publishes_the_same_ev
             if content is None:
                 assert answer(await fast.get(path, headers=headers)) == answer(await route.get(path, headers=headers))
                 continue
-            before = len(published(desk))
+            before, timed = len(published(desk)), timings()
             by_route = await route.post(path, content=content, headers=headers)
-            between = len(published(desk))
+            between, timed_route = len(published(desk)), timings()
             by_fast = await fast.post(path, content=content, headers=headers)
             assert answer(by_fast) == answer(by_route), why
+            assert grown(timed_route, timings()) == grown(timed, timed_route), f"{why}: timed alike"
             events = published(desk)
             assert events[between:] == events[before:between], why
         assert fast_path_of(fast_app).served == FAST
