@@ -51,7 +51,15 @@ class RequestTimer(HttpMiddleware):
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_DURATION.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
+            key = (scope["method"], route, status)
+            timer = _TIMERS.get(key)
+            if timer is None:  # the child's lookup validates and locks: once per label set, not per request
+                timer = _TIMERS[key] = HTTP_DURATION.labels(key[0], route, str(status))
+            timer.observe(time.perf_counter() - start)
+
+
+# HTTP_DURATION's children by (method, route, status): as many as the metric itself holds
+_TIMERS: dict[tuple[str, str, int], Histogram] = {}
 
 
 def install(app: FastAPI) -> None:
