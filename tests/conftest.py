@@ -9,12 +9,14 @@ may hold a test customer's email, phone or message text (tests/support/pii.py)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import socket
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -54,7 +56,20 @@ def servers() -> Servers:
             pytest.fail(f"{name} at {host}:{port} is unreachable ({exc}); it is needed, not optional", pytrace=False)
     _BROKER["bootstrap"] = kafka
     _BROKER_TOPICS.update(topic_names(kafka))
+    if WORKER:
+        db = _database_of_this_worker(db)
     return Servers(db, kafka)
+
+
+def _database_of_this_worker(url: str) -> str:
+    """A pytest-xdist worker's own database, made anew on the same server: every router's sweeps and SLA tick
+    read their whole database (one deployment, one database), so a router another worker's test started on a
+    shared one would fire this worker's tenants' clocks and timers. Topics are apart already (random prefixes)."""
+    from tests.support.databases import create_database  # it imports this module
+
+    name = f"{make_url(url).database or 'switchboard'}_{WORKER}"
+    with ThreadPoolExecutor(1, thread_name_prefix="test-database") as pool:  # the caller may be in a loop
+        return pool.submit(asyncio.run, create_database(url, name)).result()
 
 
 _BROKER: dict[str, str] = {}  # the shared broker, once a test asked for ``servers``

@@ -100,6 +100,9 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
             )
         for kind in ("first_response", "resolution", "next_response")[: rnd.randint(0, 3)]:
             state = rnd.choice(["live", "met", "late", "breached_live"])
+            # a live clock falls due long after the test: the SLA tick of any router on the same database (a test
+            # running beside this one) fires every tenant's due clocks, and would breach it under the test
+            due = opened if state != "live" else datetime.now(UTC) + timedelta(days=365)
             rows["sla_timers"].append(
                 conversation_row(
                     desk,
@@ -108,8 +111,8 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
                     kind=kind,
                     target_s=600.0,
                     started_at=opened,
-                    warn_at=opened,
-                    due_at=opened,
+                    warn_at=due,
+                    due_at=due,
                     stopped_at=opened if state in ("met", "late") else None,
                     breached_at=opened if state in ("late", "breached_live") else None,
                     met=True if state == "met" else False if state == "late" else None,
