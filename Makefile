@@ -37,13 +37,15 @@ run: install
 
 ## Unit + integration + e2e, then the CI fault suite. Starts (or reuses) the real PostgreSQL and Kafka first.
 ## The first part runs on TEST_WORKERS pytest-xdist workers, a test file per worker at a time: most of its tests
-## wait on the servers and on the processes they start. The fault suite stops and restarts the shared servers,
-## so it runs afterwards, alone. Both parts always run; the target fails if either does.
+## wait on the servers and on the processes they start. The second runs alone: the fresh clone, whose time to
+## serve is a figure of its own (another test beside it would add to it), and the fault suite, which stops and
+## restarts the shared servers. Both parts always run; the target fails if either does.
 TEST_WORKERS ?= 2
+ALONE := tests/e2e/test_fresh_clone.py tests/faults
 test: install-dev
 	@eval "$$($(SERVICES) up)" && eval "$$(deploy/local/tools.sh)" || exit 1; rc=0; \
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults --durations=25 || rc=$$?; \
-	$(BIN)/pytest tests/faults --durations=5 || rc=$$?; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(ALONE:%=--ignore=%) --durations=25 || rc=$$?; \
+	$(BIN)/pytest $(ALONE) --durations=5 || rc=$$?; \
 	exit $$rc
 
 test-unit: install-dev
