@@ -9,14 +9,12 @@ may hold a test customer's email, phone or message text (tests/support/pii.py)."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
 import socket
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -27,7 +25,7 @@ from sqlalchemy.engine import make_url
 from shared.logging import NOISY, JsonFormatter
 from tests.support.pii import leaks
 from tests.support.servers import exported_by_services_sh
-from tests.support.topics import delete_new_topics, topic_names
+from tests.support.topics import delete_new_topics, in_own_loop, topic_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,8 +66,7 @@ def _database_of_this_worker(url: str) -> str:
     from tests.support.databases import create_database  # it imports this module
 
     name = f"{make_url(url).database or 'switchboard'}_{WORKER}"
-    with ThreadPoolExecutor(1, thread_name_prefix="test-database") as pool:  # the caller may be in a loop
-        return pool.submit(asyncio.run, create_database(url, name)).result()
+    return in_own_loop(create_database(url, name))  # the caller may be in a loop
 
 
 _BROKER: dict[str, str] = {}  # the shared broker, once a test asked for ``servers``

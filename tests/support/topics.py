@@ -19,7 +19,7 @@ T = TypeVar("T")
 CHUNK = 200  # topics per delete request
 
 
-def _in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+def in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on a fresh event loop in its own thread: the caller may be inside pytest-asyncio's loop."""
     with ThreadPoolExecutor(1, thread_name_prefix="test-topics") as pool:
         return pool.submit(asyncio.run, coroutine).result()
@@ -39,7 +39,7 @@ def topic_names(bootstrap: str) -> set[str]:
         finally:
             await admin.close()
 
-    return _in_own_loop(listed())
+    return in_own_loop(listed())
 
 
 def delete_new_topics(bootstrap: str, kept: set[str], only: re.Pattern[str] | None = None) -> int:
@@ -61,4 +61,4 @@ def delete_new_topics(bootstrap: str, kept: set[str], only: re.Pattern[str] | No
         finally:
             await admin.close()
 
-    return _in_own_loop(deleted())
+    return in_own_loop(deleted())
