@@ -141,7 +141,9 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path, jwks: tuple[str,
         )
         async with desk.router.repo.unit() as u:
             await u.webhook_deliveries.add("matrix", [delivery], now)
-            await u.webhook_deliveries.record([Attempted(delivery.id, "failed", 503, "gave up", None)], now)
+            await u.webhook_deliveries.record(
+                [Attempted(delivery.id, desk.tenant, "failed", 503, "gave up", None)], now
+            )
         profile = await desk.router.configuration.create_profile(desk.tenant, "Matrix", {"capacity": 3})
         ids = {
             "profile_id": profile["id"],

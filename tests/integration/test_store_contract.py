@@ -302,13 +302,13 @@ async def test_routing_facts_and_counters_come_back_exactly(repo: SqlStore, tena
     }
     async with repo.unit() as u:
         conv = await open_conversation(u, tenant, "+14155550300", "chat")
-        await u.routing.store_facts({conv.id: fact})
+        await u.routing.store_facts({(tenant, conv.id): fact})
         await u.routing.bump_routing_version(tenant, {"next_seq": 42, "rr_cursor": {"q": "a"}})
     async with repo.unit() as u:
         stored = {c.conversation_id: c.fact for c in await u.routing.open_conversations_for_routing(tenant)}
         assert stored[conv.id] == fact
         assert await u.routing.routing_state(tenant) == {"next_seq": 42, "rr_cursor": {"q": "a"}}
-        await u.routing.store_facts({conv.id: None})
+        await u.routing.store_facts({(tenant, conv.id): None})
     async with repo.unit() as u:
         stored = {c.conversation_id: c.fact for c in await u.routing.open_conversations_for_routing(tenant)}
         assert stored[conv.id] is None
@@ -338,8 +338,8 @@ async def test_handle_times_are_each_tenants_own(repo: SqlStore, tenant: str) ->
         await u.routing.record_assignments(
             {tenant: [Assignment(i, ada, f"{tenant}-q-messaging", "chat", NOW) for i in ids]}
         )
-        await u.routing.end_assignments(ids[:1], NOW + timedelta(seconds=60))
-        await u.routing.end_assignments(ids[1:], NOW + timedelta(seconds=180))
+        await u.routing.end_assignments([(tenant, i) for i in ids[:1]], NOW + timedelta(seconds=60))
+        await u.routing.end_assignments([(tenant, i) for i in ids[1:]], NOW + timedelta(seconds=180))
         found = await u.routing.average_handle_s([tenant, "no-such-tenant"])
     assert found == {tenant: pytest.approx(120.0)}
 
@@ -353,7 +353,7 @@ async def test_connections_tell_who_is_disconnected_since_when(repo: SqlStore, t
         await u.connections.open(NewConnection(first, tenant, ada, replica_a, "sse"), NOW)
         await u.connections.open(NewConnection(new_id(), tenant, ada, replica_b, "websocket"), NOW)
         await u.connections.open(NewConnection(new_id(), tenant, grace, replica_b, "sse"), NOW)
-        await u.connections.close(first, NOW + timedelta(seconds=1))
+        await u.connections.close(tenant, first, NOW + timedelta(seconds=1))
         assert await u.connections.refresh(replica_a, later) == 0  # its only connection is closed
     async with repo.unit() as u:
         # replica b went silent at NOW: its connections count as dropped then; Ada's last was seen at NOW + 1
@@ -370,27 +370,31 @@ async def test_connections_tell_who_is_disconnected_since_when(repo: SqlStore, t
 async def test_a_command_outcome_is_recorded_once_and_forgotten_after_its_day(repo: SqlStore, tenant: str) -> None:
     command_id = new_id()
     async with repo.unit() as u:
-        assert await u.outcomes.get(command_id) is None
+        assert await u.outcomes.get(tenant, command_id) is None
         await u.outcomes.record(command_id, tenant, "accept", (409, {"error": "InvalidCommand"}), NOW)
     with pytest.raises(AlreadyApplied):
         async with repo.unit() as u:
             await u.outcomes.record(command_id, tenant, "accept", (200, {"events": 1}), NOW)
     async with repo.reading() as r:
-        assert await r.outcomes.get(command_id) == (409, {"error": "InvalidCommand"}), "the first outcome stands"
+        assert await r.outcomes.get(tenant, command_id) == (409, {"error": "InvalidCommand"}), (
+            "the first outcome stands"
+        )
     async with repo.unit() as u:
         await u.outcomes.forget_before(NOW)  # kept: not older than the cutoff
-        assert await u.outcomes.get(command_id) is not None
+        assert await u.outcomes.get(tenant, command_id) is not None
         await u.outcomes.forget_before(NOW + timedelta(seconds=1))
-        assert await u.outcomes.get(command_id) is None
+        assert await u.outcomes.get(tenant, command_id) is None
 
 
 async def test_a_detected_language_never_replaces_one_already_set(repo: SqlStore, tenant: str) -> None:
     async with repo.unit() as u:
         owners = await create_customers(u, [new_customer(tenant, f"+1415555040{i}") for i in range(3)])
         sam, kim, lee = owners.values()
-        await u.customers.set_detected_languages({sam: ("fr", 0.9), kim: ("de", 0.8)}, NOW)
+        await u.customers.set_detected_languages({(tenant, sam): ("fr", 0.9), (tenant, kim): ("de", 0.8)}, NOW)
     async with repo.unit() as u:  # a later batch: Sam's language is set, Lee's not yet
-        await u.customers.set_detected_languages({sam: ("es", 0.99), lee: ("it", 0.7)}, NOW + timedelta(1))
+        await u.customers.set_detected_languages(
+            {(tenant, sam): ("es", 0.99), (tenant, lee): ("it", 0.7)}, NOW + timedelta(1)
+        )
     async with repo.db.read() as conn:
         c = t.customers.c
         rows = (await conn.execute(select(c.id, c.language, c.language_confidence).where(c.tenant_id == tenant))).all()
@@ -405,13 +409,20 @@ async def test_what_an_app_vouches_for_replaces_only_what_it_names(repo: SqlStor
     async with repo.unit() as u:
         owners = await create_customers(u, [new_customer(tenant, f"+1415555050{i}") for i in range(3)])
         ann, bob, cid = owners.values()
-        await u.customers.apply_verified_profile({ann: {"tier": "silver", "attributes": {"plan": "basic"}}}, NOW)
+        await u.customers.apply_verified_profile(
+            {(tenant, ann): {"tier": "silver", "attributes": {"plan": "basic"}}}, NOW
+        )
     async with repo.unit() as u:  # one batch: Ann's tier and attributes, Bob's name, nothing for Cid
         await u.customers.apply_verified_profile(
-            {ann: {"tier": "gold", "attributes": {"plan": "pro"}}, bob: {"name": "Bob"}, cid: {}}, NOW
+            {
+                (tenant, ann): {"tier": "gold", "attributes": {"plan": "pro"}},
+                (tenant, bob): {"name": "Bob"},
+                (tenant, cid): {},
+            },
+            NOW,
         )
         with pytest.raises(ValueError, match="consent"):
-            await u.customers.apply_verified_profile({cid: {"consent": {}}}, NOW)
+            await u.customers.apply_verified_profile({(tenant, cid): {"consent": {}}}, NOW)
     async with repo.db.read() as conn:
         c = t.customers.c
         rows = (await conn.execute(select(c.id, c.name, c.tier, c.attributes).where(c.tenant_id == tenant))).all()
@@ -430,7 +441,7 @@ async def test_outcomes_recorded_together_are_all_or_nothing(repo: SqlStore, ten
             NOW,
         )
     async with repo.reading() as r:
-        assert await r.outcomes.get_many([first, second, third]) == {
+        assert await r.outcomes.get_many([(tenant, first), (tenant, second), (tenant, third)]) == {
             first: (200, {"events": 1}),
             second: (200, {}),
         }
@@ -440,8 +451,8 @@ async def test_outcomes_recorded_together_are_all_or_nothing(repo: SqlStore, ten
                 [Applied(third, tenant, "accept", (200, {})), Applied(second, tenant, "resolve", (409, {}))], NOW
             )
     async with repo.reading() as r:
-        assert await r.outcomes.get(third) is None
-        assert await r.outcomes.get(second) == (200, {}), "the first outcome stands"
+        assert await r.outcomes.get(tenant, third) is None
+        assert await r.outcomes.get(tenant, second) == (200, {}), "the first outcome stands"
 
 
 def dead_letter(tenant: str, dl_topic: str, dl_offset: int, source_offset: int, partition: int = 0) -> DeadLetter:
@@ -476,7 +487,7 @@ async def test_a_dead_letter_is_stored_once_per_place_and_per_source_until_redri
         assert stored is not None and stored["value"] == first.value and stored["redrives"] == 0
         assert await r.deadletters.one("another-tenant", first.id) is None
     async with repo.unit() as u:
-        await u.deadletters.mark_redriven(first.id, NOW)
+        await u.deadletters.mark_redriven(tenant, first.id, NOW)
         # once redriven, the same source record failing again is a new dead letter
         assert await u.deadletters.add([dead_letter(tenant, dl_topic, dl_offset=2, source_offset=7)], NOW) == 1
     async with repo.reading() as r:

@@ -50,16 +50,16 @@ async def test_a_later_delivery_of_a_conversation_waits_while_an_earlier_one_is_
     async with repo.unit() as u:
         await u.webhook_deliveries.record(
             [
-                Attempted(a1.id, "pending", 503, "HTTP 503", NOW + timedelta(minutes=5)),
-                Attempted(b1.id, "delivered", 200, None, None),
-                Attempted(a_elsewhere.id, "failed", 404, "refused: HTTP 404", None),
+                Attempted(a1.id, tenant, "pending", 503, "HTTP 503", NOW + timedelta(minutes=5)),
+                Attempted(b1.id, tenant, "delivered", 200, None, None),
+                Attempted(a_elsewhere.id, tenant, "failed", 404, "refused: HTTP 404", None),
             ],
             NOW,
         )
     assert await claim(repo, deployment, NOW + timedelta(minutes=2)) == [], "a1 not due yet, a2 behind it"
     assert await claim(repo, deployment, NOW + timedelta(minutes=6)) == ["a1"]
     async with repo.unit() as u:
-        await u.webhook_deliveries.record([Attempted(a1.id, "delivered", 200, None, None)], NOW)
+        await u.webhook_deliveries.record([Attempted(a1.id, tenant, "delivered", 200, None, None)], NOW)
     assert await claim(repo, deployment, NOW + timedelta(minutes=6)) == ["a2"]
     async with repo.reading() as r:
         first = await r.webhook_deliveries.one(tenant, a1.id)
@@ -105,10 +105,12 @@ async def test_a_redelivered_delivery_is_due_at_once_with_a_fresh_window_and_old
         await u.webhook_deliveries.add(deployment, [gone, kept], NOW)
     assert sorted(await claim(repo, deployment)) == ["gone", "kept"]
     async with repo.unit() as u:
-        await u.webhook_deliveries.record([Attempted(d.id, "failed", 503, "gave up", None) for d in (gone, kept)], NOW)
+        await u.webhook_deliveries.record(
+            [Attempted(d.id, tenant, "failed", 503, "gave up", None) for d in (gone, kept)], NOW
+        )
     later = NOW + timedelta(days=1)
     async with repo.unit() as u:
-        await u.webhook_deliveries.redeliver(kept.id, later)
+        await u.webhook_deliveries.redeliver(tenant, kept.id, later)
     assert await claim(repo, deployment, later) == ["kept"]
     async with repo.reading() as r:
         again = await r.webhook_deliveries.one(tenant, kept.id)
@@ -127,5 +129,5 @@ async def test_blanking_a_conversation_drops_the_webhook_events_held_for_it(repo
     async with repo.unit() as u:
         await u.webhook_deliveries.add(deployment, [delivery(tenant, erased, "e1"), delivery(tenant, kept, "k1")], NOW)
     async with repo.db.transaction() as conn:
-        await blank_conversations(conn, [erased], NOW)
+        await blank_conversations(conn, [(tenant, erased)], NOW)
     assert await claim(repo, deployment) == ["k1"]

@@ -148,7 +148,7 @@ class AgentCommands(OutboxWriter):
         if len(notes) < len(all_):  # the second would be refused (not open): each goes on its own
             raise InvalidCommand("a conversation resolved twice in one batch")
         agents = await u.conversations.resolve_conversations(tenant_id, notes, now)
-        await self.sla.resolved(u, list(notes), now)
+        await self.sla.resolved(u, tenant_id, list(notes), now)
         surveys = [(r.conversation_id, r.survey) for r in all_ if r.survey != "none"]
         if surveys:
             await self.surveys.send_many(u, tenant_id, surveys, now)

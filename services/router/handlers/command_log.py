@@ -96,17 +96,17 @@ class RoutingCommandLog:
         applied already; a keyless command's id is new, and nothing is read before it is submitted."""
         if keyed:
             async with self.repo.reading(snapshot=False) as r:
-                done = await r.outcomes.get(command.id)
+                done = await r.outcomes.get(command.tenant, command.id)
             if done is not None:
                 return result_of(done)
         future = self.waiters.expect(command.id)
         try:
             await self.bus.publish([command.record(self.topics)])
-            return result_of(await self._outcome(command.id, future, self.owns(command.tenant)))
+            return result_of(await self._outcome(command, future, self.owns(command.tenant)))
         finally:
             self.waiters.forget(command.id)
 
-    async def _outcome(self, command_id: str, future: asyncio.Future[Outcome], owned: bool) -> Outcome:
+    async def _outcome(self, command: Command, future: asyncio.Future[Outcome], owned: bool) -> Outcome:
         """Applied here: the future settles at once. Applied by another replica: its row appears, so it is
         looked for every 20 ms at first, then less often; when this replica owns the tenant, only every
         ``owned_poll_s`` (in case the tenant moves to another replica meanwhile)."""
@@ -119,12 +119,12 @@ class RoutingCommandLog:
             except TimeoutError:
                 pass
             async with self.repo.reading(snapshot=False) as r:
-                done = await r.outcomes.get(command_id)
+                done = await r.outcomes.get(command.tenant, command.id)
             if done is not None:
                 return done
             if loop.time() >= deadline:
                 raise CommandTimeout(
-                    f"command {command_id} not applied within {self.timeout_s:.0f} s; it will be: retry with the "
+                    f"command {command.id} not applied within {self.timeout_s:.0f} s; it will be: retry with the "
                     "same Idempotency-Key to learn its outcome"
                 )
             pause = self.owned_poll_s if owned else min(0.25, pause * 1.5)
@@ -158,7 +158,7 @@ class CommandApplier:
         if not commands:
             return
         async with self.repo.reading(snapshot=False) as r:  # redelivered after a crash between commit and offset commit
-            done = await r.outcomes.get_many([c.id for c in commands])
+            done = await r.outcomes.get_many([(c.tenant, c.id) for c in commands])
         async with self.relay.deferred():  # what the commands committed goes out once, at the batch's end
             if self.apply_many is not None:
                 await self._apply_together(commands, done)
@@ -192,7 +192,7 @@ class CommandApplier:
         except AlreadyApplied:
             outcome = None  # applied meanwhile by a replica that still thought it owned the tenant
         async with self.repo.unit() as u:
-            existing = await u.outcomes.get(command.id)
+            existing = await u.outcomes.get(command.tenant, command.id)
             if existing is not None:
                 return existing
             if outcome is None:

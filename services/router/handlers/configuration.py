@@ -81,17 +81,17 @@ class Configuration:
             if values.get("is_default"):
                 await u.configuration.clear_default_queue(tenant_id)
             if values:
-                await u.configuration.update_queue(queue_id, values)
+                await u.configuration.update_queue(tenant_id, queue_id, values)
             return await _queue(u, tenant_id, queue_id)
 
     async def delete_queue(self, tenant_id: str, queue_id: str) -> None:
         """Only an empty queue goes: its open conversations are transferred first."""
         async with self._changing(tenant_id) as u:
             await _queue(u, tenant_id, queue_id)
-            open_here = await u.configuration.open_in_queue(queue_id)
+            open_here = await u.configuration.open_in_queue(tenant_id, queue_id)
             if open_here:
                 raise InvalidCommand(f"{open_here} open conversations are in this queue; transfer them first")
-            await u.configuration.remove_queue(queue_id)
+            await u.configuration.remove_queue(tenant_id, queue_id)
 
     async def agent(self, tenant_id: str, agent_id: str) -> dict[str, Any]:
         """The agent, with what they hold now: per channel, and in units of their profile."""
@@ -122,7 +122,7 @@ class Configuration:
         async with self._changing(tenant_id) as u:
             await _profile(u, tenant_id, profile_id)
             if values:
-                await u.configuration.update_profile(profile_id, values)
+                await u.configuration.update_profile(tenant_id, profile_id, values)
             return await _profile(u, tenant_id, profile_id)
 
     async def create_agent(self, tenant_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +140,7 @@ class Configuration:
                 await _known_queues(u, tenant_id, values["queue_ids"])
             await _known_profile(u, tenant_id, values)
             if values:
-                await u.configuration.update_agent(agent_id, values)
+                await u.configuration.update_agent(tenant_id, agent_id, values)
             return await _agent(u, tenant_id, agent_id)
 
     async def delete_agent(self, tenant_id: str, agent_id: str) -> None:
@@ -148,13 +148,13 @@ class Configuration:
         rather than deleted: its history keeps pointing at it."""
         async with self._changing(tenant_id) as u:
             await _agent(u, tenant_id, agent_id)
-            live, every = await u.configuration.agent_assignments(agent_id)
+            live, every = await u.configuration.agent_assignments(tenant_id, agent_id)
             if live:
                 raise InvalidCommand(f"the agent still holds {live} conversations; transfer or resolve them first")
             if every:
-                await u.configuration.retire_agent(agent_id)
+                await u.configuration.retire_agent(tenant_id, agent_id)
             else:
-                await u.configuration.remove_agent(agent_id)
+                await u.configuration.remove_agent(tenant_id, agent_id)
 
 
 async def _queue(u: UnitOfWork, tenant_id: str, queue_id: str) -> dict[str, Any]:

@@ -87,7 +87,8 @@ class CustomerCommands(OutboxWriter):
             owner = values.get("owner_agent_id")
             if owner is not None and not await u.routing.agent_exists(tenant_id, owner):
                 raise InvalidCommand(f"no agent {owner} to own this customer")
-            before = (await u.customers.customer_attrs([customer_id])).get(customer_id, {}) if routed else {}
+            customer = [(tenant_id, customer_id)]
+            before = (await u.customers.customer_attrs(customer)).get(customer_id, {}) if routed else {}
             stored = {**values, "language_confidence": None} if "language" in values else values  # set, not guessed
             if not await u.customers.update_profile(tenant_id, customer_id, stored, now):
                 raise NotFound(f"no customer {customer_id}")
@@ -96,9 +97,11 @@ class CustomerCommands(OutboxWriter):
             if any(values[k] != before.get(k) for k in routed):
                 # waiting work takes the new priority, language and owner (it stays in its queue), and is routed
                 # again at once by the tenant's owner
-                after = (await u.customers.customer_attrs([customer_id]))[customer_id]
+                after = (await u.customers.customer_attrs(customer))[customer_id]
                 facts = await u.routing.customer_facts(tenant_id, customer_id)
-                await u.routing.store_facts({cid: with_customer(fact, after) for cid, fact in facts.items()})
+                await u.routing.store_facts(
+                    {(tenant_id, cid): with_customer(fact, after) for cid, fact in facts.items()}
+                )
                 await u.routing.bump_routing_version(tenant_id)
                 await u.outbox.add([Command.of(tenant_id, Tick()).record(self.topics)], now)
         await self.relay.flush()

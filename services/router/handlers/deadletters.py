@@ -95,7 +95,7 @@ class DeadLetters:
         await self.bus.publish([Outgoing(found["topic"], found["value"], key=found["key"])])
         now = self.clock()
         async with self.repo.unit() as u:
-            await u.deadletters.mark_redriven(deadletter_id, now)
+            await u.deadletters.mark_redriven(tenant_id, deadletter_id, now)
         log.info("deadletter.redriven", extra={"tenant": tenant_id, "deadletter_id": deadletter_id})
         return {"id": deadletter_id, "topic": found["topic"], "redriven_at": now, "redrives": found["redrives"] + 1}
 

@@ -56,7 +56,7 @@ class FollowUpSender(OutboxWriter):
                 continue
             due[conversation_id] = follow_up.due_at(now, options, queue.hours if queue else None)
         if due:
-            await u.follow_ups.schedule(due)
+            await u.follow_ups.schedule(tenant_id, due)
 
     async def tick(self) -> int:
         """Send what is due. Returns how many went."""
@@ -97,7 +97,7 @@ class FollowUpSender(OutboxWriter):
                     sent.append(d.conversation_id)
                     data = {"message_id": out["message_id"], "channel": d.channel, "language": language}
                     notes.append((d.conversation_id, "followed_up", data))
-            await u.follow_ups.finish([d.conversation_id for d in due], sent, now)
+            await u.follow_ups.finish(tenant_id, [d.conversation_id for d in due], sent, now)
             await u.conversations.add_conversation_notes({tenant_id: notes}, now)
         log.info("follow_ups.sent", extra={"tenant": tenant_id, "count": len(sent), "due": len(due)})
         return len(sent)

@@ -83,7 +83,7 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
         if i.event.thread_ref and i.event.thread_ref.startswith("conversation:")
     }
     token_owner = await u.customers.customers_of_conversations(tokens)
-    stored = await u.customers.stored_customers({c for o in owners.values() for c in o.values()})
+    stored = await u.customers.stored_customers({(tenant, c) for tenant, o in owners.items() for c in o.values()})
     seniority: dict[str, object] = {cid: (s.created_at, cid) for cid, s in stored.items()}
     new: dict[str, NewCustomer] = {}
     attach: list[NewIdentity] = []
@@ -117,7 +117,8 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
             profiles.setdefault(cid, {}).update(profile)
         customer_of.append(cid)
 
-    await _known_owners(u, new, profiles, {cid: batch[n].event.tenant for n, cid in enumerate(customer_of)})
+    tenant_of = {cid: batch[n].event.tenant for n, cid in enumerate(customer_of)}
+    await _known_owners(u, new, profiles, tenant_of)
     await u.customers.insert_customers(new, now)
     await u.customers.attach_identities(attach, now)
     merged_into: dict[str, str] = {}
@@ -134,7 +135,7 @@ async def resolve_customers(u: UnitOfWork, batch: list[Inbound], now: datetime) 
     await u.customers.add_suggestions(
         [(t, final(c), final(o), k, v) for t, c, o, k, v in suggestions if final(c) != final(o)], now
     )
-    await u.customers.apply_verified_profile({final(c): p for c, p in profiles.items()}, now)
+    await u.customers.apply_verified_profile({(tenant_of[c], final(c)): p for c, p in profiles.items()}, now)
     survivors = {survivor for _, survivor, _ in merges}
     created = {cid: n for cid, n in new.items() if cid not in merged_into and cid not in survivors}
     changed = profiles.keys() | merged_into.keys() | survivors

@@ -163,11 +163,11 @@ class ContextStage:
         resolved = await resolve_customers(u, fresh, now)
         customers, created, unchanged = resolved.customers, resolved.created, resolved.unchanged
         # a bare score sent back after a survey answers it (stored on the surveyed conversation, not reopening it)
-        answers = await self.surveys.match_replies(
-            u,
-            [(i.event.channel.value, cid, i.event.content.text or "") for i, cid in zip(fresh, customers, strict=True)],
-            now,
-        )
+        texts = [
+            (i.event.tenant, i.event.channel.value, customers[n], i.event.content.text or "")
+            for n, i in enumerate(fresh)
+        ]
+        answers = await self.surveys.match_replies(u, texts, now)
         calls = {n for n, i in enumerate(fresh) if i.event.type is EventType.CALL_STATUS}
         wanted: dict[str, WantedConversation] = {}
         for n, (i, cid) in enumerate(zip(fresh, customers, strict=True)):
@@ -176,6 +176,7 @@ class ContextStage:
                 wanted[cid] = WantedConversation(i.event.tenant, i.event.channel.value, i.event.received_at)
         plan = await u.conversations.plan_conversations(wanted, now, self.reopen_within, created=created.keys())
         convs, lifecycle = plan.open, plan.lifecycle
+        by_id = {c.id: c for c in convs.values()}
         started = {n.id for n in plan.new}
         messages: list[NewMessage] = []
         last: dict[str, tuple[str, datetime]] = {}
@@ -224,13 +225,15 @@ class ContextStage:
         waiting = [c for c in convs.values() if c.agent_id is None]
         answered = [c for c in convs.values() if c.awaiting == "customer"]
         on_phone = [c for c in convs.values() if c.id in last and last[c.id][0] == Channel.VOICE.value]
-        routed = {c.customer_id for c in (*waiting, *answered)}
-        attrs = await u.customers.customer_attrs(routed - created.keys() - unchanged.keys())
-        attrs.update((cid, dict(unchanged[cid])) for cid in routed & unchanged.keys())
+        routed = {c.customer_id: c.tenant_id for c in (*waiting, *answered)}
+        stored = routed.keys() - created.keys() - unchanged.keys()
+        attrs = await u.customers.customer_attrs((routed[c], c) for c in stored)
+        attrs.update((cid, dict(unchanged[cid])) for cid in routed.keys() & unchanged.keys())
         attrs.update((cid, attrs_of_new(n)) for cid, n in created.items())
-        await self._detect_languages(u, attrs, {c.customer_id for c in waiting}, written, now)
+        await self._detect_languages(u, attrs, {(c.tenant_id, c.customer_id) for c in waiting}, written, now)
         # sticky: who helped last (a customer created now was helped by nobody yet)
-        previous = await u.customers.last_agents([c.customer_id for c in waiting if c.customer_id not in created])
+        helped = [(c.tenant_id, c.customer_id) for c in waiting if c.customer_id not in created]
+        previous = await u.customers.last_agents(helped)
         ops: dict[str, list[Operation]] = {}
         for c in waiting:
             channel = last[c.id][0] if c.id in last else c.channel
@@ -259,7 +262,8 @@ class ContextStage:
         acks, known = [_opened(c, attrs, last, automated) for c in new], known_of_opened(new, created, said, now)
         acked = None if calls else await self.acknowledgements.prepare(u, acks, now, known)
         await u.conversations.insert_messages([*messages, *(acked.messages if acked else ())], now)
-        await u.conversations.touch_conversations({c: v for c, v in last.items() if c not in started})
+        touched = {(by_id[c].tenant_id, c): v for c, v in last.items() if c not in started}
+        await u.conversations.touch_conversations(touched)
         feed = [
             new_agent_event(
                 m.tenant_id,
@@ -283,7 +287,7 @@ class ContextStage:
         abandoned: dict[str, list[str]] = {}
         for o in outcomes:
             if o.answered:  # a call picked up is the first response (the clocks stop, the KPI counts it)
-                await u.replies.record_agent_reply(o.conversation_id, now, pending=False)
+                await u.replies.record_agent_reply(o.tenant_id, o.conversation_id, now, pending=False)
                 await self.sla.agent_replied(u, o.tenant_id, o.conversation_id, now, pending=False)
             if o.abandoned:
                 abandoned.setdefault(o.tenant_id, []).append(o.conversation_id)
@@ -296,10 +300,9 @@ class ContextStage:
             await voice.abandon(u, tenant_id, abandoned[tenant_id], now)
         await self.routing.run(u, running, _passes(after_calls, waiting))
         outbox += (await self.routing.finish(u, running, causes, placed)).outbox
-        for conversation_id in (c for tenant_abandoned in abandoned.values() for c in tenant_abandoned):
-            await self.sla.resolved(u, [conversation_id], now)
+        for tenant_id, tenant_abandoned in abandoned.items():
+            await self.sla.resolved(u, tenant_id, tenant_abandoned, now)
         opened = started | {e.conversation_id for e in lifecycle if e.kind == "reopened"}
-        by_id = {c.id: c for c in convs.values()}
         await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
         await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
         if acked is None:
@@ -314,20 +317,20 @@ class ContextStage:
         self,
         u: UnitOfWork,
         attrs: dict[str, dict[str, Any]],
-        customers: set[str],
+        customers: set[tuple[str, str]],
         written: dict[str, str],
         now: datetime,
     ) -> None:
-        """A waiting customer whose language nobody set: detected from what they wrote, if confidently, and
-        routed by it from now on (never over a language the app or an agent set)."""
+        """A waiting customer (tenant, customer id) whose language nobody set: detected from what they wrote, if
+        confidently, and routed by it from now on (never over a language the app or an agent set)."""
         if self.detect_language is None:
             return
-        detected: dict[str, tuple[str, float]] = {}
-        for customer_id in customers & written.keys():
-            if customer_id in attrs and not attrs[customer_id].get("language"):
+        detected: dict[tuple[str, str], tuple[str, float]] = {}
+        for tenant_id, customer_id in customers:
+            if customer_id in written and customer_id in attrs and not attrs[customer_id].get("language"):
                 found = self.detect_language(written[customer_id])
                 if found is not None:
-                    detected[customer_id] = found
+                    detected[(tenant_id, customer_id)] = found
                     attrs[customer_id]["language"] = found[0]
         await u.customers.set_detected_languages(detected, now)
 

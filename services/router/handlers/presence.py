@@ -42,9 +42,9 @@ class PresenceWatch(OutboxWriter):
             await u.connections.open(connection, self.clock())
         return connection_id
 
-    async def closed(self, connection_id: str) -> None:
+    async def closed(self, tenant_id: str, connection_id: str) -> None:
         async with self.repo.unit() as u:
-            await u.connections.close(connection_id, self.clock())
+            await u.connections.close(tenant_id, connection_id, self.clock())
 
     async def beat(self) -> int:
         """Refresh this replica's connections, then infer presence from everyone's. Returns how many presence

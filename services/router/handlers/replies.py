@@ -123,7 +123,7 @@ class ReplyCommands(OutboxWriter):
         try:
             async with self.repo.unit() as u:
                 sent = await self.send(u, tenant_id, conversation_id, body, channel, author, now, template=template)
-                await u.replies.record_agent_reply(conversation_id, now, pending=pending)
+                await u.replies.record_agent_reply(tenant_id, conversation_id, now, pending=pending)
                 await self.sla.agent_replied(u, tenant_id, conversation_id, now, pending=pending)
         except (ConsentWithdrawn, WindowClosed) as refused:
             # the reply's transaction is rolled back; the refusal still belongs on the timeline
@@ -200,7 +200,7 @@ class ReplyCommands(OutboxWriter):
                 continue
             refused = consent.refusal(conv.consent, channel.value, x.purpose)
             if refused is not None:
-                outcomes[n] = ConsentWithdrawn(refused.among(await self.reachable(u, conv.customer_id)))
+                outcomes[n] = ConsentWithdrawn(refused.among(await self.reachable(u, tenant_id, conv.customer_id)))
                 continue
             if channel.value not in OUTBOUND_CHANNELS:
                 outcomes[n] = InvalidCommand(f"no connector delivers {channel.value} replies")
@@ -209,15 +209,19 @@ class ReplyCommands(OutboxWriter):
         lasts = {**known.lasts}
         lasts.update(
             await u.replies.last_inbounds(
-                [k for n, (c, _) in chosen.items() if (k := (sends[n][1].conversation_id, c.value)) not in lasts]
+                [
+                    (sends[n][0], *k)
+                    for n, (c, _) in chosen.items()
+                    if (k := (sends[n][1].conversation_id, c.value)) not in lasts
+                ]
             )
         )
         addresses = {**known.addresses}
         addresses.update(
             await u.replies.newest_identities(
                 [
-                    k
-                    for c, conv in chosen.values()
+                    (sends[n][0], *k)
+                    for n, (c, conv) in chosen.items()
                     if (k := (conv.customer_id, RECIPIENT_KIND[c].value)) not in addresses
                 ]
             )
@@ -284,14 +288,14 @@ class ReplyCommands(OutboxWriter):
         return Prepared([o for o in outcomes if o is not None], messages, records)
 
     @staticmethod
-    async def reachable(u: UnitOfWork, customer_id: str) -> list[str]:
+    async def reachable(u: UnitOfWork, tenant_id: str, customer_id: str) -> list[str]:
         """The channels a connector delivers on where the customer has an address."""
         found: dict[IdentityKind, bool] = {}
         out = []
         for name in OUTBOUND_CHANNELS:
             kind = RECIPIENT_KIND[Channel(name)]
             if kind not in found:
-                found[kind] = await u.replies.newest_identity(customer_id, kind.value) is not None
+                found[kind] = await u.replies.newest_identity(tenant_id, customer_id, kind.value) is not None
             if found[kind]:
                 out.append(name)
         return out
@@ -318,7 +322,7 @@ class StatusStage:
         if not statuses:
             return
         async with self.repo.unit() as u:
-            current = await u.replies.outbound_states(s.message_id for s in statuses)
+            current = await u.replies.outbound_states((s.tenant, s.message_id) for s in statuses)
             state_of = {r.id: DeliveryState(r.status or DeliveryState.QUEUED) for r in current.values()}
             updates: list[DeliveryUpdate] = []
             failures = []
@@ -329,7 +333,7 @@ class StatusStage:
                 state = state_of[s.message_id]
                 if state is DeliveryState.FAILED or _RANK[s.state] <= _RANK[state]:
                     continue
-                updates.append(DeliveryUpdate(s.message_id, s.state.value, s.provider_message_id, s.error))
+                updates.append(DeliveryUpdate(s.tenant, s.message_id, s.state.value, s.provider_message_id, s.error))
                 if s.state is DeliveryState.FAILED:
                     failures.append(
                         Lifecycle(

@@ -247,13 +247,15 @@ class RoutingStates:
         effects = {
             tenant_id: effects_of(tenant_id, decisions, now, causes) for tenant_id, (_, decisions) in ran.items()
         }
-        await u.routing.end_assignments([c for e in effects.values() for c in e.released], now)
-        await u.routing.accept_offers([c for e in effects.values() for c in e.accepted], now)
+        await u.routing.end_assignments([(tenant_id, c) for tenant_id, e in effects.items() for c in e.released], now)
+        await u.routing.accept_offers([(tenant_id, c) for tenant_id, e in effects.items() for c in e.accepted], now)
         fresh = {tenant_id: list(e.fresh.values()) for tenant_id, e in effects.items()}
         pointed = {a.conversation_id for made in fresh.values() for a in made if _agent_written(a, written)}
         await u.routing.record_assignments(fresh, pointed)
         await u.conversations.add_conversation_notes({tenant_id: e.notes for tenant_id, e in effects.items()}, now)
-        await u.conversations.mark_escalated([c for e in effects.values() for c in e.escalated], now)
+        await u.conversations.mark_escalated(
+            [(tenant_id, c) for tenant_id, e in effects.items() for c in e.escalated], now
+        )
         await self._store_facts(u, ran, effects, now, written)
         feed = [event for e in effects.values() for event in e.feed]
         placed = (d for _, ds in ran.values() for d in ds if isinstance(d, decision.Offered | decision.Assigned))
@@ -288,11 +290,11 @@ class RoutingStates:
     ) -> None:
         """What the engines changed, so a rebuild restores exactly these engines; where conversations wait now
         (but what a conversation was inserted with already)."""
-        facts: dict[str, Mapping[str, Any] | None] = {}
+        facts: dict[tuple[str, str], Mapping[str, Any] | None] = {}
         agents: dict[str, list[AgentFacts]] = {}
         for tenant_id, (engine, _) in ran.items():
             work, changed = engine.changes()
-            facts.update({cid: work_fact(w) if w is not None else None for cid, w in work.items()})
+            facts.update({(tenant_id, cid): work_fact(w) if w is not None else None for cid, w in work.items()})
             presence = effects[tenant_id].presence
             agents[tenant_id] = [
                 AgentFacts(
@@ -304,12 +306,13 @@ class RoutingStates:
                 )
                 for agent_id, (state, last) in changed.items()
             ]
-        queued = {cid: q for e in effects.values() for cid, q in e.queued.items()}
-        for cid, placed in written.items():
-            if cid in facts and facts[cid] == placed.routing:
-                del facts[cid]
-            if cid in queued and queued[cid] == placed.queue_id:
-                del queued[cid]
+        queued = {(tenant_id, cid): q for tenant_id, e in effects.items() for cid, q in e.queued.items()}
+        for key in [k for k in facts if k[1] in written]:
+            if facts[key] == written[key[1]].routing:
+                del facts[key]
+        for key in [k for k in queued if k[1] in written]:
+            if queued[key] == written[key[1]].queue_id:
+                del queued[key]
         await u.routing.store_facts(facts, queued, now)
         await u.routing.store_agents(agents)
 
@@ -317,8 +320,8 @@ class RoutingStates:
         """Offers and assignments of calls carry the call id and where to put it through; of callback requests,
         the number to call."""
         calls = [e for e in feed if e["type"] in ("offer", "assignment") and e["data"].get("channel") == "voice"]
-        details = await voice.voice_details(u, (e["conversation_id"] for e in calls))
-        endpoints = await voice.agent_endpoints(u, (e["agent_id"] for e in calls))
+        details = await voice.voice_details(u, ((e["tenant_id"], e["conversation_id"]) for e in calls))
+        endpoints = await voice.agent_endpoints(u, ((e["tenant_id"], e["agent_id"]) for e in calls))
         for e in calls:
             e["data"].update(details.get(e["conversation_id"], {}), voice_endpoint=endpoints.get(e["agent_id"]))
 

@@ -99,7 +99,7 @@ class SlaClock(OutboxWriter):
         paused resolution clock resumes."""
         if not answered:
             return
-        ids = [a.conversation_id for a in answered]
+        ids = [(a.tenant_id, a.conversation_id) for a in answered]
         live_next = await u.sla_timers.conversations_with_clock(ids, TimerKind.NEXT_RESPONSE)
         fresh = [a for a in answered if a.conversation_id not in live_next]
         queues = await self._start(u, fresh, (TimerKind.NEXT_RESPONSE,), now)
@@ -108,25 +108,26 @@ class SlaClock(OutboxWriter):
         for r in await u.sla_timers.paused(ids):
             queue = queues[r.tenant_id].get(r.queue_id or "")
             d = resumed(now, r.remaining_s or 0.0, r.target_s, self.warning_fraction, queue.hours if queue else None)
-            again.append(SlaDeadlines(r.id, d.warn_at, d.due_at))
+            again.append(SlaDeadlines(r.id, r.tenant_id, d.warn_at, d.due_at))
         await u.sla_timers.resume(again)
 
     async def agent_replied(
         self, u: UnitOfWork, tenant_id: str, conversation_id: str, now: datetime, *, pending: bool
     ) -> None:
         """An answer stops the response clocks; pending on the customer pauses the resolution clock."""
-        await u.sla_timers.stop([conversation_id], (TimerKind.FIRST_RESPONSE, TimerKind.NEXT_RESPONSE), now)
+        conversation = [(tenant_id, conversation_id)]
+        await u.sla_timers.stop(conversation, (TimerKind.FIRST_RESPONSE, TimerKind.NEXT_RESPONSE), now)
         if not pending:
             return
         queues = await self._queues(u, tenant_id)
-        left: dict[str, float] = {}
-        for r in await u.sla_timers.running([conversation_id], TimerKind.RESOLUTION):
+        left: dict[tuple[str, str], float] = {}
+        for r in await u.sla_timers.running(conversation, TimerKind.RESOLUTION):
             queue = queues.get(r.queue_id or "")
-            left[r.id] = remaining_s(now, r.due_at, queue.hours if queue else None)
+            left[(r.tenant_id, r.id)] = remaining_s(now, r.due_at, queue.hours if queue else None)
         await u.sla_timers.pause(left, now)
 
-    async def resolved(self, u: UnitOfWork, conversation_ids: Sequence[str], now: datetime) -> None:
-        await u.sla_timers.stop(conversation_ids, tuple(TimerKind), now)
+    async def resolved(self, u: UnitOfWork, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
+        await u.sla_timers.stop([(tenant_id, c) for c in conversation_ids], tuple(TimerKind), now)
 
     # -- the tick ----------------------------------------------------------------------------------------------
     async def tick(self) -> int:
@@ -165,7 +166,7 @@ class SlaClock(OutboxWriter):
             for (stage, kind), count in fired.items():  # a metric's labels() is dear: once per pair, not per row
                 SLA_EVENTS.labels(stage=stage, kind=kind).inc(count)
             # a breach implies the warning: never fired late after it
-            await u.sla_timers.mark_fired([r.id for r in rows if r.warned_at is None], breached, now)
+            await u.sla_timers.mark_fired(tenant_id, [r.id for r in rows if r.warned_at is None], breached, now)
             await u.conversations.add_lifecycle(notes)
             outbox: list[Outgoing] = [
                 feed_record(self.routing.topic, tenant_id, row) for row in await u.feeds.add(feed)

@@ -149,33 +149,36 @@ class Surveys:
                 raise InvalidScore(f"{row.kind} scores go from {lo} to {hi}")
             if row.answered_at is not None:
                 raise InvalidCommand("this survey was already answered")
-            await u.surveys.record_answers([SurveyAnswer(row.id, score, comment or None)], self.clock())
+            await u.surveys.record_answers([SurveyAnswer(row.tenant_id, row.id, score, comment or None)], self.clock())
         return {"survey_id": row.id, "kind": row.kind, "score": score, "conversation_id": row.conversation_id}
 
     async def match_replies(
-        self, u: UnitOfWork, items: Sequence[tuple[str, str, str]], now: datetime
+        self, u: UnitOfWork, items: Sequence[tuple[str, str, str, str]], now: datetime
     ) -> dict[int, Answer]:
-        """``items``: (channel, customer id, text) of inbound messages. Those that are a score for the
+        """``items``: (tenant, channel, customer id, text) of inbound messages. Those that are a score for the
         customer's latest open survey (sent within a week) answer it: index → the answer."""
-        candidates: dict[int, tuple[str, int, str | None]] = {}
-        for n, (channel, customer_id, text) in enumerate(items):
+        candidates: dict[int, tuple[str, str, int, str | None]] = {}
+        for n, (tenant_id, channel, customer_id, text) in enumerate(items):
             if channel not in TEXT_CHANNELS:
                 continue
             match = _ANSWER.match(text)
             if match:
-                candidates[n] = (customer_id, int(match.group(1)), match.group(2).strip() or None)
+                candidates[n] = (tenant_id, customer_id, int(match.group(1)), match.group(2).strip() or None)
         if not candidates:
             return {}
-        open_survey = await u.surveys.latest_open_surveys({c for c, _, _ in candidates.values()}, now - ANSWER_WINDOW)
+        customers = {(tenant_id, c) for tenant_id, c, _, _ in candidates.values()}
+        open_survey = await u.surveys.latest_open_surveys(customers, now - ANSWER_WINDOW)
         out: dict[int, Answer] = {}
-        for n, (customer_id, score, comment) in candidates.items():
+        answers: list[SurveyAnswer] = []
+        for n, (_, customer_id, score, comment) in candidates.items():
             survey = open_survey.get(customer_id)
             if survey is None or any(a.survey_id == survey.id for a in out.values()):
                 continue
             lo, hi = SCALES[survey.kind]
             if lo <= score <= hi:
                 out[n] = Answer(survey.id, survey.conversation_id, score, comment)
-        await u.surveys.record_answers([SurveyAnswer(a.survey_id, a.score, a.comment) for a in out.values()], now)
+                answers.append(SurveyAnswer(survey.tenant_id, survey.id, score, comment))
+        await u.surveys.record_answers(answers, now)
         return out
 
 

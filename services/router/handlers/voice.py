@@ -69,10 +69,10 @@ async def store_call_statuses(
     sids = {(e.tenant, e.call.sid) for e, _ in items if e.call and e.call.sid}
     found = await u.calls.conversations_of_calls(sids)
     # a caller who left a voicemail did not abandon: the voicemail waits for an agent to call back
-    with_voicemail = await u.calls.with_voicemail(sid for _, sid in sids)
+    with_voicemail = await u.calls.with_voicemail(sids)
     messages: list[NewMessage] = []
     outcomes: list[CallOutcome] = []
-    ended_with_agent: list[str] = []
+    ended_with_agent: list[tuple[str, str]] = []
     for event, _ in items:
         call = event.call
         assert call is not None
@@ -100,12 +100,12 @@ async def store_call_statuses(
         if conv.status != ConversationStatus.OPEN.value:
             continue
         waiting = conv.agent_id is None
-        if call.status in ENDED and waiting and call.sid in with_voicemail:
+        if call.status in ENDED and waiting and (event.tenant, call.sid) in with_voicemail:
             continue
         if call.status in ENDED and waiting:
             outcomes.append(CallOutcome(event.tenant, conv.id, CallStatus.ABANDONED, None, abandoned=True))
         elif call.status in ENDED:
-            ended_with_agent.append(conv.id)
+            ended_with_agent.append((event.tenant, conv.id))
             outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id))
         elif call.status is CallStatus.AGENT_NO_ANSWER:
             outcomes.append(CallOutcome(event.tenant, conv.id, call.status, conv.agent_id, call.agent_id))
@@ -126,7 +126,7 @@ async def store_call_statuses(
 async def abandon(u: UnitOfWork, tenant_id: str, conversation_ids: Iterable[str], now: datetime) -> None:
     """The caller hung up while waiting: the conversation leaves the queue, resolved as abandoned."""
     waiting = await u.calls.waiting(tenant_id, conversation_ids)
-    await u.calls.mark_abandoned([w.conversation_id for w in waiting], ABANDONED_NOTE, now)
+    await u.calls.mark_abandoned(tenant_id, [w.conversation_id for w in waiting], ABANDONED_NOTE, now)
     await u.conversations.add_lifecycle(
         [
             Lifecycle(
@@ -142,10 +142,10 @@ async def abandon(u: UnitOfWork, tenant_id: str, conversation_ids: Iterable[str]
     )
 
 
-async def voice_details(u: UnitOfWork, conversation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """What the voice connector and the console need about voice work: the live call's id, or for a
-    callback request the number to call and the window."""
-    return await _details(u, await u.calls.latest_requests(conversation_ids))
+async def voice_details(u: UnitOfWork, keys: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """What the voice connector and the console need about voice work, by (tenant, conversation id): the live
+    call's id, or for a callback request the number to call and the window."""
+    return await _details(u, await u.calls.latest_requests(keys))
 
 
 async def _details(u: UnitOfWork, requests: Sequence[VoiceRequest]) -> dict[str, dict[str, Any]]:
@@ -157,7 +157,7 @@ async def _details(u: UnitOfWork, requests: Sequence[VoiceRequest]) -> dict[str,
         else:
             out[r.conversation_id] = {"task": "call", "call_sid": r.call_sid}
     if requests:
-        customers = {r.customer_id for r in requests}
+        customers = {(r.tenant_id, r.customer_id) for r in requests}
         phones = await u.calls.phone_identities(customers)
         # a number the customer gave (an unverified claim) is on the profile, not an identity
         shown = await u.calls.profile_phones(customers)
@@ -166,11 +166,12 @@ async def _details(u: UnitOfWork, requests: Sequence[VoiceRequest]) -> dict[str,
     return out
 
 
-async def agent_endpoints(u: UnitOfWork, agent_ids: Iterable[str]) -> dict[str, str]:
-    """Where each agent's calls are put through: the endpoint they set, else their console's client."""
+async def agent_endpoints(u: UnitOfWork, keys: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Where each (tenant, agent id)'s calls are put through, by agent id: the endpoint they set, else their
+    console's client."""
     return {
         agent_id: endpoint or f"client:{agent_id}"
-        for agent_id, endpoint in (await u.calls.voice_endpoints(agent_ids)).items()
+        for agent_id, endpoint in (await u.calls.voice_endpoints(keys)).items()
     }
 
 
@@ -180,7 +181,7 @@ async def closed_prompts(
     """Callers waiting in a closed queue are told when it opens, in the queue's time zone, and offered voicemail
     (the voice connector says the text and records). ``waiting``: conversation id → (when the queue opens, epoch
     s, or None; the queue's IANA time zone)."""
-    requests = {r.conversation_id: r for r in await u.calls.latest_requests(waiting)}
+    requests = {r.conversation_id: r for r in await u.calls.latest_requests((tenant_id, c) for c in waiting)}
     details = await _details(u, list(requests.values()))
     keys = {  # the prompt's event id: one per call
         conv_id: f"voicemail-prompt:{conv_id}:{d['call_sid']}"
@@ -188,7 +189,7 @@ async def closed_prompts(
         if d.get("task") == "call" and d.get("call_sid")
     }
     told = await u.conversations.known_event_ids((tenant_id, key) for key in keys.values())
-    callers = await u.customers.customer_attrs({r.customer_id for r in requests.values()})
+    callers = await u.customers.customer_attrs({(tenant_id, r.customer_id) for r in requests.values()})
     messages: list[NewMessage] = []
     out: list[Outgoing] = []
     for conv_id, (opens, zone) in waiting.items():

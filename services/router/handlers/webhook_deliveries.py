@@ -113,17 +113,17 @@ class WebhookDeliveries:
         outcome = outcome_of(status)
         tried = due.attempts + 1
         if outcome is Outcome.DELIVERED:
-            return Attempted(due.id, "delivered", status, None, None)
+            return Attempted(due.id, due.tenant_id, "delivered", status, None, None)
         why = error or f"HTTP {status}"
         if outcome is Outcome.REFUSED:
             log.warning("webhook.refused", extra={"delivery_id": due.id, "event_id": due.event_id, "status": status})
-            return Attempted(due.id, "failed", status, f"refused: {why}", None)
+            return Attempted(due.id, due.tenant_id, "failed", status, f"refused: {why}", None)
         at = self.policy.next_attempt(due.window_from, tried, now, self.draw())
         if at is None:
             log.warning("webhook.gave_up", extra={"delivery_id": due.id, "event_id": due.event_id, "attempts": tried})
-            return Attempted(due.id, "failed", status, f"gave up after {tried} attempts: {why}", None)
+            return Attempted(due.id, due.tenant_id, "failed", status, f"gave up after {tried} attempts: {why}", None)
         log.info("webhook.retry", extra={"delivery_id": due.id, "attempt": tried, "status": status})
-        return Attempted(due.id, "pending", status, why, at)
+        return Attempted(due.id, due.tenant_id, "pending", status, why, at)
 
     async def page(self, tenant_id: str, state: State, limit: int, before: datetime | None) -> list[dict[str, Any]]:
         async with self.repo.reading() as r:
@@ -139,7 +139,7 @@ class WebhookDeliveries:
                 raise NotFound(f"no webhook delivery {delivery_id}")
             if found["state"] == "pending":
                 raise InvalidCommand(f"webhook delivery {delivery_id} is pending: it will be tried again")
-            await u.webhook_deliveries.redeliver(delivery_id, now)
+            await u.webhook_deliveries.redeliver(tenant_id, delivery_id, now)
             u.after_commit(self.wake.set)
             again = await u.webhook_deliveries.one(tenant_id, delivery_id)
         log.info("webhook.redelivered", extra={"tenant": tenant_id, "delivery_id": delivery_id})

@@ -103,7 +103,9 @@ class SqlApiKeys(SqlRepository):
         if row is None:
             return None
         if row.revoked_at is None:
-            await self.conn.execute(update(t.api_keys).where(k.id == key_id).values(revoked_at=now))
+            await self.conn.execute(
+                update(t.api_keys).where(k.tenant_id == tenant_id, k.id == key_id).values(revoked_at=now)
+            )
         return {**key_row(row), "revoked_at": row.revoked_at or now, "key_hash": row.key_hash}
 
 

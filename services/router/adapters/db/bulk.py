@@ -30,12 +30,27 @@ async def insert_rows(
         return
     if conn.dialect.name != "postgresql":
         statement = sqlite.insert(table).on_conflict_do_nothing() if ignore_conflicts else insert(table)
-        if shared := table.info.get("seq_shared_with"):
-            statement = statement.values(seq=_next_shared_seq(table, shared))
-        await conn.execute(statement, list(rows))
+        await conn.execute(statement, await numbered(conn, table, rows))
         return
     columns = tuple(rows[0])
     await conn.execute(_insert_sql(table, columns, ignore_conflicts), _arrays(table, columns, rows))
+
+
+async def insert_numbered(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Inserts ``rows`` (dicts with the same keys, an ``id`` each) into a table numbered by ``seq``: the rows
+    with the seq each was given, in one statement for the batch on PostgreSQL too."""
+    if not rows:
+        return []
+    if conn.dialect.name != "postgresql":
+        given = await numbered(conn, table, rows)
+        await conn.execute(insert(table), given)
+        return given
+    columns = tuple(rows[0])
+    result = await conn.execute(_insert_sql(table, columns, False, "id, seq"), _arrays(table, columns, rows))
+    seqs = {r.id: r.seq for r in result}
+    return [{**row, "seq": seqs[row["id"]]} for row in rows]
 
 
 async def update_rows(
@@ -75,13 +90,19 @@ async def update_rows(
     await conn.execute(sql, params)
 
 
-def _next_shared_seq(table: Table, shared: tuple[str, ...]) -> Any:
-    """SQLite: one past the highest seq of the tables that share one numbering, evaluated row by row (the
-    executemany runs the statement once per row). Each max is a read of the rowid B-tree's last entry."""
+async def numbered(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows to insert into ``table``, each with its ``seq`` on SQLite, which has no sequences (and numbers no
+    column of a primary key of two): one past the highest seq of the tables that share the table's numbering
+    (``info["seq_shared_with"]``), read once. The store runs one SQLite writer at a time, so no other
+    transaction numbers rows meanwhile. PostgreSQL numbers them itself: the rows as given."""
+    shared = table.info.get("seq_shared_with")
+    if not shared or conn.dialect.name == "postgresql":
+        return [dict(row) for row in rows]
     highest = [
         func.coalesce(select(func.max(table.metadata.tables[name].c.seq)).scalar_subquery(), 0) for name in shared
     ]
-    return select(func.max(*highest) + 1).scalar_subquery()
+    first = int((await conn.execute(select(func.max(*highest) if len(highest) > 1 else highest[0]))).scalar_one()) + 1
+    return [{**row, "seq": first + n} for n, row in enumerate(rows)]
 
 
 def _coalesce(table: Table, column: str) -> Any:
@@ -96,11 +117,12 @@ def _bind(table: Table, column: str) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool) -> Any:
+def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, returning: str = "") -> Any:
     names = ", ".join(f'"{c}"' for c in columns)
     picked = ", ".join(_read(table, c) for c in columns)
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    return text(f'INSERT INTO "{table.name}" ({names}) SELECT {picked} FROM {_unnest(table, columns)}{conflict}')
+    back = f" RETURNING {returning}" if returning else ""
+    return text(f'INSERT INTO "{table.name}" ({names}) SELECT {picked} FROM {_unnest(table, columns)}{conflict}{back}')
 
 
 @lru_cache(maxsize=256)

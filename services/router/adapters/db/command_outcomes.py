@@ -1,12 +1,12 @@
 """Outcomes of routing commands (the ``CommandOutcomes`` port), in ``routing_commands``: its primary key is the
-command's id, so a second application of the same command fails on insert and rolls back."""
+tenant and the command's id, so a second application of the same command fails on insert and rolls back."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
@@ -19,12 +19,14 @@ c = t.routing_commands.c
 
 
 class SqlCommandOutcomes(SqlRepository):
-    async def get(self, command_id: str) -> Outcome | None:
-        row = (await self.conn.execute(select(c.status, c.body).where(c.id == command_id))).first()
+    async def get(self, tenant_id: str, command_id: str) -> Outcome | None:
+        row = (
+            await self.conn.execute(select(c.status, c.body).where(c.tenant_id == tenant_id, c.id == command_id))
+        ).first()
         return (row.status, row.body) if row else None
 
-    async def get_many(self, command_ids: Sequence[str]) -> dict[str, Outcome]:
-        rows = await rows_in(self.conn, select(c.id, c.status, c.body), c.id, command_ids)
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[str, Outcome]:
+        rows = await rows_in(self.conn, select(c.id, c.status, c.body), tuple_(c.tenant_id, c.id), keys)
         return {r.id: (r.status, r.body) for r in rows}
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:

@@ -78,18 +78,23 @@ class SqlConfiguration(SqlRepository):
         )
         return queue_id
 
-    async def update_queue(self, queue_id: str, values: dict[str, Any]) -> None:
-        await self._named(update(t.queues).where(q.id == queue_id).values(**values), "another queue has that name")
+    async def update_queue(self, tenant_id: str, queue_id: str, values: dict[str, Any]) -> None:
+        await self._named(
+            update(t.queues).where(q.tenant_id == tenant_id, q.id == queue_id).values(**values),
+            "another queue has that name",
+        )
 
-    async def open_in_queue(self, queue_id: str) -> int:
+    async def open_in_queue(self, tenant_id: str, queue_id: str) -> int:
         c = t.conversations.c
         count = await self.conn.execute(
-            select(func.count()).where(c.queue_id == queue_id, c.status == ConversationStatus.OPEN.value)
+            select(func.count()).where(
+                c.tenant_id == tenant_id, c.queue_id == queue_id, c.status == ConversationStatus.OPEN.value
+            )
         )
         return int(count.scalar_one())
 
-    async def remove_queue(self, queue_id: str) -> None:
-        await self.conn.execute(delete(t.queues).where(q.id == queue_id))
+    async def remove_queue(self, tenant_id: str, queue_id: str) -> None:
+        await self.conn.execute(delete(t.queues).where(q.tenant_id == tenant_id, q.id == queue_id))
 
     async def waiting(self, tenant_id: str, queue_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
         """The queue as a supervisor sees it: who waits, in the order they will be served (the routing facts'
@@ -137,21 +142,24 @@ class SqlConfiguration(SqlRepository):
         await self.conn.execute(insert(t.agents).values(id=agent_id, tenant_id=tenant_id, created_at=now, **values))
         return agent_id
 
-    async def update_agent(self, agent_id: str, values: dict[str, Any]) -> None:
-        await self.conn.execute(update(t.agents).where(a.id == agent_id).values(**values))
+    async def update_agent(self, tenant_id: str, agent_id: str, values: dict[str, Any]) -> None:
+        await self.conn.execute(update(t.agents).where(a.tenant_id == tenant_id, a.id == agent_id).values(**values))
 
-    async def agent_assignments(self, agent_id: str) -> tuple[int, int]:
+    async def agent_assignments(self, tenant_id: str, agent_id: str) -> tuple[int, int]:
         s = t.assignments.c
-        live = await self.conn.execute(select(func.count()).where(s.agent_id == agent_id, s.ended_at.is_(None)))
+        mine = s.tenant_id == tenant_id, s.agent_id == agent_id
+        live = await self.conn.execute(select(func.count()).where(*mine, s.ended_at.is_(None)))
         live_count = int(live.scalar_one())
-        every = await self.conn.execute(select(func.count()).where(s.agent_id == agent_id))
+        every = await self.conn.execute(select(func.count()).where(*mine))
         return live_count, int(every.scalar_one())
 
-    async def retire_agent(self, agent_id: str) -> None:
-        await self.conn.execute(update(t.agents).where(a.id == agent_id).values(presence="offline", queue_ids=[]))
+    async def retire_agent(self, tenant_id: str, agent_id: str) -> None:
+        await self.conn.execute(
+            update(t.agents).where(a.tenant_id == tenant_id, a.id == agent_id).values(presence="offline", queue_ids=[])
+        )
 
-    async def remove_agent(self, agent_id: str) -> None:
-        await self.conn.execute(delete(t.agents).where(a.id == agent_id))
+    async def remove_agent(self, tenant_id: str, agent_id: str) -> None:
+        await self.conn.execute(delete(t.agents).where(a.tenant_id == tenant_id, a.id == agent_id))
 
     async def profile(self, tenant_id: str, profile_id: str) -> dict[str, Any] | None:
         return await self._one(t.routing_profiles, PROFILE_FIELDS, tenant_id, profile_id)
@@ -172,9 +180,10 @@ class SqlConfiguration(SqlRepository):
         )
         return profile_id
 
-    async def update_profile(self, profile_id: str, values: dict[str, Any]) -> None:
+    async def update_profile(self, tenant_id: str, profile_id: str, values: dict[str, Any]) -> None:
         await self._named(
-            update(t.routing_profiles).where(rp.id == profile_id).values(**values), "another profile has that name"
+            update(t.routing_profiles).where(rp.tenant_id == tenant_id, rp.id == profile_id).values(**values),
+            "another profile has that name",
         )
 
     async def agent_loads(self, tenant_id: str, agent_id: str) -> dict[str, int]:

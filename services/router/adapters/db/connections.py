@@ -21,9 +21,11 @@ class SqlConnections(SqlRepository):
             insert(t.agent_connections).values(**fields_of(connection), opened_at=now, last_seen_at=now)
         )
 
-    async def close(self, connection_id: str, now: datetime) -> None:
+    async def close(self, tenant_id: str, connection_id: str, now: datetime) -> None:
         await self.conn.execute(
-            update(t.agent_connections).where(c.id == connection_id, c.closed_at.is_(None)).values(closed_at=now)
+            update(t.agent_connections)
+            .where(c.tenant_id == tenant_id, c.id == connection_id, c.closed_at.is_(None))
+            .values(closed_at=now)
         )
 
     async def refresh(self, replica: str, now: datetime) -> int:

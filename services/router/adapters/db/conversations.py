@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import add_lifecycle, one_of, rows_in
+from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.conversations import (
@@ -41,12 +41,12 @@ class SqlConversations(SqlRepository):
         rows = await rows_in(self.conn, select(m.tenant_id, m.event_id), tuple_(m.tenant_id, m.event_id), keys)
         return {(r[0], r[1]) for r in rows}
 
-    async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]:
+    async def open_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, OpenConversation]:
         c = t.conversations.c
         open_ = select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id, c.awaiting).where(
             c.status == ConversationStatus.OPEN.value
         )
-        rows = await rows_in(self.conn, open_, c.customer_id, customer_ids)
+        rows = await rows_in(self.conn, open_, tuple_(c.tenant_id, c.customer_id), keys)
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def plan_conversations(
@@ -56,17 +56,20 @@ class SqlConversations(SqlRepository):
         reopen_within: timedelta | None = None,
         created: Collection[str] = (),
     ) -> ConversationPlan:
-        existing = await self.open_conversations(cid for cid in wanted if cid not in created)
+        existing = await self.open_conversations((w.tenant_id, cid) for cid, w in wanted.items() if cid not in created)
         missing = {cid: v for cid, v in wanted.items() if cid not in existing}
         if not missing:
             return ConversationPlan(existing, [], [])
         c = t.conversations.c
         latest: dict[str, tuple[str, datetime | None]] = {}
-        stored = [cid for cid in missing if cid not in created]
+        stored = [(w.tenant_id, cid) for cid, w in missing.items() if cid not in created]
         rows = (
             await self.conn.execute(
                 select(c.customer_id, c.id, c.resolved_at, c.followed_up_at)
-                .where(one_of(self.conn, c.customer_id, stored), c.status == ConversationStatus.RESOLVED.value)
+                .where(
+                    key_in(self.conn, tuple_(c.tenant_id, c.customer_id), stored),
+                    c.status == ConversationStatus.RESOLVED.value,
+                )
                 .order_by(c.resolved_at.desc())
             )
             if stored
@@ -85,7 +88,11 @@ class SqlConversations(SqlRepository):
         if reopen:
             await self.conn.execute(
                 update(t.conversations)
-                .where(c.id.in_(list(reopen.values())))
+                .where(
+                    key_in(
+                        self.conn, tuple_(c.tenant_id, c.id), [(missing[cid].tenant_id, v) for cid, v in reopen.items()]
+                    )
+                )
                 .values(
                     status=ConversationStatus.OPEN.value,
                     reopened_at=now,
@@ -97,7 +104,7 @@ class SqlConversations(SqlRepository):
                 )
             )
             events += [Lifecycle(missing[cid].tenant_id, cid, conv, "reopened", now) for cid, conv in reopen.items()]
-            existing.update(await self.open_conversations(reopen))
+            existing.update(await self.open_conversations((missing[cid].tenant_id, cid) for cid in reopen))
         new = [
             NewConversation(
                 id=new_id(),
@@ -139,11 +146,12 @@ class SqlConversations(SqlRepository):
         except IntegrityError as exc:
             raise ConversationOpenedMeanwhile(str(exc.orig)[:200]) from exc
 
-    async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
+    async def touch_conversations(self, last: Mapping[tuple[str, str], tuple[str, datetime]]) -> None:
         await update_rows(
             self.conn,
             t.conversations,
-            [dict(id=cid, channel=ch, last_message_at=at) for cid, (ch, at) in last.items()],
+            [dict(tenant_id=tn, id=cid, channel=ch, last_message_at=at) for (tn, cid), (ch, at) in last.items()],
+            key=("tenant_id", "id"),
             awaiting="agent",
             pending_since=None,
         )
@@ -158,12 +166,12 @@ class SqlConversations(SqlRepository):
     async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None:
         await add_lifecycle(self.conn, rows)
 
-    async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None:
-        if conversation_ids:
+    async def mark_escalated(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
+        if keys:
             c = t.conversations.c
             await self.conn.execute(
                 update(t.conversations)
-                .where(c.id.in_(list(set(conversation_ids))))
+                .where(key_in(self.conn, tuple_(c.tenant_id, c.id), list(set(keys))))
                 .values(escalated_at=func.coalesce(c.escalated_at, now))
             )
 
@@ -171,9 +179,9 @@ class SqlConversations(SqlRepository):
         self, notes: Mapping[str, Sequence[Note]], now: datetime, owners: Mapping[tuple[str, str], str] | None = None
     ) -> None:
         found = dict(owners or {})
-        wanted = {cid for tenant_id, ns in notes.items() for cid, _, _ in ns if (tenant_id, cid) not in found}
+        wanted = {(tenant_id, cid) for tenant_id, ns in notes.items() for cid, _, _ in ns} - found.keys()
         c = t.conversations.c
-        for r in await rows_in(self.conn, select(c.id, c.tenant_id, c.customer_id), c.id, wanted):
+        for r in await rows_in(self.conn, select(c.id, c.tenant_id, c.customer_id), tuple_(c.tenant_id, c.id), wanted):
             found[(r.tenant_id, r.id)] = r.customer_id
         await add_lifecycle(
             self.conn,
@@ -209,13 +217,15 @@ class SqlConversations(SqlRepository):
         await update_rows(
             self.conn,
             t.conversations,
-            [dict(id=cid, resolution_note=note) for cid, note in notes.items()],
+            [dict(tenant_id=tenant_id, id=cid, resolution_note=note) for cid, note in notes.items()],
+            key=("tenant_id", "id"),
             status=ConversationStatus.RESOLVED.value,
             resolved_at=now,
             routing=None,
         )
-        live = [dict(conversation_id=cid) for cid in notes]
-        await update_rows(self.conn, t.assignments, live, key="conversation_id", unless_set="ended_at", ended_at=now)
+        live = [dict(tenant_id=tenant_id, conversation_id=cid) for cid in notes]
+        found = ("tenant_id", "conversation_id")
+        await update_rows(self.conn, t.assignments, live, key=found, unless_set="ended_at", ended_at=now)
         await add_lifecycle(
             self.conn, [Lifecycle(tenant_id, rows[cid].customer_id, cid, "resolved", now) for cid in notes]
         )

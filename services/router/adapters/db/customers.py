@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from shared.ids import new_id
 # What of a NewCustomer is stored as it is (its kind, value and verified make its first identity instead).
 PROFILE_FIELDS = ("tenant_id", "name", "email", "phone", "language", "tier", "attributes", "owner_agent_id")
 VOUCHED_FIELDS = ("name", "language", "tier", "attributes", "owner_agent_id")  # handlers/identity.py profile_of
+KEY = ("tenant_id", "id")  # a customer's row, found by its tenant's key (tables/context.py)
 
 
 class SqlCustomers(SqlRepository):
@@ -42,12 +43,12 @@ class SqlCustomers(SqlRepository):
         unmerged = select(c.id, c.customer_id).where(c.status != "merged")
         return {r.id: r.customer_id for r in await rows_in(self.conn, unmerged, tuple_(c.tenant_id, c.id), keys)}
 
-    async def stored_customers(self, customer_ids: Iterable[str]) -> dict[str, StoredCustomer]:
+    async def stored_customers(self, keys: Iterable[tuple[str, str]]) -> dict[str, StoredCustomer]:
         cu = t.customers.c
         query = select(cu.id, cu.created_at, cu.tier, cu.language, cu.tags, cu.attributes, cu.owner_agent_id)
         return {
             r.id: StoredCustomer(r.created_at, routing_attrs(r))
-            for r in await rows_in(self.conn, query, cu.id, customer_ids)
+            for r in await rows_in(self.conn, query, tuple_(cu.tenant_id, cu.id), keys)
         }
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
@@ -81,37 +82,46 @@ class SqlCustomers(SqlRepository):
                 ],
             )
 
-    async def apply_verified_profile(self, updates: dict[str, dict[str, Any]], now: datetime) -> None:
+    async def apply_verified_profile(self, updates: Mapping[tuple[str, str], dict[str, Any]], now: datetime) -> None:
         """One statement for the batch, whatever its number of customers; a field a customer's update leaves
         out keeps what is stored."""
         unknown = {f for values in updates.values() for f in values} - set(VOUCHED_FIELDS)
         if unknown:
             raise ValueError(f"not a field an app vouches for: {sorted(unknown)}")
-        rows = [dict(id=cid, **{f: values.get(f) for f in VOUCHED_FIELDS}) for cid, values in updates.items() if values]
-        await update_rows(self.conn, t.customers, rows, or_stored=frozenset(VOUCHED_FIELDS), updated_at=now)
+        rows = [
+            dict(tenant_id=tn, id=cid, **{f: values.get(f) for f in VOUCHED_FIELDS})
+            for (tn, cid), values in updates.items()
+            if values
+        ]
+        await update_rows(self.conn, t.customers, rows, key=KEY, or_stored=frozenset(VOUCHED_FIELDS), updated_at=now)
 
-    async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return {cid: s.attrs for cid, s in (await self.stored_customers(customer_ids)).items()}
+    async def customer_attrs(self, keys: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        return {cid: s.attrs for cid, s in (await self.stored_customers(keys)).items()}
 
-    async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
+    async def set_detected_languages(
+        self, detected: Mapping[tuple[str, str], tuple[str, float]], now: datetime
+    ) -> None:
         if not detected:
             return
-        rows = [dict(id=k, language=lang, language_confidence=conf) for k, (lang, conf) in detected.items()]
+        rows = [
+            dict(tenant_id=tn, id=cid, language=lang, language_confidence=conf)
+            for (tn, cid), (lang, conf) in detected.items()
+        ]
         # never over a language the app or an agent set
-        await update_rows(self.conn, t.customers, rows, unless_set="language", updated_at=now)
+        await update_rows(self.conn, t.customers, rows, key=KEY, unless_set="language", updated_at=now)
 
-    async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
-        if not customer_ids:
+    async def last_agents(self, keys: Sequence[tuple[str, str]]) -> dict[str, str]:
+        if not keys:
             return {}
         c, s = t.conversations.c, t.assignments.c
         rows = await rows_in(
             self.conn,
             select(c.customer_id, s.agent_id)
-            .join(t.assignments, s.conversation_id == c.id)
+            .join(t.assignments, (s.tenant_id == c.tenant_id) & (s.conversation_id == c.id))
             .where(s.accepted_at.is_not(None))
             .order_by(c.customer_id, s.accepted_at.desc(), s.seq.desc()),
-            c.customer_id,
-            customer_ids,
+            tuple_(c.tenant_id, c.customer_id),
+            keys,
         )
         last: dict[str, str] = {}
         for r in rows:

@@ -22,22 +22,25 @@ class SqlDeadLetters(SqlRepository):
         or a record dead-lettered again before it was redriven (same source position) is kept once."""
         if not rows:
             return 0
-        placed = {(r.dl_topic, r.dl_partition, r.dl_offset) for r in rows}
-        sources = {(r.topic, r.partition, r.offset) for r in rows if r.partition >= 0}
+        # each found with its tenant, as the table's keys lead with it (the tenant is read from the record, so
+        # the same record is under the same tenant each time)
+        placed = {(r.tenant_id, r.dl_topic, r.dl_partition, r.dl_offset) for r in rows}
+        sources = {(r.tenant_id, r.topic, r.partition, r.offset) for r in rows if r.partition >= 0}
         stored = {
-            (x.dl_topic, x.dl_partition, x.dl_offset)
+            (x.tenant_id, x.dl_topic, x.dl_partition, x.dl_offset)
             for x in await self.conn.execute(
-                select(d.dl_topic, d.dl_partition, d.dl_offset).where(
-                    tuple_(d.dl_topic, d.dl_partition, d.dl_offset).in_(list(placed))
+                select(d.tenant_id, d.dl_topic, d.dl_partition, d.dl_offset).where(
+                    tuple_(d.tenant_id, d.dl_topic, d.dl_partition, d.dl_offset).in_(list(placed))
                 )
             )
         }
         pending = (
             {
-                (x.topic, x.partition, x.offset)
+                (x.tenant_id, x.topic, x.partition, x.offset)
                 for x in await self.conn.execute(
-                    select(d.topic, d.partition, d.offset).where(
-                        tuple_(d.topic, d.partition, d.offset).in_(list(sources)), d.redriven_at.is_(None)
+                    select(d.tenant_id, d.topic, d.partition, d.offset).where(
+                        tuple_(d.tenant_id, d.topic, d.partition, d.offset).in_(list(sources)),
+                        d.redriven_at.is_(None),
                     )
                 )
             }
@@ -47,8 +50,8 @@ class SqlDeadLetters(SqlRepository):
         fresh = [
             r
             for r in rows
-            if (r.dl_topic, r.dl_partition, r.dl_offset) not in stored
-            and (r.partition < 0 or (r.topic, r.partition, r.offset) not in pending)
+            if (r.tenant_id, r.dl_topic, r.dl_partition, r.dl_offset) not in stored
+            and (r.partition < 0 or (r.tenant_id, r.topic, r.partition, r.offset) not in pending)
         ]
         if fresh:
             await self.conn.execute(
@@ -57,9 +60,11 @@ class SqlDeadLetters(SqlRepository):
             )
         return len(fresh)
 
-    async def mark_redriven(self, deadletter_id: str, now: datetime) -> None:
+    async def mark_redriven(self, tenant_id: str, deadletter_id: str, now: datetime) -> None:
         await self.conn.execute(
-            update(t.deadletters).where(d.id == deadletter_id).values(redriven_at=now, redrives=d.redrives + 1)
+            update(t.deadletters)
+            .where(d.tenant_id == tenant_id, d.id == deadletter_id)
+            .values(redriven_at=now, redrives=d.redrives + 1)
         )
 
     async def forget_before(self, cutoff: datetime) -> int:
@@ -86,5 +91,5 @@ async def forget_mentioning(conn: AsyncConnection, tenant_id: str, needles: Sequ
     rows = await conn.execute(select(d.id, d.key, d.value).where(d.tenant_id == tenant_id))
     doomed = [r.id for r in rows if any(n in r.value.lower() or (r.key and n in r.key.lower()) for n in wanted)]
     if doomed:
-        await conn.execute(delete(t.deadletters).where(d.id.in_(doomed)))
+        await conn.execute(delete(t.deadletters).where(d.tenant_id == tenant_id, d.id.in_(doomed)))
     return len(doomed)

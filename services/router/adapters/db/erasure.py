@@ -20,12 +20,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, or_, select, update
+from sqlalchemy import String, Table, cast, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import deadletters
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.statements import rows_in
+from services.router.adapters.db.statements import key_in, rows_in
 
 ERASED = "[erased]"
 # What stays of an erased message: its ids, channel, direction and times (counts and KPIs), nothing personal.
@@ -50,20 +50,28 @@ async def customer_family(conn: AsyncConnection, tenant_id: str, customer_id: st
     return family
 
 
-async def blank_conversations(conn: AsyncConnection, conversation_ids: list[str], now: datetime) -> None:
-    """Every personal field of these conversations' messages, feed events, surveys and timeline entries."""
-    if not conversation_ids:
+def _of_conversations(
+    conn: AsyncConnection, table: Table, keys: list[tuple[str, str]], column: str = "conversation_id"
+) -> Any:
+    """The rows of ``table`` of these (tenant, conversation id) pairs, found by the tenant's keys."""
+    return key_in(conn, tuple_(table.c.tenant_id, table.c[column]), keys)
+
+
+async def blank_conversations(conn: AsyncConnection, keys: list[tuple[str, str]], now: datetime) -> None:
+    """Every personal field of these (tenant, conversation id)'s messages, feed events, surveys and timeline
+    entries."""
+    if not keys:
         return
-    m, e, s, tl, c = t.messages.c, t.agent_events.c, t.surveys.c, t.timeline.c, t.conversations.c
-    await conn.execute(update(t.messages).where(m.conversation_id.in_(conversation_ids)).values(**BLANK_MESSAGE))
-    await conn.execute(update(t.agent_events).where(e.conversation_id.in_(conversation_ids)).values(data={}))
-    await conn.execute(update(t.surveys).where(s.conversation_id.in_(conversation_ids)).values(comment=None))
-    await conn.execute(update(t.timeline).where(tl.conversation_id.in_(conversation_ids)).values(data={}))
+    await conn.execute(update(t.messages).where(_of_conversations(conn, t.messages, keys)).values(**BLANK_MESSAGE))
+    await conn.execute(update(t.agent_events).where(_of_conversations(conn, t.agent_events, keys)).values(data={}))
+    await conn.execute(update(t.surveys).where(_of_conversations(conn, t.surveys, keys)).values(comment=None))
+    await conn.execute(update(t.timeline).where(_of_conversations(conn, t.timeline, keys)).values(data={}))
     # webhook events still held for their receivers carry the messages' text: they are not sent any more
-    wd = t.webhook_deliveries.c
-    await conn.execute(delete(t.webhook_deliveries).where(wd.conversation_id.in_(conversation_ids)))
+    await conn.execute(delete(t.webhook_deliveries).where(_of_conversations(conn, t.webhook_deliveries, keys)))
     await conn.execute(
-        update(t.conversations).where(c.id.in_(conversation_ids)).values(resolution_note=None, erased_at=now)
+        update(t.conversations)
+        .where(_of_conversations(conn, t.conversations, keys, "id"))
+        .values(resolution_note=None, erased_at=now)
     )
 
 
@@ -77,9 +85,10 @@ async def erase_customer(
         return None
     family = await customer_family(conn, tenant_id, customer_id)
     i = t.identities.c
-    identities = (await conn.execute(select(i.kind, i.value).where(i.customer_id.in_(family)))).all()
+    of_family = i.tenant_id == tenant_id, i.customer_id.in_(family)
+    identities = (await conn.execute(select(i.kind, i.value).where(*of_family))).all()
     known = {(r.kind, r.value) for r in identities}
-    profile = (await conn.execute(select(cu.email, cu.phone).where(cu.id.in_(family)))).all()
+    profile = (await conn.execute(select(cu.email, cu.phone).where(cu.tenant_id == tenant_id, cu.id.in_(family)))).all()
     known |= {("email", r.email) for r in profile if r.email} | {("phone", r.phone) for r in profile if r.phone}
     digests = {identity_digest(key, tenant_id, kind, value) for kind, value in known}
     er = t.erasures.c
@@ -89,24 +98,36 @@ async def erase_customer(
             t.erasures.insert(), [{"tenant_id": tenant_id, "digest": d, "erased_at": now} for d in sorted(digests)]
         )
     c = t.conversations.c
-    conversations = [r.id for r in await conn.execute(select(c.id).where(c.customer_id.in_(family)))]
+    conversations = [
+        r.id for r in await conn.execute(select(c.id).where(c.tenant_id == tenant_id, c.customer_id.in_(family)))
+    ]
     attachments = await _attachments_only_of(conn, tenant_id, family)
-    await blank_conversations(conn, conversations, now)
-    m = t.messages.c
-    await conn.execute(update(t.messages).where(m.customer_id.in_(family)).values(**BLANK_MESSAGE))
-    await conn.execute(update(t.surveys).where(t.surveys.c.customer_id.in_(family)).values(comment=None))
-    await conn.execute(update(t.timeline).where(t.timeline.c.customer_id.in_(family)).values(data={}))
+    await blank_conversations(conn, [(tenant_id, cid) for cid in conversations], now)
+    m, sv, tl = t.messages.c, t.surveys.c, t.timeline.c
+    await conn.execute(
+        update(t.messages).where(m.tenant_id == tenant_id, m.customer_id.in_(family)).values(**BLANK_MESSAGE)
+    )
+    await conn.execute(
+        update(t.surveys).where(sv.tenant_id == tenant_id, sv.customer_id.in_(family)).values(comment=None)
+    )
+    await conn.execute(update(t.timeline).where(tl.tenant_id == tenant_id, tl.customer_id.in_(family)).values(data={}))
     await deadletters.forget_mentioning(conn, tenant_id, sorted(value for _, value in known))
-    await conn.execute(delete(t.identities).where(i.customer_id.in_(family)))
+    await conn.execute(delete(t.identities).where(*of_family))
     sg = t.suggestions.c
-    await conn.execute(delete(t.suggestions).where(or_(sg.customer_id.in_(family), sg.other_customer_id.in_(family))))
+    await conn.execute(
+        delete(t.suggestions).where(
+            sg.tenant_id == tenant_id, or_(sg.customer_id.in_(family), sg.other_customer_id.in_(family))
+        )
+    )
     mg = t.merges.c
     await conn.execute(
-        update(t.merges).where(or_(mg.survivor_id.in_(family), mg.merged_id.in_(family))).values(record={})
+        update(t.merges)
+        .where(mg.tenant_id == tenant_id, or_(mg.survivor_id.in_(family), mg.merged_id.in_(family)))
+        .values(record={})
     )
     await conn.execute(
         update(t.customers)
-        .where(cu.id.in_(family))
+        .where(cu.tenant_id == tenant_id, cu.id.in_(family))
         .values(name=None, email=None, phone=None, language=None, tags=[], consent={}, attributes={}, erased_at=now)
     )
     return {
@@ -124,7 +145,7 @@ async def _attachments_only_of(conn: AsyncConnection, tenant_id: str, family: li
     m = t.messages.c
     refs = {
         str(a["ref"])
-        for row in await conn.execute(select(m.attachments).where(m.customer_id.in_(family)))
+        for row in await conn.execute(select(m.attachments).where(m.tenant_id == tenant_id, m.customer_id.in_(family)))
         for a in row.attachments or []
         if isinstance(a, dict) and a.get("ref")
     }
@@ -146,21 +167,22 @@ async def erased_senders(
     if not by_digest:
         return {}
     er = t.erasures.c
-    rows = await rows_in(conn, select(er.digest, er.erased_at), er.digest, by_digest)
+    wanted = [(sender[0], digest) for digest, sender in by_digest.items()]
+    rows = await rows_in(conn, select(er.digest, er.erased_at), tuple_(er.tenant_id, er.digest), wanted)
     return {by_digest[r.digest]: r.erased_at for r in rows}
 
 
 async def apply_retention(conn: AsyncConnection, cutoff: datetime, now: datetime, batch: int = 500) -> int:
-    """Blank up to ``batch`` conversations closed before ``cutoff``; returns how many."""
+    """Blank up to ``batch`` conversations closed before ``cutoff``, of every tenant; returns how many."""
     c = t.conversations.c
-    ids = [
-        r.id
+    keys = [
+        (r.tenant_id, r.id)
         for r in await conn.execute(
-            select(c.id)
+            select(c.tenant_id, c.id)
             .where(c.status != "open", c.resolved_at < cutoff, c.erased_at.is_(None))
             .order_by(c.resolved_at)
             .limit(batch)
         )
     ]
-    await blank_conversations(conn, ids, now)
-    return len(ids)
+    await blank_conversations(conn, keys, now)
+    return len(keys)

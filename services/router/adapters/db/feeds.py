@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
-
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.bulk import insert_numbered
 from services.router.adapters.db.repository import SqlRepository
 
 
@@ -17,9 +16,4 @@ class SqlFeeds(SqlRepository):
     async def add(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if not rows:
             return []
-        e = t.agent_events.c
-        result = await self.conn.execute(
-            insert(t.agent_events).returning(e.seq, e.id, sort_by_parameter_order=True), list(rows)
-        )
-        seqs = {r.id: r.seq for r in result}
-        return [{**row, "seq": seqs[row["id"]]} for row in rows]
+        return await insert_numbered(self.conn, t.agent_events, rows)  # one statement for the batch

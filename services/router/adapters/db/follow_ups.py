@@ -22,9 +22,11 @@ class SqlFollowUps(SqlRepository):
         query = select(c.id, c.queue_id, c.channel).where(c.tenant_id == tenant_id)
         return {r.id: (r.queue_id, r.channel) for r in await rows_in(self.conn, query, c.id, conversation_ids)}
 
-    async def schedule(self, due: Mapping[str, datetime]) -> None:
-        rows = [dict(id=conversation_id, follow_up_due_at=at) for conversation_id, at in due.items()]
-        await update_rows(self.conn, t.conversations, rows)
+    async def schedule(self, tenant_id: str, due: Mapping[str, datetime]) -> None:
+        rows = [
+            dict(tenant_id=tenant_id, id=conversation_id, follow_up_due_at=at) for conversation_id, at in due.items()
+        ]
+        await update_rows(self.conn, t.conversations, rows, key=("tenant_id", "id"))
 
     async def tenants_due(self, now: datetime) -> list[str]:
         c = t.conversations.c
@@ -36,11 +38,17 @@ class SqlFollowUps(SqlRepository):
         c, k = t.conversations.c, t.customers.c
         later = t.conversations.alias("later")
         wrote_again = (
-            select(later.c.id).where(later.c.customer_id == c.customer_id, later.c.opened_at > c.resolved_at).exists()
+            select(later.c.id)
+            .where(
+                later.c.tenant_id == c.tenant_id,
+                later.c.customer_id == c.customer_id,
+                later.c.opened_at > c.resolved_at,
+            )
+            .exists()
         )
         rows = await self.conn.execute(
             select(c.id, c.customer_id, c.channel, c.queue_id, c.resolved_at, k.language, wrote_again.label("again"))
-            .join(t.customers, k.id == c.customer_id)
+            .join(t.customers, (k.tenant_id == c.tenant_id) & (k.id == c.customer_id))
             .where(
                 c.follow_up_due_at <= now,
                 c.tenant_id == tenant_id,
@@ -55,11 +63,15 @@ class SqlFollowUps(SqlRepository):
             for r in rows
         ]
 
-    async def finish(self, conversation_ids: Sequence[str], sent: Sequence[str], now: datetime) -> None:
+    async def finish(self, tenant_id: str, conversation_ids: Sequence[str], sent: Sequence[str], now: datetime) -> None:
         c = t.conversations.c
         if conversation_ids:
             await self.conn.execute(
-                update(t.conversations).where(c.id.in_(list(conversation_ids))).values(follow_up_due_at=None)
+                update(t.conversations)
+                .where(c.tenant_id == tenant_id, c.id.in_(list(conversation_ids)))
+                .values(follow_up_due_at=None)
             )
         if sent:
-            await self.conn.execute(update(t.conversations).where(c.id.in_(list(sent))).values(followed_up_at=now))
+            await self.conn.execute(
+                update(t.conversations).where(c.tenant_id == tenant_id, c.id.in_(list(sent))).values(followed_up_at=now)
+            )

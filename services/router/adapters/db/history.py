@@ -95,8 +95,8 @@ async def _arrivals(conn: AsyncConnection, tenant_id: str, start: datetime, end:
                 cu.owner_agent_id,
                 accepted.c.accepted_at,
             )
-            .join(t.customers, cu.id == c.customer_id)
-            .outerjoin(accepted, accepted.c.conversation_id == c.id)
+            .join(t.customers, (cu.tenant_id == c.tenant_id) & (cu.id == c.customer_id))
+            .outerjoin(accepted, accepted.c.conversation_id == c.id)  # of the tenant's assignments only
             .where(c.tenant_id == tenant_id, arrived >= start, arrived < end)
             .order_by(arrived, c.id)
         )
@@ -135,7 +135,7 @@ async def _helped(
     c, s = t.conversations.c, t.assignments.c
     rows = await conn.execute(
         select(c.customer_id, s.conversation_id, s.agent_id, s.accepted_at)
-        .join(t.conversations, c.id == s.conversation_id)
+        .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
         .where(s.tenant_id == tenant_id, s.accepted_at.is_not(None), s.accepted_at < end, c.customer_id.in_(customers))
         .order_by(s.accepted_at, s.seq)
     )
@@ -155,7 +155,8 @@ async def _presence(conn: AsyncConnection, tenant_id: str, start: datetime, end:
     own = [r for r in changes if r.agent_id == r.data.get("agent")]  # not the supervisors' copy
     agents = {r.agent_id for r in own}
     last = select(func.max(e.seq)).where(*mine, e.at < start, e.agent_id.in_(agents)).group_by(e.agent_id)
-    before = (await conn.execute(select(e.agent_id, e.data).where(e.seq.in_(last)))).all() if agents else []
+    latest = (e.tenant_id == tenant_id, e.seq.in_(last))
+    before = (await conn.execute(select(e.agent_id, e.data).where(*latest))).all() if agents else []
     records: list[Record] = [
         {"at": start, "type": "presence", "agent_id": r.agent_id, "presence": r.data["presence"]} for r in before
     ]

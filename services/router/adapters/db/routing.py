@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
-from services.router.adapters.db.statements import add_lifecycle, one_of, rows_in
+from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule, routing_attrs_of
 from services.router.domain.routing.capacity import profile_from
@@ -22,6 +22,7 @@ from services.router.handlers.ports.records import AgentFacts, Lifecycle, fields
 from services.router.handlers.ports.routing import Facts, Queued
 from shared.ids import new_id
 
+KEY = ("tenant_id", "id")  # a row of a tenant table, found by its key (tables/routing.py)
 _LOCK_ALL = text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS TEXT[])) AS k")
 _BUMP_ALL = text(
     "UPDATE tenants AS t SET routing_version = t.routing_version + 1, routing_state = CAST(v.state AS JSON) "
@@ -87,15 +88,16 @@ class SqlRouting:
         return dict(row.routing_state or {}) if row else {}
 
     async def store_facts(self, facts: Facts, queued: Queued | None = None, now: datetime | None = None) -> None:
-        queues = {cid: qid for cid, qid in (queued or {}).items() if qid is not None}
+        queues = {key: qid for key, qid in (queued or {}).items() if qid is not None}
         keep = frozenset({"queued_at"})
-        rows = [(cid, dict(fact) if fact is not None else None) for cid, fact in facts.items()]
+        rows = [(key, dict(fact) if fact is not None else None) for key, fact in facts.items()]
         # one UPDATE per shape of row (the arrays of one statement are columns of equal length)
-        both = [dict(id=cid, routing=fact, queue_id=queues[cid], queued_at=now) for cid, fact in rows if cid in queues]
-        await update_rows(self.conn, t.conversations, both, keep=keep)
-        await update_rows(self.conn, t.conversations, [dict(id=c, routing=f) for c, f in rows if c not in queues])
-        only_queue = [dict(id=cid, queue_id=qid, queued_at=now) for cid, qid in queues.items() if cid not in facts]
-        await update_rows(self.conn, t.conversations, only_queue, keep=keep)
+        both = [dict(_keyed(k), routing=f, queue_id=queues[k], queued_at=now) for k, f in rows if k in queues]
+        await update_rows(self.conn, t.conversations, both, key=KEY, keep=keep)
+        only_fact = [dict(_keyed(k), routing=f) for k, f in rows if k not in queues]
+        await update_rows(self.conn, t.conversations, only_fact, key=KEY)
+        only_queue = [dict(_keyed(k), queue_id=qid, queued_at=now) for k, qid in queues.items() if k not in facts]
+        await update_rows(self.conn, t.conversations, only_queue, key=KEY, keep=keep)
 
     async def customer_facts(self, tenant_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
         c = t.conversations.c
@@ -124,7 +126,7 @@ class SqlRouting:
             for f in facts
         ]
         kept = frozenset({"presence_reason", "presence_changed_at"})
-        await update_rows(self.conn, t.agents, rows, key=("tenant_id", "id"), or_stored=kept)
+        await update_rows(self.conn, t.agents, rows, key=KEY, or_stored=kept)
 
     async def tenants_with_due_routing(self, now: datetime) -> list[str]:
         """Tenants with offers past their expiry: after a replica died, nobody else's timer would end them.
@@ -161,7 +163,7 @@ class SqlRouting:
                     p.name.label("profile_name"),
                     p.config.label("profile_config"),
                 )
-                .outerjoin(t.routing_profiles, p.id == a.profile_id)
+                .outerjoin(t.routing_profiles, (p.tenant_id == a.tenant_id) & (p.id == a.profile_id))
                 .where(a.tenant_id == tenant_id)
                 .order_by(a.id)
                 .with_for_update(of=t.agents)
@@ -204,8 +206,8 @@ class SqlRouting:
                 s.accepted_at,
                 c.routing,
             )
-            .join(t.customers, cu.id == c.customer_id)
-            .outerjoin(t.assignments, (s.conversation_id == c.id) & s.ended_at.is_(None))
+            .join(t.customers, (cu.tenant_id == c.tenant_id) & (cu.id == c.customer_id))
+            .outerjoin(t.assignments, (s.tenant_id == c.tenant_id) & (s.conversation_id == c.id) & s.ended_at.is_(None))
             .where(c.tenant_id == tenant_id, c.status == ConversationStatus.OPEN.value)
         )
         # sorted here, not by the database: tens of thousands of wide rows spill its sort to disk
@@ -239,14 +241,16 @@ class SqlRouting:
         works.sort(key=lambda w: (w.enqueued_at, w.conversation_id))
         return works
 
-    async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
+    async def end_assignments(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
-        if not conversation_ids:
+        if not keys:
             return
         c = t.conversations.c
-        await self.conn.execute(_live_assignments(conversation_ids).values(ended_at=now))
+        await self.conn.execute(_live_assignments(self.conn, keys).values(ended_at=now))
         await self.conn.execute(
-            update(t.conversations).where(c.id.in_(conversation_ids)).values(agent_id=None, assigned_at=None)
+            update(t.conversations)
+            .where(key_in(self.conn, tuple_(c.tenant_id, c.id), keys))
+            .values(agent_id=None, assigned_at=None)
         )
 
     async def record_assignments(
@@ -270,10 +274,16 @@ class SqlRouting:
             self.conn,
             t.conversations,
             [
-                dict(id=r["conversation_id"], agent_id=r["agent_id"], assigned_at=r["assigned_at"])
+                dict(
+                    tenant_id=r["tenant_id"],
+                    id=r["conversation_id"],
+                    agent_id=r["agent_id"],
+                    assigned_at=r["assigned_at"],
+                )
                 for r in rows
                 if r["conversation_id"] not in written
             ],
+            key=KEY,
         )
         s = t.assignments.c
         stored = await self.conn.execute(
@@ -289,8 +299,8 @@ class SqlRouting:
                 s.offer_expires_at,
                 c.customer_id,
             )
-            .join(t.conversations, c.id == s.conversation_id)
-            .where(one_of(self.conn, s.id, [r["id"] for r in rows]))
+            .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
+            .where(key_in(self.conn, tuple_(s.tenant_id, s.id), [(r["tenant_id"], r["id"]) for r in rows]))
         )
         out = [dict(r._mapping) for r in stored]
         await add_lifecycle(
@@ -309,16 +319,15 @@ class SqlRouting:
         )
         return out
 
-    async def accept_offers(self, conversation_ids: Sequence[str], now: datetime) -> None:
+    async def accept_offers(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
         """Offers accepted: the live assignment stays (same row), now held for good."""
-        if not conversation_ids:
+        if not keys:
             return
         c = t.conversations.c
-        await self.conn.execute(_live_assignments(conversation_ids).values(accepted_at=now, offer_expires_at=None))
-        await self.conn.execute(update(t.conversations).where(c.id.in_(conversation_ids)).values(assigned_at=now))
-        rows = await self.conn.execute(
-            select(c.id, c.tenant_id, c.customer_id, c.agent_id).where(c.id.in_(conversation_ids))
-        )
+        await self.conn.execute(_live_assignments(self.conn, keys).values(accepted_at=now, offer_expires_at=None))
+        found = key_in(self.conn, tuple_(c.tenant_id, c.id), keys)
+        await self.conn.execute(update(t.conversations).where(found).values(assigned_at=now))
+        rows = await self.conn.execute(select(c.id, c.tenant_id, c.customer_id, c.agent_id).where(found))
         await add_lifecycle(
             self.conn,
             [Lifecycle(r.tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows],
@@ -347,10 +356,15 @@ class SqlRouting:
         return out
 
 
-def _live_assignments(conversation_ids: Sequence[str]) -> Update:
-    """An update of these conversations' live (not ended) assignments: one each at the most."""
+def _keyed(key: tuple[str, str]) -> dict[str, Any]:
+    """A row's ``KEY`` columns, from its (tenant, id)."""
+    return {"tenant_id": key[0], "id": key[1]}
+
+
+def _live_assignments(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> Update:
+    """An update of these (tenant, conversation id)'s live (not ended) assignments: one each at the most."""
     s = t.assignments.c
-    return update(t.assignments).where(s.conversation_id.in_(conversation_ids), s.ended_at.is_(None))
+    return update(t.assignments).where(key_in(conn, tuple_(s.tenant_id, s.conversation_id), keys), s.ended_at.is_(None))
 
 
 class _StoredAttrs(Mapping[str, Any]):

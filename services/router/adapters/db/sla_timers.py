@@ -3,16 +3,17 @@ transaction that publishes the event, on rows claimed with SKIP LOCKED, so none 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import one_of, update_by_id
+from services.router.adapters.db.statements import key_in, one_of, update_by_id
 from services.router.domain.sla import TimerKind
 from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
 
@@ -27,6 +28,12 @@ def _breach_due(now: datetime) -> Any:
     return and_(s.stopped_at.is_(None), s.paused_at.is_(None), s.breached_at.is_(None), s.due_at <= now)
 
 
+def _of(conn: AsyncConnection, keys: list[tuple[str, str]]) -> Any:
+    """The clocks of these (tenant, conversation id), found by the tenant's keys."""
+    s = t.sla_timers.c
+    return key_in(conn, tuple_(s.tenant_id, s.conversation_id), keys)
+
+
 class SqlSlaTimers(SqlRepository):
     """The SLA clocks touched by one transaction."""
 
@@ -34,71 +41,75 @@ class SqlSlaTimers(SqlRepository):
         if timers:
             await insert_rows(self.conn, t.sla_timers, [fields_of(timer) for timer in timers])
 
-    async def conversations_with_clock(self, conversation_ids: Iterable[str], kind: TimerKind) -> set[str]:
-        """Which of these conversations already have a clock of this kind not stopped (running or paused)."""
-        ids = list(conversation_ids)
+    async def conversations_with_clock(self, keys: Iterable[tuple[str, str]], kind: TimerKind) -> set[str]:
+        """Which of these (tenant, conversation) already have a clock of this kind not stopped (running or
+        paused)."""
+        ids = list(keys)
         if not ids:
             return set()
         s = t.sla_timers.c
         rows = await self.conn.execute(
-            select(s.conversation_id).where(s.conversation_id.in_(ids), s.kind == kind.value, s.stopped_at.is_(None))
+            select(s.conversation_id).where(_of(self.conn, ids), s.kind == kind.value, s.stopped_at.is_(None))
         )
         return {r.conversation_id for r in rows}
 
-    async def paused(self, conversation_ids: Iterable[str]) -> list[LiveSlaTimer]:
-        """The paused clocks of these conversations (pending on the customer)."""
+    async def paused(self, keys: Iterable[tuple[str, str]]) -> list[LiveSlaTimer]:
+        """The paused clocks of these (tenant, conversation) (pending on the customer)."""
         s = t.sla_timers.c
-        return await self._live(conversation_ids, s.paused_at.is_not(None))
+        return await self._live(keys, s.paused_at.is_not(None))
 
     async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
         """Paused clocks run again, towards their recounted deadlines (one statement for the batch)."""
         await update_by_id(
             self.conn,
             t.sla_timers,
-            [dict(b_id=d.id, b_warn_at=d.warn_at, b_due_at=d.due_at) for d in timers],
+            [dict(b_tenant_id=d.tenant_id, b_id=d.id, b_warn_at=d.warn_at, b_due_at=d.due_at) for d in timers],
             paused_at=None,
             remaining_s=None,
             warn_at=bindparam("b_warn_at"),
             due_at=bindparam("b_due_at"),
         )
 
-    async def running(self, conversation_ids: Iterable[str], kind: TimerKind) -> list[LiveSlaTimer]:
+    async def running(self, keys: Iterable[tuple[str, str]], kind: TimerKind) -> list[LiveSlaTimer]:
         s = t.sla_timers.c
-        return await self._live(conversation_ids, s.kind == kind.value, s.paused_at.is_(None))
+        return await self._live(keys, s.kind == kind.value, s.paused_at.is_(None))
 
-    async def _live(self, conversation_ids: Iterable[str], *where: ColumnElement[bool]) -> list[LiveSlaTimer]:
-        """The clocks not stopped on these conversations that also meet ``where``."""
-        ids = list(conversation_ids)
+    async def _live(self, keys: Iterable[tuple[str, str]], *where: ColumnElement[bool]) -> list[LiveSlaTimer]:
+        """The clocks not stopped on these (tenant, conversation) that also meet ``where``."""
+        ids = list(keys)
         if not ids:
             return []
         s = t.sla_timers.c
         rows = await self.conn.execute(
             select(s.id, s.tenant_id, s.queue_id, s.target_s, s.due_at, s.remaining_s).where(
-                s.conversation_id.in_(ids), s.stopped_at.is_(None), *where
+                _of(self.conn, ids), s.stopped_at.is_(None), *where
             )
         )
         return [LiveSlaTimer(*r) for r in rows]
 
-    async def pause(self, remaining: dict[str, float], now: datetime) -> None:
-        """Timer id → seconds it has left (one statement for the batch)."""
+    async def pause(self, remaining: Mapping[tuple[str, str], float], now: datetime) -> None:
+        """(tenant, timer id) → seconds it has left (one statement for the batch)."""
         await update_by_id(
             self.conn,
             t.sla_timers,
-            [dict(b_id=timer_id, b_at=now, b_left=left) for timer_id, left in remaining.items()],
+            [
+                dict(b_tenant_id=tenant_id, b_id=timer_id, b_at=now, b_left=left)
+                for (tenant_id, timer_id), left in remaining.items()
+            ],
             paused_at=bindparam("b_at"),
             remaining_s=bindparam("b_left"),
         )
 
-    async def stop(self, conversation_ids: Iterable[str], kinds: Sequence[TimerKind], now: datetime) -> None:
+    async def stop(self, keys: Iterable[tuple[str, str]], kinds: Sequence[TimerKind], now: datetime) -> None:
         """Met first (answered before the deadline, or paused: a paused clock cannot break), then the rest missed."""
-        ids = list(conversation_ids)
+        ids = list(keys)
         if not ids:
             return
         s = t.sla_timers.c
         base = (
             update(t.sla_timers)
             .where(
-                one_of(self.conn, s.conversation_id, ids),
+                _of(self.conn, ids),
                 one_of(self.conn, s.kind, [k.value for k in kinds], "kinds"),
                 s.stopped_at.is_(None),
             )
@@ -135,7 +146,7 @@ class SqlSlaTimers(SqlRepository):
                 c.agent_id,
                 c.customer_id,
             )
-            .join(t.conversations, c.id == s.conversation_id)
+            .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
             .where(or_(_warn_due(now), _breach_due(now)), s.tenant_id == tenant_id)
             .order_by(s.due_at)
             .limit(limit)
@@ -143,7 +154,7 @@ class SqlSlaTimers(SqlRepository):
         )
         return [DueSlaTimer(**r._mapping) for r in rows]
 
-    async def mark_fired(self, warned: Sequence[str], breached: Sequence[str], now: datetime) -> None:
+    async def mark_fired(self, tenant_id: str, warned: Sequence[str], breached: Sequence[str], now: datetime) -> None:
         """One statement, one new version of each clock, whether it warned, breached or both."""
         if not (warned or breached):
             return
@@ -151,7 +162,7 @@ class SqlSlaTimers(SqlRepository):
         fired = sorted({*warned, *breached})
         await self.conn.execute(
             update(t.sla_timers)
-            .where(one_of(self.conn, s.id, fired))
+            .where(s.tenant_id == tenant_id, one_of(self.conn, s.id, fired))
             .values(
                 warned_at=case((one_of(self.conn, s.id, warned, "warned"), now), else_=s.warned_at),
                 breached_at=case((one_of(self.conn, s.id, breached, "breached"), now), else_=s.breached_at),

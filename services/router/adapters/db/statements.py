@@ -25,10 +25,12 @@ def insert_ignore(dialect: str, table: Table) -> Any:
 
 
 async def update_by_id(conn: AsyncConnection, table: Table, params: Sequence[dict[str, Any]], **values: Any) -> None:
-    """One UPDATE ... WHERE id = :b_id for the whole batch (executemany), ``values`` naming the ``b_*``
-    parameters each row of ``params`` binds; nothing for an empty batch."""
+    """One UPDATE ... WHERE tenant_id = :b_tenant_id AND id = :b_id for the whole batch (executemany), found by
+    the table's key, ``values`` naming the ``b_*`` parameters each row of ``params`` binds; nothing for an empty
+    batch."""
     if params:
-        await conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(**values), params)
+        found = (table.c.tenant_id == bindparam("b_tenant_id"), table.c.id == bindparam("b_id"))
+        await conn.execute(update(table).where(*found).values(**values), params)
 
 
 async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[Any], keys: Iterable[Any]) -> list[Any]:
@@ -39,16 +41,23 @@ async def rows_in(conn: AsyncConnection, query: Select[Any], key: ColumnElement[
     wanted = list(set(keys))
     if not wanted:
         return []
+    return list(await conn.execute(query.where(key_in(conn, key, wanted))))
+
+
+def key_in(conn: AsyncConnection, key: ColumnElement[Any], keys: Sequence[Any], name: str = "k") -> Any:
+    """``key`` (a column or a ``tuple_`` of columns, such as (tenant_id, id): a tenant table's key) is one of
+    ``keys``, as ``rows_in`` asks it, for a statement of any kind (an UPDATE too); ``name`` tells its parameters
+    apart from another ``key_in``'s in the same statement."""
     if conn.dialect.name != "postgresql":
-        return list(await conn.execute(query.where(key.in_(wanted))))
+        return key.in_(keys)
     if isinstance(key, Tuple):
         columns = list(key.clauses)
         arrays = [
-            bindparam(f"k{n}", [k[n] for k in wanted], type_=postgresql.ARRAY(c.type)) for n, c in enumerate(columns)
+            bindparam(f"{name}{n}", [k[n] for k in keys], type_=postgresql.ARRAY(c.type)) for n, c in enumerate(columns)
         ]
-        pairs = func.unnest(*arrays).table_valued(*(f"k{n}" for n in range(len(columns)))).render_derived()
-        return list(await conn.execute(query.where(key.in_(select(*pairs.c)))))
-    return list(await conn.execute(query.where(one_of(conn, key, wanted))))
+        pairs = func.unnest(*arrays).table_valued(*(f"{name}{n}" for n in range(len(columns)))).render_derived()
+        return key.in_(select(*pairs.c))
+    return one_of(conn, key, keys, name)
 
 
 def one_of(conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[Any], name: str = "keys") -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, tuple_
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
@@ -46,21 +46,24 @@ class SqlSurveys(SqlRepository):
         ).first()
         return SentSurvey(*row) if row else None
 
-    async def latest_open_surveys(self, customer_ids: Iterable[str], sent_since: datetime) -> dict[str, SentSurvey]:
+    async def latest_open_surveys(self, keys: Iterable[tuple[str, str]], sent_since: datetime) -> dict[str, SentSurvey]:
         s = t.surveys.c
         open_ = (
             select(s.id, s.tenant_id, s.conversation_id, s.customer_id, s.kind, s.answered_at)
             .where(s.answered_at.is_(None), s.sent_at >= sent_since)
             .order_by(s.sent_at)
         )
-        rows = await rows_in(self.conn, open_, s.customer_id, customer_ids)
+        rows = await rows_in(self.conn, open_, tuple_(s.tenant_id, s.customer_id), keys)
         return {r.customer_id: SentSurvey(*r) for r in rows}  # in sending order: the latest wins
 
     async def record_answers(self, answers: Sequence[SurveyAnswer], now: datetime) -> None:
         await update_by_id(
             self.conn,
             t.surveys,
-            [dict(b_id=a.survey_id, b_score=a.score, b_comment=a.comment, b_at=now) for a in answers],
+            [
+                dict(b_tenant_id=a.tenant_id, b_id=a.survey_id, b_score=a.score, b_comment=a.comment, b_at=now)
+                for a in answers
+            ],
             score=bindparam("b_score"),
             comment=bindparam("b_comment"),
             answered_at=bindparam("b_at"),

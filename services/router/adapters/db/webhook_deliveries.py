@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, tuple_, update
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.statements import key_in, rows_in
 from services.router.handlers.ports.webhook_deliveries import Attempted, DueDelivery, NewDelivery, State
 
 w = t.webhook_deliveries.c
@@ -22,15 +23,17 @@ class SqlWebhookDeliveries(SqlRepository):
     async def add(self, deployment: str, rows: Sequence[NewDelivery], now: datetime) -> int:
         if not rows:
             return 0
+        events = {(r.tenant_id, r.event_id) for r in rows}
         queued = {
-            (x.url, x.event_id)
-            for x in await self.conn.execute(
-                select(w.url, w.event_id).where(
-                    w.deployment == deployment, w.event_id.in_(sorted({r.event_id for r in rows}))
-                )
+            (x.tenant_id, x.url, x.event_id)
+            for x in await rows_in(
+                self.conn,
+                select(w.tenant_id, w.url, w.event_id).where(w.deployment == deployment),
+                tuple_(w.tenant_id, w.event_id),
+                events,
             )
         }
-        fresh = [r for r in rows if (r.url, r.event_id) not in queued]
+        fresh = [r for r in rows if (r.tenant_id, r.url, r.event_id) not in queued]
         # the unique (deployment, url, event_id) settles a race with another replica consuming the same record
         # after a rebalance: the second insert is skipped
         await insert_rows(
@@ -64,7 +67,7 @@ class SqlWebhookDeliveries(SqlRepository):
         )
         rows = (
             await self.conn.execute(
-                select(w.id, w.url, w.event_id, w.body, w.attempts, w.window_from)
+                select(w.id, w.tenant_id, w.url, w.event_id, w.body, w.attempts, w.window_from)
                 .where(
                     w.deployment == deployment,
                     w.state == "pending",
@@ -78,9 +81,8 @@ class SqlWebhookDeliveries(SqlRepository):
             )
         ).all()
         if rows:
-            await self.conn.execute(
-                update(t.webhook_deliveries).where(w.id.in_([r.id for r in rows])).values(lease_until=lease_until)
-            )
+            leased = key_in(self.conn, tuple_(w.tenant_id, w.id), [(r.tenant_id, r.id) for r in rows])
+            await self.conn.execute(update(t.webhook_deliveries).where(leased).values(lease_until=lease_until))
         return [DueDelivery(**r._mapping) for r in rows]
 
     async def record(self, attempts: Sequence[Attempted], now: datetime) -> None:
@@ -88,7 +90,7 @@ class SqlWebhookDeliveries(SqlRepository):
             return
         await self.conn.execute(
             update(t.webhook_deliveries)
-            .where(w.id == bindparam("b_id"))
+            .where(w.tenant_id == bindparam("b_tenant_id"), w.id == bindparam("b_id"))
             .values(
                 state=bindparam("b_state"),
                 attempts=w.attempts + 1,
@@ -101,6 +103,7 @@ class SqlWebhookDeliveries(SqlRepository):
             ),
             [
                 {
+                    "b_tenant_id": a.tenant_id,
                     "b_id": a.id,
                     "b_state": a.state,
                     "b_next": a.next_attempt_at,
@@ -125,10 +128,10 @@ class SqlWebhookDeliveries(SqlRepository):
         rows = await self.conn.execute(query.order_by(w.created_at.desc(), w.seq.desc()).limit(limit))
         return [dict(r._mapping) for r in rows]
 
-    async def redeliver(self, delivery_id: str, now: datetime) -> None:
+    async def redeliver(self, tenant_id: str, delivery_id: str, now: datetime) -> None:
         await self.conn.execute(
             update(t.webhook_deliveries)
-            .where(w.id == delivery_id)
+            .where(w.tenant_id == tenant_id, w.id == delivery_id)
             .values(
                 state="pending",
                 attempts=0,

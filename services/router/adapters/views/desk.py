@@ -49,8 +49,8 @@ async def held_by(conn: AsyncConnection, tenant_id: str, agent_id: str) -> list[
             s.offer_expires_at,
             s.accepted_at,
         )
-        .join(t.conversations, c.id == s.conversation_id)
-        .outerjoin(t.queues, q.id == c.queue_id)
+        .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
+        .outerjoin(t.queues, (q.tenant_id == c.tenant_id) & (q.id == c.queue_id))
         .where(s.tenant_id == tenant_id, s.agent_id == agent_id, s.ended_at.is_(None), c.tenant_id == tenant_id)
         .order_by(c.last_message_at.desc())
     )
@@ -88,7 +88,7 @@ async def summaries(
         r.id: {"customer_name": r.name, "last_message": None, "waiting_since": None, "waiting_s": None, "sla": None}
         for r in await conn.execute(
             select(c.id, cu.name)
-            .join(t.customers, cu.id == c.customer_id)
+            .join(t.customers, (cu.tenant_id == c.tenant_id) & (cu.id == c.customer_id))
             .where(c.tenant_id == tenant_id, c.id.in_(ids))
         )
     }
@@ -96,11 +96,12 @@ async def summaries(
     if not ids:
         return out
     # what the desk sent by itself (an acknowledgement: sender "system") is neither the news nor an answer
-    last_seq = (
-        select(func.max(m.seq)).where(m.conversation_id.in_(ids), m.sender_kind != "system").group_by(m.conversation_id)
-    )
+    mine = m.tenant_id == tenant_id, m.conversation_id.in_(ids)
+    last_seq = select(func.max(m.seq)).where(*mine, m.sender_kind != "system").group_by(m.conversation_id)
     for last in await conn.execute(
-        select(m.conversation_id, m.direction, m.text, m.author, m.received_at).where(m.seq.in_(last_seq))
+        select(m.conversation_id, m.direction, m.text, m.author, m.received_at).where(
+            m.tenant_id == tenant_id, m.seq.in_(last_seq)
+        )
     ):
         out[last.conversation_id]["last_message"] = {
             "direction": last.direction,
@@ -112,6 +113,7 @@ async def summaries(
     last_reply = (
         select(func.coalesce(func.max(answered.c.seq), 0))
         .where(
+            answered.c.tenant_id == m.tenant_id,
             answered.c.conversation_id == m.conversation_id,
             answered.c.direction == "outbound",
             answered.c.sender_kind != "system",
@@ -120,7 +122,7 @@ async def summaries(
     )
     for unanswered in await conn.execute(
         select(m.conversation_id, func.min(m.received_at).label("since"))
-        .where(m.conversation_id.in_(ids), m.direction == "inbound", m.seq > last_reply)
+        .where(*mine, m.direction == "inbound", m.seq > last_reply)
         .group_by(m.conversation_id)
     ):
         out[unanswered.conversation_id]["waiting_since"] = unanswered.since
@@ -177,8 +179,8 @@ async def sla_risks(conn: AsyncConnection, tenant_id: str, now: datetime, limit:
             c.channel,
             cu.name.label("customer_name"),
         )
-        .join(t.conversations, c.id == st.conversation_id)
-        .join(t.customers, cu.id == c.customer_id)
+        .join(t.conversations, (c.tenant_id == st.tenant_id) & (c.id == st.conversation_id))
+        .join(t.customers, (cu.tenant_id == c.tenant_id) & (cu.id == c.customer_id))
         .where(
             st.tenant_id == tenant_id,
             st.stopped_at.is_(None),
@@ -214,8 +216,8 @@ async def duplicate_suggestions(conn: AsyncConnection, tenant_id: str, limit: in
     one, other = aliased(t.customers), aliased(t.customers)
     rows = await conn.execute(
         select(sg.customer_id, sg.other_customer_id, sg.kind, sg.value, sg.created_at)
-        .join(one, one.c.id == sg.customer_id)
-        .join(other, other.c.id == sg.other_customer_id)
+        .join(one, (one.c.tenant_id == sg.tenant_id) & (one.c.id == sg.customer_id))
+        .join(other, (other.c.tenant_id == sg.tenant_id) & (other.c.id == sg.other_customer_id))
         .where(
             sg.tenant_id == tenant_id,
             one.c.tenant_id == tenant_id,
@@ -249,7 +251,9 @@ async def duplicate_suggestions(conn: AsyncConnection, tenant_id: str, limit: in
     }
     identities = dict.fromkeys(ids, 0)
     for r in await conn.execute(
-        select(i.customer_id, func.count().label("n")).where(i.customer_id.in_(ids)).group_by(i.customer_id)
+        select(i.customer_id, func.count().label("n"))
+        .where(i.tenant_id == tenant_id, i.customer_id.in_(ids))
+        .group_by(i.customer_id)
     ):
         identities[r.customer_id] = r.n
     open_convs = dict.fromkeys(ids, 0)

@@ -56,20 +56,20 @@ async def customer(conn: AsyncConnection, tenant_id: str, customer_id: str) -> d
     i = t.identities.c
     ids = await conn.execute(
         select(i.kind, i.value, i.verified, i.created_at)
-        .where(i.customer_id == customer_id)
+        .where(i.tenant_id == tenant_id, i.customer_id == customer_id)
         .order_by(i.created_at, i.kind)
     )
     cv = t.conversations.c
     convs = await conn.execute(
         select(cv.id, cv.status, cv.channel, cv.agent_id, cv.opened_at, cv.resolved_at)
-        .where(cv.customer_id == customer_id)
+        .where(cv.tenant_id == tenant_id, cv.customer_id == customer_id)
         .order_by(cv.opened_at.desc())
     )
     a = t.assignments.c
     last_agents = await conn.execute(
         select(a.agent_id, func.max(a.assigned_at).label("last_assigned_at"))
-        .join(t.conversations, cv.id == a.conversation_id)
-        .where(cv.customer_id == customer_id)
+        .join(t.conversations, (cv.tenant_id == a.tenant_id) & (cv.id == a.conversation_id))
+        .where(cv.tenant_id == tenant_id, cv.customer_id == customer_id)
         .group_by(a.agent_id)
         .order_by(func.max(a.assigned_at).desc())
         .limit(5)
@@ -157,12 +157,14 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
             m.error,
             m.sanitized,
         )
-        .where(m.conversation_id == conversation_id)
+        .where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
         .order_by(m.seq)
     )
     messages = [_row(r) for r in msgs]
     i = t.identities.c
-    reachable = await conn.execute(select(i.kind).where(i.customer_id == row.customer_id).distinct())
+    reachable = await conn.execute(
+        select(i.kind).where(i.tenant_id == tenant_id, i.customer_id == row.customer_id).distinct()
+    )
     window: dict[str, Any] = {}
     if row.channel == "whatsapp" or any(
         msg["channel"] == "whatsapp" and msg["direction"] == "inbound" for msg in messages
@@ -171,7 +173,12 @@ async def conversation(conn: AsyncConnection, tenant_id: str, conversation_id: s
         latest = (
             await conn.execute(
                 select(m.received_at, m.created_at)
-                .where(m.conversation_id == conversation_id, m.direction == "inbound", m.channel == "whatsapp")
+                .where(
+                    m.tenant_id == tenant_id,
+                    m.conversation_id == conversation_id,
+                    m.direction == "inbound",
+                    m.channel == "whatsapp",
+                )
                 .order_by(m.seq.desc())
                 .limit(1)
             )

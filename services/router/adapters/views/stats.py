@@ -59,24 +59,25 @@ async def kpis(
     # bulk load it has none, and joins of grouped subqueries degrade to nested loops).
     replies = (
         select(func.count())
-        .where(m.conversation_id == c.id, m.direction == "outbound", m.sender_kind == "agent")
+        .where(
+            m.tenant_id == c.tenant_id, m.conversation_id == c.id, m.direction == "outbound", m.sender_kind == "agent"
+        )
         .scalar_subquery()
     )
     finished = s.stopped_at.is_not(None) | s.breached_at.is_not(None)
+    # each figure found by the conversation's key: its tenant and id
+    timers_of = and_(s.tenant_id == c.tenant_id, s.conversation_id == c.id)
+    surveys_of = and_(v.tenant_id == c.tenant_id, v.conversation_id == c.id)
     sla_met = (
-        select(func.count())
-        .where(s.conversation_id == c.id, s.stopped_at.is_not(None), s.breached_at.is_(None))
-        .scalar_subquery()
+        select(func.count()).where(timers_of, s.stopped_at.is_not(None), s.breached_at.is_(None)).scalar_subquery()
     )
-    sla_total = select(func.count()).where(s.conversation_id == c.id, finished).scalar_subquery()
-    csat_sent = select(func.count()).where(v.conversation_id == c.id, v.kind == "csat").scalar_subquery()
+    sla_total = select(func.count()).where(timers_of, finished).scalar_subquery()
+    csat_sent = select(func.count()).where(surveys_of, v.kind == "csat").scalar_subquery()
     csat_answered = (
-        select(func.count()).where(v.conversation_id == c.id, v.kind == "csat", v.answered_at.is_not(None))
+        select(func.count()).where(surveys_of, v.kind == "csat", v.answered_at.is_not(None))
     ).scalar_subquery()
-    csat_sum = (
-        select(func.coalesce(func.sum(v.score), 0)).where(v.conversation_id == c.id, v.kind == "csat")
-    ).scalar_subquery()
-    answered = and_(v.conversation_id == c.id, v.answered_at.is_not(None))
+    csat_sum = (select(func.coalesce(func.sum(v.score), 0)).where(surveys_of, v.kind == "csat")).scalar_subquery()
+    answered = and_(surveys_of, v.answered_at.is_not(None))
     nps_answered = select(func.count()).where(answered, v.kind == "nps").scalar_subquery()
     nps_promoters = select(func.count()).where(answered, v.kind == "nps", v.score >= 9).scalar_subquery()
     nps_detractors = select(func.count()).where(answered, v.kind == "nps", v.score <= 6).scalar_subquery()
@@ -85,6 +86,7 @@ async def kpis(
     had_call = (
         select(func.count())
         .where(
+            m.tenant_id == c.tenant_id,
             m.conversation_id == c.id,
             m.channel == "voice",
             m.direction == "inbound",
@@ -282,7 +284,7 @@ async def agent_stats(conn: AsyncConnection, tenant_id: str, start: datetime, en
                 func.count().label("n"),
                 func.avg(_seconds(dialect, s.ended_at, s.assigned_at)).label("aht"),
             )
-            .join(t.conversations, c.id == s.conversation_id)
+            .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
             .where(
                 s.tenant_id == tenant_id,
                 s.ended_at >= start,

@@ -25,10 +25,11 @@ async def agent_sees(
     a queue they serve."""
     mine: list[ColumnElement[bool]] = [
         c.agent_id == agent_id,
-        exists().where(a.conversation_id == c.id, a.agent_id == agent_id),
+        exists().where(a.tenant_id == c.tenant_id, a.conversation_id == c.id, a.agent_id == agent_id),
     ]
     if queues_too:
-        served = (await conn.execute(select(t.agents.c.queue_ids).where(t.agents.c.id == agent_id))).first()
+        ag = t.agents.c
+        served = (await conn.execute(select(ag.queue_ids).where(ag.tenant_id == tenant_id, ag.id == agent_id))).first()
         if served is not None and served.queue_ids:
             mine.append(c.agent_id.is_(None) & c.queue_id.in_(list(served.queue_ids)))
     match = c.id == conversation_id if conversation_id is not None else c.customer_id == customer_id

@@ -112,7 +112,7 @@ async def _connection(
         yield
     finally:
         with contextlib.suppress(Exception):  # a close that fails is a connection that goes stale: same outcome
-            await asyncio.shield(router_.presence.closed(connection_id))
+            await asyncio.shield(router_.presence.closed(tenant_id, connection_id))
 
 
 @router.websocket("/v1/agents/{agent_id}/feed/ws")

@@ -25,10 +25,10 @@ class AlreadyApplied(Exception):
 
 
 class CommandOutcomes(Protocol):
-    async def get(self, command_id: str) -> Outcome | None: ...
+    async def get(self, tenant_id: str, command_id: str) -> Outcome | None: ...
 
-    async def get_many(self, command_ids: Sequence[str]) -> dict[str, Outcome]:
-        """The stored outcomes of those of ``command_ids`` that have one."""
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[str, Outcome]:
+        """The stored outcomes of those of these (tenant, command id) that have one, by command id."""
         ...
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:

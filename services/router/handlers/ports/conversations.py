@@ -49,7 +49,9 @@ class ConversationOpenedMeanwhile(RuntimeError):
 class Conversations(Protocol):
     async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
-    async def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, OpenConversation]: ...
+    async def open_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, OpenConversation]:
+        """The open conversation of each of these (tenant, customer id) that has one, by customer id."""
+        ...
 
     async def plan_conversations(
         self,
@@ -72,8 +74,8 @@ class Conversations(Protocol):
         transaction raises ``ConversationOpenedMeanwhile`` (retriable: planned again, the other is found)."""
         ...
 
-    async def touch_conversations(self, last: dict[str, tuple[str, datetime]]) -> None:
-        """conversation id → (channel the customer last used, time): replies go back on that channel."""
+    async def touch_conversations(self, last: Mapping[tuple[str, str], tuple[str, datetime]]) -> None:
+        """(tenant, conversation id) → (channel the customer last used, time): replies go back on that channel."""
         ...
 
     async def insert_messages(self, rows: Sequence[NewMessage], now: datetime) -> None:
@@ -82,7 +84,9 @@ class Conversations(Protocol):
 
     async def add_lifecycle(self, rows: Sequence[Lifecycle]) -> None: ...
 
-    async def mark_escalated(self, conversation_ids: Sequence[str], now: datetime) -> None: ...
+    async def mark_escalated(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
+        """(tenant, conversation id) pairs escalated now (the first escalation's time is kept)."""
+        ...
 
     async def add_conversation_notes(
         self, notes: Mapping[str, Sequence[Note]], now: datetime, owners: Mapping[tuple[str, str], str] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,8 +16,9 @@ class Customers(Protocol):
         """(tenant, conversation id) → customer id, for replies that name their conversation."""
         ...
 
-    async def stored_customers(self, customer_ids: Iterable[str]) -> dict[str, StoredCustomer]:
-        """When each customer was created, and what routing sees of them (``customer_attrs``) as stored now."""
+    async def stored_customers(self, keys: Iterable[tuple[str, str]]) -> dict[str, StoredCustomer]:
+        """(tenant, customer id) → by customer id: when each customer was created, and what routing sees of them
+        (``customer_attrs``) as stored now."""
         ...
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None: ...
@@ -30,20 +31,25 @@ class Customers(Protocol):
         """(tenant, customer, other customer, kind, value): "may be the same person", for a human to decide."""
         ...
 
-    async def apply_verified_profile(self, updates: dict[str, dict[str, Any]], now: datetime) -> None:
-        """customer id → profile fields an app vouched for (tier, language, name)."""
+    async def apply_verified_profile(self, updates: Mapping[tuple[str, str], dict[str, Any]], now: datetime) -> None:
+        """(tenant, customer id) → profile fields an app vouched for (tier, language, name)."""
         ...
 
-    async def set_detected_languages(self, detected: dict[str, tuple[str, float]], now: datetime) -> None:
-        """Customer → (language, confidence) detected from their messages; stored only where none is set."""
+    async def set_detected_languages(
+        self, detected: Mapping[tuple[str, str], tuple[str, float]], now: datetime
+    ) -> None:
+        """(tenant, customer id) → (language, confidence) detected from their messages; stored only where none
+        is set."""
         ...
 
-    async def customer_attrs(self, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """What routing sees of each customer: tier, language, tags, attributes, ``owner_agent_id``."""
+    async def customer_attrs(self, keys: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """(tenant, customer id) → by customer id: what routing sees of each customer: tier, language, tags,
+        attributes, ``owner_agent_id``."""
         ...
 
-    async def last_agents(self, customer_ids: list[str]) -> dict[str, str]:
-        """Who last helped each customer: the agent of their latest accepted assignment (none: not listed)."""
+    async def last_agents(self, keys: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """(tenant, customer id) → by customer id: who last helped each customer, the agent of their latest
+        accepted assignment (none: not listed)."""
         ...
 
     async def merge(self, tenant_id: str, survivor: str, merged: str, *, reason: str, actor: str, now: datetime) -> str:

@@ -27,8 +27,8 @@ class FollowUps(Protocol):
         """Each conversation's queue and channel; one the tenant does not have is left out."""
         ...
 
-    async def schedule(self, due: Mapping[str, datetime]) -> None:
-        """Check in on each of these (resolved) conversations at its time, in one write."""
+    async def schedule(self, tenant_id: str, due: Mapping[str, datetime]) -> None:
+        """Check in on each of these (resolved) conversations of the tenant at its time, in one write."""
         ...
 
     async def tenants_due(self, now: datetime) -> list[str]:
@@ -40,6 +40,6 @@ class FollowUps(Protocol):
         on PostgreSQL) until the transaction ends."""
         ...
 
-    async def finish(self, conversation_ids: Sequence[str], sent: Sequence[str], now: datetime) -> None:
-        """These follow-ups are done (none is due any more); ``sent`` ones went out ``now``."""
+    async def finish(self, tenant_id: str, conversation_ids: Sequence[str], sent: Sequence[str], now: datetime) -> None:
+        """These follow-ups of the tenant are done (none is due any more); ``sent`` ones went out ``now``."""
         ...

@@ -154,6 +154,7 @@ class OutboundState:
 class DeliveryUpdate:
     """A connector's report on an outbound message; None leaves what is stored as it was."""
 
+    tenant_id: str
     message_id: str
     status: str
     channel_message_id: str | None
@@ -194,6 +195,7 @@ class SentSurvey:
 
 @dataclass(frozen=True, slots=True)
 class SurveyAnswer:
+    tenant_id: str
     survey_id: str
     score: int  # on the scale of the survey's kind (csat 1-5, nps 0-10, ces 1-7: handlers/surveys.py)
     comment: str | None
@@ -231,6 +233,7 @@ class SlaDeadlines:
     """A resumed clock's new deadlines."""
 
     id: str
+    tenant_id: str
     warn_at: datetime
     due_at: datetime
 
@@ -273,6 +276,7 @@ class VoiceRequest:
     """A customer's latest voice message on a conversation: a call (its sid), a callback request or a voicemail
     (``thread_ref`` says which)."""
 
+    tenant_id: str
     conversation_id: str
     customer_id: str
     call_sid: str | None

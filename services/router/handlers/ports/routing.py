@@ -10,9 +10,9 @@ from services.router.domain.model import AgentRow, Assignment, QueueRule
 from services.router.domain.routing.restore import StoredWork
 from services.router.handlers.ports.records import AgentFacts
 
-# Conversation id → its routing fact (None: it left routing), and → the queue it waits in (None: none).
-Facts = Mapping[str, Mapping[str, Any] | None]
-Queued = Mapping[str, str | None]
+# (tenant, conversation id) → its routing fact (None: it left routing), and → the queue it waits in (None: none).
+Facts = Mapping[tuple[str, str], Mapping[str, Any] | None]
+Queued = Mapping[tuple[str, str], str | None]
 
 
 class Routing(Protocol):
@@ -73,8 +73,9 @@ class Routing(Protocol):
         routing fact (None if it has none yet)."""
         ...
 
-    async def end_assignments(self, conversation_ids: Sequence[str], now: datetime) -> None:
-        """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
+    async def end_assignments(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Take these (tenant, conversation id) back from their agents (agent offline, transfer): they wait in
+        their queue again."""
         ...
 
     async def record_assignments(
@@ -85,8 +86,9 @@ class Routing(Protocol):
         sequence numbers)."""
         ...
 
-    async def accept_offers(self, conversation_ids: Sequence[str], now: datetime) -> None:
-        """Offers accepted: the live assignment stays (same row), now held for good."""
+    async def accept_offers(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Offers of these (tenant, conversation id) accepted: the live assignment stays (same row), now held for
+        good."""
         ...
 
     async def agent_exists(self, tenant_id: str, agent_id: str) -> bool: ...

@@ -26,9 +26,9 @@ class SurveyRecords(Protocol):
         """The survey an answer link opens: the token is the only credential, so it is looked up alone."""
         ...
 
-    async def latest_open_surveys(self, customer_ids: Iterable[str], sent_since: datetime) -> dict[str, SentSurvey]:
-        """customer id → their latest unanswered survey sent since ``sent_since``: a bare number the customer
-        sends answers that one, and an older survey has expired for that purpose."""
+    async def latest_open_surveys(self, keys: Iterable[tuple[str, str]], sent_since: datetime) -> dict[str, SentSurvey]:
+        """(tenant, customer id) → by customer id: their latest unanswered survey sent since ``sent_since``: a
+        bare number the customer sends answers that one, and an older survey has expired for that purpose."""
         ...
 
     async def record_answers(self, answers: Sequence[SurveyAnswer], now: datetime) -> None:

@@ -26,6 +26,7 @@ class NewDelivery:
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
     id: str
+    tenant_id: str
     url: str
     event_id: str
     body: bytes
@@ -38,6 +39,7 @@ class Attempted:
     """What one attempt came to: ``state`` pending with ``next_attempt_at`` (retry), delivered or failed."""
 
     id: str
+    tenant_id: str
     state: State
     status: int | None
     error: str | None
@@ -66,7 +68,7 @@ class WebhookDeliveries(Protocol):
         """The tenant's deliveries in ``state``, newest first, queued before ``before`` when given."""
         ...
 
-    async def redeliver(self, delivery_id: str, now: datetime) -> None:
+    async def redeliver(self, tenant_id: str, delivery_id: str, now: datetime) -> None:
         """Pending again, due now, with a fresh retry window."""
         ...
 

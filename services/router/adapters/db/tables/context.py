@@ -7,9 +7,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -17,7 +19,7 @@ from sqlalchemy import (
     text,
 )
 
-from services.router.adapters.db.tables.types import TS, Id, Seq, metadata
+from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
 
 tenants = Table(
     "tenants",
@@ -36,8 +38,8 @@ tenants = Table(
 customers = Table(
     "customers",
     metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("name", String(256)),
     Column("email", String(320)),
     Column("phone", String(32)),
@@ -60,28 +62,29 @@ customers = Table(
 identities = Table(
     "identities",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
-    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("value", String(512), nullable=False),
     Column("verified", Boolean, nullable=False, default=False),
     Column("created_at", TS, nullable=False),
     # One owner per identity: the database, not luck, keeps two consumers from creating two customers.
     UniqueConstraint("tenant_id", "kind", "value"),
-    Index(None, "customer_id"),
+    tenant_reference("customer_id", "customers", ondelete="CASCADE"),
+    Index(None, "tenant_id", "customer_id"),
 )
 
 conversations = Table(
     "conversations",
     metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("id", Id, primary_key=True),
     # A conversation is its own "opened" entry on its customer's timeline, numbered with the timeline's other
     # entries (ORDERED_WITH_TIMELINE below); NULL for one written before conversations were (none expected).
     Column("seq", Seq),
     Column("opened_channel", String(16)),  # where it started: its "opened" entry says so (``channel`` moves on)
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
-    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
     Column("status", String(16), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("queue_id", Id),
@@ -117,8 +120,9 @@ conversations = Table(
         postgresql_where=text("status = 'open'"),
         sqlite_where=text("status = 'open'"),
     ),
+    tenant_reference("customer_id", "customers", ondelete="CASCADE"),
     Index(None, "tenant_id", "queue_id", "queued_at"),
-    Index(None, "customer_id", "status", "resolved_at"),
+    Index(None, "tenant_id", "customer_id", "status", "resolved_at"),
     Index(None, "tenant_id", "opened_at"),
     Index(None, "seq"),  # SQLite numbers a new entry past the highest seq (adapters/db/bulk.py)
     Index(
@@ -134,11 +138,11 @@ messages = Table(
     metadata,
     # Numbered from the timeline's sequence: a message is its own timeline entry, in the same order as the
     # timeline's other entries (ORDERED_WITH_TIMELINE below).
-    Column("seq", Seq, primary_key=True, autoincrement=True),
-    Column("id", Id, nullable=False, unique=True),
     Column("tenant_id", String(64), nullable=False),
+    Column("seq", Seq, nullable=False, server_default=FetchedValue()),
+    Column("id", Id, nullable=False),
     Column("event_id", String(512), nullable=False),
-    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation_id", Id, nullable=False),
     Column("customer_id", Id, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("direction", String(16), nullable=False),
@@ -159,9 +163,12 @@ messages = Table(
     # outside the plausible window replaced. NULL when nothing changed.
     Column("sanitized", JSON),
     # The idempotency key: a redelivered event is recognised, never stored twice.
+    UniqueConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "event_id"),
-    Index(None, "conversation_id", "seq"),
-    Index(None, "customer_id", "seq"),  # the customer's timeline
+    tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
+    Index(None, "tenant_id", "conversation_id", "seq"),
+    Index(None, "tenant_id", "customer_id", "seq"),  # the customer's timeline
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
 timeline = Table(
@@ -171,8 +178,8 @@ timeline = Table(
     # messages in ``messages``, each conversation's "opened" in ``conversations``; all take their seq from one
     # sequence, so the three read together are one totally ordered stream and keyset pagination by seq is
     # stable while new entries arrive.
-    Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("tenant_id", String(64), nullable=False),
+    Column("seq", Seq, nullable=False, server_default=FetchedValue()),
     Column("customer_id", Id, nullable=False),
     Column("conversation_id", Id),
     Column("kind", String(32), nullable=False),
@@ -180,30 +187,33 @@ timeline = Table(
     Column("channel", String(16)),
     Column("at", TS, nullable=False),
     Column("data", JSON, nullable=False, default=dict),
-    Index(None, "customer_id", "seq"),
+    Index(None, "tenant_id", "customer_id", "seq"),
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
 suggestions = Table(
     "suggestions",
     metadata,
     # "These two may be one person": from unverified claims, never merged automatically.
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
     Column("customer_id", Id, nullable=False),
     Column("other_customer_id", Id, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("value", String(512), nullable=False),
     Column("created_at", TS, nullable=False),
-    UniqueConstraint("customer_id", "other_customer_id", "kind", "value"),
-    Index(None, "other_customer_id"),
+    UniqueConstraint(
+        "tenant_id", "customer_id", "other_customer_id", "kind", "value", name="uq_suggestions_tenant_pair"
+    ),
+    Index(None, "tenant_id", "other_customer_id"),
 )
 
 merges = Table(
     "merges",
     metadata,
     # What a merge moved, exactly, so that unmerge can move it back.
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
     Column("survivor_id", Id, nullable=False),
     Column("merged_id", Id, nullable=False),
     Column("reason", String(64), nullable=False),
@@ -211,7 +221,7 @@ merges = Table(
     Column("record", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("undone_at", TS),
-    Index(None, "survivor_id", "merged_id"),
+    Index(None, "tenant_id", "survivor_id", "merged_id"),
 )
 
 # Tables numbered from one sequence: on PostgreSQL ``messages.seq`` and ``conversations.seq`` default to the

@@ -7,11 +7,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -19,16 +21,16 @@ from sqlalchemy import (
     text,
 )
 
-from services.router.adapters.db.tables.types import TS, Id, Seq, metadata
+from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
 
 sla_timers = Table(
     "sla_timers",
     metadata,
     # One promise on one conversation. Durable: a restart loses none, and warned_at / breached_at are set in
     # the transaction that publishes the event, so none fires twice.
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
-    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation_id", Id, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("queue_id", Id),
     Column("target_s", Float, nullable=False),
@@ -41,7 +43,8 @@ sla_timers = Table(
     Column("breached_at", TS),
     Column("stopped_at", TS),
     Column("met", Boolean),
-    Index(None, "conversation_id"),
+    tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
+    Index(None, "tenant_id", "conversation_id"),
     Index(
         "ix_sla_timers_live_warn_at",
         "warn_at",
@@ -60,34 +63,41 @@ surveys = Table(
     "surveys",
     metadata,
     # CSAT / NPS / CES, sent on resolve on the customer's channel; the token is the answer link's credential.
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
-    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation_id", Id, nullable=False),
     Column("customer_id", Id, nullable=False),
     Column("agent_id", Id),
     Column("kind", String(8), nullable=False),
     Column("channel", String(16), nullable=False),
-    Column("token", String(64), nullable=False, unique=True),
+    # the answer link's credential, so looked up without a tenant (an index of its own); unique with the tenant
+    # like every key here, and across tenants by its randomness (128 bits)
+    Column("token", String(64), nullable=False, index=True),
     Column("sent_at", TS, nullable=False),
     Column("score", Integer),
     Column("comment", Text),
     Column("answered_at", TS),
-    Index(None, "customer_id", "sent_at"),
-    Index(None, "conversation_id"),
+    UniqueConstraint("tenant_id", "token"),
+    tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
+    Index(None, "tenant_id", "customer_id", "sent_at"),
+    Index(None, "tenant_id", "conversation_id"),
 )
 
 api_keys = Table(
     "api_keys",
     metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("name", String(256), nullable=False),
     Column("prefix", String(16), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
+    # a request's key is looked up before its tenant is known (an index of its own); unique with the tenant
+    # like every key here, and across tenants by its randomness (256 bits)
+    Column("key_hash", String(64), nullable=False, index=True),
     Column("role", String(16), nullable=False),
     Column("agent_id", Id),  # role agent: whom the key acts as
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
+    UniqueConstraint("tenant_id", "key_hash"),
 )
 
 audit_log = Table(
@@ -95,8 +105,8 @@ audit_log = Table(
     metadata,
     # Who read or changed what: every authenticated API call but message ingestion, with the route (a template,
     # never a query string) and the ids in its path.
-    Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("tenant_id", String(64), nullable=False),
+    Column("seq", Seq, nullable=False, server_default=FetchedValue()),
     Column("actor", String(64), nullable=False),
     Column("role", String(16), nullable=False),
     Column("method", String(8), nullable=False),
@@ -104,7 +114,7 @@ audit_log = Table(
     Column("target", JSON, nullable=False),
     Column("status", Integer, nullable=False),
     Column("at", TS, nullable=False),
-    Index(None, "tenant_id", "seq"),
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
 erasures = Table(
@@ -123,8 +133,8 @@ deadletters = Table(
     # The dead-letter topic as people read it: every record a consumer could never apply (or a schema refused),
     # its original bytes and why, per tenant, until an admin redrives it after a fix or it ages out
     # (SWITCHBOARD_DEADLETTER_RETENTION_DAYS).
+    Column("tenant_id", String(64), primary_key=True),  # "" when no tenant can be read from the record
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),  # "" when no tenant can be read from the record
     Column("topic", String(255), nullable=False),  # where it came from (a topic, or a connector's webhook)
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
@@ -139,7 +149,7 @@ deadletters = Table(
     Column("dl_topic", String(255), nullable=False),
     Column("dl_partition", Integer, nullable=False),
     Column("dl_offset", BigInteger, nullable=False),
-    UniqueConstraint("dl_topic", "dl_partition", "dl_offset"),
+    UniqueConstraint("tenant_id", "dl_topic", "dl_partition", "dl_offset"),
     Index(None, "tenant_id", "deadlettered_at"),
 )
 
@@ -149,10 +159,10 @@ webhook_deliveries = Table(
     # One routing event to one webhook receiver, from the moment the router consumed it until the receiver took
     # it, or it was given up and waits in the dead-letter list (state "failed") for a supervisor to redeliver.
     # Durable: a router restart loses none (services/router/handlers/webhook_deliveries.py).
-    Column("seq", Seq, primary_key=True, autoincrement=True),  # the order they were queued in
-    Column("id", Id, nullable=False, unique=True),
-    Column("deployment", String(255), nullable=False),  # topic prefix + consumer group: whose loop sends it
     Column("tenant_id", String(64), nullable=False),
+    Column("seq", Seq, nullable=False, server_default=FetchedValue()),  # the order they were queued in
+    Column("id", Id, nullable=False),
+    Column("deployment", String(255), nullable=False),  # topic prefix + consumer group: whose loop sends it
     Column("url", String(2048), nullable=False),
     Column("event_id", String(64), nullable=False),  # the Switchboard-Event-Id header: receivers dedupe by it
     Column("event_type", String(32), nullable=False),
@@ -172,7 +182,8 @@ webhook_deliveries = Table(
     Column("last_error", Text),
     Column("finished_at", TS),  # delivered or failed
     Column("redeliveries", Integer, nullable=False, server_default=text("0")),
-    UniqueConstraint("deployment", "url", "event_id"),  # a record consumed twice is queued once
+    UniqueConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "deployment", "url", "event_id"),  # a record consumed twice is queued once
     Index(
         "ix_webhook_deliveries_due",
         "deployment",
@@ -191,4 +202,10 @@ webhook_deliveries = Table(
     ),
     Index(None, "tenant_id", "state", "created_at"),
     Index(None, "finished_at"),
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )
+
+# Numbered by PostgreSQL's sequences; SQLite numbers no column of a two-column primary key, so inserts there
+# number each row past the highest seq (adapters/db/bulk.py ``numbered``), which its single writer makes safe.
+for _table in (audit_log, webhook_deliveries):
+    _table.info["seq_shared_with"] = (_table.name,)

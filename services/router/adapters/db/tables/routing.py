@@ -6,23 +6,25 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
     text,
 )
 
-from services.router.adapters.db.tables.types import TS, Id, Seq, metadata
+from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
 
 queues = Table(
     "queues",
     metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("name", String(128), nullable=False),
     Column("channels", JSON, nullable=False),
     Column("is_default", Boolean, nullable=False, default=False),
@@ -38,8 +40,8 @@ routing_profiles = Table(
     metadata,
     # What an agent may hold at once, shared by agents: capacity in units, weights and maxima per channel,
     # exclusive channels (services/router/domain/routing/capacity.py).
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("name", String(128), nullable=False),
     Column("config", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
@@ -49,8 +51,8 @@ routing_profiles = Table(
 agents = Table(
     "agents",
     metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
     Column("name", String(256), nullable=False),
     Column("presence", String(16), nullable=False),
     # Who or what set it (agent, supervisor, missed_offer, disconnected) and when.
@@ -65,7 +67,6 @@ agents = Table(
     Column("voice_endpoint", String(128)),
     Column("last_assigned_at", TS),
     Column("created_at", TS, nullable=False),
-    Index(None, "tenant_id"),
 )
 
 agent_connections = Table(
@@ -74,8 +75,8 @@ agent_connections = Table(
     # Live feeds (SSE, WebSocket) per agent, across replicas: each replica refreshes last_seen_at of its own
     # open connections; a replica that died leaves rows that stop being refreshed. Presence is inferred from
     # these (services/router/handlers/presence.py).
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
     Column("agent_id", Id, nullable=False),
     Column("replica", String(128), nullable=False),
     # the routers sharing one routing log (topic prefix + consumer group): each infers from its own rows only
@@ -91,11 +92,11 @@ agent_connections = Table(
 assignments = Table(
     "assignments",
     metadata,
-    Column("seq", Seq, primary_key=True, autoincrement=True),
-    Column("id", Id, nullable=False, unique=True),
     Column("tenant_id", String(64), nullable=False),
-    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
-    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
+    Column("seq", Seq, nullable=False, server_default=FetchedValue()),
+    Column("id", Id, nullable=False),
+    Column("conversation_id", Id, nullable=False),
+    Column("agent_id", Id, nullable=False),
     Column("queue_id", Id, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("assigned_at", TS, nullable=False),
@@ -106,12 +107,17 @@ assignments = Table(
     # Never assigned twice: at most one live assignment per conversation.
     Index(
         "uq_assignments_live_per_conversation",
+        "tenant_id",
         "conversation_id",
         unique=True,
         postgresql_where=text("ended_at IS NULL"),
         sqlite_where=text("ended_at IS NULL"),
     ),
-    Index(None, "agent_id", "seq"),
+    UniqueConstraint("tenant_id", "id"),
+    tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
+    tenant_reference("agent_id", "agents"),
+    Index(None, "tenant_id", "agent_id", "seq"),
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
 agent_events = Table(
@@ -119,15 +125,17 @@ agent_events = Table(
     metadata,
     # An agent's feed, in order: offers, assignments, unassignments, new messages in their conversations.
     # seq is the SSE/WebSocket event id a console resumes from.
-    Column("seq", Seq, primary_key=True, autoincrement=True),
-    Column("id", Id, nullable=False, unique=True),
     Column("tenant_id", String(64), nullable=False),
+    Column("seq", Seq, nullable=False, server_default=FetchedValue()),
+    Column("id", Id, nullable=False),
     Column("agent_id", Id, nullable=False),
     Column("type", String(32), nullable=False),
     Column("conversation_id", Id),
     Column("data", JSON, nullable=False, default=dict),
     Column("at", TS, nullable=False),
-    Index(None, "agent_id", "seq"),
+    UniqueConstraint("tenant_id", "id"),
+    Index(None, "tenant_id", "agent_id", "seq"),
+    PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
 outbox = Table(
@@ -145,11 +153,16 @@ routing_commands = Table(
     metadata,
     # The outcome of each command applied from the routing command log, written in the transaction that
     # applied it: a redelivered command is not applied twice, and whoever submitted it reads its result here.
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", String(64), primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("status", Integer, nullable=False),
     Column("body", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Index(None, "created_at"),
 )
+
+# Numbered by PostgreSQL's sequences; SQLite numbers no column of a two-column primary key, so inserts there
+# number each row past the highest seq (adapters/db/bulk.py ``numbered``), which its single writer makes safe.
+for _table in (assignments, agent_events):
+    _table.info["seq_shared_with"] = (_table.name,)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    ForeignKeyConstraint,
     Integer,
     MetaData,
     String,
@@ -18,7 +19,7 @@ metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     }
 )
@@ -48,3 +49,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 TS = UtcDateTime()
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def tenant_reference(column: str, table: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """A reference to a row of another tenant table, by (tenant_id, ``column``): a row never points into
+    another tenant, and every key of a tenant table leads with tenant_id, so that a tenant's rows can one day
+    be moved to another database server together (tests/integration/test_tenant_keys.py)."""
+    return ForeignKeyConstraint(["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"], ondelete=ondelete)
