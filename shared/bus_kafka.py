@@ -226,7 +226,10 @@ class KafkaBus:
                 futures = [
                     await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None) for r in records
                 ]
-                await asyncio.gather(*futures)
+                if len(futures) == 1:  # one record (an API request's event): no gathering future around it
+                    await futures[0]
+                else:
+                    await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:
             if producer is self._producer:
                 self._broken = True  # the next publish starts a fresh producer

@@ -51,11 +51,16 @@ class RequestTimer(HttpMiddleware):
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            key = (scope["method"], route, status)
-            timer = _TIMERS.get(key)
-            if timer is None:  # the child's lookup validates and locks: once per label set, not per request
-                timer = _TIMERS[key] = HTTP_DURATION.labels(key[0], route, str(status))
-            timer.observe(time.perf_counter() - start)
+            observe_request(scope["method"], route, status, time.perf_counter() - start)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One request into HTTP_DURATION (also for a path that answers ahead of RequestTimer: fast_ingest)."""
+    key = (method, route, status)
+    timer = _TIMERS.get(key)
+    if timer is None:  # the child's lookup validates and locks: once per label set, not per request
+        timer = _TIMERS[key] = HTTP_DURATION.labels(method, route, str(status))
+    timer.observe(seconds)
 
 
 # HTTP_DURATION's children by (method, route, status): as many as the metric itself holds

@@ -173,6 +173,9 @@ def cases(app_key: str, admin_key: str, agent_key: str) -> list[tuple[str, str, 
         ("empty body", "/v1/messages", bearer, b""),
         ("a JSON array", "/v1/messages", bearer, b"[]"),
         ("too big", "/v1/messages", bearer, body({"customer": {"external_id": "u"}, "text": "x" * 5000})),
+        ("too big, valid", "/v1/messages", bearer, valid + b" " * 4096),  # the body limit's, not the text's
+        ("a query string", "/v1/messages?source=app", bearer, valid),
+        ("NUL in the query", "/v1/messages?source=%00", bearer, valid),  # the text guard's
         ("text/plain", "/v1/messages", {**bearer, "Content-Type": "text/plain"}, valid),
         ("no content type", "/v1/messages", {"Authorization": f"Bearer {admin_key}"}, valid),
         ("+json", "/v1/messages", {**bearer, "Content-Type": "application/vnd.api+json"}, valid),
