@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +16,9 @@ from services.router.adapters.db.seed import seed_demo
 from services.router.adapters.db.unit_of_work import SqlStore, SqlUnitOfWork
 from services.router.adapters.views import queries
 from services.router.domain.model import Assignment, Presence
+from services.router.domain.routing import restore
 from services.router.domain.routing.decisions import Assigned
+from services.router.handlers import routing_owner
 from services.router.handlers.ports.command_outcomes import AlreadyApplied, Applied
 from services.router.handlers.ports.connections import NewConnection
 from services.router.handlers.ports.conversations import ConversationOpenedMeanwhile, WantedConversation
@@ -186,6 +190,26 @@ async def test_agent_load_counts_live_assignments_per_channel(repo: SqlStore, te
     fourth = engine.arrive("fourth", "chat", {}, NOW.timestamp())
     assert not [d for d in fourth if isinstance(d, Assigned)]
     assert agents[f"{tenant}-agent-grace"].presence is Presence.AWAY
+
+
+async def test_a_rebuild_restores_with_the_garbage_collector_paused(
+    repo: SqlStore, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A takeover builds a few long-lived objects per open conversation: collections during it only walk them
+    (a third of a 50,000-conversation takeover, docs/performance.md). Off while the state is restored, on after."""
+    seen: list[bool] = []
+
+    def restoring(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return restore.restored(*args, **kwargs)
+
+    monkeypatch.setattr(routing_owner, "restored", restoring)
+    async with repo.unit() as u:
+        owners = await create_customers(u, [new_customer(tenant, f"+1415555040{i}") for i in range(3)])
+        convs = await open_missing(u, {c: WantedConversation(tenant, "chat") for c in owners.values()}, NOW)
+        engine, _ = await RoutingStates(Topics()).rebuild(u, tenant, NOW)
+    assert seen == [False] and gc.isenabled()
+    assert all(engine.work(c.id) is not None for c in convs.values())
 
 
 async def test_open_conversations_for_routing_come_oldest_first_with_customer_attributes(

@@ -10,7 +10,7 @@ import textwrap
 import weakref
 from pathlib import Path
 
-from shared.memory import freeze_startup_objects
+from shared.memory import collection_paused, freeze_startup_objects
 
 ROOT = Path(__file__).parents[2]
 
@@ -87,3 +87,42 @@ def test_startup_objects_are_frozen_and_startup_garbage_is_not() -> None:
         assert all(o is not alive for o in gc.get_objects()), "what lives is out of the collector's sight"
     finally:
         gc.unfreeze()
+
+
+def test_the_collector_is_paused_inside_and_as_it_was_after() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():  # a pause inside a pause leaves it to the outer one
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    try:
+        with collection_paused():
+            raise KeyError("a failed load")
+    except KeyError:
+        pass
+    assert gc.isenabled()
+    gc.disable()  # off before: off after
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_no_cycle_is_collected_during_a_pause_however_much_is_allocated() -> None:
+    class Node:
+        pass
+
+    with collection_paused():
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]
+        gone = weakref.ref(node)
+        del node
+        kept = [[n] for n in range(gc.get_threshold()[0] * 20)]  # many times what starts a collection
+        assert gone() is not None
+    del kept
+    gc.collect()
+    assert gone() is None

@@ -37,6 +37,7 @@ from services.router.handlers.ports import UnitOfWork
 from services.router.handlers.ports.records import AgentFacts, Placement
 from services.router.handlers.routing_effects import Effects, effects_of
 from shared.bus import Outgoing
+from shared.memory import collection_paused
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -227,10 +228,11 @@ class RoutingStates:
             for a in await u.routing.lock_agents(tenant_id)
         ]
         counters = await u.routing.routing_state(tenant_id)
-        conversations = await u.routing.open_conversations_for_routing(tenant_id)
-        # those this pass arrives with what it knows
-        works = [w for w in conversations if w.fact or w.agent_id or w.conversation_id not in arriving]
-        engine, decisions = restored(queues, agents, counters, works, now.timestamp())
+        with collection_paused():  # a few long-lived objects per open conversation: nothing for it to collect
+            conversations = await u.routing.open_conversations_for_routing(tenant_id)
+            # those this pass arrives with what it knows
+            works = [w for w in conversations if w.fact or w.agent_id or w.conversation_id not in arriving]
+            engine, decisions = restored(queues, agents, counters, works, now.timestamp())
         log.info("routing.rebuilt", extra={"tenant": tenant_id, "conversations": len(conversations)})
         return engine, decisions
 
