@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import any_, delete, func, select
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
@@ -35,9 +35,12 @@ class SqlOutbox(SqlRepository):
                 .cte("oldest")
                 .prefix_with("MATERIALIZED")
             )
-            oldest = select(chosen.c.seq)
-        rows = await self.conn.execute(
-            delete(t.outbox).where(o.seq.in_(oldest)).returning(o.seq, o.topic, o.key, o.value)
-        )
+            # then deleted by key: as ``= ANY(ARRAY(...))`` PostgreSQL looks each one up in the primary key. A join
+            # with the chosen rows was planned as a scan of the whole table, which a busy outbox fills with rows
+            # deleted and not yet vacuumed: every take read them all again.
+            taken = o.seq == any_(func.array(select(chosen.c.seq).scalar_subquery()))
+        else:
+            taken = o.seq.in_(oldest)
+        rows = await self.conn.execute(delete(t.outbox).where(taken).returning(o.seq, o.topic, o.key, o.value))
         # RETURNING keeps no order: the outbox's is the commits'
         return sorted((int(r.seq), Outgoing(topic=r.topic, key=r.key, value=r.value)) for r in rows)

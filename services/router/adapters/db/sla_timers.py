@@ -7,15 +7,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.bulk import insert_rows
+from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import key_in, one_of, update_by_id
 from services.router.domain.sla import TimerKind
 from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
+
+_FIRED = frozenset({"warned_at", "breached_at"})  # a clock's stage once fired stays fired: set, never cleared
 
 
 def _warn_due(now: datetime) -> Any:
@@ -133,24 +135,23 @@ class SqlSlaTimers(SqlRepository):
     async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueSlaTimer]:
         """The tenant's due clocks, earliest deadline first, rows locked (SKIP LOCKED on PostgreSQL)."""
         s, c = t.sla_timers.c, t.conversations.c
-        rows = await self.conn.execute(
-            select(
-                s.id,
-                s.conversation_id,
-                s.kind,
-                s.queue_id,
-                s.due_at,
-                s.warn_at,
-                s.warned_at,
-                s.breached_at,
-                c.agent_id,
-                c.customer_id,
-            )
-            .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
+        # the earliest due clocks chosen and locked first, then joined with their conversations: joined before the
+        # limit, every due clock of the backlog was looked up in conversations on every claim
+        due = (
+            select(s.id, s.conversation_id, s.kind, s.queue_id, s.due_at, s.warn_at, s.warned_at, s.breached_at)
             .where(or_(_warn_due(now), _breach_due(now)), s.tenant_id == tenant_id)
             .order_by(s.due_at)
             .limit(limit)
-            .with_for_update(of=t.sla_timers, skip_locked=True)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        if self.conn.dialect.name == "postgresql":
+            due = due.prefix_with("MATERIALIZED")  # locked once, as chosen (see outbox.take)
+        d = due.c
+        rows = await self.conn.execute(
+            select(*d, c.agent_id, c.customer_id)
+            .join(t.conversations, (c.tenant_id == tenant_id) & (c.id == d.conversation_id))
+            .order_by(d.due_at)
         )
         return [DueSlaTimer(**r._mapping) for r in rows]
 
@@ -158,13 +159,15 @@ class SqlSlaTimers(SqlRepository):
         """One statement, one new version of each clock, whether it warned, breached or both."""
         if not (warned or breached):
             return
-        s = t.sla_timers.c
-        fired = sorted({*warned, *breached})
-        await self.conn.execute(
-            update(t.sla_timers)
-            .where(s.tenant_id == tenant_id, one_of(self.conn, s.id, fired))
-            .values(
-                warned_at=case((one_of(self.conn, s.id, warned, "warned"), now), else_=s.warned_at),
-                breached_at=case((one_of(self.conn, s.id, breached, "breached"), now), else_=s.breached_at),
+        done_warning, done_breach = set(warned), set(breached)
+        rows = [
+            dict(
+                tenant_id=tenant_id,
+                id=timer_id,
+                warned_at=now if timer_id in done_warning else None,
+                breached_at=now if timer_id in done_breach else None,
             )
-        )
+            for timer_id in sorted(done_warning | done_breach)
+        ]
+        # joined by key with the batch's arrays: each clock matched once (not every clock against every id)
+        await update_rows(self.conn, t.sla_timers, rows, key=("tenant_id", "id"), or_stored=_FIRED)

@@ -23,6 +23,9 @@ from sqlalchemy import (
 
 from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
 
+WARN_PENDING = "stopped_at IS NULL AND paused_at IS NULL AND warned_at IS NULL"
+BREACH_PENDING = "stopped_at IS NULL AND paused_at IS NULL AND breached_at IS NULL"
+
 sla_timers = Table(
     "sla_timers",
     metadata,
@@ -45,17 +48,19 @@ sla_timers = Table(
     Column("met", Boolean),
     tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
     Index(None, "tenant_id", "conversation_id"),
+    # The clocks still to warn, and still to breach: a clock leaves each once it has fired (or stops, or pauses),
+    # so the tick reads what is due, not every clock that ever was.
     Index(
-        "ix_sla_timers_live_warn_at",
+        "ix_sla_timers_warn_pending",
         "warn_at",
-        postgresql_where=text("stopped_at IS NULL"),
-        sqlite_where=text("stopped_at IS NULL"),
+        postgresql_where=text(WARN_PENDING),
+        sqlite_where=text(WARN_PENDING),
     ),
     Index(
-        "ix_sla_timers_live_due_at",
+        "ix_sla_timers_breach_pending",
         "due_at",
-        postgresql_where=text("stopped_at IS NULL"),
-        sqlite_where=text("stopped_at IS NULL"),
+        postgresql_where=text(BREACH_PENDING),
+        sqlite_where=text(BREACH_PENDING),
     ),
 )
 
