@@ -19,8 +19,7 @@ from services.router.adapters.db.migrate import upgrade
 from services.router.adapters.db.tables import metadata
 from services.router.adapters.views import timeline as timelines
 from shared.store import Database
-from tests.conftest import random_name
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import empty_database
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
@@ -157,22 +156,13 @@ async def customer_at(
     revision: str, dialect: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Database]:
     """A database of ``dialect`` at ``revision``, holding tenant ``tn`` and its customer ``cu``; dropped after."""
-    if dialect == "sqlite":
-        url, drop = f"sqlite+aiosqlite:///{tmp_path}/m.db", None
-    else:
-        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_m_"))
-        drop = url
-    db = Database(url)
-    try:
+    server = request.getfixturevalue("servers").database_url if dialect == "postgresql" else None
+    async with empty_database(dialect, tmp_path, server) as db:
         await upgrade(db, revision)
         async with db.transaction() as conn:
             await conn.execute(insert(t.tenants).values(id="tn", name="tn", created_at=T0))
             await conn.execute(insert(t.customers).values(id="cu", tenant_id="tn", created_at=T0))
         yield db
-    finally:
-        await db.close()
-        if drop:
-            await drop_database(drop)
 
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

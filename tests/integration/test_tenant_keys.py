@@ -17,8 +17,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.migrate import upgrade
 from shared.store import Database
-from tests.conftest import random_name
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import empty_database
 
 # Written out here, not read from the code: a new table must be placed in one list or the other.
 TENANT_TABLES = {
@@ -53,19 +52,13 @@ T0 = datetime(2026, 12, 1, tzinfo=UTC)
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A database of each dialect, migrated to the head from nothing."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite+aiosqlite:///{tmp_path}/keys.db", None
-    else:
-        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_k_"))
-        drop = url
-    database = Database(url)
-    try:
+    async with empty_database(request.param, tmp_path, server_url(request.param, request)) as database:
         await upgrade(database)
         yield database
-    finally:
-        await database.close()
-        if drop:
-            await drop_database(drop)
+
+
+def server_url(dialect: str, request: pytest.FixtureRequest) -> str | None:
+    return request.getfixturevalue("servers").database_url if dialect == "postgresql" else None
 
 
 def keys_of(sync_conn: Any) -> dict[str, dict[str, Any]]:
@@ -156,13 +149,7 @@ async def test_rows_written_before_the_keys_changed_are_all_kept(
     rebuilds each table, which with its foreign keys on would delete rows by cascade), the references still
     cascade after it, and rows written after it continue the numbering."""
     for dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            url, drop = f"sqlite+aiosqlite:///{tmp_path}/before.db", None
-        else:
-            url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_k_"))
-            drop = url
-        database = Database(url)
-        try:
+        async with empty_database(dialect, tmp_path, server_url(dialect, request)) as database:
             await upgrade(database, "0020")
             await _fill(database)
             before = await _counts(database)
@@ -178,10 +165,6 @@ async def test_rows_written_before_the_keys_changed_are_all_kept(
             after = await _counts(database)
             assert after["conversations"] == after["messages"] == after["sla_timers"] == 0, dialect
             assert after["assignments"] == after["identities"] == after["surveys"] == 0, dialect
-        finally:
-            await database.close()
-            if drop:
-                await drop_database(drop)
 
 
 async def _fill(db: Database) -> None:

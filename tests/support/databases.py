@@ -5,12 +5,14 @@ serve every other test's tenants too, whose timers and waiting work then count a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.store import Database
 from tests.conftest import random_name
 
 
@@ -55,3 +57,21 @@ def fresh_database(url: str, prefix: str = "switchboard_test_") -> Iterator[str]
         yield own
     finally:
         asyncio.run(drop_database(own))
+
+
+@asynccontextmanager
+async def empty_database(dialect: str, folder: Path, server_url: str | None) -> AsyncIterator[Database]:
+    """An empty database of ``dialect``: a SQLite file in ``folder``, or a PostgreSQL database of its own on the
+    server of ``server_url``, dropped after."""
+    if dialect == "sqlite":
+        url, drop = f"sqlite+aiosqlite:///{folder}/{random_name('db')}.db", None
+    else:
+        assert server_url is not None, "PostgreSQL needs the test servers"
+        url = drop = await create_database(server_url, random_name("switchboard_m_"))
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.close()
+        if drop:
+            await drop_database(drop)
