@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert
-
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.bulk import numbered
+from services.router.adapters.db.bulk import insert_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.handlers.ports.audit import AuditEntry
 
@@ -25,4 +23,4 @@ class SqlAudit(SqlRepository):
             status=entry.status,
             at=at,
         )
-        await self.conn.execute(insert(t.audit_log), await numbered(self.conn, t.audit_log, [row]))
+        await insert_rows(self.conn, t.audit_log, [row])

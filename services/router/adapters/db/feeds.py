@@ -14,6 +14,4 @@ class SqlFeeds(SqlRepository):
     """Appends to agents' feeds."""
 
     async def add(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not rows:
-            return []
         return await insert_numbered(self.conn, t.agent_events, rows)  # one statement for the batch

@@ -14,6 +14,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.statements import key_in, one_of, update_by_id
+from services.router.adapters.db.tables.operations import BREACH_PENDING, WARN_PENDING
 from services.router.domain.sla import TimerKind
 from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
 
@@ -21,13 +22,11 @@ _FIRED = frozenset({"warned_at", "breached_at"})  # a clock's stage once fired s
 
 
 def _warn_due(now: datetime) -> Any:
-    s = t.sla_timers.c
-    return and_(s.stopped_at.is_(None), s.paused_at.is_(None), s.warned_at.is_(None), s.warn_at <= now)
+    return and_(WARN_PENDING, t.sla_timers.c.warn_at <= now)  # what ix_sla_timers_warn_pending holds, due
 
 
 def _breach_due(now: datetime) -> Any:
-    s = t.sla_timers.c
-    return and_(s.stopped_at.is_(None), s.paused_at.is_(None), s.breached_at.is_(None), s.due_at <= now)
+    return and_(BREACH_PENDING, t.sla_timers.c.due_at <= now)  # what ix_sla_timers_breach_pending holds, due
 
 
 def _of(conn: AsyncConnection, keys: list[tuple[str, str]]) -> Any:

@@ -18,13 +18,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     text,
 )
 
 from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
-
-WARN_PENDING = "stopped_at IS NULL AND paused_at IS NULL AND warned_at IS NULL"
-BREACH_PENDING = "stopped_at IS NULL AND paused_at IS NULL AND breached_at IS NULL"
 
 sla_timers = Table(
     "sla_timers",
@@ -48,21 +46,16 @@ sla_timers = Table(
     Column("met", Boolean),
     tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
     Index(None, "tenant_id", "conversation_id"),
-    # The clocks still to warn, and still to breach: a clock leaves each once it has fired (or stops, or pauses),
-    # so the tick reads what is due, not every clock that ever was.
-    Index(
-        "ix_sla_timers_warn_pending",
-        "warn_at",
-        postgresql_where=text(WARN_PENDING),
-        sqlite_where=text(WARN_PENDING),
-    ),
-    Index(
-        "ix_sla_timers_breach_pending",
-        "due_at",
-        postgresql_where=text(BREACH_PENDING),
-        sqlite_where=text(BREACH_PENDING),
-    ),
 )
+
+# The clocks still to warn, and still to breach: a clock leaves each once it has fired (or stops, or pauses), so
+# the tick reads what is due, not every clock that ever was. The tick's own conditions are these (a partial index
+# serves a query only where the query's condition implies the index's).
+_s = sla_timers.c
+WARN_PENDING = and_(_s.stopped_at.is_(None), _s.paused_at.is_(None), _s.warned_at.is_(None))
+BREACH_PENDING = and_(_s.stopped_at.is_(None), _s.paused_at.is_(None), _s.breached_at.is_(None))
+Index("ix_sla_timers_warn_pending", _s.warn_at, postgresql_where=WARN_PENDING, sqlite_where=WARN_PENDING)
+Index("ix_sla_timers_breach_pending", _s.due_at, postgresql_where=BREACH_PENDING, sqlite_where=BREACH_PENDING)
 
 surveys = Table(
     "surveys",
