@@ -115,27 +115,14 @@ async def test_a_row_cannot_refer_to_another_tenants_row(db: Database) -> None:
         for tenant in ("ta", "tb"):
             await conn.execute(insert(t.tenants).values(id=tenant, name=tenant, created_at=T0))
         await conn.execute(insert(t.customers).values(id="cu", tenant_id="ta", created_at=T0))
-        await conn.execute(
-            insert(t.conversations).values(
-                id="cv", tenant_id="ta", customer_id="cu", status="open", channel="sms", opened_at=T0,
-                last_message_at=T0,
-            )
-        )  # fmt: skip
-    with pytest.raises(IntegrityError):  # tenant tb's message in tenant ta's conversation
+        await conn.execute(_conversation("cv", "ta"))
+    with pytest.raises(IntegrityError):  # tenant tb's conversation of tenant ta's customer
         async with db.transaction() as conn:
-            await conn.execute(insert(t.conversations).values(
-                id="cv2", tenant_id="tb", customer_id="cu", status="open", channel="sms", opened_at=T0,
-                last_message_at=T0,
-            ))  # fmt: skip
+            await conn.execute(_conversation("cv2", "tb"))
     # the same ids in another tenant are another row
     async with db.transaction() as conn:
         await conn.execute(insert(t.customers).values(id="cu", tenant_id="tb", created_at=T0))
-        await conn.execute(
-            insert(t.conversations).values(
-                id="cv", tenant_id="tb", customer_id="cu", status="open", channel="sms", opened_at=T0,
-                last_message_at=T0,
-            )
-        )  # fmt: skip
+        await conn.execute(_conversation("cv", "tb"))
         await conn.execute(delete(t.customers).where(t.customers.c.tenant_id == "ta"))  # cascades in ta only
     async with db.read() as conn:
         left = (await conn.execute(select(t.conversations.c.tenant_id))).scalars().all()
@@ -176,12 +163,7 @@ async def _fill(db: Database) -> None:
                 id="id", tenant_id="tn", customer_id="cu", kind="phone", value="+1", created_at=T0
             )
         )
-        await conn.execute(
-            insert(t.conversations).values(
-                id="cv", tenant_id="tn", customer_id="cu", status="open", channel="sms", opened_at=T0,
-                last_message_at=T0,
-            )
-        )  # fmt: skip
+        await conn.execute(_conversation("cv", "tn"))
         await conn.execute(
             insert(t.agents).values(
                 id="ag", tenant_id="tn", name="A", presence="online", capacity={}, queue_ids=[], created_at=T0
@@ -217,6 +199,14 @@ async def _fill(db: Database) -> None:
         await conn.execute(
             insert(t.agent_events).values(id="ev", tenant_id="tn", agent_id="ag", type="assigned", data={}, at=T0)
         )
+
+
+def _conversation(conversation_id: str, tenant_id: str) -> Any:
+    """An open SMS conversation of customer ``cu`` in the tenant."""
+    return insert(t.conversations).values(
+        id=conversation_id, tenant_id=tenant_id, customer_id="cu", status="open", channel="sms", opened_at=T0,
+        last_message_at=T0,
+    )  # fmt: skip
 
 
 async def _counts(db: Database) -> dict[str, int]:
