@@ -32,11 +32,11 @@ async def run(n: int) -> dict[str, object]:
     ):
         past = datetime.now(UTC) - timedelta(minutes=1)
         async with runtime.db.transaction() as conn:
-            s = t.sla_timers.c
+            c = t.conversations.c  # a running clock is on its conversation (tables/sla_slots.py)
             await conn.execute(
-                update(t.sla_timers)
-                .where(s.tenant_id == tenant, s.kind == "first_response")
-                .values(warn_at=past, due_at=past)
+                update(t.conversations)
+                .where(c.tenant_id == tenant, c.response_kind == "first_response")
+                .values(response_warn_at=past, response_due_at=past)
             )
         cpu, wall = time.process_time(), time.perf_counter()
         fired = 0

@@ -99,26 +99,31 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
                     desk, conv, customer, opened, f"{conv}-s", f"survey:{conv}", "sms", "survey", "How would you rate"
                 )
             )
+        running: set[str] = set()  # a conversation runs one response clock and one resolution clock at a time
         for kind in ("first_response", "resolution", "next_response")[: rnd.randint(0, 3)]:
-            state = rnd.choice(["live", "met", "late", "breached_live"])
+            slot = "resolution" if kind == "resolution" else "response"
+            state = rnd.choice(["met", "late"] if slot in running else ["live", "met", "late", "breached_live"])
             # a live clock falls due long after the test: the SLA tick of any router on the same database (a test
             # running beside this one) fires every tenant's due clocks, and would breach it under the test
             due = opened if state != "live" else datetime.now(UTC) + timedelta(days=365)
-            rows["sla_timers"].append(
-                conversation_row(
-                    desk,
-                    conv,
-                    f"{conv}-{kind}",
-                    kind=kind,
-                    target_s=600.0,
-                    started_at=opened,
-                    warn_at=due,
-                    due_at=due,
-                    stopped_at=opened if state in ("met", "late") else None,
-                    breached_at=opened if state in ("late", "breached_live") else None,
-                    met=True if state == "met" else False if state == "late" else None,
-                )
+            clock = dict(
+                kind=kind,
+                target_s=600.0,
+                started_at=opened,
+                warn_at=due,
+                due_at=due,
+                breached_at=opened if state in ("late", "breached_live") else None,
             )
+            rows["clocks"].append(
+                dict(clock, conversation_id=conv, stopped_at=opened if state in ("met", "late") else None)
+            )
+            if state in ("live", "breached_live"):  # running: on its conversation's row
+                running.add(slot)
+                rows["conversations"][-1].update({f"{slot}_{name}": value for name, value in clock.items()})
+            else:
+                rows["sla_timers"].append(
+                    conversation_row(desk, conv, f"{conv}-{kind}", **clock, stopped_at=opened, met=state == "met")
+                )
         if resolved and rnd.random() < 0.5:
             kind = rnd.choice(["csat"] * 8 + ["nps", "ces"])
             done = rnd.random() < 0.6
@@ -136,6 +141,10 @@ def generate(desk: Desk, n: int, seed: int = 7) -> dict[str, list[dict[str, Any]
                     answered_at=opened if done else None,
                 )
             )
+    # one multi-row insert: every conversation with the same columns (an empty slot all NULL)
+    slots = {key for c in rows["conversations"] for key in c if key.startswith(("response_", "resolution_"))}
+    for c in rows["conversations"]:
+        c.update({key: c.get(key) for key in slots})
     return rows
 
 
@@ -156,7 +165,7 @@ def expected(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[Any, dict[
             replies[m["conversation_id"]] += 1
     met: dict[str, int] = defaultdict(int)
     finished: dict[str, int] = defaultdict(int)
-    for s in rows["sla_timers"]:
+    for s in rows["clocks"]:
         if s["stopped_at"] is not None or s["breached_at"] is not None:
             finished[s["conversation_id"]] += 1
             if s["stopped_at"] is not None and s["breached_at"] is None:

@@ -62,9 +62,9 @@ def chat(desk: Desk, visitor: str, text: str = "hello") -> Any:
 
 
 async def timers(desk: Desk, conversation_id: str) -> dict[str, Any]:
-    s = t.sla_timers.c
+    s = t.sla_clocks.c  # running (on the conversation) and settled
     async with desk.router.repo.reader() as conn:
-        rows = await conn.execute(select(t.sla_timers).where(s.conversation_id == conversation_id))
+        rows = await conn.execute(select(t.sla_clocks).where(s.conversation_id == conversation_id))
         return {r.kind: r for r in rows}
 
 
@@ -105,6 +105,24 @@ async def test_first_response_warns_then_breaches_on_time_and_once(clocked: tupl
     events = await sla_events(desk, conv["id"])
     assert events[2:] == [(ada, "sla.breach", "first_response"), ("supervisors", "sla.breach", "first_response")]
     assert (await timers(desk, conv["id"]))["first_response"].breached_at == clock.now
+
+
+async def test_both_clocks_of_a_conversation_fire_in_one_tick_and_once(clocked: tuple[Desk, Clock]) -> None:
+    """A conversation's response and resolution clocks run side by side on its row: past both deadlines, one
+    tick breaches each once (the warning implied), and the next tick fires nothing."""
+    desk, clock = clocked
+    conv = await arrive(desk, chat(desk, "v-sla-both"))
+    ada = desk.agent("agent-ada")
+    clock.advance(5 * 3600)  # chat: first response in 2 minutes, resolution in 4 hours
+    await desk.router.sla.tick()
+    await desk.router.sla.tick()
+    assert sorted(await sla_events(desk, conv["id"])) == sorted(
+        (agent, "sla.breach", kind) for agent in (ada, "supervisors") for kind in ("first_response", "resolution")
+    )
+    clocks = await timers(desk, conv["id"])
+    for kind in ("first_response", "resolution"):
+        assert clocks[kind].warned_at == clocks[kind].breached_at == clock.now, kind
+        assert clocks[kind].stopped_at is None, kind  # broken, still running until answered
 
 
 async def test_an_answer_stops_the_clock_and_pending_pauses_resolution(

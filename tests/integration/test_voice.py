@@ -305,7 +305,7 @@ async def test_an_answered_call_stops_its_first_response_clock(embedded: System)
 
     async def clock() -> list[tuple[str, Any]]:
         async with s.desk.router.repo.reader() as conn:
-            st = t.sla_timers.c
+            st = t.sla_clocks.c
             rows = await conn.execute(
                 select(st.kind, st.stopped_at).where(st.conversation_id == conv["id"], st.kind == "first_response")
             )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.router.domain.routing.hours import BusinessHours
-from services.router.domain.sla import TimerKind, deadlines, remaining_s, resumed, target_s
+from services.router.domain.sla import TimerKind, deadlines, met, remaining_s, resumed, slot, target_s
 
 PARIS = BusinessHours.parse(
     "Europe/Paris",
@@ -69,3 +70,19 @@ def test_between_inverts_add(start: datetime, seconds: float) -> None:
     due = PARIS.add(start, seconds)
     assert abs(PARIS.between(start, due) - seconds) < 1e-3
     assert due.astimezone(PARIS.zone).date() != date(2026, 12, 25) or seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("first_response", "response"), ("next_response", "response"), ("resolution", "resolution")],
+)
+def test_a_conversation_runs_one_response_and_one_resolution_promise(kind: str, expected: str) -> None:
+    assert slot(kind) == expected
+
+
+def test_a_stopped_clock_met_its_promise_when_answered_by_the_deadline_or_paused() -> None:
+    due = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    assert met(due, False, due) is True  # answered at the deadline
+    assert met(due, False, due - timedelta(seconds=1)) is True
+    assert met(due, False, due + timedelta(seconds=1)) is False
+    assert met(due, True, due + timedelta(hours=5)) is True  # paused on the customer: cannot break

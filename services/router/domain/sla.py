@@ -96,3 +96,15 @@ def resumed(
 def actions(config: Mapping[str, Any] | None, stage: str) -> dict[str, Any]:
     """What to do on ``warning`` or ``breach``: raise_priority (bool), escalate_to (queue id), notify (always)."""
     return dict((config or {}).get(f"on_{stage}") or {})
+
+
+def slot(kind: str) -> str:
+    """Where a clock runs on its conversation: one response promise (first or next response) and one
+    resolution promise at a time."""
+    return "resolution" if kind == TimerKind.RESOLUTION.value else "response"
+
+
+def met(due_at: datetime, paused: bool, now: datetime) -> bool:
+    """A clock stopped now kept its promise if it was answered by the deadline, or was paused (a promise paused
+    on the customer cannot break)."""
+    return paused or due_at >= now

@@ -24,7 +24,6 @@ from services.router.domain.identity.graph import Ident
 from services.router.domain.identity.normalize import normalize_identity
 from services.router.domain.routing.decisions import Decision
 from services.router.domain.routing.engine import RoutingEngine
-from services.router.domain.sla import Started
 from services.router.handlers import voice
 from services.router.handlers.acknowledgements import Acknowledgements, Opened, known_of_opened
 from services.router.handlers.agent_feed import feed_record, message_fields, new_agent_event
@@ -254,7 +253,10 @@ class ContextStage:
         # a call status reads whether its conversation waits from the stored row, as it was before this batch's
         # routing: the new conversations of a batch with calls are written unplaced (routing's writes follow)
         placed = self.routing.placements(running, [n.id for n in plan.new]) if not calls else {}
-        await u.conversations.insert_conversations(plan.new, placed)
+        opened = started | {e.conversation_id for e in lifecycle if e.kind == "reopened"}
+        clocks = await self.sla.opening(u, [self.sla.started(by_id[i], attrs, last) for i in opened if i in by_id], now)
+        await u.conversations.insert_conversations(plan.new, placed, clocks)  # a new one with its SLA clocks
+        await self.sla.start(u, [k for k in clocks if k.conversation_id not in started])  # a reopened one's
         await u.conversations.add_lifecycle(lifecycle)
         # each conversation opened now hears back (acknowledgements.py): written with the batch's messages, but
         # for a batch with calls, whose statuses read the messages first (and may move the conversations' work)
@@ -302,9 +304,7 @@ class ContextStage:
         outbox += (await self.routing.finish(u, running, causes, placed)).outbox
         for tenant_id, tenant_abandoned in abandoned.items():
             await self.sla.resolved(u, tenant_id, tenant_abandoned, now)
-        opened = started | {e.conversation_id for e in lifecycle if e.kind == "reopened"}
-        await self.sla.opened(u, [self._started(by_id[i], attrs, last) for i in opened if i in by_id], now)
-        await self.sla.customer_wrote(u, [self._started(c, attrs, last) for c in answered], now)
+        await self.sla.customer_wrote(u, [self.sla.started(c, attrs, last) for c in answered], now)
         if acked is None:
             acked = await self.acknowledgements.prepare(u, acks, now, known)
             await u.conversations.insert_messages(acked.messages, now)
@@ -333,13 +333,6 @@ class ContextStage:
                     detected[(tenant_id, customer_id)] = found
                     attrs[customer_id]["language"] = found[0]
         await u.customers.set_detected_languages(detected, now)
-
-    def _started(self, c: OpenConversation, attrs: dict[str, dict[str, Any]], last: dict[str, Any]) -> Started:
-        engine = self.routing.current(c.tenant_id)
-        work = engine.work(c.id) if engine else None
-        channel = last[c.id][0] if c.id in last else c.channel
-        tier = attrs.get(c.customer_id, {}).get("tier")
-        return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
 
 
 def _passes(ops: Mapping[str, list[Operation]], waiting: Sequence[OpenConversation]) -> dict[str, Pass]:

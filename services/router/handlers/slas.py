@@ -1,6 +1,7 @@
-"""SLA clocks on conversations, kept in PostgreSQL (``sla_timers``) so that they survive restarts and run in
-whichever replica ticks first: a timer's ``warned_at`` / ``breached_at`` are set in the transaction that
-publishes its event (rows locked, SKIP LOCKED), so none fires twice and none is lost.
+"""SLA clocks on conversations, kept in the database (running on the conversation's row, settled into
+``sla_timers``) so that they survive restarts and run in whichever replica ticks first: a clock's ``warned_at`` /
+``breached_at`` are set in the transaction that publishes its event (rows locked, SKIP LOCKED), so none fires
+twice and none is lost.
 
 Clocks: first response (opened → first agent reply), next response (customer writes after an answer → next
 agent reply), resolution (opened → resolved, paused while pending on the customer). Deadlines count the
@@ -14,20 +15,38 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
-from services.router.domain.sla import Started, TimerKind, actions, deadlines, remaining_s, resumed, target_s
+from services.router.domain.sla import (
+    Started,
+    TimerKind,
+    actions,
+    deadlines,
+    met,
+    remaining_s,
+    resumed,
+    slot,
+    target_s,
+)
 from services.router.handlers.agent_feed import SUPERVISORS, feed_record, new_agent_event
 from services.router.handlers.due_sweep import sweep_due
 from services.router.handlers.metrics import SLA_EVENTS
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports import UnitOfWork
-from services.router.handlers.ports.records import Lifecycle, NewSlaTimer, SlaDeadlines
+from services.router.handlers.ports.records import (
+    DueSlaTimer,
+    Lifecycle,
+    LiveSlaTimer,
+    NewSlaTimer,
+    OpenConversation,
+    SettledSlaTimer,
+    SlaDeadlines,
+)
 from services.router.handlers.routing_owner import RoutingStates
 from shared.bus import Outgoing
 from shared.ids import new_id
@@ -51,24 +70,37 @@ class SlaClock(OutboxWriter):
     async def _queues_of(self, u: UnitOfWork, tenant_ids: Iterable[str]) -> dict[str, dict[str, QueueSpec]]:
         return {tenant_id: await self._queues(u, tenant_id) for tenant_id in set(tenant_ids)}
 
-    async def _start(
+    async def clocks(
         self, u: UnitOfWork, started: Sequence[Started], kinds: Sequence[TimerKind], now: datetime
-    ) -> dict[str, dict[str, QueueSpec]]:
-        """Start these clocks on these conversations (one insert); returns the tenants' queues it read."""
+    ) -> list[NewSlaTimer]:
+        """The clocks these conversations start now (nothing written): a conversation opened now is written
+        with them (``Conversations.insert_conversations``), one already stored through ``start``."""
         queues = await self._queues_of(u, (s.tenant_id for s in started))
-        timers = [
+        return [
             self._timer(
                 s.tenant_id, s.conversation_id, kind, s.channel, s.tier, queues[s.tenant_id].get(s.queue_id or ""), now
             )
             for s in started
             for kind in kinds
         ]
-        await u.sla_timers.start(timers)
-        return queues
+
+    def started(self, c: OpenConversation, attrs: Mapping[str, Mapping[str, Any]], last: Mapping[str, Any]) -> Started:
+        """What starts the clocks of a conversation the context stage handles: the channel the customer last
+        wrote on, the queue routing holds it in and the customer's tier."""
+        engine = self.routing.current(c.tenant_id)
+        work = engine.work(c.id) if engine else None
+        channel = last[c.id][0] if c.id in last else c.channel
+        tier = attrs.get(c.customer_id, {}).get("tier")
+        return Started(c.tenant_id, c.id, channel, work.queue_id if work else c.queue_id, tier)
 
     # -- inside other transactions (context stage, replies, resolve) --------------------------------------------
-    async def opened(self, u: UnitOfWork, started: Sequence[Started], now: datetime) -> None:
-        await self._start(u, started, (TimerKind.FIRST_RESPONSE, TimerKind.RESOLUTION), now)
+    async def opening(self, u: UnitOfWork, started: Sequence[Started], now: datetime) -> list[NewSlaTimer]:
+        """The clocks of conversations opened or reopened now: first response and resolution."""
+        return await self.clocks(u, started, (TimerKind.FIRST_RESPONSE, TimerKind.RESOLUTION), now)
+
+    async def start(self, u: UnitOfWork, clocks: Sequence[NewSlaTimer]) -> None:
+        """Start clocks on conversations already written."""
+        await u.sla_timers.start(clocks)
 
     def _timer(
         self,
@@ -83,7 +115,6 @@ class SlaClock(OutboxWriter):
         seconds = target_s(kind, channel, tier, queue.sla if queue else None)
         d = deadlines(now, seconds, self.warning_fraction, queue.hours if queue else None)
         return NewSlaTimer(
-            id=new_id(),
             tenant_id=tenant_id,
             conversation_id=conversation_id,
             kind=kind.value,
@@ -95,39 +126,48 @@ class SlaClock(OutboxWriter):
         )
 
     async def customer_wrote(self, u: UnitOfWork, answered: Sequence[Started], now: datetime) -> None:
-        """Customers wrote in conversations where an agent had answered: the next-response clock starts and a
-        paused resolution clock resumes."""
+        """Customers wrote in conversations where an agent had answered: the next-response clock starts (unless
+        a response promise runs already) and a paused resolution clock resumes."""
         if not answered:
             return
-        ids = [(a.tenant_id, a.conversation_id) for a in answered]
-        live_next = await u.sla_timers.conversations_with_clock(ids, TimerKind.NEXT_RESPONSE)
-        fresh = [a for a in answered if a.conversation_id not in live_next]
-        queues = await self._start(u, fresh, (TimerKind.NEXT_RESPONSE,), now)
-        queues |= await self._queues_of(u, {a.tenant_id for a in answered} - queues.keys())
+        live = await u.sla_timers.live((a.tenant_id, a.conversation_id) for a in answered)
+        responding = {(c.tenant_id, c.conversation_id) for c in live if slot(c.kind) == "response"}
+        fresh = [a for a in answered if (a.tenant_id, a.conversation_id) not in responding]
+        await u.sla_timers.start(await self.clocks(u, fresh, (TimerKind.NEXT_RESPONSE,), now))
+        paused = [c for c in live if c.paused_at is not None]
+        queues = await self._queues_of(u, {c.tenant_id for c in paused})
         again: list[SlaDeadlines] = []
-        for r in await u.sla_timers.paused(ids):
-            queue = queues[r.tenant_id].get(r.queue_id or "")
-            d = resumed(now, r.remaining_s or 0.0, r.target_s, self.warning_fraction, queue.hours if queue else None)
-            again.append(SlaDeadlines(r.id, r.tenant_id, d.warn_at, d.due_at))
+        for c in paused:
+            queue = queues[c.tenant_id].get(c.queue_id or "")
+            d = resumed(now, c.remaining_s or 0.0, c.target_s, self.warning_fraction, queue.hours if queue else None)
+            again.append(SlaDeadlines(c.tenant_id, c.conversation_id, c.kind, d.warn_at, d.due_at))
         await u.sla_timers.resume(again)
 
     async def agent_replied(
         self, u: UnitOfWork, tenant_id: str, conversation_id: str, now: datetime, *, pending: bool
     ) -> None:
         """An answer stops the response clocks; pending on the customer pauses the resolution clock."""
-        conversation = [(tenant_id, conversation_id)]
-        await u.sla_timers.stop(conversation, (TimerKind.FIRST_RESPONSE, TimerKind.NEXT_RESPONSE), now)
+        live = await u.sla_timers.live([(tenant_id, conversation_id)])
+        await self._settle(u, [c for c in live if slot(c.kind) == "response"], now)
         if not pending:
             return
         queues = await self._queues(u, tenant_id)
-        left: dict[tuple[str, str], float] = {}
-        for r in await u.sla_timers.running(conversation, TimerKind.RESOLUTION):
-            queue = queues.get(r.queue_id or "")
-            left[(r.tenant_id, r.id)] = remaining_s(now, r.due_at, queue.hours if queue else None)
+        left: list[tuple[LiveSlaTimer, float]] = []
+        for c in live:
+            if c.kind == TimerKind.RESOLUTION.value and c.paused_at is None:
+                queue = queues.get(c.queue_id or "")
+                left.append((c, remaining_s(now, c.due_at, queue.hours if queue else None)))
         await u.sla_timers.pause(left, now)
 
     async def resolved(self, u: UnitOfWork, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
-        await u.sla_timers.stop([(tenant_id, c) for c in conversation_ids], tuple(TimerKind), now)
+        """Every clock of these conversations stops."""
+        await self._settle(u, await u.sla_timers.live([(tenant_id, c) for c in conversation_ids]), now)
+
+    @staticmethod
+    async def _settle(u: UnitOfWork, clocks: Sequence[LiveSlaTimer], now: datetime) -> None:
+        await u.sla_timers.settle(
+            [SettledSlaTimer(new_id(), c, now, met(c.due_at, c.paused_at is not None, now)) for c in clocks]
+        )
 
     # -- the tick ----------------------------------------------------------------------------------------------
     async def tick(self) -> int:
@@ -146,12 +186,12 @@ class SlaClock(OutboxWriter):
             feed: list[dict[str, Any]] = []
             notes: list[Lifecycle] = []
             escalations: dict[str, str | None] = {}
-            breached: list[str] = []
+            breached: list[DueSlaTimer] = []
             fired: Counter[tuple[str, str]] = Counter()
             for r in rows:
                 stage = "breach" if r.breached_at is None and r.due_at <= now else "warning"
                 if stage == "breach":
-                    breached.append(r.id)
+                    breached.append(r)
                 fired[stage, r.kind] += 1
                 data = {"kind": r.kind, "stage": stage, "due_at": r.due_at, "queue_id": r.queue_id}
                 for agent in filter(None, (r.agent_id, SUPERVISORS)):
@@ -166,7 +206,7 @@ class SlaClock(OutboxWriter):
             for (stage, kind), count in fired.items():  # a metric's labels() is dear: once per pair, not per row
                 SLA_EVENTS.labels(stage=stage, kind=kind).inc(count)
             # a breach implies the warning: never fired late after it
-            await u.sla_timers.mark_fired(tenant_id, [r.id for r in rows if r.warned_at is None], breached, now)
+            await u.sla_timers.mark_fired(tenant_id, [r for r in rows if r.warned_at is None], breached, now)
             await u.conversations.add_lifecycle(notes)
             outbox: list[Outgoing] = [
                 feed_record(self.routing.topic, tenant_id, row) for row in await u.feeds.add(feed)

@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
+from services.router.adapters.db.sla_timers import slot_values
 from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
+from services.router.adapters.db.tables.sla_slots import FIELDS, SLOTS, column_name
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.conversations import (
@@ -26,6 +28,7 @@ from services.router.handlers.ports.records import (
     Lifecycle,
     NewConversation,
     NewMessage,
+    NewSlaTimer,
     OpenConversation,
     Placement,
     fields_of,
@@ -125,13 +128,21 @@ class SqlConversations(SqlRepository):
             )
         return ConversationPlan(existing, new, events)
 
-    async def insert_conversations(self, new: Sequence[NewConversation], placed: Mapping[str, Placement]) -> None:
+    async def insert_conversations(
+        self, new: Sequence[NewConversation], placed: Mapping[str, Placement], clocks: Sequence[NewSlaTimer] = ()
+    ) -> None:
+        slots: dict[str, dict[str, Any]] = {n.id: {} for n in new}
+        for clock in clocks:
+            if clock.conversation_id in slots:
+                slots[clock.conversation_id].update(slot_values(clock))
+        empty = {column_name(s, f): None for s in SLOTS for f in FIELDS}  # every row the same columns
         rows: list[dict[str, Any]] = []
         for n in new:
             p = placed.get(n.id)
             rows.append(
                 dict(
                     fields_of(n),
+                    **(empty | slots[n.id]),
                     opened_channel=n.channel,  # it is its own "opened" timeline entry (tables/context.py)
                     status=ConversationStatus.OPEN.value,
                     routing=p.routing if p else None,

@@ -1,172 +1,230 @@
-"""SLA timers in ``sla_timers`` (the ``SlaTimers`` port). ``warned_at`` / ``breached_at`` are set in the
-transaction that publishes the event, on rows claimed with SKIP LOCKED, so none fires twice and none is lost."""
+"""SLA timers (the ``SlaTimers`` port): running clocks in their conversation's slots (tables/sla_slots.py),
+settled ones in ``sla_timers``. ``warned_at`` / ``breached_at`` are set in the transaction that publishes the
+event, on conversations claimed with SKIP LOCKED, so none fires twice and none is lost."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import and_, case, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import key_in, one_of, update_by_id
-from services.router.adapters.db.tables.operations import BREACH_PENDING, WARN_PENDING
-from services.router.domain.sla import TimerKind
-from services.router.handlers.ports.records import DueSlaTimer, LiveSlaTimer, NewSlaTimer, SlaDeadlines, fields_of
+from services.router.adapters.db.statements import key_in
+from services.router.adapters.db.tables.sla_slots import (
+    FIELDS,
+    SLOTS,
+    breach_pending,
+    column_name,
+    field,
+    warn_pending,
+)
+from services.router.domain.sla import slot
+from services.router.handlers.ports.records import (
+    DueSlaTimer,
+    LiveSlaTimer,
+    NewSlaTimer,
+    SettledSlaTimer,
+    SlaDeadlines,
+)
 
-_FIRED = frozenset({"warned_at", "breached_at"})  # a clock's stage once fired stays fired: set, never cleared
+_c = t.conversations
+_FIRED = frozenset(column_name(s, f) for s in SLOTS for f in ("warned_at", "breached_at"))  # set, never cleared
+_EMPTY = {f: None for f in FIELDS}
 
 
-def _warn_due(now: datetime) -> Any:
-    return and_(WARN_PENDING, t.sla_timers.c.warn_at <= now)  # what ix_sla_timers_warn_pending holds, due
+def slot_values(timer: NewSlaTimer) -> dict[str, Any]:
+    """A clock starting, as its slot's columns of the conversation row (the rest of the slot cleared)."""
+    values = dict(
+        _EMPTY,
+        kind=timer.kind,
+        queue_id=timer.queue_id,
+        target_s=timer.target_s,
+        started_at=timer.started_at,
+        warn_at=timer.warn_at,
+        due_at=timer.due_at,
+    )
+    return {column_name(slot(timer.kind), f): v for f, v in values.items()}
 
 
-def _breach_due(now: datetime) -> Any:
-    return and_(BREACH_PENDING, t.sla_timers.c.due_at <= now)  # what ix_sla_timers_breach_pending holds, due
+def _due(now: datetime, slot_name: str) -> Any:
+    """The slot's warning or breach is due: each arm what one partial index holds, due."""
+    return or_(
+        and_(warn_pending(_c, slot_name), field(_c, slot_name, "warn_at") <= now),
+        and_(breach_pending(_c, slot_name), field(_c, slot_name, "due_at") <= now),
+    )
+
+
+def _any_due(now: datetime) -> Any:
+    return or_(*(_due(now, s) for s in SLOTS))
+
+
+def _earliest(a: Any, b: Any) -> Any:
+    """The earlier of two deadlines, either NULL (LEAST on PostgreSQL ignores NULL, SQLite's min() does not)."""
+    return case((a < b, a), else_=func.coalesce(b, a))
 
 
 def _of(conn: AsyncConnection, keys: list[tuple[str, str]]) -> Any:
-    """The clocks of these (tenant, conversation id), found by the tenant's keys."""
-    s = t.sla_timers.c
-    return key_in(conn, tuple_(s.tenant_id, s.conversation_id), keys)
+    return key_in(conn, tuple_(_c.c.tenant_id, _c.c.id), keys)
+
+
+def _slot_fields() -> list[Any]:
+    return [field(_c, s, f) for s in SLOTS for f in FIELDS]
+
+
+def _clocks(row: Any, tenant_id: str, conversation_id: str) -> list[LiveSlaTimer]:
+    """The live clocks of one conversation row read with ``_slot_fields``."""
+    out = []
+    for n in range(len(SLOTS)):
+        values = dict(zip(FIELDS, row[n * len(FIELDS) : (n + 1) * len(FIELDS)], strict=True))
+        if values["kind"] is not None:
+            out.append(LiveSlaTimer(tenant_id=tenant_id, conversation_id=conversation_id, **values))
+    return out
 
 
 class SqlSlaTimers(SqlRepository):
     """The SLA clocks touched by one transaction."""
 
+    async def _write(self, rows: Iterable[dict[str, Any]], **constants: Any) -> None:
+        """One UPDATE per shape of row (slots written): rows keyed by (tenant_id, id) of the conversation."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            shapes.setdefault(tuple(sorted(row)), []).append(row)
+        for _, same in sorted(shapes.items()):
+            await update_rows(self.conn, _c, same, key=("tenant_id", "id"), **constants)
+
     async def start(self, timers: Sequence[NewSlaTimer]) -> None:
-        if timers:
-            await insert_rows(self.conn, t.sla_timers, [fields_of(timer) for timer in timers])
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for timer in timers:
+            row = rows.setdefault(
+                (timer.tenant_id, timer.conversation_id), {"tenant_id": timer.tenant_id, "id": timer.conversation_id}
+            )
+            row.update(slot_values(timer))
+        await self._write(rows.values())
 
-    async def conversations_with_clock(self, keys: Iterable[tuple[str, str]], kind: TimerKind) -> set[str]:
-        """Which of these (tenant, conversation) already have a clock of this kind not stopped (running or
-        paused)."""
-        ids = list(keys)
-        if not ids:
-            return set()
-        s = t.sla_timers.c
-        rows = await self.conn.execute(
-            select(s.conversation_id).where(_of(self.conn, ids), s.kind == kind.value, s.stopped_at.is_(None))
-        )
-        return {r.conversation_id for r in rows}
-
-    async def paused(self, keys: Iterable[tuple[str, str]]) -> list[LiveSlaTimer]:
-        """The paused clocks of these (tenant, conversation) (pending on the customer)."""
-        s = t.sla_timers.c
-        return await self._live(keys, s.paused_at.is_not(None))
-
-    async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
-        """Paused clocks run again, towards their recounted deadlines (one statement for the batch)."""
-        await update_by_id(
-            self.conn,
-            t.sla_timers,
-            [dict(b_tenant_id=d.tenant_id, b_id=d.id, b_warn_at=d.warn_at, b_due_at=d.due_at) for d in timers],
-            paused_at=None,
-            remaining_s=None,
-            warn_at=bindparam("b_warn_at"),
-            due_at=bindparam("b_due_at"),
-        )
-
-    async def running(self, keys: Iterable[tuple[str, str]], kind: TimerKind) -> list[LiveSlaTimer]:
-        s = t.sla_timers.c
-        return await self._live(keys, s.kind == kind.value, s.paused_at.is_(None))
-
-    async def _live(self, keys: Iterable[tuple[str, str]], *where: ColumnElement[bool]) -> list[LiveSlaTimer]:
-        """The clocks not stopped on these (tenant, conversation) that also meet ``where``."""
-        ids = list(keys)
+    async def live(self, keys: Iterable[tuple[str, str]]) -> list[LiveSlaTimer]:
+        ids = sorted(set(keys))
         if not ids:
             return []
-        s = t.sla_timers.c
         rows = await self.conn.execute(
-            select(s.id, s.tenant_id, s.queue_id, s.target_s, s.due_at, s.remaining_s).where(
-                _of(self.conn, ids), s.stopped_at.is_(None), *where
+            select(_c.c.tenant_id, _c.c.id, *_slot_fields()).where(
+                _of(self.conn, ids), or_(*(field(_c, s, "kind").is_not(None) for s in SLOTS))
             )
         )
-        return [LiveSlaTimer(*r) for r in rows]
+        return [clock for r in rows for clock in _clocks(r[2:], r.tenant_id, r.id)]
 
-    async def pause(self, remaining: Mapping[tuple[str, str], float], now: datetime) -> None:
-        """(tenant, timer id) → seconds it has left (one statement for the batch)."""
-        await update_by_id(
+    async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
+        """Paused clocks run again, towards their recounted deadlines (one statement per slot for the batch)."""
+        await self._write(
+            {
+                "tenant_id": d.tenant_id,
+                "id": d.conversation_id,
+                column_name(slot(d.kind), "paused_at"): None,
+                column_name(slot(d.kind), "remaining_s"): None,
+                column_name(slot(d.kind), "warn_at"): d.warn_at,
+                column_name(slot(d.kind), "due_at"): d.due_at,
+            }
+            for d in timers
+        )
+
+    async def pause(self, clocks: Sequence[tuple[LiveSlaTimer, float]], now: datetime) -> None:
+        await self._write(
+            {
+                "tenant_id": clock.tenant_id,
+                "id": clock.conversation_id,
+                column_name(slot(clock.kind), "paused_at"): now,
+                column_name(slot(clock.kind), "remaining_s"): left,
+            }
+            for clock, left in clocks
+        )
+
+    async def settle(self, settled: Sequence[SettledSlaTimer]) -> None:
+        """The history's rows in one insert, the slots emptied (one statement per slot)."""
+        if not settled:
+            return
+        await insert_rows(
             self.conn,
             t.sla_timers,
             [
-                dict(b_tenant_id=tenant_id, b_id=timer_id, b_at=now, b_left=left)
-                for (tenant_id, timer_id), left in remaining.items()
+                dict(
+                    id=s.id,
+                    tenant_id=s.clock.tenant_id,
+                    conversation_id=s.clock.conversation_id,
+                    **{f: getattr(s.clock, f) for f in FIELDS},
+                    stopped_at=s.stopped_at,
+                    met=s.met,
+                )
+                for s in settled
             ],
-            paused_at=bindparam("b_at"),
-            remaining_s=bindparam("b_left"),
         )
-
-    async def stop(self, keys: Iterable[tuple[str, str]], kinds: Sequence[TimerKind], now: datetime) -> None:
-        """Met first (answered before the deadline, or paused: a paused clock cannot break), then the rest missed."""
-        ids = list(keys)
-        if not ids:
-            return
-        s = t.sla_timers.c
-        base = (
-            update(t.sla_timers)
-            .where(
-                _of(self.conn, ids),
-                one_of(self.conn, s.kind, [k.value for k in kinds], "kinds"),
-                s.stopped_at.is_(None),
-            )
-            .values(stopped_at=now)
+        await self._write(
+            {
+                "tenant_id": s.clock.tenant_id,
+                "id": s.clock.conversation_id,
+                **{column_name(slot(s.clock.kind), f): None for f in FIELDS},
+            }
+            for s in settled
         )
-        await self.conn.execute(base.where(or_(s.paused_at.is_not(None), s.due_at >= now)).values(met=True))
-        await self.conn.execute(base.values(met=False))
 
     async def tenants_due(self, now: datetime) -> list[str]:
-        """Tenants with a warning or a breach to fire, sorted."""
-        s = t.sla_timers.c
-        # two index range scans (partial indexes on warn_at / due_at of live timers), not a table scan
-        return sorted(
-            {
-                r.tenant_id
-                for stage in (_warn_due(now), _breach_due(now))
-                for r in await self.conn.execute(select(s.tenant_id).where(stage).distinct())
-            }
-        )
+        """Tenants with a warning or a breach to fire, sorted (index scans of the pending indexes)."""
+        rows = await self.conn.execute(select(_c.c.tenant_id).where(_any_due(now)).distinct())
+        return sorted(r.tenant_id for r in rows)
 
     async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueSlaTimer]:
-        """The tenant's due clocks, earliest deadline first, rows locked (SKIP LOCKED on PostgreSQL)."""
-        s, c = t.sla_timers.c, t.conversations.c
-        # the earliest due clocks chosen and locked first, then joined with their conversations: joined before the
-        # limit, every due clock of the backlog was looked up in conversations on every claim
-        due = (
-            select(s.id, s.conversation_id, s.kind, s.queue_id, s.due_at, s.warn_at, s.warned_at, s.breached_at)
-            .where(or_(_warn_due(now), _breach_due(now)), s.tenant_id == tenant_id)
-            .order_by(s.due_at)
+        """The tenant's conversations with a clock due, earliest deadline first, rows locked (SKIP LOCKED on
+        PostgreSQL); each due clock of them."""
+        earliest = _earliest(field(_c, "response", "due_at"), field(_c, "resolution", "due_at"))
+        rows = await self.conn.execute(
+            select(_c.c.id, _c.c.agent_id, _c.c.customer_id, *_slot_fields())
+            .where(_c.c.tenant_id == tenant_id, _any_due(now))
+            .order_by(earliest)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .cte("due")
         )
-        if self.conn.dialect.name == "postgresql":
-            due = due.prefix_with("MATERIALIZED")  # locked once, as chosen (see outbox.take)
-        d = due.c
-        rows = await self.conn.execute(
-            select(*d, c.agent_id, c.customer_id)
-            .join(t.conversations, (c.tenant_id == tenant_id) & (c.id == d.conversation_id))
-            .order_by(d.due_at)
-        )
-        return [DueSlaTimer(**r._mapping) for r in rows]
+        due = []
+        for r in rows:
+            for clock in _clocks(r[3:], tenant_id, r.id):
+                if clock.paused_at is not None:
+                    continue
+                warn = clock.warned_at is None and clock.warn_at <= now
+                breach = clock.breached_at is None and clock.due_at <= now
+                if warn or breach:
+                    due.append(
+                        DueSlaTimer(
+                            conversation_id=r.id,
+                            kind=clock.kind,
+                            queue_id=clock.queue_id,
+                            due_at=clock.due_at,
+                            warn_at=clock.warn_at,
+                            warned_at=clock.warned_at,
+                            breached_at=clock.breached_at,
+                            agent_id=r.agent_id,
+                            customer_id=r.customer_id,
+                        )
+                    )
+        return sorted(due, key=lambda d: d.due_at)
 
-    async def mark_fired(self, tenant_id: str, warned: Sequence[str], breached: Sequence[str], now: datetime) -> None:
-        """One statement, one new version of each clock, whether it warned, breached or both."""
+    async def mark_fired(
+        self, tenant_id: str, warned: Sequence[DueSlaTimer], breached: Sequence[DueSlaTimer], now: datetime
+    ) -> None:
+        """One statement, one new version of each conversation, whatever fired on it."""
         if not (warned or breached):
             return
-        done_warning, done_breach = set(warned), set(breached)
-        rows = [
-            dict(
-                tenant_id=tenant_id,
-                id=timer_id,
-                warned_at=now if timer_id in done_warning else None,
-                breached_at=now if timer_id in done_breach else None,
-            )
-            for timer_id in sorted(done_warning | done_breach)
-        ]
-        # joined by key with the batch's arrays: each clock matched once (not every clock against every id)
-        await update_rows(self.conn, t.sla_timers, rows, key=("tenant_id", "id"), or_stored=_FIRED)
+        rows: dict[str, dict[str, Any]] = {}
+        for stage, fired in (("warned_at", warned), ("breached_at", breached)):
+            for d in fired:
+                row = rows.setdefault(d.conversation_id, dict.fromkeys(sorted(_FIRED)))
+                row[column_name(slot(d.kind), stage)] = now
+        # joined by key with the batch's arrays; a column given None keeps what is stored
+        await update_rows(
+            self.conn,
+            _c,
+            [dict(tenant_id=tenant_id, id=conversation_id, **row) for conversation_id, row in sorted(rows.items())],
+            key=("tenant_id", "id"),
+            or_stored=_FIRED,
+        )

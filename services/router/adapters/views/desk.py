@@ -137,11 +137,11 @@ async def _nearest_deadlines(
 ) -> dict[str, dict[str, Any]]:
     """The running SLA timer due first, per conversation; a paused one (waiting on the customer) only when
     nothing else runs, with no countdown."""
-    st = t.sla_timers.c
+    st = t.sla_running.c
     nearest: dict[str, dict[str, Any]] = {}
     for r in await conn.execute(
         select(st.conversation_id, st.kind, st.due_at, st.warn_at, st.paused_at, st.remaining_s, st.breached_at)
-        .where(st.tenant_id == tenant_id, st.conversation_id.in_(ids), st.stopped_at.is_(None))
+        .where(st.tenant_id == tenant_id, st.conversation_id.in_(ids))
         .order_by(st.due_at)
     ):
         paused = r.paused_at is not None
@@ -167,7 +167,7 @@ async def _nearest_deadlines(
 async def sla_risks(conn: AsyncConnection, tenant_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Running SLA timers past their warning point on open conversations, the most urgent first: what a
     supervisor's screen shows before the live feed adds to it."""
-    st, c, cu = t.sla_timers.c, t.conversations.c, t.customers.c
+    st, c, cu = t.sla_running.c, t.conversations.c, t.customers.c
     rows = await conn.execute(
         select(
             st.conversation_id,
@@ -183,7 +183,6 @@ async def sla_risks(conn: AsyncConnection, tenant_id: str, now: datetime, limit:
         .join(t.customers, (cu.tenant_id == c.tenant_id) & (cu.id == c.customer_id))
         .where(
             st.tenant_id == tenant_id,
-            st.stopped_at.is_(None),
             st.paused_at.is_(None),
             st.warn_at <= now,
             c.tenant_id == tenant_id,

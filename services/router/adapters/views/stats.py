@@ -25,6 +25,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
+from services.router.adapters.db.tables.sla_slots import SLOTS, field, live
 from services.router.adapters.views import queries
 from services.router.domain.model import ConversationStatus, Presence
 
@@ -64,14 +65,19 @@ async def kpis(
         )
         .scalar_subquery()
     )
-    finished = s.stopped_at.is_not(None) | s.breached_at.is_not(None)
     # each figure found by the conversation's key: its tenant and id
     timers_of = and_(s.tenant_id == c.tenant_id, s.conversation_id == c.id)
     surveys_of = and_(v.tenant_id == c.tenant_id, v.conversation_id == c.id)
-    sla_met = (
-        select(func.count()).where(timers_of, s.stopped_at.is_not(None), s.breached_at.is_(None)).scalar_subquery()
+    # a promise counts once it is settled (sla_timers: stopped), or broken while it still runs (on the row)
+    sla_met = select(func.count()).where(timers_of, s.breached_at.is_(None)).scalar_subquery()
+    broken_running = sum(
+        (
+            case((and_(live(t.conversations, n), field(t.conversations, n, "breached_at").is_not(None)), 1), else_=0)
+            for n in SLOTS
+        ),
+        start=literal(0),
     )
-    sla_total = select(func.count()).where(timers_of, finished).scalar_subquery()
+    sla_total = select(func.count()).where(timers_of).scalar_subquery() + broken_running
     csat_sent = select(func.count()).where(surveys_of, v.kind == "csat").scalar_subquery()
     csat_answered = (
         select(func.count()).where(surveys_of, v.kind == "csat", v.answered_at.is_not(None))

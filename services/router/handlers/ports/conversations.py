@@ -11,6 +11,7 @@ from services.router.handlers.ports.records import (
     Lifecycle,
     NewConversation,
     NewMessage,
+    NewSlaTimer,
     OpenConversation,
     Placement,
 )
@@ -68,8 +69,11 @@ class Conversations(Protocol):
         who have no conversation to look up."""
         ...
 
-    async def insert_conversations(self, new: Sequence[NewConversation], placed: Mapping[str, Placement]) -> None:
-        """The planned conversations, each with where routing placed it (if it did), in one write. The partial
+    async def insert_conversations(
+        self, new: Sequence[NewConversation], placed: Mapping[str, Placement], clocks: Sequence[NewSlaTimer] = ()
+    ) -> None:
+        """The planned conversations, each with where routing placed it (if it did) and the SLA clocks it starts
+        with (those of ``clocks`` that are its own), in one write. The partial
         unique index keeps it to one open conversation per customer: one opened meanwhile by another
         transaction raises ``ConversationOpenedMeanwhile`` (retriable: planned again, the other is found)."""
         ...

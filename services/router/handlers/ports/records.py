@@ -203,9 +203,9 @@ class SurveyAnswer:
 
 @dataclass(frozen=True, slots=True)
 class NewSlaTimer:
-    """A promise starting on a conversation, its deadlines counted already (in the queue's business hours)."""
+    """A promise starting on a conversation, its deadlines counted already (in the queue's business hours). It
+    runs in its conversation's slot for its kind (``domain.sla.slot``)."""
 
-    id: str
     tenant_id: str
     conversation_id: str
     kind: str
@@ -218,22 +218,39 @@ class NewSlaTimer:
 
 @dataclass(frozen=True, slots=True)
 class LiveSlaTimer:
-    """A clock not yet stopped: what pausing or resuming it needs."""
+    """A clock running (or paused) on a conversation: what pausing, resuming or settling it needs."""
 
-    id: str
     tenant_id: str
+    conversation_id: str
+    kind: str
     queue_id: str | None
     target_s: float
+    started_at: datetime
+    warn_at: datetime
     due_at: datetime
+    paused_at: datetime | None
     remaining_s: float | None  # set while paused
+    warned_at: datetime | None
+    breached_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettledSlaTimer:
+    """A clock stopped: it leaves its conversation's slot for the history, met or missed."""
+
+    id: str
+    clock: LiveSlaTimer
+    stopped_at: datetime
+    met: bool
 
 
 @dataclass(frozen=True, slots=True)
 class SlaDeadlines:
     """A resumed clock's new deadlines."""
 
-    id: str
     tenant_id: str
+    conversation_id: str
+    kind: str
     warn_at: datetime
     due_at: datetime
 
@@ -242,7 +259,6 @@ class SlaDeadlines:
 class DueSlaTimer:
     """A clock due to warn or breach, with who hears of it (the conversation's agent and customer)."""
 
-    id: str
     conversation_id: str
     kind: str
     queue_id: str | None

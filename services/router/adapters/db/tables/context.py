@@ -19,6 +19,7 @@ from sqlalchemy import (
     text,
 )
 
+from services.router.adapters.db.tables.sla_slots import pending_indexes, slot_columns
 from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
 
 tenants = Table(
@@ -111,6 +112,8 @@ conversations = Table(
     # The open conversation's routing state as a fact (queue, priority, declines, holds, overflow): the
     # routing engine is a projection of these (services/router/domain/routing/facts.py). Null once resolved.
     Column("routing", JSON),
+    # Its SLA clocks while they run (tables/sla_slots.py); settled ones are in sla_timers.
+    *slot_columns(),
     # By default one open conversation per customer across channels.
     Index(
         "uq_conversations_open_per_customer",
@@ -132,6 +135,7 @@ conversations = Table(
         sqlite_where=text("follow_up_due_at IS NOT NULL"),
     ),
 )
+pending_indexes(conversations)
 
 messages = Table(
     "messages",

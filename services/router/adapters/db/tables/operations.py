@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -18,17 +20,24 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    and_,
+    cast,
+    null,
+    select,
     text,
+    union_all,
 )
+from sqlalchemy.sql import Select
 
+from services.router.adapters.db.tables.context import conversations
+from services.router.adapters.db.tables.sla_slots import FIELDS, SLOTS, field, live
 from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
 
 sla_timers = Table(
     "sla_timers",
     metadata,
-    # One promise on one conversation. Durable: a restart loses none, and warned_at / breached_at are set in
-    # the transaction that publishes the event, so none fires twice.
+    # The promises settled: a clock stopped (answered, resolved) leaves its conversation's slot
+    # (tables/sla_slots.py) for a row here, met or missed, which the KPIs count. A running clock is on its
+    # conversation; ``sla_clocks`` below reads both.
     Column("tenant_id", String(64), primary_key=True),
     Column("id", Id, primary_key=True),
     Column("conversation_id", Id, nullable=False),
@@ -48,14 +57,27 @@ sla_timers = Table(
     Index(None, "tenant_id", "conversation_id"),
 )
 
-# The clocks still to warn, and still to breach: a clock leaves each once it has fired (or stops, or pauses), so
-# the tick reads what is due, not every clock that ever was. The tick's own conditions are these (a partial index
-# serves a query only where the query's condition implies the index's).
+
+def _running(slot: str) -> Select[Any]:
+    c = conversations
+    return select(
+        c.c.tenant_id,
+        c.c.id.label("conversation_id"),
+        *(field(c, slot, name).label(name) for name in FIELDS),
+        cast(null(), TS).label("stopped_at"),
+        cast(null(), Boolean).label("met"),
+    ).where(live(c, slot))
+
+
+# The clocks running (or paused) on conversations, one row per clock with sla_timers' columns: what the desk's
+# views read. Filtered by tenant and conversation, each part is read by its key.
+sla_running = union_all(*(_running(slot) for slot in SLOTS)).subquery("sla_running")
+# Every clock, running or settled: what the KPIs count.
 _s = sla_timers.c
-WARN_PENDING = and_(_s.stopped_at.is_(None), _s.paused_at.is_(None), _s.warned_at.is_(None))
-BREACH_PENDING = and_(_s.stopped_at.is_(None), _s.paused_at.is_(None), _s.breached_at.is_(None))
-Index("ix_sla_timers_warn_pending", _s.warn_at, postgresql_where=WARN_PENDING, sqlite_where=WARN_PENDING)
-Index("ix_sla_timers_breach_pending", _s.due_at, postgresql_where=BREACH_PENDING, sqlite_where=BREACH_PENDING)
+sla_clocks = union_all(
+    select(_s.tenant_id, _s.conversation_id, *(_s[name] for name in FIELDS), _s.stopped_at, _s.met),
+    *(_running(slot) for slot in SLOTS),
+).subquery("sla_clocks")
 
 surveys = Table(
     "surveys",
