@@ -433,3 +433,60 @@ async def test_a_queue_that_turned_acknowledgements_off_sends_none(tmp_path: Pat
         conv = await wait_for(lambda: conversation_of(d.s.desk, event))
         await asyncio.sleep(0.5)
         assert sms_texts(d) == [] and await system_messages(d, conv["id"]) == []
+
+
+@pytest.mark.parametrize("shape", ["embedded", "production"])
+async def test_the_acknowledged_entry_is_its_own_entry_after_its_message_paged_exported_and_erased_like_any(
+    request: pytest.FixtureRequest, tmp_path: Path, shape: str
+) -> None:
+    """The "acknowledged" entry is read from the acknowledgement's message, no row of its own in ``timeline``,
+    yet it is an entry of its own: its own seq, after the message's and before what was written next (the
+    resolution), so a timeline paged one entry at a time lists every entry exactly once. The export lists it
+    with the same data, and erasure keeps it with its data blanked."""
+    servers = request.getfixturevalue("servers") if shape == "production" else None
+    async with desk_at(shape, tmp_path, servers, OPEN) as d:
+        first = await send_sms(d, 1, GERMAN)
+        conv = await wait_for(lambda: conversation_of(d.s.desk, first))
+        await exactly_one(d, conv["id"], lambda: sms_texts(d), EXPECTED["sms"])
+        await d.s.desk.router.commands.run(d.s.tenant, Resolve(conversation_id=conv["id"], note="done"))
+        customer_id = conv["customer_id"]
+
+        async def read(limit: int, cursor: str | None = None) -> dict[str, Any]:
+            params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+            r = await d.api.get(f"/v1/customers/{customer_id}/timeline", params=params)
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        whole = (await read(100))["items"]
+        paged, cursor = [], None
+        while True:
+            page = await read(1, cursor)
+            paged += page["items"]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert paged == whole
+        seqs = [e["seq"] for e in whole]
+        assert seqs == sorted(set(seqs), reverse=True)
+        [ack] = [e for e in whole if e["kind"] == "acknowledged"]
+        [message] = [e for e in whole if e["kind"] == "message" and e["text"] == EXPECTED["sms"]]
+        [resolved] = [e for e in whole if e["kind"] == "resolved"]
+        assert message["seq"] < ack["seq"] < resolved["seq"]
+        assert set(ack) == {"seq", "kind", "conversation_id", "at", "data"} and ack["conversation_id"] == conv["id"]
+        assert set(ack["data"]) == {
+            "message_id", "channel", "language", "promised_at", "opens_at", "expected_wait_s", "queue_id"
+        }  # fmt: skip
+        assert (ack["data"]["message_id"], ack["data"]["channel"]) == (message["message_id"], "sms")
+        assert (ack["data"]["language"], ack["data"]["promised_at"]) == ("de", "2026-03-25T10:30:00+00:00")
+        async with d.s.desk.router.repo.reader() as conn:
+            tl = t.timeline.c
+            copies = await conn.execute(select(tl.seq).where(tl.customer_id == customer_id, tl.kind == "acknowledged"))
+            assert copies.all() == [], "derived from the message, not stored twice"
+
+        exported = (await d.api.get(f"/v1/customers/{customer_id}/export")).json()
+        [entry] = [e for e in exported["events"] if e["kind"] == "acknowledged"]
+        assert datetime.fromisoformat(entry.pop("at")) == datetime.fromisoformat(ack["at"])
+        assert entry == {"kind": "acknowledged", "conversation_id": conv["id"], "channel": None, "data": ack["data"]}
+        assert (await d.api.delete(f"/v1/customers/{customer_id}")).status_code == 200
+        after = (await read(100))["items"]
+        assert [(e["seq"], e["kind"]) for e in after] == [(e["seq"], e["kind"]) for e in whole]
+        assert [e["data"] for e in after if e["kind"] == "acknowledged"] == [{}]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
@@ -149,6 +149,83 @@ async def test_conversations_take_the_place_of_their_opened_entries(
         (1, "opened", "cv1", {"channel": "sms"}),
     ]
     assert left == [] and cv0 is None
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_acknowledgements_take_the_place_of_their_acknowledged_entries(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0024: each acknowledgement had an "acknowledged" row in ``timeline``. After it, the customer's
+    timeline lists the same entries with the same seq and data: one whose data erasure blanked (its message found
+    by its key, the data no longer names it) stays blank, a second entry of a batch that raced itself goes, and
+    one whose message is gone stays as it was; what is written next comes after, an acknowledgement's entry after
+    its message."""
+    promise = {"language": "de", "promised_at": "2026-11-02T10:00:00+00:00", "opens_at": None}
+    data = {"message_id": "a1", "channel": "email", **promise, "expected_wait_s": 42.5, "queue_id": "q1"}
+    async with customer_at("0023", dialect, tmp_path, request) as db:
+        async with db.transaction() as conn:
+            # numbered by hand: at 0022 neither the sequence's default (timeline) nor the store numbers them
+            for seq, cid, status in [(1, "cv1", "resolved"), (6, "cv2", "resolved"), (10, "cv3", "open")]:
+                await conn.execute(
+                    insert(t.conversations).values(
+                        seq=seq, id=cid, tenant_id="tn", customer_id="cu", status=status, channel="email",
+                        opened_channel="email", opened_at=T0, last_message_at=T0,
+                    )
+                )  # fmt: skip
+            said = [(2, "m1", "cv1", None), (3, "a1", "cv1", "cv1"), (7, "m2", "cv2", None), (8, "a2", "cv2", "cv2")]
+            for seq, mid, cid, acknowledged in said:
+                key = dict(event_id=f"acknowledgement:{acknowledged}", direction="outbound", sender_kind="system")
+                row = {**_message(mid), "seq": seq, "conversation_id": cid, "channel": "email"}
+                await conn.execute(insert(t.messages).values({**row, **(key if acknowledged else {})}))
+            # cv2's was erased ({}); cv1's batch raced itself (a second entry, 9); cv3's message is gone (11)
+            for seq, kind, cid, entry in [(4, "acknowledged", "cv1", data), (5, "assigned", "cv1", {"agent_id": "x"}),
+                                          (9, "acknowledged", "cv1", data), (12, "acknowledged", "cv2", {}),
+                                          (11, "acknowledged", "cv3", {**data, "message_id": "a3"})]:  # fmt: skip
+                await conn.execute(
+                    insert(t.timeline).values(
+                        seq=seq, tenant_id="tn", customer_id="cu", conversation_id=cid, kind=kind, at=T0, data=entry
+                    )
+                )
+            if dialect == "postgresql":
+                await conn.execute(text("SELECT setval('timeline_seq_seq', 12)"))
+        await upgrade(db)
+        async with db.read() as conn:
+            after = await timelines.timeline(conn, "tn", "cu", None, 50)
+            left = (await conn.execute(select(t.timeline.c.seq).where(t.timeline.c.kind == "acknowledged"))).all()
+        async with db.transaction() as conn:  # written the way the router writes now
+            await insert_rows(
+                conn, t.messages, [{**_message("a4"), "conversation_id": "cv3", "acknowledgement": promise}]
+            )
+            await insert_rows(
+                conn,
+                t.timeline,
+                [dict(tenant_id="tn", customer_id="cu", conversation_id="cv3", kind="resolved", at=T0, data={})],
+            )
+        async with db.read() as conn:
+            newest = await timelines.timeline(conn, "tn", "cu", None, 3)
+            older = await timelines.timeline(conn, "tn", "cu", 5, 2)
+    listed = [(e["seq"], e["kind"], e["conversation_id"], e["at"], e.get("data", e.get("message_id"))) for e in after]
+    assert listed == [
+        (12, "acknowledged", "cv2", T0, {}),  # erased: blank as it was
+        (11, "acknowledged", "cv3", T0, {**data, "message_id": "a3"}),  # its message is gone: the stored entry
+        (10, "opened", "cv3", T0, {"channel": "email"}),
+        (8, "message", "cv2", T0, "a2"),
+        (7, "message", "cv2", T0, "m2"),
+        (6, "opened", "cv2", T0, {"channel": "email"}),
+        (5, "assigned", "cv1", T0, {"agent_id": "x"}),
+        (4, "acknowledged", "cv1", T0, data),  # in its first entry's place, listed once
+        (3, "message", "cv1", T0, "a1"),
+        (2, "message", "cv1", T0, "m1"),
+        (1, "opened", "cv1", T0, {"channel": "email"}),
+    ]
+    assert left == [(11,)]
+    assert [(e["seq"], e["kind"], e.get("message_id")) for e in newest] == [
+        (15, "resolved", None),
+        (14, "acknowledged", None),
+        (13, "message", "a4"),
+    ]
+    assert newest[1]["data"] == {"message_id": "a4", "channel": "sms", **promise}
+    assert [(e["seq"], e["kind"]) for e in older] == [(4, "acknowledged"), (3, "message")]
 
 
 @asynccontextmanager

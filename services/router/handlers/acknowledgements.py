@@ -5,8 +5,9 @@ The message goes out like an agent's reply (``ReplyCommands.send``: stored, outb
 from ``system``, so it never counts as the first response and stops no SLA clock. At most one per
 conversation: its idempotency key (``acknowledgement:<conversation id>``) is looked up before sending, under
 the tenant lock the context stage holds, and ``messages`` keeps it unique per tenant; a batch that rolls back
-sends nothing. A withdrawn consent, an address the customer cannot be reached at, or a message no person wrote
-skips it, and the timeline says why.
+sends nothing. The message carries what it promised (``NewMessage.acknowledgement``), which makes it the
+"acknowledged" entry on the timeline as well as its own: no row of its own. A withdrawn consent, an address the
+customer cannot be reached at, or a message no person wrote skips it, and the timeline says why.
 
 The queue's business hours decide the promise here, as they decide the SLA deadline; routing's
 ``AutoAcknowledged`` decision (a conversation placed while its queue is closed) stays the timeline note and
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from services.router.domain import acknowledgement as ack
 from services.router.domain.consent import ConsentWithdrawn, Purpose
@@ -59,9 +61,9 @@ class Opened:
 class Acked:
     """Acknowledgements decided, not yet written (``Acknowledgements.prepare``)."""
 
-    messages: list[NewMessage]
+    messages: list[NewMessage]  # each with its promise, its "acknowledged" timeline entry
     records: list[Outgoing]
-    notes: dict[str, list[Note]]  # by tenant: "acknowledged", or why not
+    notes: dict[str, list[Note]]  # by tenant: why one was not sent
     owners: dict[tuple[str, str], str]  # (tenant, conversation) → customer, where known
     sent: dict[str, int]  # by tenant
 
@@ -100,8 +102,8 @@ class Acknowledgements:
         return await self.note(u, acked, now)
 
     async def note(self, u: UnitOfWork, acked: Acked, now: datetime) -> int:
-        """The timeline notes of what ``prepare`` decided, written after its messages (which they follow on the
-        timeline). Returns how many acknowledgements went."""
+        """The timeline notes of the acknowledgements ``prepare`` skipped, written after its messages (each sent
+        one is its own "acknowledged" entry). Returns how many acknowledgements went."""
         await u.conversations.add_conversation_notes(acked.notes, now, acked.owners)
         for tenant_id, count in sorted(acked.sent.items()):
             log.info("acknowledgements.sent", extra={"tenant": tenant_id, "count": count})
@@ -148,6 +150,7 @@ class Acknowledgements:
                     mine.append(plan)
         prepared = await self.replies.prepare_many(u, [(p.opened.tenant_id, p.send) for p in planned], now, known)
         sent: dict[str, int] = {}
+        promises: dict[str, dict[str, Any]] = {}  # by message id
         for p, out in zip(planned, prepared.outcomes, strict=True):
             o = p.opened
             if isinstance(out, ConsentWithdrawn):
@@ -161,23 +164,17 @@ class Acknowledgements:
             if isinstance(out, Exception):
                 raise out
             sent[o.tenant_id] = sent.get(o.tenant_id, 0) + 1
-            notes[o.tenant_id].append(
-                (
-                    o.conversation_id,
-                    "acknowledged",
-                    {
-                        "message_id": out["message_id"],
-                        "channel": o.channel,
-                        "language": p.language,
-                        "promised_at": p.promise.due_at.astimezone(UTC).isoformat(),
-                        "opens_at": p.promise.opens_at.astimezone(UTC).isoformat() if p.promise.opens_at else None,
-                        "expected_wait_s": p.wait,
-                        "queue_id": p.queue_id,
-                    },
-                )
-            )
+            # the "acknowledged" entry's data but the message's own id and channel (where the customer wrote)
+            promises[out["message_id"]] = {
+                "language": p.language,
+                "promised_at": p.promise.due_at.astimezone(UTC).isoformat(),
+                "opens_at": p.promise.opens_at.astimezone(UTC).isoformat() if p.promise.opens_at else None,
+                "expected_wait_s": p.wait,
+                "queue_id": p.queue_id,
+            }
+        messages = [replace(m, acknowledgement=promises.get(m.id)) for m in prepared.messages]
         owners = {(o.tenant_id, o.conversation_id): o.customer_id for o in opened if o.customer_id is not None}
-        return Acked(prepared.messages, prepared.records, notes, owners, sent)
+        return Acked(messages, prepared.records, notes, owners, sent)
 
 
 def known_of_opened(
@@ -206,7 +203,7 @@ def known_of_opened(
 
 @dataclass(frozen=True, slots=True)
 class _Planned:
-    """An acknowledgement to send, and what its timeline note says."""
+    """An acknowledgement to send, and what its "acknowledged" timeline entry says."""
 
     opened: Opened
     send: Send

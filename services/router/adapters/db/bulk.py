@@ -92,17 +92,43 @@ async def update_rows(
 
 async def numbered(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The rows to insert into ``table``, each with its ``seq`` on SQLite, which has no sequences (and numbers no
-    column of a primary key of two): one past the highest seq of the tables that share the table's numbering
-    (``info["seq_shared_with"]``), read once. The store runs one SQLite writer at a time, so no other
-    transaction numbers rows meanwhile. PostgreSQL numbers them itself: the rows as given."""
+    column of a primary key of two): one past the highest number of the tables that share the table's numbering
+    (``info["seq_shared_with"]``; a table's ``info["second_seq"]`` column counts too), read once. A row that asks
+    for a second number (``second_seq``) takes the next one as well. The store runs one SQLite writer at a time,
+    so no other transaction numbers rows meanwhile. PostgreSQL numbers them itself: the rows as given."""
     shared = table.info.get("seq_shared_with")
     if not shared or conn.dialect.name == "postgresql":
         return [dict(row) for row in rows]
-    highest = [
-        func.coalesce(select(func.max(table.metadata.tables[name].c.seq)).scalar_subquery(), 0) for name in shared
-    ]
-    first = int((await conn.execute(select(func.max(*highest) if len(highest) > 1 else highest[0]))).scalar_one()) + 1
-    return [{**row, "seq": first + n} for n, row in enumerate(rows)]
+    columns = []
+    for name in shared:
+        other = table.metadata.tables[name]
+        columns.append(other.c.seq)
+        if "second_seq" in other.info:
+            columns.append(other.c[other.info["second_seq"][0]])
+    highest = [func.coalesce(select(func.max(c)).where(c.is_not(None)).scalar_subquery(), 0) for c in columns]
+    last = int((await conn.execute(select(func.max(*highest) if len(highest) > 1 else highest[0]))).scalar_one())
+    second = _second_seq(table, tuple(rows[0]) if rows else ())
+    given = []
+    for row in rows:
+        last += 1
+        out = {**row, "seq": last}
+        if second is not None:
+            column, asked_by = second
+            out[column] = None
+            if row[asked_by] is not None:
+                last += 1
+                out[column] = last
+        given.append(out)
+    return given
+
+
+def _second_seq(table: Table, columns: tuple[str, ...]) -> tuple[str, str] | None:
+    """(the column numbered, the column that asks for it) if rows of ``columns`` take a second number: the table
+    has one (``info["second_seq"]``), the rows give what asks for it and not the number itself."""
+    second: tuple[str, str] | None = table.info.get("second_seq")
+    if second is None or second[1] not in columns or second[0] in columns:
+        return None
+    return second
 
 
 def _coalesce(table: Table, column: str) -> Any:
@@ -118,11 +144,25 @@ def _bind(table: Table, column: str) -> Any:
 
 @lru_cache(maxsize=256)
 def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, returning: str = "") -> Any:
-    names = ", ".join(f'"{c}"' for c in columns)
-    picked = ", ".join(_read(table, c) for c in columns)
+    names = [f'"{c}"' for c in columns]
+    picked = [_read(table, c) for c in columns]
+    source = _unnest(table, columns)
+    second = _second_seq(table, columns)
+    if second is not None:
+        # Both numbers drawn per row in the source, the smaller the row's seq and the larger its second one,
+        # whichever of the two nextval() calls runs first: the second entry always follows the row's own. What
+        # asks for it is JSON (as text: None is the text null, ``_bound``), stored as SQL NULL when it does not.
+        column, asked_by = second
+        given = f"NULLIF(v.\"{asked_by}\", 'null')"
+        picked[columns.index(asked_by)] = f"CAST({given} AS JSON)"
+        draw = f"nextval('{table.info['sequence']}')"
+        names += ['"seq"', f'"{column}"']
+        picked += ["least(v._a, v._b)", "CASE WHEN v._b IS NOT NULL THEN greatest(v._a, v._b) END"]
+        source = f"(SELECT v.*, {draw} AS _a, CASE WHEN {given} IS NOT NULL THEN {draw} END AS _b FROM {source}) AS v"
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     back = f" RETURNING {returning}" if returning else ""
-    return text(f'INSERT INTO "{table.name}" ({names}) SELECT {picked} FROM {_unnest(table, columns)}{conflict}{back}')
+    into = f'INSERT INTO "{table.name}" ({", ".join(names)})'
+    return text(f"{into} SELECT {', '.join(picked)} FROM {source}{conflict}{back}")
 
 
 @lru_cache(maxsize=256)

@@ -28,9 +28,17 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.statements import key_in, rows_in
 
 ERASED = "[erased]"
-# What stays of an erased message: its ids, channel, direction and times (counts and KPIs), nothing personal.
+# What stays of an erased message: its ids, channel, direction and times (counts and KPIs), nothing personal. An
+# acknowledgement keeps its "acknowledged" entry (``note_seq``), whose data is blanked with its promise.
 BLANK_MESSAGE: dict[str, Any] = dict(
-    text=ERASED, subject=None, attachments=[], channel_message_id=None, thread_ref=None, error=None, sanitized=None
+    text=ERASED,
+    subject=None,
+    attachments=[],
+    channel_message_id=None,
+    thread_ref=None,
+    error=None,
+    sanitized=None,
+    acknowledgement=None,
 )
 DEFAULT_KEY = b"switchboard-erasure"
 

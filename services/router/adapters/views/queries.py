@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
-from services.router.adapters.views.timeline import opened_data
+from services.router.adapters.views.timeline import acknowledged_data, opened_data
 from services.router.domain import whatsapp_window
 from shared.events import IdentityKind
 
@@ -330,6 +330,23 @@ async def export(conn: AsyncConnection, tenant_id: str, customer_id: str) -> dic
         )
         for conv in convs
         if conv["seq"] is not None
+    ]
+    entries += [  # nor acknowledgements' "acknowledged" (0024)
+        (
+            r.note_seq,
+            {
+                "kind": "acknowledged",
+                "conversation_id": r.conversation_id,
+                "channel": None,
+                "at": r.created_at,
+                "data": acknowledged_data(r.id, r.channel, r.acknowledgement),
+            },
+        )
+        for r in await conn.execute(
+            select(m.note_seq, m.id, m.conversation_id, m.channel, m.created_at, m.acknowledgement).where(
+                m.tenant_id == tenant_id, m.customer_id == customer_id, m.note_seq.is_not(None)
+            )
+        )
     ]
     events = [entry for _, entry in sorted(entries, key=lambda e: e[0])]
     return {

@@ -104,6 +104,8 @@ class NewMessage:
     status: str | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)  # references (name, type, size, ref)
     sanitized: dict[str, Any] | None = None  # what the edge changed so it could be stored (shared/events.py)
+    # an acknowledgement's promise: the message is its "acknowledged" timeline entry too (tables/context.py)
+    acknowledgement: dict[str, Any] | None = None
 
 
 def fields_of(row: Any) -> dict[str, Any]:

@@ -166,12 +166,28 @@ messages = Table(
     # What the edge changed so the store could hold it (shared/events.py Sanitized): NULs removed, a sent_at
     # outside the plausible window replaced. NULL when nothing changed.
     Column("sanitized", JSON),
+    # An acknowledgement (handlers/acknowledgements.py) is also the "acknowledged" entry on the timeline, after
+    # its own: what it promised (the entry's data beyond the message's id and channel: language, promised_at,
+    # opens_at, expected_wait_s, queue_id; NULL once erased, as the entry's data is blanked) and the entry's own
+    # number, from the timeline's numbering (``info["second_seq"]`` below). Both NULL for any other message.
+    Column("acknowledgement", JSON(none_as_null=True)),
+    Column("note_seq", Seq),
     # The idempotency key: a redelivered event is recognised, never stored twice.
     UniqueConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "event_id"),
     tenant_reference("conversation_id", "conversations", ondelete="CASCADE"),
     Index(None, "tenant_id", "conversation_id", "seq"),
     Index(None, "tenant_id", "customer_id", "seq"),  # the customer's timeline
+    # the customer's "acknowledged" entries; and the highest one, which SQLite numbers a new entry past
+    Index(
+        None,
+        "tenant_id",
+        "customer_id",
+        "note_seq",
+        postgresql_where=text("note_seq IS NOT NULL"),
+        sqlite_where=text("note_seq IS NOT NULL"),
+    ),
+    Index(None, "note_seq", postgresql_where=text("note_seq IS NOT NULL"), sqlite_where=text("note_seq IS NOT NULL")),
     PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
@@ -230,7 +246,12 @@ merges = Table(
 
 # Tables numbered from one sequence: on PostgreSQL ``messages.seq`` and ``conversations.seq`` default to the
 # timeline's sequence (migrations 0019, 0020); SQLite has no sequences, so an insert there numbers each row past
-# the highest seq of all three (adapters/db/bulk.py), which its single writer makes safe.
+# the highest seq of all three, an acknowledgement's ``note_seq`` included (adapters/db/bulk.py), which its
+# single writer makes safe.
 ORDERED_WITH_TIMELINE = (messages, timeline, conversations)
 for _table in ORDERED_WITH_TIMELINE:
     _table.info["seq_shared_with"] = tuple(other.name for other in ORDERED_WITH_TIMELINE)
+    _table.info["sequence"] = "timeline_seq_seq"  # PostgreSQL's
+# A message with an ``acknowledgement`` takes a second number, its "acknowledged" entry's, after its own
+# (migration 0024): (the column numbered, the column whose value asks for it).
+messages.info["second_seq"] = ("note_seq", "acknowledgement")
