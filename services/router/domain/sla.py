@@ -98,10 +98,13 @@ def actions(config: Mapping[str, Any] | None, stage: str) -> dict[str, Any]:
     return dict((config or {}).get(f"on_{stage}") or {})
 
 
+_RESOLUTION = TimerKind.RESOLUTION.value  # an enum member's .value is a descriptor call: read once
+
+
 def slot(kind: str) -> str:
     """Where a clock runs on its conversation: one response promise (first or next response) and one
     resolution promise at a time."""
-    return "resolution" if kind == TimerKind.RESOLUTION.value else "response"
+    return "resolution" if kind == _RESOLUTION else "response"
 
 
 def met(due_at: datetime, paused: bool, now: datetime) -> bool:

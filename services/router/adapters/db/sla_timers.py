@@ -35,6 +35,7 @@ from services.router.handlers.ports.records import (
 _c = t.conversations
 _FIRED = frozenset(column_name(s, f) for s in SLOTS for f in ("warned_at", "breached_at"))  # set, never cleared
 _EMPTY = {f: None for f in FIELDS}
+_SLOT_AT = tuple(3 + 7 * n for n in range(len(SLOTS)))  # where each slot's columns start in claim_due's rows
 
 
 def slot_values(timer: NewSlaTimer) -> dict[str, Any]:
@@ -177,37 +178,39 @@ class SqlSlaTimers(SqlRepository):
 
     async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueSlaTimer]:
         """The tenant's conversations with a clock due, earliest deadline first, rows locked (SKIP LOCKED on
-        PostgreSQL); each due clock of them."""
+        PostgreSQL); each due clock of them. Which slot is due is decided by the database, with the conditions
+        it chose the rows by, so only what a fired clock needs is read."""
         earliest = _earliest(field(_c, "response", "due_at"), field(_c, "resolution", "due_at"))
         rows = await self.conn.execute(
-            select(_c.c.id, _c.c.agent_id, _c.c.customer_id, *_slot_fields())
+            select(
+                _c.c.id,
+                _c.c.agent_id,
+                _c.c.customer_id,
+                *(
+                    column
+                    for s in SLOTS
+                    for column in (
+                        _due(now, s),
+                        *(
+                            field(_c, s, f)
+                            for f in ("kind", "queue_id", "due_at", "warn_at", "warned_at", "breached_at")
+                        ),
+                    )
+                ),
+            )
             .where(_c.c.tenant_id == tenant_id, _any_due(now))
             .order_by(earliest)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        due = []
-        for r in rows:
-            for clock in _clocks(r[3:], tenant_id, r.id):
-                if clock.paused_at is not None:
-                    continue
-                warn = clock.warned_at is None and clock.warn_at <= now
-                breach = clock.breached_at is None and clock.due_at <= now
-                if warn or breach:
-                    due.append(
-                        DueSlaTimer(
-                            conversation_id=r.id,
-                            kind=clock.kind,
-                            queue_id=clock.queue_id,
-                            due_at=clock.due_at,
-                            warn_at=clock.warn_at,
-                            warned_at=clock.warned_at,
-                            breached_at=clock.breached_at,
-                            agent_id=r.agent_id,
-                            customer_id=r.customer_id,
-                        )
-                    )
-        return sorted(due, key=lambda d: d.due_at)
+        due = [
+            DueSlaTimer(r[0], r[at + 1], r[at + 2], r[at + 3], r[at + 4], r[at + 5], r[at + 6], r[1], r[2])
+            for r in rows
+            for at in _SLOT_AT
+            if r[at]  # this slot is due (NULL, or false, otherwise)
+        ]
+        due.sort(key=lambda d: d.due_at)
+        return due
 
     async def mark_fired(
         self, tenant_id: str, warned: Sequence[DueSlaTimer], breached: Sequence[DueSlaTimer], now: datetime
