@@ -125,6 +125,23 @@ async def test_both_clocks_of_a_conversation_fire_in_one_tick_and_once(clocked: 
         assert clocks[kind].stopped_at is None, kind  # broken, still running until answered
 
 
+async def test_a_conversation_folded_into_another_by_a_merge_fires_no_clock(
+    clocked: tuple[Desk, Clock], api: httpx.AsyncClient
+) -> None:
+    """Merging two customers folds one open conversation into the other: the survivor's promises still run and
+    fire, the folded one's are carried by it and fire nothing (an unmerge opens it again)."""
+    desk, clock = clocked
+    kept = await arrive(desk, chat(desk, "v-sla-kept"))
+    folded = await arrive(desk, chat(desk, "v-sla-folded"))
+    merged = await api.post(f"/v1/customers/{kept['customer_id']}/merge", json={"customer_id": folded["customer_id"]})
+    assert merged.status_code == 200, merged.text
+    clock.advance(5 * 3600)  # past every deadline of both
+    await desk.router.sla.tick()
+    await desk.router.sla.tick()
+    assert await sla_events(desk, folded["id"]) == []
+    assert {kind for _, _, kind in await sla_events(desk, kept["id"])} == {"first_response", "resolution"}
+
+
 async def test_an_answer_stops_the_clock_and_pending_pauses_resolution(
     clocked: tuple[Desk, Clock], api: httpx.AsyncClient
 ) -> None:

@@ -23,6 +23,7 @@ from services.router.adapters.db.tables.sla_slots import (
     field,
     warn_pending,
 )
+from services.router.domain.model import ConversationStatus
 from services.router.domain.sla import slot
 from services.router.handlers.ports.records import (
     DueSlaTimer,
@@ -33,6 +34,7 @@ from services.router.handlers.ports.records import (
 )
 
 _c = t.conversations
+_OPEN = ConversationStatus.OPEN.value
 _FIRED = frozenset(column_name(s, f) for s in SLOTS for f in ("warned_at", "breached_at"))  # set, never cleared
 _EMPTY = {f: None for f in FIELDS}
 _SLOT_AT = tuple(3 + 7 * n for n in range(len(SLOTS)))  # where each slot's columns start in claim_due's rows
@@ -61,7 +63,9 @@ def _due(now: datetime, slot_name: str) -> Any:
 
 
 def _any_due(now: datetime) -> Any:
-    return or_(*(_due(now, s) for s in SLOTS))
+    """A clock of an open conversation is due (one folded into another by a merge keeps its clocks, which its
+    survivor's carry, until an unmerge opens it again)."""
+    return and_(or_(*(_due(now, s) for s in SLOTS)), _c.c.status == _OPEN)
 
 
 def _earliest(a: Any, b: Any) -> Any:
