@@ -11,6 +11,7 @@ assignment's (its row is the single source for "never assigned twice") and are p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from services.router.domain.routing.specs import TIER_BOOST_S, Work
@@ -46,6 +47,17 @@ def work_fact(work: Work) -> dict[str, Any]:
     }
 
 
+# work_from_fact builds a Work positionally (a takeover builds one per open conversation, and binding 24
+# keywords costs five times binding 24 positions): the order it passes them in, checked against the class.
+_WORK_ORDER = (
+    "conversation_id", "channel", "queue_id", "enqueued_at", "virtual_time", "seq", "language", "skills", "only",
+    "step", "tier", "previous_agent", "owner", "stage", "not_before", "held_for", "reserved_until", "agent_id",
+    "offer_expires", "declined_by", "declines", "overflowed", "acknowledged", "pool",
+)  # fmt: skip
+if tuple(f.name for f in fields(Work)) != _WORK_ORDER:
+    raise ImportError("Work's fields moved: update work_from_fact and _WORK_ORDER together")
+
+
 def work_from_fact(
     conversation_id: str, fact: Mapping[str, Any], agent_id: str | None, offer_expires: float | None
 ) -> Work:
@@ -56,30 +68,30 @@ def work_from_fact(
         raise ValueError(f"unknown routing fact version {get('v')!r}")
     skills, only, declined_by = get("skills"), get("only"), get("declined_by")
     return Work(
-        conversation_id=conversation_id,
-        channel=str(fact["channel"]),
-        queue_id=str(fact["queue"]),
-        enqueued_at=float(fact["enqueued_at"]),
-        virtual_time=float(fact["virtual_time"]),
-        seq=int(fact["seq"]),
-        language=get("language"),
-        tier=str(get("tier") or "standard"),
-        skills=dict(skills) if skills else None,
-        only=frozenset(only) if only is not None else None,
-        step=int(get("step") or 0),
-        pool=get("pool"),
-        previous_agent=get("previous_agent"),
-        owner=get("owner"),
-        stage=int(get("stage") or 0),
-        not_before=float(get("not_before") or 0.0),
-        held_for=get("held_for"),
-        reserved_until=float(get("reserved_until") or 0.0),
-        agent_id=agent_id,
-        offer_expires=offer_expires if agent_id is not None else None,
-        declined_by={str(a): float(u) for a, u in declined_by.items()} if declined_by else None,
-        declines=int(get("declines") or 0),
-        overflowed=bool(get("overflowed")),
-        acknowledged=bool(get("acknowledged")),
+        conversation_id,
+        str(fact["channel"]),
+        str(fact["queue"]),
+        float(fact["enqueued_at"]),
+        float(fact["virtual_time"]),
+        int(fact["seq"]),
+        get("language"),
+        dict(skills) if skills else None,
+        frozenset(only) if only is not None else None,
+        int(get("step") or 0),
+        str(get("tier") or "standard"),
+        get("previous_agent"),
+        get("owner"),
+        int(get("stage") or 0),
+        float(get("not_before") or 0.0),
+        get("held_for"),
+        float(get("reserved_until") or 0.0),
+        agent_id,
+        offer_expires if agent_id is not None else None,
+        {str(a): float(u) for a, u in declined_by.items()} if declined_by else None,
+        int(get("declines") or 0),
+        bool(get("overflowed")),
+        bool(get("acknowledged")),
+        get("pool"),
     )
 
 
