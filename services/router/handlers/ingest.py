@@ -256,7 +256,7 @@ class ContextStage:
         opened = started | {e.conversation_id for e in lifecycle if e.kind == "reopened"}
         clocks = await self.sla.opening(u, [self.sla.started(by_id[i], attrs, last) for i in opened if i in by_id], now)
         await u.conversations.insert_conversations(plan.new, placed, clocks)  # a new one with its SLA clocks
-        await self.sla.start(u, [k for k in clocks if k.conversation_id not in started])  # a reopened one's
+        await u.sla_timers.start([k for k in clocks if k.conversation_id not in started])  # a reopened one's
         await u.conversations.add_lifecycle(lifecycle)
         # each conversation opened now hears back (acknowledgements.py): written with the batch's messages, but
         # for a batch with calls, whose statuses read the messages first (and may move the conversations' work)

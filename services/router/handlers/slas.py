@@ -70,12 +70,14 @@ class SlaClock(OutboxWriter):
     async def _queues_of(self, u: UnitOfWork, tenant_ids: Iterable[str]) -> dict[str, dict[str, QueueSpec]]:
         return {tenant_id: await self._queues(u, tenant_id) for tenant_id in set(tenant_ids)}
 
-    async def clocks(
-        self, u: UnitOfWork, started: Sequence[Started], kinds: Sequence[TimerKind], now: datetime
+    def _clocks(
+        self,
+        started: Sequence[Started],
+        kinds: Sequence[TimerKind],
+        queues: Mapping[str, Mapping[str, QueueSpec]],
+        now: datetime,
     ) -> list[NewSlaTimer]:
-        """The clocks these conversations start now (nothing written): a conversation opened now is written
-        with them (``Conversations.insert_conversations``), one already stored through ``start``."""
-        queues = await self._queues_of(u, (s.tenant_id for s in started))
+        """The clocks these conversations start now, by their tenants' ``queues`` (nothing written)."""
         return [
             self._timer(
                 s.tenant_id, s.conversation_id, kind, s.channel, s.tier, queues[s.tenant_id].get(s.queue_id or ""), now
@@ -95,12 +97,11 @@ class SlaClock(OutboxWriter):
 
     # -- inside other transactions (context stage, replies, resolve) --------------------------------------------
     async def opening(self, u: UnitOfWork, started: Sequence[Started], now: datetime) -> list[NewSlaTimer]:
-        """The clocks of conversations opened or reopened now: first response and resolution."""
-        return await self.clocks(u, started, (TimerKind.FIRST_RESPONSE, TimerKind.RESOLUTION), now)
-
-    async def start(self, u: UnitOfWork, clocks: Sequence[NewSlaTimer]) -> None:
-        """Start clocks on conversations already written."""
-        await u.sla_timers.start(clocks)
+        """The clocks of conversations opened or reopened now, first response and resolution (nothing written):
+        a conversation opened now is written with them (``Conversations.insert_conversations``), one already
+        stored through ``SlaTimers.start``."""
+        queues = await self._queues_of(u, (s.tenant_id for s in started))
+        return self._clocks(started, (TimerKind.FIRST_RESPONSE, TimerKind.RESOLUTION), queues, now)
 
     def _timer(
         self,
@@ -133,9 +134,9 @@ class SlaClock(OutboxWriter):
         live = await u.sla_timers.live((a.tenant_id, a.conversation_id) for a in answered)
         responding = {(c.tenant_id, c.conversation_id) for c in live if slot(c.kind) == "response"}
         fresh = [a for a in answered if (a.tenant_id, a.conversation_id) not in responding]
-        await u.sla_timers.start(await self.clocks(u, fresh, (TimerKind.NEXT_RESPONSE,), now))
         paused = [c for c in live if c.paused_at is not None]
-        queues = await self._queues_of(u, {c.tenant_id for c in paused})
+        queues = await self._queues_of(u, {a.tenant_id for a in fresh} | {c.tenant_id for c in paused})
+        await u.sla_timers.start(self._clocks(fresh, (TimerKind.NEXT_RESPONSE,), queues, now))
         again: list[SlaDeadlines] = []
         for c in paused:
             queue = queues[c.tenant_id].get(c.queue_id or "")

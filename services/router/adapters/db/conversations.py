@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.sla_timers import slot_values
+from services.router.adapters.db.sla_timers import slot_row, slot_values
 from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
-from services.router.adapters.db.tables.sla_slots import FIELDS, SLOTS, column_name
+from services.router.adapters.db.tables.sla_slots import SLOTS
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.conversations import (
@@ -135,7 +135,7 @@ class SqlConversations(SqlRepository):
         for clock in clocks:
             if clock.conversation_id in slots:
                 slots[clock.conversation_id].update(slot_values(clock))
-        empty = {column_name(s, f): None for s in SLOTS for f in FIELDS}  # every row the same columns
+        empty = {k: v for name in SLOTS for k, v in slot_row(name).items()}  # every row the same columns
         rows: list[dict[str, Any]] = []
         for n in new:
             p = placed.get(n.id)

@@ -23,6 +23,7 @@ from services.router.adapters.db.tables.sla_slots import (
     field,
     warn_pending,
 )
+from services.router.adapters.db.tables.sla_slots import live as runs_in
 from services.router.domain.model import ConversationStatus
 from services.router.domain.sla import slot
 from services.router.handlers.ports.records import (
@@ -36,14 +37,19 @@ from services.router.handlers.ports.records import (
 _c = t.conversations
 _OPEN = ConversationStatus.OPEN.value
 _FIRED = frozenset(column_name(s, f) for s in SLOTS for f in ("warned_at", "breached_at"))  # set, never cleared
-_EMPTY = {f: None for f in FIELDS}
 _SLOT_AT = tuple(3 + 7 * n for n in range(len(SLOTS)))  # where each slot's columns start in claim_due's rows
+
+
+def slot_row(slot_name: str, **values: Any) -> dict[str, Any]:
+    """A slot's columns of the conversation row: ``values`` (by field), every other field NULL (no values: the
+    slot emptied)."""
+    return {column_name(slot_name, f): values.get(f) for f in FIELDS}
 
 
 def slot_values(timer: NewSlaTimer) -> dict[str, Any]:
     """A clock starting, as its slot's columns of the conversation row (the rest of the slot cleared)."""
-    values = dict(
-        _EMPTY,
+    return slot_row(
+        slot(timer.kind),
         kind=timer.kind,
         queue_id=timer.queue_id,
         target_s=timer.target_s,
@@ -51,7 +57,6 @@ def slot_values(timer: NewSlaTimer) -> dict[str, Any]:
         warn_at=timer.warn_at,
         due_at=timer.due_at,
     )
-    return {column_name(slot(timer.kind), f): v for f, v in values.items()}
 
 
 def _due(now: datetime, slot_name: str) -> Any:
@@ -94,13 +99,13 @@ def _clocks(row: Any, tenant_id: str, conversation_id: str) -> list[LiveSlaTimer
 class SqlSlaTimers(SqlRepository):
     """The SLA clocks touched by one transaction."""
 
-    async def _write(self, rows: Iterable[dict[str, Any]], **constants: Any) -> None:
+    async def _write(self, rows: Iterable[dict[str, Any]]) -> None:
         """One UPDATE per shape of row (slots written): rows keyed by (tenant_id, id) of the conversation."""
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             shapes.setdefault(tuple(sorted(row)), []).append(row)
         for _, same in sorted(shapes.items()):
-            await update_rows(self.conn, _c, same, key=("tenant_id", "id"), **constants)
+            await update_rows(self.conn, _c, same, key=("tenant_id", "id"))
 
     async def start(self, timers: Sequence[NewSlaTimer]) -> None:
         rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -117,7 +122,7 @@ class SqlSlaTimers(SqlRepository):
             return []
         rows = await self.conn.execute(
             select(_c.c.tenant_id, _c.c.id, *_slot_fields()).where(
-                _of(self.conn, ids), or_(*(field(_c, s, "kind").is_not(None) for s in SLOTS))
+                _of(self.conn, ids), or_(*(runs_in(_c, s) for s in SLOTS))
             )
         )
         return [clock for r in rows for clock in _clocks(r[2:], r.tenant_id, r.id)]
@@ -167,11 +172,7 @@ class SqlSlaTimers(SqlRepository):
             ],
         )
         await self._write(
-            {
-                "tenant_id": s.clock.tenant_id,
-                "id": s.clock.conversation_id,
-                **{column_name(slot(s.clock.kind), f): None for f in FIELDS},
-            }
+            {"tenant_id": s.clock.tenant_id, "id": s.clock.conversation_id, **slot_row(slot(s.clock.kind))}
             for s in settled
         )
 
