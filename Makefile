@@ -51,7 +51,7 @@ test: install-dev
 test-unit: install-dev
 	$(BIN)/pytest tests/unit
 
-## The API fuzz test with eight times the examples `make test` gives it (100 per operation as admin, 50 as
+## The API fuzz test with ten times the examples `make test` gives it (100 per operation as admin, 50 as
 ## each other role), on both shapes.
 fuzz: install-dev
 	@eval "$$($(SERVICES) up)" && SWITCHBOARD_FUZZ_EXAMPLES=100 SWITCHBOARD_FUZZ_ROLE_EXAMPLES=50 \

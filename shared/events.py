@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from shared.ids import new_id
+
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
 
@@ -185,7 +187,7 @@ class UnsupportedSchemaVersion(InvalidEvent):
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    return new_id()
 
 
 def event_id_for(tenant: str, idempotency_key: str) -> str:

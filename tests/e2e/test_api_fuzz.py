@@ -6,7 +6,7 @@ status; an operation whose `x-roles` do not list the caller's role answers 403, 
 the embedded store and bus, and the real PostgreSQL and Kafka (which refuse what SQLite takes: NUL,
 out-of-range dates); afterwards the desk must still route a new message. Bounded by
 SWITCHBOARD_FUZZ_EXAMPLES (per operation and shape, as admin) and SWITCHBOARD_FUZZ_ROLE_EXAMPLES (as each other
-role on the operations it may call; 3 on those it may not): 12 and 8 in `make test`, 100 and 50 in `make fuzz`.
+role on the operations it may call; 3 on those it may not): 10 and 6 in `make test`, 100 and 50 in `make fuzz`.
 Generation is derandomized, so a run is reproducible."""
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from tests.support.fuzz_checks import problem_names_its_status, refused_outside,
 from tests.support.processes import SWITCHBOARD, dev_desk
 
 KEY = "sb_fuzz-" + os.urandom(12).hex()
-EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "12"))
-ROLE_EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_ROLE_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "10"))
+ROLE_EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_ROLE_EXAMPLES", "6"))
 REFUSED_EXAMPLES = 3  # an operation outside the role refuses before any of its own code runs
 ROLES = ("admin", "supervisor", "agent", "app")
 AGENT = "agent-ada"  # the demo desk's online agent: the fuzz's messages are offered to her

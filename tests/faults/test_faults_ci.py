@@ -21,7 +21,7 @@ from tests.support.processes import ROOT
 MESSAGES = int(os.environ.get("SWITCHBOARD_FAULTS_CI_MESSAGES", "2400"))
 ROUNDS = int(os.environ.get("SWITCHBOARD_FAULTS_CI_ROUNDS", "1"))
 REPLY_BURST = 300  # replies posted around the kill of the connectors: in flight when they die
-RATE = 14.0  # messages per second offered: about 14 s between faults; each waits for the last one's recovery
+RATE = 18.0  # messages per second offered: about 11 s between faults; each waits for the last one's recovery
 
 
 @pytest.mark.timeout(1800)  # a broker restart recovers every partition the tests left: minutes
