@@ -3,7 +3,8 @@
 On PostgreSQL a batch goes in as one array per column, ``INSERT ... SELECT FROM unnest(...)`` or
 ``UPDATE ... FROM unnest(...)``: one statement and one plan whatever the batch size (the text depends only on
 the table and the columns, so asyncpg's prepared-statement cache serves it), where an executemany runs the
-statement once per row. SQLite, in process, keeps the executemany: a statement there costs no round trip.
+statement once per row. Being fixed, that text is run by the driver itself (``raw.py``), not through
+SQLAlchemy's execution. SQLite, in process, keeps the executemany: a statement there costs no round trip.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from services.router.adapters.db import raw
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # the dialect only compiles type names here
 
@@ -33,7 +36,7 @@ async def insert_rows(
         await conn.execute(statement, await numbered(conn, table, rows))
         return
     columns = tuple(rows[0])
-    await conn.execute(_insert_sql(table, columns, ignore_conflicts), _arrays(table, columns, rows))
+    await raw.fetch(conn, _insert_sql(table, columns, ignore_conflicts), _arrays(table, columns, rows))
 
 
 async def insert_numbered(
@@ -48,8 +51,8 @@ async def insert_numbered(
         await conn.execute(insert(table), given)
         return given
     columns = tuple(rows[0])
-    result = await conn.execute(_insert_sql(table, columns, False, "id, seq"), _arrays(table, columns, rows))
-    seqs = {r.id: r.seq for r in result}
+    result = await raw.fetch(conn, _insert_sql(table, columns, False, "id, seq"), _arrays(table, columns, rows))
+    seqs = {r[0]: r[1] for r in result}
     return [{**row, "seq": seqs[row["id"]]} for row in rows]
 
 
@@ -87,7 +90,7 @@ async def update_rows(
     sql = _update_sql(table, columns, keys, keep, tuple(sorted(constants)), unless_set, or_stored)
     params = _arrays(table, columns, rows)
     params.update({f"k_{name}": _bound(table, name, value) for name, value in constants.items()})
-    await conn.execute(sql, params)
+    await raw.fetch(conn, sql, params)
 
 
 async def numbered(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -143,7 +146,7 @@ def _bind(table: Table, column: str) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, returning: str = "") -> Any:
+def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, returning: str = "") -> str:
     names = [f'"{c}"' for c in columns]
     picked = [_read(table, c) for c in columns]
     source = _unnest(table, columns)
@@ -162,7 +165,7 @@ def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, 
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     back = f" RETURNING {returning}" if returning else ""
     into = f'INSERT INTO "{table.name}" ({", ".join(names)})'
-    return text(f"{into} SELECT {', '.join(picked)} FROM {source}{conflict}{back}")
+    return f"{into} SELECT {', '.join(picked)} FROM {source}{conflict}{back}"
 
 
 @lru_cache(maxsize=256)
@@ -174,7 +177,7 @@ def _update_sql(
     constants: tuple[str, ...],
     unless_set: str | None = None,
     or_stored: frozenset[str] = frozenset(),
-) -> Any:
+) -> str:
     sets = []
     for c in columns:
         if c in keys:
@@ -192,7 +195,7 @@ def _update_sql(
         sets.append(f'"{c}" = CAST({value} AS JSON)' if _is_json(table.c[c].type) else f'"{c}" = {value}')
     found = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
     only = f' AND t."{unless_set}" IS NULL' if unless_set is not None else ""
-    return text(f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_unnest(table, columns)} WHERE {found}{only}')
+    return f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_unnest(table, columns)} WHERE {found}{only}'
 
 
 def _unnest(table: Table, columns: tuple[str, ...]) -> str:
