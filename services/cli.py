@@ -28,7 +28,7 @@ from services.router.bootstrap import build_router
 from services.router.entrypoints.http.app import create_app
 from services.router.simulation import cli as simulation_cli
 from shared.logging import configure_logging
-from shared.memory import freeze_startup_objects
+from shared.memory import collect_less_often, freeze_startup_objects
 from shared.settings import Settings
 from shared.settings_doc import settings_markdown
 from shared.store import Database
@@ -151,6 +151,7 @@ async def _http(app: Any, settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_exit)
     freeze_startup_objects()  # started: what exists now lives as long as the process
+    collect_less_often()
     await server.serve()
 
 

@@ -62,6 +62,21 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
+YOUNG_COLLECTION_EVERY = 50_000  # container objects allocated, net, between young collections (CPython: 700)
+OLDER_COLLECTION_EVERY = 20  # collections of the generation below between two of the next (CPython: 10)
+
+
+def collect_less_often() -> tuple[int, int, int]:
+    """Fewer, larger collections for a service whose work allocates many short-lived containers (a batch's
+    rows, records, events). CPython's young generation is collected after 700 net allocations: a router at
+    saturation ran over a thousand young collections a minute, each walking what the batch in hand still held:
+    6% of its CPU over a benchmark run (timed with ``gc.callbacks``), a fifth of a native profile's samples at
+    saturation. What a batch leaves behind is freed by reference counting as before; only reference cycles wait
+    longer, a batch or two. Returns the thresholds set."""
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, OLDER_COLLECTION_EVERY, OLDER_COLLECTION_EVERY)
+    return gc.get_threshold()
+
+
 @contextmanager
 def collection_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a bulk load builds many objects that all live on (a replica
