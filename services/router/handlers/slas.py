@@ -13,12 +13,13 @@ webhooks) and to the timeline."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
@@ -53,6 +54,17 @@ from shared.ids import new_id
 from shared.routing_commands import Command, Escalate
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def _started(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """``work`` running as a task, let go until it waits on the database: its statement is then on its way, and
+    the database executes it while the caller goes on with work of its own (on the unit's one connection,
+    statements still go one at a time). The caller awaits the task before the unit ends, whatever happens."""
+    task = asyncio.ensure_future(work)
+    await asyncio.sleep(0)
+    return task
 
 
 @dataclass(eq=False)
@@ -184,36 +196,53 @@ class SlaClock(OutboxWriter):
             if not rows:
                 return 0
             queues = await self._queues(u, tenant_id)
-            feed: list[dict[str, Any]] = []
-            notes: list[Lifecycle] = []
-            escalations: dict[str, str | None] = {}
-            breached: list[DueSlaTimer] = []
-            fired: Counter[tuple[str, str]] = Counter()
-            for r in rows:
-                stage = "breach" if r.breached_at is None and r.due_at <= now else "warning"
-                if stage == "breach":
-                    breached.append(r)
-                fired[stage, r.kind] += 1
-                data = {"kind": r.kind, "stage": stage, "due_at": r.due_at, "queue_id": r.queue_id}
-                for agent in filter(None, (r.agent_id, SUPERVISORS)):
-                    feed.append(new_agent_event(tenant_id, agent, f"sla.{stage}", r.conversation_id, now, **data))
-                notes.append(
-                    Lifecycle(tenant_id, r.customer_id, r.conversation_id, f"sla_{stage}", now, {"kind": r.kind})
-                )
-                queue = queues.get(r.queue_id or "")
-                act = actions(queue.sla if queue else None, stage)
-                if act.get("raise_priority") or act.get("escalate_to"):
-                    escalations[r.conversation_id] = act.get("escalate_to")
-            for (stage, kind), count in fired.items():  # a metric's labels() is dear: once per pair, not per row
-                SLA_EVENTS.labels(stage=stage, kind=kind).inc(count)
-            # a breach implies the warning: never fired late after it
-            await u.sla_timers.mark_fired(tenant_id, [r for r in rows if r.warned_at is None], breached, now)
-            await u.conversations.add_lifecycle(notes)
-            outbox: list[Outgoing] = [
-                feed_record(self.routing.topic, tenant_id, row) for row in await u.feeds.add(feed)
-            ]
+            stages = ["breach" if r.breached_at is None and r.due_at <= now else "warning" for r in rows]
+            breached = [r for r, stage in zip(rows, stages, strict=True) if stage == "breach"]
+            # a breach implies the warning: never fired late after it. The marks are the tick's dearest write (a
+            # new version of each wide conversation row): the database makes it while the events are built here.
+            marking = await _started(
+                u.sla_timers.mark_fired(tenant_id, [r for r in rows if r.warned_at is None], breached, now)
+            )
+            try:
+                feed, notes, escalations = self._fired(tenant_id, rows, stages, queues, now)
+            finally:
+                await marking
+            stored = await u.feeds.add(feed)
+            noting = await _started(u.conversations.add_lifecycle(notes))  # written while the records are encoded
+            try:
+                outbox: list[Outgoing] = [feed_record(self.routing.topic, tenant_id, row) for row in stored]
+            finally:
+                await noting
             if escalations:  # the tenant's routing owner acts on it, in order with its other commands
                 outbox.append(Command.of(tenant_id, Escalate(escalations=escalations)).record(self.routing.topics))
             await u.outbox.add(outbox, now)
         log.info("sla.fired", extra={"tenant": tenant_id, "count": len(rows)})
         return len(rows)
+
+    @staticmethod
+    def _fired(
+        tenant_id: str,
+        rows: Sequence[DueSlaTimer],
+        stages: Sequence[str],
+        queues: Mapping[str, QueueSpec],
+        now: datetime,
+    ) -> tuple[list[dict[str, Any]], list[Lifecycle], dict[str, str | None]]:
+        """What the due clocks fire: each on its agent's feed and the supervisors', on the timeline, and the
+        queue's escalation where its SLA asks for one."""
+        feed: list[dict[str, Any]] = []
+        notes: list[Lifecycle] = []
+        escalations: dict[str, str | None] = {}
+        fired: Counter[tuple[str, str]] = Counter()
+        for r, stage in zip(rows, stages, strict=True):
+            fired[stage, r.kind] += 1
+            data = {"kind": r.kind, "stage": stage, "due_at": r.due_at, "queue_id": r.queue_id}
+            for agent in filter(None, (r.agent_id, SUPERVISORS)):
+                feed.append(new_agent_event(tenant_id, agent, f"sla.{stage}", r.conversation_id, now, **data))
+            notes.append(Lifecycle(tenant_id, r.customer_id, r.conversation_id, f"sla_{stage}", now, {"kind": r.kind}))
+            queue = queues.get(r.queue_id or "")
+            act = actions(queue.sla if queue else None, stage)
+            if act.get("raise_priority") or act.get("escalate_to"):
+                escalations[r.conversation_id] = act.get("escalate_to")
+        for (stage, kind), count in fired.items():  # a metric's labels() is dear: once per pair, not per row
+            SLA_EVENTS.labels(stage=stage, kind=kind).inc(count)
+        return feed, notes, escalations
