@@ -8,9 +8,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.router.adapters.db import raw
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
@@ -24,6 +26,7 @@ from services.router.adapters.db.tables.sla_slots import (
     warn_pending,
 )
 from services.router.adapters.db.tables.sla_slots import live as runs_in
+from services.router.adapters.db.tables.types import TS
 from services.router.domain.model import ConversationStatus
 from services.router.domain.sla import slot
 from services.router.handlers.ports.records import (
@@ -59,7 +62,7 @@ def slot_values(timer: NewSlaTimer) -> dict[str, Any]:
     )
 
 
-def _due(now: datetime, slot_name: str) -> Any:
+def _due(now: Any, slot_name: str) -> Any:
     """The slot's warning or breach is due: each arm what one partial index holds, due."""
     return or_(
         and_(warn_pending(_c, slot_name), field(_c, slot_name, "warn_at") <= now),
@@ -67,7 +70,7 @@ def _due(now: datetime, slot_name: str) -> Any:
     )
 
 
-def _any_due(now: datetime) -> Any:
+def _any_due(now: Any) -> Any:
     """A clock of an open conversation is due (one folded into another by a merge keeps its clocks, which its
     survivor's carry, until an unmerge opens it again)."""
     return and_(or_(*(_due(now, s) for s in SLOTS)), _c.c.status == _OPEN)
@@ -184,30 +187,16 @@ class SqlSlaTimers(SqlRepository):
     async def claim_due(self, tenant_id: str, now: datetime, limit: int) -> list[DueSlaTimer]:
         """The tenant's conversations with a clock due, earliest deadline first, rows locked (SKIP LOCKED on
         PostgreSQL); each due clock of them. Which slot is due is decided by the database, with the conditions
-        it chose the rows by, so only what a fired clock needs is read."""
-        earliest = _earliest(field(_c, "response", "due_at"), field(_c, "resolution", "due_at"))
-        rows = await self.conn.execute(
-            select(
-                _c.c.id,
-                _c.c.agent_id,
-                _c.c.customer_id,
-                *(
-                    column
-                    for s in SLOTS
-                    for column in (
-                        _due(now, s),
-                        *(
-                            field(_c, s, f)
-                            for f in ("kind", "queue_id", "due_at", "warn_at", "warned_at", "breached_at")
-                        ),
-                    )
-                ),
+        it chose the rows by, so only what a fired clock needs is read. On PostgreSQL the statement's text is
+        made once and run by the driver itself (``raw.py``): the tick runs it every second."""
+        if self.dialect == "postgresql":
+            rows: Iterable[Any] = await raw.fetch(
+                self.conn,
+                _claim_sql(),
+                _CLAIM_DEFAULTS | {"tenant_id": tenant_id, "now": _bound_now(now), "limit": limit},
             )
-            .where(_c.c.tenant_id == tenant_id, _any_due(now))
-            .order_by(earliest)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        else:
+            rows = await self.conn.execute(_claim(tenant_id, now, limit))
         due = [
             DueSlaTimer(r[0], r[at + 1], r[at + 2], r[at + 3], r[at + 4], r[at + 5], r[at + 6], r[1], r[2])
             for r in rows
@@ -236,3 +225,35 @@ class SqlSlaTimers(SqlRepository):
             key=("tenant_id", "id"),
             or_stored=_FIRED,
         )
+
+
+def _claim(tenant_id: Any, now: Any, limit: Any) -> Select[Any]:
+    """claim_due's statement: values, or bind parameters of the same names for the text made once."""
+    earliest = _earliest(field(_c, "response", "due_at"), field(_c, "resolution", "due_at"))
+    due_fields = ("kind", "queue_id", "due_at", "warn_at", "warned_at", "breached_at")
+    return (
+        select(
+            _c.c.id,
+            _c.c.agent_id,
+            _c.c.customer_id,
+            *(column for s in SLOTS for column in (_due(now, s), *(field(_c, s, f) for f in due_fields))),
+        )
+        .where(_c.c.tenant_id == tenant_id, _any_due(now))
+        .order_by(earliest)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+_CLAIM = _claim(bindparam("tenant_id"), bindparam("now", type_=TS), bindparam("limit")).compile(
+    dialect=postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+)
+_CLAIM_DEFAULTS = {name: value for name, value in _CLAIM.params.items() if value is not None}  # the literals
+
+
+def _claim_sql() -> str:
+    return str(_CLAIM)
+
+
+def _bound_now(now: datetime) -> datetime | None:
+    return TS.process_bind_param(now, None)
