@@ -18,10 +18,30 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # ``:name``, not a ``::type`` cast, and nothing inside a quoted literal (matched whole, and kept as it is)
 _NAMED = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _check_adaptation() -> None:
+    """What ``fetch`` uses of SQLAlchemy's adaptation of an asyncpg connection (its statement lock, its
+    transaction, its error mapping) is not public: a SQLAlchemy without it fails here, when the router starts,
+    rather than on every batch."""
+    adaptation = AsyncAdapt_asyncpg_connection
+    slots = {name for cls in adaptation.__mro__ for name in getattr(cls, "__slots__", ())}
+    missing = [name for name in ("_execute_mutex", "_transaction") if name not in slots]
+    missing += [
+        name
+        for name in ("_start_transaction", "_handle_exception", "driver_connection")
+        if not hasattr(adaptation, name)
+    ]
+    if missing:
+        raise ImportError(f"this SQLAlchemy's asyncpg adaptation has no {', '.join(missing)} (raw.py needs them)")
+
+
+_check_adaptation()
 
 
 @dataclass(frozen=True, slots=True)
