@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Text, Update, cast, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.router.adapters.db import raw
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
@@ -23,8 +24,10 @@ from services.router.handlers.ports.routing import Facts, Queued
 from shared.ids import new_id
 
 KEY = ("tenant_id", "id")  # a row of a tenant table, found by its key (tables/routing.py)
-_LOCK_ALL = text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS TEXT[])) AS k")
-_BUMP_ALL = text(
+# Every routing transaction runs these (PostgreSQL): fixed texts, run by the driver itself (raw.py)
+_LOCK_ALL = "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS TEXT[])) AS k"
+_VERSIONS = "SELECT id, routing_version FROM tenants WHERE id = ANY(CAST(:ids AS VARCHAR[])) ORDER BY id FOR UPDATE"
+_BUMP_ALL = (
     "UPDATE tenants AS t SET routing_version = t.routing_version + 1, routing_state = CAST(v.state AS JSON) "
     "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:states AS TEXT[])) AS v(id, state) WHERE t.id = v.id"
 )
@@ -51,7 +54,7 @@ class SqlRouting:
             return
         keys = [f"switchboard:{tenant_id}" for tenant_id in sorted(set(tenant_ids))]
         if keys:  # one statement for all; taken in name order (unnest keeps the array's), so two never deadlock
-            await self.conn.execute(_LOCK_ALL, {"keys": keys})
+            await raw.fetch(self.conn, _LOCK_ALL, {"keys": keys})
 
     async def routing_versions(self, tenant_ids: Iterable[str]) -> dict[str, int]:
         """Each tenant's routing version, their rows locked (in id order) until the transaction ends (PostgreSQL)."""
@@ -59,8 +62,12 @@ class SqlRouting:
         wanted = sorted(set(tenant_ids))
         if not wanted:
             return {}
-        query = select(tn.id, tn.routing_version).order_by(tn.id).with_for_update()
-        found = {r.id: int(r.routing_version) for r in await rows_in(self.conn, query, tn.id, wanted)}
+        if self.dialect == "postgresql":
+            rows: Iterable[Any] = await raw.fetch(self.conn, _VERSIONS, {"ids": wanted})
+        else:
+            query = select(tn.id, tn.routing_version).order_by(tn.id).with_for_update()
+            rows = await rows_in(self.conn, query, tn.id, wanted)
+        found = {r[0]: int(r[1]) for r in rows}
         return {tenant_id: found.get(tenant_id, 0) for tenant_id in wanted}
 
     async def bump_routing_version(self, tenant_id: str, state: Mapping[str, Any] | None = None) -> None:
@@ -77,7 +84,7 @@ class SqlRouting:
         if self.dialect == "postgresql":
             ids = [tenant_id for tenant_id, _ in ordered]
             encoded = [orjson.dumps(dict(state)).decode() for _, state in ordered]
-            await self.conn.execute(_BUMP_ALL, {"ids": ids, "states": encoded})
+            await raw.fetch(self.conn, _BUMP_ALL, {"ids": ids, "states": encoded})
             return
         for tenant_id, state in ordered:  # in process: no round trip to save
             await self.bump_routing_version(tenant_id, state)
