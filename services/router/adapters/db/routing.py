@@ -11,10 +11,10 @@ import orjson
 from sqlalchemy import Text, Update, cast, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.router.adapters.db import raw
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
+from services.router.adapters.db.tenant_rows import TenantRows
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule, routing_attrs_of
 from services.router.domain.routing.capacity import profile_from
@@ -24,13 +24,6 @@ from services.router.handlers.ports.routing import Facts, Queued
 from shared.ids import new_id
 
 KEY = ("tenant_id", "id")  # a row of a tenant table, found by its key (tables/routing.py)
-# Every routing transaction runs these (PostgreSQL): fixed texts, run by the driver itself (raw.py)
-_LOCK_ALL = "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS TEXT[])) AS k"
-_VERSIONS = "SELECT id, routing_version FROM tenants WHERE id = ANY(CAST(:ids AS VARCHAR[])) ORDER BY id FOR UPDATE"
-_BUMP_ALL = (
-    "UPDATE tenants AS t SET routing_version = t.routing_version + 1, routing_state = CAST(v.state AS JSON) "
-    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:states AS TEXT[])) AS v(id, state) WHERE t.id = v.id"
-)
 _HANDLE_TIMES = text(
     "SELECT w.id AS tenant_id, avg(extract(epoch FROM x.ended_at - x.assigned_at)) AS handle_s "
     "FROM unnest(CAST(:tenants AS VARCHAR[])) AS w(id) CROSS JOIN LATERAL ("
@@ -39,60 +32,12 @@ _HANDLE_TIMES = text(
 )
 
 
-class SqlRouting:
-    """The routing side of one transaction."""
+class SqlRouting(TenantRows):
+    """The routing side of one transaction (the tenants' locks, versions and counters: ``TenantRows``)."""
 
     def __init__(self, conn: AsyncConnection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
-
-    async def lock_tenants(self, tenant_ids: Iterable[str]) -> None:
-        """Serialize identity resolution per tenant across router replicas (PostgreSQL advisory lock, held to
-        the end of the transaction). Routing locks the tenant's agents anyway; this lock also makes merges
-        and "new identity, verified claim" links race-free. SQLite has a single writer already."""
-        if self.dialect != "postgresql":
-            return
-        keys = [f"switchboard:{tenant_id}" for tenant_id in sorted(set(tenant_ids))]
-        if keys:  # one statement for all; taken in name order (unnest keeps the array's), so two never deadlock
-            await raw.fetch(self.conn, _LOCK_ALL, {"keys": keys})
-
-    async def routing_versions(self, tenant_ids: Iterable[str]) -> dict[str, int]:
-        """Each tenant's routing version, their rows locked (in id order) until the transaction ends (PostgreSQL)."""
-        tn = t.tenants.c
-        wanted = sorted(set(tenant_ids))
-        if not wanted:
-            return {}
-        if self.dialect == "postgresql":
-            rows: Iterable[Any] = await raw.fetch(self.conn, _VERSIONS, {"ids": wanted})
-        else:
-            query = select(tn.id, tn.routing_version).order_by(tn.id).with_for_update()
-            rows = await rows_in(self.conn, query, tn.id, wanted)
-        found = {r[0]: int(r[1]) for r in rows}
-        return {tenant_id: found.get(tenant_id, 0) for tenant_id in wanted}
-
-    async def bump_routing_version(self, tenant_id: str, state: Mapping[str, Any] | None = None) -> None:
-        tn = t.tenants.c
-        values: dict[str, Any] = {"routing_version": tn.routing_version + 1}
-        if state is not None:
-            values["routing_state"] = dict(state)
-        await self.conn.execute(update(t.tenants).where(tn.id == tenant_id).values(**values))
-
-    async def store_routing_states(self, states: Mapping[str, Mapping[str, Any]]) -> None:
-        if not states:
-            return
-        ordered = sorted(states.items())
-        if self.dialect == "postgresql":
-            ids = [tenant_id for tenant_id, _ in ordered]
-            encoded = [orjson.dumps(dict(state)).decode() for _, state in ordered]
-            await raw.fetch(self.conn, _BUMP_ALL, {"ids": ids, "states": encoded})
-            return
-        for tenant_id, state in ordered:  # in process: no round trip to save
-            await self.bump_routing_version(tenant_id, state)
-
-    async def routing_state(self, tenant_id: str) -> dict[str, Any]:
-        tn = t.tenants.c
-        row = (await self.conn.execute(select(tn.routing_state).where(tn.id == tenant_id))).first()
-        return dict(row.routing_state or {}) if row else {}
 
     async def store_facts(self, facts: Facts, queued: Queued | None = None, now: datetime | None = None) -> None:
         queues = {key: qid for key, qid in (queued or {}).items() if qid is not None}
