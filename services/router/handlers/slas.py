@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from services.router.domain.routing.queue_config import queue_spec
 from services.router.domain.routing.specs import QueueSpec
@@ -55,16 +56,18 @@ from shared.routing_commands import Command, Escalate
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-
-async def _started(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    """``work`` running as a task, let go until it waits on the database: its statement is then on its way, and
-    the database executes it while the caller goes on with work of its own (on the unit's one connection,
-    statements still go one at a time). The caller awaits the task before the unit ends, whatever happens."""
+@asynccontextmanager
+async def _alongside(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """``work`` running as a task while the block runs, let go until it waits on the database first: its
+    statement is then on its way, and the database executes it while the block does work of its own (on the
+    unit's one connection, statements still go one at a time). Awaited when the block ends, whatever happens."""
     task = asyncio.ensure_future(work)
     await asyncio.sleep(0)
-    return task
+    try:
+        yield
+    finally:
+        await task
 
 
 @dataclass(eq=False)
@@ -200,19 +203,13 @@ class SlaClock(OutboxWriter):
             breached = [r for r, stage in zip(rows, stages, strict=True) if stage == "breach"]
             # a breach implies the warning: never fired late after it. The marks are the tick's dearest write (a
             # new version of each wide conversation row): the database makes it while the events are built here.
-            marking = await _started(
+            async with _alongside(
                 u.sla_timers.mark_fired(tenant_id, [r for r in rows if r.warned_at is None], breached, now)
-            )
-            try:
+            ):
                 feed, notes, escalations = self._fired(tenant_id, rows, stages, queues, now)
-            finally:
-                await marking
             stored = await u.feeds.add(feed)
-            noting = await _started(u.conversations.add_lifecycle(notes))  # written while the records are encoded
-            try:
+            async with _alongside(u.conversations.add_lifecycle(notes)):  # written while the records are encoded
                 outbox: list[Outgoing] = [feed_record(self.routing.topic, tenant_id, row) for row in stored]
-            finally:
-                await noting
             if escalations:  # the tenant's routing owner acts on it, in order with its other commands
                 outbox.append(Command.of(tenant_id, Escalate(escalations=escalations)).record(self.routing.topics))
             await u.outbox.add(outbox, now)

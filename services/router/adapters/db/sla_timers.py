@@ -192,7 +192,7 @@ class SqlSlaTimers(SqlRepository):
         if self.dialect == "postgresql":
             rows: Iterable[Any] = await raw.fetch(
                 self.conn,
-                _claim_sql(),
+                _CLAIM_SQL,
                 _CLAIM_DEFAULTS | {"tenant_id": tenant_id, "now": _bound_now(now), "limit": limit},
             )
         else:
@@ -248,11 +248,8 @@ def _claim(tenant_id: Any, now: Any, limit: Any) -> Select[Any]:
 _CLAIM = _claim(bindparam("tenant_id"), bindparam("now", type_=TS), bindparam("limit")).compile(
     dialect=postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
 )
+_CLAIM_SQL = str(_CLAIM)
 _CLAIM_DEFAULTS = {name: value for name, value in _CLAIM.params.items() if value is not None}  # the literals
-
-
-def _claim_sql() -> str:
-    return str(_CLAIM)
 
 
 def _bound_now(now: datetime) -> datetime | None:
