@@ -113,7 +113,8 @@ class AgentCommands(OutboxWriter):
                 await self._check_all(u, tenant_id, plans, now)
                 released = [r for plan in plans for r in plan.released]
                 operations = [counted(n, plan.operation) for n, plan in enumerate(plans)]
-                routed = await self.routing.route(u, tenant_id, now, operations, released)
+                cleared = [p.resolving.conversation_id for p in plans if p.resolving is not None]
+                routed = await self.routing.route(u, tenant_id, now, operations, released, cleared=cleared)
                 await u.outbox.add(routed.outbox, now)
                 counts[0] += routed.work_events - sum(counts)  # the pass's own: due timers, releases announced
                 outcomes = zip(plans, counts, strict=True)
@@ -147,8 +148,9 @@ class AgentCommands(OutboxWriter):
         notes = {r.conversation_id: r.note for r in all_}
         if len(notes) < len(all_):  # the second would be refused (not open): each goes on its own
             raise InvalidCommand("a conversation resolved twice in one batch")
+        clocks = await self.sla.running(u, tenant_id, list(notes))  # read before the resolution empties them
         agents = await u.conversations.resolve_conversations(tenant_id, notes, now)
-        await self.sla.resolved(u, tenant_id, list(notes), now)
+        await self.sla.stopped(u, clocks, now)
         surveys = [(r.conversation_id, r.survey) for r in all_ if r.survey != "none"]
         if surveys:
             await self.surveys.send_many(u, tenant_id, surveys, now)
@@ -185,7 +187,9 @@ class AgentCommands(OutboxWriter):
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])
             await self._check_all(u, tenant_id, [_Plan(operation, check, released, command, None, agent_id)], now)
-            routed = await self.routing.route(u, tenant_id, now, [operation] if operation else [], released)
+            cleared = [resolving.conversation_id] if resolving is not None else []
+            operations = [operation] if operation else []
+            routed = await self.routing.route(u, tenant_id, now, operations, released, cleared=cleared)
             await u.outbox.add(routed.outbox, now)
             if command is not None:
                 await record_outcome(u, command, (200, {"events": routed.work_events}), now)

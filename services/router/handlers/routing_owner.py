@@ -104,9 +104,10 @@ class RoutingStates:
         released: Sequence[tuple[str, str]] = (),
         arriving: Collection[str] = (),
         causes: Mapping[str, Mapping[str, str]] | None = None,
+        cleared: Collection[str] = (),
     ) -> Routed:
         """One tenant's routing pass (``route_many`` of one)."""
-        return await self.route_many(u, {tenant_id: Pass(operations, released, arriving)}, now, causes)
+        return await self.route_many(u, {tenant_id: Pass(operations, released, arriving, cleared)}, now, causes)
 
     async def route_many(
         self,
@@ -154,6 +155,7 @@ class RoutingStates:
                 decisions += engine.tick(t)
                 running.ran[tenant_id] = (engine, decisions)
             engine, decisions = running.ran[tenant_id]
+            running.cleared.update((tenant_id, c) for c in todo.cleared)
             for operation in todo.operations:
                 decisions += operation(engine, t)
 
@@ -187,7 +189,7 @@ class RoutingStates:
         ran, now = running.ran, running.now
         if not ran:
             return Routed([], 0)
-        outbox = await self._persist(u, ran, now, causes or {}, written or {})
+        outbox = await self._persist(u, running, causes or {}, written or {})
         states: dict[str, dict[str, Any]] = {}
         for tenant_id, (engine, decisions) in ran.items():
             for d in decisions:
@@ -239,13 +241,13 @@ class RoutingStates:
     async def _persist(
         self,
         u: UnitOfWork,
-        ran: Mapping[str, tuple[RoutingEngine, list[Decision]]],
-        now: datetime,
+        running: RoutingPass,
         causes: Mapping[str, Mapping[str, str]],
         written: Mapping[str, Placement],
     ) -> list[Outgoing]:
         """The net effect of every tenant's decisions in a few set-wise writes, the facts the engines changed,
         and every step on the agents' feeds."""
+        ran, now = running.ran, running.now
         effects = {
             tenant_id: effects_of(tenant_id, decisions, now, causes) for tenant_id, (_, decisions) in ran.items()
         }
@@ -258,7 +260,7 @@ class RoutingStates:
         await u.conversations.mark_escalated(
             [(tenant_id, c) for tenant_id, e in effects.items() for c in e.escalated], now
         )
-        await self._store_facts(u, ran, effects, now, written)
+        await self._store_facts(u, running, effects, written)
         feed = [event for e in effects.values() for event in e.feed]
         placed = (d for _, ds in ran.values() for d in ds if isinstance(d, decision.Offered | decision.Assigned))
         if any(d.channel == "voice" for d in placed):
@@ -283,18 +285,14 @@ class RoutingStates:
         return [feed_record(self.topic, row["tenant_id"], row) for row in stored] + extra
 
     async def _store_facts(
-        self,
-        u: UnitOfWork,
-        ran: Mapping[str, tuple[RoutingEngine, list[Decision]]],
-        effects: Mapping[str, Effects],
-        now: datetime,
-        written: Mapping[str, Placement],
+        self, u: UnitOfWork, running: RoutingPass, effects: Mapping[str, Effects], written: Mapping[str, Placement]
     ) -> None:
         """What the engines changed, so a rebuild restores exactly these engines; where conversations wait now
-        (but what a conversation was inserted with already)."""
+        (but what a conversation was inserted with already, and the facts a resolution emptied)."""
+        now = running.now
         facts: dict[tuple[str, str], Mapping[str, Any] | None] = {}
         agents: dict[str, list[AgentFacts]] = {}
-        for tenant_id, (engine, _) in ran.items():
+        for tenant_id, (engine, _) in running.ran.items():
             work, changed = engine.changes()
             facts.update({(tenant_id, cid): work_fact(w) if w is not None else None for cid, w in work.items()})
             presence = effects[tenant_id].presence
@@ -309,8 +307,8 @@ class RoutingStates:
                 for agent_id, (state, last) in changed.items()
             ]
         queued = {(tenant_id, cid): q for tenant_id, e in effects.items() for cid, q in e.queued.items()}
-        for key in [k for k in facts if k[1] in written]:
-            if facts[key] == written[key[1]].routing:
+        for key in [k for k in facts if k[1] in written or k in running.cleared]:
+            if facts[key] == (written[key[1]].routing if key[1] in written else None):
                 del facts[key]
         for key in [k for k in queued if k[1] in written]:
             if queued[key] == written[key[1]].queue_id:
@@ -331,11 +329,13 @@ class RoutingStates:
 class Pass(NamedTuple):
     """One tenant's part of a routing pass. ``released``: (conversation, agent) this transaction took from an
     agent in the database already (a resolve). ``arriving``: conversations the operations arrive (a rebuild
-    leaves them to them: they know more, a callback's window, the previous agent)."""
+    leaves them to them: they know more, a callback's window, the previous agent). ``cleared``: conversations
+    whose routing fact this transaction emptied already (a resolve): not written again."""
 
     operations: list[Operation]
     released: Sequence[tuple[str, str]] = ()
     arriving: Collection[str] = ()
+    cleared: Collection[str] = ()
 
 
 @dataclass
@@ -346,6 +346,7 @@ class RoutingPass:
     now: datetime
     versions: dict[str, int] = field(default_factory=dict)
     ran: dict[str, tuple[RoutingEngine, list[Decision]]] = field(default_factory=dict)
+    cleared: set[tuple[str, str]] = field(default_factory=set)  # (tenant, conversation): ``Pass.cleared``
 
 
 def _agent_written(a: Assignment, written: Mapping[str, Placement]) -> bool:

@@ -135,7 +135,7 @@ class SqlConversations(SqlRepository):
         for clock in clocks:
             if clock.conversation_id in slots:
                 slots[clock.conversation_id].update(slot_values(clock))
-        empty = {k: v for name in SLOTS for k, v in slot_row(name).items()}  # every row the same columns
+        empty = _EMPTY_SLOTS  # every row the same columns
         rows: list[dict[str, Any]] = []
         for n in new:
             p = placed.get(n.id)
@@ -225,6 +225,9 @@ class SqlConversations(SqlRepository):
                 raise NotFound(f"no conversation {conversation_id}")
             if row.status != ConversationStatus.OPEN.value:
                 raise InvalidCommand(f"conversation is {row.status}, not open")
+        # the one write of each row: resolved, its routing fact and its clocks' slots emptied (every clock stops;
+        # the caller settles those it read, ``SlaTimers.settle(..., emptied=True)``). A second UPDATE of a row
+        # in one transaction is a second row version, and has PostgreSQL check its foreign keys again.
         await update_rows(
             self.conn,
             t.conversations,
@@ -233,6 +236,7 @@ class SqlConversations(SqlRepository):
             status=ConversationStatus.RESOLVED.value,
             resolved_at=now,
             routing=None,
+            **_EMPTY_SLOTS,
         )
         live = [dict(tenant_id=tenant_id, conversation_id=cid) for cid in notes]
         found = ("tenant_id", "conversation_id")
@@ -250,3 +254,6 @@ class SqlConversations(SqlRepository):
             )
         )
         return row.first() is not None
+
+
+_EMPTY_SLOTS = {k: v for name in SLOTS for k, v in slot_row(name).items()}

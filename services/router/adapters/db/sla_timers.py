@@ -155,8 +155,8 @@ class SqlSlaTimers(SqlRepository):
             for clock, left in clocks
         )
 
-    async def settle(self, settled: Sequence[SettledSlaTimer]) -> None:
-        """The history's rows in one insert, the slots emptied (one statement per slot)."""
+    async def settle(self, settled: Sequence[SettledSlaTimer], *, emptied: bool = False) -> None:
+        """The history's rows in one insert, the slots emptied: each row once, both of its slots at a time."""
         if not settled:
             return
         await insert_rows(
@@ -174,10 +174,13 @@ class SqlSlaTimers(SqlRepository):
                 for s in settled
             ],
         )
-        await self._write(
-            {"tenant_id": s.clock.tenant_id, "id": s.clock.conversation_id, **slot_row(slot(s.clock.kind))}
-            for s in settled
-        )
+        if emptied:
+            return
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for s in settled:
+            key = (s.clock.tenant_id, s.clock.conversation_id)
+            rows.setdefault(key, {"tenant_id": key[0], "id": key[1]}).update(slot_row(slot(s.clock.kind)))
+        await self._write(rows.values())
 
     async def tenants_due(self, now: datetime) -> list[str]:
         """Tenants with a warning or a breach to fire, sorted (index scans of the pending indexes)."""

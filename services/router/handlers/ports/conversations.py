@@ -104,9 +104,11 @@ class Conversations(Protocol):
         self, tenant_id: str, notes: Mapping[str, str | None], now: datetime
     ) -> dict[str, str | None]:
         """Resolve open conversations (id → the resolution note), in one write per table whatever their number:
-        ends their live assignments (freeing the agents' capacity). Returns each one's agent who held it, if one
-        did. ``NotFound`` or ``InvalidCommand`` (not open) for the first that cannot be resolved: nothing is
-        written then."""
+        ends their live assignments (freeing the agents' capacity), and empties their routing fact and their SLA
+        clocks' slots in the same write of the row (the caller reads the running clocks first and settles them
+        with ``SlaTimers.settle(..., emptied=True)``). Returns each one's agent who held it, if one did.
+        ``NotFound`` or ``InvalidCommand`` (not open) for the first that cannot be resolved: nothing is written
+        then."""
         ...
 
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool: ...

@@ -36,8 +36,9 @@ class SlaTimers(Protocol):
         and the time left is what it resumes with."""
         ...
 
-    async def settle(self, settled: Sequence[SettledSlaTimer]) -> None:
-        """These clocks stopped: each leaves its slot for the history, met or missed."""
+    async def settle(self, settled: Sequence[SettledSlaTimer], *, emptied: bool = False) -> None:
+        """These clocks stopped: each leaves its slot for the history, met or missed. ``emptied``: the caller's
+        own write of the rows emptied the slots already (``resolve_conversations``): the history only."""
         ...
 
     async def tenants_due(self, now: datetime) -> list[str]:
