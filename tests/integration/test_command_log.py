@@ -4,7 +4,7 @@ dead-lettered with its reason while the ones after it are applied."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,10 @@ def count_applied(desk: Desk) -> list[str]:
     together = desk.router.applier.apply_many
     assert together is not None
 
-    async def counting_together(tenant_id: str, commands: Sequence[Command]) -> dict[str, int] | None:
-        applied = await together(tenant_id, commands)
-        if applied is not None and tenant_id == desk.tenant:  # (if not, each comes again through apply)
-            ran.extend(c.id for c in commands)
+    async def counting_together(batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+        applied = await together(batches)
+        if applied is not None:  # (if not, each comes again through apply)
+            ran.extend(c.id for c in batches.get(desk.tenant, ()))
         return applied
 
     desk.router.applier.apply_many = counting_together
@@ -127,8 +127,8 @@ async def test_a_batch_of_commands_applies_together_and_a_refused_one_alone_fail
     apply_many = desk.router.applier.apply_many
     assert apply_many is not None
 
-    async def watching(tenant_id: str, commands: Sequence[Command]) -> dict[str, int] | None:
-        together.append(await apply_many(tenant_id, commands))
+    async def watching(batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+        together.append(await apply_many(batches))
         return together[-1]
 
     desk.router.applier.apply_many = watching

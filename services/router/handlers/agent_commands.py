@@ -3,7 +3,7 @@ claim), transfers, resolutions, timer ticks and SLA escalations."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,8 +18,8 @@ from services.router.handlers.command_log import record_outcome, record_outcomes
 from services.router.handlers.follow_ups import FollowUpSender
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports import UnitOfWork
-from services.router.handlers.ports.command_outcomes import AlreadyApplied
-from services.router.handlers.routing_owner import Operation, RoutingStates
+from services.router.handlers.ports.command_outcomes import AlreadyApplied, Outcome
+from services.router.handlers.routing_owner import Operation, Pass, RoutingStates
 from services.router.handlers.slas import SlaClock
 from services.router.handlers.surveys import Surveys
 from shared.routing_commands import (
@@ -84,24 +84,28 @@ class AgentCommands(OutboxWriter):
         handler: Handler[Any] = HANDLERS[type(command.body)]
         return await handler(self, command.tenant, command.body, command)
 
-    async def apply_many(self, tenant_id: str, commands: Sequence[Command]) -> dict[str, int] | None:
-        """Several commands of one tenant in one routing transaction: each one's checks and writes in log order,
-        then one engine pass running their operations in log order, saved with every outcome. Returns each
-        command's feed event count; None, with nothing written, if any of them failed (refused, or applied
-        already by another writer): the caller then applies them one by one, each failure on its own."""
-        plans: list[_Plan] = []
-        token = _planning.set(plans)
-        try:
-            for command in commands:
-                await self.apply(command)  # recorded by _run, not run
-        finally:
-            _planning.reset(token)
-        counts = [0] * len(plans)
+    async def apply_many(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+        """Several commands, of one tenant or of several (tenant → its commands in log order), in one routing
+        transaction: each one's checks and writes in log order, then one engine pass per tenant running their
+        operations in log order (``route_many``: each table written once for all the tenants), saved with every
+        outcome. Returns each command's feed event count; None, with nothing written, if any of them failed
+        (refused, or applied already by another writer): the caller then applies them in smaller groups, down
+        to one by one, each failure on its own."""
+        planned: dict[str, list[_Plan]] = {}
+        for tenant_id, commands in batches.items():
+            plans = planned[tenant_id] = []
+            token = _planning.set(plans)
+            try:
+                for command in commands:
+                    await self.apply(command)  # recorded by _run, not run
+            finally:
+                _planning.reset(token)
+        counts = {tenant_id: [0] * len(plans) for tenant_id, plans in planned.items()}
 
-        def counted(n: int, operation: Operation | None) -> Operation:
+        def counted(tenant_id: str, n: int, operation: Operation | None) -> Operation:
             def run(engine: RoutingEngine, t: float) -> list[Decision]:
                 decisions = operation(engine, t) if operation is not None else []
-                counts[n] = sum(1 for d in decisions if isinstance(d, Offered | Assigned | Unassigned))
+                counts[tenant_id][n] = sum(1 for d in decisions if isinstance(d, Offered | Assigned | Unassigned))
                 return decisions
 
             return run
@@ -109,20 +113,37 @@ class AgentCommands(OutboxWriter):
         now = self.clock()
         try:
             async with self.repo.unit() as u:
-                await u.routing.lock_tenants([tenant_id])
-                await self._check_all(u, tenant_id, plans, now)
-                released = [r for plan in plans for r in plan.released]
-                operations = [counted(n, plan.operation) for n, plan in enumerate(plans)]
-                cleared = [p.resolving.conversation_id for p in plans if p.resolving is not None]
-                routed = await self.routing.route(u, tenant_id, now, operations, released, cleared=cleared)
+                await u.routing.lock_tenants(planned)
+                for tenant_id, plans in planned.items():
+                    await self._check_all(u, tenant_id, plans, now)
+                passes = {
+                    tenant_id: Pass(
+                        [counted(tenant_id, n, plan.operation) for n, plan in enumerate(plans)],
+                        [r for plan in plans for r in plan.released],
+                        cleared=[p.resolving.conversation_id for p in plans if p.resolving is not None],
+                    )
+                    for tenant_id, plans in planned.items()
+                }
+                routed = await self.routing.route_many(u, passes, now)
                 await u.outbox.add(routed.outbox, now)
-                counts[0] += routed.work_events - sum(counts)  # the pass's own: due timers, releases announced
-                outcomes = zip(plans, counts, strict=True)
-                await record_outcomes(u, [(p.command, (200, {"events": n})) for p, n in outcomes if p.command], now)
+                outcomes: list[tuple[Command, Outcome]] = []
+                for tenant_id, plans in planned.items():
+                    mine = counts[tenant_id]
+                    if mine:  # the pass's own (due timers, releases announced) go to the tenant's first command
+                        mine[0] += routed.by_tenant.get(tenant_id, 0) - sum(mine)
+                    outcomes += [
+                        (p.command, (200, {"events": n})) for p, n in zip(plans, mine, strict=True) if p.command
+                    ]
+                await record_outcomes(u, outcomes, now)
         except (DomainError, AlreadyApplied):
-            return None  # rolled back; the engine this pass changed is dropped and rebuilt by the next
+            return None  # rolled back; the engines this pass changed are dropped and rebuilt by the next
         await self.relay.flush()
-        return {plan.command.id: events for plan, events in zip(plans, counts, strict=True) if plan.command}
+        return {
+            plan.command.id: events
+            for tenant_id, plans in planned.items()
+            for plan, events in zip(plans, counts[tenant_id], strict=True)
+            if plan.command
+        }
 
     async def _check_all(self, u: UnitOfWork, tenant_id: str, plans: Sequence[_Plan], now: datetime) -> None:
         """Each plan's checks and writes in log order; resolutions next to each other in the log as one, and

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -131,7 +131,7 @@ class RoutingCommandLog:
 
 
 Apply = Callable[[Command], Awaitable[int]]
-ApplyMany = Callable[[str, Sequence[Command]], Awaitable[dict[str, int] | None]]
+ApplyMany = Callable[[Mapping[str, Sequence[Command]]], Awaitable[dict[str, int] | None]]
 
 
 @dataclass(eq=False)
@@ -145,7 +145,7 @@ class CommandApplier:
     waiters: Waiters
     apply: Apply
     relay: OutboxRelay
-    apply_many: ApplyMany | None = None  # a tenant's commands of a batch in one transaction, when they all apply
+    apply_many: ApplyMany | None = None  # commands of a batch in one transaction, when they all apply
 
     async def handle(self, records: Sequence[Record], now: Callable[[], datetime]) -> None:
         commands: list[Command] = []
@@ -169,17 +169,22 @@ class CommandApplier:
             self.waiters.settle(command.id, done[command.id])
 
     async def _apply_together(self, commands: Sequence[Command], done: dict[str, Outcome]) -> None:
-        """Each tenant's commands not applied yet, in one transaction (log order kept within the tenant); a
-        tenant whose batch does not apply as a whole is left to the one-by-one path."""
+        """The commands not applied yet, every tenant's in one transaction (log order kept within each tenant);
+        if they do not apply as a whole, each tenant's in its own, and a tenant whose commands still do not is
+        left to the one-by-one path."""
         assert self.apply_many is not None
         by_tenant: dict[str, dict[str, Command]] = {}
         for command in commands:
             if command.id not in done:
                 by_tenant.setdefault(command.tenant, {}).setdefault(command.id, command)
-        for tenant_id, pending in by_tenant.items():
-            if len(pending) < 2:
-                continue
-            applied = await self.apply_many(tenant_id, list(pending.values()))
+        if sum(len(pending) for pending in by_tenant.values()) < 2:
+            return
+        groups = [by_tenant] if len(by_tenant) > 1 else []
+        groups += [{tenant_id: pending} for tenant_id, pending in by_tenant.items() if len(pending) > 1]
+        for group in groups:
+            if all(command_id in done for pending in group.values() for command_id in pending):
+                continue  # applied with every tenant's
+            applied = await self.apply_many({tenant_id: list(pending.values()) for tenant_id, pending in group.items()})
             if applied is not None:
                 done.update({command_id: (200, {"events": n}) for command_id, n in applied.items()})
 

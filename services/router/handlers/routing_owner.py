@@ -10,6 +10,7 @@ never leave the cache ahead of the database."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,10 +48,11 @@ Operation = Callable[[RoutingEngine, float], list[Decision]]
 
 class Routed(NamedTuple):
     """What a routing pass publishes, and how many of those events are about work (offers, assignments,
-    unassignments; not presence changes)."""
+    unassignments; not presence changes), in all and by tenant."""
 
     outbox: list[Outgoing]
     work_events: int
+    by_tenant: Mapping[str, int] = {}
 
 
 class RoutingStates:
@@ -189,7 +191,7 @@ class RoutingStates:
         ran, now = running.ran, running.now
         if not ran:
             return Routed([], 0)
-        outbox = await self._persist(u, running, causes or {}, written or {})
+        outbox, published = await self._persist(u, running, causes or {}, written or {})
         states: dict[str, dict[str, Any]] = {}
         for tenant_id, (engine, decisions) in ran.items():
             for d in decisions:
@@ -202,8 +204,11 @@ class RoutingStates:
             u.after_commit(partial(self._keep, tenant_id, engine, running.versions[tenant_id] + 1))
         await u.routing.store_routing_states(states)
         # presence changes go on the agent's feed and the supervisors'
-        presence = sum(2 for _, decisions in ran.values() for d in decisions if isinstance(d, decision.PresenceChanged))
-        return Routed(outbox, len(outbox) - presence)
+        work = {
+            tenant_id: published[tenant_id] - sum(2 for d in decisions if isinstance(d, decision.PresenceChanged))
+            for tenant_id, (_, decisions) in ran.items()
+        }
+        return Routed(outbox, sum(work.values()), work)
 
     def _keep(self, tenant_id: str, engine: RoutingEngine, version: int) -> None:
         self._cache[tenant_id] = (engine, version)
@@ -244,9 +249,9 @@ class RoutingStates:
         running: RoutingPass,
         causes: Mapping[str, Mapping[str, str]],
         written: Mapping[str, Placement],
-    ) -> list[Outgoing]:
+    ) -> tuple[list[Outgoing], Counter[str]]:
         """The net effect of every tenant's decisions in a few set-wise writes, the facts the engines changed,
-        and every step on the agents' feeds."""
+        and every step on the agents' feeds; with how many records each tenant's decisions publish."""
         ran, now = running.ran, running.now
         effects = {
             tenant_id: effects_of(tenant_id, decisions, now, causes) for tenant_id, (_, decisions) in ran.items()
@@ -266,6 +271,7 @@ class RoutingStates:
         if any(d.channel == "voice" for d in placed):
             await self._voice_details(u, feed)
         extra: list[Outgoing] = []
+        published: Counter[str] = Counter()
         for tenant_id, (engine, decisions) in ran.items():
             closed = {
                 d.conversation_id: (
@@ -278,11 +284,14 @@ class RoutingStates:
                 and work.channel == "voice"
             }
             if closed:
-                extra += await voice.closed_prompts(
+                prompts = await voice.closed_prompts(
                     u, Topics(self.topic.removesuffix("routing.assignments")), tenant_id, closed, now
                 )
+                extra += prompts
+                published[tenant_id] += len(prompts)
         stored = await u.feeds.add(feed)
-        return [feed_record(self.topic, row["tenant_id"], row) for row in stored] + extra
+        published.update(row["tenant_id"] for row in stored)
+        return [feed_record(self.topic, row["tenant_id"], row) for row in stored] + extra, published
 
     async def _store_facts(
         self, u: UnitOfWork, running: RoutingPass, effects: Mapping[str, Effects], written: Mapping[str, Placement]
