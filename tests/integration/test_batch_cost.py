@@ -289,3 +289,35 @@ async def test_a_batch_of_agents_commands_reads_the_agents_once_per_tenant(
     agent_reads = sum(calls for calls, _, q in cost.by_statement if q.upper().startswith("SELECT AGENTS.ID"))
     assert agent_reads <= TENANTS, cost.report()
     assert cost.statements <= PRESENCE_PER_TENANT * TENANTS, cost.report()
+
+
+async def test_a_batch_of_the_tenants_log_takes_the_outbox_once(router: tuple[RouterRuntime, str, list[str]]) -> None:
+    """Events and commands in one batch of the tenants' log: what their transactions committed is published
+    once, at the batch's end, one take of the outbox for the batch (not one after each transaction)."""
+    runtime, name, tenants = router
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as conn:
+        for tenant in tenants:
+            await conn.execute(insert(t.agents), online_agents(tenant, now, AGENTS, 10, id_prefix="agent-l", name="L"))
+    await runtime.stage.handle(records(runtime, tenants, 0, "warm"))  # engines built, connections introspected
+    commands = [
+        Command.of(tenant, SetPresence(agent_id=f"{tenant}-agent-l{n}", presence=Presence.AWAY))
+        for tenant in tenants
+        for n in range(2)
+    ]
+    log = [
+        *records(runtime, tenants, 0, "log")[:200],  # what they publish fits one take (the relay's 1,000 rows)
+        *(
+            Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
+            for n, x in enumerate(commands)
+        ),
+    ]
+    await reset(runtime.db)
+    await runtime.tenant_log.handle(log)
+    cost = await cost_of(runtime.db, name)
+    takes = sum(calls for calls, _, q in cost.by_statement if q.upper().startswith("WITH OLDEST AS MATERIALIZED"))
+    assert takes == 1, cost.report()
+    async with runtime.db.read() as conn:
+        c = t.routing_commands.c
+        statuses = (await conn.execute(select(c.status).where(c.id.in_([x.id for x in commands])))).scalars().all()
+    assert sorted(statuses) == [200] * len(commands)

@@ -27,15 +27,18 @@ class TenantLog:
     clock: Clock
 
     async def handle(self, records: list[Record]) -> None:
-        """A batch in log order: events as one transaction, then each command in its own."""
+        """A batch in log order: events as one transaction, then the commands (together where they can be).
+        What both committed is published once, at the batch's end (before its offsets are committed): one take
+        of the outbox for the batch, not one per transaction."""
         for r in records:
             if r.key:
                 self.routing.note_partition(r.key.decode(errors="replace"), r.partition)
         inbound = [r for r in records if r.topic == self.topics.events]
-        if inbound:
-            result = await self.stage.handle(inbound)
-            log.debug("batch.done", extra=asdict(result))
-        await self.applier.handle([r for r in records if r.topic == self.topics.routing_commands], self.clock)
+        async with self.applier.relay.deferred():
+            if inbound:
+                result = await self.stage.handle(inbound)
+                log.debug("batch.done", extra=asdict(result))
+            await self.applier.handle([r for r in records if r.topic == self.topics.routing_commands], self.clock)
 
     def owned(self, assignment: frozenset[tuple[str, int]]) -> None:
         """The group gave this replica these partitions: drop the engines of tenants it no longer owns."""
