@@ -114,8 +114,7 @@ class AgentCommands(OutboxWriter):
         try:
             async with self.repo.unit() as u:
                 await u.routing.lock_tenants(planned)
-                for tenant_id, plans in planned.items():
-                    await self._check_all(u, tenant_id, plans, now)
+                await self._check_all(u, planned, now)
                 passes = {
                     tenant_id: Pass(
                         [counted(tenant_id, n, plan.operation) for n, plan in enumerate(plans)],
@@ -145,42 +144,53 @@ class AgentCommands(OutboxWriter):
             if plan.command
         }
 
-    async def _check_all(self, u: UnitOfWork, tenant_id: str, plans: Sequence[_Plan], now: datetime) -> None:
-        """Each plan's checks and writes in log order; resolutions next to each other in the log as one, and
-        the agents who must exist read in one statement."""
-        agents = {p.agent_id for p in plans if p.agent_id is not None}
-        known = {a for _, a in await u.routing.agents_known((tenant_id, a) for a in agents)} if agents else set()
-        together: list[_Resolving] = []
-        for plan in [*plans, None]:
-            if plan is not None and plan.resolving is not None:
-                together.append(plan.resolving)
-                continue
-            if together:
-                await self._resolve_all(u, tenant_id, together, now)
-                together = []
-            if plan is not None and plan.agent_id is not None and plan.agent_id not in known:
-                raise NotFound(f"no agent {plan.agent_id}")
-            if plan is not None and plan.check is not None:
-                await plan.check(u, now)
+    async def _check_all(self, u: UnitOfWork, planned: Mapping[str, Sequence[_Plan]], now: datetime) -> None:
+        """Each tenant's plans' checks and writes in log order: resolutions next to each other in a tenant's log
+        as one, those after its last other check written with every other tenant's (one statement per table for
+        all of them), and the agents who must exist read in one statement."""
+        wanted = {(tenant_id, p.agent_id) for tenant_id, plans in planned.items() for p in plans if p.agent_id}
+        known = set(await u.routing.agents_known(wanted)) if wanted else set()
+        trailing: dict[str, list[_Resolving]] = {}
+        for tenant_id, plans in planned.items():
+            together: list[_Resolving] = []
+            for plan in plans:
+                if plan.resolving is not None:
+                    together.append(plan.resolving)
+                    continue
+                if together:
+                    await self._resolve_all(u, {tenant_id: together}, now)
+                    together = []
+                if plan.agent_id is not None and (tenant_id, plan.agent_id) not in known:
+                    raise NotFound(f"no agent {plan.agent_id}")
+                if plan.check is not None:
+                    await plan.check(u, now)
+            trailing[tenant_id] = together
+        await self._resolve_all(u, trailing, now)
 
-    async def _resolve_all(self, u: UnitOfWork, tenant_id: str, all_: Sequence[_Resolving], now: datetime) -> None:
-        """Resolutions written together, one statement per table whatever their number: the conversations
-        resolved and their assignments ended, their clocks stopped, surveys asked, follow-ups scheduled."""
-        notes = {r.conversation_id: r.note for r in all_}
-        if len(notes) < len(all_):  # the second would be refused (not open): each goes on its own
+    async def _resolve_all(self, u: UnitOfWork, resolving: Mapping[str, Sequence[_Resolving]], now: datetime) -> None:
+        """Resolutions (tenant → its resolutions) written together, one statement per table whatever their
+        number and their tenants': the conversations resolved and their assignments ended, their clocks stopped,
+        surveys asked, follow-ups scheduled."""
+        notes = {(tenant_id, r.conversation_id): r.note for tenant_id, all_ in resolving.items() for r in all_}
+        if len(notes) < sum(len(all_) for all_ in resolving.values()):  # the second would be refused (not open)
             raise InvalidCommand("a conversation resolved twice in one batch")
-        clocks = await self.sla.running(u, tenant_id, list(notes))  # read before the resolution empties them
-        agents = await u.conversations.resolve_conversations(tenant_id, notes, now)
+        if not notes:
+            return
+        clocks = await self.sla.running(u, list(notes))  # read before the resolution empties them
+        agents = await u.conversations.resolve_conversations(notes, now)
         await self.sla.stopped(u, clocks, now)
-        surveys = [(r.conversation_id, r.survey) for r in all_ if r.survey != "none"]
+        surveys = [
+            (t, r.conversation_id, r.survey) for t, all_ in resolving.items() for r in all_ if r.survey != "none"
+        ]
         if surveys:
-            await self.surveys.send_many(u, tenant_id, surveys, now)
-        if self.follow_ups is not None:
-            await self.follow_ups.schedule(u, tenant_id, list(notes), now)
-        for r in all_:
-            agent = agents[r.conversation_id]
-            if agent is not None:
-                r.released.append((r.conversation_id, agent))
+            await self.surveys.send_many(u, surveys, now)
+        for tenant_id, all_ in resolving.items():
+            if self.follow_ups is not None and all_:
+                await self.follow_ups.schedule(u, tenant_id, [r.conversation_id for r in all_], now)
+            for r in all_:
+                agent = agents[(tenant_id, r.conversation_id)]
+                if agent is not None:
+                    r.released.append((r.conversation_id, agent))
 
     async def tick(self, tenant_id: str) -> int:
         """The owner's own timer pass (no command on the log: nothing waits for it)."""
@@ -207,7 +217,7 @@ class AgentCommands(OutboxWriter):
         now = self.clock()
         async with self.repo.unit() as u:
             await u.routing.lock_tenants([tenant_id])
-            await self._check_all(u, tenant_id, [_Plan(operation, check, released, command, None, agent_id)], now)
+            await self._check_all(u, {tenant_id: [_Plan(operation, check, released, command, None, agent_id)]}, now)
             cleared = [resolving.conversation_id] if resolving is not None else []
             operations = [operation] if operation else []
             routed = await self.routing.route(u, tenant_id, now, operations, released, cleared=cleared)
@@ -298,7 +308,7 @@ class AgentCommands(OutboxWriter):
         resolving = _Resolving(c.conversation_id, c.note, c.survey or self.survey_kind, [])
 
         async def check(u: UnitOfWork, now: datetime) -> None:
-            await self._resolve_all(u, tenant_id, [resolving], now)
+            await self._resolve_all(u, {tenant_id: [resolving]}, now)
 
         def release(engine: RoutingEngine, t: float) -> list[Decision]:
             return engine.resolve(c.conversation_id, t) if engine.work(c.conversation_id) else []

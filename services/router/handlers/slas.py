@@ -177,13 +177,13 @@ class SlaClock(OutboxWriter):
 
     async def resolved(self, u: UnitOfWork, tenant_id: str, conversation_ids: Sequence[str], now: datetime) -> None:
         """Every clock of these conversations stops."""
-        await self._settle(u, await self.running(u, tenant_id, conversation_ids), now)
+        await self._settle(u, await self.running(u, [(tenant_id, c) for c in conversation_ids]), now)
 
     @staticmethod
-    async def running(u: UnitOfWork, tenant_id: str, conversation_ids: Sequence[str]) -> list[LiveSlaTimer]:
-        """The clocks running on these conversations: read before a resolution's write empties their slots
-        (``resolve_conversations``), then ``stopped``."""
-        return await u.sla_timers.live([(tenant_id, c) for c in conversation_ids])
+    async def running(u: UnitOfWork, keys: Sequence[tuple[str, str]]) -> list[LiveSlaTimer]:
+        """The clocks running on these (tenant, conversation): read before a resolution's write empties their
+        slots (``resolve_conversations``), then ``stopped``."""
+        return await u.sla_timers.live(keys)
 
     async def stopped(self, u: UnitOfWork, clocks: Sequence[LiveSlaTimer], now: datetime) -> None:
         """``running``'s clocks, stopped by a resolution whose write emptied their slots: their history."""

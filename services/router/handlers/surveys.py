@@ -63,39 +63,36 @@ class Surveys:
         self.replies = replies
         self.public_url = (public_url or "").rstrip("/")
 
-    async def send_many(self, u: UnitOfWork, tenant_id: str, wanted: Sequence[tuple[str, str]], now: datetime) -> None:
-        """Ask each (conversation, kind) question on the channel the customer last used, all in one write per
-        table. One that cannot go there is not asked, and the timeline records why."""
-        conversations = await u.surveys.surveyed_conversations(tenant_id, [cid for cid, _ in wanted])
-        skipped: list[tuple[str, str, dict[str, Any]]] = []
-        planned: list[tuple[str, str, str, SurveyedConversation]] = []  # (conversation id, kind, token, its facts)
+    async def send_many(self, u: UnitOfWork, wanted: Sequence[tuple[str, str, str]], now: datetime) -> None:
+        """Ask each (tenant, conversation, kind) question on the channel the customer last used, all in one write
+        per table whatever the number of tenants. One that cannot go there is not asked, and the timeline records
+        why."""
+        conversations = await u.surveys.surveyed_conversations([(tenant_id, cid) for tenant_id, cid, _ in wanted])
+        skipped: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}  # tenant → its timeline notes
+        planned: list[tuple[str, str, str, str, SurveyedConversation]] = []  # tenant, conversation, kind, token, facts
         sends: list[tuple[str, Send]] = []
-        for conversation_id, kind in wanted:
-            conv = conversations.get(conversation_id)
+        for tenant_id, conversation_id, kind in wanted:
+            conv = conversations.get((tenant_id, conversation_id))
             if conv is None:
                 continue
             if conv.channel not in OUTBOUND_CHANNELS:
-                skipped.append(
-                    (
-                        conversation_id,
-                        "survey_skipped",
-                        {"kind": kind, "channel": conv.channel, "reason": "no_connector"},
-                    )
-                )
+                why = {"kind": kind, "channel": conv.channel, "reason": "no_connector"}
+                skipped.setdefault(tenant_id, []).append((conversation_id, "survey_skipped", why))
                 continue
             token = secrets.token_urlsafe(24)
             channel = Channel(conv.channel)
             card, text = self._question(kind, token, channel)
-            planned.append((conversation_id, kind, token, conv))
+            planned.append((tenant_id, conversation_id, kind, token, conv))
             sends.append((tenant_id, Send(conversation_id, text, channel, "survey", card, Purpose.SURVEY)))
         surveys: list[NewSurvey] = []
         outcomes = await self.replies.send_many(u, sends, now)
-        for (conversation_id, kind, token, conv), outcome in zip(planned, outcomes, strict=True):
+        for (tenant_id, conversation_id, kind, token, conv), outcome in zip(planned, outcomes, strict=True):
+            notes = skipped.setdefault(tenant_id, [])
             if isinstance(outcome, ConsentWithdrawn):
-                skipped.append((conversation_id, "survey_skipped", {**outcome.refusal.timeline_data(), "kind": kind}))
+                notes.append((conversation_id, "survey_skipped", {**outcome.refusal.timeline_data(), "kind": kind}))
             elif isinstance(outcome, InvalidCommand):  # no address on that channel: no survey rather than no resolve
                 unreachable = {"kind": kind, "channel": conv.channel, "reason": "unreachable"}
-                skipped.append((conversation_id, "survey_skipped", unreachable))
+                notes.append((conversation_id, "survey_skipped", unreachable))
             elif isinstance(outcome, DomainError):
                 raise outcome
             else:
@@ -114,8 +111,8 @@ class Surveys:
                 )
         if surveys:
             await u.surveys.add_surveys(surveys)
-        if skipped:
-            await u.conversations.add_conversation_notes({tenant_id: skipped}, now)
+        if any(skipped.values()):
+            await u.conversations.add_conversation_notes({t: n for t, n in skipped.items() if n}, now)
 
     def _question(self, kind: str, token: str, channel: Channel) -> tuple[SurveyCard, str]:
         """The card and the text a survey of ``kind`` goes out as on ``channel``."""

@@ -205,24 +205,24 @@ class SqlConversations(SqlRepository):
         )
 
     async def resolve_conversations(
-        self, tenant_id: str, notes: Mapping[str, str | None], now: datetime
-    ) -> dict[str, str | None]:
+        self, notes: Mapping[tuple[str, str], str | None], now: datetime
+    ) -> dict[tuple[str, str], str | None]:
         if not notes:
             return {}
         c = t.conversations.c
         rows = {
-            r.id: r
+            (r.tenant_id, r.id): r
             for r in await rows_in(
                 self.conn,
-                select(c.id, c.customer_id, c.status, c.agent_id).where(c.tenant_id == tenant_id).with_for_update(),
-                c.id,
+                select(c.tenant_id, c.id, c.customer_id, c.status, c.agent_id).with_for_update(),
+                tuple_(c.tenant_id, c.id),
                 notes,
             )
         }
-        for conversation_id in notes:
-            row = rows.get(conversation_id)
+        for key in notes:
+            row = rows.get(key)
             if row is None:
-                raise NotFound(f"no conversation {conversation_id}")
+                raise NotFound(f"no conversation {key[1]}")
             if row.status != ConversationStatus.OPEN.value:
                 raise InvalidCommand(f"conversation is {row.status}, not open")
         # the one write of each row: resolved, its routing fact and its clocks' slots emptied (every clock stops;
@@ -231,20 +231,20 @@ class SqlConversations(SqlRepository):
         await update_rows(
             self.conn,
             t.conversations,
-            [dict(tenant_id=tenant_id, id=cid, resolution_note=note) for cid, note in notes.items()],
+            [dict(tenant_id=tenant_id, id=cid, resolution_note=note) for (tenant_id, cid), note in notes.items()],
             key=("tenant_id", "id"),
             status=ConversationStatus.RESOLVED.value,
             resolved_at=now,
             routing=None,
             **_EMPTY_SLOTS,
         )
-        live = [dict(tenant_id=tenant_id, conversation_id=cid) for cid in notes]
+        live = [dict(tenant_id=tenant_id, conversation_id=cid) for tenant_id, cid in notes]
         found = ("tenant_id", "conversation_id")
         await update_rows(self.conn, t.assignments, live, key=found, unless_set="ended_at", ended_at=now)
         await add_lifecycle(
-            self.conn, [Lifecycle(tenant_id, rows[cid].customer_id, cid, "resolved", now) for cid in notes]
+            self.conn, [Lifecycle(key[0], rows[key].customer_id, key[1], "resolved", now) for key in notes]
         )
-        return {cid: str(rows[cid].agent_id) if rows[cid].agent_id is not None else None for cid in notes}
+        return {key: str(rows[key].agent_id) if rows[key].agent_id is not None else None for key in notes}
 
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool:
         c = t.conversations.c

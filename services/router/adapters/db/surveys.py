@@ -25,12 +25,12 @@ class SqlSurveys(SqlRepository):
     """Surveys of one transaction."""
 
     async def surveyed_conversations(
-        self, tenant_id: str, conversation_ids: Iterable[str]
-    ) -> dict[str, SurveyedConversation]:
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], SurveyedConversation]:
         c = t.conversations.c
-        query = select(c.id, c.customer_id, c.channel, c.agent_id).where(c.tenant_id == tenant_id)
-        rows = await rows_in(self.conn, query, c.id, conversation_ids)
-        return {r.id: SurveyedConversation(r.customer_id, r.channel, r.agent_id) for r in rows}
+        query = select(c.tenant_id, c.id, c.customer_id, c.channel, c.agent_id)
+        rows = await rows_in(self.conn, query, tuple_(c.tenant_id, c.id), keys)
+        return {(r.tenant_id, r.id): SurveyedConversation(r.customer_id, r.channel, r.agent_id) for r in rows}
 
     async def add_surveys(self, surveys: Sequence[NewSurvey]) -> None:
         await insert_rows(self.conn, t.surveys, [fields_of(survey) for survey in surveys])

@@ -101,14 +101,14 @@ class Conversations(Protocol):
         ...
 
     async def resolve_conversations(
-        self, tenant_id: str, notes: Mapping[str, str | None], now: datetime
-    ) -> dict[str, str | None]:
-        """Resolve open conversations (id → the resolution note), in one write per table whatever their number:
-        ends their live assignments (freeing the agents' capacity), and empties their routing fact and their SLA
-        clocks' slots in the same write of the row (the caller reads the running clocks first and settles them
-        with ``SlaTimers.settle(..., emptied=True)``). Returns each one's agent who held it, if one did.
-        ``NotFound`` or ``InvalidCommand`` (not open) for the first that cannot be resolved: nothing is written
-        then."""
+        self, notes: Mapping[tuple[str, str], str | None], now: datetime
+    ) -> dict[tuple[str, str], str | None]:
+        """Resolve open conversations ((tenant, id) → the resolution note), in one write per table whatever their
+        number and their tenants': ends their live assignments (freeing the agents' capacity), and empties their
+        routing fact and their SLA clocks' slots in the same write of the row (the caller reads the running
+        clocks first and settles them with ``SlaTimers.settle(..., emptied=True)``). Returns each one's agent
+        who held it, if one did. ``NotFound`` or ``InvalidCommand`` (not open) for the first that cannot be
+        resolved: nothing is written then."""
         ...
 
     async def conversation_is_open(self, tenant_id: str, conversation_id: str) -> bool: ...

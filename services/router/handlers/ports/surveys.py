@@ -12,10 +12,10 @@ from services.router.handlers.ports.records import NewSurvey, SentSurvey, Survey
 
 class SurveyRecords(Protocol):
     async def surveyed_conversations(
-        self, tenant_id: str, conversation_ids: Iterable[str]
-    ) -> dict[str, SurveyedConversation]:
-        """Who a survey on each conversation goes to and which agent it rates; a conversation the tenant does not
-        have is left out."""
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], SurveyedConversation]:
+        """Who a survey on each (tenant, conversation) goes to and which agent it rates, for any number of
+        tenants at once; a conversation its tenant does not have is left out."""
         ...
 
     async def add_surveys(self, surveys: Sequence[NewSurvey]) -> None:
