@@ -1,6 +1,8 @@
 """A batch of routing commands of several tenants: applied in one transaction when they all apply; when one is
 refused, each tenant's commands are tried in a transaction of their own, the refusing tenant's then one by one,
-and the refused one gets its error. Nothing is applied twice, nothing of the refused one is kept."""
+and the refused one gets its error. A tenant with a command the routing engine itself may refuse (an offer
+accepted) goes alone from the start, so its refusal rebuilds no other tenant's engine. Nothing is applied twice,
+nothing of the refused one is kept."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from services.router.bootstrap import RouterRuntime, build_router
 from services.router.domain.model import Presence
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
-from shared.routing_commands import Accept, Command, SetPresence
+from shared.routing_commands import Accept, Command, Resolve, SetPresence
 from tests.conftest import Servers, random_name
 from tests.support.databases import create_database, drop_database
 from tests.support.desks import online_agents
@@ -86,6 +88,10 @@ def away(tenant: str, n: int) -> Command:
     return Command.of(tenant, SetPresence(agent_id=f"{tenant}-agent-b{n}", presence=Presence.AWAY))
 
 
+def online(tenant: str, n: int) -> Command:
+    return Command.of(tenant, SetPresence(agent_id=f"{tenant}-agent-b{n}", presence=Presence.ONLINE))
+
+
 async def test_every_tenants_commands_apply_in_one_transaction(router: tuple[RouterRuntime, list[str]]) -> None:
     runtime, tenants = router
     calls = watch(runtime)
@@ -96,20 +102,44 @@ async def test_every_tenants_commands_apply_in_one_transaction(router: tuple[Rou
     assert set((await presences(runtime, tenants)).values()) == {"away"}
 
 
-async def test_a_refused_command_leaves_every_other_command_applied(
+async def test_a_command_refused_by_the_engine_leaves_the_other_tenants_together_and_their_engines_kept(
+    router: tuple[RouterRuntime, list[str]],
+) -> None:
+    runtime, tenants = router
+    warm = [away(tenant, 1) for tenant in tenants]  # every tenant's engine built and kept
+    await runtime.applier.handle(log_of(runtime, warm), lambda: datetime.now(UTC))
+    calls = watch(runtime)
+    rebuilds = runtime.routing.rebuilds
+    refusing = tenants[1]
+    refused = Command.of(refusing, Accept(agent_id=f"{refusing}-agent-b0", conversation_id="nothing-offered"))
+    commands = [away(tenants[0], 0), away(refusing, 0), refused, online(refusing, 1), away(tenants[2], 0)]
+    await runtime.applier.handle(log_of(runtime, commands), lambda: datetime.now(UTC))
+    # the others together; the refusing tenant's on its own (refused as a whole), then one by one
+    assert calls == [([tenants[0], tenants[2]], True), ([refusing], False)], calls
+    # only the refusing tenant's engine is rebuilt: after its refused transaction, and after the refused command
+    assert runtime.routing.rebuilds - rebuilds == 2, runtime.routing.rebuilds - rebuilds
+    got = await statuses(runtime, commands)
+    assert got[:2] == [200, 200] and got[3:] == [200, 200], got
+    assert got[2] is not None and got[2] >= 400, got
+    seen = await presences(runtime, tenants)
+    assert seen[f"{tenants[0]}-agent-b0"] == seen[f"{refusing}-agent-b0"] == seen[f"{tenants[2]}-agent-b0"] == "away"
+    assert seen[f"{refusing}-agent-b1"] == "online", "the command after the refused one applied"
+
+
+async def test_a_command_refused_before_the_engines_leaves_every_other_command_applied(
     router: tuple[RouterRuntime, list[str]],
 ) -> None:
     runtime, tenants = router
     calls = watch(runtime)
     refusing = tenants[1]
-    refused = Command.of(refusing, Accept(agent_id=f"{refusing}-agent-b0", conversation_id="nothing-offered"))
+    refused = Command.of(refusing, Resolve(conversation_id="no-such-conversation"))
     commands = [away(tenants[0], 0), away(refusing, 0), refused, away(refusing, 1), away(tenants[2], 0)]
     await runtime.applier.handle(log_of(runtime, commands), lambda: datetime.now(UTC))
     # all together first: refused as a whole; then each tenant with more than one command on its own
     assert calls == [(tenants, False), ([refusing], False)], calls
     got = await statuses(runtime, commands)
     assert got[:2] == [200, 200] and got[3:] == [200, 200], got
-    assert got[2] is not None and got[2] >= 400, got
+    assert got[2] == 404, got
     seen = await presences(runtime, tenants)
     assert seen[f"{tenants[0]}-agent-b0"] == seen[f"{refusing}-agent-b0"] == seen[f"{refusing}-agent-b1"] == "away"
     assert seen[f"{tenants[2]}-agent-b0"] == "away"

@@ -37,6 +37,16 @@ from shared.routing_commands import (
 
 Check = Callable[[UnitOfWork, datetime], Awaitable[None]]
 
+# Commands the routing engine itself may refuse (no open offer, not waiting, no room). By then every engine of
+# the pass has run, and a refusal drops them all (each rebuilt from the store by its tenant's next pass): a
+# tenant with one of these in a batch gets a transaction of its own, so a refusal costs its own engine only.
+REFUSED_IN_THE_ENGINE: frozenset[type[RoutingCommand]] = frozenset({Accept, Decline, Claim, Transfer})
+
+
+def joins_other_tenants(command: Command) -> bool:
+    """Whether ``command`` may share its routing transaction with other tenants' commands."""
+    return type(command.body) not in REFUSED_IN_THE_ENGINE
+
 
 @dataclass(frozen=True)
 class _Resolving:
