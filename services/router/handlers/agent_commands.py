@@ -159,7 +159,7 @@ class AgentCommands(OutboxWriter):
         as one, those after its last other check written with every other tenant's (one statement per table for
         all of them), and the agents who must exist read in one statement."""
         wanted = {(tenant_id, p.agent_id) for tenant_id, plans in planned.items() for p in plans if p.agent_id}
-        known = set(await u.routing.agents_known(wanted)) if wanted else set()
+        known = await u.routing.agents_known(wanted) if wanted else set()
         trailing: dict[str, list[_Resolving]] = {}
         for tenant_id, plans in planned.items():
             together: list[_Resolving] = []

@@ -87,12 +87,12 @@ class Surveys:
         surveys: list[NewSurvey] = []
         outcomes = await self.replies.send_many(u, sends, now)
         for (tenant_id, conversation_id, kind, token, conv), outcome in zip(planned, outcomes, strict=True):
-            notes = skipped.setdefault(tenant_id, [])
             if isinstance(outcome, ConsentWithdrawn):
-                notes.append((conversation_id, "survey_skipped", {**outcome.refusal.timeline_data(), "kind": kind}))
+                refused = {**outcome.refusal.timeline_data(), "kind": kind}
+                skipped.setdefault(tenant_id, []).append((conversation_id, "survey_skipped", refused))
             elif isinstance(outcome, InvalidCommand):  # no address on that channel: no survey rather than no resolve
                 unreachable = {"kind": kind, "channel": conv.channel, "reason": "unreachable"}
-                notes.append((conversation_id, "survey_skipped", unreachable))
+                skipped.setdefault(tenant_id, []).append((conversation_id, "survey_skipped", unreachable))
             elif isinstance(outcome, DomainError):
                 raise outcome
             else:
@@ -111,8 +111,8 @@ class Surveys:
                 )
         if surveys:
             await u.surveys.add_surveys(surveys)
-        if any(skipped.values()):
-            await u.conversations.add_conversation_notes({t: n for t, n in skipped.items() if n}, now)
+        if skipped:
+            await u.conversations.add_conversation_notes(skipped, now)
 
     def _question(self, kind: str, token: str, channel: Channel) -> tuple[SurveyCard, str]:
         """The card and the text a survey of ``kind`` goes out as on ``channel``."""

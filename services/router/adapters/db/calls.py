@@ -83,7 +83,7 @@ class SqlCalls(SqlRepository):
         await self.conn.execute(
             update(t.conversations)
             .where(c.tenant_id == tenant_id, c.id.in_(list(conversation_ids)))
-            .values(abandoned_at=now, **resolution(now, note))
+            .values(abandoned_at=now, resolution_note=note, **resolution(now))
         )
 
     async def latest_requests(self, keys: Iterable[tuple[str, str]]) -> list[VoiceRequest]:

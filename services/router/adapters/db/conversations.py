@@ -14,7 +14,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.sla_timers import slot_row, slot_values
-from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
+from services.router.adapters.db.statements import add_lifecycle, key_in, resolution, rows_in
 from services.router.adapters.db.tables.sla_slots import SLOTS
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
@@ -233,9 +233,7 @@ class SqlConversations(SqlRepository):
             t.conversations,
             [dict(tenant_id=tenant_id, id=cid, resolution_note=note) for (tenant_id, cid), note in notes.items()],
             key=("tenant_id", "id"),
-            status=ConversationStatus.RESOLVED.value,
-            resolved_at=now,
-            routing=None,
+            **resolution(now),
             **_EMPTY_SLOTS,
         )
         live = [dict(tenant_id=tenant_id, conversation_id=cid) for tenant_id, cid in notes]

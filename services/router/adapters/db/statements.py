@@ -74,9 +74,10 @@ async def add_lifecycle(conn: AsyncConnection, rows: Sequence[Lifecycle]) -> Non
         await insert_rows(conn, t.timeline, [fields_of(e) for e in rows])  # its fields are the columns
 
 
-def resolution(now: datetime, note: str | None) -> dict[str, Any]:
-    """What resolving sets on a conversation's row: resolved now, with its note, and out of routing."""
-    return {"status": ConversationStatus.RESOLVED.value, "resolved_at": now, "resolution_note": note, "routing": None}
+def resolution(now: datetime) -> dict[str, Any]:
+    """What resolving sets on every conversation's row it resolves (its note aside): resolved now, and out of
+    routing."""
+    return {"status": ConversationStatus.RESOLVED.value, "resolved_at": now, "routing": None}
 
 
 def routing_attrs(row: Any) -> dict[str, Any]:
