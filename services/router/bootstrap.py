@@ -24,7 +24,7 @@ from services.router.domain.webhook_retry import RetryPolicy
 from services.router.entrypoints import timers
 from services.router.entrypoints.consumers import Consumers
 from services.router.handlers.access import AccessKeys
-from services.router.handlers.agent_commands import AgentCommands, joins_other_tenants
+from services.router.handlers.agent_commands import AgentCommands
 from services.router.handlers.audit import AuditLog
 from services.router.handlers.command_log import CommandApplier, RoutingCommandLog, Waiters
 from services.router.handlers.configuration import Configuration
@@ -113,9 +113,7 @@ class RouterRuntime:
         waiters = Waiters()
         # what the API calls: through the tenant's owner
         self.commands = RoutingCommandLog(repo, bus, topics, waiters, s.command_timeout_s, routing.owns)
-        self.applier = CommandApplier(
-            repo, bus, topics, waiters, self.executor.apply, relay, self.executor.apply_many, joins_other_tenants
-        )
+        self.applier = CommandApplier(repo, bus, topics, waiters, self.executor.apply, relay, self.executor.apply_many)
         self.deadletters = DeadLetters(repo, bus, topics, clock)
         self.webhook_deliveries = self._webhook_deliveries()  # outgoing webhooks, queued until taken
         self.tenant_log = TenantLog(topics, self.stage, self.applier, routing, clock)

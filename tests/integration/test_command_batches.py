@@ -1,8 +1,8 @@
-"""A batch of routing commands of several tenants: applied in one transaction when they all apply; when one is
-refused, each tenant's commands are tried in a transaction of their own, the refusing tenant's then one by one,
-and the refused one gets its error. A tenant with a command the routing engine itself may refuse (an offer
-accepted) goes alone from the start, so its refusal rebuilds no other tenant's engine. Nothing is applied twice,
-nothing of the refused one is kept."""
+"""A batch of routing commands of several tenants: applied in one transaction. A command the routing engine
+itself refuses (an accept of nothing offered) gets its error in that transaction, and every engine is kept. A
+command refused before the engines run (a resolve of no open conversation) fails the transaction: each tenant's
+commands are tried in a transaction of their own, the refusing tenant's then one by one, and the refused one
+gets its error. Nothing is applied twice, nothing of the refused one is kept."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import RouterRuntime, build_router
 from services.router.domain.model import Presence
+from services.router.handlers.ports.command_outcomes import Outcome
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.routing_commands import Accept, Command, Resolve, SetPresence
@@ -54,7 +55,7 @@ def watch(runtime: RouterRuntime) -> list[tuple[list[str], bool]]:
     apply_many = runtime.applier.apply_many
     assert apply_many is not None
 
-    async def watching(batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+    async def watching(batches: Mapping[str, Sequence[Command]]) -> dict[str, Outcome] | None:
         applied = await apply_many(batches)
         calls.append((sorted(batches), applied is not None))
         return applied
@@ -102,7 +103,7 @@ async def test_every_tenants_commands_apply_in_one_transaction(router: tuple[Rou
     assert set((await presences(runtime, tenants)).values()) == {"away"}
 
 
-async def test_a_command_refused_by_the_engine_leaves_the_other_tenants_together_and_their_engines_kept(
+async def test_a_command_refused_by_the_engine_gets_its_error_and_the_batch_applies_with_every_engine_kept(
     router: tuple[RouterRuntime, list[str]],
 ) -> None:
     runtime, tenants = router
@@ -114,16 +115,20 @@ async def test_a_command_refused_by_the_engine_leaves_the_other_tenants_together
     refused = Command.of(refusing, Accept(agent_id=f"{refusing}-agent-b0", conversation_id="nothing-offered"))
     commands = [away(tenants[0], 0), away(refusing, 0), refused, online(refusing, 1), away(tenants[2], 0)]
     await runtime.applier.handle(log_of(runtime, commands), lambda: datetime.now(UTC))
-    # the others together; the refusing tenant's on its own (refused as a whole), then one by one
-    assert calls == [([tenants[0], tenants[2]], True), ([refusing], False)], calls
-    # only the refusing tenant's engine is rebuilt: after its refused transaction, and after the refused command
-    assert runtime.routing.rebuilds - rebuilds == 2, runtime.routing.rebuilds - rebuilds
+    assert calls == [(tenants, True)], "one transaction, the refusal its command's outcome"
+    assert runtime.routing.rebuilds == rebuilds, "no engine dropped: the refusal changed none"
     got = await statuses(runtime, commands)
     assert got[:2] == [200, 200] and got[3:] == [200, 200], got
-    assert got[2] is not None and got[2] >= 400, got
+    assert got[2] == 409, got
     seen = await presences(runtime, tenants)
     assert seen[f"{tenants[0]}-agent-b0"] == seen[f"{refusing}-agent-b0"] == seen[f"{tenants[2]}-agent-b0"] == "away"
     assert seen[f"{refusing}-agent-b1"] == "online", "the command after the refused one applied"
+    # the engines kept are the store's: the next pass of every tenant uses them, and an agent's going online
+    # again is routed from what they hold
+    again = [online(tenant, 0) for tenant in tenants]
+    await runtime.applier.handle(log_of(runtime, again), lambda: datetime.now(UTC))
+    assert runtime.routing.rebuilds == rebuilds
+    assert await statuses(runtime, again) == [200] * len(again)
 
 
 async def test_a_command_refused_before_the_engines_leaves_every_other_command_applied(

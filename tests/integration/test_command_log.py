@@ -13,6 +13,7 @@ from sqlalchemy import event, func, select
 
 from services.router.adapters.db import tables as t
 from services.router.domain.model import Presence
+from services.router.handlers.ports.command_outcomes import Outcome
 from shared.bus import Outgoing, Record
 from shared.routing_commands import Command, SetPresence
 from tests.support.runtime import Desk, desk_fixture, serving, settings_for, started_desk, wait_for
@@ -35,7 +36,7 @@ def count_applied(desk: Desk) -> list[str]:
     together = desk.router.applier.apply_many
     assert together is not None
 
-    async def counting_together(batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+    async def counting_together(batches: Mapping[str, Sequence[Command]]) -> dict[str, Outcome] | None:
         applied = await together(batches)
         if applied is not None:  # (if not, each comes again through apply)
             ran.extend(c.id for c in batches.get(desk.tenant, ()))
@@ -123,11 +124,11 @@ async def test_a_batch_of_commands_applies_together_and_a_refused_one_alone_fail
     """A tenant's commands of one batch: all valid, one transaction for them all; one refused among them, that
     one gets its error and the others apply, each exactly once, with nothing of the refused one kept."""
     ada, grace = desk.agent("agent-ada"), desk.agent("agent-grace")
-    together: list[dict[str, int] | None] = []
+    together: list[dict[str, Outcome] | None] = []
     apply_many = desk.router.applier.apply_many
     assert apply_many is not None
 
-    async def watching(batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+    async def watching(batches: Mapping[str, Sequence[Command]]) -> dict[str, Outcome] | None:
         together.append(await apply_many(batches))
         return together[-1]
 
@@ -149,18 +150,29 @@ async def test_a_batch_of_commands_applies_together_and_a_refused_one_alone_fail
     assert await _statuses(desk, valid) == [200, 200]
     assert (await _presence(desk, grace), await _presence(desk, ada)) == ("away", "away")
 
-    mixed = [
+    refused_by_the_engine = [
         Command.new(desk.tenant, "set_presence", agent_id=grace, presence="online"),
         Command.new(desk.tenant, "accept", agent_id=grace, conversation_id="nothing-offered"),
+        Command.new(desk.tenant, "set_presence", agent_id=ada, presence="online"),
+    ]
+    ran.clear()
+    await desk.router.applier.handle(records(*refused_by_the_engine), desk.router.clock)
+    assert together[-1] is not None, "a refusal in the engine is its command's outcome: the batch applies"
+    assert await _statuses(desk, refused_by_the_engine) == [200, 409, 200]
+    assert ran == [c.id for c in refused_by_the_engine], "each once"
+    assert (await _presence(desk, grace), await _presence(desk, ada)) == ("online", "online")
+
+    mixed = [
+        Command.new(desk.tenant, "set_presence", agent_id=grace, presence="away"),
+        Command.new(desk.tenant, "resolve", conversation_id="no-such-conversation"),
         Command.new(desk.tenant, "set_presence", agent_id=ada, presence="offline"),
     ]
     ran.clear()
     await desk.router.applier.handle(records(*mixed), desk.router.clock)
-    assert together[-1] is None, "the refused one fails the batch as a whole"
-    statuses = await _statuses(desk, mixed)
-    assert statuses[0] == statuses[2] == 200 and statuses[1] is not None and statuses[1] >= 400
+    assert together[-1] is None, "a refusal before the engines fails the batch as a whole"
+    assert await _statuses(desk, mixed) == [200, 404, 200]
     assert ran == [c.id for c in mixed], "then each once, in log order"
-    assert (await _presence(desk, grace), await _presence(desk, ada)) == ("online", "offline")
+    assert (await _presence(desk, grace), await _presence(desk, ada)) == ("away", "offline")
 
 
 async def test_a_command_without_a_key_waits_for_its_owner_without_reading_outcomes(desk: Desk) -> None:

@@ -3,12 +3,13 @@ declines, timeouts, transfers and resolves (hypothesis stateful testing)."""
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from services.router.domain.errors import InvalidCommand
+from services.router.domain.errors import DomainError, InvalidCommand
 from services.router.domain.model import Presence
 from services.router.domain.routing.capacity import Profile
 from services.router.domain.routing.engine import RoutingEngine
@@ -120,6 +121,30 @@ class EngineMachine(RuleBasedStateMachine):
                 self.engine.decline(work.agent_id, conversation, self.now, "no_answer", offered_only=False)
         except InvalidCommand:
             pass  # refused as a whole: the invariants below prove nothing changed for the worse
+
+    @precondition(lambda self: bool(self.engine.queues))
+    @rule(
+        data=st.data(),
+        verb=st.sampled_from(["accept", "decline", "claim", "to_agent", "to_queue"]),
+        agent=st.sampled_from([*AGENTS, "nobody"]),
+    )
+    def agent_moves(self, data: st.DataObject, verb: str, agent: str) -> None:
+        """An agent's own move, on any conversation (gone, someone else's, waiting) or agent (unknown too). The
+        router applies such commands of many tenants in one pass of their engines, and a refused one leaves
+        the pass going: so a refusal must leave the engine exactly as it was, down to what it notes to save."""
+        conversation = data.draw(st.sampled_from([*sorted(self.live), f"c{self.n + 1}"]))
+        before = pickle.dumps(self.engine)
+        try:
+            if verb == "to_agent":
+                self.engine.transfer_to_agent(conversation, agent, self.now)
+            elif verb == "to_queue":
+                self.engine.transfer_to_queue(
+                    conversation, data.draw(st.sampled_from(["main", "wide", "gone"])), self.now
+                )
+            else:
+                getattr(self.engine, verb)(agent, conversation, self.now)
+        except DomainError:
+            assert pickle.dumps(self.engine) == before, f"a refused {verb} changed the engine"
 
     @precondition(lambda self: bool(self.engine.queues))
     @rule(seconds=st.sampled_from([1.0, 10.0, 31.0, 120.0]))

@@ -14,7 +14,7 @@ from services.router.domain.model import Presence
 from services.router.domain.presence import DISCONNECTED
 from services.router.domain.routing.decisions import Assigned, Decision, Offered, Unassigned
 from services.router.domain.routing.engine import RoutingEngine
-from services.router.handlers.command_log import record_outcome, record_outcomes
+from services.router.handlers.command_log import outcome_of, record_outcome, record_outcomes
 from services.router.handlers.follow_ups import FollowUpSender
 from services.router.handlers.outbox import OutboxWriter
 from services.router.handlers.ports import UnitOfWork
@@ -37,15 +37,11 @@ from shared.routing_commands import (
 
 Check = Callable[[UnitOfWork, datetime], Awaitable[None]]
 
-# Commands the routing engine itself may refuse (no open offer, not waiting, no room). By then every engine of
-# the pass has run, and a refusal drops them all (each rebuilt from the store by its tenant's next pass): a
-# tenant with one of these in a batch gets a transaction of its own, so a refusal costs its own engine only.
+# Commands the routing engine itself may refuse (no open offer, not waiting, no room), having checked and written
+# nothing before: within a pass of many commands such a refusal is that command's outcome, and the pass goes on.
+# The engine refuses before it changes anything (tests/unit/test_engine_properties.py ``agent_moves``), so the
+# engine stays what the store will hold. Any other failure in a pass undoes the whole transaction.
 REFUSED_IN_THE_ENGINE: frozenset[type[RoutingCommand]] = frozenset({Accept, Decline, Claim, Transfer})
-
-
-def joins_other_tenants(command: Command) -> bool:
-    """Whether ``command`` may share its routing transaction with other tenants' commands."""
-    return type(command.body) not in REFUSED_IN_THE_ENGINE
 
 
 @dataclass(frozen=True)
@@ -94,13 +90,14 @@ class AgentCommands(OutboxWriter):
         handler: Handler[Any] = HANDLERS[type(command.body)]
         return await handler(self, command.tenant, command.body, command)
 
-    async def apply_many(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, int] | None:
+    async def apply_many(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, Outcome] | None:
         """Several commands, of one tenant or of several (tenant → its commands in log order), in one routing
         transaction: each one's checks and writes in log order, then one engine pass per tenant running their
         operations in log order (``route_many``: each table written once for all the tenants), saved with every
-        outcome. Returns each command's feed event count; None, with nothing written, if any of them failed
-        (refused, or applied already by another writer): the caller then applies them in smaller groups, down
-        to one by one, each failure on its own."""
+        outcome. A command the engine refuses (``REFUSED_IN_THE_ENGINE``) gets its error as its outcome, and the
+        others apply. Returns each command's outcome; None, with nothing written, if any other failure came up
+        (a check refused, or a command applied already by another writer): the caller then applies them in
+        smaller groups, down to one by one, each failure on its own."""
         planned: dict[str, list[_Plan]] = {}
         for tenant_id, commands in batches.items():
             plans = planned[tenant_id] = []
@@ -111,23 +108,34 @@ class AgentCommands(OutboxWriter):
             finally:
                 _planning.reset(token)
         counts = {tenant_id: [0] * len(plans) for tenant_id, plans in planned.items()}
+        refused: dict[tuple[str, int], Outcome] = {}
 
-        def counted(tenant_id: str, n: int, operation: Operation | None) -> Operation:
+        def counted(tenant_id: str, n: int, plan: _Plan) -> Operation:
+            operation = plan.operation
+            refusable = plan.command is not None and type(plan.command.body) in REFUSED_IN_THE_ENGINE
+
             def run(engine: RoutingEngine, t: float) -> list[Decision]:
-                decisions = operation(engine, t) if operation is not None else []
+                try:
+                    decisions = operation(engine, t) if operation is not None else []
+                except DomainError as error:
+                    if not refusable:
+                        raise
+                    refused[tenant_id, n] = outcome_of(error)
+                    return []
                 counts[tenant_id][n] = sum(1 for d in decisions if isinstance(d, Offered | Assigned | Unassigned))
                 return decisions
 
             return run
 
         now = self.clock()
+        outcomes: dict[str, Outcome] = {}
         try:
             async with self.repo.unit() as u:
                 await u.routing.lock_tenants(planned)
                 await self._check_all(u, planned, now)
                 passes = {
                     tenant_id: Pass(
-                        [counted(tenant_id, n, plan.operation) for n, plan in enumerate(plans)],
+                        [counted(tenant_id, n, plan) for n, plan in enumerate(plans)],
                         [r for plan in plans for r in plan.released],
                         cleared=[p.resolving.conversation_id for p in plans if p.resolving is not None],
                     )
@@ -135,24 +143,22 @@ class AgentCommands(OutboxWriter):
                 }
                 routed = await self.routing.route_many(u, passes, now)
                 await u.outbox.add(routed.outbox, now)
-                outcomes: list[tuple[Command, Outcome]] = []
+                recorded: list[tuple[Command, Outcome]] = []
                 for tenant_id, plans in planned.items():
                     mine = counts[tenant_id]
-                    if mine:  # the pass's own (due timers, releases announced) go to the tenant's first command
-                        mine[0] += routed.by_tenant.get(tenant_id, 0) - sum(mine)
-                    outcomes += [
-                        (p.command, (200, {"events": n})) for p, n in zip(plans, mine, strict=True) if p.command
-                    ]
-                await record_outcomes(u, outcomes, now)
+                    applied = [n for n in range(len(plans)) if (tenant_id, n) not in refused]
+                    if applied:  # the pass's own (due timers, releases announced) go to its first applied command
+                        mine[applied[0]] += routed.by_tenant.get(tenant_id, 0) - sum(mine)
+                    for n, plan in enumerate(plans):
+                        if plan.command is not None:
+                            outcome = refused.get((tenant_id, n)) or (200, {"events": mine[n]})
+                            outcomes[plan.command.id] = outcome
+                            recorded.append((plan.command, outcome))
+                await record_outcomes(u, recorded, now)
         except (DomainError, AlreadyApplied):
             return None  # rolled back; the engines this pass changed are dropped and rebuilt by the next
         await self.relay.flush()
-        return {
-            plan.command.id: events
-            for tenant_id, plans in planned.items()
-            for plan, events in zip(plans, counts[tenant_id], strict=True)
-            if plan.command
-        }
+        return outcomes
 
     async def _check_all(self, u: UnitOfWork, planned: Mapping[str, Sequence[_Plan]], now: datetime) -> None:
         """Each tenant's plans' checks and writes in log order: resolutions next to each other in a tenant's log

@@ -131,7 +131,7 @@ class RoutingCommandLog:
 
 
 Apply = Callable[[Command], Awaitable[int]]
-ApplyMany = Callable[[Mapping[str, Sequence[Command]]], Awaitable[dict[str, int] | None]]
+ApplyMany = Callable[[Mapping[str, Sequence[Command]]], Awaitable[dict[str, Outcome] | None]]
 
 
 @dataclass(eq=False)
@@ -146,8 +146,6 @@ class CommandApplier:
     apply: Apply
     relay: OutboxRelay
     apply_many: ApplyMany | None = None  # commands of a batch in one transaction, when they all apply
-    # whether a command's tenant may share its transaction with other tenants' (agent_commands.py says which)
-    joins_other_tenants: Callable[[Command], bool] | None = None
 
     async def handle(self, records: Sequence[Record], now: Callable[[], datetime]) -> None:
         commands: list[Command] = []
@@ -171,8 +169,7 @@ class CommandApplier:
             self.waiters.settle(command.id, done[command.id])
 
     async def _apply_together(self, commands: Sequence[Command], done: dict[str, Outcome]) -> None:
-        """The commands not applied yet, every tenant's in one transaction (log order kept within each tenant;
-        but a tenant with a command the routing engine may refuse, ``joins_other_tenants``, in one of its own);
+        """The commands not applied yet, every tenant's in one transaction (log order kept within each tenant);
         if they do not apply as a whole, each tenant's in its own, and a tenant whose commands still do not is
         left to the one-by-one path."""
         assert self.apply_many is not None
@@ -182,16 +179,14 @@ class CommandApplier:
                 by_tenant.setdefault(command.tenant, {}).setdefault(command.id, command)
         if sum(len(pending) for pending in by_tenant.values()) < 2:
             return
-        joins = self.joins_other_tenants
-        joining = {t: p for t, p in by_tenant.items() if joins is None or all(map(joins, p.values()))}
-        groups = [joining] if len(joining) > 1 else []
+        groups = [by_tenant] if len(by_tenant) > 1 else []
         groups += [{tenant_id: pending} for tenant_id, pending in by_tenant.items() if len(pending) > 1]
         for group in groups:
             if all(command_id in done for pending in group.values() for command_id in pending):
                 continue  # applied with every tenant's
             applied = await self.apply_many({tenant_id: list(pending.values()) for tenant_id, pending in group.items()})
             if applied is not None:
-                done.update({command_id: (200, {"events": n}) for command_id, n in applied.items()})
+                done.update(applied)
 
     async def _apply_once(self, command: Command, now: Callable[[], datetime]) -> Outcome:
         try:
