@@ -51,15 +51,16 @@ async def consume(
     joined: asyncio.Event | None = None,
     on_assignment: Callable[[frozenset[tuple[str, int]]], None] | None = None,
     lanes: int = 1,
+    lane_records: int = 1,
     stall_s: float = STALL_S,
     handle_s: float = HANDLE_S,
 ) -> None:
     """``joined`` is set once the group has given this member its partitions (and start positions);
-        ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none
-        once it has left the group. With ``lanes`` > 1 a batch is split by partition number into that many lanes
-        handled concurrently (``handle_in_lanes``). A member that fetches nothing for ``stall_s`` while records wait
-    on its partitions is replaced by a new one (``ConsumerStalled``), and so is one whose batch is not handled
-    within ``handle_s``."""
+    ``on_assignment`` hears the member's partitions after every fetch (they move in rebalances), and none once it
+    has left the group. With ``lanes`` > 1 a batch is split by partition number into up to that many lanes
+    handled concurrently (``handle_in_lanes``), one lane per ``lane_records`` records (``lanes_for``). A member
+    that fetches nothing for ``stall_s`` while records wait on its partitions is replaced by a new one
+    (``ConsumerStalled``), and so is one whose batch is not handled within ``handle_s``."""
     backoff = 0.1
     while not stop.is_set():
         try:
@@ -93,7 +94,9 @@ async def consume(
                     continue
                 try:
                     async with asyncio.timeout(handle_s):
-                        await handle_in_lanes(bus, records, handle, deadletter_topic, group, lanes)
+                        await handle_in_lanes(
+                            bus, records, handle, deadletter_topic, group, lanes_for(len(records), lanes, lane_records)
+                        )
                 except TimeoutError:
                     raise ConsumerStalled(f"a batch of {len(records)} not handled in {handle_s:.0f} s") from None
                 await consumer.commit()
@@ -124,6 +127,14 @@ class ConsumerStalled(RuntimeError):
     """Records wait on the member's partitions but its fetches bring none: retriable, with a new member."""
 
     retriable = True
+
+
+def lanes_for(records: int, lanes: int, lane_records: int) -> int:
+    """How many lanes a batch of ``records`` is handled in: one per ``lane_records`` records, at most ``lanes``.
+    Each lane is a transaction with its fixed cost (its locks, reads and outbox take); a batch too small to
+    keep several busy is handled in one, at the cost of one transaction (under light load the batches are
+    small, and a batch's time is the customer's wait)."""
+    return max(1, min(lanes, records // max(1, lane_records)))
 
 
 async def handle_in_lanes(

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="Transactions the router runs at once per batch on PostgreSQL, split by partition (a tenant "
         "stays in one lane, in order); the embedded store takes one writer at a time and uses 1.",
     )
+    consumer_lane_records: int = Field(
+        100,
+        ge=1,
+        description="Records per lane: a batch runs in one lane per this many records, up to "
+        "`SWITCHBOARD_CONSUMER_LANES` (a lane is a transaction of its own, which a small batch does not repay).",
+    )
     bootstrap_api_key: SecretStr | None = Field(
         None,
         description="Admin API key for the demo tenant in `switchboard dev`; generated and printed if unset.",

@@ -165,7 +165,7 @@ class RouterRuntime:
             self._spawn(timers.deliver_webhooks(self.webhook_deliveries, self._stop, s.webhook_delivery_tick_s))
         if consume_events and routes:
             lanes = 1 if self.db.is_sqlite else s.consumer_lanes
-            self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max, lanes))
+            self._spawn(consumers.tenant_log(self.tenant_log, s.consumer_batch_max, lanes, s.consumer_lane_records))
             self._spawn(consumers.statuses(self.statuses))
             self._spawn(consumers.deadletters(self.deadletters))
         self.ready = True

@@ -1,5 +1,6 @@
-"""A batch handled in lanes (``shared/consumer_loop.handle_in_lanes``): partitions at the same time, each
-partition's records in one lane and in their order, every record once; a poison record dead-lettered in its lane
+"""A batch handled in lanes (``shared/consumer_loop.handle_in_lanes``): one lane per so many records (a small
+batch in one transaction), partitions at the same time, each partition's records in one lane and in their
+order, every record once; a poison record dead-lettered in its lane
 while the others apply; a retriable failure raised only after every lane finished."""
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from collections import defaultdict
 
 import pytest
 
-from shared.bus import Record
+from shared.bus import Outgoing, Record
 from shared.bus_memory import MemoryBus
-from shared.consumer_loop import handle_in_lanes
+from shared.consumer_loop import consume, handle_in_lanes, lanes_for
 
 TOPICS = ("events", "commands")  # co-partitioned: a key has the same partition number on both
 
@@ -96,3 +97,53 @@ async def test_a_retriable_failure_is_raised_after_every_other_lane_finished() -
         await handle_in_lanes(MemoryBus(), records, handler, "dead", "g", lanes=4)
     assert sorted(handler.finished) == [0, 2, 3], "the other lanes were not abandoned half-way"
     assert handler.running == 0
+
+
+@pytest.mark.parametrize(
+    ("records", "lanes", "lane_records", "expected"),
+    [
+        (1, 4, 100, 1),
+        (99, 4, 100, 1),
+        (199, 4, 100, 1),
+        (200, 4, 100, 2),
+        (399, 4, 100, 3),
+        (400, 4, 100, 4),
+        (500, 4, 100, 4),  # never more than the lanes configured
+        (500, 1, 100, 1),
+        (3, 4, 1, 3),
+        (0, 4, 100, 1),
+    ],
+)
+def test_a_batch_gets_one_lane_per_so_many_records(records: int, lanes: int, lane_records: int, expected: int) -> None:
+    assert lanes_for(records, lanes, lane_records) == expected
+
+
+async def consumed_in_one_call(size: int, lanes: int, lane_records: int) -> Recorder:
+    """``consume`` with lanes over a batch of ``size`` records of 40 keys on 4 partitions: the handler's calls."""
+    bus = MemoryBus(partitions=4)
+    await bus.ensure_topics(["events", "dead"])
+    await bus.publish([Outgoing("events", f"{n % 40}:{n // 40}".encode(), f"k{n % 40}".encode()) for n in range(size)])
+    handler = Recorder()
+    stop = asyncio.Event()
+
+    async def handle(records: list[Record]) -> None:
+        await handler(records)
+        if len(handler.seen) >= size:
+            stop.set()
+
+    await asyncio.wait_for(
+        consume(
+            bus, ["events"], "g", handle, stop, deadletter_topic="dead", poll_s=0.05, lanes=lanes,
+            lane_records=lane_records,
+        ),
+        10,
+    )  # fmt: skip
+    assert len(handler.seen) == size
+    return handler
+
+
+async def test_a_small_batch_is_one_transaction_and_a_big_one_is_split() -> None:
+    small = await consumed_in_one_call(40, lanes=4, lane_records=100)
+    assert len(small.finished) == 1 and small.most == 1, "a batch of 40 in one lane"
+    big = await consumed_in_one_call(400, lanes=4, lane_records=100)
+    assert big.most == 4, "a batch of 400 in four lanes at once"

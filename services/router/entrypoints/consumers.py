@@ -34,9 +34,9 @@ class Consumers:
         """Every consumer of the router dead-letters to the one dead-letter topic and stops with the router."""
         await consume(self.bus, topics, group, handle, self.stop, deadletter_topic=self.topics.deadletter, **options)
 
-    async def tenant_log(self, handler: TenantLog, batch_max: int, lanes: int = 1) -> None:
+    async def tenant_log(self, handler: TenantLog, batch_max: int, lanes: int = 1, lane_records: int = 1) -> None:
         """Events and routing commands of the tenants this replica owns (one writer per tenant), a batch's
-        partitions in ``lanes`` concurrent transactions."""
+        partitions in up to ``lanes`` concurrent transactions, one per ``lane_records`` records."""
         await self._consume(
             [self.topics.events, self.topics.routing_commands],
             self.group,
@@ -44,6 +44,7 @@ class Consumers:
             max_records=batch_max,
             on_assignment=handler.owned,
             lanes=lanes,
+            lane_records=lane_records,
         )
 
     async def statuses(self, stage: StatusStage) -> None:
