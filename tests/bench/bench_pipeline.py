@@ -10,6 +10,8 @@ Per run, on a database and topics of its own:
   offers and resolves each conversation ``--handle-s`` after it was assigned, through the routing command log.
 - Load (tests/bench/load.py): a process of its own, payloads encoded before the clock starts, produced in
   batches with the producer settings of every Switchboard process.
+- Warm-up (``--warmup-s``, not kept): the load at up to 200 msg/s gives the database a history, then every
+  table is analysed, as autovacuum keeps a live desk's statistics.
 - Router: ``switchboard router``. Latency at fixed offered loads (``--loads``) below saturation, read from the
   feed itself: each offer, assignment or message event on routing.assignments names the conversation event that
   caused it (``event_id``, ``received_at``); the listener takes seen - produced and seen - received_at.
@@ -80,6 +82,9 @@ class Options:
     runs: int
     quick: bool
     drain_s: float  # longest wait for the consumer to catch up after a phase
+    warmup_s: float = 30.0  # the warm-up phase's length, before the database is analysed
+    lanes: int | None = None  # the router's SWITCHBOARD_CONSUMER_LANES (None: its default)
+    lane_records: int | None = None  # its SWITCHBOARD_CONSUMER_LANE_RECORDS (None: its default)
 
 
 class Child:
@@ -214,7 +219,12 @@ class Bench:
 
     async def measure(self, target: Target, ramp: list[int], run: int) -> None:
         tag = f"r{run}{target.name[0]}"
-        await self.phase(target, f"{tag}w", min(200, self.options.loads[0]), 2, ramp=False)  # warm-up, not kept
+        # warm-up, not kept: the database gets a history (customers, open and resolved conversations), and its
+        # statistics as autovacuum keeps a live desk's. Measured on empty tables instead, the phases would run
+        # on plans PostgreSQL made for empty tables and keeps until its first analysis, a minute or more in:
+        # foreign-key checks that scan a tenant's every conversation (docs/performance.md).
+        await self.phase(target, f"{tag}w", min(200, self.options.loads[0]), self.options.warmup_s, ramp=False)
+        await self.pg.analyze()
         target.phases["latency"] = {
             str(rate): await self.phase(target, f"{tag}l{rate}", rate, self.options.seconds, ramp=False)
             for rate in self.options.loads
@@ -317,6 +327,8 @@ async def measure_router(bench: Bench, db_url: str, kafka: str, database: str, r
         kafka_partitions=str(PARTITIONS),
         http_port=str(port),
         log_level="WARNING",
+        **({"consumer_lanes": str(bench.options.lanes)} if bench.options.lanes else {}),
+        **({"consumer_lane_records": str(bench.options.lane_records)} if bench.options.lane_records else {}),
     )
     log = Path("/tmp") / f"{topics.prefix}router.log"
     bench.commits.groups.add(group)
@@ -397,6 +409,10 @@ def summary(runs: list[dict[str, Any]], options: Options) -> dict[str, Any]:
                 "handle_s": options.handle_s,
                 "offers": "every other tenant's messaging queue",
                 "consumer_batch_max": BATCH_MAX,
+                "consumer_lanes": options.lanes or Settings.model_fields["consumer_lanes"].default,
+                "consumer_lane_records": options.lane_records or Settings.model_fields["consumer_lane_records"].default,
+                "warmup_s": options.warmup_s,
+                "analyzed_after_warmup": True,
                 "loads": options.loads,
                 "seconds_per_load": options.seconds,
                 "ramp_step_s": options.step_s,
@@ -441,6 +457,9 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--agents", type=int, default=40, help="online agents per tenant (default 40)")
     parser.add_argument("--capacity", type=int, default=10, help="conversations an agent holds at once (default 10)")
     parser.add_argument("--handle-s", type=float, default=2.0, help="agents resolve this long after assignment")
+    parser.add_argument("--warmup-s", type=float, help="warm-up before the database is analysed (default 30)")
+    parser.add_argument("--lanes", type=int, help="the router's SWITCHBOARD_CONSUMER_LANES (default: its own)")
+    parser.add_argument("--lane-records", type=int, help="its SWITCHBOARD_CONSUMER_LANE_RECORDS (default: its own)")
     args = parser.parse_args(argv)
     quick = args.quick
     return Options(
@@ -455,6 +474,9 @@ def parse(argv: list[str] | None = None) -> Options:
         handle_s=args.handle_s,
         runs=args.runs,
         quick=quick,
+        warmup_s=args.warmup_s or (10.0 if quick else 30.0),
+        lanes=args.lanes,
+        lane_records=args.lane_records,
     )
 
 

@@ -178,6 +178,11 @@ class PgStats:
         )
         return {r["query"]: r["calls"] for r in rows}, int(xacts)
 
+    async def analyze(self) -> None:
+        """Statistics of every table, as autovacuum keeps them on a database with history."""
+        assert self._conn is not None
+        await self._conn.execute(f"{TAG} ANALYZE")
+
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
