@@ -128,7 +128,7 @@ class AgentCommands(OutboxWriter):
             return run
 
         now = self.clock()
-        outcomes: dict[str, Outcome] = {}
+        recorded: list[tuple[Command, Outcome]] = []
         try:
             async with self.repo.unit() as u:
                 await u.routing.lock_tenants(planned)
@@ -143,7 +143,6 @@ class AgentCommands(OutboxWriter):
                 }
                 routed = await self.routing.route_many(u, passes, now)
                 await u.outbox.add(routed.outbox, now)
-                recorded: list[tuple[Command, Outcome]] = []
                 for tenant_id, plans in planned.items():
                     mine = counts[tenant_id]
                     applied = [n for n in range(len(plans)) if (tenant_id, n) not in refused]
@@ -151,14 +150,12 @@ class AgentCommands(OutboxWriter):
                         mine[applied[0]] += routed.by_tenant.get(tenant_id, 0) - sum(mine)
                     for n, plan in enumerate(plans):
                         if plan.command is not None:
-                            outcome = refused.get((tenant_id, n)) or (200, {"events": mine[n]})
-                            outcomes[plan.command.id] = outcome
-                            recorded.append((plan.command, outcome))
+                            recorded.append((plan.command, refused.get((tenant_id, n)) or (200, {"events": mine[n]})))
                 await record_outcomes(u, recorded, now)
         except (DomainError, AlreadyApplied):
             return None  # rolled back; the engines this pass changed are dropped and rebuilt by the next
         await self.relay.flush()
-        return outcomes
+        return {command.id: outcome for command, outcome in recorded}
 
     async def _check_all(self, u: UnitOfWork, planned: Mapping[str, Sequence[_Plan]], now: datetime) -> None:
         """Each tenant's plans' checks and writes in log order: resolutions next to each other in a tenant's log
