@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, func, select
 
+from services.router.adapters.db import raw
 from services.router.adapters.db import tables as t
 from services.router.domain.model import Presence
 from services.router.handlers.ports.command_outcomes import Outcome
@@ -175,7 +177,9 @@ async def test_a_batch_of_commands_applies_together_and_a_refused_one_alone_fail
     assert (await _presence(desk, grace), await _presence(desk, ada)) == ("away", "offline")
 
 
-async def test_a_command_without_a_key_waits_for_its_owner_without_reading_outcomes(desk: Desk) -> None:
+async def test_a_command_without_a_key_waits_for_its_owner_without_reading_outcomes(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A keyless command cannot be a retry, so nothing is read before it is submitted; and when this replica
     owns the tenant, its outcome comes from the owner in the same process, not from polling the database. The
     outcome table is read once: by the owner, checking the command is not applied already."""
@@ -187,6 +191,13 @@ async def test_a_command_without_a_key_waits_for_its_owner_without_reading_outco
         if "FROM routing_commands" in statement and statement.lstrip().upper().startswith("SELECT"):
             reads.append(statement)
 
+    fetch = raw.fetch
+
+    async def fetched(conn: Any, sql: str, *args: Any, **kwargs: Any) -> Any:  # statements asyncpg runs itself
+        seen(conn, None, sql)
+        return await fetch(conn, sql, *args, **kwargs)
+
+    monkeypatch.setattr(raw, "fetch", fetched)
     engine = desk.router.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", seen)
     try:

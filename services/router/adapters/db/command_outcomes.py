@@ -11,11 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows
+from services.router.adapters.db.keyed import Keyed
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import rows_in
 from services.router.handlers.ports.command_outcomes import AlreadyApplied, Applied, Outcome
 
 c = t.routing_commands.c
+_OUTCOMES = Keyed(select(c.id, c.status, c.body), tuple_(c.tenant_id, c.id))
 
 
 class SqlCommandOutcomes(SqlRepository):
@@ -26,8 +27,7 @@ class SqlCommandOutcomes(SqlRepository):
         return (row.status, row.body) if row else None
 
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[str, Outcome]:
-        rows = await rows_in(self.conn, select(c.id, c.status, c.body), tuple_(c.tenant_id, c.id), keys)
-        return {r.id: (r.status, r.body) for r in rows}
+        return {r.id: (r.status, r.body) for r in await _OUTCOMES.run(self.conn, keys)}
 
     async def record(self, command_id: str, tenant_id: str, kind: str, outcome: Outcome, now: datetime) -> None:
         await self.record_many([Applied(command_id, tenant_id, kind, outcome)], now)

@@ -7,15 +7,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
+from services.router.adapters.db.keyed import Keyed
 from services.router.adapters.db.repository import SqlRepository
 from services.router.adapters.db.sla_timers import slot_row, slot_values
-from services.router.adapters.db.statements import add_lifecycle, key_in, resolution, rows_in
+from services.router.adapters.db.statements import add_lifecycle, key_in, resolution
 from services.router.adapters.db.tables.sla_slots import SLOTS
+from services.router.adapters.db.tables.types import TS
 from services.router.domain.errors import InvalidCommand, NotFound
 from services.router.domain.model import ConversationStatus
 from services.router.handlers.ports.conversations import (
@@ -35,21 +37,38 @@ from services.router.handlers.ports.records import (
 )
 from shared.ids import new_id
 
+_c, _m = t.conversations.c, t.messages.c
+_KNOWN_EVENTS = Keyed(select(_m.tenant_id, _m.event_id), tuple_(_m.tenant_id, _m.event_id))
+_OPEN_OF_CUSTOMERS = Keyed(
+    select(_c.id, _c.tenant_id, _c.customer_id, _c.channel, _c.queue_id, _c.agent_id, _c.awaiting).where(
+        _c.status == ConversationStatus.OPEN.value
+    ),
+    tuple_(_c.tenant_id, _c.customer_id),
+)
+_RESOLVED_OF_CUSTOMERS = Keyed(
+    select(_c.customer_id, _c.id, _c.resolved_at, _c.followed_up_at)
+    .where(_c.status == ConversationStatus.RESOLVED.value)
+    .order_by(_c.resolved_at.desc()),
+    tuple_(_c.tenant_id, _c.customer_id),
+)
+_ESCALATE = Keyed(
+    update(t.conversations).values(escalated_at=func.coalesce(_c.escalated_at, bindparam("now", type_=TS))),
+    tuple_(_c.tenant_id, _c.id),
+)
+_CUSTOMERS_OF = Keyed(select(_c.id, _c.tenant_id, _c.customer_id), tuple_(_c.tenant_id, _c.id))
+_TO_RESOLVE = Keyed(
+    select(_c.tenant_id, _c.id, _c.customer_id, _c.status, _c.agent_id).with_for_update(), tuple_(_c.tenant_id, _c.id)
+)
+
 
 class SqlConversations(SqlRepository):
     """Conversations, messages and timeline entries in one transaction."""
 
     async def known_event_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        m = t.messages.c
-        rows = await rows_in(self.conn, select(m.tenant_id, m.event_id), tuple_(m.tenant_id, m.event_id), keys)
-        return {(r[0], r[1]) for r in rows}
+        return {(r[0], r[1]) for r in await _KNOWN_EVENTS.run(self.conn, keys)}
 
     async def open_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, OpenConversation]:
-        c = t.conversations.c
-        open_ = select(c.id, c.tenant_id, c.customer_id, c.channel, c.queue_id, c.agent_id, c.awaiting).where(
-            c.status == ConversationStatus.OPEN.value
-        )
-        rows = await rows_in(self.conn, open_, tuple_(c.tenant_id, c.customer_id), keys)
+        rows = await _OPEN_OF_CUSTOMERS.run(self.conn, keys)
         return {r.customer_id: OpenConversation(*r) for r in rows}
 
     async def plan_conversations(
@@ -66,19 +85,7 @@ class SqlConversations(SqlRepository):
         c = t.conversations.c
         latest: dict[str, tuple[str, datetime | None]] = {}
         stored = [(w.tenant_id, cid) for cid, w in missing.items() if cid not in created]
-        rows = (
-            await self.conn.execute(
-                select(c.customer_id, c.id, c.resolved_at, c.followed_up_at)
-                .where(
-                    key_in(self.conn, tuple_(c.tenant_id, c.customer_id), stored),
-                    c.status == ConversationStatus.RESOLVED.value,
-                )
-                .order_by(c.resolved_at.desc())
-            )
-            if stored
-            else ()
-        )
-        for r in rows:
+        for r in await _RESOLVED_OF_CUSTOMERS.run(self.conn, stored):
             # a follow-up asked the customer to reply if anything is left: the window counts from it too
             last = max(filter(None, (r.resolved_at, r.followed_up_at)), default=None)
             latest.setdefault(r.customer_id, (r.id, last))
@@ -178,21 +185,14 @@ class SqlConversations(SqlRepository):
         await add_lifecycle(self.conn, rows)
 
     async def mark_escalated(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
-        if keys:
-            c = t.conversations.c
-            await self.conn.execute(
-                update(t.conversations)
-                .where(key_in(self.conn, tuple_(c.tenant_id, c.id), list(set(keys))))
-                .values(escalated_at=func.coalesce(c.escalated_at, now))
-            )
+        await _ESCALATE.run(self.conn, keys, now=now)
 
     async def add_conversation_notes(
         self, notes: Mapping[str, Sequence[Note]], now: datetime, owners: Mapping[tuple[str, str], str] | None = None
     ) -> None:
         found = dict(owners or {})
         wanted = {(tenant_id, cid) for tenant_id, ns in notes.items() for cid, _, _ in ns} - found.keys()
-        c = t.conversations.c
-        for r in await rows_in(self.conn, select(c.id, c.tenant_id, c.customer_id), tuple_(c.tenant_id, c.id), wanted):
+        for r in await _CUSTOMERS_OF.run(self.conn, wanted):
             found[(r.tenant_id, r.id)] = r.customer_id
         await add_lifecycle(
             self.conn,
@@ -209,16 +209,7 @@ class SqlConversations(SqlRepository):
     ) -> dict[tuple[str, str], str | None]:
         if not notes:
             return {}
-        c = t.conversations.c
-        rows = {
-            (r.tenant_id, r.id): r
-            for r in await rows_in(
-                self.conn,
-                select(c.tenant_id, c.id, c.customer_id, c.status, c.agent_id).with_for_update(),
-                tuple_(c.tenant_id, c.id),
-                notes,
-            )
-        }
+        rows = {(r.tenant_id, r.id): r for r in await _TO_RESOLVE.run(self.conn, notes)}
         for key in notes:
             row = rows.get(key)
             if row is None:

@@ -11,8 +11,9 @@ from sqlalchemy import select, tuple_, update
 from services.router.adapters.db import erasure, merges
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
+from services.router.adapters.db.keyed import Keyed
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import insert_ignore, routing_attrs, rows_in
+from services.router.adapters.db.statements import insert_ignore, routing_attrs
 from services.router.handlers.ports.records import (
     IdentityKey,
     NewCustomer,
@@ -27,29 +28,33 @@ PROFILE_FIELDS = ("tenant_id", "name", "email", "phone", "language", "tier", "at
 VOUCHED_FIELDS = ("name", "language", "tier", "attributes", "owner_agent_id")  # handlers/identity.py profile_of
 KEY = ("tenant_id", "id")  # a customer's row, found by its tenant's key (tables/context.py)
 
+_i, _c, _cu, _s = t.identities.c, t.conversations.c, t.customers.c, t.assignments.c
+_BY_IDENTITY = Keyed(select(_i.tenant_id, _i.kind, _i.value, _i.customer_id), tuple_(_i.tenant_id, _i.kind, _i.value))
+_UNMERGED = Keyed(select(_c.id, _c.customer_id).where(_c.status != "merged"), tuple_(_c.tenant_id, _c.id))
+_STORED = Keyed(
+    select(_cu.id, _cu.created_at, _cu.tier, _cu.language, _cu.tags, _cu.attributes, _cu.owner_agent_id),
+    tuple_(_cu.tenant_id, _cu.id),
+)
+_LAST_AGENTS = Keyed(
+    select(_c.customer_id, _s.agent_id)
+    .join(t.assignments, (_s.tenant_id == _c.tenant_id) & (_s.conversation_id == _c.id))
+    .where(_s.accepted_at.is_not(None))
+    .order_by(_c.customer_id, _s.accepted_at.desc(), _s.seq.desc()),
+    tuple_(_c.tenant_id, _c.customer_id),
+)
+
 
 class SqlCustomers(SqlRepository):
     """Customers and identities in one transaction."""
 
     async def customers_by_identity(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, str]:
-        i = t.identities.c
-        rows = await rows_in(
-            self.conn, select(i.tenant_id, i.kind, i.value, i.customer_id), tuple_(i.tenant_id, i.kind, i.value), keys
-        )
-        return {(r[0], r[1], r[2]): r[3] for r in rows}
+        return {(r[0], r[1], r[2]): r[3] for r in await _BY_IDENTITY.run(self.conn, keys)}
 
     async def customers_of_conversations(self, keys: Iterable[tuple[str, str]]) -> dict[str, str]:
-        c = t.conversations.c
-        unmerged = select(c.id, c.customer_id).where(c.status != "merged")
-        return {r.id: r.customer_id for r in await rows_in(self.conn, unmerged, tuple_(c.tenant_id, c.id), keys)}
+        return {r.id: r.customer_id for r in await _UNMERGED.run(self.conn, keys)}
 
     async def stored_customers(self, keys: Iterable[tuple[str, str]]) -> dict[str, StoredCustomer]:
-        cu = t.customers.c
-        query = select(cu.id, cu.created_at, cu.tier, cu.language, cu.tags, cu.attributes, cu.owner_agent_id)
-        return {
-            r.id: StoredCustomer(r.created_at, routing_attrs(r))
-            for r in await rows_in(self.conn, query, tuple_(cu.tenant_id, cu.id), keys)
-        }
+        return {r.id: StoredCustomer(r.created_at, routing_attrs(r)) for r in await _STORED.run(self.conn, keys)}
 
     async def insert_customers(self, new: dict[str, NewCustomer], now: datetime) -> None:
         if new:
@@ -111,20 +116,8 @@ class SqlCustomers(SqlRepository):
         await update_rows(self.conn, t.customers, rows, key=KEY, unless_set="language", updated_at=now)
 
     async def last_agents(self, keys: Sequence[tuple[str, str]]) -> dict[str, str]:
-        if not keys:
-            return {}
-        c, s = t.conversations.c, t.assignments.c
-        rows = await rows_in(
-            self.conn,
-            select(c.customer_id, s.agent_id)
-            .join(t.assignments, (s.tenant_id == c.tenant_id) & (s.conversation_id == c.id))
-            .where(s.accepted_at.is_not(None))
-            .order_by(c.customer_id, s.accepted_at.desc(), s.seq.desc()),
-            tuple_(c.tenant_id, c.customer_id),
-            keys,
-        )
         last: dict[str, str] = {}
-        for r in rows:
+        for r in await _LAST_AGENTS.run(self.conn, keys):
             last.setdefault(r.customer_id, r.agent_id)
         return last
 

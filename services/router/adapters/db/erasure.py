@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import deadletters
 from services.router.adapters.db import tables as t
-from services.router.adapters.db.statements import key_in, rows_in
+from services.router.adapters.db.keyed import Keyed
+from services.router.adapters.db.statements import key_in
 
 ERASED = "[erased]"
 # What stays of an erased message: its ids, channel, direction and times (counts and KPIs), nothing personal. An
@@ -41,6 +42,8 @@ BLANK_MESSAGE: dict[str, Any] = dict(
     acknowledgement=None,
 )
 DEFAULT_KEY = b"switchboard-erasure"
+_er = t.erasures.c
+_ERASED = Keyed(select(_er.digest, _er.erased_at), tuple_(_er.tenant_id, _er.digest))  # every batch asks
 
 
 def identity_digest(key: bytes, tenant_id: str, kind: str, value: str) -> str:
@@ -174,10 +177,8 @@ async def erased_senders(
     by_digest = {identity_digest(key, *s): s for s in set(senders)}
     if not by_digest:
         return {}
-    er = t.erasures.c
     wanted = [(sender[0], digest) for digest, sender in by_digest.items()]
-    rows = await rows_in(conn, select(er.digest, er.erased_at), tuple_(er.tenant_id, er.digest), wanted)
-    return {by_digest[r.digest]: r.erased_at for r in rows}
+    return {by_digest[r.digest]: r.erased_at for r in await _ERASED.run(conn, wanted)}
 
 
 async def apply_retention(conn: AsyncConnection, cutoff: datetime, now: datetime, batch: int = 500) -> int:

@@ -66,8 +66,11 @@ def numbered(sql: str) -> Numbered:
     return Numbered(_NAMED.sub(number, sql), tuple(names))
 
 
-async def fetch(conn: AsyncConnection, sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
-    """The rows ``sql`` returns (indexable by position and by name); none for a statement without RETURNING."""
+async def fetch(
+    conn: AsyncConnection, sql: str, params: Mapping[str, Any], *, record_class: type[Any] | None = None
+) -> Sequence[Any]:
+    """The rows ``sql`` returns (indexable by position and by name, each a ``record_class``, asyncpg's Record
+    unless given); none for a statement without RETURNING."""
     statement = numbered(sql)
     args = [params[name] for name in statement.names]
     sync = conn.sync_connection
@@ -78,7 +81,9 @@ async def fetch(conn: AsyncConnection, sql: str, params: Mapping[str, Any]) -> S
         try:
             if adapted._transaction is None:
                 await adapted._start_transaction()
-            return await adapted.driver_connection.fetch(statement.sql, *args)  # type: ignore[no-any-return]
+            return await adapted.driver_connection.fetch(  # type: ignore[no-any-return]
+                statement.sql, *args, record_class=record_class
+            )
         except Exception as error:
             # a dropped connection needs nothing more here: the unit's rollback finds it dead, as it would after
             # SQLAlchemy's own statement, and the pool replaces it

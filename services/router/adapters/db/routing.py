@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, Update, cast, func, select, text, tuple_, update
+from sqlalchemy import Text, bindparam, cast, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
-from services.router.adapters.db.statements import add_lifecycle, key_in, rows_in
+from services.router.adapters.db.keyed import Keyed
+from services.router.adapters.db.statements import add_lifecycle
+from services.router.adapters.db.tables.types import TS
 from services.router.adapters.db.tenant_rows import TenantRows
 from services.router.adapters.views import queries
 from services.router.domain.model import AgentRow, Assignment, ConversationStatus, Presence, QueueRule, routing_attrs_of
@@ -30,6 +32,37 @@ _HANDLE_TIMES = text(
     "SELECT s.assigned_at, s.ended_at FROM assignments s WHERE s.tenant_id = w.id AND s.ended_at IS NOT NULL "
     "ORDER BY s.seq DESC LIMIT :last) AS x GROUP BY w.id"
 )
+_a, _c, _s = t.agents.c, t.conversations.c, t.assignments.c
+_NOW = bindparam("now", type_=TS)
+# a conversation's live (not ended) assignment: one at the most
+_END_LIVE = Keyed(
+    update(t.assignments).where(_s.ended_at.is_(None)).values(ended_at=_NOW), tuple_(_s.tenant_id, _s.conversation_id)
+)
+_ACCEPT_LIVE = Keyed(
+    update(t.assignments).where(_s.ended_at.is_(None)).values(accepted_at=_NOW, offer_expires_at=None),
+    tuple_(_s.tenant_id, _s.conversation_id),
+)
+_UNASSIGN = Keyed(update(t.conversations).values(agent_id=None, assigned_at=None), tuple_(_c.tenant_id, _c.id))
+_ASSIGNED_AT = Keyed(
+    update(t.conversations).values(assigned_at=_NOW).returning(_c.id, _c.tenant_id, _c.customer_id, _c.agent_id),
+    tuple_(_c.tenant_id, _c.id),
+)
+_RECORDED = Keyed(
+    select(
+        _s.seq,
+        _s.id,
+        _s.tenant_id,
+        _s.conversation_id,
+        _s.agent_id,
+        _s.queue_id,
+        _s.channel,
+        _s.assigned_at,
+        _s.offer_expires_at,
+        _c.customer_id,
+    ).join(t.conversations, (_c.tenant_id == _s.tenant_id) & (_c.id == _s.conversation_id)),
+    tuple_(_s.tenant_id, _s.id),
+)
+_AGENTS = Keyed(select(_a.tenant_id, _a.id), tuple_(_a.tenant_id, _a.id))
 
 
 class SqlRouting(TenantRows):
@@ -197,13 +230,8 @@ class SqlRouting(TenantRows):
         """Take conversations back from their agents (agent offline, transfer): they wait in their queue again."""
         if not keys:
             return
-        c = t.conversations.c
-        await self.conn.execute(_live_assignments(self.conn, keys).values(ended_at=now))
-        await self.conn.execute(
-            update(t.conversations)
-            .where(key_in(self.conn, tuple_(c.tenant_id, c.id), keys))
-            .values(agent_id=None, assigned_at=None)
-        )
+        await _END_LIVE.run(self.conn, keys, now=now)
+        await _UNASSIGN.run(self.conn, keys)
 
     async def record_assignments(
         self, assignments: Mapping[str, Sequence[Assignment]], written: Collection[str] = ()
@@ -221,7 +249,6 @@ class SqlRouting(TenantRows):
         if not rows:
             return []
         await insert_rows(self.conn, t.assignments, rows)
-        c = t.conversations.c
         await update_rows(
             self.conn,
             t.conversations,
@@ -237,24 +264,7 @@ class SqlRouting(TenantRows):
             ],
             key=KEY,
         )
-        s = t.assignments.c
-        stored = await self.conn.execute(
-            select(
-                s.seq,
-                s.id,
-                s.tenant_id,
-                s.conversation_id,
-                s.agent_id,
-                s.queue_id,
-                s.channel,
-                s.assigned_at,
-                s.offer_expires_at,
-                c.customer_id,
-            )
-            .join(t.conversations, (c.tenant_id == s.tenant_id) & (c.id == s.conversation_id))
-            .where(key_in(self.conn, tuple_(s.tenant_id, s.id), [(r["tenant_id"], r["id"]) for r in rows]))
-        )
-        out = [dict(r._mapping) for r in stored]
+        out = [dict(r._mapping) for r in await _RECORDED.run(self.conn, [(r["tenant_id"], r["id"]) for r in rows])]
         await add_lifecycle(
             self.conn,
             [
@@ -275,11 +285,8 @@ class SqlRouting(TenantRows):
         """Offers accepted: the live assignment stays (same row), now held for good."""
         if not keys:
             return
-        c = t.conversations.c
-        await self.conn.execute(_live_assignments(self.conn, keys).values(accepted_at=now, offer_expires_at=None))
-        found = key_in(self.conn, tuple_(c.tenant_id, c.id), keys)
-        await self.conn.execute(update(t.conversations).where(found).values(assigned_at=now))
-        rows = await self.conn.execute(select(c.id, c.tenant_id, c.customer_id, c.agent_id).where(found))
+        await _ACCEPT_LIVE.run(self.conn, keys, now=now)
+        rows = await _ASSIGNED_AT.run(self.conn, keys, now=now)  # with what the timeline entry needs
         await add_lifecycle(
             self.conn,
             [Lifecycle(r.tenant_id, r.customer_id, r.id, "assigned", now, {"agent_id": r.agent_id}) for r in rows],
@@ -289,9 +296,7 @@ class SqlRouting(TenantRows):
         return await queries.agent_exists(self.conn, tenant_id, agent_id)
 
     async def agents_known(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        a = t.agents.c
-        rows = await rows_in(self.conn, select(a.tenant_id, a.id), tuple_(a.tenant_id, a.id), keys)
-        return {(r.tenant_id, r.id) for r in rows}
+        return {(r.tenant_id, r.id) for r in await _AGENTS.run(self.conn, keys)}
 
     async def average_handle_s(self, tenant_ids: Iterable[str], last: int = 200) -> dict[str, float]:
         wanted = sorted(set(tenant_ids))
@@ -311,12 +316,6 @@ class SqlRouting(TenantRows):
 def _keyed(key: tuple[str, str]) -> dict[str, Any]:
     """A row's ``KEY`` columns, from its (tenant, id)."""
     return {"tenant_id": key[0], "id": key[1]}
-
-
-def _live_assignments(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> Update:
-    """An update of these (tenant, conversation id)'s live (not ended) assignments: one each at the most."""
-    s = t.assignments.c
-    return update(t.assignments).where(key_in(conn, tuple_(s.tenant_id, s.conversation_id), keys), s.ended_at.is_(None))
 
 
 class _StoredAttrs(Mapping[str, Any]):

@@ -10,13 +10,12 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.adapters.db import raw
 from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
+from services.router.adapters.db.keyed import Keyed
 from services.router.adapters.db.repository import SqlRepository
-from services.router.adapters.db.statements import key_in
 from services.router.adapters.db.tables.sla_slots import (
     FIELDS,
     SLOTS,
@@ -81,12 +80,14 @@ def _earliest(a: Any, b: Any) -> Any:
     return case((a < b, a), else_=func.coalesce(b, a))
 
 
-def _of(conn: AsyncConnection, keys: list[tuple[str, str]]) -> Any:
-    return key_in(conn, tuple_(_c.c.tenant_id, _c.c.id), keys)
-
-
 def _slot_fields() -> list[Any]:
     return [field(_c, s, f) for s in SLOTS for f in FIELDS]
+
+
+_LIVE = Keyed(
+    select(_c.c.tenant_id, _c.c.id, *_slot_fields()).where(or_(*(runs_in(_c, s) for s in SLOTS))),
+    tuple_(_c.c.tenant_id, _c.c.id),
+)
 
 
 def _clocks(row: Any, tenant_id: str, conversation_id: str) -> list[LiveSlaTimer]:
@@ -120,14 +121,7 @@ class SqlSlaTimers(SqlRepository):
         await self._write(rows.values())
 
     async def live(self, keys: Iterable[tuple[str, str]]) -> list[LiveSlaTimer]:
-        ids = sorted(set(keys))
-        if not ids:
-            return []
-        rows = await self.conn.execute(
-            select(_c.c.tenant_id, _c.c.id, *_slot_fields()).where(
-                _of(self.conn, ids), or_(*(runs_in(_c, s) for s in SLOTS))
-            )
-        )
+        rows = await _LIVE.run(self.conn, keys)
         return [clock for r in rows for clock in _clocks(r[2:], r.tenant_id, r.id)]
 
     async def resume(self, timers: Sequence[SlaDeadlines]) -> None:
