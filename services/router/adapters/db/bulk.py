@@ -10,6 +10,7 @@ SQLAlchemy's execution. SQLite, in process, keeps the executemany: a statement t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from services.router.adapters.db import raw
+from services.router.adapters.db.tables.types import TS, UtcDateTime
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # the dialect only compiles type names here
 
@@ -221,24 +223,37 @@ def _arrays(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, 
 
 @lru_cache(maxsize=1024)
 def _converter(table: Table, column: str) -> Callable[[Any], Any] | None:
-    """What a value of the column goes through on its way to the driver; None for most columns: nothing."""
+    """What a value of the column goes through on its way to the driver (the column type's own conversion, JSON
+    as text); None for most columns: nothing. Resolved once per column: it runs for every value of a batch."""
     kind = table.c[column].type
+    process = kind.process_bind_param if isinstance(kind, TypeDecorator) else None
     if _is_json(kind):
-        return lambda value: _bound(table, column, value)
-    if isinstance(kind, TypeDecorator):
-        process = kind.process_bind_param
+        if process is None:
+            return _json_text
+        return lambda value: _json_text(process(value, _PG))
+    if isinstance(kind, UtcDateTime):
+        return _utc
+    if process is not None:
         return lambda value: process(value, _PG)
     return None
 
 
 def _bound(table: Table, column: str, value: Any) -> Any:
     """A value as the driver takes it: the column type's own conversion (aware UTC datetimes), JSON as text."""
-    kind = table.c[column].type
-    if isinstance(kind, TypeDecorator):
-        value = kind.process_bind_param(value, _PG)
-    if _is_json(kind):
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # None is JSON null, as SQLAlchemy's
-    return value
+    convert = _converter(table, column)
+    return value if convert is None else convert(value)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # None is JSON null, as SQLAlchemy's
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """An aware UTC datetime as it is (the router's own clock gives those); any other as ``UtcDateTime`` binds it
+    (converted to UTC, a naive one refused)."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    return TS.process_bind_param(value, _PG)
 
 
 def _is_json(kind: TypeEngine[Any]) -> bool:
