@@ -15,13 +15,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import ColumnElement, Delete, Select, Update, any_, bindparam, cast, func, select
+from sqlalchemy import ColumnElement, Delete, Select, Update, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Tuple
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from services.router.adapters.db import raw
+from services.router.adapters.db.statements import in_unnested
 
 _PG = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]  # compiles texts only
 
@@ -51,7 +52,7 @@ class Keyed:
         self.statement = statement
         self.key = key
         self.width = len(key.clauses) if isinstance(key, Tuple) else 1
-        compiled = statement.where(_pg_key_in(key, self.width)).compile(dialect=_PG)
+        compiled = statement.where(_pg_key_in(key)).compile(dialect=_PG)
         self.sql = str(compiled)
         binds = {name: compiled.binds[name] for name in raw.numbered(self.sql).names if not name.startswith("_k")}
         self.types: dict[str, TypeEngine[Any]] = {name: bind.type for name, bind in binds.items()}
@@ -80,15 +81,12 @@ class Keyed:
         return await raw.fetch(conn, self.sql, params, record_class=Row)
 
 
-def _pg_key_in(key: ColumnElement[Any], width: int) -> Any:
+def _pg_key_in(key: ColumnElement[Any]) -> Any:
     """The key is one of the arrays' (PostgreSQL): ``= ANY`` for a column, pairs of ``unnest`` for a tuple; the
     arrays cast to their columns' types, as the driver is given no types."""
     if not isinstance(key, Tuple):
         return key == any_(cast(bindparam("_k0"), postgresql.ARRAY(key.type)))
-    columns = list(key.clauses)
-    arrays = [cast(bindparam(f"_k{n}"), postgresql.ARRAY(c.type)) for n, c in enumerate(columns)]
-    pairs = func.unnest(*arrays).table_valued(*(f"k{n}" for n in range(width))).render_derived()
-    return key.in_(select(*pairs.c))
+    return in_unnested(key, [cast(bindparam(f"_k{n}"), postgresql.ARRAY(c.type)) for n, c in enumerate(key.clauses)])
 
 
 def _bound(kind: TypeEngine[Any], value: Any) -> Any:

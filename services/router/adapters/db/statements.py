@@ -55,9 +55,15 @@ def key_in(conn: AsyncConnection, key: ColumnElement[Any], keys: Sequence[Any], 
         arrays = [
             bindparam(f"{name}{n}", [k[n] for k in keys], type_=postgresql.ARRAY(c.type)) for n, c in enumerate(columns)
         ]
-        pairs = func.unnest(*arrays).table_valued(*(f"{name}{n}" for n in range(len(columns)))).render_derived()
-        return key.in_(select(*pairs.c))
+        return in_unnested(key, arrays, name)
     return one_of(conn, key, keys, name)
+
+
+def in_unnested(key: Tuple, arrays: Sequence[Any], name: str = "k") -> Any:
+    """A tuple ``key`` is one of the rows of ``arrays`` (one per column of the key) unnested side by side
+    (PostgreSQL): ``key IN (SELECT ... FROM unnest(...))``, its columns named ``name`` and their position."""
+    pairs = func.unnest(*arrays).table_valued(*(f"{name}{n}" for n in range(len(arrays)))).render_derived()
+    return key.in_(select(*pairs.c))
 
 
 def one_of(conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[Any], name: str = "keys") -> Any:
