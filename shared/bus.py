@@ -47,8 +47,10 @@ class Consumer(Protocol):
     async def getmany(self, timeout_s: float, max_records: int) -> list[Record]:
         """Next records of this member's partitions, in offset order per partition; [] on timeout."""
 
-    async def commit(self) -> None:
-        """Mark every record returned so far as done; after a crash the group resumes after them."""
+    async def commit(self, records: Sequence[Record] | None = None) -> None:
+        """Mark records done; after a crash the group resumes after them. ``records``: those of a batch (each of
+        their partitions up to its last record given), whatever was fetched since; None: every record returned
+        so far."""
 
     def assignment(self) -> frozenset[tuple[str, int]]:
         """The (topic, partition) pairs the group gives this member now. Topics subscribed together with the
@@ -77,6 +79,16 @@ class Bus(Protocol):
 
     async def subscribe(self, topics: Sequence[str], group: str, *, from_beginning: bool = True) -> Consumer:
         """Join ``group``; a group with no committed offset starts at the beginning (or the end)."""
+
+
+def done_positions(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """Where a group resumes once ``records`` are done: each of their (topic, partition) after its last one."""
+    out: dict[tuple[str, int], int] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        if r.offset >= out.get(key, 0):
+            out[key] = r.offset + 1
+    return out
 
 
 def partition_for(key: bytes | None, partitions: int, fallback: int) -> int:

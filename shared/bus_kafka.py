@@ -26,8 +26,9 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
 
-from shared.bus import BusUnavailable, Outgoing, Record
+from shared.bus import BusUnavailable, Outgoing, Record, done_positions
 from shared.cancellation import cancelled_from_outside
 from shared.settings import Settings
 
@@ -341,11 +342,17 @@ class KafkaConsumer:
             raise BusUnavailable(f"kafka offsets unavailable: {exc!r}") from exc
         return sum(max(0, ends[tp] - position) for tp, position in zip(assigned, positions, strict=True))
 
-    async def commit(self) -> None:
+    async def commit(self, records: Sequence[Record] | None = None) -> None:
+        # the offsets are taken now, not when aiokafka's commit gets to run: records fetched meanwhile are not
+        offsets = (
+            None
+            if records is None
+            else {TopicPartition(topic, p): position for (topic, p), position in done_positions(records).items()}
+        )
         try:
             # bounded: aiokafka retries a commit for as long as the group coordinator is unknown or loading
             async with asyncio.timeout(BROKER_CALL_S):
-                await self._consumer.commit()
+                await self._consumer.commit(offsets)
         except TimeoutError as exc:
             raise BusUnavailable("kafka commit timed out") from exc
         except KafkaError as exc:

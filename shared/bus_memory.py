@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.bus import Outgoing, Record, partition_for
+from shared.bus import Outgoing, Record, done_positions, partition_for
 
 TopicPartition = tuple[str, int]
 
@@ -143,10 +143,12 @@ class MemoryConsumer:
     async def behind(self) -> int:
         return sum((await self.lag()).values())
 
-    async def commit(self) -> None:
+    async def commit(self, records: Sequence[Record] | None = None) -> None:
         state = self.bus._groups[self.group]
-        for tp, position in self.assigned.items():
-            state.committed[tp] = position
+        positions = self.assigned if records is None else done_positions(records)
+        for tp, position in positions.items():
+            if tp in self.assigned:
+                state.committed[tp] = position
 
     async def close(self) -> None:
         if not self.closed:

@@ -72,6 +72,10 @@ async def consume(
             continue
         if joined is not None:
             joined.set()
+        # The batch handled last has its offsets committed while the next is fetched and handled: its effects are
+        # durable already, and the broker's answer (a round trip) need not hold the partitions' next records
+        # back. One commit at a time, in batch order; a failed one is this member's failure at the next batch.
+        committing: asyncio.Task[None] | None = None
         try:
             # Stop is checked between batches only: a batch in flight is finished and committed (graceful).
             measured = 0.0
@@ -99,9 +103,13 @@ async def consume(
                         )
                 except TimeoutError:
                     raise ConsumerStalled(f"a batch of {len(records)} not handled in {handle_s:.0f} s") from None
-                await consumer.commit()
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(consumer.commit(records))
                 progressed = loop.time()
                 backoff = 0.1
+            if committing is not None:
+                await committing
         except (Exception, asyncio.CancelledError) as exc:
             # a CancelledError not meant for this task is the Kafka client cancelling one of its own waits (its
             # group coordinator closing after a broker crash): this member is done for, the loop is not
@@ -113,6 +121,8 @@ async def consume(
             await _sleep_or_stop(stop, backoff)
             backoff = min(max_backoff_s, backoff * 2)
         finally:
+            if committing is not None:
+                await _settled(committing, group)
             if on_assignment is not None:
                 on_assignment(frozenset())
             try:
@@ -121,6 +131,23 @@ async def consume(
                 if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                     raise
                 log.warning("consumer.close_failed", extra={"group": group, "error": repr(exc)})
+
+
+async def _settled(committing: asyncio.Task[None], group: str) -> None:
+    """A commit still in flight when the member stops or fails: let it end (bounded by the bus), its failure only
+    logged; what it did not commit comes again to the next member, which recognises it as done."""
+    if committing.done():
+        if not committing.cancelled():
+            committing.exception()  # raised already, or superseded by the failure that ends the member
+        return
+    try:
+        await asyncio.shield(committing)
+    except asyncio.CancelledError:
+        if cancelled_from_outside():
+            committing.cancel()
+            raise
+    except Exception as exc:
+        log.warning("consumer.commit_failed", extra={"group": group, "error": repr(exc)})
 
 
 class ConsumerStalled(RuntimeError):

@@ -63,6 +63,22 @@ async def test_committed_records_are_not_delivered_again_to_the_group(bus: Bus, 
     assert len(got) == 3
 
 
+async def test_committing_a_batch_leaves_what_was_fetched_after_it_to_be_delivered_again(bus: Bus, topic: str) -> None:
+    """The consume loop commits a batch while it handles the next: only the batch's records count as done."""
+    group = random_name("g-")
+    await bus.publish(records(topic, 20, keys=1))  # one key: one partition, in order
+    first = await bus.subscribe([topic], group)
+    batch = await drain(first, 20)
+    done, later = batch[:8], batch[8:]
+    await first.commit(done)
+    await first.close()  # crashed while handling the records after the batch
+    second = await bus.subscribe([topic], group)
+    again = await drain(second, 12)
+    again += await quiet(second, 1.0)
+    await second.close()
+    assert [r.value for r in again] == [r.value for r in later]
+
+
 async def test_uncommitted_records_are_delivered_again_after_a_member_leaves(bus: Bus, topic: str) -> None:
     group = random_name("g-")
     await bus.publish(records(topic, 10))
