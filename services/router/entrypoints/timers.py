@@ -16,12 +16,18 @@ log = logging.getLogger(__name__)
 
 
 async def relay_outbox(relay: OutboxRelay, stop: asyncio.Event, every_s: float = 1.0) -> None:
-    """Whatever a transaction left in the outbox (its own flush failed, or the process died) goes out here."""
-    while not await _wait(stop, every_s):
+    """Whatever a transaction left in the outbox (its own flush failed, or the process died) goes out here, and
+    at once what a writer that does not wait for its publication committed (``OutboxRelay.kick``); once more
+    when stopping, so a graceful stop leaves nothing committed unpublished."""
+    while True:
+        stopping = await _wait_or_woken(stop, relay.kicked, every_s)
+        relay.kicked.clear()
         try:
             await relay.flush()
         except Exception as exc:  # the relay retries next round; nothing is lost while the rows stay
             log.warning("outbox.flush_failed", extra={"error": repr(exc)})
+        if stopping:
+            return
 
 
 async def routing_timers(timers: RoutingTimers, stop: asyncio.Event, tick_s: float, sweep_s: float) -> None:

@@ -165,7 +165,7 @@ class CommandApplier:
             for command in commands:
                 if command.id not in done:  # one at a time: a copy earlier in this batch counts as done
                     done[command.id] = await self._apply_once(command, now)
-        for command in commands:  # answered once their feed events are out, as before
+        for command in commands:  # answered once applied (their feed events are out, or kicked to the relay)
             self.waiters.settle(command.id, done[command.id])
 
     async def _apply_together(self, commands: Sequence[Command], done: dict[str, Outcome]) -> None:

@@ -28,13 +28,14 @@ class TenantLog:
 
     async def handle(self, records: list[Record]) -> None:
         """A batch in log order: events as one transaction, then the commands (together where they can be).
-        What both committed is published once, at the batch's end (before its offsets are committed): one take
-        of the outbox for the batch, not one per transaction."""
+        What both committed is published once, after the batch, by the relay's loop: one take of the outbox for
+        the batch, not one per transaction, while the consume loop goes on (the outbox keeps it until it is
+        out, whatever happens to this process)."""
         for r in records:
             if r.key:
                 self.routing.note_partition(r.key.decode(errors="replace"), r.partition)
         inbound = [r for r in records if r.topic == self.topics.events]
-        async with self.applier.relay.deferred():
+        async with self.applier.relay.deferred(wait=False):
             if inbound:
                 result = await self.stage.handle(inbound)
                 log.debug("batch.done", extra=asdict(result))
