@@ -21,7 +21,7 @@ from services.router.domain.model import Presence
 from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.events import encode_event
-from shared.routing_commands import Command, Resolve, SetPresence
+from shared.routing_commands import Command, Resolve, SetPresence, Transfer
 from shared.store import Database
 from tests.conftest import Servers, random_name
 from tests.support.databases import create_database, drop_database
@@ -250,6 +250,96 @@ async def test_a_batch_of_resolutions_costs_statements_per_table_not_per_tenant_
     assert cost.updated <= 2 * len(held) + TENANTS, cost.report()
 
 
+async def held_conversations(runtime: RouterRuntime, tenants: list[str]) -> list[tuple[str, str, str]]:
+    """A batch of new customers given to 40 agents of 4 chats per tenant: (tenant, conversation, agent) held."""
+    async with runtime.db.transaction() as conn:
+        for tenant in tenants:
+            await conn.execute(
+                insert(t.agents), online_agents(tenant, datetime.now(UTC), 40, 4, id_prefix="agent-h", name="H")
+            )
+    await runtime.stage.handle(records(runtime, tenants, 0))
+    async with runtime.db.read() as conn:
+        c = t.conversations.c
+        rows = await conn.execute(
+            select(c.tenant_id, c.id, c.agent_id).where(c.tenant_id.in_(tenants), c.agent_id.is_not(None))
+        )
+        return sorted((r.tenant_id, r.id, r.agent_id) for r in rows)
+
+
+def command_log(runtime: RouterRuntime, commands: list[Command]) -> list[Record]:
+    return [
+        Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
+        for n, x in enumerate(commands)
+    ]
+
+
+async def outcomes(runtime: RouterRuntime, commands: list[Command]) -> list[int | None]:
+    async with runtime.db.read() as conn:
+        c = t.routing_commands.c
+        rows = dict((await conn.execute(select(c.id, c.status).where(c.id.in_([x.id for x in commands])))).all())
+    return [rows.get(x.id) for x in commands]
+
+
+def resolution_writes(cost: Cost) -> int:
+    """Statements that wrote resolutions onto conversations' rows."""
+    return sum(
+        calls
+        for calls, _, q in cost.by_statement
+        if q.upper().startswith('UPDATE "CONVERSATIONS"') and "resolution_note" in q
+    )
+
+
+async def test_resolutions_between_commands_that_read_nothing_are_written_in_one_statement(
+    router: tuple[RouterRuntime, str, list[str]],
+) -> None:
+    """An agents' log as a desk writes it: each resolution followed by the agent's next move (here a presence
+    change, which reads nothing from the database). Every resolution of the batch, of every tenant, is written
+    in one statement, not one per run of resolutions between two other commands."""
+    runtime, name, tenants = router
+    held = (await held_conversations(runtime, tenants))[:120]
+    commands: list[Command] = []
+    for tenant, conversation, agent in held:
+        commands.append(Command.of(tenant, Resolve(conversation_id=conversation)))
+        commands.append(Command.of(tenant, SetPresence(agent_id=agent, presence=Presence.ONLINE)))
+    await reset(runtime.db)
+    await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
+    cost = await cost_of(runtime.db, name)
+    print(cost.report())
+    assert await outcomes(runtime, commands) == [200] * len(commands)
+    async with runtime.db.read() as conn:
+        c = t.conversations.c
+        wanted = [conversation for _, conversation, _ in held]
+        statuses = (await conn.execute(select(c.status).where(c.id.in_(wanted)))).scalars().all()
+    assert statuses == ["resolved"] * len(held)
+    assert resolution_writes(cost) == 1, cost.report()
+
+
+async def test_a_check_that_reads_the_database_sees_the_resolutions_before_it(
+    router: tuple[RouterRuntime, str, list[str]],
+) -> None:
+    """A transfer reads whether its conversation is open: resolved earlier in the same batch, it is not (404),
+    while the resolutions after the transfer are written with the others."""
+    runtime, name, tenants = router
+    held = await held_conversations(runtime, tenants)
+    (tenant, first, agent), (_, second, _) = [h for h in held if h[0] == tenants[0]][:2]
+    (other_tenant, third, _) = next(h for h in held if h[0] == tenants[1])
+    commands = [
+        Command.of(tenant, Resolve(conversation_id=first)),
+        Command.of(tenant, SetPresence(agent_id=agent, presence=Presence.ONLINE)),
+        Command.of(tenant, Transfer(conversation_id=first, queue_id=f"{tenant}-q-general")),
+        Command.of(tenant, Resolve(conversation_id=second)),
+        Command.of(other_tenant, Resolve(conversation_id=third)),
+    ]
+    await reset(runtime.db)
+    await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
+    cost = await cost_of(runtime.db, name)
+    assert await outcomes(runtime, commands) == [200, 200, 404, 200, 200], cost.report()
+    async with runtime.db.read() as conn:
+        c = t.conversations.c
+        statuses = dict((await conn.execute(select(c.id, c.status).where(c.id.in_([first, second, third])))).all())
+    assert statuses == {first: "resolved", second: "resolved", third: "resolved"}
+
+
 async def test_a_batch_of_agents_commands_reads_the_agents_once_per_tenant(
     router: tuple[RouterRuntime, str, list[str]],
 ) -> None:
@@ -314,6 +404,7 @@ async def test_a_batch_of_the_tenants_log_takes_the_outbox_once(router: tuple[Ro
     ]
     await reset(runtime.db)
     await runtime.tenant_log.handle(log)
+    await runtime.relay.settled()  # published by the relay's loop, kicked at the batch's end
     cost = await cost_of(runtime.db, name)
     takes = sum(calls for calls, _, q in cost.by_statement if q.upper().startswith("WITH OLDEST AS MATERIALIZED"))
     assert takes == 1, cost.report()

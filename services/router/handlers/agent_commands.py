@@ -158,9 +158,11 @@ class AgentCommands(OutboxWriter):
         return {command.id: outcome for command, outcome in recorded}
 
     async def _check_all(self, u: UnitOfWork, planned: Mapping[str, Sequence[_Plan]], now: datetime) -> None:
-        """Each tenant's plans' checks and writes in log order: resolutions next to each other in a tenant's log
-        as one, those after its last other check written with every other tenant's (one statement per table for
-        all of them), and the agents who must exist read in one statement."""
+        """Each tenant's plans' checks and writes in log order: a check that reads the database sees the
+        resolutions before it in its tenant's log written, so those are written just before it, together; every
+        other resolution is written with every other tenant's (one statement per table for all of them). An
+        accept, decline or claim reads nothing (the agents who must exist are read in one statement for all), so
+        the resolutions between an agent's accepts are written at once, not one run of them at a time."""
         wanted = {(tenant_id, p.agent_id) for tenant_id, plans in planned.items() for p in plans if p.agent_id}
         known = await u.routing.agents_known(wanted) if wanted else set()
         trailing: dict[str, list[_Resolving]] = {}
@@ -170,12 +172,12 @@ class AgentCommands(OutboxWriter):
                 if plan.resolving is not None:
                     together.append(plan.resolving)
                     continue
-                if together:
-                    await self._resolve_all(u, {tenant_id: together}, now)
-                    together = []
                 if plan.agent_id is not None and (tenant_id, plan.agent_id) not in known:
                     raise NotFound(f"no agent {plan.agent_id}")
                 if plan.check is not None:
+                    if together:
+                        await self._resolve_all(u, {tenant_id: together}, now)
+                        together = []
                     await plan.check(u, now)
             trailing[tenant_id] = together
         await self._resolve_all(u, trailing, now)
