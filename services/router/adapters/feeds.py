@@ -7,6 +7,7 @@ console gets its events whichever instance it is connected to. A console that fa
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,20 +21,33 @@ class FeedHub:
     def __init__(self, max_pending: int = 1000) -> None:
         self.max_pending = max_pending
         self._subscribers: dict[tuple[str, str], set[asyncio.Queue[FeedEvent | None]]] = {}
+        self._keys: Counter[bytes] = Counter()  # agent id (a feed record's key) → its open connections
 
     @contextmanager
     def subscribe(self, tenant_id: str, agent_id: str) -> Iterator[asyncio.Queue[FeedEvent | None]]:
         queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(self.max_pending)
         key = (tenant_id, agent_id)
         self._subscribers.setdefault(key, set()).add(queue)
+        record_key = agent_id.encode()
+        self._keys[record_key] += 1
         try:
             yield queue
         finally:
+            self._keys[record_key] -= 1
+            if not self._keys[record_key]:
+                del self._keys[record_key]
             subs = self._subscribers.get(key)
             if subs is not None:
                 subs.discard(queue)
                 if not subs:
                     del self._subscribers[key]
+
+    def watches(self, record_key: bytes | None) -> bool:
+        """Whether a feed record keyed ``record_key`` (its agent's id, ``agent_feed.feed_record``) may be for a
+        console connected here: the others are not decoded at all (every instance reads every feed record, and a
+        desk's consoles are spread over its instances). An agent id of another tenant may match: ``publish``
+        then finds nobody, as for a record without a key."""
+        return record_key is None or record_key in self._keys
 
     def publish(self, event: AgentFeedEvent) -> None:
         queues = list(self._subscribers.get((event.tenant, event.agent_id), ()))

@@ -74,7 +74,8 @@ class Consumers:
         async def handle(records: list[Record]) -> None:
             # Logged and skipped, not dead-lettered: every instance reads with a group of its own, so each would
             # file a copy; the webhook dispatcher's shared group dead-letters it once.
-            for event in decodable(records, feed_events.decode, log, "feed.bad_record"):
+            watched = [r for r in records if hub.watches(r.key)]
+            for event in decodable(watched, feed_events.decode, log, "feed.bad_record"):
                 caused = getattr(event, "traceparent", None) if tracing.enabled() else None
                 if caused:  # the last hop of the message's trace: onto the agent's live feed
                     parent = tracing.context_of({"traceparent": caused})
