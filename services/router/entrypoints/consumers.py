@@ -72,9 +72,11 @@ class Consumers:
         it: live only, a reconnect replays from the database."""
 
         async def handle(records: list[Record]) -> None:
+            # A console connected here is what a record is decoded for; while tracing, every record is, so the
+            # last hop of each message's trace (onto the feed hub) is recorded whoever listens.
+            watched = records if tracing.enabled() else [r for r in records if hub.watches(r.key)]
             # Logged and skipped, not dead-lettered: every instance reads with a group of its own, so each would
             # file a copy; the webhook dispatcher's shared group dead-letters it once.
-            watched = [r for r in records if hub.watches(r.key)]
             for event in decodable(watched, feed_events.decode, log, "feed.bad_record"):
                 caused = getattr(event, "traceparent", None) if tracing.enabled() else None
                 if caused:  # the last hop of the message's trace: onto the agent's live feed
