@@ -24,6 +24,7 @@ from shared.events import encode_event
 from shared.routing_commands import Command, Resolve, SetPresence, Transfer
 from shared.store import Database
 from tests.conftest import Servers, random_name
+from tests.support.commands import command_log, command_statuses
 from tests.support.databases import create_database, drop_database
 from tests.support.desks import online_agents
 from tests.support.runtime import inbound, settings_for
@@ -230,10 +231,7 @@ async def test_a_batch_of_resolutions_costs_statements_per_table_not_per_tenant_
         ).all()
     assert len(held) >= BATCH * 0.9, len(held)
     commands = [Command.of(r.tenant_id, Resolve(conversation_id=r.id)) for r in held]
-    log = [
-        Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
-        for n, x in enumerate(commands)
-    ]
+    log = command_log(runtime, commands)
     await reset(runtime.db)
     await runtime.applier.handle(log, lambda: datetime.now(UTC))
     cost = await cost_of(runtime.db, name)
@@ -266,20 +264,6 @@ async def held_conversations(runtime: RouterRuntime, tenants: list[str]) -> list
         return sorted((r.tenant_id, r.id, r.agent_id) for r in rows)
 
 
-def command_log(runtime: RouterRuntime, commands: list[Command]) -> list[Record]:
-    return [
-        Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
-        for n, x in enumerate(commands)
-    ]
-
-
-async def outcomes(runtime: RouterRuntime, commands: list[Command]) -> list[int | None]:
-    async with runtime.db.read() as conn:
-        c = t.routing_commands.c
-        rows = dict((await conn.execute(select(c.id, c.status).where(c.id.in_([x.id for x in commands])))).all())
-    return [rows.get(x.id) for x in commands]
-
-
 def resolution_writes(cost: Cost) -> int:
     """Statements that wrote resolutions onto conversations' rows."""
     return sum(
@@ -305,7 +289,7 @@ async def test_resolutions_between_commands_that_read_nothing_are_written_in_one
     await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
     cost = await cost_of(runtime.db, name)
     print(cost.report())
-    assert await outcomes(runtime, commands) == [200] * len(commands)
+    assert await command_statuses(runtime, commands) == [200] * len(commands)
     async with runtime.db.read() as conn:
         c = t.conversations.c
         wanted = [conversation for _, conversation, _ in held]
@@ -333,7 +317,7 @@ async def test_a_check_that_reads_the_database_sees_the_resolutions_before_it(
     await reset(runtime.db)
     await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
     cost = await cost_of(runtime.db, name)
-    assert await outcomes(runtime, commands) == [200, 200, 404, 200, 200], cost.report()
+    assert await command_statuses(runtime, commands) == [200, 200, 404, 200, 200], cost.report()
     async with runtime.db.read() as conn:
         c = t.conversations.c
         statuses = dict((await conn.execute(select(c.id, c.status).where(c.id.in_([first, second, third])))).all())
@@ -358,10 +342,7 @@ async def test_a_batch_of_agents_commands_reads_the_agents_once_per_tenant(
     warm = [
         Command.of(tenant, SetPresence(agent_id=f"{tenant}-agent-p0", presence=Presence.ONLINE)) for tenant in tenants
     ]
-    log = [
-        Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
-        for n, x in enumerate([*warm, *commands])
-    ]
+    log = command_log(runtime, [*warm, *commands])
     await runtime.applier.handle(log[: len(warm)], lambda: datetime.now(UTC))  # engines built, connections set up
     await reset(runtime.db)
     await runtime.applier.handle(log[len(warm) :], lambda: datetime.now(UTC))
@@ -397,10 +378,7 @@ async def test_a_batch_of_the_tenants_log_takes_the_outbox_once(router: tuple[Ro
     ]
     log = [
         *records(runtime, tenants, 0, "log")[:200],  # what they publish fits one take (the relay's 1,000 rows)
-        *(
-            Record(runtime.topics.routing_commands, 0, n, x.tenant.encode(), x.record(runtime.topics).value)
-            for n, x in enumerate(commands)
-        ),
+        *command_log(runtime, commands),
     ]
     await reset(runtime.db)
     await runtime.tenant_log.handle(log)

@@ -18,10 +18,10 @@ from services.router.adapters.db.seed import seed_demo
 from services.router.bootstrap import RouterRuntime, build_router
 from services.router.domain.model import Presence
 from services.router.handlers.ports.command_outcomes import Outcome
-from shared.bus import Record
 from shared.bus_memory import MemoryBus
 from shared.routing_commands import Accept, Command, Resolve, SetPresence
 from tests.conftest import Servers, random_name
+from tests.support.commands import command_log, command_statuses
 from tests.support.databases import create_database, drop_database
 from tests.support.desks import online_agents
 from tests.support.runtime import settings_for
@@ -64,20 +64,6 @@ def watch(runtime: RouterRuntime) -> list[tuple[list[str], bool]]:
     return calls
 
 
-def log_of(runtime: RouterRuntime, commands: list[Command]) -> list[Record]:
-    return [
-        Record(runtime.topics.routing_commands, 0, n, c.tenant.encode(), c.record(runtime.topics).value)
-        for n, c in enumerate(commands)
-    ]
-
-
-async def statuses(runtime: RouterRuntime, commands: list[Command]) -> list[int | None]:
-    async with runtime.db.read() as conn:
-        c = t.routing_commands.c
-        rows = dict((await conn.execute(select(c.id, c.status).where(c.id.in_([x.id for x in commands])))).all())
-    return [rows.get(x.id) for x in commands]
-
-
 async def presences(runtime: RouterRuntime, tenants: list[str]) -> dict[str, str]:
     async with runtime.db.read() as conn:
         a = t.agents.c
@@ -97,9 +83,9 @@ async def test_every_tenants_commands_apply_in_one_transaction(router: tuple[Rou
     runtime, tenants = router
     calls = watch(runtime)
     commands = [away(tenant, n) for n in range(2) for tenant in tenants]
-    await runtime.applier.handle(log_of(runtime, commands), lambda: datetime.now(UTC))
+    await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
     assert calls == [(tenants, True)], "one transaction for the tenants' commands together"
-    assert await statuses(runtime, commands) == [200] * len(commands)
+    assert await command_statuses(runtime, commands) == [200] * len(commands)
     assert set((await presences(runtime, tenants)).values()) == {"away"}
 
 
@@ -108,16 +94,16 @@ async def test_a_command_refused_by_the_engine_gets_its_error_and_the_batch_appl
 ) -> None:
     runtime, tenants = router
     warm = [away(tenant, 1) for tenant in tenants]  # every tenant's engine built and kept
-    await runtime.applier.handle(log_of(runtime, warm), lambda: datetime.now(UTC))
+    await runtime.applier.handle(command_log(runtime, warm), lambda: datetime.now(UTC))
     calls = watch(runtime)
     rebuilds = runtime.routing.rebuilds
     refusing = tenants[1]
     refused = Command.of(refusing, Accept(agent_id=f"{refusing}-agent-b0", conversation_id="nothing-offered"))
     commands = [away(tenants[0], 0), away(refusing, 0), refused, online(refusing, 1), away(tenants[2], 0)]
-    await runtime.applier.handle(log_of(runtime, commands), lambda: datetime.now(UTC))
+    await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
     assert calls == [(tenants, True)], "one transaction, the refusal its command's outcome"
     assert runtime.routing.rebuilds == rebuilds, "no engine dropped: the refusal changed none"
-    got = await statuses(runtime, commands)
+    got = await command_statuses(runtime, commands)
     assert got[:2] == [200, 200] and got[3:] == [200, 200], got
     assert got[2] == 409, got
     seen = await presences(runtime, tenants)
@@ -126,9 +112,9 @@ async def test_a_command_refused_by_the_engine_gets_its_error_and_the_batch_appl
     # the engines kept are the store's: the next pass of every tenant uses them, and an agent's going online
     # again is routed from what they hold
     again = [online(tenant, 0) for tenant in tenants]
-    await runtime.applier.handle(log_of(runtime, again), lambda: datetime.now(UTC))
+    await runtime.applier.handle(command_log(runtime, again), lambda: datetime.now(UTC))
     assert runtime.routing.rebuilds == rebuilds
-    assert await statuses(runtime, again) == [200] * len(again)
+    assert await command_statuses(runtime, again) == [200] * len(again)
 
 
 async def test_a_command_refused_before_the_engines_leaves_every_other_command_applied(
@@ -139,10 +125,10 @@ async def test_a_command_refused_before_the_engines_leaves_every_other_command_a
     refusing = tenants[1]
     refused = Command.of(refusing, Resolve(conversation_id="no-such-conversation"))
     commands = [away(tenants[0], 0), away(refusing, 0), refused, away(refusing, 1), away(tenants[2], 0)]
-    await runtime.applier.handle(log_of(runtime, commands), lambda: datetime.now(UTC))
+    await runtime.applier.handle(command_log(runtime, commands), lambda: datetime.now(UTC))
     # all together first: refused as a whole; then each tenant with more than one command on its own
     assert calls == [(tenants, False), ([refusing], False)], calls
-    got = await statuses(runtime, commands)
+    got = await command_statuses(runtime, commands)
     assert got[:2] == [200, 200] and got[3:] == [200, 200], got
     assert got[2] == 404, got
     seen = await presences(runtime, tenants)
