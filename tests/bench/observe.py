@@ -67,6 +67,26 @@ class Listener:
             await self._task
 
 
+async def offsets_partitions(bootstrap: str, within_s: float = 60.0) -> list[int]:
+    """The partitions of Kafka's offsets log. A broker creates that topic when a group first looks for its
+    coordinator, so on a fresh broker (no group has committed yet) this asks for one and waits for the topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            (described,) = await admin.describe_topics([OFFSETS_TOPIC])
+            if described["partitions"]:
+                return [p["partition"] for p in described["partitions"]]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kafka at {bootstrap} created no {OFFSETS_TOPIC} within {within_s:.0f} s")
+            with contextlib.suppress(Exception):  # not available while the broker creates the topic
+                await admin.find_coordinator(random_name("bench-probe-"))
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
 @dataclass
 class Batch:
     at: float  # commit time (broker clock = this machine's)
@@ -88,13 +108,7 @@ class Commits:
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, exclude_internal_topics=False
         )
         await consumer.start()
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        try:
-            (described,) = await admin.describe_topics([OFFSETS_TOPIC])
-        finally:
-            await admin.close()
-        partitions = [TopicPartition(OFFSETS_TOPIC, p["partition"]) for p in described["partitions"]]
+        partitions = [TopicPartition(OFFSETS_TOPIC, p) for p in await offsets_partitions(self.bootstrap)]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:
