@@ -1,5 +1,6 @@
 """What a batch of rows costs to send to PostgreSQL, as one array per column or as one JSON document: the two
-encodings of a set-based write (``services/router/adapters/db/bulk.py`` uses the second).
+ways a set-based write could encode it (``services/router/adapters/db/bulk.py`` sends arrays; docs/performance.md
+says why JSON, cheaper for the client, was measured and not kept).
 
     python -m tests.bench.bench_batch_encoding [--rows 60] [--batches 1500]
 

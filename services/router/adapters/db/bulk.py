@@ -1,14 +1,10 @@
 """Set-based writes: a whole batch of rows in one statement.
 
-On PostgreSQL a batch goes in as one JSON document, ``INSERT ... SELECT FROM json_to_recordset(...)`` or
-``UPDATE ... FROM json_to_recordset(...)``: one statement and one plan whatever the batch size (the text depends
-only on the table and the columns, so asyncpg's prepared-statement cache serves it), where an executemany runs
-the statement once per row. The batch travels as JSON rather than as one array per column because asyncpg
-encodes an array element by element in Python (about 0.9 µs each, a type check through ``collections.abc`` for
-every value) while orjson writes the whole batch in C: measured on a 21-column row, 18 µs of the router's CPU
-per row as arrays and 5 µs as JSON, against 6 and 13 µs of the server's (``tests/bench/bench_batch_encoding.py``).
-Being fixed, that text is run by the driver itself (``raw.py``), not through SQLAlchemy's execution. SQLite, in
-process, keeps the executemany: a statement there costs no round trip.
+On PostgreSQL a batch goes in as one array per column, ``INSERT ... SELECT FROM unnest(...)`` or
+``UPDATE ... FROM unnest(...)``: one statement and one plan whatever the batch size (the text depends only on
+the table and the columns, so asyncpg's prepared-statement cache serves it), where an executemany runs the
+statement once per row. Being fixed, that text is run by the driver itself (``raw.py``), not through
+SQLAlchemy's execution. SQLite, in process, keeps the executemany: a statement there costs no round trip.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, LargeBinary, Table, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -42,7 +38,7 @@ async def insert_rows(
         await conn.execute(statement, await numbered(conn, table, rows))
         return
     columns = tuple(rows[0])
-    await raw.fetch(conn, _insert_sql(table, columns, ignore_conflicts), _batch(table, columns, rows))
+    await raw.fetch(conn, _insert_sql(table, columns, ignore_conflicts), _arrays(table, columns, rows))
 
 
 async def insert_numbered(
@@ -57,7 +53,7 @@ async def insert_numbered(
         await conn.execute(insert(table), given)
         return given
     columns = tuple(rows[0])
-    result = await raw.fetch(conn, _insert_sql(table, columns, False, "id, seq"), _batch(table, columns, rows))
+    result = await raw.fetch(conn, _insert_sql(table, columns, False, "id, seq"), _arrays(table, columns, rows))
     seqs = {r[0]: r[1] for r in result}
     return [{**row, "seq": seqs[row["id"]]} for row in rows]
 
@@ -94,7 +90,7 @@ async def update_rows(
         await conn.execute(statement, [{f"b_{c}": row[c] for c in columns} for row in rows])
         return
     sql = _update_sql(table, columns, keys, keep, tuple(sorted(constants)), unless_set, or_stored)
-    params = _batch(table, columns, rows)
+    params = _arrays(table, columns, rows)
     params.update({f"k_{name}": _bound(table, name, value) for name, value in constants.items()})
     await raw.fetch(conn, sql, params)
 
@@ -155,7 +151,7 @@ def _bind(table: Table, column: str) -> Any:
 def _insert_sql(table: Table, columns: tuple[str, ...], ignore_conflicts: bool, returning: str = "") -> str:
     names = [f'"{c}"' for c in columns]
     picked = [_read(table, c) for c in columns]
-    source = _source(table, columns)
+    source = _unnest(table, columns)
     second = _second_seq(table, columns)
     if second is not None:
         # Both numbers drawn per row in the source, the smaller the row's seq and the larger its second one,
@@ -201,14 +197,12 @@ def _update_sql(
         sets.append(f'"{c}" = CAST({value} AS JSON)' if _is_json(table.c[c].type) else f'"{c}" = {value}')
     found = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
     only = f' AND t."{unless_set}" IS NULL' if unless_set is not None else ""
-    return f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_source(table, columns)} WHERE {found}{only}'
+    return f'UPDATE "{table.name}" AS t SET {", ".join(sets)} FROM {_unnest(table, columns)} WHERE {found}{only}'
 
 
-def _source(table: Table, columns: tuple[str, ...]) -> str:
-    """The batch as the relation ``v``: the rows of one JSON document (``_batch``), each column typed as the
-    table's (JSON as text, parsed by the server where it is read: ``_read``)."""
-    typed = ", ".join(f'"{c}" {_sql_type(table.c[c].type)}' for c in columns)
-    return f"json_to_recordset(CAST(:rows AS JSON)) AS v({typed})"
+def _unnest(table: Table, columns: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"CAST(:a_{c} AS {_array_type(table.c[c].type)})" for c in columns)
+    return f"unnest({arrays}) AS v({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)})"
 
 
 def _read(table: Table, column: str) -> str:
@@ -218,16 +212,13 @@ def _read(table: Table, column: str) -> str:
     return f'v."{column}"'
 
 
-def _batch(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The parameters of a batch's statement: its rows as one JSON document, each value as the driver would take
-    it (``_converter``) and written by orjson (a datetime in ISO 8601 with its offset, which the server parses
-    exactly)."""
-    converted = [(c, convert) for c in columns if (convert := _converter(table, c)) is not None]
-    if converted:
-        given = [{**row, **{c: convert(row[c]) for c, convert in converted}} for row in rows]
-    else:
-        given = [row if type(row) is dict else dict(row) for row in rows]
-    return {"rows": orjson.dumps(given).decode()}
+def _arrays(table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    arrays: dict[str, Any] = {}
+    for c in columns:
+        convert = _converter(table, c)
+        values = [row[c] for row in rows]
+        arrays[f"a_{c}"] = values if convert is None else [convert(v) for v in values]
+    return arrays
 
 
 @lru_cache(maxsize=1024)
@@ -242,8 +233,6 @@ def _converter(table: Table, column: str) -> Callable[[Any], Any] | None:
         return lambda value: _json_text(process(value, _PG))
     if isinstance(kind, UtcDateTime):
         return _utc
-    if isinstance(kind, LargeBinary):
-        return _bytea_text
     if process is not None:
         return lambda value: process(value, _PG)
     return None
@@ -252,18 +241,11 @@ def _converter(table: Table, column: str) -> Callable[[Any], Any] | None:
 def _bound(table: Table, column: str, value: Any) -> Any:
     """A value as the driver takes it: the column type's own conversion (aware UTC datetimes), JSON as text."""
     convert = _converter(table, column)
-    if convert is None or convert is _bytea_text:  # a parameter of its own is bytes to the driver
-        return value
-    return convert(value)
+    return value if convert is None else convert(value)
 
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # None is JSON null, as SQLAlchemy's
-
-
-def _bytea_text(value: bytes | None) -> str | None:
-    """Bytes as the server reads a ``bytea`` from text (its hex form)."""
-    return None if value is None else "\\x" + value.hex()
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -281,3 +263,7 @@ def _is_json(kind: TypeEngine[Any]) -> bool:
 
 def _sql_type(kind: TypeEngine[Any]) -> str:
     return "TEXT" if _is_json(kind) else kind.compile(dialect=_PG)
+
+
+def _array_type(kind: TypeEngine[Any]) -> str:
+    return f"{_sql_type(kind)}[]"
