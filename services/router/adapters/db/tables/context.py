@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from services.router.adapters.db.tables.sla_slots import pending_indexes, slot_columns
-from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
+from services.router.adapters.db.tables.types import ROOM_FOR_UPDATES, TS, Id, Seq, metadata, tenant_reference
 
 tenants = Table(
     "tenants",
@@ -58,6 +58,7 @@ customers = Table(
     Column("updated_at", TS),
     Column("erased_at", TS),  # GDPR erasure: personal data removed, the row kept for counts
     Index(None, "tenant_id", "created_at"),
+    **ROOM_FOR_UPDATES,
 )
 
 identities = Table(
@@ -134,6 +135,7 @@ conversations = Table(
         postgresql_where=text("follow_up_due_at IS NOT NULL"),
         sqlite_where=text("follow_up_due_at IS NOT NULL"),
     ),
+    **ROOM_FOR_UPDATES,
 )
 pending_indexes(conversations)
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
     text,
 )
 
-from services.router.adapters.db.tables.types import TS, Id, Seq, metadata, tenant_reference
+from services.router.adapters.db.tables.types import ROOM_FOR_UPDATES, TS, Id, Seq, metadata, tenant_reference
 
 queues = Table(
     "queues",
@@ -118,6 +118,7 @@ assignments = Table(
     tenant_reference("agent_id", "agents"),
     Index(None, "tenant_id", "agent_id", "seq"),
     PrimaryKeyConstraint("tenant_id", "seq"),
+    **ROOM_FOR_UPDATES,
 )
 
 agent_events = Table(
