@@ -58,7 +58,7 @@ customers = Table(
     Column("updated_at", TS),
     Column("erased_at", TS),  # GDPR erasure: personal data removed, the row kept for counts
     Index(None, "tenant_id", "created_at"),
-    **ROOM_FOR_UPDATES,
+    postgresql_with=ROOM_FOR_UPDATES,
 )
 
 identities = Table(
@@ -135,7 +135,7 @@ conversations = Table(
         postgresql_where=text("follow_up_due_at IS NOT NULL"),
         sqlite_where=text("follow_up_due_at IS NOT NULL"),
     ),
-    **ROOM_FOR_UPDATES,
+    postgresql_with=ROOM_FOR_UPDATES,
 )
 pending_indexes(conversations)
 

@@ -118,7 +118,7 @@ assignments = Table(
     tenant_reference("agent_id", "agents"),
     Index(None, "tenant_id", "agent_id", "seq"),
     PrimaryKeyConstraint("tenant_id", "seq"),
-    **ROOM_FOR_UPDATES,
+    postgresql_with=ROOM_FOR_UPDATES,
 )
 
 agent_events = Table(

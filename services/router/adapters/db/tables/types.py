@@ -53,7 +53,7 @@ Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 # Tables updated on the hot path keep a fifth of each page free (migration 0025), so that an update changing no
 # indexed column finds room for its new version on the row's page (a HOT update: no index entry written).
-ROOM_FOR_UPDATES = {"postgresql_with": {"fillfactor": 80}}
+ROOM_FOR_UPDATES = {"fillfactor": 80}  # as postgresql_with=
 
 
 def tenant_reference(column: str, table: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
