@@ -4,7 +4,8 @@ says why JSON, cheaper for the client, was measured and not kept).
 
     python -m tests.bench.bench_batch_encoding [--rows 60] [--batches 1500]
 
-- Setup: an UNLOGGED table of the ``messages`` shape (15 text columns, 3 timestamps, 3 JSON), dropped after.
+- Setup: the local servers (started as ``make test`` starts them, unless ``SWITCHBOARD_DATABASE_URL`` names
+  one), an UNLOGGED table of the ``messages`` shape (15 text columns, 3 timestamps, 3 JSON), dropped after.
 - Measured: ``--batches`` inserts of ``--rows`` rows each, one statement each, through asyncpg: the client's
   CPU (``time.process_time``: building the parameters and the driver's encoding) and the CPU of its server
   backend (``/proc/<pid>/stat``, so the server must run on this machine), per row; each encoding twice, in
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +25,9 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from shared.ids import new_id
+from tests.bench.bare import dsn
+from tests.bench.proc_cpu import cpu_s
+from tests.support.servers import ensure_servers
 
 _COLUMNS = [
     *[
@@ -54,6 +57,7 @@ _COLUMNS = [
     ("sanitized", "json"),
     ("acknowledgement", "json"),
 ]
+_JSON_COLUMNS = tuple(name for name, kind in _COLUMNS if kind == "json")
 _TABLE = "bench_batch_encoding"
 
 
@@ -114,7 +118,7 @@ def _as_arrays(rows: list[dict[str, Any]]) -> list[Any]:
 
 
 def _as_json(rows: list[dict[str, Any]]) -> list[Any]:
-    converted = [{**row, **{n: orjson.dumps(row[n]).decode() for n, k in _COLUMNS if k == "json"}} for row in rows]
+    converted = [{**row, **{n: orjson.dumps(row[n]).decode() for n in _JSON_COLUMNS}} for row in rows]
     return [orjson.dumps(converted).decode()]
 
 
@@ -122,12 +126,11 @@ async def _measure(
     conn: asyncpg.Connection, sql: str, encode: Callable[[list[dict[str, Any]]], list[Any]], rows: int, batches: int
 ) -> dict[str, float]:
     pid = await conn.fetchval("SELECT pg_backend_pid()")
-    tick = os.sysconf("SC_CLK_TCK")
 
     def backend_cpu() -> float:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
+        seconds = cpu_s(pid)
+        assert seconds is not None, f"the server backend {pid} is not a process of this machine"
+        return seconds
 
     batch = _rows(rows)
     for _ in range(50):  # the statement prepared, the caches warm
@@ -145,8 +148,8 @@ async def _measure(
 
 
 async def main(rows: int, batches: int) -> dict[str, Any]:
-    url = os.environ.get("SWITCHBOARD_DATABASE_URL", "postgresql://switchboard@127.0.0.1:15432/switchboard")
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    database_url, _ = ensure_servers()
+    conn = await asyncpg.connect(dsn(database_url))
     try:
         await conn.execute(f"DROP TABLE IF EXISTS {_TABLE}")
         await conn.execute(f"CREATE UNLOGGED TABLE {_TABLE} ({', '.join(f'{n} {k}' for n, k in _COLUMNS)})")

@@ -15,8 +15,7 @@ from services.router.adapters.db import tables as t
 from services.router.adapters.db.bulk import insert_rows, update_rows
 from services.router.adapters.db.migrate import upgrade
 from shared.store import Database
-from tests.conftest import random_name
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import empty_database
 
 AT = datetime(2026, 12, 3, 7, 8, 9, 123456, tzinfo=UTC)
 TOKYO = timezone(timedelta(hours=9))
@@ -34,18 +33,10 @@ TRICKY_TEXTS = [
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/bulk.db"
-    else:
-        url = await create_database(request.getfixturevalue("servers").database_url, random_name("switchboard_bulk_"))
-    database = Database(url)
-    try:
+    server = request.getfixturevalue("servers").database_url if request.param == "postgresql" else None
+    async with empty_database(request.param, tmp_path, server) as database:
         await upgrade(database)
         yield database
-    finally:
-        await database.close()
-        if request.param == "postgresql":
-            await drop_database(url)
 
 
 async def test_text_and_json_come_back_as_given(db: Database) -> None:
