@@ -19,7 +19,7 @@ from shared.bus import Bus, Record, deadletter
 from shared.cancellation import cancelled_from_outside
 from shared.events import InvalidEvent
 from shared.failures import is_retriable, reason_kind, reason_of
-from shared.metrics import CONSUMER_LAG
+from shared.metrics import CONSUMER_BATCH_RECORDS, CONSUMER_BATCH_SECONDS, CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ async def consume(
             # Stop is checked between batches only: a batch in flight is finished and committed (graceful).
             measured = 0.0
             loop = asyncio.get_running_loop()
+            took, sizes = CONSUMER_BATCH_SECONDS.labels(group=group), CONSUMER_BATCH_RECORDS.labels(group=group)
             progressed = loop.time()  # when a fetch last brought records (or the member joined)
             while not stop.is_set():
                 records = await consumer.getmany(poll_s, max_records)
@@ -96,6 +97,7 @@ async def consume(
                             raise ConsumerStalled(f"{waiting} records waiting, none fetched in {stall_s:.0f} s")
                         progressed = loop.time()  # nothing waiting: idle, not stuck
                     continue
+                started = loop.time()
                 try:
                     async with asyncio.timeout(handle_s):
                         await handle_in_lanes(
@@ -103,6 +105,8 @@ async def consume(
                         )
                 except TimeoutError:
                     raise ConsumerStalled(f"a batch of {len(records)} not handled in {handle_s:.0f} s") from None
+                took.observe(loop.time() - started)
+                sizes.observe(len(records))
                 if committing is not None:
                     await committing
                 committing = asyncio.create_task(consumer.commit(records))

@@ -24,6 +24,21 @@ DEADLETTERED = Counter(
 CONSUMER_LAG = Gauge(
     "switchboard_consumer_lag", "Records not yet consumed, per topic and consumer group.", ["topic", "group"]
 )
+# A consume loop takes what arrived while its last batch was handled, so its batches grow with the load: their
+# size says how close the loop is to what it can take (batches near SWITCHBOARD_CONSUMER_BATCH_MAX: saturated),
+# and their handling time is what every record of the batch waited on top of its fetch.
+CONSUMER_BATCH_SECONDS = Histogram(
+    "switchboard_consumer_batch_seconds",
+    "Time to handle one fetched batch (every lane, until it may be committed), per consumer group.",
+    ["group"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CONSUMER_BATCH_RECORDS = Histogram(
+    "switchboard_consumer_batch_records",
+    "Records per fetched batch, per consumer group.",
+    ["group"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
 HTTP_DURATION = Histogram(
     "switchboard_http_request_duration_seconds",
     "HTTP requests by method, route template (unmatched: no route) and status code; a stream (SSE) counts "

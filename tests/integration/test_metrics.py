@@ -16,6 +16,8 @@ ROUTER_SERIES = {
     "switchboard_queue_waiting": "gauge",
     "switchboard_sla_events": "counter",
     "switchboard_consumer_lag": "gauge",
+    "switchboard_consumer_batch_seconds": "histogram",  # how long the loop's batches take, per group
+    "switchboard_consumer_batch_records": "histogram",  # how large they grow with the load
 }
 CONNECTOR_SERIES = {
     "switchboard_received_events": "counter",  # ingest rate per channel at the edge
