@@ -22,7 +22,9 @@ Per run, on a database and topics of its own:
 - Per phase: CPU µs per message of each process (router or bare consumer, PostgreSQL backends of the run's
   database, PostgreSQL's shared processes, the Kafka broker, the load generator, the agents, this listener),
   statements and transactions per batch (pg_stat_statements, pg_stat_database) and the batch-size distribution
-  (the consumer group's commits in Kafka's __consumer_offsets: the router has no batch-size metric).
+  (the consumer group's commits in Kafka's __consumer_offsets, the same for both pipelines); for the router
+  also how long its batches took to handle and what share of the phase its log's loop spent handling them
+  (``switchboard_consumer_batch_seconds`` on its /metrics).
 Merges its figures into tests/bench/results/latest.json (``pipeline`` holds every run in detail) and draws
 tests/bench/results/latency.png. ``--quick`` (about a minute, to check it works) writes results/quick.json
 instead. The machine's other work counts too: run it on a quiet machine."""
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, update
 
 from services.router.adapters.db import tables as t
@@ -172,7 +175,7 @@ class Bench:
         follow_up = [f for _, _, f in self.workload.schedule(tag, rate, seconds)]
         meter = self.meter(target)
         calls0, xacts0 = await self.pg.snapshot()
-        ingested0 = await ingested(target.metrics_url)
+        scraped0 = await scrape(target.metrics_url, target.group)
         meter.start()
         began = time.time()
         _, stamps, elapsed, failed = await self.loader.ask("go", timeout_s=seconds * 4 + 60)
@@ -206,13 +209,20 @@ class Bench:
         if meter.lost:
             out["cpu_processes_lost"] = sorted(meter.lost)
         if target.metrics_url:
-            out["ingested_by_metrics"] = (await ingested(target.metrics_url)) - ingested0
+            scraped = await scrape(target.metrics_url, target.group)
+            out["ingested_by_metrics"] = round(scraped.ingested - scraped0.ingested)
+            out["handling"] = pipeline_stats.handling(scraped0.batches, scraped.batches, ended - began)
         lat = out["latency"].get("produce_to_feed_ms", {})
         print(
             f"  {target.name} {'ramp' if ramp else 'load'} {rate:>6}/s: produced {out['produced_msgs_per_s']}/s, "
             f"committed {out['committed_msgs_per_s']}/s, p50/p99 {lat.get('p50')}/{lat.get('p99')} ms, "
             f"seen {out['latency']['seen_share']:.0%}, batch mean {out['batches'].get('mean')}, "
-            f"statements/batch {out['statements']['per_batch']}",
+            f"statements/batch {out['statements']['per_batch']}"
+            + (
+                f", batch handled in {h['mean_ms']} ms, busy {h['busy_share']}"
+                if (h := out.get("handling", {})).get("batches")
+                else ""
+            ),
             flush=True,
         )
         return out
@@ -250,18 +260,26 @@ class Bench:
         await self.drained(target, self.options.drain_s)
 
 
-async def ingested(metrics_url: str | None) -> int:
-    """Messages the router stored (its switchboard_ingested_messages_total), a cross-check of the commits."""
+@dataclass(frozen=True)
+class Scraped:
+    ingested: float = 0.0  # messages the router stored (switchboard_ingested_messages_total): commits' cross-check
+    batches: pipeline_stats.Handled = field(default_factory=pipeline_stats.Handled)  # its log's batches so far
+
+
+async def scrape(metrics_url: str | None, group: str) -> Scraped:
+    """What the router's /metrics says so far (nothing without a router)."""
     if not metrics_url:
-        return 0
+        return Scraped()
     async with httpx.AsyncClient(timeout=5) as client:
         text = (await client.get(metrics_url)).text
-    return round(
-        sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("switchboard_ingested_messages_total{")
-        )
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    mine = {s.name: s.value for s in samples if s.labels.get("group") == group and "le" not in s.labels}
+    return Scraped(
+        sum(s.value for s in samples if s.name == "switchboard_ingested_messages_total"),
+        pipeline_stats.Handled(
+            mine.get("switchboard_consumer_batch_seconds_count", 0.0),
+            mine.get("switchboard_consumer_batch_seconds_sum", 0.0),
+        ),
     )
 
 

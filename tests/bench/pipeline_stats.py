@@ -1,11 +1,13 @@
 """Figures of one benchmark phase from what was observed: latency from the feed events' own ids, batch sizes
-from the consumer group's commits, statements per batch, CPU per message, and the spread of repeated runs."""
+from the consumer group's commits, the router's batch handling from its metrics, statements per batch, CPU per
+message, and the spread of repeated runs."""
 
 from __future__ import annotations
 
 import bisect
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +77,29 @@ def batches(found: list[Batch], topic: str) -> dict[str, Any]:
         "p90": sizes[min(len(sizes) - 1, int(0.9 * len(sizes)))],
         "max": sizes[-1],
         "histogram": {k: v for k, v in histogram.items() if v},
+    }
+
+
+@dataclass(frozen=True)
+class Handled:
+    """A consume loop's batches handled so far, as its ``switchboard_consumer_batch_seconds`` counts them."""
+
+    batches: float = 0.0
+    seconds: float = 0.0
+
+
+def handling(before: Handled, after: Handled, phase_s: float) -> dict[str, Any]:
+    """The batches handled between two readings: how many, their mean handling time, and the share of the
+    phase the loop spent handling them (near 1: it went from one batch straight to the next, so each message
+    waited for the batch before its own as well as for its own)."""
+    count = after.batches - before.batches
+    seconds = after.seconds - before.seconds
+    if count <= 0:
+        return {"batches": 0}
+    return {
+        "batches": round(count),
+        "mean_ms": round(seconds / count * 1000, 1),
+        "busy_share": round(seconds / max(phase_s, 1e-3), 2),
     }
 
 
